@@ -1,0 +1,111 @@
+// Package applier runs a plan's steps against a kernel, in order, and undoes
+// the steps already done when one fails, so that a failed run leaves the
+// kernel as it found it.
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/topolab/topo/planner"
+)
+
+// Executor performs one step. kernel.Kernel satisfies it.
+type Executor interface {
+	Apply(ctx context.Context, s planner.Step) error
+}
+
+// Hook hears about progress; the CLI renders it. i is the step's index in
+// the plan.
+type Hook interface {
+	BeforeStep(i int, s planner.Step)
+	AfterStep(i int, s planner.Step, err error)
+	// RolledBack is called after the undo of step i ran; undo is nil when the
+	// step had none.
+	RolledBack(i int, undo *planner.Step, err error)
+}
+
+// Applier runs plans.
+type Applier struct {
+	Exec Executor
+	// Hook may be nil.
+	Hook Hook
+}
+
+// StepError says which step failed and how the rollback went.
+type StepError struct {
+	Index int
+	Step  planner.Step
+	Err   error
+	// RolledBack counts the undone steps; Rollback holds their failures.
+	RolledBack int
+	Rollback   error
+}
+
+func (e *StepError) Error() string {
+	msg := fmt.Sprintf("step %d (%s) failed: %v", e.Index+1, e.Step.Command(), e.Err)
+	if e.Rollback != nil {
+		return msg + fmt.Sprintf("; rollback of %d steps was incomplete: %v", e.RolledBack, e.Rollback)
+	}
+	return msg + fmt.Sprintf("; rolled back %d steps, the kernel is as it was", e.RolledBack)
+}
+
+// Unwrap gives both the step's error and the rollback's, so errors.Is
+// finds either.
+func (e *StepError) Unwrap() []error {
+	if e.Rollback != nil {
+		return []error{e.Err, e.Rollback}
+	}
+	return []error{e.Err}
+}
+
+// Apply runs the plan's steps in order. When step k fails it runs the undo
+// of steps k-1 … 0, in that order, and returns a *StepError.
+func (a *Applier) Apply(ctx context.Context, p *planner.Plan) error {
+	for i, s := range p.Steps {
+		if a.Hook != nil {
+			a.Hook.BeforeStep(i, s)
+		}
+		err := ctx.Err()
+		if err == nil {
+			err = a.Exec.Apply(ctx, s)
+		}
+		if a.Hook != nil {
+			a.Hook.AfterStep(i, s, err)
+		}
+		if err != nil {
+			se := &StepError{Index: i, Step: s, Err: err}
+			se.RolledBack, se.Rollback = a.rollback(p.Steps[:i])
+			return se
+		}
+	}
+	return nil
+}
+
+// rollback undoes done in reverse. It goes on past failures, so that one
+// stuck undo does not leave the rest in place, and reports them all.
+func (a *Applier) rollback(done []planner.Step) (int, error) {
+	var errs []error
+	n := 0
+	// The context may be what failed; undo runs regardless.
+	ctx := context.Background()
+	for i := len(done) - 1; i >= 0; i-- {
+		u := done[i].Undo
+		var err error
+		if u == nil {
+			err = fmt.Errorf("step %d (%s) cannot be undone", i+1, done[i].Command())
+		} else if err = a.Exec.Apply(ctx, *u); err != nil {
+			err = fmt.Errorf("undo of step %d (%s): %w", i+1, u.Command(), err)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			n++
+		}
+		if a.Hook != nil {
+			a.Hook.RolledBack(i, u, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/schema"
+	"github.com/topolab/topo/state"
+)
+
+func newValidateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check the file: schema, names, addresses, references and ports (no root, no kernel)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := g.load()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: valid (project %s: %d networks, %d containers)\n", g.file, f.Project, len(f.Networks), len(f.Containers))
+			return nil
+		},
+	}
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	var asJSON, detailed bool
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show the steps that would make the kernel match the file",
+		Long: `plan reads the live kernel and shows, one per line, the commands that up
+would run: + creates, ~ changes, - destroys.
+
+With --detailed-exitcode the exit status is 0 when the kernel matches the
+file, 1 on error and 2 when there are changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := g.load()
+			if err != nil {
+				return err
+			}
+			k, err := openKernel("plan")
+			if err != nil {
+				return err
+			}
+			obs, err := k.Observe(ctx(), f.Project)
+			if err != nil {
+				return err
+			}
+			p, _, err := planner.Up(f, obs)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				err = p.RenderJSON(g.stdout)
+			} else {
+				err = p.Render(g.stdout)
+			}
+			if err != nil {
+				return err
+			}
+			if detailed && !p.Empty() {
+				return &exitError{code: 2}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
+	return cmd
+}
+
+func newUpCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "up",
+		Short: "Make the kernel match the file; roll back if any step fails",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := g.load()
+			if err != nil {
+				return err
+			}
+			k, err := openKernel("up")
+			if err != nil {
+				return err
+			}
+			obs, err := k.Observe(ctx(), f.Project)
+			if err != nil {
+				return err
+			}
+			p, _, err := planner.Up(f, obs)
+			if err != nil {
+				return err
+			}
+			return g.apply(k, p, "up")
+		},
+	}
+}
+
+func newDownCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Remove everything the project created, and nothing else",
+		Long: `down removes every namespace, link, address and route that carries the
+project's ownership mark. With -p it needs no file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			project, err := g.projectName()
+			if err != nil {
+				return err
+			}
+			k, err := openKernel("down")
+			if err != nil {
+				return err
+			}
+			obs, err := k.Observe(ctx(), project)
+			if err != nil {
+				return err
+			}
+			return g.apply(k, planner.Down(project, obs), "down")
+		},
+	}
+}
+
+// apply runs p and reports progress.
+func (g *globals) apply(k applier.Executor, p *planner.Plan, verb string) error {
+	if p.Empty() {
+		fmt.Fprintf(g.stdout, "Project %s: nothing to do.\n", p.Project)
+		return nil
+	}
+	a := &applier.Applier{Exec: k, Hook: newProgress(g.stdout, len(p.Steps))}
+	if err := a.Apply(ctx(), p); err != nil {
+		return fmt.Errorf("%s of project %s: %w", verb, p.Project, err)
+	}
+	s := p.Summary()
+	fmt.Fprintf(g.stdout, "Project %s: %s done: %d added, %d changed, %d destroyed.\n", p.Project, verb, s.Add, s.Change, s.Destroy)
+	return nil
+}
+
+func newExecCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "exec CONTAINER -- CMD [ARG...]",
+		Short: "Run a command inside a container's namespace, with its /etc/netns files in place",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			project, err := g.projectName()
+			if err != nil {
+				return err
+			}
+			k, err := openKernel("exec")
+			if err != nil {
+				return err
+			}
+			obs, err := k.Observe(ctx(), project)
+			if err != nil {
+				return err
+			}
+			name := planner.NamespaceName(project, args[0])
+			ns := obs.Namespace(name)
+			want := state.Mark{Project: project, Kind: state.KindNamespace, Name: args[0]}.String()
+			if ns == nil || ns.Mark != want {
+				return fmt.Errorf("container %s of project %s is not up (no namespace %s); run topo up first", args[0], project, name)
+			}
+			// ip netns exec does what a container's processes need: a private
+			// mount namespace with /etc/netns/NS files over /etc and a /sys
+			// of the namespace.
+			ip, err := exec.LookPath("ip")
+			if err != nil {
+				return fmt.Errorf("topo exec needs the ip command (Debian package iproute2): %w", err)
+			}
+			argv := append([]string{"ip", "netns", "exec", name}, args[1:]...)
+			return syscall.Exec(ip, argv, os.Environ())
+		},
+	}
+}
+
+func newSchemaCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of the topology file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := g.stdout.Write(schema.JSON)
+			return err
+		},
+	}
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print topo's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(g.stdout, "topo %s\n", version)
+			return err
+		},
+	}
+}

@@ -1,0 +1,129 @@
+// Package ipam picks subnets and addresses the way Docker's default IPAM
+// does: subnets from the first free block of a pool, addresses sequentially
+// from the first after the gateway. It is pure: callers pass in everything
+// that is already taken.
+package ipam
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Pool is a range of address space carved into blocks of one size.
+type Pool struct {
+	Base netip.Prefix
+	Size int // prefix length of each block
+}
+
+// DefaultPools are Docker's default address pools, in the order Docker
+// tries them: 172.17.0.0/16 … 172.31.0.0/16, then 192.168.0.0/16 in /20s.
+var DefaultPools = []Pool{
+	{Base: netip.MustParsePrefix("172.17.0.0/16"), Size: 16},
+	{Base: netip.MustParsePrefix("172.18.0.0/15"), Size: 16},
+	{Base: netip.MustParsePrefix("172.20.0.0/14"), Size: 16},
+	{Base: netip.MustParsePrefix("172.24.0.0/13"), Size: 16},
+	{Base: netip.MustParsePrefix("192.168.0.0/16"), Size: 20},
+}
+
+// ErrExhausted means every block of the pools overlaps something in use.
+var ErrExhausted = errors.New("no free subnet left in the address pools")
+
+// PickSubnet returns the first block of pools that overlaps nothing in used.
+func PickSubnet(pools []Pool, used []netip.Prefix) (netip.Prefix, error) {
+	for _, pool := range pools {
+		block := netip.PrefixFrom(pool.Base.Addr(), pool.Size)
+		for pool.Base.Contains(block.Addr()) {
+			if !overlapsAny(block, used) {
+				return block, nil
+			}
+			next, ok := nextBlock(block)
+			if !ok {
+				break
+			}
+			block = next
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("%w (set a subnet in the file)", ErrExhausted)
+}
+
+func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
+	for _, u := range used {
+		if p.Overlaps(u) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextBlock returns the block of the same size right after p.
+func nextBlock(p netip.Prefix) (netip.Prefix, bool) {
+	a := p.Addr().As4()
+	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	step := uint32(1) << (32 - p.Bits())
+	if n+step < n {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(fromUint32(n+step), p.Bits()), true
+}
+
+func toUint32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func fromUint32(n uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// Gateway is the first host address of subnet, which Docker gives the bridge.
+func Gateway(subnet netip.Prefix) netip.Addr {
+	return subnet.Masked().Addr().Next()
+}
+
+// Broadcast is the last address of subnet.
+func Broadcast(subnet netip.Prefix) netip.Addr {
+	n := toUint32(subnet.Masked().Addr())
+	return fromUint32(n | (uint32(1)<<(32-subnet.Bits()) - 1))
+}
+
+// Allocator hands out the addresses of one subnet, lowest free first.
+type Allocator struct {
+	subnet netip.Prefix
+	taken  map[netip.Addr]bool
+	next   netip.Addr
+}
+
+// NewAllocator returns an allocator for subnet with the network, gateway and
+// broadcast addresses already taken.
+func NewAllocator(subnet netip.Prefix) *Allocator {
+	subnet = subnet.Masked()
+	a := &Allocator{subnet: subnet, taken: map[netip.Addr]bool{}}
+	a.taken[subnet.Addr()] = true
+	a.taken[Gateway(subnet)] = true
+	a.taken[Broadcast(subnet)] = true
+	a.next = Gateway(subnet).Next()
+	return a
+}
+
+// Reserve marks addr as taken; it reports false when addr is outside the
+// subnet or already taken.
+func (a *Allocator) Reserve(addr netip.Addr) bool {
+	if !a.subnet.Contains(addr) || a.taken[addr] {
+		return false
+	}
+	a.taken[addr] = true
+	return true
+}
+
+// Next returns the lowest free address and takes it.
+func (a *Allocator) Next() (netip.Addr, error) {
+	for addr := a.next; a.subnet.Contains(addr); addr = addr.Next() {
+		if !a.taken[addr] {
+			a.taken[addr] = true
+			a.next = addr.Next()
+			return addr, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("subnet %s has no free address left", a.subnet)
+}

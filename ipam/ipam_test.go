@@ -1,0 +1,81 @@
+package ipam
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestPickSubnet(t *testing.T) {
+	p := netip.MustParsePrefix
+	var all []netip.Prefix
+	for i := 17; i <= 31; i++ {
+		all = append(all, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(i), 0, 0}), 16))
+	}
+	tests := []struct {
+		name string
+		used []netip.Prefix
+		want string
+	}{
+		{"empty host", nil, "172.17.0.0/16"},
+		{"first taken by a host route", []netip.Prefix{p("172.17.0.0/16")}, "172.18.0.0/16"},
+		{"small overlap skips the block", []netip.Prefix{p("172.17.5.0/24"), p("172.18.0.1/32")}, "172.19.0.0/16"},
+		{"supernet blocks many", []netip.Prefix{p("172.16.0.0/12")}, "192.168.0.0/20"},
+		{"then /20 steps", append(append([]netip.Prefix{}, all...), p("192.168.0.0/20"), p("192.168.17.0/24")), "192.168.32.0/20"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := PickSubnet(DefaultPools, tt.used)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != tt.want {
+				t.Errorf("PickSubnet = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	if _, err := PickSubnet(DefaultPools, []netip.Prefix{p("0.0.0.0/0")}); err == nil {
+		t.Error("PickSubnet with everything used: no error")
+	}
+}
+
+func TestAllocator(t *testing.T) {
+	a := NewAllocator(netip.MustParsePrefix("172.30.0.0/29"))
+	if !a.Reserve(netip.MustParseAddr("172.30.0.3")) {
+		t.Fatal("reserve .3 refused")
+	}
+	if a.Reserve(netip.MustParseAddr("172.30.0.1")) {
+		t.Error("reserve of the gateway accepted")
+	}
+	if a.Reserve(netip.MustParseAddr("10.0.0.1")) {
+		t.Error("reserve outside the subnet accepted")
+	}
+	var got []string
+	for {
+		addr, err := a.Next()
+		if err != nil {
+			break
+		}
+		got = append(got, addr.String())
+	}
+	want := "[172.30.0.2 172.30.0.4 172.30.0.5 172.30.0.6]"
+	if s := fmtList(got); s != want {
+		t.Errorf("allocated %s, want %s", s, want)
+	}
+	if g := Gateway(netip.MustParsePrefix("10.1.2.0/24")); g.String() != "10.1.2.1" {
+		t.Errorf("Gateway = %s", g)
+	}
+	if b := Broadcast(netip.MustParsePrefix("10.1.2.0/23")); b.String() != "10.1.3.255" {
+		t.Errorf("Broadcast = %s", b)
+	}
+}
+
+func fmtList(s []string) string {
+	out := "["
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out + "]"
+}

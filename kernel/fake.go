@@ -1,0 +1,357 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/state"
+)
+
+// Fake is an in-memory kernel. It applies each step to a copy of its state
+// and keeps the copy only if the step succeeds, rejects steps that refer to
+// missing objects as the kernel does, and dumps its state as deterministic
+// text. Planner, applier and rollback tests run on it without root.
+type Fake struct {
+	mu sync.Mutex
+	st fakeState
+	// FailOn, when set, is asked before each step; a non-nil error fails
+	// the step without changing anything.
+	FailOn func(planner.Step) error
+	// Applied counts the steps that succeeded.
+	Applied int
+}
+
+var _ Kernel = (*Fake)(nil)
+
+type fakeState struct {
+	ns      map[string]*fakeNS // "" is the host
+	sysctls map[string]string
+}
+
+type fakeNS struct {
+	mark   string
+	links  map[string]*fakeLink
+	routes []state.Route
+}
+
+type fakeLink struct {
+	state.Link
+	peerNS, peer string // a veth's other end
+}
+
+// NewFake returns a fake kernel holding initial (which may be nil). Veth
+// pairs are not recorded in a snapshot, so seeded veths have no peer.
+func NewFake(initial *state.Snapshot) *Fake {
+	f := &Fake{st: fakeState{ns: map[string]*fakeNS{"": {links: map[string]*fakeLink{}}}, sysctls: map[string]string{planner.IPForward: "0"}}}
+	f.st.ns[""].links["lo"] = &fakeLink{Link: state.Link{Name: "lo", Kind: "device", Up: true, Addrs: []string{"127.0.0.1/8"}}}
+	if initial == nil {
+		return f
+	}
+	load := func(dst *fakeNS, src state.Namespace) {
+		dst.mark = src.Mark
+		for _, l := range src.Links {
+			l.Addrs = append([]string(nil), l.Addrs...)
+			dst.links[l.Name] = &fakeLink{Link: l}
+		}
+		dst.routes = append(dst.routes, src.Routes...)
+	}
+	load(f.st.ns[""], initial.Host)
+	for _, n := range initial.Namespaces {
+		ns := &fakeNS{links: map[string]*fakeLink{}}
+		f.st.ns[n.Name] = ns
+		load(ns, n)
+	}
+	for k, v := range initial.Sysctls {
+		f.st.sysctls[k] = v
+	}
+	return f
+}
+
+// Observe returns what the real kernel would: the host, every namespace's
+// name, and the content of the namespaces marked for project.
+func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &state.Snapshot{Host: f.st.ns[""].export(""), Sysctls: map[string]string{}}
+	for _, name := range sortedNames(f.st.ns) {
+		if name == "" {
+			continue
+		}
+		n := f.st.ns[name]
+		mk, ok := state.ParseMark(n.mark)
+		switch {
+		case ok && mk.Project == project:
+			s.Namespaces = append(s.Namespaces, n.export(name))
+		case ok:
+			s.Namespaces = append(s.Namespaces, state.Namespace{Name: name, Mark: n.mark})
+		default:
+			s.Namespaces = append(s.Namespaces, state.Namespace{Name: name})
+		}
+	}
+	for k, v := range f.st.sysctls {
+		s.Sysctls[k] = v
+	}
+	return s, nil
+}
+
+func (n *fakeNS) export(name string) state.Namespace {
+	out := state.Namespace{Name: name, Mark: n.mark}
+	for _, ln := range sortedNames(n.links) {
+		l := n.links[ln].Link
+		l.Addrs = append([]string(nil), l.Addrs...)
+		sort.Strings(l.Addrs)
+		out.Links = append(out.Links, l)
+	}
+	out.Routes = append(out.Routes, n.routes...)
+	sort.Slice(out.Routes, func(i, j int) bool {
+		a, b := out.Routes[i], out.Routes[j]
+		return a.Dst+a.Gateway+a.Dev < b.Dst+b.Gateway+b.Dev
+	})
+	return out
+}
+
+// Apply performs one step on a copy of the state and keeps it on success.
+func (f *Fake) Apply(_ context.Context, s planner.Step) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.FailOn != nil {
+		if err := f.FailOn(s); err != nil {
+			return err
+		}
+	}
+	next := f.st.clone()
+	if err := next.apply(s); err != nil {
+		return fmt.Errorf("%s (%s): %w", s.Command(), s.Resource, err)
+	}
+	f.st = next
+	f.Applied++
+	return nil
+}
+
+func (st *fakeState) apply(s planner.Step) error {
+	switch s.Op {
+	case planner.OpSysctl:
+		st.sysctls[s.Key] = s.Value
+		return nil
+	case planner.OpNetnsAdd:
+		if st.ns[s.NS] != nil {
+			return ErrExist
+		}
+		lo := &fakeLink{Link: state.Link{Name: "lo", Kind: "device", Alias: s.Alias, Up: true, Addrs: []string{"127.0.0.1/8"}}}
+		st.ns[s.NS] = &fakeNS{mark: s.Alias, links: map[string]*fakeLink{"lo": lo}}
+		return nil
+	case planner.OpNetnsDel:
+		ns := st.ns[s.NS]
+		if ns == nil {
+			return nil
+		}
+		// Veths die with their namespace, and so do their peers.
+		for _, l := range ns.links {
+			st.dropPeer(l)
+		}
+		delete(st.ns, s.NS)
+		return nil
+	}
+	ns := st.ns[s.NS]
+	if ns == nil {
+		return fmt.Errorf("namespace %q: %w", s.NS, ErrNotExist)
+	}
+	switch s.Op {
+	case planner.OpBridgeAdd:
+		if ns.links[s.Link] != nil {
+			return ErrExist
+		}
+		ns.links[s.Link] = &fakeLink{Link: state.Link{Name: s.Link, Kind: "bridge", Alias: s.Alias, Up: true}}
+	case planner.OpVethAdd:
+		if ns.links[s.Link] != nil {
+			return ErrExist
+		}
+		m := ns.links[s.Master]
+		if m == nil || m.Kind != "bridge" {
+			return fmt.Errorf("master %q: %w", s.Master, ErrNotExist)
+		}
+		peerNS := st.ns[s.PeerNS]
+		if peerNS == nil {
+			return fmt.Errorf("namespace %q: %w", s.PeerNS, ErrNotExist)
+		}
+		if peerNS.links[s.Peer] != nil {
+			return fmt.Errorf("peer %q: %w", s.Peer, ErrExist)
+		}
+		ns.links[s.Link] = &fakeLink{Link: state.Link{Name: s.Link, Kind: "veth", Alias: s.Alias, Master: s.Master, Up: true}, peerNS: s.PeerNS, peer: s.Peer}
+		peerNS.links[s.Peer] = &fakeLink{Link: state.Link{Name: s.Peer, Kind: "veth", Alias: s.Alias, Up: true}, peerNS: s.NS, peer: s.Link}
+	case planner.OpLinkDel:
+		l := ns.links[s.Link]
+		if l == nil {
+			return nil
+		}
+		st.dropPeer(l)
+		ns.dropLink(s.Link)
+		// Ports of a deleted bridge are released, as the kernel does.
+		for _, o := range ns.links {
+			if o.Master == s.Link {
+				o.Master = ""
+			}
+		}
+	case planner.OpLinkUp, planner.OpLinkDown:
+		l := ns.links[s.Link]
+		if l == nil {
+			return fmt.Errorf("link %q: %w", s.Link, ErrNotExist)
+		}
+		l.Up = s.Op == planner.OpLinkUp
+	case planner.OpAddrAdd:
+		l := ns.links[s.Link]
+		if l == nil {
+			return fmt.Errorf("link %q: %w", s.Link, ErrNotExist)
+		}
+		if _, err := netip.ParsePrefix(s.Addr); err != nil {
+			return err
+		}
+		for _, a := range l.Addrs {
+			if a == s.Addr {
+				return ErrExist
+			}
+		}
+		l.Addrs = append(l.Addrs, s.Addr)
+	case planner.OpAddrDel:
+		l := ns.links[s.Link]
+		if l == nil {
+			return nil
+		}
+		for i, a := range l.Addrs {
+			if a == s.Addr {
+				l.Addrs = append(l.Addrs[:i], l.Addrs[i+1:]...)
+				break
+			}
+		}
+		ns.dropUnreachableRoutes()
+	case planner.OpRouteAdd:
+		for _, r := range ns.routes {
+			if r.Dst == s.Dst {
+				return ErrExist
+			}
+		}
+		dev := ns.reach(s.Gateway, s.Link)
+		if dev == "" {
+			return fmt.Errorf("gateway %s: network is unreachable", s.Gateway)
+		}
+		ns.routes = append(ns.routes, state.Route{Dst: s.Dst, Gateway: s.Gateway, Dev: dev})
+	case planner.OpRouteDel:
+		for i, r := range ns.routes {
+			if r.Dst == s.Dst && (s.Gateway == "" || r.Gateway == s.Gateway) {
+				ns.routes = append(ns.routes[:i], ns.routes[i+1:]...)
+				break
+			}
+		}
+	default:
+		return fmt.Errorf("unknown op %q", s.Op)
+	}
+	return nil
+}
+
+// reach returns the up link whose addresses cover gw (dev when given).
+func (n *fakeNS) reach(gw, dev string) string {
+	g, err := netip.ParseAddr(gw)
+	if err != nil {
+		return ""
+	}
+	for _, name := range sortedNames(n.links) {
+		l := n.links[name]
+		if (dev != "" && name != dev) || !l.Up {
+			continue
+		}
+		for _, a := range l.Addrs {
+			if p, err := netip.ParsePrefix(a); err == nil && p.Masked().Contains(g) {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+func (n *fakeNS) dropUnreachableRoutes() {
+	kept := n.routes[:0]
+	for _, r := range n.routes {
+		if r.Gateway == "" || n.reach(r.Gateway, r.Dev) != "" {
+			kept = append(kept, r)
+		}
+	}
+	n.routes = kept
+}
+
+func (n *fakeNS) dropLink(name string) {
+	delete(n.links, name)
+	kept := n.routes[:0]
+	for _, r := range n.routes {
+		if r.Dev != name {
+			kept = append(kept, r)
+		}
+	}
+	n.routes = kept
+}
+
+func (st *fakeState) dropPeer(l *fakeLink) {
+	if l.peer == "" {
+		return
+	}
+	if pn := st.ns[l.peerNS]; pn != nil {
+		pn.dropLink(l.peer)
+	}
+}
+
+func (st fakeState) clone() fakeState {
+	out := fakeState{ns: map[string]*fakeNS{}, sysctls: map[string]string{}}
+	for k, v := range st.sysctls {
+		out.sysctls[k] = v
+	}
+	for name, n := range st.ns {
+		c := &fakeNS{mark: n.mark, links: map[string]*fakeLink{}, routes: append([]state.Route(nil), n.routes...)}
+		for ln, l := range n.links {
+			cl := *l
+			cl.Addrs = append([]string(nil), l.Addrs...)
+			c.links[ln] = &cl
+		}
+		out.ns[name] = c
+	}
+	return out
+}
+
+// Dump renders the whole state as sorted text, one object per line, for
+// comparing kernels in tests.
+func (f *Fake) Dump() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	for _, k := range sortedNames(f.st.sysctls) {
+		fmt.Fprintf(&b, "sysctl %s=%s\n", k, f.st.sysctls[k])
+	}
+	for _, name := range sortedNames(f.st.ns) {
+		n := f.st.ns[name]
+		label := name
+		if label == "" {
+			label = "(host)"
+		}
+		fmt.Fprintf(&b, "netns %s mark=%q\n", label, n.mark)
+		ex := n.export(name)
+		for _, l := range ex.Links {
+			fmt.Fprintf(&b, "  link %s kind=%s alias=%q master=%q up=%v addrs=%v\n", l.Name, l.Kind, l.Alias, l.Master, l.Up, l.Addrs)
+		}
+		for _, r := range ex.Routes {
+			fmt.Fprintf(&b, "  route %s via %s dev %s\n", r.Dst, r.Gateway, r.Dev)
+		}
+	}
+	return b.String()
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,317 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/topolab/topo/planner"
+)
+
+// linkByName finds a link, saying ErrNotExist in words when it is missing.
+func linkByName(h *netlink.Handle, name string) (netlink.Link, error) {
+	l, err := h.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
+		return nil, fmt.Errorf("link %s: %w", name, ErrNotExist)
+	}
+	return l, err
+}
+
+// addBridge creates a bridge carrying mark, and sets it up. If marking or
+// setting it up fails the bridge is deleted again.
+//
+// Equivalent to: `ip link add LINK type bridge; ip link set LINK alias MARK up`
+func (k *Netlink) addBridge(ns, name, mark string) error {
+	h, err := k.handle(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = name
+	br := &netlink.Bridge{LinkAttrs: attrs}
+	if err := h.LinkAdd(br); err != nil {
+		return err
+	}
+	if err := markUp(h, br, mark); err != nil {
+		return errors.Join(err, h.LinkDel(br))
+	}
+	return nil
+}
+
+// markUp gives a new link its mark and sets it up. The kernel ignores
+// IFLA_IFALIAS when it creates a link, so the mark is a second request.
+func markUp(h *netlink.Handle, l netlink.Link, mark string) error {
+	if mark != "" {
+		if err := h.LinkSetAlias(l, mark); err != nil {
+			return fmt.Errorf("set alias: %w", err)
+		}
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set up: %w", err)
+	}
+	return nil
+}
+
+// addVeth creates a veth pair: LINK in NS (the host for ""), enslaved to
+// MASTER, and its peer PEER created directly in PEERNS, so that no thread
+// has to switch namespaces and the peer never appears next to LINK. Both
+// ends carry ALIAS and are set up. If any part fails the pair is deleted
+// again.
+//
+// Equivalent to: `ip [-n NS] link add LINK master MASTER type veth peer name PEER netns PEERNS;
+// ip [-n NS] link set LINK alias ALIAS up; ip -n PEERNS link set PEER alias ALIAS up`
+func (k *Netlink) addVeth(s planner.Step) error {
+	h, err := k.handle(s.NS)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var master netlink.Link
+	if s.Master != "" {
+		if master, err = linkByName(h, s.Master); err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+	}
+	peerNS, err := k.openNetnsOrHost(s.PeerNS)
+	if err != nil {
+		return err
+	}
+	defer peerNS.Close()
+	ph, err := netlink.NewHandleAt(peerNS, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer ph.Close()
+
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = s.Link
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: s.Peer, PeerNamespace: netlink.NsFd(peerNS)}
+	if s.MAC != "" {
+		mac, err := net.ParseMAC(s.MAC)
+		if err != nil {
+			return fmt.Errorf("peer address %q: %w", s.MAC, err)
+		}
+		veth.PeerHardwareAddr = mac
+	}
+	// Master is set after creation (netlink does the same inside LinkAdd,
+	// but then an error would not say whether the pair exists, and a pair
+	// named like a foreign link must never be deleted here).
+	if err := h.LinkAdd(veth); err != nil {
+		return err
+	}
+	if err := finishVeth(h, ph, veth, master, s.Peer, s.Alias); err != nil {
+		// Deleting one end deletes both.
+		return errors.Join(err, h.LinkDel(veth))
+	}
+	return nil
+}
+
+// finishVeth enslaves a new veth, and marks and sets up both ends.
+func finishVeth(h, ph *netlink.Handle, veth *netlink.Veth, master netlink.Link, peerName, mark string) error {
+	if master != nil {
+		if err := h.LinkSetMaster(veth, master); err != nil {
+			return fmt.Errorf("set master: %w", err)
+		}
+	}
+	peer, err := linkByName(ph, peerName)
+	if err != nil {
+		return err
+	}
+	if err := markUp(ph, peer, mark); err != nil {
+		return fmt.Errorf("peer: %w", err)
+	}
+	return markUp(h, veth, mark)
+}
+
+// deleteLink deletes a link; a missing link, or a missing namespace, is
+// success. With a mark, it refuses a link whose alias differs: topo never
+// deletes what it does not own.
+//
+// Equivalent to: `ip [-n NS] link del LINK`
+func (k *Netlink) deleteLink(ns, name, mark string) error {
+	h, err := k.handle(ns)
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := linkByName(h, name)
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if got := l.Attrs().Alias; mark != "" && got != mark {
+		return fmt.Errorf("alias is %q, not %q: not topo's to delete", got, mark)
+	}
+	if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return err
+	}
+	return nil
+}
+
+// setLinkUp sets a link up or down.
+//
+// Equivalent to: `ip [-n NS] link set LINK up|down`
+func (k *Netlink) setLinkUp(ns, name string, up bool) error {
+	h, err := k.handle(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := linkByName(h, name)
+	if err != nil {
+		return err
+	}
+	if up {
+		return h.LinkSetUp(l)
+	}
+	return h.LinkSetDown(l)
+}
+
+// parseAddr reads an IPv4 address in CIDR form, keeping the host part.
+func parseAddr(cidr string) (*netlink.Addr, error) {
+	a, err := netlink.ParseAddr(cidr)
+	if err != nil {
+		return nil, fmt.Errorf("address %q: %w", cidr, err)
+	}
+	if a.IP.To4() == nil {
+		return nil, fmt.Errorf("address %q: not IPv4", cidr)
+	}
+	return a, nil
+}
+
+// addAddr adds an IPv4 address to a link. The broadcast address is the
+// subnet's last one (netlink computes it when Broadcast is unset, for
+// prefixes up to /30), as Docker and CNI set it.
+//
+// Equivalent to: `ip [-n NS] addr add ADDR broadcast + dev LINK`
+func (k *Netlink) addAddr(ns, link, cidr string) error {
+	a, err := parseAddr(cidr)
+	if err != nil {
+		return err
+	}
+	h, err := k.handle(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := linkByName(h, link)
+	if err != nil {
+		return err
+	}
+	return h.AddrAdd(l, a)
+}
+
+// deleteAddr removes an address from a link; a missing address, link or
+// namespace is success.
+//
+// Equivalent to: `ip [-n NS] addr del ADDR dev LINK`
+func (k *Netlink) deleteAddr(ns, link, cidr string) error {
+	a, err := parseAddr(cidr)
+	if err != nil {
+		return err
+	}
+	h, err := k.handle(ns)
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := linkByName(h, link)
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.AddrDel(l, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return err
+	}
+	return nil
+}
+
+// route builds the netlink route for DST ("default" or a CIDR) via GATEWAY
+// (may be empty) out of dev (may be empty) in the main table.
+func route(h *netlink.Handle, dst, gateway, dev string) (*netlink.Route, error) {
+	r := &netlink.Route{Table: unix.RT_TABLE_MAIN}
+	if dst == "default" {
+		r.Dst = &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}
+	} else {
+		_, n, err := net.ParseCIDR(dst)
+		if err != nil || n.IP.To4() == nil {
+			return nil, fmt.Errorf("destination %q: not default or an IPv4 CIDR", dst)
+		}
+		r.Dst = n
+	}
+	if gateway != "" {
+		if r.Gw = net.ParseIP(gateway).To4(); r.Gw == nil {
+			return nil, fmt.Errorf("gateway %q: not an IPv4 address", gateway)
+		}
+	} else {
+		// As ip does for a route without a gateway.
+		r.Scope = netlink.SCOPE_LINK
+	}
+	if dev != "" {
+		l, err := linkByName(h, dev)
+		if err != nil {
+			return nil, err
+		}
+		r.LinkIndex = l.Attrs().Index
+	}
+	return r, nil
+}
+
+// addRoute adds an IPv4 route to the main table.
+//
+// Equivalent to: `ip [-n NS] route add DST via GATEWAY [dev LINK]`
+func (k *Netlink) addRoute(ns, dst, gateway, dev string) error {
+	h, err := k.handle(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	r, err := route(h, dst, gateway, dev)
+	if err != nil {
+		return err
+	}
+	return h.RouteAdd(r)
+}
+
+// deleteRoute removes an IPv4 route from the main table; a missing route,
+// device or namespace is success.
+//
+// Equivalent to: `ip [-n NS] route del DST via GATEWAY [dev LINK]`
+func (k *Netlink) deleteRoute(ns, dst, gateway, dev string) error {
+	h, err := k.handle(ns)
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	r, err := route(h, dst, gateway, dev)
+	if IsNotFound(err) {
+		return nil // the device went, and its routes with it
+	}
+	if err != nil {
+		return err
+	}
+	// As ip route del: any scope matches (netlink would send route's own).
+	r.Scope = netlink.SCOPE_NOWHERE
+	if err := h.RouteDel(r); err != nil && !errors.Is(err, unix.ESRCH) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/topolab/topo/planner"
+)
+
+// Netlink is the real Kernel. It talks to each network namespace through a
+// netlink handle bound to it (never through the calling thread's namespace),
+// and keeps named namespaces under /run/netns as iproute2 does, so that
+// `ip netns list` and `ip netns exec` see them.
+type Netlink struct {
+	// host is the namespace topo runs in, held open so that "" always
+	// means it, whatever thread asks.
+	host netns.NsHandle
+}
+
+var _ Kernel = (*Netlink)(nil)
+
+// New returns the netlink-backed Kernel for the network namespace the
+// process runs in.
+func New() (Kernel, error) {
+	// Any unlocked thread is in the host namespace: threads switch only
+	// while locked, and are restored or discarded after (see onThread).
+	host, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("open host network namespace: %w", err)
+	}
+	return &Netlink{host: host}, nil
+}
+
+// Apply performs one step, as the comment of its Op in package planner
+// says. Deleting something already gone succeeds; creating something that
+// exists fails with an error for which IsExist is true.
+func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var err error
+	switch s.Op {
+	case planner.OpSysctl:
+		err = k.setSysctl(s.NS, s.Key, s.Value)
+	case planner.OpNetnsAdd:
+		err = addNetns(s.NS, s.Alias)
+	case planner.OpNetnsDel:
+		err = deleteNetns(s.NS, s.Alias)
+	case planner.OpBridgeAdd:
+		err = k.addBridge(s.NS, s.Link, s.Alias)
+	case planner.OpVethAdd:
+		err = k.addVeth(s)
+	case planner.OpLinkDel:
+		err = k.deleteLink(s.NS, s.Link, s.Alias)
+	case planner.OpLinkUp:
+		err = k.setLinkUp(s.NS, s.Link, true)
+	case planner.OpLinkDown:
+		err = k.setLinkUp(s.NS, s.Link, false)
+	case planner.OpAddrAdd:
+		err = k.addAddr(s.NS, s.Link, s.Addr)
+	case planner.OpAddrDel:
+		err = k.deleteAddr(s.NS, s.Link, s.Addr)
+	case planner.OpRouteAdd:
+		err = k.addRoute(s.NS, s.Dst, s.Gateway, s.Link)
+	case planner.OpRouteDel:
+		err = k.deleteRoute(s.NS, s.Dst, s.Gateway, s.Link)
+	default:
+		err = errors.New("unknown op")
+	}
+	if err != nil {
+		return fmt.Errorf("%s (%s): %w", describe(s), s.Resource, classify(err))
+	}
+	return nil
+}
+
+// describe says what a step does, for its error message:
+// "create bridge br-3f2a", "add address 10.0.0.2/24 to eth0 in web".
+func describe(s planner.Step) string {
+	in := ""
+	if s.NS != "" {
+		in = " in " + s.NS
+	}
+	switch s.Op {
+	case planner.OpSysctl:
+		return fmt.Sprintf("set sysctl %s=%s%s", s.Key, s.Value, in)
+	case planner.OpNetnsAdd:
+		return "create namespace " + s.NS
+	case planner.OpNetnsDel:
+		return "delete namespace " + s.NS
+	case planner.OpBridgeAdd:
+		return "create bridge " + s.Link + in
+	case planner.OpVethAdd:
+		peerIn := ""
+		if s.PeerNS != "" {
+			peerIn = " in " + s.PeerNS
+		}
+		return fmt.Sprintf("create veth %s%s (peer %s%s)", s.Link, in, s.Peer, peerIn)
+	case planner.OpLinkDel:
+		return "delete link " + s.Link + in
+	case planner.OpLinkUp:
+		return "set link " + s.Link + in + " up"
+	case planner.OpLinkDown:
+		return "set link " + s.Link + in + " down"
+	case planner.OpAddrAdd:
+		return fmt.Sprintf("add address %s to %s%s", s.Addr, s.Link, in)
+	case planner.OpAddrDel:
+		return fmt.Sprintf("delete address %s from %s%s", s.Addr, s.Link, in)
+	case planner.OpRouteAdd, planner.OpRouteDel:
+		verb := "add"
+		if s.Op == planner.OpRouteDel {
+			verb = "delete"
+		}
+		r := verb + " route " + s.Dst
+		if s.Gateway != "" {
+			r += " via " + s.Gateway
+		}
+		if s.Link != "" {
+			r += " dev " + s.Link
+		}
+		return r + in
+	}
+	return fmt.Sprintf("%s%s", s.Op, in)
+}
+
+// kernelError keeps the kernel's own error (and its message) and adds the
+// class that IsExist and IsNotFound test.
+type kernelError struct{ err, class error }
+
+func (e kernelError) Error() string   { return e.err.Error() }
+func (e kernelError) Unwrap() []error { return []error{e.err, e.class} }
+
+// classify tags an error from the kernel with ErrExist or ErrNotExist.
+func classify(err error) error {
+	var notFound netlink.LinkNotFoundError
+	switch {
+	case errors.Is(err, ErrExist), errors.Is(err, ErrNotExist):
+		return err
+	case errors.Is(err, unix.EEXIST):
+		return kernelError{err, ErrExist}
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENODEV), errors.As(err, &notFound):
+		return kernelError{err, ErrNotExist}
+	}
+	return err
+}
+
+// handle returns a netlink handle bound to the named namespace, or to the
+// host's for "". A missing namespace is ErrNotExist.
+func (k *Netlink) handle(ns string) (*netlink.Handle, error) {
+	if ns == "" {
+		return netlink.NewHandleAt(k.host, unix.NETLINK_ROUTE)
+	}
+	fd, err := openNetns(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	// The handle's socket keeps the namespace; the fd can go.
+	return netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+}
+
+// openNetns opens a named namespace. A missing one is ErrNotExist.
+func openNetns(name string) (netns.NsHandle, error) {
+	path, err := netnsPath(name)
+	if err != nil {
+		return netns.None(), err
+	}
+	fd, err := netns.GetFromPath(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return netns.None(), fmt.Errorf("namespace %s: %w", name, ErrNotExist)
+	}
+	return fd, err
+}
+
+// openNetnsOrHost opens a named namespace, or duplicates the host's handle
+// for "", so that the caller always closes what it gets.
+func (k *Netlink) openNetnsOrHost(name string) (netns.NsHandle, error) {
+	if name == "" {
+		fd, err := unix.FcntlInt(uintptr(k.host), unix.F_DUPFD_CLOEXEC, 0)
+		return netns.NsHandle(fd), err
+	}
+	return openNetns(name)
+}

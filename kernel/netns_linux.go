@@ -1,0 +1,205 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Where iproute2 keeps named namespaces and their per-namespace /etc files.
+const (
+	netnsDir    = "/run/netns"
+	netnsEtcDir = "/etc/netns"
+)
+
+// netnsPath returns /run/netns/NAME, refusing names that are not a single
+// path element: a name like ".." must never reach the rm -rf of
+// deleteNetns.
+func netnsPath(name string) (string, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return "", fmt.Errorf("invalid namespace name %q", name)
+	}
+	return filepath.Join(netnsDir, name), nil
+}
+
+// addNetns creates a named network namespace with lo up and carrying mark.
+// If any part fails, the namespace is removed again, so that the step
+// either happens whole or not at all.
+//
+// Equivalent to: `ip netns add NAME; ip -n NAME link set lo up alias MARK`
+func addNetns(name, mark string) error {
+	path, err := netnsPath(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return err
+	}
+	shareNetnsDir()
+	// As iproute2: the file is the lock. O_EXCL makes an existing name
+	// ErrExist and keeps a concurrent creator from sharing it.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	err = onThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("unshare: %w", err)
+		}
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind mount %s: %w", path, err)
+		}
+		return nil
+	})
+	if err == nil {
+		err = setupLoopback(path, mark)
+	}
+	if err != nil {
+		return errors.Join(err, removeNetns(name, path))
+	}
+	return nil
+}
+
+// shareNetnsDir makes /run/netns a shared mount point, as iproute2 does, so
+// that deleting a namespace in one mount namespace unmounts it in all of
+// them and the namespace can be freed. Without propagation the namespace
+// still works in this mount namespace, so failures are ignored.
+func shareNetnsDir() {
+	err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) {
+		// Not a mount point yet: make it one, bound on itself.
+		if unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, "") == nil {
+			_ = unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		}
+	}
+}
+
+// setupLoopback sets lo up in the namespace at path and gives it mark.
+func setupLoopback(path, mark string) error {
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
+	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	if mark != "" {
+		if err := h.LinkSetAlias(lo, mark); err != nil {
+			return fmt.Errorf("set lo alias: %w", err)
+		}
+	}
+	if err := h.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("set lo up: %w", err)
+	}
+	return nil
+}
+
+// deleteNetns removes a named namespace and its /etc/netns/NAME folder. A
+// missing namespace is success. With a mark, it first checks that the
+// namespace's lo carries it, and refuses to delete anything else.
+//
+// Equivalent to: `ip netns del NAME; rm -rf /etc/netns/NAME`
+func deleteNetns(name, mark string) error {
+	path, err := netnsPath(name)
+	if err != nil {
+		return err
+	}
+	if mark != "" {
+		got, err := loopbackAlias(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			// Gone already; /etc/netns/NAME may still be there.
+		case err != nil:
+			return fmt.Errorf("check ownership: %w", err)
+		case got != mark:
+			return fmt.Errorf("lo is marked %q, not %q: not topo's to delete", got, mark)
+		}
+	}
+	return removeNetns(name, path)
+}
+
+// removeNetns unmounts and removes a namespace file, and its /etc/netns
+// folder. Processes still inside keep the namespace alive, as with ip.
+func removeNetns(name, path string) error {
+	// EINVAL (not mounted) and ENOENT are what "already gone" looks like.
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(netnsEtcDir, name))
+}
+
+// loopbackAlias reads the alias of lo in the namespace at path.
+func loopbackAlias(path string) (string, error) {
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		return "", err
+	}
+	defer fd.Close()
+	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	if err != nil {
+		return "", err
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return "", err
+	}
+	return lo.Attrs().Alias, nil
+}
+
+// onThread runs fn on an OS thread of its own, locked to it, and lets fn
+// change the thread's network namespace. Afterwards the thread goes back to
+// the namespace it had; if that fails, the thread stays locked and ends
+// with the goroutine, so that no other goroutine ever runs in the wrong
+// namespace. This is the only place topo's own code switches namespaces
+// (netlink.NewHandleAt does so too, briefly, on a locked thread).
+func onThread(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		origin, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open thread's network namespace: %w", err)
+			return
+		}
+		defer origin.Close()
+		err = fn()
+		if rerr := netns.Set(origin); rerr != nil {
+			errc <- errors.Join(err, fmt.Errorf("restore network namespace: %w", rerr))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	return <-errc
+}
+
+// inNetns runs fn on a thread in the namespace fd, through onThread.
+func inNetns(fd netns.NsHandle, fn func() error) error {
+	return onThread(func() error {
+		if err := netns.Set(fd); err != nil {
+			return fmt.Errorf("enter network namespace: %w", err)
+		}
+		return fn()
+	})
+}

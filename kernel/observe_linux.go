@@ -1,0 +1,208 @@
+package kernel
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/topolab/topo/state"
+)
+
+// observedSysctls are the host sysctls a Snapshot carries.
+var observedSysctls = []string{"net.ipv4.ip_forward"}
+
+// Observe returns the host namespace in full, every named namespace by
+// name, and the full content of those whose lo carries a mark of project.
+// A namespace marked by another project shows its mark only; a foreign one
+// its name only.
+//
+// Equivalent to: `ip link; ip -4 addr; ip -4 route; ip netns list` and, for
+// each of project's namespaces, `ip -n NS link; ip -n NS -4 addr; ip -n NS -4 route`.
+func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot, error) {
+	h, err := k.handle("")
+	if err != nil {
+		return nil, fmt.Errorf("observe host namespace: %w", err)
+	}
+	defer h.Close()
+	snap := &state.Snapshot{}
+	links, err := retryDump(h.LinkList)
+	if err == nil {
+		snap.Host.Links, snap.Host.Routes, err = readNamespace(h, links)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("observe host namespace: %w", err)
+	}
+	names, err := listNetns()
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ns, err := observeNetns(name, project)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, fmt.Errorf("observe namespace %s: %w", name, err)
+		}
+		snap.Namespaces = append(snap.Namespaces, ns)
+	}
+	for _, key := range observedSysctls {
+		v, err := readSysctl(key)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read sysctl %s: %w", key, err)
+		}
+		if snap.Sysctls == nil {
+			snap.Sysctls = map[string]string{}
+		}
+		snap.Sysctls[key] = v
+	}
+	return snap, nil
+}
+
+// listNetns lists the named namespaces, sorted by name, as `ip netns list`.
+func listNetns() ([]string, error) {
+	entries, err := os.ReadDir(netnsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name() // ReadDir sorts by name
+	}
+	return names, nil
+}
+
+// observeNetns reads one named namespace: its mark, and its content when it
+// is project's. A file that is not a namespace (as a failed `ip netns add`
+// can leave) is foreign.
+func observeNetns(name, project string) (state.Namespace, error) {
+	ns := state.Namespace{Name: name}
+	fd, err := netns.GetFromPath(netnsDir + "/" + name)
+	if errors.Is(err, os.ErrNotExist) {
+		return ns, err
+	}
+	if err != nil {
+		return ns, nil
+	}
+	defer fd.Close()
+	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	if err != nil {
+		return ns, nil
+	}
+	defer h.Close()
+	// One dump serves both to find lo's mark and, for project's own
+	// namespaces, as their links: a round trip saved per container.
+	links, err := retryDump(h.LinkList)
+	if err != nil {
+		return ns, fmt.Errorf("list links: %w", err)
+	}
+	i := slices.IndexFunc(links, func(l netlink.Link) bool { return l.Attrs().Name == "lo" })
+	if i < 0 {
+		return ns, nil
+	}
+	alias := links[i].Attrs().Alias
+	m, ok := state.ParseMark(alias)
+	if !ok {
+		return ns, nil
+	}
+	ns.Mark = alias
+	if m.Project != project {
+		return ns, nil
+	}
+	ns.Links, ns.Routes, err = readNamespace(h, links)
+	return ns, err
+}
+
+// readNamespace reads the IPv4 addresses and IPv4 main-table routes of the
+// namespace h is bound to, whose links are given, in one dump each whatever
+// the number of links, and returns links and routes sorted.
+func readNamespace(h *netlink.Handle, links []netlink.Link) ([]state.Link, []state.Route, error) {
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("list addresses: %w", err)
+	}
+	routes, err := retryDump(func() ([]netlink.Route, error) {
+		return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list routes: %w", err)
+	}
+
+	names := make(map[int]string, len(links))
+	for _, l := range links {
+		names[l.Attrs().Index] = l.Attrs().Name
+	}
+	addrsOf := make(map[int][]string)
+	for _, a := range addrs {
+		addrsOf[a.LinkIndex] = append(addrsOf[a.LinkIndex], a.IPNet.String())
+	}
+	var out []state.Link
+	for _, l := range links {
+		a := l.Attrs()
+		sl := state.Link{
+			Name:   a.Name,
+			Kind:   l.Type(),
+			Alias:  a.Alias,
+			Master: names[a.MasterIndex], // "" when none: no link has index 0
+			Up:     a.RawFlags&unix.IFF_UP != 0,
+			Addrs:  addrsOf[a.Index],
+		}
+		slices.Sort(sl.Addrs)
+		out = append(out, sl)
+	}
+	slices.SortFunc(out, func(a, b state.Link) int { return cmp.Compare(a.Name, b.Name) })
+
+	var rs []state.Route // nil when none, as in a decoded snapshot
+	for _, r := range routes {
+		sr := state.Route{Dst: "default", Dev: names[r.LinkIndex]}
+		// netlink gives 0.0.0.0/0 for a default route; older versions nil.
+		if r.Dst != nil {
+			if ones, _ := r.Dst.Mask.Size(); ones != 0 {
+				sr.Dst = r.Dst.String()
+			}
+		}
+		if r.Gw != nil {
+			sr.Gateway = r.Gw.String()
+		}
+		rs = append(rs, sr)
+	}
+	slices.SortFunc(rs, func(a, b state.Route) int {
+		return cmp.Or(cmp.Compare(a.Dst, b.Dst), cmp.Compare(a.Gateway, b.Gateway), cmp.Compare(a.Dev, b.Dev))
+	})
+	return out, rs, nil
+}
+
+// retryDump runs a netlink dump again when the kernel reports that the
+// objects changed during it (NLM_F_DUMP_INTR; netlink returns partial
+// results with ErrDumpInterrupted) or the call was interrupted, as CNI's
+// netlinksafe does.
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+	const attempts = 5
+	var (
+		v   []T
+		err error
+	)
+	for range attempts {
+		v, err = dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) && !errors.Is(err, unix.EINTR) {
+			return v, err
+		}
+	}
+	return nil, fmt.Errorf("still interrupted after %d attempts: %w", attempts, err)
+}

@@ -1,0 +1,319 @@
+// Package planner computes, without touching anything, the ordered steps
+// that make the kernel match a topology file: (file, observed snapshot) in,
+// Plan out. The same inputs always give the same plan, byte for byte.
+package planner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/topolab/topo/ipam"
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
+)
+
+// Model is the kernel state the file asks for, with every name and address
+// resolved. It is what the planner diffs against the snapshot, and what
+// commands like ps and inspect show.
+type Model struct {
+	Project    string
+	Networks   []*Network
+	Containers []*Container
+}
+
+// Network is a network as it will exist in the kernel.
+type Network struct {
+	Name     string
+	Bridge   string
+	Subnet   netip.Prefix
+	Gateway  netip.Addr
+	Internal bool
+}
+
+// Container is a container as it will exist in the kernel.
+type Container struct {
+	Name string
+	// NS is the named namespace the container's processes run in: its own,
+	// or for network_mode container:NAME the one of NAME; "" for host.
+	NS        string
+	Mode      spec.Mode
+	Endpoints []*Endpoint
+	// DefaultGW is the gateway of the first non-internal network, if any.
+	DefaultGW netip.Addr
+}
+
+// Endpoint is one veth pair joining a container to a network.
+type Endpoint struct {
+	Network string
+	Bridge  string
+	// HostLink is the host end; IfName the container end (eth0, eth1, …).
+	HostLink string
+	IfName   string
+	Addr     netip.Prefix
+}
+
+// BridgeName is the host bridge of a project's network. Interface names are
+// limited to 15 bytes, so it is derived from a hash, as Docker's are.
+func BridgeName(project, network string) string {
+	return "br-" + shortHash(project+"/"+network, 12)
+}
+
+// VethName is the host end of a container's veth on a network.
+func VethName(project, container, network string) string {
+	return "veth" + shortHash(project+"/"+container+"/"+network, 11)
+}
+
+// NamespaceName is the named namespace of a container, as `ip netns` lists it.
+func NamespaceName(project, container string) string {
+	return project + "-" + container
+}
+
+func shortHash(s string, n int) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])[:n]
+}
+
+// Desire resolves the file against what is observed: bridge and interface
+// names, subnets (kept if a bridge already has one, else picked from the
+// pools), and container addresses (kept while the container holds them,
+// else the lowest free). Problems are reported together, with positions.
+func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
+	m := &Model{Project: f.Project}
+	var errs []error
+	fail := func(pos spec.Pos, format string, args ...any) {
+		errs = append(errs, &spec.Error{Path: f.Path, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	used := hostPrefixes(obs, f.Project)
+	current := currentSubnets(obs, f.Project)
+	nets := map[string]*Network{}
+	for _, n := range f.Networks {
+		dn := &Network{Name: n.Name, Bridge: BridgeName(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet}
+		m.Networks = append(m.Networks, dn)
+		nets[n.Name] = dn
+		if n.Subnet.IsValid() {
+			if owner := overlapsForeign(obs, f.Project, n.Subnet); owner != "" {
+				fail(n.SubnetPos, "network %s: subnet %s overlaps %s; choose another subnet", n.Name, n.Subnet, owner)
+			}
+		}
+	}
+	// Fixed subnets and subnets that bridges already carry are claimed
+	// before any new one is picked, so a new network never takes them.
+	for _, dn := range m.Networks {
+		if !dn.Subnet.IsValid() {
+			if p, ok := current[dn.Name]; ok && !overlapsAny(p, m.Networks) {
+				dn.Subnet = p
+			}
+		}
+	}
+	for _, dn := range m.Networks {
+		if dn.Subnet.IsValid() {
+			continue
+		}
+		taken := append([]netip.Prefix(nil), used...)
+		for _, other := range m.Networks {
+			if other.Subnet.IsValid() {
+				taken = append(taken, other.Subnet)
+			}
+		}
+		p, err := ipam.PickSubnet(ipam.DefaultPools, taken)
+		if err != nil {
+			fail(f.Network(dn.Name).Pos, "network %s: %v", dn.Name, err)
+			continue
+		}
+		dn.Subnet = p
+	}
+	for _, dn := range m.Networks {
+		if dn.Subnet.IsValid() {
+			dn.Gateway = ipam.Gateway(dn.Subnet)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	// Addresses: fixed ones first, then those containers already hold, then
+	// the lowest free in file order.
+	alloc := map[string]*ipam.Allocator{}
+	for _, dn := range m.Networks {
+		alloc[dn.Name] = ipam.NewAllocator(dn.Subnet)
+	}
+	held := heldAddresses(obs, f.Project)
+	type pending struct {
+		ep  *Endpoint
+		key string
+	}
+	var todo []pending
+	for _, c := range f.Containers {
+		dc := &Container{Name: c.Name, Mode: c.Mode}
+		switch c.Mode {
+		case spec.ModeHost:
+			// Runs in the host's namespace: nothing to create.
+		case spec.ModeContainer:
+			dc.NS = NamespaceName(f.Project, c.ModeTarget)
+		default:
+			dc.NS = NamespaceName(f.Project, c.Name)
+		}
+		m.Containers = append(m.Containers, dc)
+		for i, a := range c.Networks {
+			dn := nets[a.Network]
+			ep := &Endpoint{
+				Network:  a.Network,
+				Bridge:   dn.Bridge,
+				HostLink: VethName(f.Project, c.Name, a.Network),
+				IfName:   fmt.Sprintf("eth%d", i),
+			}
+			dc.Endpoints = append(dc.Endpoints, ep)
+			if !dc.DefaultGW.IsValid() && !dn.Internal {
+				dc.DefaultGW = dn.Gateway
+			}
+			if a.IPv4.IsValid() {
+				if !alloc[a.Network].Reserve(a.IPv4) {
+					fail(a.IPv4Pos, "container %s: ipv4_address %s is not free in network %s (%s)", c.Name, a.IPv4, a.Network, dn.Subnet)
+				}
+				ep.Addr = netip.PrefixFrom(a.IPv4, dn.Subnet.Bits())
+				continue
+			}
+			todo = append(todo, pending{ep, state.EndpointName(c.Name, a.Network)})
+		}
+	}
+	var rest []pending
+	for _, p := range todo {
+		a, ok := held[p.key]
+		if ok && alloc[p.ep.Network].Reserve(a) {
+			p.ep.Addr = netip.PrefixFrom(a, nets[p.ep.Network].Subnet.Bits())
+			continue
+		}
+		rest = append(rest, p)
+	}
+	for _, p := range rest {
+		a, err := alloc[p.ep.Network].Next()
+		if err != nil {
+			fail(f.Network(p.ep.Network).Pos, "network %s: %v; use a larger subnet", p.ep.Network, err)
+			continue
+		}
+		p.ep.Addr = netip.PrefixFrom(a, nets[p.ep.Network].Subnet.Bits())
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return m, nil
+}
+
+func overlapsAny(p netip.Prefix, nets []*Network) bool {
+	for _, n := range nets {
+		if n.Subnet.IsValid() && n.Subnet.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPrefixes lists what a new subnet must not overlap: the host's routes
+// (but the default) and addresses, except those on this project's own
+// bridges, which are re-planned.
+func hostPrefixes(obs *state.Snapshot, project string) []netip.Prefix {
+	var out []netip.Prefix
+	own := map[string]bool{}
+	for _, l := range obs.Host.Links {
+		if mk, ok := state.ParseMark(l.Alias); ok && mk.Project == project && mk.Kind == state.KindNetwork {
+			own[l.Name] = true
+			continue
+		}
+		for _, a := range l.Addrs {
+			if p, err := netip.ParsePrefix(a); err == nil {
+				out = append(out, p.Masked())
+			}
+		}
+	}
+	for _, r := range obs.Host.Routes {
+		if r.Dst == "default" || own[r.Dev] {
+			continue
+		}
+		if p, err := netip.ParsePrefix(r.Dst); err == nil && p.Bits() > 0 {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+// overlapsForeign names another project's network whose bridge address
+// overlaps p, or returns "".
+func overlapsForeign(obs *state.Snapshot, project string, p netip.Prefix) string {
+	for _, l := range obs.Host.Links {
+		mk, ok := state.ParseMark(l.Alias)
+		if !ok || mk.Kind != state.KindNetwork || mk.Project == project {
+			continue
+		}
+		for _, a := range l.Addrs {
+			if q, err := netip.ParsePrefix(a); err == nil && q.Masked().Overlaps(p) {
+				return fmt.Sprintf("network %s of project %s (bridge %s, %s)", mk.Name, mk.Project, l.Name, q.Masked())
+			}
+		}
+	}
+	return ""
+}
+
+// currentSubnets are the subnets this project's bridges carry, by network.
+func currentSubnets(obs *state.Snapshot, project string) map[string]netip.Prefix {
+	out := map[string]netip.Prefix{}
+	for _, l := range obs.Host.Links {
+		mk, ok := state.ParseMark(l.Alias)
+		if !ok || mk.Project != project || mk.Kind != state.KindNetwork || len(l.Addrs) == 0 {
+			continue
+		}
+		if p, err := netip.ParsePrefix(l.Addrs[0]); err == nil {
+			out[mk.Name] = p.Masked()
+		}
+	}
+	return out
+}
+
+// heldAddresses are the addresses the project's containers hold now, by
+// endpoint name (CONTAINER/NETWORK).
+func heldAddresses(obs *state.Snapshot, project string) map[string]netip.Addr {
+	out := map[string]netip.Addr{}
+	for _, ns := range obs.Namespaces {
+		if mk, ok := state.ParseMark(ns.Mark); !ok || mk.Project != project {
+			continue
+		}
+		for _, l := range ns.Links {
+			mk, ok := state.ParseMark(l.Alias)
+			if !ok || mk.Project != project || mk.Kind != state.KindEndpoint || len(l.Addrs) == 0 {
+				continue
+			}
+			if p, err := netip.ParsePrefix(l.Addrs[0]); err == nil {
+				out[mk.Name] = p.Addr()
+			}
+		}
+	}
+	return out
+}
+
+// mark formats an ownership mark of this project.
+func mark(project, kind, name string) string {
+	return state.Mark{Project: project, Kind: kind, Name: name}.String()
+}
+
+// endpointOf splits an endpoint mark name into container and network.
+func endpointOf(name string) (container, network string) {
+	container, network, _ = strings.Cut(name, "/")
+	return container, network
+}
+
+// OwnsNamespace reports whether the container has a namespace of its own:
+// not for network_mode host, nor container:NAME, which uses NAME's.
+func (c *Container) OwnsNamespace() bool {
+	return c.NS != "" && c.Mode != spec.ModeContainer
+}
+
+// MAC is the hardware address Docker gives a container with address a:
+// 02:42 followed by the four bytes of a.
+func MAC(a netip.Addr) string {
+	b := a.As4()
+	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}

@@ -1,0 +1,435 @@
+package planner
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
+)
+
+// IPForward is the sysctl that lets non-internal networks reach out.
+const IPForward = "net.ipv4.ip_forward"
+
+// Up plans the steps that make the kernel match f. It fails, before any
+// step, when a name topo needs is held by an object topo did not make.
+func Up(f *spec.File, obs *state.Snapshot) (*Plan, *Model, error) {
+	m, err := Desire(f, obs)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := diff(m, obs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, m, nil
+}
+
+// Down plans the removal of every object marked for project, and of nothing
+// else.
+func Down(project string, obs *state.Snapshot) *Plan {
+	p, _ := diff(&Model{Project: project}, obs) // an empty model cannot collide
+	return p
+}
+
+// Phases order steps: destroys run first, in descending phase, then creates
+// and changes in ascending phase, so every step finds what it depends on.
+const (
+	phaseSysctl = iota
+	phaseNetns
+	phaseBridge
+	phaseBridgeUp
+	phaseBridgeAddr
+	phaseVeth
+	phaseVethUp
+	phaseEndpointAddr
+	phaseRoute
+)
+
+type plannedStep struct {
+	phase int
+	Step
+}
+
+type differ struct {
+	project string
+	obs     *state.Snapshot
+	steps   []plannedStep
+	errs    []error
+}
+
+func (d *differ) add(phase int, s Step) {
+	d.steps = append(d.steps, plannedStep{phase, s})
+}
+
+// observedEndpoint is what the kernel holds of one endpoint mark.
+type observedEndpoint struct {
+	host   *state.Link // host end, nil if missing
+	ns     string      // namespace of the container end
+	inner  *state.Link // container end, nil if missing
+	routes []state.Route
+}
+
+func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
+	d := &differ{project: m.Project, obs: obs}
+
+	// Index what the project owns in the kernel.
+	ownNS := map[string]*state.Namespace{}
+	for i := range obs.Namespaces {
+		ns := &obs.Namespaces[i]
+		if mk, ok := state.ParseMark(ns.Mark); ok && mk.Project == m.Project && mk.Kind == state.KindNamespace {
+			ownNS[ns.Name] = ns
+		}
+	}
+	bridges := map[string]*state.Link{}
+	eps := map[string]*observedEndpoint{}
+	ep := func(name string) *observedEndpoint {
+		if eps[name] == nil {
+			eps[name] = &observedEndpoint{}
+		}
+		return eps[name]
+	}
+	for i := range obs.Host.Links {
+		l := &obs.Host.Links[i]
+		mk, ok := state.ParseMark(l.Alias)
+		if !ok || mk.Project != m.Project {
+			continue
+		}
+		switch mk.Kind {
+		case state.KindNetwork:
+			bridges[mk.Name] = l
+		case state.KindEndpoint:
+			ep(mk.Name).host = l
+		}
+	}
+	for _, ns := range sortedKeys(ownNS) {
+		n := ownNS[ns]
+		for i := range n.Links {
+			l := &n.Links[i]
+			mk, ok := state.ParseMark(l.Alias)
+			if !ok || mk.Project != m.Project || mk.Kind != state.KindEndpoint {
+				continue
+			}
+			e := ep(mk.Name)
+			e.ns, e.inner = ns, l
+			// Only default routes are topo's; the kernel makes and removes
+			// the subnet routes of addresses itself.
+			for _, r := range n.Routes {
+				if r.Dev == l.Name && r.Dst == "default" {
+					e.routes = append(e.routes, r)
+				}
+			}
+		}
+	}
+
+	// What the file wants, by the same keys.
+	wantNet := map[string]*Network{}
+	for _, n := range m.Networks {
+		wantNet[n.Name] = n
+	}
+	wantNS := map[string]*Container{}
+	wantEP := map[string]*Endpoint{}
+	epOwner := map[string]*Container{}
+	for _, c := range m.Containers {
+		if !c.OwnsNamespace() {
+			continue
+		}
+		wantNS[c.NS] = c
+		for _, e := range c.Endpoints {
+			key := state.EndpointName(c.Name, e.Network)
+			wantEP[key] = e
+			epOwner[key] = c
+		}
+	}
+	d.checkCollisions(m, wantNS, wantNet, wantEP, epOwner)
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
+
+	// Endpoints: keep the intact ones that match, destroy the rest.
+	routeGone := map[string]bool{} // namespaces whose default route is being removed
+	keptEP := map[string]bool{}
+	for _, key := range sortedKeys(eps) {
+		o := eps[key]
+		want := wantEP[key]
+		if want != nil && o.host != nil && o.inner != nil && o.host.Kind == "veth" &&
+			o.host.Master == want.Bridge && o.inner.Name == want.IfName && o.ns == epOwner[key].NS &&
+			o.host.Name == want.HostLink {
+			keptEP[key] = true
+			continue
+		}
+		for _, r := range o.routes {
+			if r.Dst == "default" {
+				routeGone[o.ns] = true
+			}
+		}
+		d.destroyEndpoint(key, o)
+	}
+
+	// Namespaces the file no longer has.
+	for _, name := range sortedKeys(ownNS) {
+		if wantNS[name] != nil {
+			continue
+		}
+		mk, _ := state.ParseMark(ownNS[name].Mark)
+		undo := Step{Action: Create, Op: OpNetnsAdd, Resource: "container " + mk.Name, NS: name, Alias: ownNS[name].Mark}
+		d.add(phaseNetns, Step{Action: Destroy, Op: OpNetnsDel, Resource: undo.Resource, NS: name, Undo: &undo})
+	}
+
+	// Bridges the file no longer has.
+	for _, name := range sortedKeys(bridges) {
+		if wantNet[name] != nil {
+			continue
+		}
+		l := bridges[name]
+		res := "network " + name
+		for _, a := range l.Addrs {
+			d.addrDel(phaseBridgeAddr, res, "", l.Name, a)
+		}
+		undo := Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: l.Name, Alias: l.Alias}
+		d.add(phaseBridge, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: l.Name, Undo: &undo})
+	}
+
+	// Forwarding, for networks that reach out.
+	for _, n := range m.Networks {
+		if n.Internal {
+			continue
+		}
+		if old := obs.Sysctls[IPForward]; old != "1" {
+			if old == "" {
+				old = "0"
+			}
+			undo := Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: old}
+			d.add(phaseSysctl, Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: "1", Undo: &undo})
+		}
+		break
+	}
+
+	for _, n := range m.Networks {
+		d.network(n, bridges[n.Name])
+	}
+	for _, c := range m.Containers {
+		if !c.OwnsNamespace() {
+			continue
+		}
+		res := "container " + c.Name
+		ns := ownNS[c.NS]
+		if ns == nil {
+			undo := Step{Action: Destroy, Op: OpNetnsDel, Resource: res, NS: c.NS}
+			d.add(phaseNetns, Step{Action: Create, Op: OpNetnsAdd, Resource: res, NS: c.NS,
+				Alias: mark(m.Project, state.KindNamespace, c.Name), Undo: &undo})
+		}
+		for _, e := range c.Endpoints {
+			key := state.EndpointName(c.Name, e.Network)
+			var o *observedEndpoint
+			if keptEP[key] {
+				o = eps[key]
+			}
+			d.endpoint(c, e, o)
+		}
+		d.defaultRoute(c, ns, routeGone[c.NS])
+	}
+
+	sort.SliceStable(d.steps, func(i, j int) bool { return less(d.steps[i], d.steps[j]) })
+	p := &Plan{Project: m.Project, Steps: make([]Step, 0, len(d.steps))}
+	for _, s := range d.steps {
+		p.Steps = append(p.Steps, s.Step)
+	}
+	return p, nil
+}
+
+// checkCollisions refuses names held by objects topo did not make for this
+// purpose: topo never changes an object without its mark.
+func (d *differ) checkCollisions(m *Model, wantNS map[string]*Container, wantNet map[string]*Network, wantEP map[string]*Endpoint, epOwner map[string]*Container) {
+	for _, name := range sortedKeys(wantNS) {
+		c := wantNS[name]
+		ns := d.obs.Namespace(name)
+		want := mark(m.Project, state.KindNamespace, c.Name)
+		if ns != nil && ns.Mark != want {
+			d.errs = append(d.errs, fmt.Errorf("container %s: namespace %s already exists and %s; remove it (ip netns del %s) or rename the container or the project",
+				c.Name, name, owner(ns.Mark), name))
+		}
+	}
+	for _, name := range sortedKeys(wantNet) {
+		n := wantNet[name]
+		if l := d.obs.Host.Link(n.Bridge); l != nil && l.Alias != mark(m.Project, state.KindNetwork, n.Name) {
+			d.errs = append(d.errs, fmt.Errorf("network %s: link %s already exists and %s; remove it or rename the network", n.Name, n.Bridge, owner(l.Alias)))
+		}
+	}
+	for _, key := range sortedKeys(wantEP) {
+		e := wantEP[key]
+		if l := d.obs.Host.Link(e.HostLink); l != nil && l.Alias != mark(m.Project, state.KindEndpoint, key) {
+			d.errs = append(d.errs, fmt.Errorf("container %s: link %s already exists and %s; remove it", epOwner[key].Name, e.HostLink, owner(l.Alias)))
+		}
+	}
+}
+
+func owner(alias string) string {
+	if mk, ok := state.ParseMark(alias); ok {
+		return fmt.Sprintf("belongs to %s %s of project %s", kindWord(mk.Kind), mk.Name, mk.Project)
+	}
+	return "was not made by topo"
+}
+
+func kindWord(kind string) string {
+	switch kind {
+	case state.KindNamespace:
+		return "container"
+	case state.KindNetwork:
+		return "network"
+	case state.KindEndpoint:
+		return "endpoint"
+	}
+	return kind
+}
+
+// destroyEndpoint removes what the kernel holds of an endpoint, routes and
+// addresses first so that each removal can be undone on its own.
+func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
+	res := "endpoint " + key
+	if o.inner != nil {
+		for _, r := range o.routes {
+			undo := Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway}
+			d.add(phaseRoute, Step{Action: Destroy, Op: OpRouteDel, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway, Undo: &undo})
+		}
+		for _, a := range o.inner.Addrs {
+			d.addrDel(phaseEndpointAddr, res, o.ns, o.inner.Name, a)
+		}
+	}
+	switch {
+	case o.host != nil && o.inner != nil:
+		undo := Step{Action: Create, Op: OpVethAdd, Resource: res, Link: o.host.Name, Master: o.host.Master,
+			Peer: o.inner.Name, PeerNS: o.ns, Alias: o.host.Alias}
+		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Undo: &undo})
+	case o.host != nil:
+		// A lone end cannot be rebuilt as it was: its removal has no undo.
+		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name})
+	case o.inner != nil:
+		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, NS: o.ns, Link: o.inner.Name})
+	}
+}
+
+func (d *differ) addrDel(phase int, res, ns, link, addr string) {
+	undo := Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: ns, Link: link, Addr: addr}
+	d.add(phase, Step{Action: Destroy, Op: OpAddrDel, Resource: res, NS: ns, Link: link, Addr: addr, Undo: &undo})
+}
+
+func (d *differ) addrAdd(phase int, res, ns, link, addr string) {
+	undo := Step{Action: Destroy, Op: OpAddrDel, Resource: res, NS: ns, Link: link, Addr: addr}
+	d.add(phase, Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: ns, Link: link, Addr: addr, Undo: &undo})
+}
+
+func (d *differ) linkUp(phase int, res, ns, link string) {
+	undo := Step{Action: Change, Op: OpLinkDown, Resource: res, NS: ns, Link: link}
+	d.add(phase, Step{Action: Change, Op: OpLinkUp, Resource: res, NS: ns, Link: link, Undo: &undo})
+}
+
+// syncAddrs makes link carry exactly want.
+func (d *differ) syncAddrs(phase int, res, ns, link string, have []string, want string) {
+	found := false
+	for _, a := range have {
+		if a == want {
+			found = true
+			continue
+		}
+		d.addrDel(phase, res, ns, link, a)
+	}
+	if !found {
+		d.addrAdd(phase, res, ns, link, want)
+	}
+}
+
+func (d *differ) network(n *Network, have *state.Link) {
+	res := "network " + n.Name
+	gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits()).String()
+	if have == nil {
+		undo := Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: n.Bridge}
+		d.add(phaseBridge, Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: n.Bridge,
+			Alias: mark(d.project, state.KindNetwork, n.Name), Undo: &undo})
+		d.addrAdd(phaseBridgeAddr, res, "", n.Bridge, gw)
+		return
+	}
+	if !have.Up {
+		d.linkUp(phaseBridgeUp, res, "", n.Bridge)
+	}
+	d.syncAddrs(phaseBridgeAddr, res, "", n.Bridge, have.Addrs, gw)
+}
+
+func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) {
+	key := state.EndpointName(c.Name, e.Network)
+	res := "endpoint " + key
+	if have == nil {
+		undo := Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: e.HostLink}
+		d.add(phaseVeth, Step{Action: Create, Op: OpVethAdd, Resource: res, Link: e.HostLink, Master: e.Bridge,
+			Peer: e.IfName, PeerNS: c.NS, MAC: MAC(e.Addr.Addr()), Alias: mark(d.project, state.KindEndpoint, key), Undo: &undo})
+		d.addrAdd(phaseEndpointAddr, res, c.NS, e.IfName, e.Addr.String())
+		return
+	}
+	if !have.host.Up {
+		d.linkUp(phaseVethUp, res, "", have.host.Name)
+	}
+	if !have.inner.Up {
+		d.linkUp(phaseVethUp, res, c.NS, have.inner.Name)
+	}
+	d.syncAddrs(phaseEndpointAddr, res, c.NS, e.IfName, have.inner.Addrs, e.Addr.String())
+}
+
+// defaultRoute makes the container's default route point at its first
+// non-internal network's gateway, or removes it when there is none.
+func (d *differ) defaultRoute(c *Container, ns *state.Namespace, gone bool) {
+	res := "container " + c.Name
+	var have *state.Route
+	if ns != nil && !gone {
+		for i := range ns.Routes {
+			if ns.Routes[i].Dst == "default" {
+				have = &ns.Routes[i]
+			}
+		}
+	}
+	want := ""
+	if c.DefaultGW.IsValid() {
+		want = c.DefaultGW.String()
+	}
+	if have != nil && have.Gateway == want {
+		return
+	}
+	if have != nil {
+		undo := Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: c.NS, Link: have.Dev, Dst: "default", Gateway: have.Gateway}
+		d.add(phaseRoute, Step{Action: Destroy, Op: OpRouteDel, Resource: res, NS: c.NS, Link: have.Dev, Dst: "default", Gateway: have.Gateway, Undo: &undo})
+	}
+	if want != "" {
+		undo := Step{Action: Destroy, Op: OpRouteDel, Resource: res, NS: c.NS, Dst: "default", Gateway: want}
+		d.add(phaseRoute, Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: c.NS, Dst: "default", Gateway: want, Undo: &undo})
+	}
+}
+
+// less orders destroys before everything else, destroys by descending
+// phase, the rest by ascending phase; ties by the step's own fields.
+func less(a, b plannedStep) bool {
+	ad, bd := a.Action == Destroy, b.Action == Destroy
+	if ad != bd {
+		return ad
+	}
+	if a.phase != b.phase {
+		if ad {
+			return a.phase > b.phase
+		}
+		return a.phase < b.phase
+	}
+	return a.sortKey() < b.sortKey()
+}
+
+func (s Step) sortKey() string {
+	return s.Resource + "\x00" + s.NS + "\x00" + s.Link + "\x00" + s.Addr + "\x00" + s.Dst + "\x00" + s.Key + "\x00" + string(s.Op)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,151 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Action is what a step does to its object. Like Terraform's, each action is
+// a rune that is its own glyph.
+type Action rune
+
+// Actions.
+const (
+	Create  Action = '+'
+	Change  Action = '~'
+	Destroy Action = '-'
+)
+
+// MarshalText renders the action as its glyph, so that JSON plans read
+// "+", "~" and "-".
+func (a Action) MarshalText() ([]byte, error) { return []byte(string(a)), nil }
+
+// UnmarshalText reads a glyph back.
+func (a *Action) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "+", "~", "-":
+		*a = Action([]rune(string(b))[0])
+		return nil
+	}
+	return fmt.Errorf("unknown action %q", b)
+}
+
+// Op is the kernel verb of a step. Each has exactly one inverse.
+type Op string
+
+// Ops. The comment gives the equivalent shell command.
+const (
+	// sysctl -w KEY=VALUE
+	OpSysctl Op = "sysctl"
+	// ip netns add NS; ip -n NS link set lo up alias MARK
+	OpNetnsAdd Op = "netns-add"
+	// ip netns del NS
+	OpNetnsDel Op = "netns-del"
+	// ip link add LINK type bridge; ip link set LINK alias MARK up
+	OpBridgeAdd Op = "bridge-add"
+	// ip link add LINK master MASTER type veth peer name PEER netns PEERNS;
+	// both ends get ALIAS and are set up
+	OpVethAdd Op = "veth-add"
+	// ip [-n NS] link del LINK
+	OpLinkDel Op = "link-del"
+	// ip [-n NS] link set LINK up
+	OpLinkUp Op = "link-up"
+	// ip [-n NS] link set LINK down
+	OpLinkDown Op = "link-down"
+	// ip [-n NS] addr add ADDR dev LINK
+	OpAddrAdd Op = "addr-add"
+	// ip [-n NS] addr del ADDR dev LINK
+	OpAddrDel Op = "addr-del"
+	// ip [-n NS] route add DST via GATEWAY [dev LINK]
+	OpRouteAdd Op = "route-add"
+	// ip [-n NS] route del DST via GATEWAY [dev LINK]
+	OpRouteDel Op = "route-del"
+)
+
+// Step is one kernel change, with what undoes it captured at plan time. It
+// is plain data: the applier needs nothing else to run it or to undo it, and
+// a journal can store it as JSON.
+type Step struct {
+	Action Action `json:"action"`
+	Op     Op     `json:"op"`
+	// Resource names the file's object the step serves: "network front",
+	// "container web", "endpoint web/front".
+	Resource string `json:"resource"`
+	// NS is the named namespace the step runs in; "" is the host.
+	NS    string `json:"netns,omitempty"`
+	Link  string `json:"link,omitempty"`
+	Alias string `json:"alias,omitempty"`
+	// Master is the bridge a veth's host end is enslaved to.
+	Master string `json:"master,omitempty"`
+	// Peer and PeerNS are a veth's other end and the namespace it goes to.
+	Peer   string `json:"peer,omitempty"`
+	PeerNS string `json:"peer_netns,omitempty"`
+	// MAC is the hardware address of a veth's peer. Like Docker, topo derives
+	// it from the container's address, so that neighbours' ARP caches stay
+	// right when an endpoint is rebuilt.
+	MAC string `json:"mac,omitempty"`
+	// Addr is an address in CIDR form.
+	Addr string `json:"addr,omitempty"`
+	// Dst and Gateway are a route's.
+	Dst     string `json:"dst,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
+	// Key and Value are a sysctl's.
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value,omitempty"`
+	// Undo is the step that reverses this one.
+	Undo *Step `json:"undo,omitempty"`
+}
+
+// Command renders the step as the command a person would type.
+func (s Step) Command() string {
+	ip := "ip "
+	if s.NS != "" {
+		ip = "ip -n " + s.NS + " "
+	}
+	switch s.Op {
+	case OpSysctl:
+		return fmt.Sprintf("sysctl -w %s=%s", s.Key, s.Value)
+	case OpNetnsAdd:
+		return "ip netns add " + s.NS
+	case OpNetnsDel:
+		return "ip netns del " + s.NS
+	case OpBridgeAdd:
+		return ip + "link add " + s.Link + " type bridge"
+	case OpVethAdd:
+		mac := ""
+		if s.MAC != "" {
+			mac = " address " + s.MAC
+		}
+		return fmt.Sprintf("%slink add %s master %s type veth peer name %s%s netns %s", ip, s.Link, s.Master, s.Peer, mac, s.PeerNS)
+	case OpLinkDel:
+		return ip + "link del " + s.Link
+	case OpLinkUp:
+		return ip + "link set " + s.Link + " up"
+	case OpLinkDown:
+		return ip + "link set " + s.Link + " down"
+	case OpAddrAdd:
+		return ip + "addr add " + s.Addr + " dev " + s.Link
+	case OpAddrDel:
+		return ip + "addr del " + s.Addr + " dev " + s.Link
+	case OpRouteAdd, OpRouteDel:
+		verb := "add"
+		if s.Op == OpRouteDel {
+			verb = "del"
+		}
+		var b strings.Builder
+		b.WriteString(ip + "route " + verb + " " + s.Dst)
+		if s.Gateway != "" {
+			b.WriteString(" via " + s.Gateway)
+		}
+		if s.Link != "" {
+			b.WriteString(" dev " + s.Link)
+		}
+		return b.String()
+	}
+	return string(s.Op)
+}
+
+// String is the step's line in a human plan: glyph, command, resource.
+func (s Step) String() string {
+	return fmt.Sprintf("%c %s  # %s", s.Action, s.Command(), s.Resource)
+}

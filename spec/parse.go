@@ -1,0 +1,586 @@
+package spec
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads the topology file at path and parses it with Parse.
+func Load(path string) (*File, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read topology file: %w", err)
+	}
+	defer fd.Close()
+	// Read one byte past the limit so that Parse sees the file is too big
+	// without our reading all of a wrong -f (a disk image, /dev/zero).
+	data, err := io.ReadAll(io.LimitReader(fd, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read topology file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses, fills in defaults and validates a topology file. path names
+// the file in messages, and its folder gives the project name when the file
+// has no name:. Parse reports every problem it finds, not just the first:
+// the error is an errors.Join of *Error, one per line, in file order.
+func Parse(path string, data []byte) (*File, error) {
+	pr := &problems{path: path}
+	if len(data) > maxFileSize {
+		pr.add(Pos{}, "the file is larger than 4 MiB: topology files are small; is this the right file?")
+		return nil, pr.err()
+	}
+	root := decode(pr, data)
+	if root == nil {
+		return nil, pr.err()
+	}
+	p := &parser{
+		problems:  pr,
+		keys:      make(map[*Container]*containerKeys),
+		badSubnet: make(map[string]bool),
+	}
+	f := p.file(root)
+	if f != nil {
+		p.applyDefaults(f)
+		p.validate(f)
+	}
+	if err := pr.err(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// validKeys are the keys each kind of object accepts, besides x-*
+// extensions, in the order messages list them.
+var validKeys = map[string][]string{
+	"file":       {"name", "networks", "containers"},
+	"network":    {"driver", "subnet", "internal"},
+	"container":  {"hostname", "networks", "network_mode", "ports", "command"},
+	"attachment": {"aliases", "ipv4_address"},
+}
+
+// ValidKeys returns the keys each kind of object in the file accepts,
+// besides x-* extensions: "file" (the top level), "network", "container"
+// and "attachment" (a container's entry under networks:). The schema tests
+// hold topo.schema.json to it. The result is a fresh copy.
+func ValidKeys() map[string][]string {
+	out := make(map[string][]string, len(validKeys))
+	for k, v := range validKeys {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// parser walks the YAML node tree, building the model and reporting
+// problems. It checks what one value can show by itself; validate checks
+// what needs the whole file.
+type parser struct {
+	*problems
+	// keys remembers where a container's networks: and ports: keys are,
+	// for messages about combinations found later.
+	keys map[*Container]*containerKeys
+	// badSubnet names networks whose subnet: was rejected, so that their
+	// containers' addresses are not checked against a missing subnet too.
+	badSubnet map[string]bool
+}
+
+type containerKeys struct {
+	networks, ports *yaml.Node // nil when absent
+}
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	p.add(pos(n), format, args...)
+}
+
+// resolve follows an alias to its anchored value. checkExpansion has already
+// refused aliases that loop.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// entry is one key: value of a mapping, the key resolved.
+type entry struct{ key, val *yaml.Node }
+
+// entries returns the entries of mapping n in file order, reporting
+// duplicate keys and keys that are not names. Merge keys (<<: *anchor)
+// work as in YAML 1.1 and Compose: the mapping's own keys win over merged
+// ones, and earlier merge sources over later ones; merged entries come
+// after the mapping's own.
+func (p *parser) entries(n *yaml.Node) []entry {
+	var out []entry
+	seen := make(map[string]*yaml.Node)
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
+			p.errorf(k, "expected a name as mapping key, got %s", describe(k))
+			continue
+		}
+		// yaml.v3 keeps duplicates in the node tree, and a map decode
+		// would silently keep the last; a repeated key is always a mistake.
+		if first, dup := seen[k.Value]; dup {
+			p.errorf(k, "key %q appears twice in this mapping (first at line %d): keep one", clip(k.Value), first.Line)
+			continue
+		}
+		seen[k.Value] = k
+		out = append(out, entry{k, v})
+	}
+	for _, m := range merges {
+		m = resolve(m)
+		sources := []*yaml.Node{m}
+		if m.Kind == yaml.SequenceNode {
+			sources = sources[:0]
+			for _, s := range m.Content {
+				sources = append(sources, resolve(s))
+			}
+		}
+		for _, s := range sources {
+			if s.Kind != yaml.MappingNode {
+				p.errorf(s, "the merge key << needs a mapping or a list of mappings, got %s", describe(s))
+				continue
+			}
+			for _, e := range p.entries(s) {
+				if _, ok := seen[e.key.Value]; !ok {
+					seen[e.key.Value] = e.key
+					out = append(out, e)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// mapping returns the entries of n, which should be a mapping (or null,
+// meaning empty, when nullOK). Otherwise it reports "WHAT must be SHOULD".
+func (p *parser) mapping(n *yaml.Node, what, should string, nullOK bool) []entry {
+	n = resolve(n)
+	switch {
+	case n.Kind == yaml.MappingNode:
+		return p.entries(n)
+	case nullOK && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null":
+		return nil
+	}
+	p.errorf(n, "%s must be %s, got %s", what, should, describe(n))
+	return nil
+}
+
+// str returns n's string value, or reports that WHAT must be a string.
+func (p *parser) str(n *yaml.Node, what, example string) (string, bool) {
+	n = resolve(n)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		return n.Value, true
+	}
+	msg := fmt.Sprintf("%s must be a string like %s, got %s", what, example, describe(n))
+	if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
+		msg += fmt.Sprintf("; quote it if you mean the text: %q", clip(n.Value))
+	}
+	p.errorf(n, "%s", msg)
+	return "", false
+}
+
+// boolean returns n's boolean value, or reports that WHAT must be one.
+func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
+	n = resolve(n)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
+		return n.Value == "true" || n.Value == "True" || n.Value == "TRUE", true
+	}
+	p.errorf(n, "%s must be true or false, got %s", what, describe(n))
+	return false, false
+}
+
+// unknownKey reports a key the object does not have, unless it is an x-*
+// extension, which Compose files use to hold anchors and tool settings.
+func (p *parser) unknownKey(k *yaml.Node, kind, where string) {
+	if strings.HasPrefix(k.Value, "x-") {
+		return
+	}
+	valid := validKeys[kind]
+	p.errorf(k, "unknown key %q %s%s: valid keys are %s, and x-* for extensions",
+		clip(k.Value), where, didYouMean(k.Value, valid), strings.Join(valid, ", "))
+}
+
+func (p *parser) file(root *yaml.Node) *File {
+	root = resolve(root)
+	if root.Kind != yaml.MappingNode {
+		p.errorf(root, "the file must be a mapping with name:, networks: and containers:, got %s", describe(root))
+		return nil
+	}
+	f := &File{Path: p.path}
+	named := false
+	for _, e := range p.entries(root) {
+		switch e.key.Value {
+		case "name":
+			named = true
+			p.projectName(f, e.val)
+		case "networks":
+			p.networks(f, e.val)
+		case "containers":
+			p.containers(f, e.val)
+		default:
+			p.unknownKey(e.key, "file", "at the top of the file")
+		}
+	}
+	if !named {
+		dir := folderName(p.path)
+		f.Project = normalizeProjectName(dir)
+		if !isProjectName(f.Project) {
+			p.add(Pos{}, "no project name: the folder name %q does not make one (Compose's rule: lowercase letters, digits, '-' and '_', at most 63); set name: in the file", clip(dir))
+		}
+	}
+	return f
+}
+
+func (p *parser) projectName(f *File, n *yaml.Node) {
+	v := resolve(n)
+	f.ProjectPos = pos(v)
+	s, ok := p.str(v, "name", `"shop"`)
+	if !ok {
+		return
+	}
+	f.Project = s
+	if err := CheckProjectName(s); err != nil {
+		p.errorf(v, "%s", err)
+	}
+}
+
+func (p *parser) networks(f *File, n *yaml.Node) {
+	for _, e := range p.mapping(n, "networks", "a mapping of network names to their settings", false) {
+		nw := &Network{Name: e.key.Value, Pos: pos(e.key), Driver: "bridge"}
+		if !isLabel(nw.Name) {
+			p.errorf(e.key, "%s", labelMsg("network", nw.Name))
+		}
+		f.Networks = append(f.Networks, nw)
+		p.network(nw, e.val)
+	}
+}
+
+func (p *parser) network(nw *Network, n *yaml.Node) {
+	what := fmt.Sprintf("network %q", clip(nw.Name))
+	for _, e := range p.mapping(n, what, "a mapping of driver, subnet and internal, or empty", true) {
+		switch e.key.Value {
+		case "driver":
+			v := resolve(e.val)
+			if s, ok := p.str(v, what+": driver", `"bridge"`); ok && s != "bridge" {
+				p.errorf(v, "%s: driver %q is not supported: topo networks are Linux bridges; write \"bridge\" or leave driver out", what, clip(s))
+			}
+		case "subnet":
+			if !p.subnet(nw, e.val, what) {
+				p.badSubnet[nw.Name] = true
+			}
+		case "internal":
+			if b, ok := p.boolean(e.val, what+": internal"); ok {
+				nw.Internal = b
+			}
+		default:
+			p.unknownKey(e.key, "network", "in "+what)
+		}
+	}
+}
+
+// subnet sets nw.Subnet from n, or reports why it cannot.
+func (p *parser) subnet(nw *Network, n *yaml.Node, what string) bool {
+	v := resolve(n)
+	nw.SubnetPos = pos(v)
+	s, ok := p.str(v, what+": subnet", `"10.42.1.0/24"`)
+	if !ok {
+		return false
+	}
+	pfx, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		p.errorf(v, "%s: subnet %q is not an IPv4 CIDR block like \"10.42.1.0/24\"", what, clip(s))
+	case !pfx.Addr().Is4():
+		p.errorf(v, "%s: subnet %q is not IPv4: topo networks are IPv4 only", what, clip(s))
+	case pfx.Bits() < 8 || pfx.Bits() > 30:
+		p.errorf(v, "%s: subnet %q has prefix length /%d: use /8 to /30 (a /31 or /32 leaves no address for containers)", what, s, pfx.Bits())
+	case pfx.Masked() != pfx:
+		p.errorf(v, "%s: subnet %q is not a network address: write %q", what, s, pfx.Masked().String())
+	default:
+		nw.Subnet = pfx
+		return true
+	}
+	return false
+}
+
+func (p *parser) containers(f *File, n *yaml.Node) {
+	for _, e := range p.mapping(n, "containers", "a mapping of container names to their settings", false) {
+		c := &Container{Name: e.key.Value, Pos: pos(e.key)}
+		if !isLabel(c.Name) {
+			p.errorf(e.key, "%s", labelMsg("container", c.Name))
+		}
+		f.Containers = append(f.Containers, c)
+		p.container(c, e.val)
+	}
+}
+
+func (p *parser) container(c *Container, n *yaml.Node) {
+	keys := &containerKeys{}
+	p.keys[c] = keys
+	what := fmt.Sprintf("container %q", clip(c.Name))
+	for _, e := range p.mapping(n, what, "a mapping of hostname, networks, network_mode, ports and command, or empty", true) {
+		switch e.key.Value {
+		case "hostname":
+			v := resolve(e.val)
+			if s, ok := p.str(v, what+": hostname", `"web.example"`); ok {
+				c.Hostname = strings.ToLower(s)
+				if !isDNSName(c.Hostname) {
+					p.errorf(v, "%s: hostname %q is not a valid DNS name: use labels of %s, joined by dots", what, clip(s), labelRule)
+				}
+			}
+		case "networks":
+			keys.networks = e.key
+			p.attachments(c, e.val, what)
+		case "network_mode":
+			p.networkMode(c, e.val, what)
+		case "ports":
+			keys.ports = e.key
+			p.ports(c, e.val, what)
+		case "command":
+			p.command(c, e.val, what)
+		default:
+			p.unknownKey(e.key, "container", "in "+what)
+		}
+	}
+}
+
+func (p *parser) attachments(c *Container, n *yaml.Node, what string) {
+	v := resolve(n)
+	switch v.Kind {
+	case yaml.SequenceNode:
+		seen := make(map[string]bool)
+		for _, item := range v.Content {
+			it := resolve(item)
+			name, ok := p.str(it, what+": each entry of networks", `"front"`)
+			if !ok {
+				continue
+			}
+			if seen[name] {
+				p.errorf(it, "%s: network %q is listed twice: list it once", what, clip(name))
+				continue
+			}
+			seen[name] = true
+			c.Networks = append(c.Networks, &Attachment{Network: name, Pos: pos(it)})
+		}
+	case yaml.MappingNode:
+		for _, e := range p.entries(v) {
+			a := &Attachment{Network: e.key.Value, Pos: pos(e.key)}
+			p.attachment(a, e.val, fmt.Sprintf("%s: network %q", what, clip(a.Network)))
+			c.Networks = append(c.Networks, a)
+		}
+	default:
+		p.errorf(v, "%s: networks must be a list of network names, or a mapping of network names to {aliases, ipv4_address}, got %s", what, describe(v))
+	}
+}
+
+func (p *parser) attachment(a *Attachment, n *yaml.Node, what string) {
+	for _, e := range p.mapping(n, what, "a mapping of aliases and ipv4_address, or empty", true) {
+		switch e.key.Value {
+		case "aliases":
+			p.aliases(a, e.val, what)
+		case "ipv4_address":
+			v := resolve(e.val)
+			s, ok := p.str(v, what+": ipv4_address", `"10.42.1.10"`)
+			if !ok {
+				continue
+			}
+			addr, err := netip.ParseAddr(s)
+			if err != nil || !addr.Is4() {
+				p.errorf(v, "%s: ipv4_address %q is not an IPv4 address like \"10.42.1.10\"", what, clip(s))
+				continue
+			}
+			a.IPv4, a.IPv4Pos = addr, pos(v)
+		default:
+			p.unknownKey(e.key, "attachment", "in "+what)
+		}
+	}
+}
+
+func (p *parser) aliases(a *Attachment, n *yaml.Node, what string) {
+	v := resolve(n)
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(v, "%s: aliases must be a list of DNS names like [www], got %s", what, describe(v))
+		return
+	}
+	seen := make(map[string]bool)
+	for _, item := range v.Content {
+		it := resolve(item)
+		s, ok := p.str(it, what+": each alias", `"www"`)
+		if !ok {
+			continue
+		}
+		// DNS is case-insensitive; store the form the resolver compares.
+		alias := strings.ToLower(s)
+		switch {
+		case !isDNSName(alias):
+			p.errorf(it, "%s: alias %q is not a valid DNS name: use labels of %s, joined by dots", what, clip(s), labelRule)
+		case seen[alias]:
+			p.errorf(it, "%s: alias %q is listed twice: list it once", what, clip(s))
+		default:
+			seen[alias] = true
+			a.Aliases = append(a.Aliases, alias)
+		}
+	}
+}
+
+const modeForms = `"bridge" (the default), "host", "none" or "container:NAME"`
+
+func (p *parser) networkMode(c *Container, n *yaml.Node, what string) {
+	v := resolve(n)
+	c.ModePos = pos(v)
+	s, ok := p.str(v, what+": network_mode", `"none"`)
+	if !ok {
+		return
+	}
+	switch {
+	case s == "bridge":
+		c.Mode = ModeBridge
+	case s == "host":
+		c.Mode = ModeHost
+	case s == "none":
+		c.Mode = ModeNone
+	case strings.HasPrefix(s, "container:"):
+		c.Mode, c.ModeTarget = ModeContainer, strings.TrimPrefix(s, "container:")
+		if c.ModeTarget == "" {
+			p.errorf(v, "%s: network_mode %q names no container: write \"container:NAME\"", what, s)
+		}
+	case strings.HasPrefix(s, "service:"):
+		p.errorf(v, "%s: network_mode %q: topo has containers, not services; write %q", what, clip(s), "container:"+clip(strings.TrimPrefix(s, "service:")))
+	default:
+		p.errorf(v, "%s: network_mode %q is not valid: use %s", what, clip(s), modeForms)
+	}
+}
+
+func (p *parser) ports(c *Container, n *yaml.Node, what string) {
+	v := resolve(n)
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(v, "%s: ports must be a list like [\"8080:80\"], got %s", what, describe(v))
+		return
+	}
+	for _, item := range v.Content {
+		it := resolve(item)
+		// "- 80" is a YAML integer; Compose accepts it, and so do we.
+		if it.Kind != yaml.ScalarNode || (it.ShortTag() != "!!str" && it.ShortTag() != "!!int") {
+			p.errorf(it, "%s: each port must be a string like \"8080:80\" or a port number, got %s", what, describe(it))
+			continue
+		}
+		port, msg := parsePort(it.Value)
+		if msg != "" {
+			p.errorf(it, "%s: %s", what, msg)
+			continue
+		}
+		port.Pos = pos(it)
+		c.Ports = append(c.Ports, port)
+	}
+}
+
+const commandExample = `["sleep", "infinity"]`
+
+func (p *parser) command(c *Container, n *yaml.Node, what string) {
+	v := resolve(n)
+	c.CommandPos = pos(v)
+	switch {
+	case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str":
+		args, msg := splitCommand(v.Value)
+		if msg != "" {
+			p.errorf(v, "%s: command: %s", what, msg)
+			return
+		}
+		c.Command = args
+	case v.Kind == yaml.SequenceNode:
+		for i, item := range v.Content {
+			it := resolve(item)
+			// Numbers and booleans are taken as written: [sleep, 10].
+			if it.Kind != yaml.ScalarNode || it.ShortTag() == "!!null" {
+				p.errorf(it, "%s: command argument %d must be a string, got %s", what, i, describe(it))
+				continue
+			}
+			c.Command = append(c.Command, it.Value)
+		}
+		if len(c.Command) == 0 && len(v.Content) > 0 {
+			return // reported above
+		}
+	default:
+		p.errorf(v, "%s: command must be a list of arguments like %s or a string, got %s", what, commandExample, describe(v))
+		return
+	}
+	switch {
+	case len(c.Command) == 0:
+		p.errorf(v, "%s: command is empty: give the program and its arguments, like %s, or leave command out", what, commandExample)
+	case c.Command[0] == "":
+		p.errorf(v, "%s: command: the program name is empty", what)
+	}
+}
+
+// splitCommand splits a command string into argv as Compose does (with
+// shellwords): blanks separate words, single quotes keep text as it is,
+// double quotes and backslashes escape. Nothing is expanded and no shell
+// runs, so ';', '|' and '$X' are plain characters; write ["sh", "-c", "..."]
+// for a shell.
+func splitCommand(s string) ([]string, string) {
+	var args []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; ch {
+		case ' ', '\t', '\n', '\r':
+			if inWord {
+				args = append(args, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case '\\':
+			if i+1 == len(s) {
+				return nil, "the string ends with a lone backslash"
+			}
+			i++
+			if s[i] == '\n' { // line continuation
+				continue
+			}
+			cur.WriteByte(s[i])
+			inWord = true
+		case '\'':
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return nil, "a single quote is not closed"
+			}
+			cur.WriteString(s[i+1 : i+1+end])
+			i += end + 1
+			inWord = true
+		case '"':
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`\n", s[i+1]) >= 0 {
+					i++
+					if s[i] == '\n' {
+						continue
+					}
+				}
+				cur.WriteByte(s[i])
+			}
+			if i == len(s) {
+				return nil, "a double quote is not closed"
+			}
+			inWord = true
+		default:
+			cur.WriteByte(ch)
+			inWord = true
+		}
+	}
+	if inWord {
+		args = append(args, cur.String())
+	}
+	return args, ""
+}

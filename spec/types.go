@@ -1,0 +1,118 @@
+// Package spec turns a topology file into a typed, validated model. Every
+// value keeps the line and column it came from, so that problems found later
+// (by IPAM or the planner) can still point into the file.
+package spec
+
+import "net/netip"
+
+// Pos is a 1-based line and column in the topology file.
+type Pos struct {
+	Line int `json:"line"`
+	Col  int `json:"col"`
+}
+
+// File is a parsed and validated topology file.
+type File struct {
+	// Path is the file as given on the command line; messages name it.
+	Path string
+	// Project is the project name: the file's name:, else the folder's name,
+	// normalised to what Compose accepts ([a-z0-9][a-z0-9_-]*).
+	Project string
+	// ProjectPos is where name: was set; zero when it came from the folder.
+	ProjectPos Pos
+	// Networks in file order. The implicit "default" network, when some
+	// container needs it, is appended with Implicit set.
+	Networks []*Network
+	// Containers in file order.
+	Containers []*Container
+}
+
+// Network is one entry of networks:.
+type Network struct {
+	Name string
+	Pos  Pos
+	// Driver is always "bridge" today; other values are rejected.
+	Driver string
+	// Subnet is the zero Prefix when the file leaves it to IPAM.
+	Subnet    netip.Prefix
+	SubnetPos Pos
+	// Internal networks get no default route, no NAT and no publishes.
+	Internal bool
+	// Implicit marks the "default" network that topo adds on demand.
+	Implicit bool
+}
+
+// Mode is a container's network_mode.
+type Mode string
+
+// Network modes, as Docker names them. ModeBridge is the default: the
+// container has its own namespace attached to its networks.
+const (
+	ModeBridge    Mode = ""
+	ModeHost      Mode = "host"
+	ModeNone      Mode = "none"
+	ModeContainer Mode = "container"
+)
+
+// Container is one entry of containers:.
+type Container struct {
+	Name string
+	Pos  Pos
+	// Hostname defaults to Name.
+	Hostname string
+	// Networks in attach order: eth0 is the first.
+	Networks []*Attachment
+	Mode     Mode
+	// ModeTarget is the NAME of network_mode: container:NAME.
+	ModeTarget string
+	ModePos    Pos
+	Ports      []*Port
+	// Command is argv; empty means no process is started.
+	Command    []string
+	CommandPos Pos
+}
+
+// Attachment is a container's membership of one network.
+type Attachment struct {
+	Network string
+	Pos     Pos
+	Aliases []string
+	// IPv4 is the zero Addr when IPAM picks the address.
+	IPv4    netip.Addr
+	IPv4Pos Pos
+}
+
+// Port is one ports: entry,
+// [HOST_IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/PROTO].
+type Port struct {
+	Raw string
+	Pos Pos
+	// HostIP is 0.0.0.0 when the entry names none.
+	HostIP netip.Addr
+	// HostStart and HostEnd are 0 when the host port is left to topo (a free
+	// port of the ephemeral range).
+	HostStart, HostEnd           uint16
+	ContainerStart, ContainerEnd uint16
+	// Proto is "tcp" or "udp".
+	Proto string
+}
+
+// Network returns the network called name, or nil.
+func (f *File) Network(name string) *Network {
+	for _, n := range f.Networks {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Container returns the container called name, or nil.
+func (f *File) Container(name string) *Container {
+	for _, c := range f.Containers {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,294 @@
+package spec
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// applyDefaults fills in what the file leaves out, as Compose does.
+func (p *parser) applyDefaults(f *File) {
+	var needDefault *Container
+	for _, c := range f.Containers {
+		if c.Hostname == "" {
+			c.Hostname = c.Name
+		}
+		// Like Compose, a bridge container with no networks (none given,
+		// or an empty list) joins the project's "default" network.
+		if c.Mode == ModeBridge && len(c.Networks) == 0 {
+			c.Networks = []*Attachment{{Network: "default", Pos: c.Pos}}
+			if needDefault == nil {
+				needDefault = c
+			}
+		}
+	}
+	if needDefault != nil && f.Network("default") == nil {
+		f.Networks = append(f.Networks, &Network{Name: "default", Pos: needDefault.Pos, Driver: "bridge", Implicit: true})
+	}
+}
+
+// validate checks what needs more than one value: references between
+// objects and conflicts between them.
+func (p *parser) validate(f *File) {
+	p.checkSubnets(f)
+	var networkNames, containerNames []string
+	for _, n := range f.Networks {
+		if !n.Implicit {
+			networkNames = append(networkNames, n.Name)
+		}
+	}
+	for _, c := range f.Containers {
+		containerNames = append(containerNames, c.Name)
+	}
+	// taken maps network and address to the first container given it.
+	type netAddr struct {
+		network string
+		addr    netip.Addr
+	}
+	taken := make(map[netAddr]*Attachment)
+	owner := make(map[*Attachment]*Container)
+	for _, c := range f.Containers {
+		what := fmt.Sprintf("container %q", clip(c.Name))
+		keys := p.keys[c]
+		if c.Mode != ModeBridge {
+			if keys.networks != nil {
+				p.errorf(keys.networks, "%s: networks cannot be combined with network_mode %q (line %d): remove one of them", what, modeString(c), c.ModePos.Line)
+			}
+			if keys.ports != nil {
+				p.errorf(keys.ports, "%s: ports cannot be published with network_mode %q (line %d): %s", what, modeString(c), c.ModePos.Line, portsHint(c))
+			}
+		}
+		if c.Mode == ModeContainer && c.ModeTarget != "" {
+			p.checkTarget(f, c, containerNames, what)
+		}
+		if c.Mode != ModeBridge {
+			continue
+		}
+		allInternal, allKnown := true, true
+		for _, a := range c.Networks {
+			nw := f.Network(a.Network)
+			if nw == nil {
+				allKnown = false
+				if len(networkNames) == 0 {
+					p.add(a.Pos, "%s: network %q is not defined: the file defines no networks; add it under networks:", what, clip(a.Network))
+				} else {
+					p.add(a.Pos, "%s: network %q is not defined%s: defined networks are %s", what, clip(a.Network), didYouMean(a.Network, networkNames), quoteList(networkNames))
+				}
+				continue
+			}
+			allInternal = allInternal && nw.Internal
+			if !a.IPv4.IsValid() || p.badSubnet[nw.Name] {
+				continue
+			}
+			if !p.checkAddress(nw, a, what) {
+				continue
+			}
+			k := netAddr{nw.Name, a.IPv4}
+			if first, ok := taken[k]; ok {
+				p.add(a.IPv4Pos, "%s: ipv4_address %s on network %q is already given to container %q (line %d): pick another",
+					what, a.IPv4, clip(nw.Name), clip(owner[first].Name), first.IPv4Pos.Line)
+				continue
+			}
+			taken[k] = a
+			owner[a] = c
+		}
+		if len(c.Ports) > 0 && allKnown && allInternal {
+			p.errorf(keys.ports, "%s: ports cannot be published: all its networks are internal, and internal networks have no way in from the host; attach it to a network without internal: true, or remove ports", what)
+		}
+	}
+	p.checkPublishes(f)
+}
+
+func modeString(c *Container) string {
+	if c.Mode == ModeContainer {
+		return "container:" + clip(c.ModeTarget)
+	}
+	return string(c.Mode)
+}
+
+func portsHint(c *Container) string {
+	switch c.Mode {
+	case ModeContainer:
+		return fmt.Sprintf("the namespace is %q's, so publish the ports there", clip(c.ModeTarget))
+	case ModeHost:
+		return "the command already listens on the host's own addresses"
+	default:
+		return "the container has only loopback"
+	}
+}
+
+// checkTarget checks network_mode: container:NAME as Docker does: NAME must
+// be another container, and one that has a namespace of its own.
+func (p *parser) checkTarget(f *File, c *Container, names []string, what string) {
+	t := f.Container(c.ModeTarget)
+	switch {
+	case c.ModeTarget == c.Name:
+		p.add(c.ModePos, "%s: network_mode %q names the container itself: name another container", what, modeString(c))
+	case t == nil:
+		p.add(c.ModePos, "%s: network_mode %q names no container%s: defined containers are %s", what, modeString(c), didYouMean(c.ModeTarget, names), quoteList(names))
+	case t.Mode == ModeContainer:
+		// Follow the chain to the container that owns the namespace, to
+		// say what to write instead; a loop has no such container.
+		root, seen := t, map[*Container]bool{c: true}
+		for root != nil && root.Mode == ModeContainer && !seen[root] {
+			seen[root] = true
+			root = f.Container(root.ModeTarget)
+		}
+		hint := "point both at a container with a namespace of its own"
+		if root != nil && root.Mode != ModeContainer {
+			hint = fmt.Sprintf("write %q", "container:"+root.Name)
+		}
+		p.add(c.ModePos, "%s: network_mode %q names a container that itself shares the namespace of %q: %s", what, modeString(c), clip(t.ModeTarget), hint)
+	}
+}
+
+// checkAddress checks a fixed address against its network's subnet, as
+// Docker does when it reserves the address. It reports false for a problem.
+func (p *parser) checkAddress(nw *Network, a *Attachment, what string) bool {
+	if !nw.Subnet.IsValid() {
+		p.add(a.IPv4Pos, "%s: ipv4_address %s needs a known subnet: set networks.%s.subnet to use a fixed address", what, a.IPv4, clip(nw.Name))
+		return false
+	}
+	s := nw.Subnet
+	gw, bcast := s.Addr().Next(), lastAddr(s)
+	first, last := gw.Next(), bcast.Prev()
+	usable := fmt.Sprintf("use one from %s to %s", first, last)
+	if first == last {
+		usable = fmt.Sprintf("use %s", first)
+	}
+	name := clip(nw.Name)
+	var problem string
+	switch {
+	case !s.Contains(a.IPv4):
+		problem = fmt.Sprintf("is outside subnet %s of network %q", s, name)
+	case a.IPv4 == s.Addr():
+		problem = fmt.Sprintf("is the network address of network %q", name)
+	case a.IPv4 == gw:
+		problem = fmt.Sprintf("is the gateway of network %q, which its bridge holds", name)
+	case a.IPv4 == bcast:
+		problem = fmt.Sprintf("is the broadcast address of network %q", name)
+	default:
+		return true
+	}
+	p.add(a.IPv4Pos, "%s: ipv4_address %s %s: %s", what, a.IPv4, problem, usable)
+	return false
+}
+
+// lastAddr is the last (broadcast) address of an IPv4 prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	u := binary.BigEndian.Uint32(b[:]) | (1<<(32-p.Bits()) - 1)
+	binary.BigEndian.PutUint32(b[:], u)
+	return netip.AddrFrom4(b)
+}
+
+// checkSubnets reports networks whose subnets overlap: Docker refuses them
+// too, since routes to the two bridges would collide. It sorts by first
+// address and keeps the block reaching furthest so far, so that a huge file
+// costs n log n, not n².
+func (p *parser) checkSubnets(f *File) {
+	type block struct {
+		nw    *Network
+		idx   int
+		first netip.Addr
+		last  netip.Addr
+	}
+	var blocks []block
+	for i, nw := range f.Networks {
+		if nw.Subnet.IsValid() {
+			blocks = append(blocks, block{nw, i, nw.Subnet.Addr(), lastAddr(nw.Subnet)})
+		}
+	}
+	slices.SortStableFunc(blocks, func(a, b block) int { return a.first.Compare(b.first) })
+	var far *block
+	for i := range blocks {
+		b := &blocks[i]
+		if far != nil && b.first.Compare(far.last) <= 0 {
+			// Report at whichever comes later in the file.
+			at, other := b, far
+			if at.idx < other.idx {
+				at, other = other, at
+			}
+			p.add(at.nw.SubnetPos, "network %q: subnet %s overlaps subnet %s of network %q (line %d): networks need address blocks of their own",
+				clip(at.nw.Name), at.nw.Subnet, other.nw.Subnet, clip(other.nw.Name), other.nw.SubnetPos.Line)
+		}
+		if far == nil || b.last.Compare(far.last) > 0 {
+			far = b
+		}
+	}
+}
+
+// checkPublishes reports two publishes of one host port: same protocol,
+// overlapping host port ranges, and the same host address, where 0.0.0.0
+// is every address. Ports left to topo (0) never collide. Like
+// checkSubnets, a sweep over publishes sorted by first host port.
+func (p *parser) checkPublishes(f *File) {
+	type pub struct {
+		c   *Container
+		p   *Port
+		idx int
+	}
+	var pubs []pub
+	for _, c := range f.Containers {
+		if c.Mode != ModeBridge {
+			continue // already reported; they publish nothing
+		}
+		for _, port := range c.Ports {
+			if port.HostStart != 0 {
+				pubs = append(pubs, pub{c, port, len(pubs)})
+			}
+		}
+	}
+	slices.SortStableFunc(pubs, func(a, b pub) int {
+		return cmp.Or(cmp.Compare(a.p.Proto, b.p.Proto), cmp.Compare(a.p.HostStart, b.p.HostStart), cmp.Compare(a.idx, b.idx))
+	})
+	// For the current protocol: the publish reaching furthest so far on
+	// any address, on 0.0.0.0, and on each address.
+	var proto string
+	var farAll, farWild *pub
+	farIP := make(map[netip.Addr]*pub)
+	reaches := func(q *pub, port uint16) bool { return q != nil && q.p.HostEnd >= port }
+	further := func(cur, q *pub) *pub {
+		if cur == nil || q.p.HostEnd > cur.p.HostEnd {
+			return q
+		}
+		return cur
+	}
+	for i := range pubs {
+		x := &pubs[i]
+		if x.p.Proto != proto {
+			proto, farAll, farWild = x.p.Proto, nil, nil
+			clear(farIP)
+		}
+		wild := x.p.HostIP.IsUnspecified()
+		var hit *pub
+		switch {
+		case wild && reaches(farAll, x.p.HostStart):
+			hit = farAll
+		case !wild && reaches(farIP[x.p.HostIP], x.p.HostStart):
+			hit = farIP[x.p.HostIP]
+		case !wild && reaches(farWild, x.p.HostStart):
+			hit = farWild
+		}
+		if hit != nil {
+			at, other := x, hit
+			if at.idx < other.idx {
+				at, other = other, at
+			}
+			ip := at.p.HostIP
+			if ip.IsUnspecified() {
+				ip = other.p.HostIP
+			}
+			p.add(at.p.Pos, "container %q: port %q collides with port %q of container %q (line %d): both publish %s:%d/%s; use another host port or address",
+				clip(at.c.Name), clip(at.p.Raw), clip(other.p.Raw), clip(other.c.Name), other.p.Pos.Line, ip, x.p.HostStart, proto)
+		}
+		farAll = further(farAll, x)
+		if wild {
+			farWild = further(farWild, x)
+		} else {
+			farIP[x.p.HostIP] = further(farIP[x.p.HostIP], x)
+		}
+	}
+}

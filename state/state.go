@@ -1,0 +1,114 @@
+// Package state holds what topo observes of the live kernel: the snapshot
+// the planner diffs against the file. It is plain data, filled by the real
+// kernel or by the in-memory fake, and it serialises to stable JSON so that
+// planner tests can keep observed states in golden folders.
+package state
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Snapshot is the kernel as topo sees it at one moment.
+type Snapshot struct {
+	// Host is the namespace topo runs in.
+	Host Namespace `json:"host"`
+	// Namespaces are the named namespaces under /run/netns, sorted by name.
+	// Foreign ones carry only their name, so that collisions can be seen.
+	Namespaces []Namespace `json:"namespaces,omitempty"`
+	// Sysctls holds the host sysctls topo cares about, by dotted name.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
+}
+
+// Namespace is a network namespace and what topo read inside it.
+type Namespace struct {
+	Name string `json:"name,omitempty"`
+	// Mark is the ownership mark on the namespace's lo ("" when foreign).
+	Mark   string  `json:"mark,omitempty"`
+	Links  []Link  `json:"links,omitempty"`
+	Routes []Route `json:"routes,omitempty"`
+}
+
+// Link is a network interface.
+type Link struct {
+	Name string `json:"name"`
+	// Kind is netlink's kind: "bridge", "veth", "device" for others.
+	Kind string `json:"kind"`
+	// Alias is IFLA_IFALIAS; topo's ownership marks live here.
+	Alias  string `json:"alias,omitempty"`
+	Master string `json:"master,omitempty"`
+	Up     bool   `json:"up,omitempty"`
+	// Addrs are IPv4 addresses in CIDR form, sorted.
+	Addrs []string `json:"addrs,omitempty"`
+}
+
+// Route is an IPv4 route of the main table.
+type Route struct {
+	// Dst is "default" or a CIDR.
+	Dst     string `json:"dst"`
+	Gateway string `json:"gateway,omitempty"`
+	Dev     string `json:"dev,omitempty"`
+}
+
+// Namespace returns the named namespace, or nil.
+func (s *Snapshot) Namespace(name string) *Namespace {
+	for i := range s.Namespaces {
+		if s.Namespaces[i].Name == name {
+			return &s.Namespaces[i]
+		}
+	}
+	return nil
+}
+
+// Link returns the link called name, or nil.
+func (n *Namespace) Link(name string) *Link {
+	for i := range n.Links {
+		if n.Links[i].Name == name {
+			return &n.Links[i]
+		}
+	}
+	return nil
+}
+
+// Ownership marks name the project and the resource an object belongs to:
+// "topo:PROJECT:KIND:NAME". Project, network and container names cannot hold
+// a colon, so the mark parses back without ambiguity.
+const markPrefix = "topo:"
+
+// Mark kinds.
+const (
+	KindNamespace = "ns"  // the lo of a container's namespace
+	KindNetwork   = "net" // a network's bridge
+	KindEndpoint  = "ep"  // both ends of a veth; NAME is CONTAINER/NETWORK
+)
+
+// Mark is a parsed ownership mark.
+type Mark struct {
+	Project string
+	Kind    string
+	Name    string
+}
+
+// String formats the mark as stored in the kernel.
+func (m Mark) String() string {
+	return markPrefix + m.Project + ":" + m.Kind + ":" + m.Name
+}
+
+// ParseMark reads an ownership mark; ok is false for anything topo did not
+// write.
+func ParseMark(s string) (m Mark, ok bool) {
+	rest, found := strings.CutPrefix(s, markPrefix)
+	if !found {
+		return Mark{}, false
+	}
+	parts := strings.SplitN(rest, ":", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return Mark{}, false
+	}
+	return Mark{Project: parts[0], Kind: parts[1], Name: parts[2]}, true
+}
+
+// EndpointName is the NAME part of an endpoint mark.
+func EndpointName(container, network string) string {
+	return fmt.Sprintf("%s/%s", container, network)
+}
