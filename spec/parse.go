@@ -166,26 +166,26 @@ func (p *parser) entries(n *yaml.Node) []entry {
 // mapping returns the entries of n, which should be a mapping (or null,
 // meaning empty, when nullOK). Otherwise it reports "WHAT must be SHOULD".
 func (p *parser) mapping(n *yaml.Node, what, should string, nullOK bool) []entry {
-	n = resolve(n)
+	v := resolve(n)
 	switch {
-	case n.Kind == yaml.MappingNode:
-		return p.entries(n)
-	case nullOK && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null":
+	case v.Kind == yaml.MappingNode:
+		return p.entries(v)
+	case nullOK && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null":
 		return nil
 	}
-	p.errorf(n, "%s must be %s, got %s", what, should, describe(n))
+	p.errorf(n, "%s must be %s, got %s", what, should, describe(v))
 	return nil
 }
 
 // str returns n's string value, or reports that WHAT must be a string.
 func (p *parser) str(n *yaml.Node, what, example string) (string, bool) {
-	n = resolve(n)
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
-		return n.Value, true
+	v := resolve(n)
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+		return v.Value, true
 	}
-	msg := fmt.Sprintf("%s must be a string like %s, got %s", what, example, describe(n))
-	if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
-		msg += fmt.Sprintf("; quote it if you mean the text: %q", clip(n.Value))
+	msg := fmt.Sprintf("%s must be a string like %s, got %s", what, example, describe(v))
+	if v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" {
+		msg += fmt.Sprintf("; quote it if you mean the text: %q", clip(v.Value))
 	}
 	p.errorf(n, "%s", msg)
 	return "", false
@@ -193,11 +193,11 @@ func (p *parser) str(n *yaml.Node, what, example string) (string, bool) {
 
 // boolean returns n's boolean value, or reports that WHAT must be one.
 func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
-	n = resolve(n)
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
-		return n.Value == "true" || n.Value == "True" || n.Value == "TRUE", true
+	v := resolve(n)
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" {
+		return v.Value == "true" || v.Value == "True" || v.Value == "TRUE", true
 	}
-	p.errorf(n, "%s must be true or false, got %s", what, describe(n))
+	p.errorf(n, "%s must be true or false, got %s", what, describe(v))
 	return false, false
 }
 

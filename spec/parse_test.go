@@ -1,0 +1,544 @@
+package spec
+
+import (
+	"errors"
+	"flag"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the .err golden files of testdata/bad")
+
+// netip values have unexported fields; compare them as values.
+var cmpOpts = []cmp.Option{
+	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+}
+
+var (
+	any4  = netip.MustParseAddr("0.0.0.0")
+	local = netip.MustParseAddr("127.0.0.1")
+)
+
+// tcp is a single-port publish as parsePort returns it, without Pos.
+func tcp(raw string, host, ctr uint16) *Port {
+	return &Port{Raw: raw, HostIP: any4, HostStart: host, HostEnd: host, ContainerStart: ctr, ContainerEnd: ctr, Proto: "tcp"}
+}
+
+func TestParseGood(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want *File
+	}{
+		{
+			name: "defaults and the implicit default network",
+			src: `containers:
+  a:
+  b: {}
+  c:
+    hostname: C.Example
+`,
+			want: &File{
+				Path:    "/labs/lab1/topo.yaml",
+				Project: "lab1",
+				Networks: []*Network{
+					{Name: "default", Pos: Pos{2, 3}, Driver: "bridge", Implicit: true},
+				},
+				Containers: []*Container{
+					{Name: "a", Pos: Pos{2, 3}, Hostname: "a", Networks: []*Attachment{{Network: "default", Pos: Pos{2, 3}}}},
+					{Name: "b", Pos: Pos{3, 3}, Hostname: "b", Networks: []*Attachment{{Network: "default", Pos: Pos{3, 3}}}},
+					{Name: "c", Pos: Pos{4, 3}, Hostname: "c.example", Networks: []*Attachment{{Network: "default", Pos: Pos{4, 3}}}},
+				},
+			},
+		},
+		{
+			name: "the design example",
+			src: `name: shop
+networks:
+  front:
+    subnet: 10.42.1.0/24
+  back:
+    internal: true
+containers:
+  web:
+    networks:
+      front: { aliases: [www, WWW2.example], ipv4_address: 10.42.1.10 }
+      back: {}
+    ports: ["8080:80", "127.0.0.1:8443:443", "53/udp", "9000"]
+    command: ["python3", "-m", "http.server", "80"]
+  db:
+    networks: [back]
+  probe:
+    network_mode: container:web
+  tools:
+    network_mode: none
+  edge:
+    network_mode: host
+    command: sleep infinity
+`,
+			want: &File{
+				Path:       "/labs/lab1/topo.yaml",
+				Project:    "shop",
+				ProjectPos: Pos{1, 7},
+				Networks: []*Network{
+					{Name: "front", Pos: Pos{3, 3}, Driver: "bridge", Subnet: netip.MustParsePrefix("10.42.1.0/24"), SubnetPos: Pos{4, 13}},
+					{Name: "back", Pos: Pos{5, 3}, Driver: "bridge", Internal: true},
+				},
+				Containers: []*Container{
+					{
+						Name: "web", Pos: Pos{8, 3}, Hostname: "web",
+						Networks: []*Attachment{
+							{Network: "front", Pos: Pos{10, 7}, Aliases: []string{"www", "www2.example"},
+								IPv4: netip.MustParseAddr("10.42.1.10"), IPv4Pos: Pos{10, 60}},
+							{Network: "back", Pos: Pos{11, 7}},
+						},
+						Ports: []*Port{
+							{Raw: "8080:80", Pos: Pos{12, 13}, HostIP: any4, HostStart: 8080, HostEnd: 8080, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"},
+							{Raw: "127.0.0.1:8443:443", Pos: Pos{12, 24}, HostIP: local, HostStart: 8443, HostEnd: 8443, ContainerStart: 443, ContainerEnd: 443, Proto: "tcp"},
+							{Raw: "53/udp", Pos: Pos{12, 46}, HostIP: any4, ContainerStart: 53, ContainerEnd: 53, Proto: "udp"},
+							{Raw: "9000", Pos: Pos{12, 56}, HostIP: any4, ContainerStart: 9000, ContainerEnd: 9000, Proto: "tcp"},
+						},
+						Command:    []string{"python3", "-m", "http.server", "80"},
+						CommandPos: Pos{13, 14},
+					},
+					{Name: "db", Pos: Pos{14, 3}, Hostname: "db", Networks: []*Attachment{{Network: "back", Pos: Pos{15, 17}}}},
+					{Name: "probe", Pos: Pos{16, 3}, Hostname: "probe", Mode: ModeContainer, ModeTarget: "web", ModePos: Pos{17, 19}},
+					{Name: "tools", Pos: Pos{18, 3}, Hostname: "tools", Mode: ModeNone, ModePos: Pos{19, 19}},
+					{Name: "edge", Pos: Pos{20, 3}, Hostname: "edge", Mode: ModeHost, ModePos: Pos{21, 19},
+						Command: []string{"sleep", "infinity"}, CommandPos: Pos{22, 14}},
+				},
+			},
+		},
+		{
+			name: "a defined default network is used, not added",
+			src: `containers:
+  a:
+    network_mode: bridge
+  b:
+    networks: []
+networks:
+  default:
+    subnet: 10.9.0.0/16
+    driver: bridge
+  other: ~
+`,
+			want: &File{
+				Path:    "/labs/lab1/topo.yaml",
+				Project: "lab1",
+				Networks: []*Network{
+					{Name: "default", Pos: Pos{7, 3}, Driver: "bridge", Subnet: netip.MustParsePrefix("10.9.0.0/16"), SubnetPos: Pos{8, 13}},
+					{Name: "other", Pos: Pos{10, 3}, Driver: "bridge"},
+				},
+				Containers: []*Container{
+					{Name: "a", Pos: Pos{2, 3}, Hostname: "a", ModePos: Pos{3, 19}, Networks: []*Attachment{{Network: "default", Pos: Pos{2, 3}}}},
+					{Name: "b", Pos: Pos{4, 3}, Hostname: "b", Networks: []*Attachment{{Network: "default", Pos: Pos{4, 3}}}},
+				},
+			},
+		},
+		{
+			name: "anchors, merge keys and extensions",
+			src: `name: lab
+x-net: &net
+  networks:
+    lan:
+      x-note: ignored
+x-cmd: &cmd [sleep, 10, true]
+networks:
+  lan:
+    x-owner: me
+containers:
+  a:
+    <<: *net
+    command: *cmd
+    x-whatever: {any: [thing]}
+  b:
+    <<: [*net, {hostname: bee}]
+    hostname: b2
+`,
+			want: &File{
+				Path:       "/labs/lab1/topo.yaml",
+				Project:    "lab",
+				ProjectPos: Pos{1, 7},
+				Networks:   []*Network{{Name: "lan", Pos: Pos{8, 3}, Driver: "bridge"}},
+				Containers: []*Container{
+					{Name: "a", Pos: Pos{11, 3}, Hostname: "a", Networks: []*Attachment{{Network: "lan", Pos: Pos{4, 5}}},
+						Command: []string{"sleep", "10", "true"}, CommandPos: Pos{6, 14}},
+					// The container's own hostname wins over the merged one.
+					{Name: "b", Pos: Pos{15, 3}, Hostname: "b2", Networks: []*Attachment{{Network: "lan", Pos: Pos{4, 5}}}},
+				},
+			},
+		},
+		{
+			name: "ports as numbers and ranges",
+			src: `containers:
+  a:
+    ports:
+      - 80
+      - 8000-8002:80-82
+      - "127.0.0.1::5353/udp"
+`,
+			want: &File{
+				Path:     "/labs/lab1/topo.yaml",
+				Project:  "lab1",
+				Networks: []*Network{{Name: "default", Pos: Pos{2, 3}, Driver: "bridge", Implicit: true}},
+				Containers: []*Container{{
+					Name: "a", Pos: Pos{2, 3}, Hostname: "a", Networks: []*Attachment{{Network: "default", Pos: Pos{2, 3}}},
+					Ports: []*Port{
+						{Raw: "80", Pos: Pos{4, 9}, HostIP: any4, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"},
+						{Raw: "8000-8002:80-82", Pos: Pos{5, 9}, HostIP: any4, HostStart: 8000, HostEnd: 8002, ContainerStart: 80, ContainerEnd: 82, Proto: "tcp"},
+						{Raw: "127.0.0.1::5353/udp", Pos: Pos{6, 9}, HostIP: local, ContainerStart: 5353, ContainerEnd: 5353, Proto: "udp"},
+					},
+				}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse("/labs/lab1/topo.yaml", []byte(tt.src))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpOpts...); diff != "" {
+				t.Errorf("Parse mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParsePort(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want *Port
+	}{
+		{"80", &Port{Raw: "80", HostIP: any4, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
+		{"8080:80", tcp("8080:80", 8080, 80)},
+		{"127.0.0.1:8080:80", &Port{Raw: "127.0.0.1:8080:80", HostIP: local, HostStart: 8080, HostEnd: 8080, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
+		{"127.0.0.1::80", &Port{Raw: "127.0.0.1::80", HostIP: local, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
+		{"8000-8002:80-82", &Port{Raw: "8000-8002:80-82", HostIP: any4, HostStart: 8000, HostEnd: 8002, ContainerStart: 80, ContainerEnd: 82, Proto: "tcp"}},
+		{"80-82", &Port{Raw: "80-82", HostIP: any4, ContainerStart: 80, ContainerEnd: 82, Proto: "tcp"}},
+		{"53/udp", &Port{Raw: "53/udp", HostIP: any4, ContainerStart: 53, ContainerEnd: 53, Proto: "udp"}},
+		{"53/tcp", &Port{Raw: "53/tcp", HostIP: any4, ContainerStart: 53, ContainerEnd: 53, Proto: "tcp"}},
+		{"10.1.2.3:53:5353/udp", &Port{Raw: "10.1.2.3:53:5353/udp", HostIP: netip.MustParseAddr("10.1.2.3"), HostStart: 53, HostEnd: 53, ContainerStart: 5353, ContainerEnd: 5353, Proto: "udp"}},
+		{"0.0.0.0:1-65535:1-65535", &Port{Raw: "0.0.0.0:1-65535:1-65535", HostIP: any4, HostStart: 1, HostEnd: 65535, ContainerStart: 1, ContainerEnd: 65535, Proto: "tcp"}},
+		{"65535:1", tcp("65535:1", 65535, 1)},
+		{"80-80", &Port{Raw: "80-80", HostIP: any4, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			got, msg := parsePort(tt.raw)
+			if msg != "" {
+				t.Fatalf("parsePort(%q): %s", tt.raw, msg)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpOpts...); diff != "" {
+				t.Errorf("parsePort(%q) mismatch (-want +got):\n%s", tt.raw, diff)
+			}
+		})
+	}
+}
+
+func TestSplitCommand(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		msg  string
+	}{
+		{in: "sleep infinity", want: []string{"sleep", "infinity"}},
+		{in: "  sleep \t 10\n", want: []string{"sleep", "10"}},
+		{in: `sh -c "sleep 1; echo 'hi'"`, want: []string{"sh", "-c", "sleep 1; echo 'hi'"}},
+		{in: `echo 'a "b" c' d\ e`, want: []string{"echo", `a "b" c`, "d e"}},
+		{in: `echo "a\"b\\c\d" x''y ""`, want: []string{"echo", `a"b\c\d`, "xy", ""}},
+		{in: "echo $HOME; ls | wc", want: []string{"echo", "$HOME;", "ls", "|", "wc"}},
+		{in: "a \\\nb", want: []string{"a", "b"}},
+		{in: "", want: nil},
+		{in: "echo 'x", msg: "a single quote is not closed"},
+		{in: `echo "x`, msg: "a double quote is not closed"},
+		{in: `echo x\`, msg: "the string ends with a lone backslash"},
+	}
+	for _, tt := range tests {
+		got, msg := splitCommand(tt.in)
+		if msg != tt.msg {
+			t.Errorf("splitCommand(%q) problem = %q, want %q", tt.in, msg, tt.msg)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("splitCommand(%q) mismatch (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+// TestBad checks each testdata/bad/NAME.yaml against NAME.err, which holds
+// the whole error text. Run with -update to rewrite the .err files, then
+// read the diff.
+func TestBad(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/bad/*.yaml (err %v)", err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			f, err := Load(file)
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("Load took %v", took)
+			}
+			if err == nil {
+				t.Fatalf("Load(%s) = %+v, want an error", file, f)
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(file, ".yaml") + ".err"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatalf("%v (run go test ./spec -run TestBad -update to create it)", rerr)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("errors of %s mismatch (-want +got):\n%s", file, diff)
+			}
+			// Every line is one *Error, in file order.
+			var list []*Error
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var se *Error
+				if !errors.As(e, &se) {
+					t.Fatalf("%T is not a *spec.Error: %v", e, e)
+				}
+				list = append(list, se)
+			}
+			for i := 1; i < len(list); i++ {
+				a, b := list[i-1].Pos, list[i].Pos
+				if a.Line > b.Line || a.Line == b.Line && a.Col > b.Col {
+					t.Errorf("errors out of order: %v before %v", list[i-1], list[i])
+				}
+			}
+		})
+	}
+}
+
+func TestProjectFromFolder(t *testing.T) {
+	tests := []struct {
+		path, want, msg string
+	}{
+		{path: "/x/lab/topo.yaml", want: "lab"},
+		{path: "/x/My Lab.v2!/topo.yaml", want: "mylabv2"},
+		{path: "/x/__Net-Lab_/topo.yaml", want: "net-lab_"},
+		{path: "/x/___/topo.yaml", msg: `/x/___/topo.yaml: no project name: the folder name "___" does not make one (Compose's rule: lowercase letters, digits, '-' and '_', at most 63); set name: in the file`},
+		{path: "/topo.yaml", msg: `/topo.yaml: no project name: the folder name "/" does not make one (Compose's rule: lowercase letters, digits, '-' and '_', at most 63); set name: in the file`},
+	}
+	for _, tt := range tests {
+		f, err := Parse(tt.path, []byte("containers: {a: }\n"))
+		switch {
+		case tt.msg != "":
+			if err == nil || err.Error() != tt.msg {
+				t.Errorf("Parse(%q) error = %v, want %s", tt.path, err, tt.msg)
+			}
+		case err != nil:
+			t.Errorf("Parse(%q): %v", tt.path, err)
+		case f.Project != tt.want || f.ProjectPos != (Pos{}):
+			t.Errorf("Parse(%q) project = %q at %v, want %q at no position", tt.path, f.Project, f.ProjectPos, tt.want)
+		}
+	}
+	// A relative path names the folder it resolves to.
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse("topo.yaml", []byte("containers: {a: }\n"))
+	if err != nil || f.Project != filepath.Base(wd) {
+		t.Errorf("Parse(topo.yaml) = %v, %v; want project %q", f, err, filepath.Base(wd))
+	}
+	// name: wins over the folder, however bad the folder's name.
+	f, err = Parse("/x/___/topo.yaml", []byte("name: ok\n"))
+	if err != nil || f.Project != "ok" {
+		t.Errorf("Parse with name: = %v, %v; want project ok", f, err)
+	}
+}
+
+func TestCheckProjectName(t *testing.T) {
+	for _, ok := range []string{"a", "shop", "my_lab-2", "0", strings.Repeat("a", 63)} {
+		if err := CheckProjectName(ok); err != nil {
+			t.Errorf("CheckProjectName(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-a", "_a", "A", "a b", "a.b", strings.Repeat("a", 64)} {
+		if err := CheckProjectName(bad); err == nil {
+			t.Errorf("CheckProjectName(%q) = nil, want an error", bad)
+		}
+	}
+	want := `project name "My_Lab" is not valid: use lowercase letters, digits, '-' and '_', starting with a letter or digit, at most 63 characters, e.g. "my_lab"`
+	if err := CheckProjectName("My_Lab"); err == nil || err.Error() != want {
+		t.Errorf("CheckProjectName(My_Lab) = %v, want %s", err, want)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		e    Error
+		want string
+	}{
+		{Error{"t.yaml", Pos{3, 7}, "bad"}, "t.yaml:3:7: bad"},
+		{Error{"t.yaml", Pos{3, 0}, "bad"}, "t.yaml:3: bad"},
+		{Error{"t.yaml", Pos{}, "bad"}, "t.yaml: bad"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("%#v.Error() = %q, want %q", tt.e, got, tt.want)
+		}
+	}
+	// errors.As finds the first problem of a joined error.
+	_, err := Parse("/x/lab/topo.yaml", []byte("containers:\n  a: {ports: [0]}\n  b: {bad: 1}\n"))
+	var se *Error
+	if !errors.As(err, &se) || se.Pos != (Pos{2, 15}) {
+		t.Errorf("errors.As(%v) = %v, want the problem at 2:15", err, se)
+	}
+}
+
+func TestManyProblemsAreCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("containers:\n")
+	for i := range 150 {
+		b.WriteString("  c" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + "_" + "x" + ":\n")
+	}
+	// Distinct names: 150 bad names and some duplicate keys; well over 100.
+	_, err := Parse("/x/lab/topo.yaml", []byte(b.String()))
+	if err == nil {
+		t.Fatal("Parse succeeded, want errors")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != maxErrors+1 {
+		t.Fatalf("got %d lines, want %d", len(lines), maxErrors+1)
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, "more not shown") {
+		t.Errorf("last line = %q, want a count of the problems left out", last)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Run("file too large", func(t *testing.T) {
+		big := "x-pad: \"" + strings.Repeat("a", maxFileSize) + "\"\n"
+		path := filepath.Join(t.TempDir(), "topo.yaml")
+		if err := os.WriteFile(path, []byte(big), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if err == nil || !strings.Contains(err.Error(), "larger than 4 MiB") {
+			t.Errorf("Load(5 MiB) = %v, want a size error", err)
+		}
+	})
+	t.Run("deep but within yaml's limit", func(t *testing.T) {
+		// Nesting yaml.v3 accepts must not trouble topo either.
+		src := "containers: {a: }\nx-deep: " + strings.Repeat("[", 9000) + strings.Repeat("]", 9000) + "\n"
+		if _, err := Parse("/x/lab/topo.yaml", []byte(src)); err != nil {
+			t.Errorf("Parse: %v", err)
+		}
+	})
+	t.Run("many aliases within bounds", func(t *testing.T) {
+		// Ordinary anchor use: one port list shared by a hundred containers.
+		var b strings.Builder
+		b.WriteString("x-ports: &p [\"80\", \"443\", \"53/udp\"]\ncontainers:\n")
+		for i := range 100 {
+			b.WriteString("  c" + strings.Repeat("a", i+1) + ": {ports: *p}\n")
+		}
+		f, err := Parse("/x/lab/topo.yaml", []byte(b.String()))
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if got := len(f.Containers[99].Ports); got != 3 {
+			t.Errorf("container 99 has %d ports, want 3", got)
+		}
+	})
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestValidKeysIsACopy(t *testing.T) {
+	k := ValidKeys()
+	k["file"][0] = "changed"
+	delete(k, "network")
+	if again := ValidKeys(); again["file"][0] != "name" || again["network"] == nil {
+		t.Errorf("ValidKeys shares its maps with callers: %v", again)
+	}
+}
+
+func TestExamples(t *testing.T) {
+	f, err := Load("../examples/three/topo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The e2e tests count on these addresses: a=.2, b=.3, c=.4.
+	var got []string
+	for _, c := range f.Containers {
+		for _, a := range c.Networks {
+			got = append(got, c.Name+"@"+a.Network)
+		}
+	}
+	want := []string{"a@lan", "b@lan", "c@lan"}
+	if diff := cmp.Diff(want, got); diff != "" || f.Project != "three" || f.Network("lan").Subnet != netip.MustParsePrefix("172.30.0.0/24") {
+		t.Errorf("examples/three: project %q, lan %v, attachments (-want +got):\n%s", f.Project, f.Network("lan").Subnet, diff)
+	}
+}
+
+// FuzzParse feeds Parse arbitrary bytes: it must never panic, must return
+// a file or an error, and a file it returns must hold together.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("../examples/*/*.yaml")
+	more, _ := filepath.Glob("testdata/*/*.yaml")
+	for _, path := range append(seeds, more...) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if len(data) < 64<<10 { // the deep-nesting files slow the fuzzer down
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Parse("/fuzz/lab/topo.yaml", data)
+		if (file == nil) == (err == nil) {
+			t.Fatalf("Parse = %v, %v: want exactly one of file and error", file, err)
+		}
+		if err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "/fuzz/lab/topo.yaml:") {
+					t.Fatalf("error line %q does not start with the path", line)
+				}
+			}
+			return
+		}
+		if CheckProjectName(file.Project) != nil {
+			t.Fatalf("invalid project %q accepted", file.Project)
+		}
+		for _, c := range file.Containers {
+			if c.Hostname == "" {
+				t.Fatalf("container %q has no hostname", c.Name)
+			}
+			if (c.Mode == ModeBridge) != (len(c.Networks) > 0) {
+				t.Fatalf("container %q: mode %q with %d networks", c.Name, c.Mode, len(c.Networks))
+			}
+			for _, a := range c.Networks {
+				if file.Network(a.Network) == nil {
+					t.Fatalf("container %q joins undefined network %q", c.Name, a.Network)
+				}
+			}
+			if c.Mode == ModeContainer && file.Container(c.ModeTarget) == nil {
+				t.Fatalf("container %q shares undefined %q", c.Name, c.ModeTarget)
+			}
+		}
+	})
+}
