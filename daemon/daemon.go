@@ -1,0 +1,216 @@
+// Package daemon starts topo's detached processes (container commands, the
+// DNS resolver) inside a named network namespace, records them in a pid
+// file, tells whether they still run, and stops them. A pid file records the
+// process's start time too, so that a recycled pid is never taken for the
+// process topo started, and never signalled.
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Spec says what to start and where.
+type Spec struct {
+	// Argv is the command; it is never run through a shell.
+	Argv []string
+	// NS is the named namespace (under /run/netns) to run in, through
+	// `ip netns exec`, which also puts /etc/netns/NS files over /etc; "" runs
+	// in topo's own namespace.
+	NS string
+	// LogFile receives stdout and stderr, appended.
+	LogFile string
+	// PidFile is written once the process runs.
+	PidFile string
+	// Env is the environment; nil means topo's own.
+	Env []string
+}
+
+// Record is what a pid file holds.
+type Record struct {
+	PID int `json:"pid"`
+	// Start is the process's start time in clock ticks since boot
+	// (/proc/PID/stat field 22).
+	Start uint64   `json:"start"`
+	Argv  []string `json:"argv"`
+	NS    string   `json:"netns,omitempty"`
+}
+
+// ErrNotFound says the command does not exist or cannot be executed.
+var ErrNotFound = errors.New("command not found or not executable")
+
+// earlyExit is how long Start watches a new process: one that fails at once
+// (a missing library, a bad flag) is reported by the up that started it.
+const earlyExit = 150 * time.Millisecond
+
+// Start runs s detached, in a session of its own, and writes its pid file.
+func Start(s Spec) (*Record, error) {
+	if len(s.Argv) == 0 {
+		return nil, errors.New("empty command")
+	}
+	// Resolve the program here so that a typo fails up before anything
+	// runs, with a message naming it.
+	prog, err := exec.LookPath(s.Argv[0])
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w (check the command: it is not run through a shell)", s.Argv[0], ErrNotFound)
+	}
+	argv := append([]string{prog}, s.Argv[1:]...)
+	if s.NS != "" {
+		ip, err := exec.LookPath("ip")
+		if err != nil {
+			return nil, fmt.Errorf("starting commands in a namespace needs the ip command (Debian package iproute2): %w", err)
+		}
+		argv = append([]string{ip, "netns", "exec", s.NS}, argv...)
+	}
+	for _, dir := range []string{filepath.Dir(s.LogFile), filepath.Dir(s.PidFile)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	log, err := os.OpenFile(s.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = s.Env
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %q: %w", s.Argv[0], err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	start, err := startTime(cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{PID: cmd.Process.Pid, Start: start, Argv: s.Argv, NS: s.NS}
+	if err := writeRecord(s.PidFile, rec); err != nil {
+		syscall.Kill(-rec.PID, syscall.SIGKILL)
+		return nil, err
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			os.Remove(s.PidFile)
+			return nil, fmt.Errorf("%q exited at once: %v; its output is in %s:\n%s", s.Argv[0], err, s.LogFile, tail(s.LogFile))
+		}
+	case <-time.After(earlyExit):
+	}
+	return rec, nil
+}
+
+func writeRecord(path string, rec *Record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Read returns the pid file's record and whether that process still runs.
+// A missing pid file is (nil, false, nil).
+func Read(pidFile string) (*Record, bool, error) {
+	b, err := os.ReadFile(pidFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var rec Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, false, fmt.Errorf("pid file %s: %w", pidFile, err)
+	}
+	return &rec, alive(&rec), nil
+}
+
+// alive reports whether rec's process runs: same pid, same start time, and
+// not a zombie waiting to be reaped.
+func alive(rec *Record) bool {
+	st, state, err := stat(rec.PID)
+	return err == nil && st == rec.Start && state != "Z" && state != "X"
+}
+
+// Stop sends SIGTERM to the process group of the pid file's process, then
+// SIGKILL after grace, and removes the pid file. A missing pid file or a
+// dead process is success.
+func Stop(pidFile string, grace time.Duration) error {
+	rec, ok, err := Read(pidFile)
+	if err != nil || rec == nil {
+		return err
+	}
+	if ok {
+		// The process leads its own session: the group holds whatever it
+		// started, and goes with it.
+		syscall.Kill(-rec.PID, syscall.SIGTERM)
+		deadline := time.Now().Add(grace)
+		for alive(rec) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if alive(rec) {
+			syscall.Kill(-rec.PID, syscall.SIGKILL)
+			for i := 0; i < 100 && alive(rec); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if alive(rec) {
+				return fmt.Errorf("process %d (%s) survives SIGKILL", rec.PID, rec.Argv[0])
+			}
+		}
+	}
+	if err := os.Remove(pidFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func startTime(pid int) (uint64, error) {
+	st, _, err := stat(pid)
+	return st, err
+}
+
+// stat reads a process's start time and state from /proc/PID/stat.
+func stat(pid int) (uint64, string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, "", err
+	}
+	// The command name (field 2) may hold spaces and parentheses: fields
+	// are counted from the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	// f[0] is field 3 (state); field 22 (starttime) is f[19].
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	return st, f[0], err
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return strings.Join(lines, "\n")
+}
