@@ -1,0 +1,137 @@
+package resolver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// HostResolvConf is where the host names its upstream resolvers.
+const HostResolvConf = "/etc/resolv.conf"
+
+// maxUpstreams is glibc's MAXNS: later nameserver lines are ignored.
+const maxUpstreams = 3
+
+// Forwarder sends queries to the host's upstream resolvers, from the
+// namespace the resolver process runs in (the host's), one after the other:
+// the next is asked when one times out, fails, or answers SERVFAIL or
+// REFUSED. It re-reads the resolv.conf file when that changes, as
+// DHCP clients rewrite it.
+type Forwarder struct {
+	// ResolvConf is read for nameserver lines; HostResolvConf if empty.
+	ResolvConf string
+	// Servers, when set, are used instead of ResolvConf (host:port each).
+	Servers []string
+	// Timeout is per upstream and attempt.
+	Timeout time.Duration
+
+	mu      sync.Mutex
+	stamp   string // size and mtime of the file last read
+	servers []string
+}
+
+var _ Upstream = (*Forwarder)(nil)
+
+// Exchange asks the upstreams in turn. Over UDP first; an answer with TC
+// set is asked again over TCP, so that the handler can cut it to the
+// asker's own limit.
+func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	servers, err := f.upstreams()
+	if err != nil {
+		return nil, err
+	}
+	if len(servers) == 0 {
+		return nil, errors.New("no upstream resolver: the host's resolv.conf names no nameserver")
+	}
+	timeout := f.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	var last *dns.Msg
+	var errs []error
+	for _, s := range servers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		r, err := exchange(ctx, q, s, timeout)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("upstream %s: %w", s, err))
+			continue
+		}
+		if r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused {
+			last = r
+			continue
+		}
+		return r, nil
+	}
+	if last != nil {
+		return last, nil
+	}
+	return nil, errors.Join(errs...)
+}
+
+func exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Duration) (*dns.Msg, error) {
+	c := &dns.Client{Net: "udp", Timeout: timeout, UDPSize: dns.DefaultMsgSize}
+	r, _, err := c.ExchangeContext(ctx, q, server)
+	if err == nil && r.Truncated {
+		c.Net = "tcp"
+		r, _, err = c.ExchangeContext(ctx, q, server)
+	}
+	return r, err
+}
+
+// upstreams returns the servers to ask, reading resolv.conf again when its
+// size or modification time changed.
+func (f *Forwarder) upstreams() ([]string, error) {
+	if len(f.Servers) > 0 {
+		return f.Servers, nil
+	}
+	path := f.ResolvConf
+	if path == "" {
+		path = HostResolvConf
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read upstream resolvers: %w", err)
+	}
+	stamp := fmt.Sprint(st.Size(), st.ModTime().UnixNano())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if stamp == f.stamp {
+		return f.servers, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read upstream resolvers: %w", err)
+	}
+	f.servers, f.stamp = ParseResolvConf(b), stamp
+	return f.servers, nil
+}
+
+// ParseResolvConf returns the nameservers of a resolv.conf as host:53
+// addresses, at most three, as glibc reads them.
+func ParseResolvConf(b []byte) []string {
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() && len(out) < maxUpstreams {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		// A scoped IPv6 address (fe80::1%eth0) keeps its zone.
+		if a, err := netip.ParseAddr(f[1]); err == nil {
+			out = append(out, net.JoinHostPort(a.String(), "53"))
+		}
+	}
+	return out
+}

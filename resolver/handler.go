@@ -1,0 +1,180 @@
+package resolver
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// TTL of local answers, as Docker's embedded DNS gives them.
+const TTL = 600
+
+// maxUDPSize caps what an EDNS0 asker may ask for: larger UDP answers
+// fragment, and RFC 9715 advises against them.
+const maxUDPSize = 1232
+
+// Upstream forwards a query to the resolvers outside. The handler owns the
+// query it passes; the answer's ID is set by the handler.
+type Upstream interface {
+	Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+}
+
+// Handler answers the queries of one namespace. It reads the store through
+// a shared pointer, so that a reload changes every namespace's records at
+// once without touching its sockets.
+type Handler struct {
+	// NS is the namespace the handler's sockets are in: the asker.
+	NS       string
+	Store    *atomic.Pointer[Store]
+	Upstream Upstream
+}
+
+var _ dns.Handler = (*Handler)(nil)
+
+// ServeDNS answers one query. It never panics on what a packet holds
+// (FuzzHandler checks), and it answers every query but responses, which it
+// drops so that two resolvers can never bounce a packet between them.
+func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	resp := h.Answer(context.Background(), req)
+	if resp == nil {
+		return
+	}
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		resp.Truncate(udpSize(req))
+	}
+	// A client gone before its answer is not the resolver's problem.
+	_ = w.WriteMsg(resp)
+}
+
+// udpSize is the largest UDP answer req's sender accepts.
+func udpSize(req *dns.Msg) int {
+	size := dns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil && int(opt.UDPSize()) > size {
+		size = int(opt.UDPSize())
+	}
+	return min(size, maxUDPSize)
+}
+
+// Answer returns the reply to req, before any size limit, or nil when req
+// deserves none.
+func (h *Handler) Answer(ctx context.Context, req *dns.Msg) *dns.Msg {
+	if req.Response {
+		return nil
+	}
+	if req.Opcode != dns.OpcodeQuery {
+		return reply(req, dns.RcodeNotImplemented)
+	}
+	if len(req.Question) != 1 {
+		return reply(req, dns.RcodeFormatError)
+	}
+	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
+		return reply(req, dns.RcodeBadVers)
+	}
+	store := h.Store.Load()
+	q := req.Question[0]
+	if q.Qclass == dns.ClassINET || q.Qclass == dns.ClassANY {
+		if r := h.local(store, req, q); r != nil {
+			return r
+		}
+	}
+	if !store.Forwards(h.NS) || h.Upstream == nil {
+		// Docker's answer when there is nowhere to forward to.
+		return reply(req, dns.RcodeServerFailure)
+	}
+	fq := req.Copy()
+	resp, err := h.Upstream.Exchange(ctx, fq)
+	if err != nil || resp == nil {
+		return reply(req, dns.RcodeServerFailure)
+	}
+	resp.Id = req.Id
+	resp.Question = req.Question // keep the asker's spelling of the name
+	if req.IsEdns0() == nil {
+		dropOPT(resp)
+	}
+	return resp
+}
+
+// local answers from the store, or returns nil for a name it does not know.
+func (h *Handler) local(store *Store, req *dns.Msg, q dns.Question) *dns.Msg {
+	name := canonical(q.Name)
+	if q.Qtype == dns.TypePTR {
+		if addr, ok := reverseAddr(name); ok {
+			target := store.Reverse(h.NS, addr)
+			if target == "" {
+				return nil
+			}
+			r := reply(req, dns.RcodeSuccess)
+			r.Answer = append(r.Answer, &dns.PTR{
+				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: TTL},
+				Ptr: target,
+			})
+			return r
+		}
+	}
+	addrs, known := store.Lookup(h.NS, name)
+	if !known {
+		return nil
+	}
+	r := reply(req, dns.RcodeSuccess)
+	if q.Qtype != dns.TypeA && q.Qtype != dns.TypeANY {
+		// The name exists, with no record of this type: NOERROR, no answer.
+		return r
+	}
+	// Round-robin: each query gets the holders in a new order.
+	order := rand.Perm(len(addrs))
+	r.Answer = make([]dns.RR, 0, len(addrs))
+	for _, i := range order {
+		b := addrs[i].As4()
+		r.Answer = append(r.Answer, &dns.A{
+			Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: TTL},
+			A:   net.IPv4(b[0], b[1], b[2], b[3]),
+		})
+	}
+	return r
+}
+
+// reply starts an answer to req with rcode, echoing EDNS0 if req used it.
+func reply(req *dns.Msg, rcode int) *dns.Msg {
+	r := new(dns.Msg)
+	r.SetRcode(req, rcode)
+	r.Authoritative = rcode == dns.RcodeSuccess
+	r.RecursionAvailable = true
+	if opt := req.IsEdns0(); opt != nil {
+		// Pack sets the OPT's extended rcode bits (BADVERS) from Rcode.
+		r.SetEdns0(maxUDPSize, opt.Do())
+	}
+	return r
+}
+
+func dropOPT(m *dns.Msg) {
+	kept := m.Extra[:0]
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			kept = append(kept, rr)
+		}
+	}
+	m.Extra = kept
+}
+
+// reverseAddr parses d.c.b.a.in-addr.arpa (canonical) into a.b.c.d.
+func reverseAddr(name string) (netip.Addr, bool) {
+	rest, ok := strings.CutSuffix(name, ".in-addr.arpa")
+	if !ok {
+		return netip.Addr{}, false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) != 4 {
+		return netip.Addr{}, false
+	}
+	parts[0], parts[1], parts[2], parts[3] = parts[3], parts[2], parts[1], parts[0]
+	a, err := netip.ParseAddr(strings.Join(parts, "."))
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, false
+	}
+	return a, true
+}

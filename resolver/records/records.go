@@ -1,0 +1,110 @@
+// Package records is the document the planner writes for a project's DNS
+// resolver and the resolver loads: which namespaces it serves, which
+// networks each one sees, and who answers to which name on each network.
+// It is plain data with a stable encoding, so that the planner can tell
+// from a hash whether the running resolver serves the records it wants.
+package records
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+)
+
+// Document is one project's records.
+type Document struct {
+	Project string `json:"project"`
+	// Namespaces are those the resolver listens in, sorted by name.
+	Namespaces []Namespace `json:"namespaces"`
+	// Networks are sorted by name.
+	Networks []Network `json:"networks"`
+}
+
+// Namespace is one namespace the resolver answers in: an asker.
+type Namespace struct {
+	// Name is the named namespace under /run/netns.
+	Name string `json:"name"`
+	// Containers are the containers whose processes run there: its owner
+	// and those with network_mode container:OWNER.
+	Containers []string `json:"containers"`
+	// Networks are the networks the namespace is attached to: the names
+	// it may see.
+	Networks []string `json:"networks,omitempty"`
+}
+
+// Network is one network and the names its members answer to.
+type Network struct {
+	Name string `json:"name"`
+	// Internal networks reach nothing outside; an asker attached only to
+	// internal networks gets no forwarding to upstream resolvers.
+	Internal bool     `json:"internal,omitempty"`
+	Members  []Member `json:"members,omitempty"`
+}
+
+// Member is one container's endpoint on a network.
+type Member struct {
+	Container string     `json:"container"`
+	Addr      netip.Addr `json:"addr"`
+	// Names are lower-case DNS names without the trailing dot: the
+	// container's name, its hostname and its aliases on this network.
+	Names []string `json:"names"`
+}
+
+// Encode renders d as indented JSON with a trailing newline. Equal
+// documents give equal bytes: namespaces, networks and members are sorted.
+func Encode(d *Document) []byte {
+	c := *d
+	c.Namespaces = append([]Namespace(nil), d.Namespaces...)
+	sort.Slice(c.Namespaces, func(i, j int) bool { return c.Namespaces[i].Name < c.Namespaces[j].Name })
+	c.Networks = append([]Network(nil), d.Networks...)
+	sort.Slice(c.Networks, func(i, j int) bool { return c.Networks[i].Name < c.Networks[j].Name })
+	for i := range c.Networks {
+		ms := append([]Member(nil), c.Networks[i].Members...)
+		sort.Slice(ms, func(a, b int) bool { return ms[a].Container < ms[b].Container })
+		c.Networks[i].Members = ms
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(&c) // only strings, addresses and slices: cannot fail
+	return b.Bytes()
+}
+
+// Decode parses a document and checks that it refers to no network it
+// does not define.
+func Decode(b []byte) (*Document, error) {
+	var d Document
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("decode records: %w", err)
+	}
+	nets := map[string]bool{}
+	for _, n := range d.Networks {
+		nets[n.Name] = true
+		for _, m := range n.Members {
+			if !m.Addr.Is4() {
+				return nil, fmt.Errorf("records: network %s: container %s has no IPv4 address", n.Name, m.Container)
+			}
+		}
+	}
+	for _, ns := range d.Namespaces {
+		for _, n := range ns.Networks {
+			if !nets[n] {
+				return nil, fmt.Errorf("records: namespace %s is attached to network %s, which the document does not define", ns.Name, n)
+			}
+		}
+	}
+	return &d, nil
+}
+
+// Hash identifies an encoded document: the resolver reports the hash of
+// what it loaded, the planner compares it with the hash of what it wants.
+func Hash(encoded []byte) string {
+	sum := sha256.Sum256(encoded)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,75 @@
+package records
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Files of a project's resolver, in the project's runtime folder.
+const (
+	// DocumentFile holds the records document the resolver serves.
+	DocumentFile = "dns.json"
+	// StatusFile is where the resolver says what it loaded.
+	StatusFile = "dns.status"
+	// PidFile and LogFile are the resolver process's (see package daemon).
+	PidFile = "resolver.pid"
+	LogFile = "resolver.log"
+)
+
+// Status is what a running resolver reports after each load, so that
+// observing it needs no query: the hash of the document it serves and the
+// namespaces it listens in.
+type Status struct {
+	PID int `json:"pid"`
+	// Generation counts loads; a reload is done when it has grown.
+	Generation int `json:"generation"`
+	// Hash is the Hash of the document served ("" before one loaded).
+	Hash string `json:"hash"`
+	// Namespaces are those the resolver listens in, each with the identity
+	// of the namespace its sockets are in: a namespace deleted and made
+	// again under the same name has another.
+	Namespaces map[string]NamespaceID `json:"namespaces"`
+	// Errors are the problems of the last load: a namespace it could not
+	// listen in, a document it could not read.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// NamespaceID is a network namespace's device and inode numbers, as stat
+// gives them for /run/netns/NAME.
+type NamespaceID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
+}
+
+// ReadStatus reads a status file; a missing one is (nil, nil).
+func ReadStatus(path string) (*Status, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Status
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// WriteStatus replaces a status file atomically, so that a reader never
+// sees half of one.
+func WriteStatus(path string, s *Status) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

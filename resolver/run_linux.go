@@ -1,0 +1,66 @@
+package resolver
+
+import (
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/topolab/topo/resolver/records"
+)
+
+// Run is the resolver process of one project: it serves the records
+// document in dir (records.DocumentFile), loads it again on SIGHUP, and
+// stops on SIGTERM or SIGINT. After each load it writes records.StatusFile,
+// which is how topo observes what the resolver serves.
+func Run(dir string, up Upstream, logger *log.Logger) error {
+	// Before anything else: SIGHUP's default action ends the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	s := NewServer(up, logger)
+	statusPath := filepath.Join(dir, records.StatusFile)
+	st := &records.Status{PID: os.Getpid(), Namespaces: map[string]records.NamespaceID{}}
+	load := func() error {
+		st.Generation++
+		st.Errors = nil
+		b, err := os.ReadFile(filepath.Join(dir, records.DocumentFile))
+		var d *records.Document
+		if err == nil {
+			d, err = records.Decode(b)
+		}
+		if err != nil {
+			// Keep serving what was loaded before; the status says why not.
+			st.Errors = append(st.Errors, err.Error())
+			logger.Printf("load %d: %v", st.Generation, err)
+		} else {
+			served, errs := s.Load(d)
+			st.Hash, st.Namespaces = records.Hash(b), served
+			for _, e := range errs {
+				st.Errors = append(st.Errors, e.Error())
+				logger.Printf("load %d: %v", st.Generation, e)
+			}
+			logger.Printf("load %d: %d namespaces, %d networks, records %.12s", st.Generation, len(served), len(d.Networks), st.Hash)
+		}
+		return records.WriteStatus(statusPath, st)
+	}
+	if err := load(); err != nil {
+		s.Close()
+		return err
+	}
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			if err := load(); err != nil {
+				logger.Printf("write status: %v", err)
+			}
+			continue
+		}
+		logger.Printf("%v: stopping", sig)
+		s.Close()
+		os.Remove(statusPath)
+		return nil
+	}
+	return nil
+}
