@@ -101,7 +101,9 @@ func (w *writer) TsigTimersOnly(bool)         {}
 func (w *writer) Hijack()                     {}
 func (w *writer) Network() string             { return "udp" }
 
-func udpWriter() *writer { return &writer{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}} }
+func udpWriter() *writer {
+	return &writer{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}}
+}
 
 // answers renders an answer section as sorted "TYPE VALUE" strings.
 func answers(m *dns.Msg) []string {
