@@ -31,6 +31,10 @@ var _ Kernel = (*Fake)(nil)
 type fakeState struct {
 	ns      map[string]*fakeNS // "" is the host
 	sysctls map[string]string
+	// DNS (fake_dns.go): files by path, resolvers by project.
+	files     map[string]string
+	resolvers map[string]*fakeResolver
+	nextPID   int
 }
 
 type fakeNS struct {
@@ -47,7 +51,8 @@ type fakeLink struct {
 // NewFake returns a fake kernel holding initial (which may be nil). Veth
 // pairs are not recorded in a snapshot, so seeded veths have no peer.
 func NewFake(initial *state.Snapshot) *Fake {
-	f := &Fake{st: fakeState{ns: map[string]*fakeNS{"": {links: map[string]*fakeLink{}}}, sysctls: map[string]string{planner.IPForward: "0"}}}
+	f := &Fake{st: fakeState{ns: map[string]*fakeNS{"": {links: map[string]*fakeLink{}}}, sysctls: map[string]string{planner.IPForward: "0"},
+		files: map[string]string{}, resolvers: map[string]*fakeResolver{}}}
 	f.st.ns[""].links["lo"] = &fakeLink{Link: state.Link{Name: "lo", Kind: "device", Up: true, Addrs: []string{"127.0.0.1/8"}}}
 	if initial == nil {
 		return f
@@ -96,6 +101,7 @@ func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, erro
 	for k, v := range f.st.sysctls {
 		s.Sysctls[k] = v
 	}
+	f.st.observeDNS(project, s)
 	return s, nil
 }
 
@@ -134,6 +140,9 @@ func (f *Fake) Apply(_ context.Context, s planner.Step) error {
 }
 
 func (st *fakeState) apply(s planner.Step) error {
+	if ok, err := st.applyDNS(s); ok {
+		return err
+	}
 	switch s.Op {
 	case planner.OpSysctl:
 		st.sysctls[s.Key] = s.Value
@@ -155,6 +164,7 @@ func (st *fakeState) apply(s planner.Step) error {
 			st.dropPeer(l)
 		}
 		delete(st.ns, s.NS)
+		st.netnsGone(s.NS)
 		return nil
 	}
 	ns := st.ns[s.NS]
@@ -304,9 +314,16 @@ func (st *fakeState) dropPeer(l *fakeLink) {
 }
 
 func (st fakeState) clone() fakeState {
-	out := fakeState{ns: map[string]*fakeNS{}, sysctls: map[string]string{}}
+	out := fakeState{ns: map[string]*fakeNS{}, sysctls: map[string]string{},
+		files: map[string]string{}, resolvers: map[string]*fakeResolver{}, nextPID: st.nextPID}
 	for k, v := range st.sysctls {
 		out.sysctls[k] = v
+	}
+	for k, v := range st.files {
+		out.files[k] = v
+	}
+	for k, r := range st.resolvers {
+		out.resolvers[k] = r.clone()
 	}
 	for name, n := range st.ns {
 		c := &fakeNS{mark: n.mark, links: map[string]*fakeLink{}, routes: append([]state.Route(nil), n.routes...)}
@@ -344,6 +361,7 @@ func (f *Fake) Dump() string {
 			fmt.Fprintf(&b, "  route %s via %s dev %s\n", r.Dst, r.Gateway, r.Dev)
 		}
 	}
+	f.st.dumpDNS(&b)
 	return b.String()
 }
 

@@ -42,6 +42,9 @@ type Container struct {
 	NS        string
 	Mode      spec.Mode
 	Endpoints []*Endpoint
+	// Hostname is the file's hostname (the name by default); the embedded
+	// DNS answers to it, as to the name.
+	Hostname string
 	// DefaultGW is the gateway of the first non-internal network, if any.
 	DefaultGW netip.Addr
 }
@@ -54,6 +57,8 @@ type Endpoint struct {
 	HostLink string
 	IfName   string
 	Addr     netip.Prefix
+	// Aliases are the extra DNS names of the container on this network.
+	Aliases []string
 }
 
 // BridgeName is the host bridge of a project's network. Interface names are
@@ -149,7 +154,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	}
 	var todo []pending
 	for _, c := range f.Containers {
-		dc := &Container{Name: c.Name, Mode: c.Mode}
+		dc := &Container{Name: c.Name, Mode: c.Mode, Hostname: c.Hostname}
 		switch c.Mode {
 		case spec.ModeHost:
 			// Runs in the host's namespace: nothing to create.
@@ -166,6 +171,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 				Bridge:   dn.Bridge,
 				HostLink: VethName(f.Project, c.Name, a.Network),
 				IfName:   fmt.Sprintf("eth%d", i),
+				Aliases:  a.Aliases,
 			}
 			dc.Endpoints = append(dc.Endpoints, ep)
 			if !dc.DefaultGW.IsValid() && !dn.Internal {

@@ -106,6 +106,9 @@ func TestAddAndRemoveTouchOnlyThatContainer(t *testing.T) {
 	without := strings.Replace(three, "  b: {networks: [lan]}\n", "", 1)
 	p := up(t, k, parse(t, without))
 	for _, s := range p.Steps {
+		if s.Op == planner.OpRecordsWrite {
+			continue // the resolver's records change with any container
+		}
 		if !strings.Contains(s.Resource, "b") || s.Action != planner.Destroy {
 			t.Errorf("removing b planned %s", s)
 		}
@@ -113,6 +116,9 @@ func TestAddAndRemoveTouchOnlyThatContainer(t *testing.T) {
 	with := strings.Replace(three, "  c: {networks: [lan]}\n", "  c: {networks: [lan]}\n  d: {networks: [lan]}\n", 1)
 	p = up(t, k, parse(t, with))
 	for _, s := range p.Steps {
+		if s.Op == planner.OpRecordsWrite {
+			continue
+		}
 		if s.Action != planner.Create || !(strings.HasSuffix(s.Resource, " b") || strings.Contains(s.Resource, " b/") ||
 			strings.HasSuffix(s.Resource, " d") || strings.Contains(s.Resource, " d/")) {
 			t.Errorf("adding b and d planned %s", s)

@@ -62,6 +62,25 @@ const (
 	OpRouteDel Op = "route-del"
 )
 
+// Ops of the embedded DNS (see dns.go).
+const (
+	// cat > PATH, with CONTENT: a file of /etc/netns/NS/
+	OpFileWrite Op = "file-write"
+	// rm -f PATH
+	OpFileDel Op = "file-del"
+	// topo resolver load -p PROJECT: write the records document (CONTENT)
+	// and make a running resolver serve it
+	OpRecordsWrite Op = "dns-records"
+	// topo resolver unload -p PROJECT: remove the records document
+	OpRecordsDel Op = "dns-records-del"
+	// topo resolver start -p PROJECT
+	OpResolverStart Op = "resolver-start"
+	// topo resolver stop -p PROJECT
+	OpResolverStop Op = "resolver-stop"
+	// topo resolver reload -p PROJECT
+	OpResolverReload Op = "resolver-reload"
+)
+
 // Step is one kernel change, with what undoes it captured at plan time. It
 // is plain data: the applier needs nothing else to run it or to undo it, and
 // a journal can store it as JSON.
@@ -92,6 +111,11 @@ type Step struct {
 	// Key and Value are a sysctl's.
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
+	// Project is the project whose resolver a DNS step acts on.
+	Project string `json:"project,omitempty"`
+	// Path and Content are a file's; Content is also a records document.
+	Path    string `json:"path,omitempty"`
+	Content string `json:"content,omitempty"`
 	// Undo is the step that reverses this one.
 	Undo *Step `json:"undo,omitempty"`
 }
@@ -141,6 +165,20 @@ func (s Step) Command() string {
 			b.WriteString(" dev " + s.Link)
 		}
 		return b.String()
+	case OpFileWrite:
+		return "cat > " + s.Path
+	case OpFileDel:
+		return "rm -f " + s.Path
+	case OpRecordsWrite:
+		return "topo resolver load -p " + s.Project
+	case OpRecordsDel:
+		return "topo resolver unload -p " + s.Project
+	case OpResolverStart:
+		return "topo resolver start -p " + s.Project
+	case OpResolverStop:
+		return "topo resolver stop -p " + s.Project
+	case OpResolverReload:
+		return "topo resolver reload -p " + s.Project
 	}
 	return string(s.Op)
 }

@@ -18,6 +18,11 @@ type Snapshot struct {
 	Namespaces []Namespace `json:"namespaces,omitempty"`
 	// Sysctls holds the host sysctls topo cares about, by dotted name.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// Resolver is the project's DNS resolver; nil when it has none.
+	Resolver *Resolver `json:"resolver,omitempty"`
+	// Files are the project's files under /etc/netns/NS/ (resolv.conf,
+	// hosts) of its namespaces, by path.
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // Namespace is a network namespace and what topo read inside it.

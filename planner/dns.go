@@ -1,0 +1,264 @@
+package planner
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/topolab/topo/resolver/records"
+	"github.com/topolab/topo/state"
+)
+
+// Phases of the embedded DNS, after every namespace and route exists: the
+// files first, then the resolver that listens in the namespaces. Destroys
+// run in the reverse order: the resolver stops, then its files go, then
+// the namespaces.
+const (
+	phaseDNSFiles = phaseRoute + 10
+	phaseResolver = phaseRoute + 11
+)
+
+// NetnsEtcDir holds, per namespace, the files `ip netns exec` puts over
+// /etc: topo writes resolv.conf and hosts there.
+const NetnsEtcDir = "/etc/netns"
+
+// ResolverAddr is where the embedded DNS answers in each namespace.
+const ResolverAddr = "127.0.0.11"
+
+// resolverResource is the Resource of the resolver's steps.
+const resolverResource = "dns resolver"
+
+// ResolvConf is the resolv.conf of every container namespace. ndots:0, as
+// Docker writes it: a name with no dot is asked as it is, first.
+func ResolvConf(project string) string {
+	return fmt.Sprintf("# Written by topo for project %s: the embedded DNS resolver.\nnameserver %s\noptions ndots:0\n", project, ResolverAddr)
+}
+
+// Hosts is the hosts file of the namespace ns: localhost, and the names of
+// the containers running in it on each of its addresses.
+func Hosts(m *Model, ns string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by topo for project %s.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", m.Project)
+	var names []string
+	var owner *Container
+	for _, c := range m.Containers {
+		if c.NS != ns {
+			continue
+		}
+		if c.OwnsNamespace() {
+			owner = c
+		}
+		for _, n := range []string{c.Hostname, c.Name} {
+			if n != "" && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	if owner == nil || len(names) == 0 {
+		return b.String()
+	}
+	if len(owner.Endpoints) == 0 {
+		// No network: the names still resolve, to loopback, as Debian
+		// gives the host's own name.
+		fmt.Fprintf(&b, "127.0.1.1\t%s\n", strings.Join(names, " "))
+	}
+	for _, e := range owner.Endpoints {
+		fmt.Fprintf(&b, "%s\t%s\n", e.Addr.Addr(), strings.Join(names, " "))
+	}
+	return b.String()
+}
+
+// NetnsFile is the path of one of ns's files under /etc/netns.
+func NetnsFile(ns, name string) string { return path.Join(NetnsEtcDir, ns, name) }
+
+// Records is the records document of the model's embedded DNS, or nil when
+// no container has a namespace to serve.
+func Records(m *Model) *records.Document {
+	d := &records.Document{Project: m.Project, Namespaces: []records.Namespace{}, Networks: []records.Network{}}
+	nets := map[string]*records.Network{}
+	for _, n := range m.Networks {
+		d.Networks = append(d.Networks, records.Network{Name: n.Name, Internal: n.Internal})
+	}
+	for i := range d.Networks {
+		nets[d.Networks[i].Name] = &d.Networks[i]
+	}
+	for _, c := range m.Containers {
+		if !c.OwnsNamespace() {
+			continue
+		}
+		ns := records.Namespace{Name: c.NS}
+		for _, o := range m.Containers {
+			if o.NS == c.NS {
+				ns.Containers = append(ns.Containers, o.Name)
+			}
+		}
+		for _, e := range c.Endpoints {
+			ns.Networks = append(ns.Networks, e.Network)
+			if n := nets[e.Network]; n != nil {
+				n.Members = append(n.Members, records.Member{Container: c.Name, Addr: e.Addr.Addr(), Names: dnsNames(c, e)})
+			}
+		}
+		d.Namespaces = append(d.Namespaces, ns)
+	}
+	if len(d.Namespaces) == 0 {
+		return nil
+	}
+	return d
+}
+
+// dns plans the embedded DNS: the files of each namespace, the records
+// document and the resolver process.
+func (d *differ) dns(m *Model) {
+	doc := Records(m)
+	want := map[string]string{} // path -> content
+	owner := map[string]string{}
+	if doc != nil {
+		for _, c := range m.Containers {
+			if !c.OwnsNamespace() {
+				continue
+			}
+			for _, f := range []struct{ name, content string }{{"resolv.conf", ResolvConf(m.Project)}, {"hosts", Hosts(m, c.NS)}} {
+				p := NetnsFile(c.NS, f.name)
+				want[p], owner[p] = f.content, c.Name
+			}
+		}
+	}
+
+	// Files of namespaces (or names) the file no longer has.
+	for _, p := range sortedKeys(d.obs.Files) {
+		if _, ok := want[p]; ok {
+			continue
+		}
+		old := d.obs.Files[p]
+		ns := path.Base(path.Dir(p))
+		res := "container " + containerOf(d.obs, ns)
+		undo := Step{Action: Create, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: old}
+		d.add(phaseDNSFiles, Step{Action: Destroy, Op: OpFileDel, Resource: res, NS: ns, Path: p, Undo: &undo})
+	}
+	for _, p := range sortedKeys(want) {
+		ns := path.Base(path.Dir(p))
+		res := "container " + owner[p]
+		old, ok := d.obs.Files[p]
+		switch {
+		case !ok:
+			undo := Step{Action: Destroy, Op: OpFileDel, Resource: res, NS: ns, Path: p}
+			d.add(phaseDNSFiles, Step{Action: Create, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: want[p], Undo: &undo})
+		case old != want[p]:
+			undo := Step{Action: Change, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: old}
+			d.add(phaseDNSFiles, Step{Action: Change, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: want[p], Undo: &undo})
+		}
+	}
+
+	r := d.obs.Resolver
+	if r == nil {
+		r = &state.Resolver{}
+	}
+	p := m.Project
+	if doc == nil {
+		if r.PID != 0 {
+			undo := Step{Action: Create, Op: OpResolverStart, Resource: resolverResource, Project: p}
+			d.add(phaseResolver, Step{Action: Destroy, Op: OpResolverStop, Resource: resolverResource, Project: p, Undo: &undo})
+		}
+		if r.Records != "" {
+			undo := Step{Action: Create, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: r.Records}
+			d.add(phaseDNSFiles, Step{Action: Destroy, Op: OpRecordsDel, Resource: resolverResource, Project: p, Undo: &undo})
+		}
+		return
+	}
+	content := string(records.Encode(doc))
+	current := r.Records
+	if inter, ok := d.detach(m, r); ok {
+		// The resolver's sockets keep a deleted namespace alive, and a
+		// namespace made again by a rollback would have none: so the
+		// resolver leaves the namespaces about to go before they go, and
+		// a rollback brings it back into those made again.
+		undo := Step{Action: Change, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: current}
+		d.add(phaseDNSFiles, Step{Action: Destroy, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: inter, Undo: &undo})
+		current = inter
+	}
+	if current != content {
+		step := Step{Action: Change, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: content,
+			Undo: &Step{Action: Change, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: current}}
+		if current == "" {
+			step.Action = Create
+			step.Undo = &Step{Action: Destroy, Op: OpRecordsDel, Resource: resolverResource, Project: p}
+		}
+		d.add(phaseDNSFiles, step)
+	}
+	switch {
+	case !r.Alive:
+		// Never started, or dead: a resolver that died is drift.
+		undo := Step{Action: Destroy, Op: OpResolverStop, Resource: resolverResource, Project: p}
+		d.add(phaseResolver, Step{Action: Create, Op: OpResolverStart, Resource: resolverResource, Project: p, Undo: &undo})
+	case r.Records == content && (r.Loaded != records.Hash([]byte(content)) || !listensIn(r, doc)):
+		// Current records on disk, but the resolver serves others, or
+		// misses a namespace (one made again since it listened): stale.
+		undo := Step{Action: Change, Op: OpResolverReload, Resource: resolverResource, Project: p}
+		d.add(phaseResolver, Step{Action: Change, Op: OpResolverReload, Resource: resolverResource, Project: p, Undo: &undo})
+	}
+}
+
+// detach returns the records the running resolver serves minus the
+// project's namespaces the plan deletes, when there are such.
+func (d *differ) detach(m *Model, r *state.Resolver) (string, bool) {
+	if !r.Alive || r.Records == "" {
+		return "", false
+	}
+	keep := map[string]bool{}
+	for _, c := range m.Containers {
+		if c.OwnsNamespace() {
+			keep[c.NS] = true
+		}
+	}
+	old, err := records.Decode([]byte(r.Records))
+	if err != nil {
+		return "", false
+	}
+	inter := *old
+	inter.Namespaces = nil
+	for _, ns := range old.Namespaces {
+		if keep[ns.Name] || d.obs.Namespace(ns.Name) == nil {
+			inter.Namespaces = append(inter.Namespaces, ns)
+		}
+	}
+	if len(inter.Namespaces) == len(old.Namespaces) {
+		return "", false
+	}
+	return string(records.Encode(&inter)), true
+}
+
+// listensIn reports whether r listens in exactly doc's namespaces.
+func listensIn(r *state.Resolver, doc *records.Document) bool {
+	if len(r.Listening) != len(doc.Namespaces) {
+		return false
+	}
+	for _, ns := range doc.Namespaces {
+		if !slices.Contains(r.Listening, ns.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// containerOf names the container whose namespace ns is, from its mark.
+func containerOf(obs *state.Snapshot, ns string) string {
+	if n := obs.Namespace(ns); n != nil {
+		if mk, ok := state.ParseMark(n.Mark); ok {
+			return mk.Name
+		}
+	}
+	return ns
+}
+
+// dnsNames lists the names the embedded DNS gives a container on a
+// network: its name, hostname and aliases there.
+func dnsNames(c *Container, e *Endpoint) []string {
+	names := []string{c.Name}
+	for _, n := range append([]string{c.Hostname}, e.Aliases...) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
