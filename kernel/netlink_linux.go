@@ -44,6 +44,12 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if ok, err := k.applyDNS(s); ok {
+		if err != nil {
+			return fmt.Errorf("%s (%s): %w", s.Command(), s.Resource, classify(err))
+		}
+		return nil
+	}
 	var err error
 	switch s.Op {
 	case planner.OpSysctl:

@@ -69,6 +69,9 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 		}
 		snap.Sysctls[key] = v
 	}
+	if err := observeDNS(project, snap); err != nil {
+		return nil, fmt.Errorf("observe DNS of project %s: %w", project, err)
+	}
 	return snap, nil
 }
 

@@ -45,6 +45,7 @@ network namespace (see 'ip netns'), optionally running a command.`,
 		newExecCmd(g),
 		newSchemaCmd(g),
 		newVersionCmd(g),
+		newResolverCmd(g),
 	)
 	return root
 }

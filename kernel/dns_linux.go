@@ -1,0 +1,344 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/topolab/topo/daemon"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/resolver"
+	"github.com/topolab/topo/resolver/records"
+	"github.com/topolab/topo/rundir"
+	"github.com/topolab/topo/state"
+)
+
+// ResolverArgv is the command that runs a project's resolver serving the
+// runtime folder dir: the topo binary itself, found at apply time.
+var ResolverArgv = func(dir string) ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the topo binary: %w", err)
+	}
+	return []string{exe, "resolver", "serve", "--dir", dir}, nil
+}
+
+// resolverWait bounds how long a start or reload waits for the resolver to
+// report that it serves the records.
+const resolverWait = 10 * time.Second
+
+// applyDNS performs the DNS ops; ok is false for other ops.
+func (k *Netlink) applyDNS(s planner.Step) (ok bool, err error) {
+	switch s.Op {
+	case planner.OpFileWrite:
+		return true, writeNetnsFile(s.NS, s.Path, s.Content)
+	case planner.OpFileDel:
+		return true, removeNetnsFile(s.NS, s.Path)
+	case planner.OpRecordsWrite:
+		return true, writeRecords(s.Project, s.Content)
+	case planner.OpRecordsDel:
+		return true, removeRecords(s.Project)
+	case planner.OpResolverStart:
+		return true, startResolver(s.Project)
+	case planner.OpResolverStop:
+		return true, stopResolver(s.Project)
+	case planner.OpResolverReload:
+		return true, reloadResolver(s.Project)
+	}
+	return false, nil
+}
+
+// netnsFile checks that p is the resolv.conf or hosts of /etc/netns/NS/:
+// the only files the DNS steps may write or remove there.
+func netnsFile(ns, p string) error {
+	if _, err := netnsPath(ns); err != nil {
+		return err
+	}
+	base := filepath.Base(p)
+	if filepath.Dir(p) != filepath.Join(netnsEtcDir, ns) || (base != "resolv.conf" && base != "hosts") {
+		return fmt.Errorf("file %s: not a resolv.conf or hosts of %s/%s/", p, netnsEtcDir, ns)
+	}
+	return nil
+}
+
+// writeNetnsFile replaces a file of /etc/netns/NS/ atomically. The
+// temporary file is made beside the folder, not in it: `ip netns exec`
+// binds every file of the folder over /etc.
+//
+// Equivalent to: `mkdir -p /etc/netns/NS; cat > /etc/netns/NS/FILE`
+func writeNetnsFile(ns, p, content string) error {
+	if err := netnsFile(ns, p); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(netnsEtcDir, "."+ns+"."+filepath.Base(p)+".tmp"), p, content)
+}
+
+func writeAtomic(tmp, p, content string) error {
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// removeNetnsFile removes a file of /etc/netns/NS/, and the folder once
+// empty. A missing file is success.
+//
+// Equivalent to: `rm -f /etc/netns/NS/FILE; rmdir /etc/netns/NS`
+func removeNetnsFile(ns, p string) error {
+	if err := netnsFile(ns, p); err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// Only when empty: what others put there stays.
+	_ = os.Remove(filepath.Dir(p))
+	return nil
+}
+
+// resolverFile is one of the resolver's files in project's runtime folder.
+func resolverFile(project, name string) (string, error) {
+	if _, err := netnsPath(project); err != nil {
+		return "", fmt.Errorf("invalid project name %q", project)
+	}
+	return filepath.Join(rundir.Project(project), name), nil
+}
+
+// writeRecords writes the records document, then has a running resolver
+// serve it.
+func writeRecords(project, content string) error {
+	p, err := resolverFile(project, records.DocumentFile)
+	if err != nil {
+		return err
+	}
+	if _, err := records.Decode([]byte(content)); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(filepath.Dir(p), "."+records.DocumentFile+".tmp"), p, content); err != nil {
+		return err
+	}
+	pid, _ := resolverFile(project, records.PidFile)
+	if _, alive, err := daemon.Read(pid); err != nil || !alive {
+		return err
+	}
+	return reloadResolver(project)
+}
+
+// removeRecords removes the records document.
+func removeRecords(project string) error {
+	p, err := resolverFile(project, records.DocumentFile)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	removeRundirIfEmpty(project)
+	return nil
+}
+
+// removeRundirIfEmpty removes the project's runtime folder when nothing
+// else (a lock, a journal, logs) is left in it.
+func removeRundirIfEmpty(project string) {
+	_ = os.Remove(rundir.Project(project))
+}
+
+// startResolver starts the project's resolver, detached, in the host's
+// namespace (where it forwards from), and waits until it serves the
+// records document. If it does not, it is stopped again, so that the step
+// happens whole or not at all.
+//
+// Equivalent to: `topo resolver serve --dir /run/topo/PROJECT &`
+func startResolver(project string) error {
+	pidFile, err := resolverFile(project, records.PidFile)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(pidFile)
+	if _, alive, err := daemon.Read(pidFile); err != nil {
+		return err
+	} else if alive {
+		return fmt.Errorf("resolver of project %s: %w", project, ErrExist)
+	}
+	want, err := os.ReadFile(filepath.Join(dir, records.DocumentFile))
+	if err != nil {
+		return fmt.Errorf("the resolver needs its records document: %w", err)
+	}
+	statusFile := filepath.Join(dir, records.StatusFile)
+	if err := os.Remove(statusFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	argv, err := ResolverArgv(dir)
+	if err != nil {
+		return err
+	}
+	rec, err := daemon.Start(daemon.Spec{Argv: argv, LogFile: filepath.Join(dir, records.LogFile), PidFile: pidFile})
+	if err != nil {
+		return err
+	}
+	if err := awaitLoad(statusFile, rec.PID, 0, records.Hash(want)); err != nil {
+		return errors.Join(fmt.Errorf("%w (log: %s)", err, filepath.Join(dir, records.LogFile)), stopResolver(project))
+	}
+	return nil
+}
+
+// stopResolver stops the project's resolver and removes its pid, status
+// and log files. A resolver that is not running is success.
+//
+// Equivalent to: `kill $(cat /run/topo/PROJECT/resolver.pid)`
+func stopResolver(project string) error {
+	pidFile, err := resolverFile(project, records.PidFile)
+	if err != nil {
+		return err
+	}
+	if err := daemon.Stop(pidFile, 2*time.Second); err != nil {
+		return err
+	}
+	dir := filepath.Dir(pidFile)
+	for _, name := range []string{records.StatusFile, records.LogFile} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	removeRundirIfEmpty(project)
+	return nil
+}
+
+// reloadResolver has the running resolver load its records document again
+// and waits until it says it serves it.
+//
+// Equivalent to: `kill -HUP $(cat /run/topo/PROJECT/resolver.pid)`
+func reloadResolver(project string) error {
+	pidFile, err := resolverFile(project, records.PidFile)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(pidFile)
+	rec, alive, err := daemon.Read(pidFile)
+	if err != nil {
+		return err
+	}
+	if !alive {
+		return fmt.Errorf("resolver of project %s is not running; run topo up", project)
+	}
+	want, err := os.ReadFile(filepath.Join(dir, records.DocumentFile))
+	if err != nil {
+		return err
+	}
+	statusFile := filepath.Join(dir, records.StatusFile)
+	st, err := records.ReadStatus(statusFile)
+	if err != nil {
+		return err
+	}
+	gen := 0
+	if st != nil && st.PID == rec.PID {
+		gen = st.Generation
+	}
+	if err := syscall.Kill(rec.PID, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("signal resolver %d: %w", rec.PID, err)
+	}
+	return awaitLoad(statusFile, rec.PID, gen, records.Hash(want))
+}
+
+// awaitLoad waits for process pid to report a load after generation gen,
+// and fails unless that load serves hash without errors.
+func awaitLoad(statusFile string, pid, gen int, hash string) error {
+	deadline := time.Now().Add(resolverWait)
+	for {
+		st, err := records.ReadStatus(statusFile)
+		if err == nil && st != nil && st.PID == pid && st.Generation > gen {
+			if len(st.Errors) > 0 {
+				return fmt.Errorf("resolver: %s", st.Errors[0])
+			}
+			if st.Hash != hash {
+				return fmt.Errorf("resolver serves records %.12s, not %.12s", st.Hash, hash)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("resolver %d did not report loading its records within %v", pid, resolverWait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// observeDNS adds to snap the project's files under /etc/netns and its
+// resolver: pid file, records document, and what the running process
+// reports it serves, checked against the namespaces that exist now.
+func observeDNS(project string, snap *state.Snapshot) error {
+	for _, n := range snap.Namespaces {
+		if mk, ok := state.ParseMark(n.Mark); !ok || mk.Project != project || mk.Kind != state.KindNamespace {
+			continue
+		}
+		for _, name := range []string{"resolv.conf", "hosts"} {
+			p := filepath.Join(netnsEtcDir, n.Name, name)
+			b, err := os.ReadFile(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("read %s: %w", p, err)
+			}
+			if snap.Files == nil {
+				snap.Files = map[string]string{}
+			}
+			snap.Files[p] = string(b)
+		}
+	}
+	pidFile, err := resolverFile(project, records.PidFile)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(pidFile)
+	rec, alive, err := daemon.Read(pidFile)
+	if err != nil {
+		return fmt.Errorf("resolver: %w", err)
+	}
+	doc, err := os.ReadFile(filepath.Join(dir, records.DocumentFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("resolver: %w", err)
+	}
+	if rec == nil && doc == nil {
+		return nil
+	}
+	r := &state.Resolver{Records: string(doc)}
+	if rec != nil {
+		r.PID, r.Alive = rec.PID, alive
+	}
+	if alive {
+		st, err := records.ReadStatus(filepath.Join(dir, records.StatusFile))
+		if err != nil {
+			return fmt.Errorf("resolver: %w", err)
+		}
+		if st != nil && st.PID == rec.PID {
+			r.Loaded, r.Errors = st.Hash, st.Errors
+			for ns, id := range st.Namespaces {
+				path, err := netnsPath(ns)
+				if err != nil {
+					continue
+				}
+				if cur, err := resolver.NamespaceID(path); err == nil && cur == id {
+					r.Listening = append(r.Listening, ns)
+				}
+			}
+			slices.Sort(r.Listening)
+		}
+	}
+	snap.Resolver = r
+	return nil
+}
