@@ -155,7 +155,10 @@ func removeRecords(project string) error {
 // removeRundirIfEmpty removes the project's runtime folder when nothing
 // else (a lock, a journal, logs) is left in it.
 func removeRundirIfEmpty(project string) {
-	_ = os.Remove(rundir.Project(project))
+	if os.Remove(rundir.Project(project)) == nil && rundir.Root() == rundir.DefaultRoot {
+		// /run/topo is topo's own; a TOPO_STATE_DIR is the user's.
+		_ = os.Remove(rundir.Root())
+	}
 }
 
 // startResolver starts the project's resolver, detached, in the host's
