@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -63,29 +64,43 @@ func udpSize(req *dns.Msg) int {
 // Answer returns the reply to req, before any size limit, or nil when req
 // deserves none.
 func (h *Handler) Answer(ctx context.Context, req *dns.Msg) *dns.Msg {
+	if r, fwd := h.decide(req); !fwd {
+		return r
+	}
+	return h.forward(ctx, req)
+}
+
+// decide answers req from the store, or says it must be forwarded. It
+// never blocks.
+func (h *Handler) decide(req *dns.Msg) (resp *dns.Msg, forward bool) {
 	if req.Response {
-		return nil
+		return nil, false
 	}
 	if req.Opcode != dns.OpcodeQuery {
-		return reply(req, dns.RcodeNotImplemented)
+		return reply(req, dns.RcodeNotImplemented), false
 	}
 	if len(req.Question) != 1 {
-		return reply(req, dns.RcodeFormatError)
+		return reply(req, dns.RcodeFormatError), false
 	}
 	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
-		return reply(req, dns.RcodeBadVers)
+		return reply(req, dns.RcodeBadVers), false
 	}
 	store := h.Store.Load()
 	q := req.Question[0]
 	if q.Qclass == dns.ClassINET || q.Qclass == dns.ClassANY {
 		if r := h.local(store, req, q); r != nil {
-			return r
+			return r, false
 		}
 	}
 	if !store.Forwards(h.NS) || h.Upstream == nil {
 		// Docker's answer when there is nowhere to forward to.
-		return reply(req, dns.RcodeServerFailure)
+		return reply(req, dns.RcodeServerFailure), false
 	}
+	return nil, true
+}
+
+// forward asks the upstreams on behalf of req.
+func (h *Handler) forward(ctx context.Context, req *dns.Msg) *dns.Msg {
 	fq := req.Copy()
 	resp, err := h.Upstream.Exchange(ctx, fq)
 	if err != nil || resp == nil {
@@ -177,4 +192,59 @@ func reverseAddr(name string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return a, true
+}
+
+// ServeUDP answers the queries that arrive on pc until it is closed. It
+// replaces miekg/dns's UDP loop, which starts a goroutine and asks for the
+// packet's destination address (IP_PKTINFO) per query: pc is bound to one
+// address, and answers from the store need no goroutine of their own. Only
+// queries that go upstream, which can wait seconds, get one. Several
+// ServeUDP may share one socket.
+func (h *Handler) ServeUDP(pc *net.UDPConn) error {
+	in := make([]byte, dns.MaxMsgSize)
+	out := make([]byte, maxUDPSize)
+	for {
+		n, from, err := pc.ReadFromUDPAddrPort(in)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		req := new(dns.Msg)
+		if req.Unpack(in[:n]) != nil {
+			continue // not DNS: no answer, as miekg/dns's server
+		}
+		resp, fwd := h.decide(req)
+		if fwd {
+			go func() {
+				writeUDP(pc, from, req, h.forward(context.Background(), req), nil)
+			}()
+			continue
+		}
+		writeUDP(pc, from, req, resp, out)
+	}
+}
+
+// writeUDP sends resp, cut to req's UDP limit, packed into buf.
+func writeUDP(pc *net.UDPConn, to netip.AddrPort, req, resp *dns.Msg, buf []byte) {
+	b, err := packUDP(req, resp, buf)
+	if err != nil || b == nil {
+		return
+	}
+	// An asker gone before its answer is not the resolver's problem.
+	_, _ = pc.WriteToUDPAddrPort(b, to)
+}
+
+// packUDP packs the UDP answer to req (nil when there is none).
+func packUDP(req, resp *dns.Msg, buf []byte) ([]byte, error) {
+	if resp == nil {
+		return nil, nil
+	}
+	resp.Truncate(udpSize(req))
+	return resp.PackBuffer(buf)
 }

@@ -39,8 +39,9 @@ type Server struct {
 
 // listener is the UDP and TCP server of one namespace.
 type listener struct {
-	id       records.NamespaceID
-	udp, tcp *dns.Server
+	id  records.NamespaceID
+	udp *net.UDPConn
+	tcp *dns.Server
 }
 
 // NewServer returns a server with no records and no listener.
@@ -114,7 +115,7 @@ func (s *Server) close(name string) {
 		return
 	}
 	delete(s.listeners, name)
-	_ = l.udp.Shutdown()
+	_ = l.udp.Close()
 	_ = l.tcp.Shutdown()
 }
 
@@ -125,8 +126,15 @@ func (s *Server) listen(name, path string, id records.NamespaceID) (*listener, e
 		return nil, err
 	}
 	h := &Handler{NS: name, Store: &s.store, Upstream: s.Upstream}
-	l := &listener{id: id, udp: &dns.Server{PacketConn: pc, Handler: h}, tcp: &dns.Server{Listener: ln, Handler: h}}
-	for _, srv := range []*dns.Server{l.udp, l.tcp} {
+	l := &listener{id: id, udp: pc.(*net.UDPConn), tcp: &dns.Server{Listener: ln, Handler: h}}
+	for range runtime.GOMAXPROCS(0) {
+		go func() {
+			if err := h.ServeUDP(l.udp); err != nil && s.Log != nil {
+				s.Log.Printf("namespace %s: serving UDP stopped: %v", name, err)
+			}
+		}()
+	}
+	for _, srv := range []*dns.Server{l.tcp} {
 		started := make(chan struct{})
 		failed := make(chan error, 1)
 		srv.NotifyStartedFunc = func() { close(started) }
