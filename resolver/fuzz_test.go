@@ -1,16 +1,19 @@
 package resolver
 
 import (
+	"context"
 	"net"
 	"testing"
 
 	"github.com/miekg/dns"
 )
 
-// FuzzHandler feeds arbitrary packets to the handler, as the server would
-// after unpacking them: the handler must not panic, must answer each query
-// with something that packs and fits the asker's UDP limit, and must answer
-// a plain query correctly afterwards.
+// FuzzHandler feeds arbitrary packets to the handler the way the server
+// does: raw bytes to Packet (the UDP path, with forwarding through a fake
+// upstream), and, when they unpack, the message to ServeDNS (the TCP path).
+// The handler must not panic; every answer must pack, carry the query's
+// ID and fit the asker's UDP limit; and a plain query must still be
+// answered afterwards.
 func FuzzHandler(f *testing.F) {
 	for _, q := range []struct {
 		name  string
@@ -23,43 +26,57 @@ func FuzzHandler(f *testing.F) {
 			m.SetEdns0(4096, true)
 		}
 		b, _ := m.Pack()
-		f.Add(b, true)
-		f.Add(b, false)
+		f.Add(b)
 	}
-	f.Add([]byte{0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, true)
-	up := &fakeUpstream{}
-	h := handler("shop-web", up)
-	f.Fuzz(func(t *testing.T, packet []byte, udp bool) {
+	f.Add([]byte{0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0, 1, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'e', 'b', 0, 0, 1, 0, 1})
+	h := handler("shop-web", &fakeUpstream{})
+	out := make([]byte, maxUDPSize)
+	f.Fuzz(func(t *testing.T, packet []byte) {
 		req := new(dns.Msg)
-		if err := req.Unpack(packet); err != nil {
-			return // the server drops what does not unpack
+		unpacked := req.Unpack(packet) == nil
+
+		reply, fwd := h.Packet(packet, out)
+		if fwd != nil {
+			var err error
+			if reply, err = packUDP(fwd, h.forward(context.Background(), fwd), out); err != nil {
+				t.Fatalf("forwarded answer does not pack: %v", err)
+			}
 		}
-		w := &writer{remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
-		if udp {
-			w = udpWriter()
-		}
-		h.ServeDNS(w, req)
-		if len(w.msgs) > 1 {
-			t.Fatalf("%d replies to one query", len(w.msgs))
-		}
-		if len(w.msgs) == 1 {
-			r := w.msgs[0]
+		if reply != nil {
+			if !unpacked {
+				t.Fatal("answered a packet that is not DNS")
+			}
+			if len(reply) > udpSize(req) {
+				t.Fatalf("UDP reply of %d bytes, limit %d", len(reply), udpSize(req))
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(reply); err != nil {
+				t.Fatalf("reply does not unpack: %v", err)
+			}
 			if r.Id != req.Id || !r.Response {
 				t.Fatalf("reply id=%d response=%v to query id=%d", r.Id, r.Response, req.Id)
 			}
-			if udp && w.sizes[0] > udpSize(req) {
-				t.Fatalf("UDP reply of %d bytes, limit %d", w.sizes[0], udpSize(req))
-			}
-		} else if !req.Response {
+		} else if unpacked && !req.Response {
 			t.Fatalf("no reply to a query: %v", req)
 		}
+
+		if unpacked {
+			w := &writer{remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+			h.ServeDNS(w, req)
+			if len(w.msgs) > 1 || (len(w.msgs) == 0 && !req.Response) {
+				t.Fatalf("%d TCP replies to %v", len(w.msgs), req)
+			}
+		}
+
 		// Still answering.
 		q := new(dns.Msg)
 		q.SetQuestion("www.", dns.TypeA)
-		w = udpWriter()
-		h.ServeDNS(w, q)
-		if len(w.msgs) != 1 || len(w.msgs[0].Answer) != 1 {
-			t.Fatalf("after the packet, www gets %v", w.msgs)
+		b, _ := q.Pack()
+		reply, _ = h.Packet(b, out)
+		r := new(dns.Msg)
+		if reply == nil || r.Unpack(reply) != nil || len(r.Answer) != 1 {
+			t.Fatalf("after the packet, www gets %v", r)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -194,50 +193,24 @@ func reverseAddr(name string) (netip.Addr, bool) {
 	return a, true
 }
 
-// ServeUDP answers the queries that arrive on pc until it is closed. It
-// replaces miekg/dns's UDP loop, which starts a goroutine and asks for the
-// packet's destination address (IP_PKTINFO) per query: pc is bound to one
-// address, and answers from the store need no goroutine of their own. Only
-// queries that go upstream, which can wait seconds, get one. Several
-// ServeUDP may share one socket.
-func (h *Handler) ServeUDP(pc *net.UDPConn) error {
-	in := make([]byte, dns.MaxMsgSize)
-	out := make([]byte, maxUDPSize)
-	for {
-		n, from, err := pc.ReadFromUDPAddrPort(in)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		req := new(dns.Msg)
-		if req.Unpack(in[:n]) != nil {
-			continue // not DNS: no answer, as miekg/dns's server
-		}
-		resp, fwd := h.decide(req)
-		if fwd {
-			go func() {
-				writeUDP(pc, from, req, h.forward(context.Background(), req), nil)
-			}()
-			continue
-		}
-		writeUDP(pc, from, req, resp, out)
+// Packet answers one UDP packet: the packed reply in out (nil when the
+// packet deserves none), or, for a query that must go upstream, the
+// unpacked query to forward, which the caller does without holding up the
+// next packet.
+func (h *Handler) Packet(in, out []byte) (reply []byte, forward *dns.Msg) {
+	req := new(dns.Msg)
+	if req.Unpack(in) != nil {
+		return nil, nil // not DNS: no answer, as miekg/dns's server
 	}
-}
-
-// writeUDP sends resp, cut to req's UDP limit, packed into buf.
-func writeUDP(pc *net.UDPConn, to netip.AddrPort, req, resp *dns.Msg, buf []byte) {
-	b, err := packUDP(req, resp, buf)
-	if err != nil || b == nil {
-		return
+	resp, fwd := h.decide(req)
+	if fwd {
+		return nil, req
 	}
-	// An asker gone before its answer is not the resolver's problem.
-	_, _ = pc.WriteToUDPAddrPort(b, to)
+	b, err := packUDP(req, resp, out)
+	if err != nil {
+		return nil, nil
+	}
+	return b, nil
 }
 
 // packUDP packs the UDP answer to req (nil when there is none).

@@ -20,7 +20,10 @@ func Run(dir string, up Upstream, logger *log.Logger) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	s := NewServer(up, logger)
+	s, err := NewServer(up, logger)
+	if err != nil {
+		return err
+	}
 	statusPath := filepath.Join(dir, records.StatusFile)
 	st := &records.Status{PID: os.Getpid(), Namespaces: map[string]records.NamespaceID{}}
 	load := func() error {

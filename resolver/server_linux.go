@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -35,20 +36,25 @@ type Server struct {
 	store     atomic.Pointer[Store]
 	mu        sync.Mutex
 	listeners map[string]*listener
+	udp       *udpLoop
 }
 
 // listener is the UDP and TCP server of one namespace.
 type listener struct {
 	id  records.NamespaceID
-	udp *net.UDPConn
+	udp int // a socket served by the Server's udpLoop
 	tcp *dns.Server
 }
 
 // NewServer returns a server with no records and no listener.
-func NewServer(up Upstream, logger *log.Logger) *Server {
-	s := &Server{NetnsDir: "/run/netns", Addr: Address, Upstream: up, Log: logger, listeners: map[string]*listener{}}
+func NewServer(up Upstream, logger *log.Logger) (*Server, error) {
+	loop, err := newUDPLoop()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{NetnsDir: "/run/netns", Addr: Address, Upstream: up, Log: logger, listeners: map[string]*listener{}, udp: loop}
 	s.store.Store(NewStore(&records.Document{}))
-	return s
+	return s, nil
 }
 
 // Load serves d: the new records first, for every namespace at once, then
@@ -107,6 +113,7 @@ func (s *Server) Close() {
 	for _, name := range names {
 		s.close(name)
 	}
+	s.udp.close()
 }
 
 func (s *Server) close(name string) {
@@ -115,43 +122,38 @@ func (s *Server) close(name string) {
 		return
 	}
 	delete(s.listeners, name)
-	_ = l.udp.Close()
+	s.udp.remove(l.udp)
 	_ = l.tcp.Shutdown()
 }
 
 // listen opens the sockets of namespace name and starts serving them.
 func (s *Server) listen(name, path string, id records.NamespaceID) (*listener, error) {
-	pc, ln, err := socketsIn(path, s.Addr)
+	udp, ln, err := socketsIn(path, s.Addr)
 	if err != nil {
 		return nil, err
 	}
 	h := &Handler{NS: name, Store: &s.store, Upstream: s.Upstream}
-	l := &listener{id: id, udp: pc.(*net.UDPConn), tcp: &dns.Server{Listener: ln, Handler: h}}
-	for range runtime.GOMAXPROCS(0) {
-		go func() {
-			if err := h.ServeUDP(l.udp); err != nil && s.Log != nil {
-				s.Log.Printf("namespace %s: serving UDP stopped: %v", name, err)
-			}
-		}()
-	}
-	for _, srv := range []*dns.Server{l.tcp} {
-		started := make(chan struct{})
-		failed := make(chan error, 1)
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() {
-			err := srv.ActivateAndServe()
-			if err != nil && s.Log != nil {
-				s.Log.Printf("namespace %s: serving stopped: %v", name, err)
-			}
-			failed <- err
-		}()
-		select {
-		case <-started:
-		case err := <-failed:
-			pc.Close()
-			ln.Close()
-			return nil, fmt.Errorf("serve: %w", err)
+	l := &listener{id: id, udp: udp, tcp: &dns.Server{Listener: ln, Handler: h}}
+	started := make(chan struct{})
+	failed := make(chan error, 1)
+	l.tcp.NotifyStartedFunc = func() { close(started) }
+	go func() {
+		err := l.tcp.ActivateAndServe()
+		if err != nil && s.Log != nil {
+			s.Log.Printf("namespace %s: serving TCP stopped: %v", name, err)
 		}
+		failed <- err
+	}()
+	select {
+	case <-started:
+	case err := <-failed:
+		unix.Close(udp)
+		ln.Close()
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if err := s.udp.add(udp, h); err != nil {
+		_ = l.tcp.Shutdown()
+		return nil, err
 	}
 	return l, nil
 }
@@ -174,16 +176,20 @@ func NamespaceID(path string) (records.NamespaceID, error) { return namespaceID(
 // uses them later: only their creation needs the switch, done on a locked
 // thread that returns to the process's namespace afterwards or, if it
 // cannot, ends with its goroutine so that nothing else runs on it.
-func socketsIn(path, addr string) (net.PacketConn, net.Listener, error) {
+func socketsIn(path, addr string) (int, net.Listener, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return -1, nil, fmt.Errorf("listen address %q: want IPv4:PORT", addr)
+	}
 	type result struct {
-		pc  net.PacketConn
+		udp int
 		ln  net.Listener
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		var r result
+		r := result{udp: -1}
 		defer func() { done <- r }()
 		origin, err := netns.Get()
 		if err != nil {
@@ -204,26 +210,26 @@ func socketsIn(path, addr string) (net.PacketConn, net.Listener, error) {
 			r.err = fmt.Errorf("enter network namespace: %w", err)
 			return
 		}
-		r.pc, r.err = net.ListenPacket("udp4", addr)
+		r.udp, r.err = udpSocket(ap)
 		if r.err == nil {
 			r.ln, r.err = net.Listen("tcp4", addr)
 			if r.err != nil {
-				r.pc.Close()
-				r.pc = nil
+				unix.Close(r.udp)
+				r.udp = -1
 			}
 		}
 		if err := netns.Set(origin); err != nil {
 			// Stay locked: the thread dies with this goroutine.
-			if r.pc != nil {
-				r.pc.Close()
+			if r.udp >= 0 {
+				unix.Close(r.udp)
 				r.ln.Close()
 			}
-			r.pc, r.ln = nil, nil
+			r.udp, r.ln = -1, nil
 			r.err = errors.Join(r.err, fmt.Errorf("restore network namespace: %w", err))
 			return
 		}
 		runtime.UnlockOSThread()
 	}()
 	r := <-done
-	return r.pc, r.ln, r.err
+	return r.udp, r.ln, r.err
 }

@@ -87,7 +87,10 @@ func aRecords(m *dns.Msg) []string {
 func TestServerListensInEachNamespace(t *testing.T) {
 	sandbox.Require(t)
 	addNamespaces(t, "shop-web", "shop-api2", "shop-db", "shop-lone")
-	s := NewServer(&fakeUpstream{}, log.New(os.Stderr, "resolver: ", 0))
+	s, err := NewServer(&fakeUpstream{}, log.New(os.Stderr, "resolver: ", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
 	d := doc()
 	served, errs := s.Load(d)
