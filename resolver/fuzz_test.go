@@ -36,6 +36,19 @@ func FuzzHandler(f *testing.F) {
 		req := new(dns.Msg)
 		unpacked := req.Unpack(packet) == nil
 
+		if b := h.fast(packet, make([]byte, maxUDPSize)); b != nil {
+			got := new(dns.Msg)
+			if err := got.Unpack(b); err != nil {
+				t.Fatalf("fast answer does not unpack: %v", err)
+			}
+			want, err := general(h, packet)
+			if err != nil || want == nil {
+				t.Fatalf("fast path answers what the general path does not: %v", err)
+			}
+			if d := sameAnswer(got, want); d != "" {
+				t.Fatalf("fast path differs from general (-general +fast):\n%s", d)
+			}
+		}
 		reply, fwd := h.Packet(packet, out)
 		if fwd != nil {
 			var err error

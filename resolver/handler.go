@@ -198,6 +198,9 @@ func reverseAddr(name string) (netip.Addr, bool) {
 // unpacked query to forward, which the caller does without holding up the
 // next packet.
 func (h *Handler) Packet(in, out []byte) (reply []byte, forward *dns.Msg) {
+	if b := h.fast(in, out); b != nil {
+		return b, nil
+	}
 	req := new(dns.Msg)
 	if req.Unpack(in) != nil {
 		return nil, nil // not DNS: no answer, as miekg/dns's server
