@@ -1,0 +1,79 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/resolver/records"
+)
+
+func TestDNSFilesAndRecords(t *testing.T) {
+	k := newKernel(t)
+	t.Setenv("TOPO_STATE_DIR", t.TempDir())
+	ctx := context.Background()
+	apply := func(s planner.Step) error { return k.Apply(ctx, s) }
+	if err := apply(planner.Step{Op: planner.OpNetnsAdd, NS: "p-a", Alias: "topo:p:ns:a"}); err != nil {
+		t.Fatal(err)
+	}
+	rc := planner.NetnsFile("p-a", "resolv.conf")
+	if err := apply(planner.Step{Op: planner.OpFileWrite, NS: "p-a", Path: rc, Content: "nameserver 127.0.0.11\n"}); err != nil {
+		t.Fatal(err)
+	}
+	// Only resolv.conf and hosts of the step's own namespace folder. (The
+	// paths stay under /etc/netns, the sandbox's own tmpfs, should the
+	// check ever fail.)
+	for _, p := range []string{"/etc/netns/p-b/hosts", "/etc/netns/p-a/passwd", "/etc/netns/p-a/x/hosts", "/etc/netns/p-a/../p-b/hosts"} {
+		if err := apply(planner.Step{Op: planner.OpFileWrite, NS: "p-a", Path: p, Content: "x"}); err == nil {
+			t.Errorf("wrote %s", p)
+		}
+		if _, err := os.Stat(filepath.Clean(p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s exists", p)
+		}
+	}
+	doc := records.Encode(&records.Document{Project: "p", Namespaces: []records.Namespace{{Name: "p-a", Containers: []string{"a"}}}})
+	if err := apply(planner.Step{Op: planner.OpRecordsWrite, Project: "p", Content: string(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(planner.Step{Op: planner.OpRecordsWrite, Project: "p", Content: "{not json"}); err == nil {
+		t.Error("wrote a records document that does not decode")
+	}
+	obs, err := k.Observe(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.Files[rc] != "nameserver 127.0.0.11\n" || len(obs.Files) != 1 {
+		t.Errorf("observed files %v", obs.Files)
+	}
+	if r := obs.Resolver; r == nil || r.Records != string(doc) || r.Alive || r.PID != 0 {
+		t.Errorf("observed resolver %+v, want the records and no process", r)
+	}
+	// A reload needs a running resolver.
+	if err := apply(planner.Step{Op: planner.OpResolverReload, Project: "p"}); err == nil {
+		t.Error("reloaded a resolver that does not run")
+	}
+
+	if err := apply(planner.Step{Op: planner.OpFileDel, NS: "p-a", Path: rc}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/etc/netns/p-a"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("/etc/netns/p-a left: %v", err)
+	}
+	if err := apply(planner.Step{Op: planner.OpRecordsDel, Project: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(planner.Step{Op: planner.OpResolverStop, Project: "p"}); err != nil {
+		t.Errorf("stopping a resolver that does not run: %v", err)
+	}
+	obs, _ = k.Observe(ctx, "p")
+	if obs.Resolver != nil || len(obs.Files) != 0 {
+		t.Errorf("after removal: resolver %+v, files %v", obs.Resolver, obs.Files)
+	}
+	if _, err := os.Stat(filepath.Join(os.Getenv("TOPO_STATE_DIR"), "p")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("runtime folder left: %v", err)
+	}
+}
