@@ -150,6 +150,9 @@ func (st *fakeState) apply(s planner.Step) error {
 		if ns == nil {
 			return nil
 		}
+		if s.Alias != "" && ns.mark != s.Alias {
+			return fmt.Errorf("namespace %s is marked %q, not %q: not topo's to delete", s.NS, ns.mark, s.Alias)
+		}
 		// Veths die with their namespace, and so do their peers.
 		for _, l := range ns.links {
 			st.dropPeer(l)
@@ -188,6 +191,9 @@ func (st *fakeState) apply(s planner.Step) error {
 		l := ns.links[s.Link]
 		if l == nil {
 			return nil
+		}
+		if s.Alias != "" && l.Alias != s.Alias {
+			return fmt.Errorf("link %s is marked %q, not %q: not topo's to delete", s.Link, l.Alias, s.Alias)
 		}
 		st.dropPeer(l)
 		ns.dropLink(s.Link)

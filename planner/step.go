@@ -39,14 +39,15 @@ const (
 	OpSysctl Op = "sysctl"
 	// ip netns add NS; ip -n NS link set lo up alias MARK
 	OpNetnsAdd Op = "netns-add"
-	// ip netns del NS
+	// ip netns del NS; refused when ALIAS is set and lo's mark differs
 	OpNetnsDel Op = "netns-del"
 	// ip link add LINK type bridge; ip link set LINK alias MARK up
 	OpBridgeAdd Op = "bridge-add"
 	// ip link add LINK master MASTER type veth peer name PEER netns PEERNS;
 	// both ends get ALIAS and are set up
 	OpVethAdd Op = "veth-add"
-	// ip [-n NS] link del LINK
+	// ip [-n NS] link del LINK; refused when ALIAS is set and the link's
+	// mark differs, so that nothing changed since the plan is deleted
 	OpLinkDel Op = "link-del"
 	// ip [-n NS] link set LINK up
 	OpLinkUp Op = "link-up"
