@@ -134,12 +134,13 @@ func (g *globals) apply(k applier.Executor, p *planner.Plan, verb string) error 
 		fmt.Fprintf(g.stdout, "Project %s: nothing to do.\n", p.Project)
 		return nil
 	}
-	a := &applier.Applier{Exec: k, Hook: newProgress(g.stdout, len(p.Steps))}
-	if err := a.Apply(ctx(), p); err != nil {
+	pr := newProgress(g.stdout, len(p.Steps))
+	a := &applier.Applier{Exec: k, Hook: pr}
+	err := a.Apply(ctx(), p)
+	pr.done(verb, p, err)
+	if err != nil {
 		return fmt.Errorf("%s of project %s: %w", verb, p.Project, err)
 	}
-	s := p.Summary()
-	fmt.Fprintf(g.stdout, "Project %s: %s done: %d added, %d changed, %d destroyed.\n", p.Project, verb, s.Add, s.Change, s.Destroy)
 	return nil
 }
 
