@@ -146,7 +146,7 @@ func dotQuote(lines []string) string {
 func (g *graph) dot() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "graph %s {\n", dotQuote([]string{g.title}))
-	fmt.Fprintf(&b, "  label=%s;\n  labelloc=t;\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n", dotQuote([]string{"topo project " + g.title}))
+	fmt.Fprintf(&b, "  label=%s;\n  labelloc=t;\n  fontname=\"Helvetica\";\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n", dotQuote([]string{"topo project " + g.title}))
 	for _, n := range g.nodes {
 		attrs := ""
 		switch n.kind {
