@@ -24,6 +24,9 @@ type Fake struct {
 	FailOn func(planner.Step) error
 	// Applied counts the steps that succeeded.
 	Applied int
+	// Missing lists programs the fake treats as absent: a proc-start of one
+	// fails as the real kernel's does for a command not found.
+	Missing []string
 }
 
 var _ Kernel = (*Fake)(nil)
@@ -31,6 +34,7 @@ var _ Kernel = (*Fake)(nil)
 type fakeState struct {
 	ns      map[string]*fakeNS // "" is the host
 	sysctls map[string]string
+	fakeProcs
 }
 
 type fakeNS struct {
@@ -69,6 +73,7 @@ func NewFake(initial *state.Snapshot) *Fake {
 	for k, v := range initial.Sysctls {
 		f.st.sysctls[k] = v
 	}
+	f.st.loadProcs(initial.Processes)
 	return f
 }
 
@@ -96,6 +101,7 @@ func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, erro
 	for k, v := range f.st.sysctls {
 		s.Sysctls[k] = v
 	}
+	s.Processes = f.st.observeProcs(project)
 	return s, nil
 }
 
@@ -125,7 +131,7 @@ func (f *Fake) Apply(_ context.Context, s planner.Step) error {
 		}
 	}
 	next := f.st.clone()
-	if err := next.apply(s); err != nil {
+	if err := next.apply(s, f.Missing); err != nil {
 		return fmt.Errorf("%s (%s): %w", s.Command(), s.Resource, err)
 	}
 	f.st = next
@@ -133,8 +139,10 @@ func (f *Fake) Apply(_ context.Context, s planner.Step) error {
 	return nil
 }
 
-func (st *fakeState) apply(s planner.Step) error {
+func (st *fakeState) apply(s planner.Step, missing []string) error {
 	switch s.Op {
+	case planner.OpProcStart, planner.OpProcStop:
+		return st.applyProc(s, missing)
 	case planner.OpSysctl:
 		st.sysctls[s.Key] = s.Value
 		return nil
@@ -323,6 +331,7 @@ func (st fakeState) clone() fakeState {
 		}
 		out.ns[name] = c
 	}
+	out.fakeProcs = st.fakeProcs.clone()
 	return out
 }
 
@@ -350,6 +359,7 @@ func (f *Fake) Dump() string {
 			fmt.Fprintf(&b, "  route %s via %s dev %s\n", r.Dst, r.Gateway, r.Dev)
 		}
 	}
+	f.st.dumpProcs(&b)
 	return b.String()
 }
 

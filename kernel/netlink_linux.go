@@ -70,6 +70,10 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 		err = k.addRoute(s.NS, s.Dst, s.Gateway, s.Link)
 	case planner.OpRouteDel:
 		err = k.deleteRoute(s.NS, s.Dst, s.Gateway, s.Link)
+	case planner.OpProcStart:
+		err = startProcess(s)
+	case planner.OpProcStop:
+		err = stopProcess(s)
 	default:
 		err = errors.New("unknown op")
 	}
@@ -124,6 +128,10 @@ func describe(s planner.Step) string {
 			r += " dev " + s.Link
 		}
 		return r + in
+	case planner.OpProcStart:
+		return fmt.Sprintf("start %s%s", planner.ShellJoin(s.Argv), in)
+	case planner.OpProcStop:
+		return fmt.Sprintf("stop %s%s (pid file %s)", planner.ShellJoin(s.Argv), in, s.PidFile)
 	}
 	return fmt.Sprintf("%s%s", s.Op, in)
 }

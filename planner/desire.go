@@ -44,6 +44,8 @@ type Container struct {
 	Endpoints []*Endpoint
 	// DefaultGW is the gateway of the first non-internal network, if any.
 	DefaultGW netip.Addr
+	// Command is the argv started in NS on up; empty for none.
+	Command []string
 }
 
 // Endpoint is one veth pair joining a container to a network.
@@ -149,7 +151,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	}
 	var todo []pending
 	for _, c := range f.Containers {
-		dc := &Container{Name: c.Name, Mode: c.Mode}
+		dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command}
 		switch c.Mode {
 		case spec.ModeHost:
 			// Runs in the host's namespace: nothing to create.

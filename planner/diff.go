@@ -231,6 +231,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 		}
 		d.defaultRoute(c, ns, routeGone[c.NS])
 	}
+	d.processes(m, ownNS)
 
 	sort.SliceStable(d.steps, func(i, j int) bool { return less(d.steps[i], d.steps[j]) })
 	p := &Plan{Project: m.Project, Steps: make([]Step, 0, len(d.steps))}

@@ -61,6 +61,12 @@ const (
 	OpRouteAdd Op = "route-add"
 	// ip [-n NS] route del DST via GATEWAY [dev LINK]
 	OpRouteDel Op = "route-del"
+
+	// Container commands (see process.go).
+	// [ip netns exec NS] ARGV... >>LOG 2>&1 &, its pid recorded in PIDFILE
+	OpProcStart Op = "proc-start"
+	// kill -TERM -PGID, then -KILL after a grace period; rm PIDFILE
+	OpProcStop Op = "proc-stop"
 )
 
 // Step is one kernel change, with what undoes it captured at plan time. It
@@ -93,6 +99,15 @@ type Step struct {
 	// Key and Value are a sysctl's.
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
+	// Argv, Log and PidFile are a container command's: what runs, where its
+	// output goes and where its pid is recorded. PID is the observed process
+	// a proc-stop ends, for display only: the kernel reads the pid file.
+	Argv    []string `json:"argv,omitempty"`
+	Log     string   `json:"log,omitempty"`
+	PidFile string   `json:"pid_file,omitempty"`
+	PID     int      `json:"pid,omitempty"`
+	// DropLog makes a proc-stop remove the log too: the container is gone.
+	DropLog bool `json:"drop_log,omitempty"`
 	// Undo is the step that reverses this one.
 	Undo *Step `json:"undo,omitempty"`
 }
@@ -142,6 +157,8 @@ func (s Step) Command() string {
 			b.WriteString(" dev " + s.Link)
 		}
 		return b.String()
+	case OpProcStart, OpProcStop:
+		return procCommand(s)
 	}
 	return string(s.Op)
 }

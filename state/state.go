@@ -18,6 +18,9 @@ type Snapshot struct {
 	Namespaces []Namespace `json:"namespaces,omitempty"`
 	// Sysctls holds the host sysctls topo cares about, by dotted name.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// Processes are the project's container commands, from their pid files
+	// (see process.go), sorted by container.
+	Processes []Process `json:"processes,omitempty"`
 }
 
 // Namespace is a network namespace and what topo read inside it.
