@@ -24,6 +24,8 @@ type Fake struct {
 	FailOn func(planner.Step) error
 	// Applied counts the steps that succeeded.
 	Applied int
+	// Ports is returned as the snapshot's host ports.
+	Ports *state.HostPorts
 }
 
 var _ Kernel = (*Fake)(nil)
@@ -31,6 +33,7 @@ var _ Kernel = (*Fake)(nil)
 type fakeState struct {
 	ns      map[string]*fakeNS // "" is the host
 	sysctls map[string]string
+	fw      map[string]*fakeTable // iptables tables by name
 }
 
 type fakeNS struct {
@@ -47,7 +50,7 @@ type fakeLink struct {
 // NewFake returns a fake kernel holding initial (which may be nil). Veth
 // pairs are not recorded in a snapshot, so seeded veths have no peer.
 func NewFake(initial *state.Snapshot) *Fake {
-	f := &Fake{st: fakeState{ns: map[string]*fakeNS{"": {links: map[string]*fakeLink{}}}, sysctls: map[string]string{planner.IPForward: "0"}}}
+	f := &Fake{st: fakeState{ns: map[string]*fakeNS{"": {links: map[string]*fakeLink{}}}, sysctls: map[string]string{planner.IPForward: "0"}, fw: newFakeTables()}}
 	f.st.ns[""].links["lo"] = &fakeLink{Link: state.Link{Name: "lo", Kind: "device", Up: true, Addrs: []string{"127.0.0.1/8"}}}
 	if initial == nil {
 		return f
@@ -69,6 +72,8 @@ func NewFake(initial *state.Snapshot) *Fake {
 	for k, v := range initial.Sysctls {
 		f.st.sysctls[k] = v
 	}
+	loadFirewall(f.st.fw, initial.Firewall)
+	f.Ports = initial.Ports
 	return f
 }
 
@@ -96,6 +101,11 @@ func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, erro
 	for k, v := range f.st.sysctls {
 		s.Sysctls[k] = v
 	}
+	fw, err := f.st.observeFirewall()
+	if err != nil {
+		return nil, err
+	}
+	s.Firewall, s.Ports = fw, f.Ports
 	return s, nil
 }
 
@@ -136,8 +146,17 @@ func (f *Fake) Apply(_ context.Context, s planner.Step) error {
 func (st *fakeState) apply(s planner.Step) error {
 	switch s.Op {
 	case planner.OpSysctl:
+		// Per-interface keys exist only while the interface does.
+		if rest, ok := strings.CutPrefix(s.Key, "net.ipv4.conf."); ok {
+			link, _, _ := strings.Cut(rest, ".")
+			if link != "all" && link != "default" && st.ns[s.NS].links[link] == nil {
+				return fmt.Errorf("sysctl %s: %w", s.Key, ErrNotExist)
+			}
+		}
 		st.sysctls[s.Key] = s.Value
 		return nil
+	case planner.OpFirewall:
+		return st.applyFirewall(s)
 	case planner.OpNetnsAdd:
 		if st.ns[s.NS] != nil {
 			return ErrExist
@@ -191,6 +210,13 @@ func (st *fakeState) apply(s planner.Step) error {
 		}
 		st.dropPeer(l)
 		ns.dropLink(s.Link)
+		if s.NS == "" {
+			for k := range st.sysctls {
+				if strings.HasPrefix(k, "net.ipv4.conf."+s.Link+".") {
+					delete(st.sysctls, k)
+				}
+			}
+		}
 		// Ports of a deleted bridge are released, as the kernel does.
 		for _, o := range ns.links {
 			if o.Master == s.Link {
@@ -304,9 +330,12 @@ func (st *fakeState) dropPeer(l *fakeLink) {
 }
 
 func (st fakeState) clone() fakeState {
-	out := fakeState{ns: map[string]*fakeNS{}, sysctls: map[string]string{}}
+	out := fakeState{ns: map[string]*fakeNS{}, sysctls: map[string]string{}, fw: map[string]*fakeTable{}}
 	for k, v := range st.sysctls {
 		out.sysctls[k] = v
+	}
+	for k, t := range st.fw {
+		out.fw[k] = t.clone()
 	}
 	for name, n := range st.ns {
 		c := &fakeNS{mark: n.mark, links: map[string]*fakeLink{}, routes: append([]state.Route(nil), n.routes...)}
@@ -343,6 +372,9 @@ func (f *Fake) Dump() string {
 		for _, r := range ex.Routes {
 			fmt.Fprintf(&b, "  route %s via %s dev %s\n", r.Dst, r.Gateway, r.Dev)
 		}
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(f.st.save(), "\n"), "\n") {
+		fmt.Fprintf(&b, "iptables %s\n", line)
 	}
 	return b.String()
 }

@@ -69,6 +69,9 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 		}
 		snap.Sysctls[key] = v
 	}
+	if err := observeProjectFirewall(ctx, k, snap, project); err != nil {
+		return nil, err
+	}
 	return snap, nil
 }
 

@@ -3,6 +3,8 @@ package planner
 import (
 	"fmt"
 	"strings"
+
+	"github.com/topolab/topo/firewall"
 )
 
 // Action is what a step does to its object. Like Terraform's, each action is
@@ -60,6 +62,9 @@ const (
 	OpRouteAdd Op = "route-add"
 	// ip [-n NS] route del DST via GATEWAY [dev LINK]
 	OpRouteDel Op = "route-del"
+	// iptables-restore --noflush, with Rules as the lines of TABLE: all of
+	// them or none
+	OpFirewall Op = "firewall"
 )
 
 // Step is one kernel change, with what undoes it captured at plan time. It
@@ -92,6 +97,10 @@ type Step struct {
 	// Key and Value are a sysctl's.
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
+	// Table and Rules are a firewall step's: iptables changes applied in
+	// one batch.
+	Table string            `json:"table,omitempty"`
+	Rules []firewall.Change `json:"rules,omitempty"`
 	// Undo is the step that reverses this one.
 	Undo *Step `json:"undo,omitempty"`
 }
@@ -105,6 +114,12 @@ func (s Step) Command() string {
 	switch s.Op {
 	case OpSysctl:
 		return fmt.Sprintf("sysctl -w %s=%s", s.Key, s.Value)
+	case OpFirewall:
+		lines := make([]string, len(s.Rules))
+		for i, c := range s.Rules {
+			lines[i] = firewall.Command(s.Table, c)
+		}
+		return strings.Join(lines, "\n")
 	case OpNetnsAdd:
 		return "ip netns add " + s.NS
 	case OpNetnsDel:
@@ -147,5 +162,8 @@ func (s Step) Command() string {
 
 // String is the step's line in a human plan: glyph, command, resource.
 func (s Step) String() string {
+	if s.Op == OpFirewall {
+		return firewallLines(s)
+	}
 	return fmt.Sprintf("%c %s  # %s", s.Action, s.Command(), s.Resource)
 }
