@@ -371,4 +371,3 @@ func RestoreInput(table string, cs []Change) []byte {
 func Command(table string, c Change) string {
 	return "iptables -t " + table + " " + c.Args()
 }
-

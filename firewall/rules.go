@@ -225,7 +225,9 @@ func Generate(in Input) *state.Firewall {
 // order, and the chains themselves (TOPO-INGRESS and TOPO-EGRESS empty;
 // their per-project jumps are each project's).
 func Shared() []state.FwChain {
-	j := func(to string) state.FwRule { return state.FwRule{Spec: "-m comment --comment \"" + SharedComment + "\" -j " + to} }
+	j := func(to string) state.FwRule {
+		return state.FwRule{Spec: "-m comment --comment \"" + SharedComment + "\" -j " + to}
+	}
 	return []state.FwChain{
 		{Name: "FORWARD", Builtin: true, Rules: []state.FwRule{j(ChainUser), j(ChainIngress), j(ChainEgress)}},
 		{Name: ChainUser},

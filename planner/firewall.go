@@ -239,4 +239,3 @@ func firewallLines(s Step) string {
 	}
 	return b.String()
 }
-
