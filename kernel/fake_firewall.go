@@ -201,3 +201,11 @@ func target(spec string) string {
 	tg, _, _ := strings.Cut(after, " ")
 	return tg
 }
+
+// IptablesSave returns the fake's rules as `iptables-save` prints them,
+// without counters or comments.
+func (f *Fake) IptablesSave() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st.save()
+}
