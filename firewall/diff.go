@@ -7,23 +7,29 @@ import (
 	"github.com/topolab/topo/state"
 )
 
-// Change is one iptables command within a table: create or delete a chain,
-// append, insert or delete a rule. It is plain data, carried by a plan step.
+// Change is one iptables command within a table: create, flush or delete
+// a chain, append, insert or delete a rule. It is plain data, carried by a
+// plan step.
 type Change struct {
-	// Op is the iptables option: "-N", "-X", "-A", "-I" or "-D".
+	// Op is the iptables option: "-N", "-F", "-X", "-A", "-I" or "-D".
 	Op    string `json:"op"`
 	Chain string `json:"chain"`
 	// Pos is the 1-based position of an insert, or the position a deleted
 	// rule had, so that its inverse puts it back there.
 	Pos  int    `json:"pos,omitempty"`
 	Spec string `json:"spec,omitempty"`
+	// Flushed are the rules a flush removes, in order, for its inverse.
+	// A chain that goes entirely is flushed rather than emptied rule by
+	// rule: iptables-nft deletes a rule by spec in time linear in the
+	// chain, which makes one -D per rule quadratic.
+	Flushed []string `json:"flushed,omitempty"`
 }
 
 // Args renders the change as iptables arguments, as in an
 // iptables-restore file: "-A CHAIN SPEC", "-I CHAIN 2 SPEC", "-N CHAIN".
 func (c Change) Args() string {
 	switch c.Op {
-	case "-N", "-X":
+	case "-N", "-X", "-F":
 		return c.Op + " " + c.Chain
 	case "-I":
 		return fmt.Sprintf("-I %s %d %s", c.Chain, c.Pos, c.Spec)
@@ -34,7 +40,8 @@ func (c Change) Args() string {
 // Adds reports whether the change adds something (a chain or a rule).
 func (c Change) Adds() bool { return c.Op == "-N" || c.Op == "-A" || c.Op == "-I" }
 
-// Inverse returns the change that undoes c.
+// Inverse returns the change that undoes c; a flush's is one append per
+// flushed rule, which Invert gives.
 func (c Change) Inverse() Change {
 	switch c.Op {
 	case "-N":
@@ -52,11 +59,42 @@ func (c Change) Inverse() Change {
 
 // Invert returns the changes that undo cs, applied in order after cs.
 func Invert(cs []Change) []Change {
+	// A chain the batch makes is flushed and deleted as a whole, not
+	// emptied rule by rule (see Flushed).
+	made := map[string]*Change{}
+	for _, c := range cs {
+		if c.Op == "-N" {
+			made[c.Chain] = &Change{Op: "-F", Chain: c.Chain}
+		}
+		if f := made[c.Chain]; f != nil && (c.Op == "-A" || c.Op == "-I") {
+			f.Flushed = append(f.Flushed, c.Spec) // order is only for show
+		}
+	}
 	out := make([]Change, 0, len(cs))
+	var flushes, removes []Change // after everything else: chains refer to each other
 	for i := len(cs) - 1; i >= 0; i-- {
+		if f := made[cs[i].Chain]; f != nil {
+			switch cs[i].Op {
+			case "-A", "-I":
+				continue
+			case "-N":
+				if len(f.Flushed) > 0 {
+					flushes = append(flushes, *f)
+				}
+				removes = append(removes, cs[i].Inverse())
+				continue
+			}
+		}
+		if cs[i].Op == "-F" {
+			for _, r := range cs[i].Flushed {
+				out = append(out, Change{Op: "-A", Chain: cs[i].Chain, Spec: r})
+			}
+			continue
+		}
 		out = append(out, cs[i].Inverse())
 	}
-	return out
+	out = append(out, flushes...)
+	return append(out, removes...)
 }
 
 // TableChanges are the changes of one table, applied as one batch.
@@ -190,8 +228,13 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 			d, _ := diffBuiltin(project, table, state.FwChain{Name: hc.Name, Builtin: true}, &hc)
 			deletes = append(deletes, d...)
 		case owned:
-			d, _ := diffOrdered(state.FwChain{Name: hc.Name}, &hc)
-			deletes = append(deletes, d...)
+			if len(hc.Rules) > 0 {
+				f := Change{Op: "-F", Chain: hc.Name}
+				for _, r := range hc.Rules {
+					f.Flushed = append(f.Flushed, r.Spec)
+				}
+				deletes = append(deletes, f)
+			}
 			removes = append(removes, Change{Op: "-X", Chain: hc.Name})
 		case !wantShared && (hc.Name == ChainIngress || hc.Name == ChainEgress):
 			d, _ := diffShared(project, state.FwChain{Name: hc.Name}, &hc)

@@ -217,6 +217,12 @@ func TestFakeRejects(t *testing.T) {
 	if strings.Contains(k.IptablesSave(), "TOPO-X") {
 		t.Error("a failed batch left a chain")
 	}
+	// A chain still jumped to cannot go.
+	err = k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{
+		{Op: "-N", Chain: "TOPO-A"}, {Op: "-N", Chain: "TOPO-B"}, {Op: "-A", Chain: "TOPO-A", Spec: "-j TOPO-B"}, {Op: "-X", Chain: "TOPO-B"}}})
+	if err == nil || !strings.Contains(err.Error(), "referenced") {
+		t.Errorf("deleting a referenced chain: %v", err)
+	}
 }
 
 // Every change's inverse undoes it, so a step's Undo restores the table.
@@ -226,12 +232,15 @@ func TestInvert(t *testing.T) {
 		{Op: "-A", Chain: "TOPO-A", Spec: "-j DROP"},
 		{Op: "-I", Chain: "TOPO-A", Pos: 1, Spec: "-j ACCEPT"},
 		{Op: "-D", Chain: "FORWARD", Pos: 1, Spec: "-j RETURN"},
+		{Op: "-F", Chain: "TOPO-B", Flushed: []string{"-j ACCEPT", "-j DROP"}},
 	}
 	got := firewall.Invert(cs)
 	want := []firewall.Change{
+		{Op: "-A", Chain: "TOPO-B", Spec: "-j ACCEPT"},
+		{Op: "-A", Chain: "TOPO-B", Spec: "-j DROP"},
 		{Op: "-I", Chain: "FORWARD", Pos: 1, Spec: "-j RETURN"},
-		{Op: "-D", Chain: "TOPO-A", Pos: 1, Spec: "-j ACCEPT"},
-		{Op: "-D", Chain: "TOPO-A", Spec: "-j DROP"},
+		// TOPO-A is the batch's own: flushed and deleted whole.
+		{Op: "-F", Chain: "TOPO-A", Flushed: []string{"-j DROP", "-j ACCEPT"}},
 		{Op: "-X", Chain: "TOPO-A"},
 	}
 	if d := cmp.Diff(want, got); d != "" {

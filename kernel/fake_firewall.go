@@ -163,6 +163,9 @@ func (t *fakeTable) apply(c firewall.Change) error {
 		return fmt.Errorf("chain %s: %w", c.Chain, ErrNotExist)
 	}
 	switch c.Op {
+	case "-F":
+		t.rules[c.Chain] = nil
+		return nil
 	case "-A", "-I":
 		if tg := target(c.Spec); strings.HasPrefix(tg, firewall.ChainPrefix) {
 			if _, ok := t.rules[tg]; !ok {

@@ -27,9 +27,12 @@ func (p *Plan) Summary() Summary {
 		if st.Op == OpFirewall {
 			// A firewall step counts its rules and chains, one per line.
 			for _, c := range st.Rules {
-				if c.Adds() {
+				switch {
+				case c.Adds():
 					s.Add++
-				} else {
+				case c.Op == "-F":
+					s.Destroy += len(c.Flushed)
+				default:
 					s.Destroy++
 				}
 			}
