@@ -239,3 +239,13 @@ func firewallLines(s Step) string {
 	}
 	return b.String()
 }
+
+// Headline is the step in one line, for messages: its command, or for a
+// firewall step, which may hold thousands of rules, what it feeds to
+// iptables-restore.
+func (s Step) Headline() string {
+	if s.Op == OpFirewall {
+		return fmt.Sprintf("iptables-restore --noflush: %d changes to table %s", len(s.Rules), s.Table)
+	}
+	return s.Command()
+}
