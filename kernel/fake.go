@@ -27,6 +27,8 @@ type Fake struct {
 	// Missing lists programs the fake treats as absent: a proc-start of one
 	// fails as the real kernel's does for a command not found.
 	Missing []string
+	// Ports is returned as the snapshot's host ports.
+	Ports *state.HostPorts
 }
 
 var _ Kernel = (*Fake)(nil)
@@ -35,6 +37,7 @@ type fakeState struct {
 	ns      map[string]*fakeNS // "" is the host
 	sysctls map[string]string
 	fakeProcs
+	fw map[string]*fakeTable // iptables tables by name
 }
 
 type fakeNS struct {
@@ -51,7 +54,7 @@ type fakeLink struct {
 // NewFake returns a fake kernel holding initial (which may be nil). Veth
 // pairs are not recorded in a snapshot, so seeded veths have no peer.
 func NewFake(initial *state.Snapshot) *Fake {
-	f := &Fake{st: fakeState{ns: map[string]*fakeNS{"": {links: map[string]*fakeLink{}}}, sysctls: map[string]string{planner.IPForward: "0"}}}
+	f := &Fake{st: fakeState{ns: map[string]*fakeNS{"": {links: map[string]*fakeLink{}}}, sysctls: map[string]string{planner.IPForward: "0"}, fw: newFakeTables()}}
 	f.st.ns[""].links["lo"] = &fakeLink{Link: state.Link{Name: "lo", Kind: "device", Up: true, Addrs: []string{"127.0.0.1/8"}}}
 	if initial == nil {
 		return f
@@ -74,6 +77,8 @@ func NewFake(initial *state.Snapshot) *Fake {
 		f.st.sysctls[k] = v
 	}
 	f.st.loadProcs(initial.Processes)
+	loadFirewall(f.st.fw, initial.Firewall)
+	f.Ports = initial.Ports
 	return f
 }
 
@@ -102,6 +107,11 @@ func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, erro
 		s.Sysctls[k] = v
 	}
 	s.Processes = f.st.observeProcs(project)
+	fw, err := f.st.observeFirewall()
+	if err != nil {
+		return nil, err
+	}
+	s.Firewall, s.Ports = fw, f.Ports
 	return s, nil
 }
 
@@ -144,8 +154,17 @@ func (st *fakeState) apply(s planner.Step, missing []string) error {
 	case planner.OpProcStart, planner.OpProcStop:
 		return st.applyProc(s, missing)
 	case planner.OpSysctl:
+		// Per-interface keys exist only while the interface does.
+		if rest, ok := strings.CutPrefix(s.Key, "net.ipv4.conf."); ok {
+			link, _, _ := strings.Cut(rest, ".")
+			if link != "all" && link != "default" && st.ns[s.NS].links[link] == nil {
+				return fmt.Errorf("sysctl %s: %w", s.Key, ErrNotExist)
+			}
+		}
 		st.sysctls[s.Key] = s.Value
 		return nil
+	case planner.OpFirewall:
+		return st.applyFirewall(s)
 	case planner.OpNetnsAdd:
 		if st.ns[s.NS] != nil {
 			return ErrExist
@@ -205,6 +224,13 @@ func (st *fakeState) apply(s planner.Step, missing []string) error {
 		}
 		st.dropPeer(l)
 		ns.dropLink(s.Link)
+		if s.NS == "" {
+			for k := range st.sysctls {
+				if strings.HasPrefix(k, "net.ipv4.conf."+s.Link+".") {
+					delete(st.sysctls, k)
+				}
+			}
+		}
 		// Ports of a deleted bridge are released, as the kernel does.
 		for _, o := range ns.links {
 			if o.Master == s.Link {
@@ -318,9 +344,12 @@ func (st *fakeState) dropPeer(l *fakeLink) {
 }
 
 func (st fakeState) clone() fakeState {
-	out := fakeState{ns: map[string]*fakeNS{}, sysctls: map[string]string{}}
+	out := fakeState{ns: map[string]*fakeNS{}, sysctls: map[string]string{}, fw: map[string]*fakeTable{}}
 	for k, v := range st.sysctls {
 		out.sysctls[k] = v
+	}
+	for k, t := range st.fw {
+		out.fw[k] = t.clone()
 	}
 	for name, n := range st.ns {
 		c := &fakeNS{mark: n.mark, links: map[string]*fakeLink{}, routes: append([]state.Route(nil), n.routes...)}
@@ -360,6 +389,9 @@ func (f *Fake) Dump() string {
 		}
 	}
 	f.st.dumpProcs(&b)
+	for _, line := range strings.Split(strings.TrimSuffix(f.st.save(), "\n"), "\n") {
+		fmt.Fprintf(&b, "iptables %s\n", line)
+	}
 	return b.String()
 }
 

@@ -21,6 +21,8 @@ type Netlink struct {
 	// host is the namespace topo runs in, held open so that "" always
 	// means it, whatever thread asks.
 	host netns.NsHandle
+	// fw is the iptables backend, detected on first use.
+	fw fwState
 }
 
 var _ Kernel = (*Netlink)(nil)
@@ -74,6 +76,8 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 		err = startProcess(s)
 	case planner.OpProcStop:
 		err = stopProcess(s)
+	case planner.OpFirewall:
+		err = k.applyFirewall(ctx, s)
 	default:
 		err = errors.New("unknown op")
 	}
@@ -93,6 +97,8 @@ func describe(s planner.Step) string {
 	switch s.Op {
 	case planner.OpSysctl:
 		return fmt.Sprintf("set sysctl %s=%s%s", s.Key, s.Value, in)
+	case planner.OpFirewall:
+		return fmt.Sprintf("apply %d iptables changes to table %s", len(s.Rules), s.Table)
 	case planner.OpNetnsAdd:
 		return "create namespace " + s.NS
 	case planner.OpNetnsDel:

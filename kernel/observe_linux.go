@@ -72,6 +72,9 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 	if snap.Processes, err = observeProcesses(project); err != nil {
 		return nil, err
 	}
+	if err := observeProjectFirewall(ctx, k, snap, project); err != nil {
+		return nil, err
+	}
 	return snap, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/ipam"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -46,6 +47,9 @@ type Container struct {
 	DefaultGW netip.Addr
 	// Command is the argv started in NS on up; empty for none.
 	Command []string
+	// Publishes are the container's ports: entries, one per port, with
+	// host ports resolved.
+	Publishes []firewall.Publish
 }
 
 // Endpoint is one veth pair joining a container to a network.
@@ -202,6 +206,9 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if err := assignPorts(f, m, obs); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -46,6 +46,9 @@ const (
 	phaseVethUp
 	phaseEndpointAddr
 	phaseRoute
+	// phaseFirewall comes after everything it refers to for creates, and
+	// so before everything for destroys.
+	phaseFirewall
 )
 
 type plannedStep struct {
@@ -232,6 +235,8 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 		d.defaultRoute(c, ns, routeGone[c.NS])
 	}
 	d.processes(m, ownNS)
+
+	d.firewall(m, bridges)
 
 	sort.SliceStable(d.steps, func(i, j int) bool { return less(d.steps[i], d.steps[j]) })
 	p := &Plan{Project: m.Project, Steps: make([]Step, 0, len(d.steps))}
@@ -423,7 +428,7 @@ func less(a, b plannedStep) bool {
 }
 
 func (s Step) sortKey() string {
-	return s.Resource + "\x00" + s.NS + "\x00" + s.Link + "\x00" + s.Addr + "\x00" + s.Dst + "\x00" + s.Key + "\x00" + string(s.Op)
+	return s.Resource + "\x00" + s.NS + "\x00" + s.Link + "\x00" + s.Addr + "\x00" + s.Dst + "\x00" + s.Key + "\x00" + string(s.Op) + "\x00" + s.Table
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -3,6 +3,8 @@ package planner
 import (
 	"fmt"
 	"strings"
+
+	"github.com/topolab/topo/firewall"
 )
 
 // Action is what a step does to its object. Like Terraform's, each action is
@@ -67,6 +69,9 @@ const (
 	OpProcStart Op = "proc-start"
 	// kill -TERM -PGID, then -KILL after a grace period; rm PIDFILE
 	OpProcStop Op = "proc-stop"
+	// iptables-restore --noflush, with Rules as the lines of TABLE: all of
+	// them or none
+	OpFirewall Op = "firewall"
 )
 
 // Step is one kernel change, with what undoes it captured at plan time. It
@@ -108,6 +113,10 @@ type Step struct {
 	PID     int      `json:"pid,omitempty"`
 	// DropLog makes a proc-stop remove the log too: the container is gone.
 	DropLog bool `json:"drop_log,omitempty"`
+	// Table and Rules are a firewall step's: iptables changes applied in
+	// one batch.
+	Table string            `json:"table,omitempty"`
+	Rules []firewall.Change `json:"rules,omitempty"`
 	// Undo is the step that reverses this one.
 	Undo *Step `json:"undo,omitempty"`
 }
@@ -121,6 +130,12 @@ func (s Step) Command() string {
 	switch s.Op {
 	case OpSysctl:
 		return fmt.Sprintf("sysctl -w %s=%s", s.Key, s.Value)
+	case OpFirewall:
+		lines := make([]string, len(s.Rules))
+		for i, c := range s.Rules {
+			lines[i] = firewall.Command(s.Table, c)
+		}
+		return strings.Join(lines, "\n")
 	case OpNetnsAdd:
 		return "ip netns add " + s.NS
 	case OpNetnsDel:
@@ -165,5 +180,8 @@ func (s Step) Command() string {
 
 // String is the step's line in a human plan: glyph, command, resource.
 func (s Step) String() string {
+	if s.Op == OpFirewall {
+		return firewallLines(s)
+	}
 	return fmt.Sprintf("%c %s  # %s", s.Action, s.Command(), s.Resource)
 }

@@ -21,6 +21,10 @@ type Snapshot struct {
 	// Processes are the project's container commands, from their pid files
 	// (see process.go), sorted by container.
 	Processes []Process `json:"processes,omitempty"`
+	// Firewall holds topo's iptables chains and the jumps into them.
+	Firewall *Firewall `json:"firewall,omitempty"`
+	// Ports is what publishes without a host port are picked from.
+	Ports *HostPorts `json:"ports,omitempty"`
 }
 
 // Namespace is a network namespace and what topo read inside it.
@@ -83,6 +87,11 @@ const (
 	KindNamespace = "ns"  // the lo of a container's namespace
 	KindNetwork   = "net" // a network's bridge
 	KindEndpoint  = "ep"  // both ends of a veth; NAME is CONTAINER/NETWORK
+	// Firewall rule comments: the jumps into a project's chains, and the
+	// rules of one publish (NAME is CONTAINER/HOSTIP:HOSTPORT:PORT/PROTO,
+	// HOSTPORT empty when topo picked it).
+	KindProject = "project"
+	KindPort    = "port"
 )
 
 // Mark is a parsed ownership mark.

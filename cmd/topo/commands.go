@@ -57,6 +57,9 @@ file, 1 on error and 2 when there are changes.`,
 			if err != nil {
 				return err
 			}
+			if err := g.firewallPreflight(k, p); err != nil {
+				return err
+			}
 			if asJSON {
 				err = p.RenderJSON(g.stdout)
 			} else {
@@ -98,6 +101,9 @@ func newUpCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := g.firewallPreflight(k, p); err != nil {
+				return err
+			}
 			return g.apply(k, p, "up")
 		},
 	}
@@ -123,7 +129,11 @@ project's ownership mark. With -p it needs no file.`,
 			if err != nil {
 				return err
 			}
-			return g.apply(k, planner.Down(project, obs), "down")
+			p := planner.Down(project, obs)
+			if err := g.firewallPreflight(k, p); err != nil {
+				return err
+			}
+			return g.apply(k, p, "down")
 		},
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/rundir"
+	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 	"github.com/topolab/topo/view"
 )
@@ -41,12 +42,26 @@ func (g *globals) lookInput(cmd string, needRoot bool) (*view.Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &view.Input{File: f, Model: m, Obs: obs, Ports: publishedPorts}, nil
+	return &view.Input{File: f, Model: m, Obs: obs, Ports: publishedPorts(m)}, nil
 }
 
-// publishedPorts gives the host side of a container's published ports. It
-// is the one place to learn host ports that topo assigns itself.
-var publishedPorts = view.FilePorts
+// publishedPorts gives the host side of a container's published ports as
+// the model resolved them: host ports topo picked are those the kernel's
+// rules hold (or, before up, those up would pick).
+func publishedPorts(m *planner.Model) func(*spec.Container) []view.Port {
+	return func(c *spec.Container) []view.Port {
+		out := []view.Port{}
+		for _, mc := range m.Containers {
+			if mc.Name != c.Name {
+				continue
+			}
+			for _, p := range mc.Publishes {
+				out = append(out, view.Port{HostIP: p.HostIP.String(), HostPort: int(p.HostPort), ContainerPort: int(p.Port), Protocol: p.Proto})
+			}
+		}
+		return out
+	}
+}
 
 func newPsCmd(g *globals) *cobra.Command {
 	var asJSON bool
