@@ -44,7 +44,7 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
-	msg := fmt.Sprintf("step %d (%s) failed: %v", e.Index+1, e.Step.Command(), e.Err)
+	msg := fmt.Sprintf("step %d (%s) failed: %v", e.Index+1, e.Step.Headline(), e.Err)
 	if e.Rollback != nil {
 		return msg + fmt.Sprintf("; rollback of %d steps was incomplete: %v", e.RolledBack, e.Rollback)
 	}
@@ -94,9 +94,9 @@ func (a *Applier) rollback(done []planner.Step) (int, error) {
 		u := done[i].Undo
 		var err error
 		if u == nil {
-			err = fmt.Errorf("step %d (%s) cannot be undone", i+1, done[i].Command())
+			err = fmt.Errorf("step %d (%s) cannot be undone", i+1, done[i].Headline())
 		} else if err = a.Exec.Apply(ctx, *u); err != nil {
-			err = fmt.Errorf("undo of step %d (%s): %w", i+1, u.Command(), err)
+			err = fmt.Errorf("undo of step %d (%s): %w", i+1, u.Headline(), err)
 		}
 		if err != nil {
 			errs = append(errs, err)

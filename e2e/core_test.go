@@ -212,6 +212,7 @@ func TestForeignObjectsSurvive(t *testing.T) {
 	h.mustSh(`ip netns add three-x && ip netns add mine && ip link add br-user type bridge &&
 ip link add veth0user type veth peer name veth1user && ip addr add 192.0.2.1/24 dev br-user &&
 iptables -A INPUT -s 198.51.100.7 -j DROP -m comment --comment "not topo"`)
+	h.mustSh("mkdir -p /run/topo") // topo's runtime root stays once made (the resolver's files live there)
 	before := h.snapshot()
 	file := example("three")
 	h.mustTopo("up", "-f", file)
@@ -248,4 +249,35 @@ func TestTwoProjectsGetSeparateSubnets(t *testing.T) {
 	h.mustTopo("down", "-f", two)
 	assertClean(t, h, "one")
 	assertClean(t, h, "two")
+}
+
+// TestTwoNetworksExample brings up examples/twonets: IPAM-picked subnets,
+// a router on both networks with eth0 and eth1 in file order.
+func TestTwoNetworksExample(t *testing.T) {
+	h := newHost(t)
+	file := example("twonets")
+	h.mustTopo("up", "-f", file)
+	got := map[string]string{}
+	for _, l := range h.links("twonets-router") {
+		if a := l.ipv4(); len(a) == 1 && l.Name != "lo" {
+			got[l.Name] = a[0]
+		}
+	}
+	want := map[string]string{"eth0": "172.17.0.2/16", "eth1": "172.18.0.2/16"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("router addresses (-want +got):\n%s", d)
+	}
+	if a, b := h.eth0("twonets-alice"), h.eth0("twonets-bob"); a != "172.17.0.3/16" || b != "172.18.0.3/16" {
+		t.Errorf("alice=%s bob=%s", a, b)
+	}
+	h.mustSh("ip netns exec twonets-router ping -c1 -W2 172.17.0.3 && ip netns exec twonets-router ping -c1 -W2 172.18.0.3")
+	// The router's default route goes via its first network.
+	if out := h.mustSh("ip -n twonets-router route show default"); !strings.Contains(out, "via 172.17.0.1 dev eth0") {
+		t.Errorf("router default route: %s", out)
+	}
+	if _, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after up: exit %d", code)
+	}
+	h.mustTopo("down", "-f", file)
+	assertClean(t, h, "twonets")
 }

@@ -154,11 +154,9 @@ func removeRecords(project string) error {
 
 // removeRundirIfEmpty removes the project's runtime folder when nothing
 // else (a lock, a journal, logs) is left in it.
+// (/run/topo itself stays once made, as /run/docker does.)
 func removeRundirIfEmpty(project string) {
-	if os.Remove(rundir.Project(project)) == nil && rundir.Root() == rundir.DefaultRoot {
-		// /run/topo is topo's own; a TOPO_STATE_DIR is the user's.
-		_ = os.Remove(rundir.Root())
-	}
+	_ = os.Remove(rundir.Project(project))
 }
 
 // startResolver starts the project's resolver, detached, in the host's

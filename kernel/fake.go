@@ -24,6 +24,11 @@ type Fake struct {
 	FailOn func(planner.Step) error
 	// Applied counts the steps that succeeded.
 	Applied int
+	// Missing lists programs the fake treats as absent: a proc-start of one
+	// fails as the real kernel's does for a command not found.
+	Missing []string
+	// Ports is returned as the snapshot's host ports.
+	Ports *state.HostPorts
 }
 
 var _ Kernel = (*Fake)(nil)
@@ -31,10 +36,12 @@ var _ Kernel = (*Fake)(nil)
 type fakeState struct {
 	ns      map[string]*fakeNS // "" is the host
 	sysctls map[string]string
+	fakeProcs
+	fw map[string]*fakeTable // iptables tables by name
 	// DNS (fake_dns.go): files by path, resolvers by project.
-	files     map[string]string
-	resolvers map[string]*fakeResolver
-	nextPID   int
+	files       map[string]string
+	resolvers   map[string]*fakeResolver
+	resolverPID int
 }
 
 type fakeNS struct {
@@ -51,7 +58,7 @@ type fakeLink struct {
 // NewFake returns a fake kernel holding initial (which may be nil). Veth
 // pairs are not recorded in a snapshot, so seeded veths have no peer.
 func NewFake(initial *state.Snapshot) *Fake {
-	f := &Fake{st: fakeState{ns: map[string]*fakeNS{"": {links: map[string]*fakeLink{}}}, sysctls: map[string]string{planner.IPForward: "0"},
+	f := &Fake{st: fakeState{ns: map[string]*fakeNS{"": {links: map[string]*fakeLink{}}}, sysctls: map[string]string{planner.IPForward: "0"}, fw: newFakeTables(),
 		files: map[string]string{}, resolvers: map[string]*fakeResolver{}}}
 	f.st.ns[""].links["lo"] = &fakeLink{Link: state.Link{Name: "lo", Kind: "device", Up: true, Addrs: []string{"127.0.0.1/8"}}}
 	if initial == nil {
@@ -74,6 +81,9 @@ func NewFake(initial *state.Snapshot) *Fake {
 	for k, v := range initial.Sysctls {
 		f.st.sysctls[k] = v
 	}
+	f.st.loadProcs(initial.Processes)
+	loadFirewall(f.st.fw, initial.Firewall)
+	f.Ports = initial.Ports
 	return f
 }
 
@@ -101,6 +111,12 @@ func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, erro
 	for k, v := range f.st.sysctls {
 		s.Sysctls[k] = v
 	}
+	s.Processes = f.st.observeProcs(project)
+	fw, err := f.st.observeFirewall()
+	if err != nil {
+		return nil, err
+	}
+	s.Firewall, s.Ports = fw, f.Ports
 	f.st.observeDNS(project, s)
 	return s, nil
 }
@@ -131,7 +147,7 @@ func (f *Fake) Apply(_ context.Context, s planner.Step) error {
 		}
 	}
 	next := f.st.clone()
-	if err := next.apply(s); err != nil {
+	if err := next.apply(s, f.Missing); err != nil {
 		return fmt.Errorf("%s (%s): %w", s.Command(), s.Resource, err)
 	}
 	f.st = next
@@ -139,14 +155,25 @@ func (f *Fake) Apply(_ context.Context, s planner.Step) error {
 	return nil
 }
 
-func (st *fakeState) apply(s planner.Step) error {
+func (st *fakeState) apply(s planner.Step, missing []string) error {
 	if ok, err := st.applyDNS(s); ok {
 		return err
 	}
 	switch s.Op {
+	case planner.OpProcStart, planner.OpProcStop:
+		return st.applyProc(s, missing)
 	case planner.OpSysctl:
+		// Per-interface keys exist only while the interface does.
+		if rest, ok := strings.CutPrefix(s.Key, "net.ipv4.conf."); ok {
+			link, _, _ := strings.Cut(rest, ".")
+			if link != "all" && link != "default" && st.ns[s.NS].links[link] == nil {
+				return fmt.Errorf("sysctl %s: %w", s.Key, ErrNotExist)
+			}
+		}
 		st.sysctls[s.Key] = s.Value
 		return nil
+	case planner.OpFirewall:
+		return st.applyFirewall(s)
 	case planner.OpNetnsAdd:
 		if st.ns[s.NS] != nil {
 			return ErrExist
@@ -158,6 +185,9 @@ func (st *fakeState) apply(s planner.Step) error {
 		ns := st.ns[s.NS]
 		if ns == nil {
 			return nil
+		}
+		if s.Alias != "" && ns.mark != s.Alias {
+			return fmt.Errorf("namespace %s is marked %q, not %q: not topo's to delete", s.NS, ns.mark, s.Alias)
 		}
 		// Veths die with their namespace, and so do their peers.
 		for _, l := range ns.links {
@@ -199,8 +229,18 @@ func (st *fakeState) apply(s planner.Step) error {
 		if l == nil {
 			return nil
 		}
+		if s.Alias != "" && l.Alias != s.Alias {
+			return fmt.Errorf("link %s is marked %q, not %q: not topo's to delete", s.Link, l.Alias, s.Alias)
+		}
 		st.dropPeer(l)
 		ns.dropLink(s.Link)
+		if s.NS == "" {
+			for k := range st.sysctls {
+				if strings.HasPrefix(k, "net.ipv4.conf."+s.Link+".") {
+					delete(st.sysctls, k)
+				}
+			}
+		}
 		// Ports of a deleted bridge are released, as the kernel does.
 		for _, o := range ns.links {
 			if o.Master == s.Link {
@@ -314,10 +354,13 @@ func (st *fakeState) dropPeer(l *fakeLink) {
 }
 
 func (st fakeState) clone() fakeState {
-	out := fakeState{ns: map[string]*fakeNS{}, sysctls: map[string]string{},
-		files: map[string]string{}, resolvers: map[string]*fakeResolver{}, nextPID: st.nextPID}
+	out := fakeState{ns: map[string]*fakeNS{}, sysctls: map[string]string{}, fw: map[string]*fakeTable{},
+		files: map[string]string{}, resolvers: map[string]*fakeResolver{}, resolverPID: st.resolverPID}
 	for k, v := range st.sysctls {
 		out.sysctls[k] = v
+	}
+	for k, t := range st.fw {
+		out.fw[k] = t.clone()
 	}
 	for k, v := range st.files {
 		out.files[k] = v
@@ -334,6 +377,7 @@ func (st fakeState) clone() fakeState {
 		}
 		out.ns[name] = c
 	}
+	out.fakeProcs = st.fakeProcs.clone()
 	return out
 }
 
@@ -360,6 +404,10 @@ func (f *Fake) Dump() string {
 		for _, r := range ex.Routes {
 			fmt.Fprintf(&b, "  route %s via %s dev %s\n", r.Dst, r.Gateway, r.Dev)
 		}
+	}
+	f.st.dumpProcs(&b)
+	for _, line := range strings.Split(strings.TrimSuffix(f.st.save(), "\n"), "\n") {
+		fmt.Fprintf(&b, "iptables %s\n", line)
 	}
 	f.st.dumpDNS(&b)
 	return b.String()

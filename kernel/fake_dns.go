@@ -69,8 +69,8 @@ func (st *fakeState) applyDNS(s planner.Step) (ok bool, err error) {
 		if r.records == "" {
 			return true, fmt.Errorf("resolver of project %s: no records document", s.Project)
 		}
-		st.nextPID++
-		r.pid, r.alive = st.nextPID, true
+		st.resolverPID++
+		r.pid, r.alive = st.resolverPID, true
 		return true, st.load(r)
 	case planner.OpResolverStop:
 		r := st.resolver(s.Project)

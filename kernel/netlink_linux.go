@@ -21,6 +21,8 @@ type Netlink struct {
 	// host is the namespace topo runs in, held open so that "" always
 	// means it, whatever thread asks.
 	host netns.NsHandle
+	// fw is the iptables backend, detected on first use.
+	fw fwState
 }
 
 var _ Kernel = (*Netlink)(nil)
@@ -76,6 +78,12 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 		err = k.addRoute(s.NS, s.Dst, s.Gateway, s.Link)
 	case planner.OpRouteDel:
 		err = k.deleteRoute(s.NS, s.Dst, s.Gateway, s.Link)
+	case planner.OpProcStart:
+		err = startProcess(s)
+	case planner.OpProcStop:
+		err = stopProcess(s)
+	case planner.OpFirewall:
+		err = k.applyFirewall(ctx, s)
 	default:
 		err = errors.New("unknown op")
 	}
@@ -95,6 +103,8 @@ func describe(s planner.Step) string {
 	switch s.Op {
 	case planner.OpSysctl:
 		return fmt.Sprintf("set sysctl %s=%s%s", s.Key, s.Value, in)
+	case planner.OpFirewall:
+		return fmt.Sprintf("apply %d iptables changes to table %s", len(s.Rules), s.Table)
 	case planner.OpNetnsAdd:
 		return "create namespace " + s.NS
 	case planner.OpNetnsDel:
@@ -130,6 +140,10 @@ func describe(s planner.Step) string {
 			r += " dev " + s.Link
 		}
 		return r + in
+	case planner.OpProcStart:
+		return fmt.Sprintf("start %s%s", planner.ShellJoin(s.Argv), in)
+	case planner.OpProcStop:
+		return fmt.Sprintf("stop %s%s (pid file %s)", planner.ShellJoin(s.Argv), in, s.PidFile)
 	}
 	return fmt.Sprintf("%s%s", s.Op, in)
 }

@@ -69,6 +69,12 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 		}
 		snap.Sysctls[key] = v
 	}
+	if snap.Processes, err = observeProcesses(project); err != nil {
+		return nil, err
+	}
+	if err := observeProjectFirewall(ctx, k, snap, project); err != nil {
+		return nil, err
+	}
 	if err := observeDNS(project, snap); err != nil {
 		return nil, fmt.Errorf("observe DNS of project %s: %w", project, err)
 	}

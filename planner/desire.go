@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/ipam"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -47,6 +48,11 @@ type Container struct {
 	Hostname string
 	// DefaultGW is the gateway of the first non-internal network, if any.
 	DefaultGW netip.Addr
+	// Command is the argv started in NS on up; empty for none.
+	Command []string
+	// Publishes are the container's ports: entries, one per port, with
+	// host ports resolved.
+	Publishes []firewall.Publish
 }
 
 // Endpoint is one veth pair joining a container to a network.
@@ -154,7 +160,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	}
 	var todo []pending
 	for _, c := range f.Containers {
-		dc := &Container{Name: c.Name, Mode: c.Mode, Hostname: c.Hostname}
+		dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command, Hostname: c.Hostname}
 		switch c.Mode {
 		case spec.ModeHost:
 			// Runs in the host's namespace: nothing to create.
@@ -206,6 +212,9 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if err := assignPorts(f, m, obs); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -46,6 +46,9 @@ const (
 	phaseVethUp
 	phaseEndpointAddr
 	phaseRoute
+	// phaseFirewall comes after everything it refers to for creates, and
+	// so before everything for destroys.
+	phaseFirewall
 )
 
 type plannedStep struct {
@@ -175,7 +178,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 		}
 		mk, _ := state.ParseMark(ownNS[name].Mark)
 		undo := Step{Action: Create, Op: OpNetnsAdd, Resource: "container " + mk.Name, NS: name, Alias: ownNS[name].Mark}
-		d.add(phaseNetns, Step{Action: Destroy, Op: OpNetnsDel, Resource: undo.Resource, NS: name, Undo: &undo})
+		d.add(phaseNetns, Step{Action: Destroy, Op: OpNetnsDel, Resource: undo.Resource, NS: name, Alias: ownNS[name].Mark, Undo: &undo})
 	}
 
 	// Bridges the file no longer has.
@@ -189,7 +192,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 			d.addrDel(phaseBridgeAddr, res, "", l.Name, a)
 		}
 		undo := Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: l.Name, Alias: l.Alias}
-		d.add(phaseBridge, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: l.Name, Undo: &undo})
+		d.add(phaseBridge, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: l.Name, Alias: l.Alias, Undo: &undo})
 	}
 
 	// Forwarding, for networks that reach out.
@@ -217,7 +220,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 		res := "container " + c.Name
 		ns := ownNS[c.NS]
 		if ns == nil {
-			undo := Step{Action: Destroy, Op: OpNetnsDel, Resource: res, NS: c.NS}
+			undo := Step{Action: Destroy, Op: OpNetnsDel, Resource: res, NS: c.NS, Alias: mark(m.Project, state.KindNamespace, c.Name)}
 			d.add(phaseNetns, Step{Action: Create, Op: OpNetnsAdd, Resource: res, NS: c.NS,
 				Alias: mark(m.Project, state.KindNamespace, c.Name), Undo: &undo})
 		}
@@ -231,6 +234,10 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 		}
 		d.defaultRoute(c, ns, routeGone[c.NS])
 	}
+	d.processes(m, ownNS)
+
+	d.firewall(m, bridges)
+
 	d.dns(m)
 
 	sort.SliceStable(d.steps, func(i, j int) bool { return less(d.steps[i], d.steps[j]) })
@@ -303,12 +310,12 @@ func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 	case o.host != nil && o.inner != nil:
 		undo := Step{Action: Create, Op: OpVethAdd, Resource: res, Link: o.host.Name, Master: o.host.Master,
 			Peer: o.inner.Name, PeerNS: o.ns, Alias: o.host.Alias}
-		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Undo: &undo})
+		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Alias: o.host.Alias, Undo: &undo})
 	case o.host != nil:
 		// A lone end cannot be rebuilt as it was: its removal has no undo.
-		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name})
+		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Alias: o.host.Alias})
 	case o.inner != nil:
-		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, NS: o.ns, Link: o.inner.Name})
+		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, NS: o.ns, Link: o.inner.Name, Alias: o.inner.Alias})
 	}
 }
 
@@ -346,7 +353,7 @@ func (d *differ) network(n *Network, have *state.Link) {
 	res := "network " + n.Name
 	gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits()).String()
 	if have == nil {
-		undo := Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: n.Bridge}
+		undo := Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: n.Bridge, Alias: mark(d.project, state.KindNetwork, n.Name)}
 		d.add(phaseBridge, Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: n.Bridge,
 			Alias: mark(d.project, state.KindNetwork, n.Name), Undo: &undo})
 		d.addrAdd(phaseBridgeAddr, res, "", n.Bridge, gw)
@@ -362,7 +369,7 @@ func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) {
 	key := state.EndpointName(c.Name, e.Network)
 	res := "endpoint " + key
 	if have == nil {
-		undo := Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: e.HostLink}
+		undo := Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: e.HostLink, Alias: mark(d.project, state.KindEndpoint, key)}
 		d.add(phaseVeth, Step{Action: Create, Op: OpVethAdd, Resource: res, Link: e.HostLink, Master: e.Bridge,
 			Peer: e.IfName, PeerNS: c.NS, MAC: MAC(e.Addr.Addr()), Alias: mark(d.project, state.KindEndpoint, key), Undo: &undo})
 		d.addrAdd(phaseEndpointAddr, res, c.NS, e.IfName, e.Addr.String())
@@ -423,7 +430,7 @@ func less(a, b plannedStep) bool {
 }
 
 func (s Step) sortKey() string {
-	return s.Resource + "\x00" + s.NS + "\x00" + s.Link + "\x00" + s.Addr + "\x00" + s.Dst + "\x00" + s.Key + "\x00" + string(s.Op)
+	return s.Resource + "\x00" + s.NS + "\x00" + s.Link + "\x00" + s.Addr + "\x00" + s.Dst + "\x00" + s.Key + "\x00" + string(s.Op) + "\x00" + s.Table
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -24,6 +24,20 @@ type Summary struct {
 func (p *Plan) Summary() Summary {
 	var s Summary
 	for _, st := range p.Steps {
+		if st.Op == OpFirewall {
+			// A firewall step counts its rules and chains, one per line.
+			for _, c := range st.Rules {
+				switch {
+				case c.Adds():
+					s.Add++
+				case c.Op == "-F":
+					s.Destroy += len(c.Flushed)
+				default:
+					s.Destroy++
+				}
+			}
+			continue
+		}
 		switch st.Action {
 		case Create:
 			s.Add++

@@ -3,6 +3,8 @@ package planner
 import (
 	"fmt"
 	"strings"
+
+	"github.com/topolab/topo/firewall"
 )
 
 // Action is what a step does to its object. Like Terraform's, each action is
@@ -39,14 +41,15 @@ const (
 	OpSysctl Op = "sysctl"
 	// ip netns add NS; ip -n NS link set lo up alias MARK
 	OpNetnsAdd Op = "netns-add"
-	// ip netns del NS
+	// ip netns del NS; refused when ALIAS is set and lo's mark differs
 	OpNetnsDel Op = "netns-del"
 	// ip link add LINK type bridge; ip link set LINK alias MARK up
 	OpBridgeAdd Op = "bridge-add"
 	// ip link add LINK master MASTER type veth peer name PEER netns PEERNS;
 	// both ends get ALIAS and are set up
 	OpVethAdd Op = "veth-add"
-	// ip [-n NS] link del LINK
+	// ip [-n NS] link del LINK; refused when ALIAS is set and the link's
+	// mark differs, so that nothing changed since the plan is deleted
 	OpLinkDel Op = "link-del"
 	// ip [-n NS] link set LINK up
 	OpLinkUp Op = "link-up"
@@ -60,6 +63,15 @@ const (
 	OpRouteAdd Op = "route-add"
 	// ip [-n NS] route del DST via GATEWAY [dev LINK]
 	OpRouteDel Op = "route-del"
+
+	// Container commands (see process.go).
+	// [ip netns exec NS] ARGV... >>LOG 2>&1 &, its pid recorded in PIDFILE
+	OpProcStart Op = "proc-start"
+	// kill -TERM -PGID, then -KILL after a grace period; rm PIDFILE
+	OpProcStop Op = "proc-stop"
+	// iptables-restore --noflush, with Rules as the lines of TABLE: all of
+	// them or none
+	OpFirewall Op = "firewall"
 )
 
 // Ops of the embedded DNS (see dns.go).
@@ -111,6 +123,19 @@ type Step struct {
 	// Key and Value are a sysctl's.
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
+	// Argv, Log and PidFile are a container command's: what runs, where its
+	// output goes and where its pid is recorded. PID is the observed process
+	// a proc-stop ends, for display only: the kernel reads the pid file.
+	Argv    []string `json:"argv,omitempty"`
+	Log     string   `json:"log,omitempty"`
+	PidFile string   `json:"pid_file,omitempty"`
+	PID     int      `json:"pid,omitempty"`
+	// DropLog makes a proc-stop remove the log too: the container is gone.
+	DropLog bool `json:"drop_log,omitempty"`
+	// Table and Rules are a firewall step's: iptables changes applied in
+	// one batch.
+	Table string            `json:"table,omitempty"`
+	Rules []firewall.Change `json:"rules,omitempty"`
 	// Project is the project whose resolver a DNS step acts on.
 	Project string `json:"project,omitempty"`
 	// Path and Content are a file's; Content is also a records document.
@@ -129,6 +154,12 @@ func (s Step) Command() string {
 	switch s.Op {
 	case OpSysctl:
 		return fmt.Sprintf("sysctl -w %s=%s", s.Key, s.Value)
+	case OpFirewall:
+		lines := make([]string, len(s.Rules))
+		for i, c := range s.Rules {
+			lines[i] = firewall.Command(s.Table, c)
+		}
+		return strings.Join(lines, "\n")
 	case OpNetnsAdd:
 		return "ip netns add " + s.NS
 	case OpNetnsDel:
@@ -165,6 +196,8 @@ func (s Step) Command() string {
 			b.WriteString(" dev " + s.Link)
 		}
 		return b.String()
+	case OpProcStart, OpProcStop:
+		return procCommand(s)
 	case OpFileWrite:
 		return "cat > " + s.Path
 	case OpFileDel:
@@ -185,5 +218,8 @@ func (s Step) Command() string {
 
 // String is the step's line in a human plan: glyph, command, resource.
 func (s Step) String() string {
+	if s.Op == OpFirewall {
+		return firewallLines(s)
+	}
 	return fmt.Sprintf("%c %s  # %s", s.Action, s.Command(), s.Resource)
 }

@@ -117,6 +117,11 @@ func folderName(path string) string {
 // closest returns the candidate nearest to s by edit distance, if it is
 // near enough to be a likely typo, else "".
 func closest(s string, candidates []string) string {
+	// Suggestions are for typos in small files; comparing against
+	// thousands of names would make a hostile file slow to reject.
+	if len(candidates) > 100 {
+		return ""
+	}
 	best, bestD := "", 3 // at most two edits away
 	for _, c := range candidates {
 		if d := editDistance(s, c); d < bestD {
@@ -161,11 +166,17 @@ func didYouMean(s string, candidates []string) string {
 	return ""
 }
 
-// quoteList renders names as "a", "b", "c".
+// quoteList renders names as "a", "b", "c", naming at most ten: a message
+// is read by a person, and a hostile file could define thousands.
 func quoteList(names []string) string {
-	q := make([]string, len(names))
+	const max = 10
+	q := make([]string, 0, max+1)
 	for i, n := range names {
-		q[i] = fmt.Sprintf("%q", n)
+		if i == max {
+			q = append(q, fmt.Sprintf("and %d more", len(names)-max))
+			break
+		}
+		q = append(q, fmt.Sprintf("%q", clip(n)))
 	}
 	return strings.Join(q, ", ")
 }

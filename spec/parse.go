@@ -99,7 +99,9 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 }
 
 // resolve follows an alias to its anchored value. checkExpansion has already
-// refused aliases that loop.
+// refused aliases that loop. Positions and messages about a whole value
+// use the node before resolving: where this object uses the value, which
+// for an alias is the *name, not the anchor shared by several objects.
 func resolve(n *yaml.Node) *yaml.Node {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
@@ -244,15 +246,14 @@ func (p *parser) file(root *yaml.Node) *File {
 }
 
 func (p *parser) projectName(f *File, n *yaml.Node) {
-	v := resolve(n)
-	f.ProjectPos = pos(v)
-	s, ok := p.str(v, "name", `"shop"`)
+	f.ProjectPos = pos(n)
+	s, ok := p.str(n, "name", `"shop"`)
 	if !ok {
 		return
 	}
 	f.Project = s
 	if err := CheckProjectName(s); err != nil {
-		p.errorf(v, "%s", err)
+		p.errorf(n, "%s", err)
 	}
 }
 
@@ -272,9 +273,8 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 	for _, e := range p.mapping(n, what, "a mapping of driver, subnet and internal, or empty", true) {
 		switch e.key.Value {
 		case "driver":
-			v := resolve(e.val)
-			if s, ok := p.str(v, what+": driver", `"bridge"`); ok && s != "bridge" {
-				p.errorf(v, "%s: driver %q is not supported: topo networks are Linux bridges; write \"bridge\" or leave driver out", what, clip(s))
+			if s, ok := p.str(e.val, what+": driver", `"bridge"`); ok && s != "bridge" {
+				p.errorf(e.val, "%s: driver %q is not supported: topo networks are Linux bridges; write \"bridge\" or leave driver out", what, clip(s))
 			}
 		case "subnet":
 			if !p.subnet(nw, e.val, what) {
@@ -292,22 +292,21 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 
 // subnet sets nw.Subnet from n, or reports why it cannot.
 func (p *parser) subnet(nw *Network, n *yaml.Node, what string) bool {
-	v := resolve(n)
-	nw.SubnetPos = pos(v)
-	s, ok := p.str(v, what+": subnet", `"10.42.1.0/24"`)
+	nw.SubnetPos = pos(n)
+	s, ok := p.str(n, what+": subnet", `"10.42.1.0/24"`)
 	if !ok {
 		return false
 	}
 	pfx, err := netip.ParsePrefix(s)
 	switch {
 	case err != nil:
-		p.errorf(v, "%s: subnet %q is not an IPv4 CIDR block like \"10.42.1.0/24\"", what, clip(s))
+		p.errorf(n, "%s: subnet %q is not an IPv4 CIDR block like \"10.42.1.0/24\"", what, clip(s))
 	case !pfx.Addr().Is4():
-		p.errorf(v, "%s: subnet %q is not IPv4: topo networks are IPv4 only", what, clip(s))
+		p.errorf(n, "%s: subnet %q is not IPv4: topo networks are IPv4 only", what, clip(s))
 	case pfx.Bits() < 8 || pfx.Bits() > 30:
-		p.errorf(v, "%s: subnet %q has prefix length /%d: use /8 to /30 (a /31 or /32 leaves no address for containers)", what, s, pfx.Bits())
+		p.errorf(n, "%s: subnet %q has prefix length /%d: use /8 to /30 (a /31 or /32 leaves no address for containers)", what, s, pfx.Bits())
 	case pfx.Masked() != pfx:
-		p.errorf(v, "%s: subnet %q is not a network address: write %q", what, s, pfx.Masked().String())
+		p.errorf(n, "%s: subnet %q is not a network address: write %q", what, s, pfx.Masked().String())
 	default:
 		nw.Subnet = pfx
 		return true
@@ -333,7 +332,7 @@ func (p *parser) container(c *Container, n *yaml.Node) {
 	for _, e := range p.mapping(n, what, "a mapping of hostname, networks, network_mode, ports and command, or empty", true) {
 		switch e.key.Value {
 		case "hostname":
-			v := resolve(e.val)
+			v := e.val
 			if s, ok := p.str(v, what+": hostname", `"web.example"`); ok {
 				c.Hostname = strings.ToLower(s)
 				if !isDNSName(c.Hostname) {
@@ -381,7 +380,7 @@ func (p *parser) attachments(c *Container, n *yaml.Node, what string) {
 			c.Networks = append(c.Networks, a)
 		}
 	default:
-		p.errorf(v, "%s: networks must be a list of network names, or a mapping of network names to {aliases, ipv4_address}, got %s", what, describe(v))
+		p.errorf(n, "%s: networks must be a list of network names, or a mapping of network names to {aliases, ipv4_address}, got %s", what, describe(v))
 	}
 }
 
@@ -391,7 +390,7 @@ func (p *parser) attachment(a *Attachment, n *yaml.Node, what string) {
 		case "aliases":
 			p.aliases(a, e.val, what)
 		case "ipv4_address":
-			v := resolve(e.val)
+			v := e.val
 			s, ok := p.str(v, what+": ipv4_address", `"10.42.1.10"`)
 			if !ok {
 				continue
@@ -411,7 +410,7 @@ func (p *parser) attachment(a *Attachment, n *yaml.Node, what string) {
 func (p *parser) aliases(a *Attachment, n *yaml.Node, what string) {
 	v := resolve(n)
 	if v.Kind != yaml.SequenceNode {
-		p.errorf(v, "%s: aliases must be a list of DNS names like [www], got %s", what, describe(v))
+		p.errorf(n, "%s: aliases must be a list of DNS names like [www], got %s", what, describe(v))
 		return
 	}
 	seen := make(map[string]bool)
@@ -438,9 +437,8 @@ func (p *parser) aliases(a *Attachment, n *yaml.Node, what string) {
 const modeForms = `"bridge" (the default), "host", "none" or "container:NAME"`
 
 func (p *parser) networkMode(c *Container, n *yaml.Node, what string) {
-	v := resolve(n)
-	c.ModePos = pos(v)
-	s, ok := p.str(v, what+": network_mode", `"none"`)
+	c.ModePos = pos(n)
+	s, ok := p.str(n, what+": network_mode", `"none"`)
 	if !ok {
 		return
 	}
@@ -454,19 +452,19 @@ func (p *parser) networkMode(c *Container, n *yaml.Node, what string) {
 	case strings.HasPrefix(s, "container:"):
 		c.Mode, c.ModeTarget = ModeContainer, strings.TrimPrefix(s, "container:")
 		if c.ModeTarget == "" {
-			p.errorf(v, "%s: network_mode %q names no container: write \"container:NAME\"", what, s)
+			p.errorf(n, "%s: network_mode %q names no container: write \"container:NAME\"", what, s)
 		}
 	case strings.HasPrefix(s, "service:"):
-		p.errorf(v, "%s: network_mode %q: topo has containers, not services; write %q", what, clip(s), "container:"+clip(strings.TrimPrefix(s, "service:")))
+		p.errorf(n, "%s: network_mode %q: topo has containers, not services; write %q", what, clip(s), "container:"+clip(strings.TrimPrefix(s, "service:")))
 	default:
-		p.errorf(v, "%s: network_mode %q is not valid: use %s", what, clip(s), modeForms)
+		p.errorf(n, "%s: network_mode %q is not valid: use %s", what, clip(s), modeForms)
 	}
 }
 
 func (p *parser) ports(c *Container, n *yaml.Node, what string) {
 	v := resolve(n)
 	if v.Kind != yaml.SequenceNode {
-		p.errorf(v, "%s: ports must be a list like [\"8080:80\"], got %s", what, describe(v))
+		p.errorf(n, "%s: ports must be a list like [\"8080:80\"], got %s", what, describe(v))
 		return
 	}
 	for _, item := range v.Content {
@@ -490,12 +488,12 @@ const commandExample = `["sleep", "infinity"]`
 
 func (p *parser) command(c *Container, n *yaml.Node, what string) {
 	v := resolve(n)
-	c.CommandPos = pos(v)
+	c.CommandPos = pos(n)
 	switch {
 	case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str":
 		args, msg := splitCommand(v.Value)
 		if msg != "" {
-			p.errorf(v, "%s: command: %s", what, msg)
+			p.errorf(n, "%s: command: %s", what, msg)
 			return
 		}
 		c.Command = args
@@ -513,14 +511,14 @@ func (p *parser) command(c *Container, n *yaml.Node, what string) {
 			return // reported above
 		}
 	default:
-		p.errorf(v, "%s: command must be a list of arguments like %s or a string, got %s", what, commandExample, describe(v))
+		p.errorf(n, "%s: command must be a list of arguments like %s or a string, got %s", what, commandExample, describe(v))
 		return
 	}
 	switch {
 	case len(c.Command) == 0:
-		p.errorf(v, "%s: command is empty: give the program and its arguments, like %s, or leave command out", what, commandExample)
+		p.errorf(n, "%s: command is empty: give the program and its arguments, like %s, or leave command out", what, commandExample)
 	case c.Command[0] == "":
-		p.errorf(v, "%s: command: the program name is empty", what)
+		p.errorf(n, "%s: command: the program name is empty", what)
 	}
 }
 

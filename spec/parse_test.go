@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -109,7 +110,7 @@ containers:
 						Command:    []string{"python3", "-m", "http.server", "80"},
 						CommandPos: Pos{13, 14},
 					},
-					{Name: "db", Pos: Pos{14, 3}, Hostname: "db", Networks: []*Attachment{{Network: "back", Pos: Pos{15, 17}}}},
+					{Name: "db", Pos: Pos{14, 3}, Hostname: "db", Networks: []*Attachment{{Network: "back", Pos: Pos{15, 16}}}},
 					{Name: "probe", Pos: Pos{16, 3}, Hostname: "probe", Mode: ModeContainer, ModeTarget: "web", ModePos: Pos{17, 19}},
 					{Name: "tools", Pos: Pos{18, 3}, Hostname: "tools", Mode: ModeNone, ModePos: Pos{19, 19}},
 					{Name: "edge", Pos: Pos{20, 3}, Hostname: "edge", Mode: ModeHost, ModePos: Pos{21, 19},
@@ -170,9 +171,32 @@ containers:
 				Networks:   []*Network{{Name: "lan", Pos: Pos{8, 3}, Driver: "bridge"}},
 				Containers: []*Container{
 					{Name: "a", Pos: Pos{11, 3}, Hostname: "a", Networks: []*Attachment{{Network: "lan", Pos: Pos{4, 5}}},
-						Command: []string{"sleep", "10", "true"}, CommandPos: Pos{6, 14}},
+						Command: []string{"sleep", "10", "true"}, CommandPos: Pos{13, 14}},
 					// The container's own hostname wins over the merged one.
 					{Name: "b", Pos: Pos{15, 3}, Hostname: "b2", Networks: []*Attachment{{Network: "lan", Pos: Pos{4, 5}}}},
+				},
+			},
+		},
+		{
+			name: "default named without being defined",
+			src: `networks:
+  lan: {}
+containers:
+  a:
+    networks: [lan]
+  b:
+    networks: [lan, default]
+`,
+			want: &File{
+				Path:    "/labs/lab1/topo.yaml",
+				Project: "lab1",
+				Networks: []*Network{
+					{Name: "lan", Pos: Pos{2, 3}, Driver: "bridge"},
+					{Name: "default", Pos: Pos{6, 3}, Driver: "bridge", Implicit: true},
+				},
+				Containers: []*Container{
+					{Name: "a", Pos: Pos{4, 3}, Hostname: "a", Networks: []*Attachment{{Network: "lan", Pos: Pos{5, 16}}}},
+					{Name: "b", Pos: Pos{6, 3}, Hostname: "b", Networks: []*Attachment{{Network: "lan", Pos: Pos{7, 16}}, {Network: "default", Pos: Pos{7, 21}}}},
 				},
 			},
 		},
@@ -448,7 +472,7 @@ func TestLimits(t *testing.T) {
 		var b strings.Builder
 		b.WriteString("x-ports: &p [\"80\", \"443\", \"53/udp\"]\ncontainers:\n")
 		for i := range 100 {
-			b.WriteString("  c" + strings.Repeat("a", i+1) + ": {ports: *p}\n")
+			fmt.Fprintf(&b, "  c%d: {ports: *p}\n", i)
 		}
 		f, err := Parse("/x/lab/topo.yaml", []byte(b.String()))
 		if err != nil {
@@ -504,7 +528,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		if len(data) < 64<<10 { // the deep-nesting files slow the fuzzer down
+		if len(data) < 8<<10 { // big seeds (deep nesting) make minimizing slow
 			f.Add(data)
 		}
 	}
@@ -541,4 +565,56 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestYAMLErrorLines pins the lines given for yaml.v3's syntax errors,
+// which yaml.v3 counts differently for its scanner and its parser.
+func TestYAMLErrorLines(t *testing.T) {
+	tests := []struct {
+		src  string
+		want string
+	}{
+		{"a: b: c\n", "t.yaml:1: invalid YAML: mapping values are not allowed in this context"},
+		{"x: 1\ny: 2\na: b: c\n", "t.yaml:3: invalid YAML: mapping values are not allowed in this context"},
+		{"x: 1\ny: [a, b]]\n", "t.yaml:2: invalid YAML: did not find expected key"},
+		{"x: 1\ny: 2\na: [1, 2\nb: 3\n", "t.yaml:3: invalid YAML: did not find expected ',' or ']'"},
+		{"x: 1\ny:\n  - a\n  b: 3\n", "t.yaml:3: invalid YAML: did not find expected '-' indicator"},
+		{"x: 1\n\ty: 2\n", "t.yaml:2: invalid YAML: found a tab character that violates indentation"},
+		{"a: [", "t.yaml:1: invalid YAML: did not find expected node content"},
+		{"x: 1\ny: *nope\n", "t.yaml:2:4: invalid YAML: unknown anchor 'nope' referenced"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("t.yaml", []byte(tt.src))
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Parse(%q) = %v, want %s", tt.src, err, tt.want)
+		}
+	}
+}
+
+func TestDocumentMarkers(t *testing.T) {
+	for _, src := range []string{
+		"---\ncontainers: {a: }\n",
+		"containers: {a: }\n---\n",
+		"containers: {a: }\n...\n",
+		"containers: {a: }\n---\n# nothing more\n---\n",
+	} {
+		if _, err := Parse("/x/lab/topo.yaml", []byte(src)); err != nil {
+			t.Errorf("Parse(%q): %v", src, err)
+		}
+	}
+}
+
+func TestQuoteListAndClip(t *testing.T) {
+	var names []string
+	for i := range 12 {
+		names = append(names, fmt.Sprintf("n%d", i))
+	}
+	want := `"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9", and 2 more`
+	if got := quoteList(names); got != want {
+		t.Errorf("quoteList = %s, want %s", got, want)
+	}
+	// clip cuts on a rune boundary.
+	if got := clip(strings.Repeat("é", 40)); got != strings.Repeat("é", 32)+"..." {
+		t.Errorf("clip = %q", got)
+	}
 }

@@ -15,11 +15,17 @@ func (p *parser) applyDefaults(f *File) {
 		if c.Hostname == "" {
 			c.Hostname = c.Name
 		}
+		if c.Mode != ModeBridge {
+			continue
+		}
 		// Like Compose, a bridge container with no networks (none given,
 		// or an empty list) joins the project's "default" network.
-		if c.Mode == ModeBridge && len(c.Networks) == 0 {
+		if len(c.Networks) == 0 {
 			c.Networks = []*Attachment{{Network: "default", Pos: c.Pos}}
-			if needDefault == nil {
+		}
+		// Naming "default" explicitly needs no definition either.
+		for _, a := range c.Networks {
+			if a.Network == "default" && needDefault == nil {
 				needDefault = c
 			}
 		}
@@ -39,16 +45,31 @@ func (p *parser) validate(f *File) {
 			networkNames = append(networkNames, n.Name)
 		}
 	}
+	// Maps, not f.Network and f.Container: a hostile file can hold
+	// thousands of each.
+	networks := make(map[string]*Network, len(f.Networks))
+	for _, n := range f.Networks {
+		if networks[n.Name] == nil {
+			networks[n.Name] = n
+		}
+	}
+	containers := make(map[string]*Container, len(f.Containers))
 	for _, c := range f.Containers {
 		containerNames = append(containerNames, c.Name)
+		if containers[c.Name] == nil {
+			containers[c.Name] = c
+		}
 	}
 	// taken maps network and address to the first container given it.
 	type netAddr struct {
 		network string
 		addr    netip.Addr
 	}
-	taken := make(map[netAddr]*Attachment)
-	owner := make(map[*Attachment]*Container)
+	type holder struct {
+		c *Container
+		a *Attachment
+	}
+	taken := make(map[netAddr]holder)
 	for _, c := range f.Containers {
 		what := fmt.Sprintf("container %q", clip(c.Name))
 		keys := p.keys[c]
@@ -61,14 +82,14 @@ func (p *parser) validate(f *File) {
 			}
 		}
 		if c.Mode == ModeContainer && c.ModeTarget != "" {
-			p.checkTarget(f, c, containerNames, what)
+			p.checkTarget(containers, c, containerNames, what)
 		}
 		if c.Mode != ModeBridge {
 			continue
 		}
 		allInternal, allKnown := true, true
 		for _, a := range c.Networks {
-			nw := f.Network(a.Network)
+			nw := networks[a.Network]
 			if nw == nil {
 				allKnown = false
 				if len(networkNames) == 0 {
@@ -88,11 +109,10 @@ func (p *parser) validate(f *File) {
 			k := netAddr{nw.Name, a.IPv4}
 			if first, ok := taken[k]; ok {
 				p.add(a.IPv4Pos, "%s: ipv4_address %s on network %q is already given to container %q (line %d): pick another",
-					what, a.IPv4, clip(nw.Name), clip(owner[first].Name), first.IPv4Pos.Line)
+					what, a.IPv4, clip(nw.Name), clip(first.c.Name), first.a.IPv4Pos.Line)
 				continue
 			}
-			taken[k] = a
-			owner[a] = c
+			taken[k] = holder{c, a}
 		}
 		if len(c.Ports) > 0 && allKnown && allInternal {
 			p.errorf(keys.ports, "%s: ports cannot be published: all its networks are internal, and internal networks have no way in from the host; attach it to a network without internal: true, or remove ports", what)
@@ -121,24 +141,22 @@ func portsHint(c *Container) string {
 
 // checkTarget checks network_mode: container:NAME as Docker does: NAME must
 // be another container, and one that has a namespace of its own.
-func (p *parser) checkTarget(f *File, c *Container, names []string, what string) {
-	t := f.Container(c.ModeTarget)
+func (p *parser) checkTarget(containers map[string]*Container, c *Container, names []string, what string) {
+	t := containers[c.ModeTarget]
 	switch {
 	case c.ModeTarget == c.Name:
 		p.add(c.ModePos, "%s: network_mode %q names the container itself: name another container", what, modeString(c))
 	case t == nil:
 		p.add(c.ModePos, "%s: network_mode %q names no container%s: defined containers are %s", what, modeString(c), didYouMean(c.ModeTarget, names), quoteList(names))
 	case t.Mode == ModeContainer:
-		// Follow the chain to the container that owns the namespace, to
-		// say what to write instead; a loop has no such container.
-		root, seen := t, map[*Container]bool{c: true}
-		for root != nil && root.Mode == ModeContainer && !seen[root] {
-			seen[root] = true
-			root = f.Container(root.ModeTarget)
-		}
+		// Suggest the container that owns the namespace, when it is one
+		// step further; longer chains and loops get a general hint.
 		hint := "point both at a container with a namespace of its own"
-		if root != nil && root.Mode != ModeContainer {
-			hint = fmt.Sprintf("write %q", "container:"+root.Name)
+		switch owner := containers[t.ModeTarget]; {
+		case owner == c:
+			hint = "the two form a loop; give one of them a namespace of its own"
+		case owner != nil && owner.Mode != ModeContainer:
+			hint = fmt.Sprintf("write %q", "container:"+clip(owner.Name))
 		}
 		p.add(c.ModePos, "%s: network_mode %q names a container that itself shares the namespace of %q: %s", what, modeString(c), clip(t.ModeTarget), hint)
 	}

@@ -18,11 +18,11 @@ import (
 // eating memory.
 const maxFileSize = 4 << 20
 
-// maxValues bounds the number of values in the document once every alias is
-// expanded. yaml.v3 keeps aliases as pointers, so parsing is cheap, but
-// walking a "billion laughs" document would not be; real files hold a few
-// hundred values.
-const maxValues = 1_000_000
+// maxAliasValues bounds how many values aliases may add to a document
+// once expanded. yaml.v3 keeps aliases as pointers, so parsing is cheap,
+// but walking a "billion laughs" document would not be. Real files share a
+// few port lists or settings; a hundred thousand values is far more.
+const maxAliasValues = 100_000
 
 // decode parses data as one YAML document and returns its root node, or
 // nil after reporting why not.
@@ -38,16 +38,22 @@ func decode(pr *problems, data []byte) *yaml.Node {
 		return nil
 	}
 	// yaml.Unmarshal would silently ignore a second document; a topology
-	// is one document, and a stray "---" usually means a pasted second file.
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		pr.add(yamlErrorPos(err, data), "invalid YAML: %s", yamlErrorMsg(err))
-		return nil
-	default:
-		pr.add(Pos{Line: next.Line, Col: next.Column}, "a second YAML document starts here: a topology file holds exactly one")
-		return nil
+	// is one document, and a second one usually means a pasted second file.
+	// Empty documents (a trailing "---") are harmless.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			pr.add(yamlErrorPos(err, data), "invalid YAML: %s", yamlErrorMsg(err))
+			return nil
+		}
+		if !isEmptyDoc(&next) {
+			pr.add(Pos{Line: next.Line, Col: next.Column}, "a second YAML document starts here: a topology file holds exactly one")
+			return nil
+		}
 	}
 	if len(doc.Content) == 0 {
 		pr.add(Pos{}, "the file is empty: expected a mapping with networks: and containers:")
@@ -58,6 +64,16 @@ func decode(pr *problems, data []byte) *yaml.Node {
 		return nil
 	}
 	return root
+}
+
+// isEmptyDoc reports whether a document holds nothing: no content, or one
+// plain null written as nothing.
+func isEmptyDoc(doc *yaml.Node) bool {
+	if len(doc.Content) == 0 {
+		return true
+	}
+	n := doc.Content[0]
+	return len(doc.Content) == 1 && n.Kind == yaml.ScalarNode && n.Value == "" && n.Tag == "!!null" && n.Style == 0 && n.Anchor == ""
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -90,7 +106,12 @@ func yamlErrorPos(err error, data []byte) Pos {
 		if parserProblems[m[2]] {
 			n++
 		}
-		return Pos{Line: n}
+		// At the end of the input the mark can be one past the last line.
+		last := bytes.Count(data, []byte("\n"))
+		if len(data) > 0 && data[len(data)-1] != '\n' {
+			last++
+		}
+		return Pos{Line: max(1, min(n, last))}
 	}
 	if m := yamlAnchorRE.FindStringSubmatch(msg); m != nil {
 		// This one comes without a mark; find the alias in the text.
@@ -118,11 +139,12 @@ func yamlErrorMsg(err error) string {
 
 // checkExpansion counts the values of the document with every alias
 // expanded, without expanding anything (each node's size is computed once),
-// and reports documents that expand past maxValues or whose anchors contain
-// themselves. It looks at the whole document, x-* extensions included, so
-// that a billion-laughs file is refused wherever it hides, as it would be
-// by any tool that decodes it in full.
+// and reports documents that aliases make more than maxAliasValues larger,
+// or whose anchors contain themselves. It looks at the whole document, x-*
+// extensions included, so that a billion-laughs file is refused wherever
+// it hides, as it would be by any tool that decodes it in full.
 func checkExpansion(pr *problems, root *yaml.Node) bool {
+	limit := countNodes(root) + maxAliasValues
 	const inProgress = -1
 	size := make(map[*yaml.Node]int)
 	var loop bool
@@ -132,7 +154,7 @@ func checkExpansion(pr *problems, root *yaml.Node) bool {
 		if s, ok := size[n]; ok {
 			if s == inProgress {
 				loop = true
-				return maxValues + 1
+				return limit + 1
 			}
 			return s
 		}
@@ -142,12 +164,12 @@ func checkExpansion(pr *problems, root *yaml.Node) bool {
 			total = walk(n.Alias)
 		}
 		for _, c := range n.Content {
-			if total += walk(c); total > maxValues {
+			if total += walk(c); total > limit {
 				break
 			}
 		}
-		if total > maxValues {
-			total = maxValues + 1
+		if total > limit {
+			total = limit + 1
 			if bad == nil {
 				bad = n
 			}
@@ -155,7 +177,7 @@ func checkExpansion(pr *problems, root *yaml.Node) bool {
 		size[n] = total
 		return total
 	}
-	if walk(root) <= maxValues {
+	if walk(root) <= limit {
 		return true
 	}
 	switch {
@@ -164,9 +186,22 @@ func checkExpansion(pr *problems, root *yaml.Node) bool {
 	case loop:
 		pr.add(pos(bad), "an anchor contains an alias to itself: an anchor cannot contain itself")
 	default:
-		pr.add(pos(bad), "this value expands to more than %d values through anchors and aliases (a \"billion laughs\" document?): topology files are small; use fewer aliases", maxValues)
+		pr.add(pos(bad), "aliases here make the document more than %d values larger once expanded (a \"billion laughs\" document?): topology files are small; use fewer aliases", maxAliasValues)
 	}
 	return false
+}
+
+// countNodes counts the nodes of the tree as written, aliases not followed.
+func countNodes(root *yaml.Node) int {
+	n := 0
+	stack := []*yaml.Node{root}
+	for len(stack) > 0 {
+		top := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		n++
+		stack = append(stack, top.Content...)
+	}
+	return n
 }
 
 // describe names the kind of a YAML value for "expected X, got Y" messages.

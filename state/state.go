@@ -18,6 +18,13 @@ type Snapshot struct {
 	Namespaces []Namespace `json:"namespaces,omitempty"`
 	// Sysctls holds the host sysctls topo cares about, by dotted name.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// Processes are the project's container commands, from their pid files
+	// (see process.go), sorted by container.
+	Processes []Process `json:"processes,omitempty"`
+	// Firewall holds topo's iptables chains and the jumps into them.
+	Firewall *Firewall `json:"firewall,omitempty"`
+	// Ports is what publishes without a host port are picked from.
+	Ports *HostPorts `json:"ports,omitempty"`
 	// Resolver is the project's DNS resolver; nil when it has none.
 	Resolver *Resolver `json:"resolver,omitempty"`
 	// Files are the project's files under /etc/netns/NS/ (resolv.conf,
@@ -85,6 +92,11 @@ const (
 	KindNamespace = "ns"  // the lo of a container's namespace
 	KindNetwork   = "net" // a network's bridge
 	KindEndpoint  = "ep"  // both ends of a veth; NAME is CONTAINER/NETWORK
+	// Firewall rule comments: the jumps into a project's chains, and the
+	// rules of one publish (NAME is CONTAINER/HOSTIP:HOSTPORT:PORT/PROTO,
+	// HOSTPORT empty when topo picked it).
+	KindProject = "project"
+	KindPort    = "port"
 )
 
 // Mark is a parsed ownership mark.

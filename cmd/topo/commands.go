@@ -11,7 +11,6 @@ import (
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/schema"
-	"github.com/topolab/topo/state"
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -58,6 +57,9 @@ file, 1 on error and 2 when there are changes.`,
 			if err != nil {
 				return err
 			}
+			if err := g.firewallPreflight(k, p); err != nil {
+				return err
+			}
 			if asJSON {
 				err = p.RenderJSON(g.stdout)
 			} else {
@@ -99,6 +101,9 @@ func newUpCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := g.firewallPreflight(k, p); err != nil {
+				return err
+			}
 			return g.apply(k, p, "up")
 		},
 	}
@@ -124,7 +129,11 @@ project's ownership mark. With -p it needs no file.`,
 			if err != nil {
 				return err
 			}
-			return g.apply(k, planner.Down(project, obs), "down")
+			p := planner.Down(project, obs)
+			if err := g.firewallPreflight(k, p); err != nil {
+				return err
+			}
+			return g.apply(k, p, "down")
 		},
 	}
 }
@@ -135,12 +144,13 @@ func (g *globals) apply(k applier.Executor, p *planner.Plan, verb string) error 
 		fmt.Fprintf(g.stdout, "Project %s: nothing to do.\n", p.Project)
 		return nil
 	}
-	a := &applier.Applier{Exec: k, Hook: newProgress(g.stdout, len(p.Steps))}
-	if err := a.Apply(ctx(), p); err != nil {
+	pr := newProgress(g.stdout, len(p.Steps))
+	a := &applier.Applier{Exec: k, Hook: pr}
+	err := a.Apply(ctx(), p)
+	pr.done(verb, p, err)
+	if err != nil {
 		return fmt.Errorf("%s of project %s: %w", verb, p.Project, err)
 	}
-	s := p.Summary()
-	fmt.Fprintf(g.stdout, "Project %s: %s done: %d added, %d changed, %d destroyed.\n", p.Project, verb, s.Add, s.Change, s.Destroy)
 	return nil
 }
 
@@ -162,11 +172,17 @@ func newExecCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name := planner.NamespaceName(project, args[0])
-			ns := obs.Namespace(name)
-			want := state.Mark{Project: project, Kind: state.KindNamespace, Name: args[0]}.String()
-			if ns == nil || ns.Mark != want {
-				return fmt.Errorf("container %s of project %s is not up (no namespace %s); run topo up first", args[0], project, name)
+			name, err := g.containerNS(project, obs, args[0])
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				// network_mode: host runs in topo's own namespace.
+				prog, err := exec.LookPath(args[1])
+				if err != nil {
+					return fmt.Errorf("container %s: %w", args[0], err)
+				}
+				return syscall.Exec(prog, args[1:], os.Environ())
 			}
 			// ip netns exec does what a container's processes need: a private
 			// mount namespace with /etc/netns/NS files over /etc and a /sys

@@ -17,6 +17,7 @@ import (
 type globals struct {
 	file    string
 	project string
+	verbose bool
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -37,12 +38,18 @@ network namespace (see 'ip netns'), optionally running a command.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.file, "file", "f", "topo.yaml", "topology file")
 	root.PersistentFlags().StringVarP(&g.project, "project-name", "p", "", "project name (default: the file's name:, else its folder's name)")
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "say more on standard error (e.g. which iptables backend is used)")
 	root.AddCommand(
 		newValidateCmd(g),
 		newPlanCmd(g),
 		newUpCmd(g),
 		newDownCmd(g),
 		newExecCmd(g),
+		newPsCmd(g),
+		newInspectCmd(g),
+		newGraphCmd(g),
+		newLogsCmd(g),
+		newPortCmd(g),
 		newSchemaCmd(g),
 		newVersionCmd(g),
 		newResolverCmd(g),

@@ -1,0 +1,107 @@
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/topolab/topo/planner"
+)
+
+// recorder is an Executor that logs what it runs and fails where told.
+type recorder struct {
+	ran  []string
+	fail map[string]error
+}
+
+func (r *recorder) Apply(_ context.Context, s planner.Step) error {
+	r.ran = append(r.ran, s.Command())
+	return r.fail[s.Command()]
+}
+
+type hookLog []string
+
+func (h *hookLog) BeforeStep(i int, s planner.Step) { *h = append(*h, fmt.Sprintf("before %d", i)) }
+func (h *hookLog) AfterStep(i int, s planner.Step, err error) {
+	*h = append(*h, fmt.Sprintf("after %d err=%v", i, err != nil))
+}
+func (h *hookLog) RolledBack(i int, u *planner.Step, err error) {
+	*h = append(*h, fmt.Sprintf("undo %d err=%v", i, err != nil))
+}
+
+func step(ns string) planner.Step {
+	return planner.Step{Action: planner.Create, Op: planner.OpNetnsAdd, NS: ns,
+		Undo: &planner.Step{Action: planner.Destroy, Op: planner.OpNetnsDel, NS: ns}}
+}
+
+func TestApplyRunsInOrder(t *testing.T) {
+	r := &recorder{}
+	var h hookLog
+	p := &planner.Plan{Steps: []planner.Step{step("a"), step("b")}}
+	if err := (&Applier{Exec: r, Hook: &h}).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"ip netns add a", "ip netns add b"}, r.ran); d != "" {
+		t.Error(d)
+	}
+	if d := cmp.Diff(hookLog{"before 0", "after 0 err=false", "before 1", "after 1 err=false"}, h); d != "" {
+		t.Error(d)
+	}
+}
+
+func TestFailureUndoesDoneStepsInReverse(t *testing.T) {
+	boom := errors.New("boom")
+	r := &recorder{fail: map[string]error{"ip netns add c": boom}}
+	var h hookLog
+	p := &planner.Plan{Steps: []planner.Step{step("a"), step("b"), step("c"), step("d")}}
+	err := (&Applier{Exec: r, Hook: &h}).Apply(context.Background(), p)
+	var se *StepError
+	if !errors.As(err, &se) || !errors.Is(err, boom) || se.Index != 2 || se.RolledBack != 2 || se.Rollback != nil {
+		t.Fatalf("err = %#v", err)
+	}
+	want := []string{"ip netns add a", "ip netns add b", "ip netns add c", "ip netns del b", "ip netns del a"}
+	if d := cmp.Diff(want, r.ran); d != "" {
+		t.Errorf("ran (-want +got):\n%s", d)
+	}
+	if !strings.Contains(err.Error(), "step 3 (ip netns add c) failed: boom; rolled back 2 steps") {
+		t.Errorf("message: %v", err)
+	}
+	if d := cmp.Diff(hookLog{"before 0", "after 0 err=false", "before 1", "after 1 err=false", "before 2", "after 2 err=true", "undo 1 err=false", "undo 0 err=false"}, h); d != "" {
+		t.Error(d)
+	}
+}
+
+func TestRollbackFailuresAreReportedAndDoNotStopIt(t *testing.T) {
+	boom, stuck := errors.New("boom"), errors.New("stuck")
+	r := &recorder{fail: map[string]error{"ip netns add c": boom, "ip netns del b": stuck}}
+	noUndo := planner.Step{Action: planner.Destroy, Op: planner.OpLinkDel, Link: "x"}
+	p := &planner.Plan{Steps: []planner.Step{step("a"), noUndo, step("b"), step("c")}}
+	err := (&Applier{Exec: r}).Apply(context.Background(), p)
+	var se *StepError
+	if !errors.As(err, &se) || !errors.Is(err, boom) || !errors.Is(err, stuck) || se.RolledBack != 1 {
+		t.Fatalf("err = %v", err)
+	}
+	// a was still undone after b's undo failed and x had none.
+	if last := r.ran[len(r.ran)-1]; last != "ip netns del a" {
+		t.Errorf("last run %q", last)
+	}
+	for _, want := range []string{"undo of step 3 (ip netns del b): stuck", "step 2 (ip link del x) cannot be undone"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+}
+
+func TestCancelledContextStopsBeforeTheNextStep(t *testing.T) {
+	r := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := (&Applier{Exec: r}).Apply(ctx, &planner.Plan{Steps: []planner.Step{step("a")}})
+	if !errors.Is(err, context.Canceled) || len(r.ran) != 0 {
+		t.Errorf("err = %v, ran %v", err, r.ran)
+	}
+}

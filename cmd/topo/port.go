@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/state"
+)
+
+func newPortCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "port CONTAINER [PORT[/PROTO]]",
+		Short: "Print the host addresses a container's ports are published on, as docker port",
+		Long: `port reads the publishes of a container from the kernel. With PORT (and
+/tcp, the default, or /udp) it prints one HOST_IP:HOST_PORT line per
+publish of that port; without, one "PORT/PROTO -> HOST_IP:HOST_PORT" line
+per publish.`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			project, err := g.projectName()
+			if err != nil {
+				return err
+			}
+			want, proto := 0, "tcp"
+			if len(args) == 2 {
+				p, pr, found := strings.Cut(args[1], "/")
+				n, err := strconv.Atoi(p)
+				if err != nil || n < 1 || n > 65535 || found && pr != "tcp" && pr != "udp" {
+					return fmt.Errorf("port %q: write PORT or PORT/tcp or PORT/udp, PORT from 1 to 65535", args[1])
+				}
+				want = n
+				if found {
+					proto = pr
+				}
+			}
+			k, err := openKernel("port")
+			if err != nil {
+				return err
+			}
+			obs, err := k.Observe(ctx(), project)
+			if err != nil {
+				return err
+			}
+			name := args[0]
+			ns := obs.Namespace(planner.NamespaceName(project, name))
+			if ns == nil || ns.Mark != (state.Mark{Project: project, Kind: state.KindNamespace, Name: name}).String() {
+				return fmt.Errorf("container %s of project %s is not up; run topo up first", name, project)
+			}
+			found := false
+			for _, p := range firewall.ReadPublished(project, obs.Firewall) {
+				if p.Container != name {
+					continue
+				}
+				switch {
+				case want == 0:
+					fmt.Fprintf(g.stdout, "%d/%s -> %s\n", p.Port, p.Proto, p)
+				case int(p.Port) == want && p.Proto == proto:
+					fmt.Fprintln(g.stdout, p)
+				default:
+					continue
+				}
+				found = true
+			}
+			if !found && want != 0 {
+				return fmt.Errorf("container %s publishes no port %d/%s", name, want, proto)
+			}
+			return nil
+		},
+	}
+}
+
+// firewallPreflight fails, before any step, when the plan has firewall
+// steps and the iptables programs are missing; with verbose it says which
+// iptables backend topo uses.
+func (g *globals) firewallPreflight(k kernel.Kernel, p *planner.Plan) error {
+	fb, ok := k.(interface {
+		FirewallBackend(context.Context) (string, error)
+	})
+	if !ok {
+		return nil
+	}
+	needs := false
+	for _, s := range p.Steps {
+		needs = needs || s.Op == planner.OpFirewall
+	}
+	if !needs && !g.verbose {
+		return nil
+	}
+	backend, err := fb.FirewallBackend(ctx())
+	if err != nil {
+		if needs || !errors.Is(err, kernel.ErrNoIptables) {
+			return fmt.Errorf("project %s: %w", p.Project, err)
+		}
+		return nil
+	}
+	if g.verbose {
+		fmt.Fprintf(g.stderr, "firewall: using iptables-%s (the backend the host's rules are in)\n", backend)
+	}
+	return nil
+}

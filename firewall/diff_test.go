@@ -1,0 +1,252 @@
+package firewall_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
+)
+
+const shop = `
+name: shop
+networks:
+  front: {subnet: 10.42.1.0/24}
+  back: {subnet: 10.42.2.0/24}
+containers:
+  web: {networks: [front], ports: ["8080:80", "80", "127.0.0.1:8081:80", "5300:5300/udp"]}
+  db: {networks: [back]}
+`
+
+func parse(t *testing.T, src string) *spec.File {
+	t.Helper()
+	f, err := spec.Parse("/lab/topo.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func plan(t *testing.T, k *kernel.Fake, f *spec.File) *planner.Plan {
+	t.Helper()
+	obs, err := k.Observe(context.Background(), f.Project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := planner.Up(f, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func render(p *planner.Plan) string {
+	var b strings.Builder
+	p.Render(&b)
+	return b.String()
+}
+
+// A rule deleted by hand is drift: plan puts it back where it was, and
+// nothing else changes.
+func TestDeletedRuleIsRepaired(t *testing.T) {
+	k := kernel.NewFake(nil)
+	f := parse(t, shop)
+	up(t, k, f)
+	want := k.IptablesSave()
+
+	pre := firewall.ProjectPrefix("shop")
+	for _, c := range []struct{ table, chain, spec string }{
+		{"filter", pre + "IN", `-d 10.42.1.2/32 -o ` + planner.BridgeName("shop", "front") + ` -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment "topo:shop:port:web/0.0.0.0:8080:80/tcp" -j ACCEPT`},
+		{"filter", "FORWARD", `-m comment --comment "topo:shared" -j TOPO-INGRESS`},
+		{"nat", pre + "DNAT", `-p udp -m udp --dport 5300 -m comment --comment "topo:shop:port:web/0.0.0.0:5300:5300/udp" -j DNAT --to-destination 10.42.1.2:5300`},
+	} {
+		if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: c.table, Rules: []firewall.Change{{Op: "-D", Chain: c.chain, Spec: c.spec}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := plan(t, k, f)
+	got := render(p)
+	for _, line := range []string{
+		"+ iptables -t filter -I " + pre + "IN 2 -d 10.42.1.2/32",
+		"+ iptables -t filter -I FORWARD 2 -m comment --comment \"topo:shared\" -j TOPO-INGRESS",
+		"+ iptables -t nat -A " + pre + "DNAT -p udp",
+		"Plan: 3 to add, 0 to change, 0 to destroy.",
+	} {
+		if !strings.Contains(got, line) {
+			t.Errorf("plan lacks %q:\n%s", line, got)
+		}
+	}
+	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, k.IptablesSave()); d != "" {
+		t.Errorf("repair (-want +got):\n%s", d)
+	}
+	if p := plan(t, k, f); !p.Empty() {
+		t.Errorf("plan after repair:\n%s", render(p))
+	}
+}
+
+// A rule added by hand to a chain of the project is removed; rules in
+// TOPO-USER and other programs' rules are left alone.
+func TestStrayRulesOfTheProjectGo(t *testing.T) {
+	k := kernel.NewFake(nil)
+	f := parse(t, shop)
+	up(t, k, f)
+	pre := firewall.ProjectPrefix("shop")
+	k.AddForeignRule("filter", pre+"IN", "-s 1.2.3.4/32 -j ACCEPT")
+	k.AddForeignRule("filter", firewall.ChainUser, "-s 1.2.3.5/32 -j DROP")
+	k.AddForeignRule("filter", "FORWARD", "-s 1.2.3.6/32 -j DROP")
+	p := plan(t, k, f)
+	if got := render(p); !strings.Contains(got, "- iptables -t filter -D "+pre+"IN -s 1.2.3.4/32 -j ACCEPT") || p.Summary().Destroy != 1 || p.Summary().Add != 0 {
+		t.Errorf("plan:\n%s", got)
+	}
+	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	// down keeps TOPO-USER, its jump, and the foreign rule.
+	obs, _ := k.Observe(context.Background(), "shop")
+	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), planner.Down("shop", obs)); err != nil {
+		t.Fatal(err)
+	}
+	want := `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:TOPO-USER - [0:0]
+-A FORWARD -m comment --comment "topo:shared" -j TOPO-USER
+-A FORWARD -s 1.2.3.6/32 -j DROP
+-A TOPO-USER -s 1.2.3.5/32 -j DROP
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+COMMIT
+`
+	if d := cmp.Diff(want, k.IptablesSave()); d != "" {
+		t.Errorf("after down (-want +got):\n%s", d)
+	}
+}
+
+// A random host port stays the one it got while the container exists,
+// even when a lower one frees up, and is taken by no other project.
+func TestRandomPortIsKept(t *testing.T) {
+	k := kernel.NewFake(nil)
+	k.Ports = &state.HostPorts{EphemeralLow: 32768, EphemeralHigh: 32800, TCP: []int{32768}}
+	f := parse(t, shop)
+	up(t, k, f)
+	obs, _ := k.Observe(context.Background(), "shop")
+	pubs := firewall.ReadPublished("shop", obs.Firewall)
+	var random []string
+	for _, p := range pubs {
+		random = append(random, p.String()+"->"+p.Proto)
+	}
+	if d := cmp.Diff([]string{"0.0.0.0:8080->tcp", "0.0.0.0:32769->tcp", "127.0.0.1:8081->tcp", "0.0.0.0:5300->udp"}, random); d != "" {
+		t.Errorf("publishes (-want +got):\n%s", d)
+	}
+	k.Ports.TCP = nil // 32768 is free now
+	if p := plan(t, k, f); !p.Empty() {
+		t.Errorf("re-plan moves the random port:\n%s", render(p))
+	}
+	other := parse(t, "name: other\nnetworks: {n: {subnet: 10.9.0.0/24}}\ncontainers:\n  o: {networks: [n], ports: [\"80\", \"81\"]}\n")
+	up(t, k, other)
+	obs, _ = k.Observe(context.Background(), "other")
+	var got []string
+	for _, p := range firewall.ReadPublished("other", obs.Firewall) {
+		got = append(got, p.String())
+	}
+	if d := cmp.Diff([]string{"0.0.0.0:32768", "0.0.0.0:32770"}, got); d != "" {
+		t.Errorf("other project's ports (-want +got):\n%s", d)
+	}
+}
+
+// A firewall failure midway through up rolls everything back, links and
+// namespaces included.
+func TestFirewallFailureRollsBack(t *testing.T) {
+	k := kernel.NewFake(nil)
+	k.AddForeignRule("filter", "FORWARD", "-j DROP")
+	before := k.Dump()
+	f := parse(t, shop)
+	p := plan(t, k, f)
+	k.FailOn = func(s planner.Step) error {
+		if s.Op == planner.OpFirewall && s.Table == "nat" && s.Action == planner.Create {
+			return errors.New("iptables-restore: line 3 failed")
+		}
+		return nil
+	}
+	err := (&applier.Applier{Exec: k}).Apply(context.Background(), p)
+	var se *applier.StepError
+	if !errors.As(err, &se) || se.Rollback != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if d := cmp.Diff(before, k.Dump()); d != "" {
+		t.Errorf("kernel after rollback (-before +after):\n%s", d)
+	}
+}
+
+// The fake refuses what iptables-restore refuses.
+func TestFakeRejects(t *testing.T) {
+	k := kernel.NewFake(nil)
+	for _, c := range []firewall.Change{
+		{Op: "-D", Chain: "FORWARD", Spec: "-j ACCEPT"},
+		{Op: "-A", Chain: "TOPO-NONE", Spec: "-j ACCEPT"},
+		{Op: "-A", Chain: "FORWARD", Spec: "-j TOPO-NONE"},
+		{Op: "-X", Chain: "FORWARD"},
+		{Op: "-I", Chain: "FORWARD", Pos: 2, Spec: "-j ACCEPT"},
+	} {
+		if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{c}}); err == nil {
+			t.Errorf("%s: no error", c.Args())
+		}
+	}
+	// A batch is all or nothing.
+	err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{
+		{Op: "-N", Chain: "TOPO-X"}, {Op: "-D", Chain: "TOPO-X", Spec: "-j DROP"}}})
+	if !kernel.IsNotFound(err) {
+		t.Errorf("delete of a missing rule: %v", err)
+	}
+	if strings.Contains(k.IptablesSave(), "TOPO-X") {
+		t.Error("a failed batch left a chain")
+	}
+	// A chain still jumped to cannot go.
+	err = k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{
+		{Op: "-N", Chain: "TOPO-A"}, {Op: "-N", Chain: "TOPO-B"}, {Op: "-A", Chain: "TOPO-A", Spec: "-j TOPO-B"}, {Op: "-X", Chain: "TOPO-B"}}})
+	if err == nil || !strings.Contains(err.Error(), "referenced") {
+		t.Errorf("deleting a referenced chain: %v", err)
+	}
+}
+
+// Every change's inverse undoes it, so a step's Undo restores the table.
+func TestInvert(t *testing.T) {
+	cs := []firewall.Change{
+		{Op: "-N", Chain: "TOPO-A"},
+		{Op: "-A", Chain: "TOPO-A", Spec: "-j DROP"},
+		{Op: "-I", Chain: "TOPO-A", Pos: 1, Spec: "-j ACCEPT"},
+		{Op: "-D", Chain: "FORWARD", Pos: 1, Spec: "-j RETURN"},
+		{Op: "-F", Chain: "TOPO-B", Flushed: []string{"-j ACCEPT", "-j DROP"}},
+	}
+	got := firewall.Invert(cs)
+	want := []firewall.Change{
+		{Op: "-A", Chain: "TOPO-B", Spec: "-j ACCEPT"},
+		{Op: "-A", Chain: "TOPO-B", Spec: "-j DROP"},
+		{Op: "-I", Chain: "FORWARD", Pos: 1, Spec: "-j RETURN"},
+		// TOPO-A is the batch's own: flushed and deleted whole.
+		{Op: "-F", Chain: "TOPO-A", Flushed: []string{"-j DROP", "-j ACCEPT"}},
+		{Op: "-X", Chain: "TOPO-A"},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Invert (-want +got):\n%s", d)
+	}
+	if got := string(firewall.RestoreInput("nat", cs[:2])); got != "*nat\n-N TOPO-A\n-A TOPO-A -j DROP\nCOMMIT\n" {
+		t.Errorf("RestoreInput: %q", got)
+	}
+}

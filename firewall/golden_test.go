@@ -1,0 +1,130 @@
+package firewall_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestGolden brings up, on a fake kernel, testdata/<case>/other.yaml when
+// there is one (another project already on the host), then topo.yaml, and
+// compares the whole rule set with rules.golden. hostports.json, when
+// present, is the host's ports. Each case also checks that what was
+// applied is what Generate asked for, that a second plan is empty, and
+// that down restores the rules as they were before.
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*/topo.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	for _, file := range files {
+		dir := filepath.Dir(file)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			k := kernel.NewFake(nil)
+			if b, err := os.ReadFile(filepath.Join(dir, "hostports.json")); err == nil {
+				k.Ports = &state.HostPorts{}
+				if err := json.Unmarshal(b, k.Ports); err != nil {
+					t.Fatal(err)
+				}
+			}
+			k.AddForeignRule("filter", "FORWARD", `-s 198.51.100.0/24 -m comment --comment "not topo" -j DROP`)
+			k.AddForeignRule("nat", "POSTROUTING", `-s 192.0.2.0/24 -j MASQUERADE`)
+			if other := filepath.Join(dir, "other.yaml"); exists(other) {
+				up(t, k, load(t, other))
+			}
+			before := k.IptablesSave()
+			f := load(t, file)
+			m := up(t, k, f)
+			got := k.IptablesSave()
+			golden(t, filepath.Join(dir, "rules.golden"), got)
+
+			// The project's chains hold exactly what Generate asked for.
+			obs, _ := k.Observe(context.Background(), f.Project)
+			want := firewall.Generate(planner.FirewallInput(m))
+			for _, wt := range want.Tables {
+				for _, wc := range wt.Chains {
+					if wc.Builtin || wc.Name == firewall.ChainUser || !strings.HasPrefix(wc.Name, firewall.ProjectPrefix(f.Project)) {
+						continue
+					}
+					hc := obs.Firewall.Table(wt.Name).Chain(wc.Name)
+					if hc == nil {
+						t.Fatalf("chain %s missing", wc.Name)
+					}
+					if d := cmp.Diff(wc.Rules, hc.Rules); d != "" {
+						t.Errorf("chain %s (-want +got):\n%s", wc.Name, d)
+					}
+				}
+			}
+			if p, _, err := planner.Up(f, obs); err != nil || !p.Empty() {
+				var b strings.Builder
+				if p != nil {
+					p.Render(&b)
+				}
+				t.Errorf("second plan is not empty (%v):\n%s", err, b.String())
+			}
+			obs, _ = k.Observe(context.Background(), f.Project)
+			if err := (&applier.Applier{Exec: k}).Apply(context.Background(), planner.Down(f.Project, obs)); err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(before, k.IptablesSave()); d != "" {
+				t.Errorf("down left rules (-before +after):\n%s", d)
+			}
+		})
+	}
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func load(t *testing.T, path string) *spec.File {
+	t.Helper()
+	f, err := spec.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func up(t *testing.T, k *kernel.Fake, f *spec.File) *planner.Model {
+	t.Helper()
+	obs, _ := k.Observe(context.Background(), f.Project)
+	p, m, err := planner.Up(f, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./firewall -update)", err)
+	}
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", path, d)
+	}
+}

@@ -1,0 +1,82 @@
+package firewall
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/topolab/topo/state"
+)
+
+// Published is one publish as the kernel holds it.
+type Published struct {
+	Container string
+	HostIP    netip.Addr
+	HostPort  uint16
+	Port      uint16
+	Proto     string
+}
+
+// String renders the host side as `docker port` does: HOST_IP:HOST_PORT.
+func (p Published) String() string { return fmt.Sprintf("%s:%d", p.HostIP, p.HostPort) }
+
+var dportRE = regexp.MustCompile(`--dport (\d+)`)
+
+// ReadPublished lists the project's publishes from its DNAT rules, sorted
+// by container, port, protocol, host address and port: what `topo port` shows.
+func ReadPublished(project string, fw *state.Firewall) []Published {
+	nat := fw.Table(TableNat).Chain(ProjectPrefix(project) + suffixDNAT)
+	if nat == nil {
+		return nil
+	}
+	var out []Published
+	for _, r := range nat.Rules {
+		p, ok := parsePublished(project, r.Spec)
+		if ok {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Container != b.Container {
+			return a.Container < b.Container
+		}
+		if a.Port != b.Port {
+			return a.Port < b.Port
+		}
+		if a.Proto != b.Proto {
+			return a.Proto < b.Proto
+		}
+		if a.HostIP != b.HostIP {
+			return a.HostIP.Less(b.HostIP)
+		}
+		return a.HostPort < b.HostPort
+	})
+	return out
+}
+
+// parsePublished reads a DNAT rule: its comment
+// topo:PROJECT:port:CONTAINER/HOSTIP:[HOSTPORT]:PORT/PROTO and its --dport.
+func parsePublished(project, spec string) (Published, bool) {
+	mk, ok := state.ParseMark(Comment(spec))
+	dm := dportRE.FindStringSubmatch(spec)
+	if !ok || mk.Project != project || mk.Kind != state.KindPort || dm == nil {
+		return Published{}, false
+	}
+	ctr, rest, ok1 := strings.Cut(mk.Name, "/")
+	rest, proto, ok2 := strings.Cut(rest, "/")
+	parts := strings.Split(rest, ":")
+	if !ok1 || !ok2 || len(parts) != 3 {
+		return Published{}, false
+	}
+	ip, err1 := netip.ParseAddr(parts[0])
+	port, err2 := strconv.ParseUint(parts[2], 10, 16)
+	host, err3 := strconv.ParseUint(dm[1], 10, 16)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return Published{}, false
+	}
+	return Published{Container: ctr, HostIP: ip, HostPort: uint16(host), Port: uint16(port), Proto: proto}, true
+}

@@ -1,0 +1,253 @@
+// Package firewall generates, as plain data, the iptables rules that make
+// port publishes, outbound NAT and network isolation work, diffs them
+// against the rules observed in the kernel, and reads and writes the text
+// formats of iptables-save and iptables-restore. It runs nothing: the
+// planner calls it, and the kernel package applies its changes.
+//
+// The layout, modelled on Docker's bridge driver:
+//
+//	filter FORWARD  -> TOPO-USER       (the user's own rules; never flushed)
+//	                -> TOPO-INGRESS    -> TOPO-<h>-IN  per project: what may enter its bridges
+//	                -> TOPO-EGRESS     -> TOPO-<h>-OUT per project: what may leave them
+//	nat PREROUTING, OUTPUT (--dst-type LOCAL) -> TOPO-<h>-DNAT  publishes
+//	nat POSTROUTING                            -> TOPO-<h>-SNAT  MASQUERADE
+//
+// <h> is a short hash of the project name, since chain names are limited
+// to 28 bytes; every rule's comment names project and resource in full.
+// All IN chains run before any OUT chain, so that a bridge of one project
+// drops what another project's bridge would let out.
+package firewall
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+
+	"github.com/topolab/topo/state"
+)
+
+// Tables topo writes, in the order they are applied.
+const (
+	TableFilter = "filter"
+	TableNat    = "nat"
+)
+
+// Shared chains, made by the first project that needs them and removed
+// with the last.
+const (
+	// ChainUser is evaluated first in FORWARD and never flushed by topo:
+	// it is where people add their own filtering, as in Docker's DOCKER-USER.
+	ChainUser    = "TOPO-USER"
+	ChainIngress = "TOPO-INGRESS"
+	ChainEgress  = "TOPO-EGRESS"
+	// ChainPrefix starts the name of every chain topo owns.
+	ChainPrefix = "TOPO-"
+	// SharedComment marks the jumps into the shared chains.
+	SharedComment = "topo:shared"
+)
+
+// Builtin lists the built-in chains of the tables topo writes.
+var Builtin = map[string][]string{
+	TableFilter: {"INPUT", "FORWARD", "OUTPUT"},
+	TableNat:    {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"},
+}
+
+// IsBuiltin reports whether chain is a built-in chain of table.
+func IsBuiltin(table, chain string) bool {
+	for _, c := range Builtin[table] {
+		if c == chain {
+			return true
+		}
+	}
+	return false
+}
+
+// Project chain suffixes.
+const (
+	suffixIn   = "IN"
+	suffixOut  = "OUT"
+	suffixDNAT = "DNAT"
+	suffixSNAT = "SNAT"
+)
+
+// ProjectPrefix starts the names of a project's own chains.
+func ProjectPrefix(project string) string {
+	sum := sha256.Sum256([]byte(project))
+	return ChainPrefix + hex.EncodeToString(sum[:])[:8] + "-"
+}
+
+// Input is what the rules are generated from: the planner's model, with
+// every name, address and host port resolved.
+type Input struct {
+	Project   string
+	Networks  []Net
+	Publishes []Publish
+}
+
+// Net is one network of the project.
+type Net struct {
+	Name     string
+	Bridge   string
+	Subnet   netip.Prefix
+	Internal bool
+}
+
+// Publish is one published port (a range is one Publish per port).
+type Publish struct {
+	Container string
+	// Network and Bridge are those the traffic enters the container by.
+	Network string
+	Bridge  string
+	// Addr is the container's address on Network.
+	Addr netip.Addr
+	// HostIP is 0.0.0.0 for every address of the host.
+	HostIP   netip.Addr
+	HostPort uint16
+	// Random says topo picked HostPort from the ephemeral range.
+	Random bool
+	Port   uint16
+	Proto  string
+}
+
+// Key names the publish in rule comments: CONTAINER/HOSTIP:HOSTPORT:PORT/PROTO,
+// with HOSTPORT empty when topo picked it, so that the pick can be read
+// back from the kernel and kept.
+func (p Publish) Key() string {
+	return RandomKey(p.Container, p.HostIP, p.Port, p.Proto, p.Random, p.HostPort)
+}
+
+// RandomKey builds a publish key; hostPort is used only when !random.
+func RandomKey(container string, hostIP netip.Addr, port uint16, proto string, random bool, hostPort uint16) string {
+	hp := ""
+	if !random {
+		hp = fmt.Sprint(hostPort)
+	}
+	return fmt.Sprintf("%s/%s:%s:%d/%s", container, hostIP, hp, port, proto)
+}
+
+func comment(project, kind, name string) string {
+	return fmt.Sprintf(`-m comment --comment "%s"`, state.Mark{Project: project, Kind: kind, Name: name})
+}
+
+// Generate returns the rules the project needs, as iptables-save would
+// print them, in the order they must have. The shared chains are part of
+// it as soon as the project has a network; a project with nothing needs
+// nothing.
+func Generate(in Input) *state.Firewall {
+	if len(in.Networks) == 0 {
+		return &state.Firewall{}
+	}
+	pre := ProjectPrefix(in.Project)
+	own := comment(in.Project, state.KindProject, in.Project)
+	chIn, chOut, chDNAT, chSNAT := pre+suffixIn, pre+suffixOut, pre+suffixDNAT, pre+suffixSNAT
+
+	filter := state.FwTable{Name: TableFilter}
+	filter.Chains = append(filter.Chains, Shared()...)
+	filter.Chains = append(filter.Chains,
+		chain(ChainIngress, own+" -j "+chIn),
+		chain(ChainEgress, own+" -j "+chOut),
+	)
+	in1, out1 := state.FwChain{Name: chIn}, state.FwChain{Name: chOut}
+	nat := state.FwTable{Name: TableNat}
+	dnat, snat := state.FwChain{Name: chDNAT}, state.FwChain{Name: chSNAT}
+
+	pubsOn := map[string][]Publish{}
+	for _, p := range in.Publishes {
+		pubsOn[p.Network] = append(pubsOn[p.Network], p)
+	}
+	for _, n := range in.Networks {
+		c := comment(in.Project, state.KindNetwork, n.Name)
+		br := n.Bridge
+		if !n.Internal {
+			in1.Rules = append(in1.Rules, rule("-o %s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT", br, c))
+		}
+		for _, p := range pubsOn[n.Name] {
+			in1.Rules = append(in1.Rules, rule("-d %s/32 -o %s -p %s -m %s --dport %d -m conntrack --ctstate DNAT %s -j ACCEPT",
+				p.Addr, br, p.Proto, p.Proto, p.Port, comment(in.Project, state.KindPort, p.Key())))
+		}
+		in1.Rules = append(in1.Rules,
+			rule("-i %s -o %s %s -j ACCEPT", br, br, c),
+			rule("-o %s %s -j DROP", br, c))
+		if n.Internal {
+			out1.Rules = append(out1.Rules, rule("-i %s %s -j DROP", br, c))
+			continue
+		}
+		out1.Rules = append(out1.Rules, rule("-i %s %s -j ACCEPT", br, c))
+		snat.Rules = append(snat.Rules, rule("-s %s ! -o %s %s -j MASQUERADE", n.Subnet, br, c))
+		if len(pubsOn[n.Name]) > 0 {
+			// From the host through 127.0.0.1 (with route_localnet on the
+			// bridge), and hairpin: a container of the network reaching a
+			// publish of the network through the host's address, whose
+			// answer must come back through the host.
+			snat.Rules = append(snat.Rules,
+				rule("-s 127.0.0.0/8 -o %s %s -j MASQUERADE", br, c),
+				rule("-s %s -o %s -m conntrack --ctstate DNAT %s -j MASQUERADE", n.Subnet, br, c))
+		}
+	}
+	for _, p := range in.Publishes {
+		dst := ""
+		if !p.HostIP.IsUnspecified() {
+			dst = fmt.Sprintf("-d %s/32 ", p.HostIP)
+			if p.HostIP.IsLoopback() {
+				// Only the host's own packets leave by lo: a packet from
+				// another host sent to 127.0.0.1 never matches, unlike
+				// Docker's publishes on 127.0.0.1 before v28.
+				dst += "-o lo "
+			}
+		}
+		dnat.Rules = append(dnat.Rules, rule("%s-p %s -m %s --dport %d %s -j DNAT --to-destination %s:%d",
+			dst, p.Proto, p.Proto, p.HostPort, comment(in.Project, state.KindPort, p.Key()), p.Addr, p.Port))
+	}
+	filter.Chains = append(filter.Chains, in1, out1)
+
+	if len(dnat.Rules) > 0 {
+		jump := "-m addrtype --dst-type LOCAL " + own + " -j " + chDNAT
+		nat.Chains = append(nat.Chains, builtin("PREROUTING", jump), builtin("OUTPUT", jump))
+	}
+	if len(snat.Rules) > 0 {
+		nat.Chains = append(nat.Chains, builtin("POSTROUTING", own+" -j "+chSNAT))
+	}
+	if len(dnat.Rules) > 0 {
+		nat.Chains = append(nat.Chains, dnat)
+	}
+	if len(snat.Rules) > 0 {
+		nat.Chains = append(nat.Chains, snat)
+	}
+	out := &state.Firewall{Tables: []state.FwTable{filter}}
+	if len(nat.Chains) > 0 {
+		out.Tables = append(out.Tables, nat)
+	}
+	return out
+}
+
+// Shared returns the shared filter chains: the jumps from FORWARD, in
+// order, and the chains themselves (TOPO-INGRESS and TOPO-EGRESS empty;
+// their per-project jumps are each project's).
+func Shared() []state.FwChain {
+	j := func(to string) state.FwRule {
+		return state.FwRule{Spec: "-m comment --comment \"" + SharedComment + "\" -j " + to}
+	}
+	return []state.FwChain{
+		{Name: "FORWARD", Builtin: true, Rules: []state.FwRule{j(ChainUser), j(ChainIngress), j(ChainEgress)}},
+		{Name: ChainUser},
+	}
+}
+
+func rule(format string, args ...any) state.FwRule {
+	return state.FwRule{Spec: fmt.Sprintf(format, args...)}
+}
+
+func chain(name string, specs ...string) state.FwChain {
+	c := state.FwChain{Name: name}
+	for _, s := range specs {
+		c.Rules = append(c.Rules, state.FwRule{Spec: s})
+	}
+	return c
+}
+
+func builtin(name string, specs ...string) state.FwChain {
+	c := chain(name, specs...)
+	c.Builtin = true
+	return c
+}

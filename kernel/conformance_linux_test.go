@@ -1,0 +1,146 @@
+package kernel_test
+
+import (
+	"context"
+	"sort"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/internal/sandbox"
+	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
+)
+
+// The same scenarios run on the Fake and on the real kernel, and what each
+// observes afterwards must be the same: this keeps the fake honest, and so
+// every planner and applier test that runs on it.
+var scenarios = []struct {
+	name  string
+	files []string // brought up in turn, then the project goes down
+}{
+	{"one network", []string{`
+name: conf
+networks:
+  lan: {subnet: 10.77.0.0/24}
+containers:
+  a: {networks: [lan]}
+  b: {networks: [lan]}
+`}},
+	{"changes", []string{`
+name: conf
+networks:
+  old: {}
+  lan: {subnet: 10.77.0.0/24}
+  inner: {internal: true}
+containers:
+  gone: {networks: [old, lan]}
+  kept: {networks: [lan, inner]}
+  moved: {networks: [lan, old]}
+  quiet: {network_mode: none}
+`, `
+name: conf
+networks:
+  lan: {subnet: 10.77.0.0/24}
+  inner: {internal: true}
+containers:
+  kept: {networks: [inner, lan]}
+  moved: {networks: [lan]}
+  new: {networks: [inner]}
+  quiet: {networks: [lan]}
+  probe: {network_mode: "container:kept"}
+`}},
+}
+
+func TestFakeMatchesRealKernel(t *testing.T) {
+	sandbox.Require(t)
+	real, err := kernel.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			fake := kernel.NewFake(nil)
+			for i, src := range sc.files {
+				f, err := spec.Parse("/conf/topo.yaml", []byte(src))
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := converge(t, real, f)
+				k := converge(t, fake, f)
+				if d := cmp.Diff(k, r); d != "" {
+					t.Errorf("file %d: fake and real kernels differ (-fake +real):\n%s", i, d)
+				}
+			}
+			down := func(k kernel.Kernel) *state.Snapshot {
+				obs, _ := k.Observe(context.Background(), "conf")
+				if err := (&applier.Applier{Exec: k}).Apply(context.Background(), planner.Down("conf", obs)); err != nil {
+					t.Fatal(err)
+				}
+				after, _ := k.Observe(context.Background(), "conf")
+				return normalize(after)
+			}
+			if d := cmp.Diff(down(fake), down(real)); d != "" {
+				t.Errorf("after down (-fake +real):\n%s", d)
+			}
+		})
+	}
+}
+
+// converge plans and applies f, checks that a second plan is empty, and
+// returns what the kernel then shows of the project.
+func converge(t *testing.T, k kernel.Kernel, f *spec.File) *state.Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	obs, err := k.Observe(ctx, f.Project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := planner.Up(f, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&applier.Applier{Exec: k}).Apply(ctx, p); err != nil {
+		t.Fatalf("%T: %v", k, err)
+	}
+	obs, _ = k.Observe(ctx, f.Project)
+	if again, _, err := planner.Up(f, obs); err != nil || !again.Empty() {
+		t.Fatalf("%T: second plan not empty (%v):\n%v", k, err, again.Steps)
+	}
+	return normalize(obs)
+}
+
+// normalize keeps what topo owns and manages: marked links and namespaces,
+// and default routes (the kernel adds and removes subnet routes itself).
+func normalize(s *state.Snapshot) *state.Snapshot {
+	out := &state.Snapshot{}
+	for _, l := range s.Host.Links {
+		if _, ok := state.ParseMark(l.Alias); ok {
+			out.Host.Links = append(out.Host.Links, l)
+		}
+	}
+	for _, ns := range s.Namespaces {
+		if ns.Mark == "" {
+			continue
+		}
+		n := state.Namespace{Name: ns.Name, Mark: ns.Mark, Links: ns.Links}
+		for _, r := range ns.Routes {
+			if r.Dst == "default" {
+				n.Routes = append(n.Routes, r)
+			}
+		}
+		out.Namespaces = append(out.Namespaces, n)
+	}
+	sort.Slice(out.Namespaces, func(i, j int) bool { return out.Namespaces[i].Name < out.Namespaces[j].Name })
+	// The DNS files and resolver, but for the resolver's pid.
+	out.Files = s.Files
+	if s.Resolver != nil {
+		r := *s.Resolver
+		r.PID = 0
+		out.Resolver = &r
+	}
+	return out
+}

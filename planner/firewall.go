@@ -1,0 +1,251 @@
+package planner
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
+)
+
+// Default ephemeral range, as Linux's net.ipv4.ip_local_port_range, for
+// snapshots that carry none.
+const (
+	defaultEphemeralLow  = 32768
+	defaultEphemeralHigh = 60999
+)
+
+// RouteLocalnet is the per-interface sysctl that lets the host reach a
+// publish through 127.0.0.1: packets from 127.0.0.1 may then be routed
+// out of the bridge (and are masqueraded on the way).
+func RouteLocalnet(link string) string {
+	return "net.ipv4.conf." + link + ".route_localnet"
+}
+
+var dportRE = regexp.MustCompile(`--dport (\d+)`)
+
+// assignPorts expands each container's ports: entries into one Publish
+// per port, targeting the container's first non-internal network, and
+// gives publishes without a host port one: the port they already have in
+// the kernel while the container exists, else the lowest port of the
+// host's ephemeral range that nothing uses (a listening socket, another
+// publish of this file or of another project).
+func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
+	type proto = string
+	used := map[proto]map[int]bool{"tcp": {}, "udp": {}}
+	low, high := defaultEphemeralLow, defaultEphemeralHigh
+	if hp := obs.Ports; hp != nil {
+		if hp.EphemeralLow > 0 && hp.EphemeralHigh >= hp.EphemeralLow {
+			low, high = hp.EphemeralLow, hp.EphemeralHigh
+		}
+		for _, p := range hp.TCP {
+			used["tcp"][p] = true
+		}
+		for _, p := range hp.UDP {
+			used["udp"][p] = true
+		}
+	}
+	// Publishes in the kernel: this project's random ones are kept, every
+	// other one is taken.
+	kept := map[string]int{}
+	own := firewall.ProjectPrefix(f.Project)
+	if nat := obs.Firewall.Table(firewall.TableNat); nat != nil {
+		for _, c := range nat.Chains {
+			if c.Builtin {
+				continue
+			}
+			for _, r := range c.Rules {
+				mk, ok := state.ParseMark(firewall.Comment(r.Spec))
+				dm := dportRE.FindStringSubmatch(r.Spec)
+				if !ok || mk.Kind != state.KindPort || dm == nil {
+					continue
+				}
+				port, _ := strconv.Atoi(dm[1])
+				pr := "tcp"
+				if strings.HasSuffix(mk.Name, "/udp") {
+					pr = "udp"
+				}
+				if strings.HasPrefix(c.Name, own) && mk.Project == f.Project {
+					kept[mk.Name] = port
+					continue
+				}
+				used[pr][port] = true
+			}
+		}
+	}
+
+	byName := map[string]*Container{}
+	for _, c := range m.Containers {
+		byName[c.Name] = c
+	}
+	nets := map[string]*Network{}
+	for _, n := range m.Networks {
+		nets[n.Name] = n
+	}
+	var pending []*firewall.Publish
+	var errs []error
+	for _, sc := range f.Containers {
+		if len(sc.Ports) == 0 || sc.Mode != spec.ModeBridge {
+			continue
+		}
+		c := byName[sc.Name]
+		var ep *Endpoint
+		for _, e := range c.Endpoints {
+			if !nets[e.Network].Internal {
+				ep = e
+				break
+			}
+		}
+		if ep == nil {
+			errs = append(errs, &spec.Error{Path: f.Path, Pos: sc.Ports[0].Pos,
+				Msg: fmt.Sprintf("container %s: ports cannot be published: all its networks are internal; attach it to a network without internal: true, or remove ports", sc.Name)})
+			continue
+		}
+		for _, p := range sc.Ports {
+			for i := 0; i <= int(p.ContainerEnd-p.ContainerStart); i++ {
+				pub := firewall.Publish{Container: sc.Name, Network: ep.Network, Bridge: ep.Bridge, Addr: ep.Addr.Addr(),
+					HostIP: p.HostIP, Port: p.ContainerStart + uint16(i), Proto: p.Proto}
+				if p.HostStart != 0 {
+					pub.HostPort = p.HostStart + uint16(i)
+					used[p.Proto][int(pub.HostPort)] = true
+				} else {
+					pub.Random = true
+				}
+				c.Publishes = append(c.Publishes, pub)
+			}
+		}
+		for i := range c.Publishes {
+			if c.Publishes[i].Random {
+				pending = append(pending, &c.Publishes[i])
+			}
+		}
+	}
+	var rest []*firewall.Publish
+	for _, p := range pending {
+		if port, ok := kept[p.Key()]; ok && !used[p.Proto][port] {
+			p.HostPort = uint16(port)
+			used[p.Proto][port] = true
+			continue
+		}
+		rest = append(rest, p)
+	}
+	next := map[string]int{"tcp": low, "udp": low}
+	for _, p := range rest {
+		port := next[p.Proto]
+		for port <= high && used[p.Proto][port] {
+			port++
+		}
+		if port > high {
+			errs = append(errs, fmt.Errorf("container %s: no free %s port left in the ephemeral range %d-%d for port %d; publish it on a fixed host port",
+				p.Container, p.Proto, low, high, p.Port))
+			continue
+		}
+		p.HostPort = uint16(port)
+		used[p.Proto][port] = true
+		next[p.Proto] = port + 1
+	}
+	return errors.Join(errs...)
+}
+
+// FirewallInput is what package firewall generates the model's rules from.
+func FirewallInput(m *Model) firewall.Input {
+	in := firewall.Input{Project: m.Project}
+	for _, n := range m.Networks {
+		in.Networks = append(in.Networks, firewall.Net{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})
+	}
+	for _, c := range m.Containers {
+		in.Publishes = append(in.Publishes, c.Publishes...)
+	}
+	return in
+}
+
+// firewall plans the rules (one step per table, applied in one batch) and
+// the route_localnet of bridges with publishes.
+func (d *differ) firewall(m *Model, bridges map[string]*state.Link) {
+	published := map[string]bool{}
+	for _, c := range m.Containers {
+		for _, p := range c.Publishes {
+			published[p.Network] = true
+		}
+	}
+	for _, n := range m.Networks {
+		key := RouteLocalnet(n.Bridge)
+		have := "0"
+		if bridges[n.Name] != nil {
+			if v := d.obs.Sysctls[key]; v != "" {
+				have = v
+			}
+		}
+		want := "0"
+		if published[n.Name] && !n.Internal {
+			want = "1"
+		}
+		if have == want {
+			continue
+		}
+		res := "network " + n.Name
+		undo := Step{Action: Change, Op: OpSysctl, Resource: res, Key: key, Value: have}
+		d.add(phaseFirewall, Step{Action: Change, Op: OpSysctl, Resource: res, Key: key, Value: want, Undo: &undo})
+	}
+
+	want := firewall.Generate(FirewallInput(m))
+	for _, tc := range firewall.Diff(m.Project, want, d.obs.Firewall) {
+		adds, dels := 0, 0
+		for _, c := range tc.Changes {
+			if c.Adds() {
+				adds++
+			} else {
+				dels++
+			}
+		}
+		action := Change
+		switch {
+		case dels == 0:
+			action = Create
+		case adds == 0:
+			action = Destroy
+		}
+		inv := firewall.Invert(tc.Changes)
+		undoAction := Change
+		switch action {
+		case Create:
+			undoAction = Destroy
+		case Destroy:
+			undoAction = Create
+		}
+		res := "firewall " + tc.Table
+		undo := Step{Action: undoAction, Op: OpFirewall, Resource: res, Table: tc.Table, Rules: inv}
+		d.add(phaseFirewall, Step{Action: action, Op: OpFirewall, Resource: res, Table: tc.Table, Rules: tc.Changes, Undo: &undo})
+	}
+}
+
+// firewallLines renders a firewall step one line per change, each with its
+// own glyph, so that a plan reads like the iptables commands it runs.
+func firewallLines(s Step) string {
+	var b strings.Builder
+	for i, c := range s.Rules {
+		if i > 0 {
+			b.WriteString("\n  ")
+		}
+		glyph := '+'
+		if !c.Adds() {
+			glyph = '-'
+		}
+		fmt.Fprintf(&b, "%c %s  # %s", glyph, firewall.Command(s.Table, c), s.Resource)
+	}
+	return b.String()
+}
+
+// Headline is the step in one line, for messages: its command, or for a
+// firewall step, which may hold thousands of rules, what it feeds to
+// iptables-restore.
+func (s Step) Headline() string {
+	if s.Op == OpFirewall {
+		return fmt.Sprintf("iptables-restore --noflush: %d changes to table %s", len(s.Rules), s.Table)
+	}
+	return s.Command()
+}

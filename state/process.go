@@ -1,0 +1,28 @@
+package state
+
+// Process is a container's command as topo finds it: the record of its pid
+// file, and whether that process still runs. A process that died keeps its
+// record, so that drift (a dead command) shows in a plan.
+type Process struct {
+	// Container is the file's container the command belongs to.
+	Container string `json:"container"`
+	// NS is the named namespace it was started in; "" is topo's own.
+	NS   string   `json:"netns,omitempty"`
+	Argv []string `json:"argv"`
+	PID  int      `json:"pid"`
+	// Running is false once the process has exited (or its pid was reused
+	// by another process).
+	Running bool   `json:"running"`
+	PidFile string `json:"pid_file"`
+	Log     string `json:"log"`
+}
+
+// Process returns the process of container, or nil.
+func (s *Snapshot) Process(container string) *Process {
+	for i := range s.Processes {
+		if s.Processes[i].Container == container {
+			return &s.Processes[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/topolab/topo/spec"
+)
+
+// Graph formats.
+const (
+	FormatDot     = "dot"
+	FormatMermaid = "mermaid"
+)
+
+// graph is the drawing, independent of its notation.
+type graph struct {
+	title string
+	nodes []node
+	edges []edge
+}
+
+type nodeKind int
+
+const (
+	kindNetwork nodeKind = iota
+	kindContainer
+	kindHost
+)
+
+type node struct {
+	id     string
+	kind   nodeKind
+	lines  []string
+	dashed bool // internal networks; containers with no network
+}
+
+type edgeKind int
+
+const (
+	edgeAttach edgeKind = iota // container to network
+	edgeShares                 // container:NAME
+	edgeHost                   // network_mode: host
+	edgePorts                  // host ports to a container
+)
+
+type edge struct {
+	from, to string
+	kind     edgeKind
+	lines    []string
+}
+
+// buildGraph draws networks, containers with their addresses and aliases,
+// shared namespaces, host mode and published ports, in file order. It uses
+// the model's addresses: those containers hold, or will be given by up.
+func (in *Input) buildGraph() *graph {
+	g := &graph{title: in.Model.Project}
+	for _, n := range in.Model.Networks {
+		lines := []string{n.Name, n.Subnet.String()}
+		if n.Internal {
+			lines = append(lines, "internal")
+		}
+		g.nodes = append(g.nodes, node{id: nodeID("net", n.Name), kind: kindNetwork, lines: lines, dashed: n.Internal})
+	}
+	needHost := false
+	for _, sc := range in.File.Containers {
+		if sc.Mode == spec.ModeHost || len(sc.Ports) > 0 {
+			needHost = true
+		}
+	}
+	if needHost {
+		g.nodes = append(g.nodes, node{id: "host", kind: kindHost, lines: []string{"host"}})
+	}
+	for _, sc := range in.File.Containers {
+		mc := in.container(sc.Name)
+		lines := []string{sc.Name}
+		if sc.Mode == spec.ModeNone {
+			lines = append(lines, "network_mode: none")
+		}
+		g.nodes = append(g.nodes, node{id: nodeID("ctr", sc.Name), kind: kindContainer, lines: lines, dashed: sc.Mode == spec.ModeNone})
+		switch sc.Mode {
+		case spec.ModeContainer:
+			g.edges = append(g.edges, edge{from: nodeID("ctr", sc.Name), to: nodeID("ctr", sc.ModeTarget), kind: edgeShares, lines: []string{"shares netns"}})
+		case spec.ModeHost:
+			g.edges = append(g.edges, edge{from: nodeID("ctr", sc.Name), to: "host", kind: edgeHost, lines: []string{"network_mode: host"}})
+		}
+		for i, e := range mc.Endpoints {
+			lines := []string{e.IfName + " " + e.Addr.String()}
+			if al := sc.Networks[i].Aliases; len(al) > 0 {
+				lines = append(lines, strings.Join(al, ", "))
+			}
+			g.edges = append(g.edges, edge{from: nodeID("ctr", sc.Name), to: nodeID("net", e.Network), kind: edgeAttach, lines: lines})
+		}
+		if ports := in.ports(sc); len(ports) > 0 {
+			var lines []string
+			for _, p := range ports {
+				lines = append(lines, p.String())
+			}
+			g.edges = append(g.edges, edge{from: "host", to: nodeID("ctr", sc.Name), kind: edgePorts, lines: lines})
+		}
+	}
+	return g
+}
+
+// nodeID makes an identifier both notations accept: letters, digits and
+// '_', with any other byte of name escaped, so that distinct names never
+// meet.
+func nodeID(prefix, name string) string {
+	var b strings.Builder
+	b.WriteString(prefix + "_")
+	for _, c := range []byte(name) {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "_%02x", c)
+		}
+	}
+	return b.String()
+}
+
+// RenderGraph writes the project's graph in format (dot or mermaid).
+func RenderGraph(w io.Writer, in *Input, format string) error {
+	g := in.buildGraph()
+	var s string
+	switch format {
+	case FormatDot:
+		s = g.dot()
+	case FormatMermaid:
+		s = g.mermaid()
+	default:
+		return fmt.Errorf("unknown graph format %q: use dot or mermaid", format)
+	}
+	_, err := io.WriteString(w, s)
+	return err
+}
+
+func dotQuote(lines []string) string {
+	q := make([]string, len(lines))
+	for i, l := range lines {
+		q[i] = strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(l)
+	}
+	return `"` + strings.Join(q, `\n`) + `"`
+}
+
+func (g *graph) dot() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "graph %s {\n", dotQuote([]string{g.title}))
+	fmt.Fprintf(&b, "  label=%s;\n  labelloc=t;\n  fontname=\"Helvetica\";\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n", dotQuote([]string{"topo project " + g.title}))
+	for _, n := range g.nodes {
+		attrs := ""
+		switch n.kind {
+		case kindNetwork:
+			attrs = "shape=box, style=\"rounded,filled\", fillcolor=\"#e8f0fe\""
+			if n.dashed {
+				attrs = "shape=box, style=\"rounded,filled,dashed\", fillcolor=\"#f4f4f4\""
+			}
+		case kindContainer:
+			attrs = "shape=ellipse"
+			if n.dashed {
+				attrs += ", style=dashed"
+			}
+		case kindHost:
+			attrs = "shape=house, style=filled, fillcolor=\"#fff4d6\""
+		}
+		fmt.Fprintf(&b, "  %s [label=%s, %s];\n", n.id, dotQuote(n.lines), attrs)
+	}
+	for _, e := range g.edges {
+		attrs := ""
+		switch e.kind {
+		case edgeShares, edgeHost:
+			attrs = ", style=dashed"
+		case edgePorts:
+			attrs = ", color=\"#1a73e8\", fontcolor=\"#1a73e8\", dir=forward"
+		}
+		fmt.Fprintf(&b, "  %s -- %s [label=%s%s];\n", e.from, e.to, dotQuote(e.lines), attrs)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+func mermaidQuote(lines []string) string {
+	q := make([]string, len(lines))
+	for i, l := range lines {
+		q[i] = strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(l)
+	}
+	return `"` + strings.Join(q, "<br/>") + `"`
+}
+
+func (g *graph) mermaid() string {
+	var b strings.Builder
+	b.WriteString("flowchart LR\n")
+	for _, n := range g.nodes {
+		l := mermaidQuote(n.lines)
+		switch n.kind {
+		case kindNetwork:
+			fmt.Fprintf(&b, "  %s[[%s]]\n", n.id, l)
+		case kindContainer:
+			fmt.Fprintf(&b, "  %s([%s])\n", n.id, l)
+		case kindHost:
+			fmt.Fprintf(&b, "  %s{{%s}}\n", n.id, l)
+		}
+	}
+	for _, e := range g.edges {
+		arrow := "---"
+		switch e.kind {
+		case edgeShares, edgeHost:
+			arrow = "-.-"
+		case edgePorts:
+			arrow = "==>"
+		}
+		fmt.Fprintf(&b, "  %s %s|%s| %s\n", e.from, arrow, mermaidQuote(e.lines), e.to)
+	}
+	for _, n := range g.nodes {
+		if n.dashed {
+			fmt.Fprintf(&b, "  style %s stroke-dasharray: 5 5\n", n.id)
+		}
+	}
+	return b.String()
+}

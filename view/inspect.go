@@ -1,0 +1,212 @@
+package view
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/rundir"
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
+)
+
+// NetworkDetail is what `topo inspect NETWORK --json` prints.
+type NetworkDetail struct {
+	FormatVersion string `json:"format_version"`
+	// Type is "network".
+	Type     string `json:"type"`
+	Name     string `json:"name"`
+	Project  string `json:"project"`
+	State    string `json:"state"` // up or down
+	Bridge   string `json:"bridge"`
+	Subnet   string `json:"subnet"`
+	Gateway  string `json:"gateway"`
+	Internal bool   `json:"internal"`
+	// Members are the containers attached, in file order.
+	Members []Member `json:"members"`
+}
+
+// Member is a container's endpoint on a network.
+type Member struct {
+	Container string   `json:"container"`
+	Interface string   `json:"interface"`
+	HostLink  string   `json:"host_link"`
+	Address   string   `json:"address"`
+	Aliases   []string `json:"aliases"`
+}
+
+// ContainerDetail is what `topo inspect CONTAINER --json` prints: the
+// container's ps line and more.
+type ContainerDetail struct {
+	FormatVersion string `json:"format_version"`
+	// Type is "container".
+	Type    string `json:"type"`
+	Project string `json:"project"`
+	Container
+	Hostname  string     `json:"hostname"`
+	Endpoints []Endpoint `json:"endpoints"`
+	// Routes are the main-table routes of the container's namespace.
+	Routes []state.Route `json:"routes"`
+	// SharedBy lists the containers whose network_mode is container:NAME.
+	SharedBy []string `json:"shared_by"`
+	PidFile  string   `json:"pid_file"`
+	Log      string   `json:"log"`
+}
+
+// Endpoint is a container's veth pair on one network.
+type Endpoint struct {
+	Network   string   `json:"network"`
+	Interface string   `json:"interface"`
+	Address   string   `json:"address"`
+	Gateway   string   `json:"gateway"`
+	MAC       string   `json:"mac"`
+	HostLink  string   `json:"host_link"`
+	Bridge    string   `json:"bridge"`
+	Aliases   []string `json:"aliases"`
+}
+
+// ErrNoSuchObject says a name is neither a network nor a container.
+var ErrNoSuchObject = errors.New("no such network or container")
+
+// Inspect finds NAME among the networks (kind "network"), the containers
+// (kind "container") or both (kind ""), and returns its detail: a
+// *NetworkDetail or a *ContainerDetail.
+func Inspect(in *Input, name, kind string) (any, error) {
+	n, c := in.network(name), in.container(name)
+	if kind == "container" {
+		n = nil
+	}
+	if kind == "network" {
+		c = nil
+	}
+	switch {
+	case n != nil && c != nil:
+		return nil, fmt.Errorf("%s is both a network and a container of project %s; say which with --type", name, in.Model.Project)
+	case n != nil:
+		return in.networkDetail(n), nil
+	case c != nil:
+		return in.containerDetail(in.File.Container(name)), nil
+	}
+	return nil, fmt.Errorf("%s: %w in project %s", name, ErrNoSuchObject, in.Model.Project)
+}
+
+func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
+	d := &NetworkDetail{FormatVersion: FormatVersion, Type: "network", Name: n.Name, Project: in.Model.Project, State: StateDown,
+		Bridge: n.Bridge, Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Internal: n.Internal, Members: []Member{}}
+	if l := in.Obs.Host.Link(n.Bridge); l != nil && l.Alias == (state.Mark{Project: in.Model.Project, Kind: state.KindNetwork, Name: n.Name}).String() {
+		d.State = StateUp
+		// The kernel is the truth: a bridge holds the subnet it was given.
+		if len(l.Addrs) > 0 {
+			if p, err := netip.ParsePrefix(l.Addrs[0]); err == nil {
+				d.Subnet, d.Gateway = p.Masked().String(), p.Addr().String()
+			}
+		}
+	}
+	for _, sc := range in.File.Containers {
+		mc := in.container(sc.Name)
+		for i, e := range mc.Endpoints {
+			if e.Network != n.Name {
+				continue
+			}
+			addr := ""
+			if in.nsUp(mc) {
+				addr, _ = in.observedAddr(mc.NS, mc.Name, e.Network)
+			}
+			d.Members = append(d.Members, Member{Container: sc.Name, Interface: e.IfName, HostLink: e.HostLink,
+				Address: addr, Aliases: nonNil(sc.Networks[i].Aliases)})
+		}
+	}
+	return d
+}
+
+func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
+	mc := in.container(sc.Name)
+	d := &ContainerDetail{FormatVersion: FormatVersion, Type: "container", Project: in.Model.Project, Container: in.psContainer(sc),
+		Hostname: sc.Hostname, Endpoints: []Endpoint{}, Routes: []state.Route{}, SharedBy: []string{}}
+	owner := in.File.Container(addressOwner(sc))
+	if sc.Mode != spec.ModeHost && owner != nil {
+		oc := in.container(owner.Name)
+		for i, e := range oc.Endpoints {
+			ep := Endpoint{Network: e.Network, Interface: e.IfName, HostLink: e.HostLink, Bridge: e.Bridge,
+				Aliases: nonNil(owner.Networks[i].Aliases)}
+			if n := in.network(e.Network); n != nil && !n.Internal {
+				ep.Gateway = n.Gateway.String()
+			}
+			if in.nsUp(mc) {
+				ep.Address, _ = in.observedAddr(mc.NS, oc.Name, e.Network)
+			}
+			if a, err := netip.ParsePrefix(ep.Address); err == nil {
+				ep.MAC = planner.MAC(a.Addr())
+			}
+			d.Endpoints = append(d.Endpoints, ep)
+		}
+	}
+	if ns := in.Obs.Namespace(mc.NS); mc.NS != "" && ns != nil && in.nsUp(mc) {
+		d.Routes = append(d.Routes, ns.Routes...)
+	}
+	for _, other := range in.File.Containers {
+		if other.Mode == spec.ModeContainer && other.ModeTarget == sc.Name {
+			d.SharedBy = append(d.SharedBy, other.Name)
+		}
+	}
+	if len(sc.Command) > 0 {
+		d.PidFile, d.Log = rundir.PidFile(in.Model.Project, sc.Name), rundir.LogFile(in.Model.Project, sc.Name)
+	}
+	return d
+}
+
+// RenderNetwork writes a network's detail as text.
+func (d *NetworkDetail) Render(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "network %s (project %s): %s\n", d.Name, d.Project, d.State)
+	fmt.Fprintf(&b, "  bridge    %s\n  subnet    %s\n  gateway   %s\n  internal  %v\n", d.Bridge, d.Subnet, d.Gateway, d.Internal)
+	b.WriteString("  members\n")
+	for _, m := range d.Members {
+		fmt.Fprintf(&b, "    %-12s %-5s %-18s host %s", m.Container, m.Interface, dash(m.Address, "-"), m.HostLink)
+		if len(m.Aliases) > 0 {
+			fmt.Fprintf(&b, "  aliases %s", strings.Join(m.Aliases, ","))
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Render writes a container's detail as text.
+func (d *ContainerDetail) Render(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "container %s (project %s): %s\n", d.Name, d.Project, d.State)
+	fmt.Fprintf(&b, "  network_mode  %s\n  netns         %s\n  hostname      %s\n", d.NetworkMode, dash(d.Netns, "(host)"), d.Hostname)
+	for _, e := range d.Endpoints {
+		fmt.Fprintf(&b, "  endpoint      %s %s %s mac %s host %s on %s", e.Network, e.Interface, dash(e.Address, "-"), dash(e.MAC, "-"), e.HostLink, e.Bridge)
+		if len(e.Aliases) > 0 {
+			fmt.Fprintf(&b, " aliases %s", strings.Join(e.Aliases, ","))
+		}
+		b.WriteString("\n")
+	}
+	for _, r := range d.Routes {
+		fmt.Fprintf(&b, "  route         %s", r.Dst)
+		if r.Gateway != "" {
+			fmt.Fprintf(&b, " via %s", r.Gateway)
+		}
+		fmt.Fprintf(&b, " dev %s\n", r.Dev)
+	}
+	for _, p := range d.Ports {
+		fmt.Fprintf(&b, "  port          %s\n", p)
+	}
+	if len(d.SharedBy) > 0 {
+		fmt.Fprintf(&b, "  shared_by     %s\n", strings.Join(d.SharedBy, ","))
+	}
+	if len(d.Command) > 0 {
+		pid := "-"
+		if d.PID != 0 {
+			pid = fmt.Sprint(d.PID)
+		}
+		fmt.Fprintf(&b, "  command       %s\n  pid           %s\n  log           %s\n", planner.ShellJoin(d.Command), pid, dash(d.Log, "-"))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,143 @@
+package view
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/spec"
+)
+
+// Container states.
+const (
+	// StateRunning: the container is up and its command runs.
+	StateRunning = "running"
+	// StateExited: the container is up but its command does not run.
+	StateExited = "exited"
+	// StateUp: the container is up and has no command.
+	StateUp = "up"
+	// StateDown: the container's namespace is not there.
+	StateDown = "down"
+)
+
+// PS is what `topo ps --json` prints.
+type PS struct {
+	FormatVersion string      `json:"format_version"`
+	Project       string      `json:"project"`
+	Containers    []Container `json:"containers"`
+}
+
+// Container is one line of ps.
+type Container struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// NetworkMode is bridge, host, none or container:NAME.
+	NetworkMode string `json:"network_mode"`
+	// Netns is the named namespace the container's processes run in; ""
+	// for host.
+	Netns string `json:"netns"`
+	// Networks are the networks and addresses the container answers on:
+	// NAME's for network_mode container:NAME.
+	Networks []Address `json:"networks"`
+	Ports    []Port    `json:"ports"`
+	Command  []string  `json:"command"`
+	// PID is the command's process while it runs, else 0.
+	PID int `json:"pid"`
+}
+
+// Address is a container's address on one network.
+type Address struct {
+	Network   string `json:"network"`
+	Interface string `json:"interface"`
+	// Address is in CIDR form, as the kernel holds it; "" while down.
+	Address string `json:"address"`
+}
+
+// BuildPS lists the file's containers, in file order, as the kernel shows
+// them.
+func BuildPS(in *Input) *PS {
+	out := &PS{FormatVersion: FormatVersion, Project: in.Model.Project, Containers: []Container{}}
+	for _, sc := range in.File.Containers {
+		out.Containers = append(out.Containers, in.psContainer(sc))
+	}
+	return out
+}
+
+func (in *Input) psContainer(sc *spec.Container) Container {
+	mc := in.container(sc.Name)
+	c := Container{
+		Name: sc.Name, NetworkMode: modeString(sc), Netns: mc.NS,
+		Networks: []Address{}, Ports: in.ports(sc), Command: nonNil(sc.Command),
+	}
+	up := in.nsUp(mc)
+	if owner := in.container(addressOwner(sc)); owner != nil && sc.Mode != spec.ModeHost {
+		for _, e := range owner.Endpoints {
+			a := Address{Network: e.Network, Interface: e.IfName}
+			if up {
+				a.Address, _ = in.observedAddr(mc.NS, owner.Name, e.Network)
+			}
+			c.Networks = append(c.Networks, a)
+		}
+	}
+	pr := in.Obs.Process(sc.Name)
+	switch {
+	case !up:
+		c.State = StateDown
+	case len(sc.Command) == 0:
+		c.State = StateUp
+	case pr != nil && pr.Running:
+		c.State = StateRunning
+	default:
+		c.State = StateExited
+	}
+	if pr != nil && pr.Running {
+		c.PID = pr.PID
+	}
+	return c
+}
+
+// RenderJSON writes v as indented JSON with a trailing newline.
+func RenderJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// Render writes ps as a table, as docker ps does.
+func (p *PS) Render(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tNETNS\tADDRESSES\tPORTS\tPID\tCOMMAND")
+	for _, c := range p.Containers {
+		var addrs, ports []string
+		for _, a := range c.Networks {
+			addr := a.Address
+			if addr == "" {
+				addr = "-"
+			}
+			addrs = append(addrs, a.Network+"="+addr)
+		}
+		for _, pt := range c.Ports {
+			ports = append(ports, pt.String())
+		}
+		pid := "-"
+		if c.PID != 0 {
+			pid = fmt.Sprint(c.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.State, dash(c.Netns, "(host)"),
+			dash(strings.Join(addrs, ","), "-"), dash(strings.Join(ports, ","), "-"), pid, dash(planner.ShellJoin(c.Command), "-"))
+	}
+	return tw.Flush()
+}
+
+func dash(s, empty string) string {
+	if s == "" {
+		return empty
+	}
+	return s
+}

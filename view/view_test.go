@@ -1,0 +1,218 @@
+package view_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/rundir"
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/view"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func init() {
+	// Views name runtime files; goldens assume the default root.
+	os.Unsetenv("TOPO_STATE_DIR")
+}
+
+const modes = `name: modes
+networks:
+  lan: {subnet: 10.77.0.0/24}
+containers:
+  main:
+    networks:
+      lan: {aliases: [primary]}
+    command: [sleep, infinity]
+  side:
+    network_mode: container:main
+    command: [python3, -m, http.server, "8000"]
+  iso:
+    network_mode: none
+    command: [sh, -c, "echo 'it\"s'; sleep 1"]
+  agent:
+    network_mode: host
+  quiet:
+    networks: [lan]
+`
+
+// cases are projects in a known state: the file, and what to do on the
+// fake kernel before looking.
+var cases = []struct {
+	name, file string
+	prepare    func(t *testing.T, k *kernel.Fake, f *spec.File)
+	inspect    []string
+}{
+	{"shop-up", "../examples/shop/topo.yaml", upOn, []string{"front", "back", "web", "probe", "tools"}},
+	{"shop-down", "../examples/shop/topo.yaml", func(*testing.T, *kernel.Fake, *spec.File) {}, []string{"front", "web"}},
+	{"modes", "", func(t *testing.T, k *kernel.Fake, f *spec.File) {
+		upOn(t, k, f)
+		k.Exit(rundir.PidFile("modes", "iso")) // iso's command has ended
+	}, []string{"lan", "main", "side", "iso", "agent"}},
+}
+
+func upOn(t *testing.T, k *kernel.Fake, f *spec.File) {
+	t.Helper()
+	obs, _ := k.Observe(context.Background(), f.Project)
+	p, _, err := planner.Up(f, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func input(t *testing.T, file string, prepare func(*testing.T, *kernel.Fake, *spec.File)) *view.Input {
+	t.Helper()
+	var f *spec.File
+	var err error
+	if file == "" {
+		f, err = spec.Parse("/lab/modes/topo.yaml", []byte(modes))
+	} else {
+		f, err = spec.Load(file)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kernel.NewFake(nil)
+	prepare(t, k, f)
+	obs, _ := k.Observe(context.Background(), f.Project)
+	m, err := planner.Desire(f, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &view.Input{File: f, Model: m, Obs: obs}
+}
+
+// TestGolden renders ps, inspect and graph of each case, as text and JSON,
+// and compares them with testdata/<case>/.
+func TestGolden(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := input(t, c.file, c.prepare)
+			dir := filepath.Join("testdata", c.name)
+			ps := view.BuildPS(in)
+			golden(t, dir, "ps.json", func(b *bytes.Buffer) error { return view.RenderJSON(b, ps) })
+			golden(t, dir, "ps.txt", func(b *bytes.Buffer) error { return ps.Render(b) })
+			for _, name := range c.inspect {
+				d, err := view.Inspect(in, name, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden(t, dir, "inspect-"+name+".json", func(b *bytes.Buffer) error { return view.RenderJSON(b, d) })
+				golden(t, dir, "inspect-"+name+".txt", func(b *bytes.Buffer) error {
+					return d.(interface{ Render(w io.Writer) error }).Render(b)
+				})
+			}
+			golden(t, dir, "graph.dot", func(b *bytes.Buffer) error { return view.RenderGraph(b, in, view.FormatDot) })
+			golden(t, dir, "graph.mmd", func(b *bytes.Buffer) error { return view.RenderGraph(b, in, view.FormatMermaid) })
+		})
+	}
+}
+
+func golden(t *testing.T, dir, name string, render func(*bytes.Buffer) error) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := render(&b); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	path := filepath.Join(dir, name)
+	if *update {
+		os.MkdirAll(dir, 0o755)
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./view -update)", err)
+	}
+	if d := cmp.Diff(string(want), b.String()); d != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", path, d)
+	}
+}
+
+// TestJSONShapes pins what README.md documents: field names and types of
+// ps and inspect, read back from the JSON.
+func TestJSONShapes(t *testing.T) {
+	in := input(t, "", cases[2].prepare)
+	var ps struct {
+		FormatVersion string `json:"format_version"`
+		Project       string `json:"project"`
+		Containers    []struct {
+			Name        string `json:"name"`
+			State       string `json:"state"`
+			NetworkMode string `json:"network_mode"`
+			Netns       string `json:"netns"`
+			Networks    []struct {
+				Network   string `json:"network"`
+				Interface string `json:"interface"`
+				Address   string `json:"address"`
+			} `json:"networks"`
+			Ports   []view.Port `json:"ports"`
+			Command []string    `json:"command"`
+			PID     int         `json:"pid"`
+		} `json:"containers"`
+	}
+	var b bytes.Buffer
+	view.RenderJSON(&b, view.BuildPS(in))
+	dec := json.NewDecoder(&b)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ps); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range ps.Containers {
+		addr := ""
+		if len(c.Networks) > 0 {
+			addr = c.Networks[0].Address
+		}
+		got[c.Name] = c.State + " " + c.NetworkMode + " " + c.Netns + " " + addr
+	}
+	want := map[string]string{
+		"main":  "running bridge modes-main 10.77.0.2/24",
+		"side":  "running container:main modes-main 10.77.0.2/24", // main's address
+		"iso":   "exited none modes-iso ",
+		"agent": "up host  ",
+		"quiet": "up bridge modes-quiet 10.77.0.3/24",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("ps (-want +got):\n%s", d)
+	}
+	if _, err := view.Inspect(in, "nope", ""); err == nil || !strings.Contains(err.Error(), "no such network or container") {
+		t.Errorf("inspect of an unknown name: %v", err)
+	}
+}
+
+// TestDotRenders feeds each golden graph to Graphviz.
+func TestDotRenders(t *testing.T) {
+	dot, err := exec.LookPath("dot")
+	if err != nil {
+		t.Skip("needs Graphviz's dot (Debian package graphviz)")
+	}
+	files, _ := filepath.Glob("testdata/*/graph.dot")
+	if len(files) == 0 {
+		t.Fatal("no graphs")
+	}
+	for _, f := range files {
+		out, err := exec.Command(dot, "-Tsvg", f).CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("<svg")) || bytes.Contains(out, []byte("Warning")) {
+			t.Errorf("dot -Tsvg %s: %v\n%.400s", f, err, out)
+		}
+	}
+}
