@@ -310,3 +310,27 @@ func TestDNSResolverDriftIsRepaired(t *testing.T) {
 	h.mustTopo("down", "-f", file)
 	assertNoDNS(t, h, "dns")
 }
+
+// A container's command resolves through the resolver too: it runs under
+// ip netns exec, with the namespace's resolv.conf and hosts over /etc.
+func TestDNSFromContainerCommand(t *testing.T) {
+	h := newDNSHost(t)
+	file := writeFile(t, "cmddns", `name: cmddns
+networks:
+  lan: {subnet: 10.78.0.0/24}
+containers:
+  a:
+    networks:
+      lan: {aliases: [alpha]}
+  b:
+    networks: [lan]
+    command: [sh, -c, "until getent hosts alpha > /run/b-resolved; do sleep 0.1; done; exec sleep 1000"]
+`)
+	h.mustTopo("up", "-f", file)
+	out := h.mustSh("for i in $(seq 50); do [ -s /run/b-resolved ] && break; sleep 0.1; done; cat /run/b-resolved")
+	if !strings.HasPrefix(out, "10.78.0.2 ") {
+		t.Errorf("b's command resolved alpha as %q", out)
+	}
+	h.mustTopo("down", "-f", file)
+	assertNoDNS(t, h, "cmddns")
+}
