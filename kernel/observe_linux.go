@@ -42,18 +42,8 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 	if err != nil {
 		return nil, fmt.Errorf("list namespaces: %w", err)
 	}
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ns, err := k.observeNetns(name, project)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // deleted since the listing
-		}
-		if err != nil {
-			return nil, fmt.Errorf("observe namespace %s: %w", name, err)
-		}
-		snap.Namespaces = append(snap.Namespaces, ns)
+	if snap.Namespaces, err = k.observeAll(ctx, names, project); err != nil {
+		return nil, err
 	}
 	for _, key := range observedSysctls {
 		v, err := readSysctl(key)
