@@ -63,6 +63,9 @@ func (e *StepError) Unwrap() []error {
 // Apply runs the plan's steps in order. When step k fails it runs the undo
 // of steps k-1 … 0, in that order, and returns a *StepError.
 func (a *Applier) Apply(ctx context.Context, p *planner.Plan) error {
+	if b, ok := a.Exec.(Batcher); ok {
+		return a.applyBatched(ctx, p, b) // batch.go
+	}
 	for i, s := range p.Steps {
 		if a.Hook != nil {
 			a.Hook.BeforeStep(i, s)

@@ -37,7 +37,7 @@ func (k *Netlink) addBridge(ns, name, mark string) error {
 	if err := h.LinkAdd(br); err != nil {
 		return err
 	}
-	if err := markUp(h, br, mark); err != nil {
+	if err := markUp(h.Handle, br, mark); err != nil {
 		return errors.Join(err, h.LinkDel(br))
 	}
 	return nil
@@ -73,7 +73,7 @@ func (k *Netlink) addVeth(s planner.Step) error {
 	defer h.Close()
 	var master netlink.Link
 	if s.Master != "" {
-		if master, err = linkByName(h, s.Master); err != nil {
+		if master, err = linkByName(h.Handle, s.Master); err != nil {
 			return fmt.Errorf("master: %w", err)
 		}
 	}
@@ -82,7 +82,7 @@ func (k *Netlink) addVeth(s planner.Step) error {
 		return err
 	}
 	defer peerNS.Close()
-	ph, err := netlink.NewHandleAt(peerNS, unix.NETLINK_ROUTE)
+	ph, err := k.handle(s.PeerNS)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (k *Netlink) addVeth(s planner.Step) error {
 	if err := h.LinkAdd(veth); err != nil {
 		return err
 	}
-	if err := finishVeth(h, ph, veth, master, s.Peer, s.Alias); err != nil {
+	if err := finishVeth(h.Handle, ph.Handle, veth, master, s.Peer, s.Alias); err != nil {
 		// Deleting one end deletes both.
 		return errors.Join(err, h.LinkDel(veth))
 	}
@@ -142,7 +142,7 @@ func (k *Netlink) deleteLink(ns, name, mark string) error {
 		return err
 	}
 	defer h.Close()
-	l, err := linkByName(h, name)
+	l, err := linkByName(h.Handle, name)
 	if IsNotFound(err) {
 		return nil
 	}
@@ -167,7 +167,7 @@ func (k *Netlink) setLinkUp(ns, name string, up bool) error {
 		return err
 	}
 	defer h.Close()
-	l, err := linkByName(h, name)
+	l, err := linkByName(h.Handle, name)
 	if err != nil {
 		return err
 	}
@@ -204,7 +204,7 @@ func (k *Netlink) addAddr(ns, link, cidr string) error {
 		return err
 	}
 	defer h.Close()
-	l, err := linkByName(h, link)
+	l, err := linkByName(h.Handle, link)
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (k *Netlink) deleteAddr(ns, link, cidr string) error {
 		return err
 	}
 	defer h.Close()
-	l, err := linkByName(h, link)
+	l, err := linkByName(h.Handle, link)
 	if IsNotFound(err) {
 		return nil
 	}
@@ -281,7 +281,7 @@ func (k *Netlink) addRoute(ns, dst, gateway, dev string) error {
 		return err
 	}
 	defer h.Close()
-	r, err := route(h, dst, gateway, dev)
+	r, err := route(h.Handle, dst, gateway, dev)
 	if err != nil {
 		return err
 	}
@@ -301,7 +301,7 @@ func (k *Netlink) deleteRoute(ns, dst, gateway, dev string) error {
 		return err
 	}
 	defer h.Close()
-	r, err := route(h, dst, gateway, dev)
+	r, err := route(h.Handle, dst, gateway, dev)
 	if IsNotFound(err) {
 		return nil // the device went, and its routes with it
 	}

@@ -23,6 +23,9 @@ type Netlink struct {
 	host netns.NsHandle
 	// fw is the iptables backend, detected on first use.
 	fw fwState
+	// handles keeps netlink handles open across the steps of one command
+	// (see handles_linux.go).
+	handles handleCache
 }
 
 var _ Kernel = (*Netlink)(nil)
@@ -57,9 +60,10 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 	case planner.OpSysctl:
 		err = k.setSysctl(s.NS, s.Key, s.Value)
 	case planner.OpNetnsAdd:
+		k.handles.forget(s.NS)
 		err = addNetns(s.NS, s.Alias)
 	case planner.OpNetnsDel:
-		err = deleteNetns(s.NS, s.Alias)
+		err = k.deleteOwnedNetns(s.NS, s.Alias) // handles_linux.go
 	case planner.OpBridgeAdd:
 		err = k.addBridge(s.NS, s.Link, s.Alias)
 	case planner.OpVethAdd:
@@ -170,18 +174,10 @@ func classify(err error) error {
 }
 
 // handle returns a netlink handle bound to the named namespace, or to the
-// host's for "". A missing namespace is ErrNotExist.
-func (k *Netlink) handle(ns string) (*netlink.Handle, error) {
-	if ns == "" {
-		return netlink.NewHandleAt(k.host, unix.NETLINK_ROUTE)
-	}
-	fd, err := openNetns(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer fd.Close()
-	// The handle's socket keeps the namespace; the fd can go.
-	return netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+// host's for "", from the cache; Close gives it back. A missing namespace
+// is ErrNotExist.
+func (k *Netlink) handle(ns string) (*nsHandle, error) {
+	return k.handles.get(k, ns)
 }
 
 // openNetns opens a named namespace. A missing one is ErrNotExist.

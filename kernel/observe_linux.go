@@ -9,7 +9,6 @@ import (
 	"slices"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topo/state"
@@ -34,7 +33,7 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 	snap := &state.Snapshot{}
 	links, err := retryDump(h.LinkList)
 	if err == nil {
-		snap.Host.Links, snap.Host.Routes, err = readNamespace(h, links)
+		snap.Host.Links, snap.Host.Routes, err = readNamespace(h.Handle, links)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("observe host namespace: %w", err)
@@ -43,18 +42,8 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 	if err != nil {
 		return nil, fmt.Errorf("list namespaces: %w", err)
 	}
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ns, err := observeNetns(name, project)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // deleted since the listing
-		}
-		if err != nil {
-			return nil, fmt.Errorf("observe namespace %s: %w", name, err)
-		}
-		snap.Namespaces = append(snap.Namespaces, ns)
+	if snap.Namespaces, err = k.observeAll(ctx, names, project); err != nil {
+		return nil, err
 	}
 	for _, key := range observedSysctls {
 		v, err := readSysctl(key)
@@ -100,17 +89,13 @@ func listNetns() ([]string, error) {
 // observeNetns reads one named namespace: its mark, and its content when it
 // is project's. A file that is not a namespace (as a failed `ip netns add`
 // can leave) is foreign.
-func observeNetns(name, project string) (state.Namespace, error) {
+func (k *Netlink) observeNetns(name, project string) (state.Namespace, error) {
 	ns := state.Namespace{Name: name}
-	fd, err := netns.GetFromPath(netnsDir + "/" + name)
-	if errors.Is(err, os.ErrNotExist) {
-		return ns, err
+	// The handle stays in the cache for the steps that follow.
+	h, err := k.handle(name)
+	if errors.Is(err, ErrNotExist) {
+		return ns, os.ErrNotExist
 	}
-	if err != nil {
-		return ns, nil
-	}
-	defer fd.Close()
-	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
 	if err != nil {
 		return ns, nil
 	}
@@ -134,7 +119,7 @@ func observeNetns(name, project string) (state.Namespace, error) {
 	if m.Project != project {
 		return ns, nil
 	}
-	ns.Links, ns.Routes, err = readNamespace(h, links)
+	ns.Links, ns.Routes, err = readNamespace(h.Handle, links)
 	return ns, err
 }
 

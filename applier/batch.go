@@ -1,0 +1,112 @@
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/topolab/topo/planner"
+)
+
+// Batcher is an Executor that can perform a run of consecutive steps
+// together, faster than one by one. The real kernel batches link deletions:
+// deleted one at a time, each link costs the kernel an RCU grace period
+// (about 20 ms, more on a busy machine); deleted together, the whole run
+// costs one.
+//
+// Batching keeps rollback exact: ApplyBatch says, per step, whether it was
+// done, and a failed run undoes precisely the done steps, in reverse plan
+// order. A Batcher only groups steps that do not depend on each other, so
+// reverse plan order is still a valid order to undo them in.
+type Batcher interface {
+	Executor
+	// Batch says how many of steps, from the first, it can perform
+	// together; 1 means the first step runs alone through Apply.
+	Batch(steps []planner.Step) int
+	// ApplyBatch performs steps and returns one error per step: nil for a
+	// step that is done, the reason for one that is not (and has changed
+	// nothing).
+	ApplyBatch(ctx context.Context, steps []planner.Step) []error
+}
+
+// applyBatched is Apply for a Batcher. Hooks hear every step: BeforeStep
+// for all the steps of a run before it starts, AfterStep for each after it.
+func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) error {
+	var done []int // indexes of the steps done, in plan order
+	for i := 0; i < len(p.Steps); {
+		n := 1
+		if ctx.Err() == nil {
+			n = min(max(b.Batch(p.Steps[i:]), 1), len(p.Steps)-i)
+		}
+		run := p.Steps[i : i+n]
+		if a.Hook != nil {
+			for j, s := range run {
+				a.Hook.BeforeStep(i+j, s)
+			}
+		}
+		var errs []error
+		switch err := ctx.Err(); {
+		case err != nil:
+			errs = []error{err}
+		case n == 1:
+			errs = []error{b.Apply(ctx, run[0])}
+		default:
+			errs = b.ApplyBatch(ctx, run)
+			if len(errs) != n {
+				// A Batcher that does not say what it did leaves nothing
+				// to undo exactly; treat the run as failed and unknown.
+				return fmt.Errorf("executor answered %d results for a batch of %d steps (steps %d-%d)", len(errs), n, i+1, i+n)
+			}
+		}
+		failed := -1
+		var also []error
+		for j, s := range run {
+			err := errs[j]
+			if a.Hook != nil {
+				a.Hook.AfterStep(i+j, s, err)
+			}
+			switch {
+			case err == nil:
+				done = append(done, i+j)
+			case failed < 0:
+				failed = i + j
+			default:
+				also = append(also, fmt.Errorf("step %d (%s) also failed: %w", i+j+1, s.Command(), err))
+			}
+		}
+		if failed >= 0 {
+			se := &StepError{Index: failed, Step: p.Steps[failed], Err: errors.Join(append([]error{errs[failed-i]}, also...)...)}
+			se.RolledBack, se.Rollback = a.rollbackIndexed(p.Steps, done)
+			return se
+		}
+		i += n
+	}
+	return nil
+}
+
+// rollbackIndexed is rollback for a set of done steps that need not be a
+// prefix of the plan: it undoes steps[done[k]] for k from last to first.
+func (a *Applier) rollbackIndexed(steps []planner.Step, done []int) (int, error) {
+	var errs []error
+	n := 0
+	ctx := context.Background() // the context may be what failed
+	for k := len(done) - 1; k >= 0; k-- {
+		i := done[k]
+		u := steps[i].Undo
+		var err error
+		if u == nil {
+			err = fmt.Errorf("step %d (%s) cannot be undone", i+1, steps[i].Command())
+		} else if err = a.Exec.Apply(ctx, *u); err != nil {
+			err = fmt.Errorf("undo of step %d (%s): %w", i+1, u.Command(), err)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			n++
+		}
+		if a.Hook != nil {
+			a.Hook.RolledBack(i, u, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}

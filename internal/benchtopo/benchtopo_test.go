@@ -1,0 +1,57 @@
+package benchtopo
+
+import (
+	"context"
+	"testing"
+
+	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/spec"
+)
+
+// TestAddrMatchesIPAM checks that the addresses the scripts use are the ones
+// topo gives, so that every tool in a comparison builds the same network.
+func TestAddrMatchesIPAM(t *testing.T) {
+	top := Topology{Project: "b", N: 37, K: 4}
+	if err := top.Check(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := spec.Parse("topo.yaml", top.YAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := kernel.NewFake(nil).Observe(context.Background(), top.Project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := planner.Desire(f, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Containers) != top.N {
+		t.Fatalf("model has %d containers, want %d", len(m.Containers), top.N)
+	}
+	for i, c := range m.Containers {
+		if c.Name != top.Container(i) || len(c.Endpoints) != 1 {
+			t.Fatalf("container %d is %s with %d endpoints", i, c.Name, len(c.Endpoints))
+		}
+		e := c.Endpoints[0]
+		if e.Network != top.Network(top.NetworkOf(i)) || e.Addr.Addr() != top.Addr(i) || e.Addr.Bits() != 20 {
+			t.Errorf("container %s: topo gives %s on %s, benchtopo says %s on %s", c.Name, e.Addr, e.Network, top.Addr(i), top.Network(top.NetworkOf(i)))
+		}
+		if c.DefaultGW != top.Gateway(top.NetworkOf(i)) {
+			t.Errorf("container %s: gateway %s, benchtopo says %s", c.Name, c.DefaultGW, top.Gateway(top.NetworkOf(i)))
+		}
+	}
+	if len(f.Containers[5].Ports) != 1 || int(f.Containers[5].Ports[0].HostStart) != top.HostPort(5) {
+		t.Errorf("container c5 publishes %v, want host port %d", f.Containers[5].Ports, top.HostPort(5))
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, top := range []Topology{{N: 0, K: 4}, {N: 10, K: 0}, {N: 10, K: 17}, {N: 50000, K: 4}} {
+		if top.Check() == nil {
+			t.Errorf("Check(%+v) accepted a shape the plan cannot hold", top)
+		}
+	}
+}

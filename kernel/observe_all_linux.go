@@ -1,0 +1,56 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/topolab/topo/state"
+)
+
+// observeWorkers is how many namespaces Observe reads at once. Dumps need
+// no lock the kernel shares between namespaces (they run under RCU), and
+// each costs round trips, so a few readers overlap them.
+var observeWorkers = 4
+
+// observeAll reads the named namespaces, in the order given, skipping
+// those deleted since the listing.
+func (k *Netlink) observeAll(ctx context.Context, names []string, project string) ([]state.Namespace, error) {
+	out := make([]state.Namespace, len(names))
+	errs := make([]error, len(names))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(observeWorkers, len(names)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if errs[i] = ctx.Err(); errs[i] == nil {
+					out[i], errs[i] = k.observeNetns(names[i], project)
+				}
+			}
+		}()
+	}
+	for i := range names {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	var nss []state.Namespace
+	for i, name := range names {
+		switch err := errs[i]; {
+		case errors.Is(err, os.ErrNotExist):
+			// deleted since the listing
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("observe namespace %s: %w", name, err)
+		default:
+			nss = append(nss, out[i])
+		}
+	}
+	return nss, nil
+}
