@@ -156,6 +156,15 @@ func (f *Fake) Apply(_ context.Context, s planner.Step) error {
 }
 
 func (st *fakeState) apply(s planner.Step, missing []string) error {
+	if s.Op == planner.OpSeq {
+		// All parts on the one copy: the sequence is kept whole or not at all.
+		for _, part := range s.Steps {
+			if err := st.apply(part, missing); err != nil {
+				return fmt.Errorf("%s: %w", part.Command(), err)
+			}
+		}
+		return nil
+	}
 	if ok, err := st.applyDNS(s); ok {
 		return err
 	}

@@ -49,6 +49,14 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.Op == planner.OpSeq {
+		for _, part := range s.Steps {
+			if err := k.Apply(ctx, part); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if ok, err := k.applyDNS(s); ok {
 		if err != nil {
 			return fmt.Errorf("%s (%s): %w", s.Command(), s.Resource, classify(err))

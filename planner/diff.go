@@ -168,6 +168,12 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 				routeGone[o.ns] = true
 			}
 		}
+		if o.host != nil && o.inner != nil && o.ns != "" && wantNS[o.ns] == nil {
+			// The whole container goes: its routes and addresses go with
+			// the veth, and one undo rebuilds them all.
+			d.destroyWholeEndpoint(key, o)
+			continue
+		}
 		d.destroyEndpoint(key, o)
 	}
 
@@ -317,6 +323,27 @@ func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 	case o.inner != nil:
 		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, NS: o.ns, Link: o.inner.Name, Alias: o.inner.Alias})
 	}
+}
+
+// destroyWholeEndpoint removes an intact endpoint in one step, for a
+// container that goes away: deleting the veth takes the container end's
+// addresses and routes with it, so they need no steps of their own, and
+// the undo recreates the pair, then its addresses and routes.
+func (d *differ) destroyWholeEndpoint(key string, o *observedEndpoint) {
+	res := "endpoint " + key
+	rebuild := []Step{{Action: Create, Op: OpVethAdd, Resource: res, Link: o.host.Name, Master: o.host.Master,
+		Peer: o.inner.Name, PeerNS: o.ns, Alias: o.host.Alias}}
+	for _, a := range o.inner.Addrs {
+		rebuild = append(rebuild, Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: o.ns, Link: o.inner.Name, Addr: a})
+	}
+	for _, r := range o.routes {
+		rebuild = append(rebuild, Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway})
+	}
+	undo := &rebuild[0]
+	if len(rebuild) > 1 {
+		undo = &Step{Action: Create, Op: OpSeq, Resource: res, Steps: rebuild}
+	}
+	d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Alias: o.host.Alias, Undo: undo})
 }
 
 func (d *differ) addrDel(phase int, res, ns, link, addr string) {

@@ -51,6 +51,10 @@ const (
 	// ip [-n NS] link del LINK; refused when ALIAS is set and the link's
 	// mark differs, so that nothing changed since the plan is deleted
 	OpLinkDel Op = "link-del"
+	// the Steps, in order, as one step: only ever an undo, that rebuilds
+	// in one go what one deletion removed (a veth with its addresses and
+	// routes)
+	OpSeq Op = "seq"
 	// ip [-n NS] link set LINK up
 	OpLinkUp Op = "link-up"
 	// ip [-n NS] link set LINK down
@@ -141,6 +145,8 @@ type Step struct {
 	// Path and Content are a file's; Content is also a records document.
 	Path    string `json:"path,omitempty"`
 	Content string `json:"content,omitempty"`
+	// Steps are the parts of an OpSeq.
+	Steps []Step `json:"steps,omitempty"`
 	// Undo is the step that reverses this one.
 	Undo *Step `json:"undo,omitempty"`
 }
@@ -152,6 +158,12 @@ func (s Step) Command() string {
 		ip = "ip -n " + s.NS + " "
 	}
 	switch s.Op {
+	case OpSeq:
+		parts := make([]string, len(s.Steps))
+		for i, p := range s.Steps {
+			parts[i] = p.Command()
+		}
+		return strings.Join(parts, "; ")
 	case OpSysctl:
 		return fmt.Sprintf("sysctl -w %s=%s", s.Key, s.Value)
 	case OpFirewall:
