@@ -26,3 +26,8 @@ func TestRollbackAtEveryStepFake(t *testing.T) {
 	k := kernel.NewFake(nil)
 	rollbackEveryStep(t, k, toSeed(t, k))
 }
+
+func TestCrashAtEveryStepFake(t *testing.T) {
+	k := kernel.NewFake(nil)
+	crashAtEveryStep(t, k, toSeed(t, k), nil, nil)
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/kernel"
@@ -230,5 +231,87 @@ func rollbackEveryStep(t *testing.T, k kernel.Kernel, reset func()) {
 			cmd = cmd[:67] + "..."
 		}
 		t.Logf("%3d  %c %-70s  %s", i, s.Action, cmd, result)
+	}
+}
+
+// crashAtEveryStep is the crash proof in process: for each kernel call of
+// an up from seedFile's state to bigFile's, of a down of bigFile's project,
+// and of the rollback of an up that failed, the run "crashes" there (see
+// faults); then one up must converge and one down must leave the kernel as
+// it was before the project existed. Calls whose step pick rejects are
+// skipped; partial, when not nil, leaves the crashed step half done.
+func crashAtEveryStep(t *testing.T, k kernel.Kernel, reset func(), pick func(planner.Step) bool, partial func(planner.Step)) {
+	reset()
+	plan, _, err := planner.Up(parse(t, bigFile), observe(t, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDown(t, project(t, k, nil))
+	empty := observe(t, k)
+	mustUp(t, project(t, k, nil), bigFile)
+	downPlan := planner.Down("rb", observe(t, k))
+
+	type run struct {
+		verb            string
+		failAt, crashAt int
+		step            planner.Step
+	}
+	var runs []run
+	for i, s := range plan.Steps {
+		runs = append(runs, run{"up", 0, i + 1, s})
+		// Fail step i, crash in the middle of undoing what came before.
+		if i > 1 {
+			j := i / 2
+			runs = append(runs, run{"rollback", i + 1, i + 1 + (i - j), *plan.Steps[j].Undo})
+		}
+	}
+	for i, s := range downPlan.Steps {
+		runs = append(runs, run{"down", 0, i + 1, s})
+	}
+	count := map[string]int{}
+	for i, r := range runs {
+		if pick != nil && !pick(r.step) {
+			continue
+		}
+		count[r.verb]++
+		reset()
+		if r.verb == "down" {
+			mustUp(t, project(t, k, nil), bigFile)
+		}
+		dir := runDir(t) + "/rb"
+		f := &faults{inner: k, failAt: r.failAt, crashAt: r.crashAt, before: i%2 == 1, partial: partial}
+		p := &txn.Project{Name: "rb", Kernel: k, Exec: f, Dir: dir}
+		if !crashed(func() {
+			if r.verb == "down" {
+				p.Down(context.Background())
+			} else {
+				p.Up(context.Background(), parse(t, bigFile))
+			}
+		}) {
+			t.Fatalf("%s did not reach call %d", r.verb, r.crashAt)
+		}
+		what := fmt.Sprintf("%s crashed at call %d (%s)", r.verb, r.crashAt, f.crashed)
+		if pend, err := p.Pending(); err != nil || pend == nil {
+			t.Fatalf("%s: pending = %v, %v; want the interrupted run", what, pend, err)
+		}
+		// The next process.
+		p = &txn.Project{Name: "rb", Kernel: k, Dir: dir}
+		res, err := p.Up(context.Background(), parse(t, bigFile))
+		if err != nil || res.Recovered == nil {
+			t.Fatalf("%s: up after it: %v (recovered %v)", what, err, res.Recovered)
+		}
+		converged(t, k, bigFile)
+		mustDown(t, p)
+		// Down leaves forwarding on, as Docker does: it is not the project's.
+		if d := cmp.Diff(empty, observe(t, k), cmpopts.IgnoreFields(state.Snapshot{}, "Sysctls")); d != "" {
+			t.Fatalf("%s: down after it left (-clean +after):\n%s", what, d)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s: runtime folder %s left after down (%v)", what, dir, err)
+		}
+	}
+	t.Logf("crashed at %v calls; each time one up converged and one down left nothing", count)
+	if len(count) != 3 {
+		t.Errorf("crashes by kind %v: want some in up, rollback and down", count)
 	}
 }

@@ -327,6 +327,13 @@ func (p *Project) Recover(ctx context.Context) (*journal.Pending, error) {
 // undo, may have happened in part).
 func (p *Project) undo(ctx context.Context, s planner.Step, inFlight bool) error {
 	u := *s.Undo
+	if isDelete(u.Op) && u.Alias == "" && s.Alias != "" {
+		// The planner's undo of a create deletes by name alone: right for
+		// a rollback in the same run, which just made the object. After
+		// a crash someone else may have taken the name meanwhile, so
+		// recovery deletes only what carries the create's mark.
+		u.Alias = s.Alias
+	}
 	if inFlight {
 		// A create interrupted before it marked its object: delete the
 		// object without the ownership check, which would refuse it.
