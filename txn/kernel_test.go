@@ -82,7 +82,7 @@ func TestCrashHalfDoneKernel(t *testing.T) {
 func TestCrashKernel(t *testing.T) {
 	k := realKernel(t)
 	n := 0
-	sample := func(planner.Step) bool { n++; return n%4 == 0 }
+	sample := func(planner.Step) bool { n++; return n%3 == 0 }
 	crashAtEveryStep(t, k, toSeed(t, k), sample, nil)
 }
 

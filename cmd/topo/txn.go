@@ -38,8 +38,13 @@ func (g *globals) lock(p *txn.Project, timeout time.Duration) error {
 // report prints how a transaction ended; its steps were printed as they
 // ran.
 func (g *globals) report(res *txn.Result, err error, verb, project string) error {
-	if err != nil {
+	var se *applier.StepError
+	var ve *txn.VerifyError
+	if errors.As(err, &se) || errors.As(err, &ve) {
 		return fmt.Errorf("%s of project %s: %w", verb, project, err)
+	}
+	if err != nil {
+		return err // a file, lock or kernel problem that says what it is about
 	}
 	p := res.Plan
 	if p.Empty() {
