@@ -112,6 +112,18 @@ func (p *Project) Unlock() error {
 	return err
 }
 
+// endRollback ends a transaction that rolled back after err. If the
+// rollback was incomplete the journal stays open, so that the next up or
+// down tries the failed undos again.
+func (p *Project) endRollback(w *journal.Writer, err error) error {
+	var se *applier.StepError
+	var ve *VerifyError
+	if errors.As(err, &se) && se.Rollback != nil || errors.As(err, &ve) && ve.Rollback != nil {
+		return w.Close()
+	}
+	return p.end(w, journal.RecRolledBack)
+}
+
 // end closes a transaction with rec, then deletes the journal: the end
 // record makes the transaction finished should the deletion not happen;
 // the deletion keeps the runtime folder to what the project needs.
@@ -182,7 +194,7 @@ func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 		return res, err
 	}
 	if err := a.Apply(ctx, plan); err != nil {
-		return res, errors.Join(err, p.end(w, journal.RecRolledBack))
+		return res, errors.Join(err, p.endRollback(w, err))
 	}
 	// Verify: the kernel, observed again, must need no further step.
 	obs, err = p.Kernel.Observe(ctx, p.Name)
@@ -198,7 +210,7 @@ func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 	if !diff.Empty() {
 		ve := &VerifyError{Diff: diff}
 		ve.RolledBack, ve.Rollback = a.RollBack(plan)
-		return res, errors.Join(ve, p.end(w, journal.RecRolledBack))
+		return res, errors.Join(ve, p.endRollback(w, ve))
 	}
 	return res, p.end(w, journal.RecCommit)
 }
@@ -223,7 +235,7 @@ func (p *Project) Down(ctx context.Context) (*Result, error) {
 			return res, err
 		}
 		if err := a.Apply(ctx, res.Plan); err != nil {
-			return res, errors.Join(err, p.end(w, journal.RecRolledBack))
+			return res, errors.Join(err, p.endRollback(w, err))
 		}
 		if err := p.end(w, journal.RecCommit); err != nil {
 			return res, err
