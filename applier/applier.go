@@ -5,7 +5,6 @@ package applier
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/topolab/topo/planner"
@@ -26,11 +25,24 @@ type Hook interface {
 	RolledBack(i int, undo *planner.Step, err error)
 }
 
+// Journal records a run durably, so that after a crash another process
+// can undo what it did (package journal implements it). Start must be
+// durable before it returns: the step runs only after it.
+type Journal interface {
+	Start(i int, s planner.Step) error
+	Finish(i int, err error) error
+	Undo(i int) error
+	Undone(i int, err error) error
+}
+
 // Applier runs plans.
 type Applier struct {
 	Exec Executor
 	// Hook may be nil.
 	Hook Hook
+	// Journal may be nil. When a record cannot be written the step does not
+	// run: it fails, and the steps before it are undone.
+	Journal Journal
 }
 
 // StepError says which step failed and how the rollback went.
@@ -71,44 +83,48 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) error {
 			a.Hook.BeforeStep(i, s)
 		}
 		err := ctx.Err()
+		if err == nil && a.Journal != nil {
+			err = a.Journal.Start(i, s)
+		}
+		ran := false // the step happened, though a record of it failed
 		if err == nil {
 			err = a.Exec.Apply(ctx, s)
+			ran = err == nil
+			if a.Journal != nil {
+				if jerr := a.Journal.Finish(i, err); jerr != nil && err == nil {
+					err = jerr
+				}
+			}
 		}
 		if a.Hook != nil {
 			a.Hook.AfterStep(i, s, err)
 		}
 		if err != nil {
 			se := &StepError{Index: i, Step: s, Err: err}
-			se.RolledBack, se.Rollback = a.rollback(p.Steps[:i])
+			done := p.Steps[:i]
+			if ran {
+				done = p.Steps[:i+1]
+			}
+			se.RolledBack, se.Rollback = a.rollback(done)
 			return se
 		}
 	}
 	return nil
 }
 
-// rollback undoes done in reverse. It goes on past failures, so that one
-// stuck undo does not leave the rest in place, and reports them all.
+// RollBack undoes every step of p, last first, as after a failure of a
+// step past the end: for a run that finished but must not stand (topo up
+// verifies the result and rolls back when the kernel differs from the
+// file). It returns how many steps were undone and the failures.
+func (a *Applier) RollBack(p *planner.Plan) (int, error) {
+	return a.rollback(p.Steps)
+}
+
+// rollback undoes done, a prefix of a plan, in reverse.
 func (a *Applier) rollback(done []planner.Step) (int, error) {
-	var errs []error
-	n := 0
-	// The context may be what failed; undo runs regardless.
-	ctx := context.Background()
-	for i := len(done) - 1; i >= 0; i-- {
-		u := done[i].Undo
-		var err error
-		if u == nil {
-			err = fmt.Errorf("step %d (%s) cannot be undone", i+1, done[i].Headline())
-		} else if err = a.Exec.Apply(ctx, *u); err != nil {
-			err = fmt.Errorf("undo of step %d (%s): %w", i+1, u.Headline(), err)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			n++
-		}
-		if a.Hook != nil {
-			a.Hook.RolledBack(i, u, err)
-		}
+	idx := make([]int, len(done))
+	for i := range idx {
+		idx[i] = i
 	}
-	return n, errors.Join(errs...)
+	return a.rollbackIndexed(done, idx)
 }

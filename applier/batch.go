@@ -44,34 +44,59 @@ func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) 
 				a.Hook.BeforeStep(i+j, s)
 			}
 		}
-		var errs []error
-		switch err := ctx.Err(); {
+		errs := make([]error, n)
+		err := ctx.Err()
+		if err == nil && a.Journal != nil {
+			// Every step of the run is recorded before any of it runs.
+			for j, st := range run {
+				if err = a.Journal.Start(i+j, st); err != nil {
+					break
+				}
+			}
+		}
+		switch {
 		case err != nil:
-			errs = []error{err}
+			// Nothing of the run ran: its first step fails with err.
+			errs[0] = err
+			for j := 1; j < n; j++ {
+				errs[j] = fmt.Errorf("not run: %w", err)
+			}
 		case n == 1:
-			errs = []error{b.Apply(ctx, run[0])}
+			errs[0] = b.Apply(ctx, run[0])
 		default:
-			errs = b.ApplyBatch(ctx, run)
-			if len(errs) != n {
+			got := b.ApplyBatch(ctx, run)
+			if len(got) != n {
 				// A Batcher that does not say what it did leaves nothing
 				// to undo exactly; treat the run as failed and unknown.
-				return fmt.Errorf("executor answered %d results for a batch of %d steps (steps %d-%d)", len(errs), n, i+1, i+n)
+				return fmt.Errorf("executor answered %d results for a batch of %d steps (steps %d-%d)", len(got), n, i+1, i+n)
 			}
+			copy(errs, got)
 		}
 		failed := -1
 		var also []error
 		for j, s := range run {
-			err := errs[j]
+			stepErr := errs[j]
+			ran := err == nil && stepErr == nil
+			if ran && a.Journal != nil {
+				// The step happened even if its record fails: it is undone
+				// with the rest, and the run stops here.
+				stepErr = a.Journal.Finish(i+j, nil)
+			} else if err == nil && a.Journal != nil {
+				_ = a.Journal.Finish(i+j, stepErr)
+			}
 			if a.Hook != nil {
-				a.Hook.AfterStep(i+j, s, err)
+				a.Hook.AfterStep(i+j, s, stepErr)
+			}
+			if ran {
+				done = append(done, i+j)
 			}
 			switch {
-			case err == nil:
-				done = append(done, i+j)
+			case stepErr == nil:
 			case failed < 0:
 				failed = i + j
+				errs[j] = stepErr
 			default:
-				also = append(also, fmt.Errorf("step %d (%s) also failed: %w", i+j+1, s.Command(), err))
+				also = append(also, fmt.Errorf("step %d (%s) also failed: %w", i+j+1, s.Headline(), stepErr))
 			}
 		}
 		if failed >= 0 {
@@ -84,8 +109,10 @@ func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) 
 	return nil
 }
 
-// rollbackIndexed is rollback for a set of done steps that need not be a
-// prefix of the plan: it undoes steps[done[k]] for k from last to first.
+// rollbackIndexed undoes steps[done[k]] for k from last to first; done
+// need not be a prefix of the plan (a batch may have done some of its
+// steps). It goes on past failures, so that one stuck undo does not leave
+// the rest in place, and reports them all.
 func (a *Applier) rollbackIndexed(steps []planner.Step, done []int) (int, error) {
 	var errs []error
 	n := 0
@@ -95,9 +122,19 @@ func (a *Applier) rollbackIndexed(steps []planner.Step, done []int) (int, error)
 		u := steps[i].Undo
 		var err error
 		if u == nil {
-			err = fmt.Errorf("step %d (%s) cannot be undone", i+1, steps[i].Command())
-		} else if err = a.Exec.Apply(ctx, *u); err != nil {
-			err = fmt.Errorf("undo of step %d (%s): %w", i+1, u.Command(), err)
+			err = fmt.Errorf("step %d (%s) cannot be undone", i+1, steps[i].Headline())
+		} else {
+			if a.Journal != nil {
+				// Undo even if the record fails: a crash now would leave
+				// the step looking done, and its undo is safe to repeat.
+				_ = a.Journal.Undo(i)
+			}
+			if err = a.Exec.Apply(ctx, *u); err != nil {
+				err = fmt.Errorf("undo of step %d (%s): %w", i+1, u.Headline(), err)
+			}
+			if a.Journal != nil {
+				_ = a.Journal.Undone(i, err)
+			}
 		}
 		if err != nil {
 			errs = append(errs, err)

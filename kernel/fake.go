@@ -111,6 +111,15 @@ func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, erro
 	for k, v := range f.st.sysctls {
 		s.Sysctls[k] = v
 	}
+	// As the real kernel's observe does, report route_localnet of the
+	// project's bridges, which every interface has (0 until set).
+	for _, l := range s.Host.Links {
+		if mk, ok := state.ParseMark(l.Alias); ok && mk.Project == project && mk.Kind == state.KindNetwork {
+			if key := planner.RouteLocalnet(l.Name); s.Sysctls[key] == "" {
+				s.Sysctls[key] = "0"
+			}
+		}
+	}
 	s.Processes = f.st.observeProcs(project)
 	fw, err := f.st.observeFirewall()
 	if err != nil {
@@ -177,6 +186,11 @@ func (st *fakeState) apply(s planner.Step, missing []string) error {
 			link, _, _ := strings.Cut(rest, ".")
 			if link != "all" && link != "default" && st.ns[s.NS].links[link] == nil {
 				return fmt.Errorf("sysctl %s: %w", s.Key, ErrNotExist)
+			}
+			if s.Value == "0" {
+				// The kernel's default: kept as no entry, as for a new link.
+				delete(st.sysctls, s.Key)
+				return nil
 			}
 		}
 		st.sysctls[s.Key] = s.Value

@@ -5,11 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/journal"
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/schema"
 )
 
@@ -60,6 +62,15 @@ file, 1 on error and 2 when there are changes.`,
 			if err := g.firewallPreflight(k, p); err != nil {
 				return err
 			}
+			// An interrupted transaction is work for up even when the
+			// kernel happens to match (its undo runs first).
+			pending, err := journal.Read(rundir.Project(f.Project))
+			if err != nil {
+				return err
+			}
+			if pending != nil {
+				fmt.Fprintf(g.stderr, "Project %s: %s; topo up will undo it and then converge, topo down will remove everything.\n", f.Project, pending.Summary())
+			}
 			if asJSON {
 				err = p.RenderJSON(g.stdout)
 			} else {
@@ -68,7 +79,7 @@ file, 1 on error and 2 when there are changes.`,
 			if err != nil {
 				return err
 			}
-			if detailed && !p.Empty() {
+			if detailed && (!p.Empty() || pending != nil) {
 				return &exitError{code: 2}
 			}
 			return nil
@@ -80,10 +91,16 @@ file, 1 on error and 2 when there are changes.`,
 }
 
 func newUpCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var lockTimeout time.Duration
+	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Make the kernel match the file; roll back if any step fails",
-		Args:  cobra.NoArgs,
+		Long: `up makes the kernel match the file, one journaled step at a time. If a step
+fails, or the kernel does not match the file when all steps are done, up
+undoes what it did. An up or down that was interrupted (killed, power loss)
+is undone first. One process changes a project at a time: up waits up to
+--lock-timeout for another to finish, then says which pid holds the lock.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := g.load()
 			if err != nil {
@@ -93,28 +110,28 @@ func newUpCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			obs, err := k.Observe(ctx(), f.Project)
-			if err != nil {
+			pr := newProgress(g.stdout, 0)
+			p := g.txnProject(k, f.Project, pr)
+			if err := g.lock(p, lockTimeout); err != nil {
 				return err
 			}
-			p, _, err := planner.Up(f, obs)
-			if err != nil {
-				return err
-			}
-			if err := g.firewallPreflight(k, p); err != nil {
-				return err
-			}
-			return g.apply(k, p, "up")
+			defer p.Unlock()
+			res, err := p.Up(ctx(), f)
+			return g.report(pr, res, err, "up", f.Project)
 		},
 	}
+	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", defaultLockTimeout, "how long to wait for another topo changing the project")
+	return cmd
 }
 
 func newDownCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var lockTimeout time.Duration
+	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Remove everything the project created, and nothing else",
 		Long: `down removes every namespace, link, address and route that carries the
-project's ownership mark. With -p it needs no file.`,
+project's ownership mark, after undoing an interrupted up or down. With -p
+it needs no file. It waits for the project's lock as up does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			project, err := g.projectName()
@@ -125,33 +142,18 @@ project's ownership mark. With -p it needs no file.`,
 			if err != nil {
 				return err
 			}
-			obs, err := k.Observe(ctx(), project)
-			if err != nil {
+			pr := newProgress(g.stdout, 0)
+			p := g.txnProject(k, project, pr)
+			if err := g.lock(p, lockTimeout); err != nil {
 				return err
 			}
-			p := planner.Down(project, obs)
-			if err := g.firewallPreflight(k, p); err != nil {
-				return err
-			}
-			return g.apply(k, p, "down")
+			defer p.Unlock()
+			res, err := p.Down(ctx())
+			return g.report(pr, res, err, "down", project)
 		},
 	}
-}
-
-// apply runs p and reports progress.
-func (g *globals) apply(k applier.Executor, p *planner.Plan, verb string) error {
-	if p.Empty() {
-		fmt.Fprintf(g.stdout, "Project %s: nothing to do.\n", p.Project)
-		return nil
-	}
-	pr := newProgress(g.stdout, len(p.Steps))
-	a := &applier.Applier{Exec: k, Hook: pr}
-	err := a.Apply(ctx(), p)
-	pr.done(verb, p, err)
-	if err != nil {
-		return fmt.Errorf("%s of project %s: %w", verb, p.Project, err)
-	}
-	return nil
+	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", defaultLockTimeout, "how long to wait for another topo changing the project")
+	return cmd
 }
 
 func newExecCmd(g *globals) *cobra.Command {

@@ -35,6 +35,9 @@ func newProgress(w io.Writer, total int) *progress {
 	return &progress{w: w, tty: tty, total: total, begun: time.Now()}
 }
 
+// Planned learns the length of the plan about to run (txn calls it).
+func (p *progress) Planned(plan *planner.Plan) { p.total = len(plan.Steps) }
+
 func (p *progress) BeforeStep(i int, s planner.Step) {
 	p.start = time.Now()
 	if p.tty {

@@ -1,0 +1,346 @@
+// Package journal records a transaction (one `up` or `down`) so that a later
+// process can tell, after a crash, what was half done and undo it.
+//
+// The journal is an append-only file of JSON lines in the project's runtime
+// folder. A run writes, in order:
+//
+//	{"rec":"begin","verb":"up","pid":42,"time":"…","steps":57}
+//	{"rec":"start","i":0,"step":{…, "undo":{…}}}   synced before step 0 runs
+//	{"rec":"done","i":0}                            or "failed" with "error"
+//	…
+//	{"rec":"undo","i":3}                            synced before step 3's undo runs
+//	{"rec":"undone","i":3}                          or "undo-failed"
+//	{"rec":"commit"}                                or "rolled-back", "recovered"
+//
+// The step record carries the whole planner.Step with its Undo, so the
+// journal alone says how to undo it: recovery needs neither the file nor the
+// plan. A transaction without its end record is unfinished; Read returns it
+// as a *Pending. Only the start and undo records are synced: losing a later
+// "done" merely makes a finished step look in flight, and undoing an
+// in-flight step is safe whether or not it happened.
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/topolab/topo/planner"
+)
+
+// FileName is the journal's name in the project's runtime folder.
+const FileName = "journal"
+
+// Record kinds.
+const (
+	recBegin      = "begin"
+	recStart      = "start"
+	recDone       = "done"
+	recFailed     = "failed"
+	recUndo       = "undo"
+	recUndone     = "undone"
+	recUndoFailed = "undo-failed"
+	// End records: the transaction is over.
+	RecCommit     = "commit"      // every step done and verified
+	RecRolledBack = "rolled-back" // a step failed; the run undid what it did
+	RecRecovered  = "recovered"   // a later process undid an interrupted run
+)
+
+type record struct {
+	Rec   string        `json:"rec"`
+	Verb  string        `json:"verb,omitempty"`
+	Pid   int           `json:"pid,omitempty"`
+	Time  *time.Time    `json:"time,omitempty"`
+	Steps int           `json:"steps,omitempty"`
+	I     int           `json:"i"`
+	Step  *planner.Step `json:"step,omitempty"`
+	Error string        `json:"error,omitempty"`
+}
+
+// Writer appends one transaction's records.
+type Writer struct {
+	f *os.File
+}
+
+// Begin starts a new transaction in dir, replacing any earlier journal,
+// and syncs its begin record. verb is "up" or "down"; steps is the plan's
+// length.
+func Begin(dir, verb string, steps int) (*Writer, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	w := &Writer{f: f}
+	now := time.Now().UTC()
+	if err := w.write(record{Rec: recBegin, Verb: verb, Pid: os.Getpid(), Time: &now, Steps: steps}, true); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// A new file's name must survive a power loss too.
+	syncDir(dir)
+	return w, nil
+}
+
+// Append reopens an unfinished transaction's journal, for recovery to
+// record its progress in, so that a crash during recovery is recovered in
+// turn.
+func Append(dir string) (*Writer, error) {
+	path := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	// A crash may have torn the last line: cut it, so that the records
+	// appended now start on a line of their own.
+	if n := len(data); n > 0 && data[n-1] != '\n' {
+		if err := f.Truncate(int64(bytes.LastIndexByte(data, '\n') + 1)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	}
+	return &Writer{f: f}, nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+func (w *Writer) write(r record, sync bool) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if _, err := w.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("journal %s: %w", w.f.Name(), err)
+	}
+	if sync {
+		if err := w.f.Sync(); err != nil {
+			return fmt.Errorf("journal %s: sync: %w", w.f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Start records, durably, that step i is about to run.
+func (w *Writer) Start(i int, s planner.Step) error {
+	return w.write(record{Rec: recStart, I: i, Step: &s}, true)
+}
+
+// Finish records how step i ended. A failed step changed nothing (the
+// kernel's contract), so recovery leaves it alone.
+func (w *Writer) Finish(i int, err error) error {
+	if err != nil {
+		return w.write(record{Rec: recFailed, I: i, Error: err.Error()}, false)
+	}
+	return w.write(record{Rec: recDone, I: i}, false)
+}
+
+// Undo records, durably, that the undo of step i is about to run.
+func (w *Writer) Undo(i int) error {
+	return w.write(record{Rec: recUndo, I: i}, true)
+}
+
+// Undone records how the undo of step i ended.
+func (w *Writer) Undone(i int, err error) error {
+	if err != nil {
+		return w.write(record{Rec: recUndoFailed, I: i, Error: err.Error()}, false)
+	}
+	return w.write(record{Rec: recUndone, I: i}, false)
+}
+
+// End closes the transaction with one of the end records and closes the
+// file.
+func (w *Writer) End(rec string) error {
+	err := w.write(record{Rec: rec}, true)
+	return errors.Join(err, w.f.Close())
+}
+
+// Close closes the file without ending the transaction (it stays pending).
+func (w *Writer) Close() error { return w.f.Close() }
+
+// StepState is what the journal knows of one step.
+type StepState int
+
+// Step states, in the order a step goes through them.
+const (
+	// Started: the step may or may not have happened, wholly or in part.
+	Started StepState = iota
+	// Done: the step happened.
+	Done
+	// Failed: the step failed and changed nothing.
+	Failed
+	// Undoing: the step happened; its undo may or may not have, wholly or
+	// in part.
+	Undoing
+	// Undone: the step's undo happened.
+	Undone
+	// UndoFailed: the step happened and its undo failed.
+	UndoFailed
+)
+
+func (s StepState) String() string {
+	return [...]string{"started", "done", "failed", "undoing", "undone", "undo-failed"}[s]
+}
+
+// Entry is one step of a pending transaction.
+type Entry struct {
+	Index int
+	Step  planner.Step
+	State StepState
+	// Err is the message of a failure, if any.
+	Err string
+}
+
+// Pending is an unfinished transaction.
+type Pending struct {
+	Verb  string
+	Pid   int
+	Time  time.Time
+	Steps int // length of the plan
+	// Entries are the steps that started, by index.
+	Entries []Entry
+}
+
+// Done counts the steps that happened and were not undone.
+func (p *Pending) Done() int {
+	n := 0
+	for _, e := range p.Entries {
+		if e.State != Failed && e.State != Undone {
+			n++
+		}
+	}
+	return n
+}
+
+// Summary says in words what the transaction got to.
+func (p *Pending) Summary() string {
+	return fmt.Sprintf("an interrupted %s (pid %d, started %s) had started %d of %d steps, %d of them still in effect",
+		p.Verb, p.Pid, p.Time.Local().Format(time.DateTime), len(p.Entries), p.Steps, p.Done())
+}
+
+// Read returns the unfinished transaction in dir, or nil when there is none
+// (no journal, or its last transaction ended). A torn last line, as a crash
+// mid-write leaves, is ignored; any other damage is an error.
+func Read(dir string) (*Pending, error) {
+	data, err := os.ReadFile(filepath.Join(dir, FileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	return parse(filepath.Join(dir, FileName), data)
+}
+
+func parse(path string, data []byte) (*Pending, error) {
+	var (
+		p       *Pending
+		entries = map[int]*Entry{}
+		ended   bool
+	)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var r record
+		if err := json.Unmarshal(b, &r); err != nil {
+			if last(data, sc) {
+				break // torn by a crash
+			}
+			return nil, fmt.Errorf("journal %s:%d: %w", path, line, err)
+		}
+		if r.Rec == recBegin {
+			p = &Pending{Verb: r.Verb, Pid: r.Pid, Steps: r.Steps}
+			if r.Time != nil {
+				p.Time = *r.Time
+			}
+			entries, ended = map[int]*Entry{}, false
+			continue
+		}
+		if p == nil {
+			return nil, fmt.Errorf("journal %s:%d: %q record before begin", path, line, r.Rec)
+		}
+		e := entries[r.I]
+		switch r.Rec {
+		case recStart:
+			if r.Step == nil {
+				return nil, fmt.Errorf("journal %s:%d: start record without its step", path, line)
+			}
+			entries[r.I] = &Entry{Index: r.I, Step: *r.Step, State: Started}
+			continue
+		case RecCommit, RecRolledBack, RecRecovered:
+			ended = true
+			continue
+		}
+		if e == nil {
+			return nil, fmt.Errorf("journal %s:%d: %q record for step %d, which never started", path, line, r.Rec, r.I)
+		}
+		switch r.Rec {
+		case recDone:
+			e.State = Done
+		case recFailed:
+			e.State, e.Err = Failed, r.Error
+		case recUndo:
+			e.State = Undoing
+		case recUndone:
+			e.State = Undone
+		case recUndoFailed:
+			e.State, e.Err = UndoFailed, r.Error
+		default:
+			return nil, fmt.Errorf("journal %s:%d: unknown record %q", path, line, r.Rec)
+		}
+	}
+	if err := sc.Err(); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if p == nil || ended {
+		return nil, nil
+	}
+	for _, e := range entries {
+		p.Entries = append(p.Entries, *e)
+	}
+	sort.Slice(p.Entries, func(i, j int) bool { return p.Entries[i].Index < p.Entries[j].Index })
+	return p, nil
+}
+
+// last reports whether the scanner's current line is the file's last
+// non-empty one.
+func last(data []byte, sc *bufio.Scanner) bool {
+	// The scanner has consumed through this line; what follows must be
+	// blank. Find this line's end by searching for its bytes from the end.
+	cur := sc.Bytes()
+	i := bytes.LastIndex(data, cur)
+	return i >= 0 && len(bytes.TrimSpace(data[i+len(cur):])) == 0
+}
+
+// Remove deletes the journal (after `down`, nothing of the project stays).
+func Remove(dir string) error {
+	err := os.Remove(filepath.Join(dir, FileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}

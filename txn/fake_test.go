@@ -1,0 +1,126 @@
+package txn_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/txn"
+
+	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/planner"
+)
+
+// toSeed returns a reset for rollbackEveryStep: down, then seedFile up,
+// then forwarding off, so that the plan turns it on again.
+func toSeed(t testing.TB, k kernel.Kernel) func() {
+	return func() {
+		p := project(t, k, nil)
+		mustDown(t, p)
+		mustUp(t, p, seedFile)
+		off := planner.Step{Action: planner.Change, Op: planner.OpSysctl, Resource: "host", Key: planner.IPForward, Value: "0"}
+		if err := k.Apply(context.Background(), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRollbackAtEveryStepFake(t *testing.T) {
+	k := kernel.NewFake(nil)
+	rollbackEveryStep(t, k, toSeed(t, k))
+}
+
+func TestCrashAtEveryStepFake(t *testing.T) {
+	k := kernel.NewFake(nil)
+	crashAtEveryStep(t, k, toSeed(t, k), nil, nil)
+}
+
+// liar claims to run the steps its skip accepts but does nothing.
+type liar struct {
+	k    kernel.Kernel
+	skip func(planner.Step) bool
+}
+
+func (l liar) Apply(ctx context.Context, s planner.Step) error {
+	if l.skip(s) {
+		return nil
+	}
+	return l.k.Apply(ctx, s)
+}
+
+// TestVerifyRollsBack: a kernel that silently drops a step leaves up with
+// a difference; up reports it and rolls everything back.
+func TestVerifyRollsBack(t *testing.T) {
+	k := kernel.NewFake(nil)
+	toSeed(t, k)()
+	before := k.Dump()
+	drop := func(s planner.Step) bool {
+		return s.Op == planner.OpRouteAdd && s.NS == "rb-worker" && s.Action == planner.Create
+	}
+	p := project(t, k, liar{k, drop})
+	_, err := p.Up(context.Background(), parse(t, bigFile))
+	var ve *txn.VerifyError
+	if !errors.As(err, &ve) || ve.Rollback != nil || len(ve.Diff.Steps) != 1 || !drop(ve.Diff.Steps[0]) {
+		t.Fatalf("err = %v, want a VerifyError naming the dropped route", err)
+	}
+	if !strings.Contains(err.Error(), "ip -n rb-worker route add default via 10.99.3.1") || !strings.Contains(err.Error(), "the kernel is as it was") {
+		t.Errorf("message: %v", err)
+	}
+	if d := cmp.Diff(before, k.Dump()); d != "" {
+		t.Errorf("after the verify rollback (-before +after):\n%s", d)
+	}
+	if pend, _ := p.Pending(); pend != nil {
+		t.Errorf("journal still pending after a complete rollback: %s", pend.Summary())
+	}
+}
+
+// TestIncompleteRollbackStaysPending: when an undo fails too, the journal
+// stays open and the next up finishes the job.
+func TestIncompleteRollbackStaysPending(t *testing.T) {
+	k := kernel.NewFake(nil)
+	toSeed(t, k)()
+	// Step 30 fails, and so does the undo of step 20 (call 30+10).
+	f := &faults{inner: k, failAt: 30}
+	p := project(t, k, failUndo{f, 40})
+	_, err := p.Up(context.Background(), parse(t, bigFile))
+	var se *applier.StepError
+	if !errors.As(err, &se) || se.Rollback == nil {
+		t.Fatalf("err = %v, want a failed step with an incomplete rollback", err)
+	}
+	pend, _ := p.Pending()
+	if pend == nil {
+		t.Fatal("journal not pending after an incomplete rollback")
+	}
+	if pend.Done() != 1 {
+		t.Errorf("%d steps still in effect, want 1: %s", pend.Done(), pend.Summary())
+	}
+	// The next down undoes the one step left and removes the project.
+	p.Exec = nil
+	res, err := p.Down(context.Background())
+	if err != nil || res.Recovered == nil {
+		t.Fatalf("down: %v, recovered %v", err, res.Recovered)
+	}
+	for _, n := range observe(t, k).Namespaces {
+		t.Errorf("namespace %s left after down", n.Name)
+	}
+}
+
+// failUndo fails call n of f (counting its calls) with an injected error.
+type failUndo struct {
+	f *faults
+	n int
+}
+
+func (u failUndo) Apply(ctx context.Context, s planner.Step) error {
+	if u.f.n+1 == u.n {
+		u.f.mu.Lock()
+		u.f.n++
+		u.f.mu.Unlock()
+		return errInjected
+	}
+	return u.f.Apply(ctx, s)
+}

@@ -1,0 +1,317 @@
+package txn_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
+	"github.com/topolab/topo/txn"
+)
+
+// The rollback and crash proofs run a plan that goes from seedFile's state
+// to bigFile's: destroys (a network, a container, a moved endpoint, a
+// default route) and creates (namespaces, bridges, veths, addresses,
+// routes, forwarding). Ports and commands are in the file so that, as the
+// planner learns firewall, resolver and process steps, the plan, and so the
+// proof, covers them without a change here.
+const seedFile = `
+name: rb
+networks:
+  old: {subnet: 10.99.9.0/24}
+  front: {subnet: 10.99.1.0/24}
+containers:
+  gone: {networks: [old]}
+  web: {networks: [old]}
+  db: {networks: [front]}
+`
+
+const bigFile = `
+name: rb
+networks:
+  front: {subnet: 10.99.1.0/24}
+  back: {subnet: 10.99.2.0/24, internal: true}
+  side: {subnet: 10.99.3.0/24}
+containers:
+  web:
+    networks:
+      front: {aliases: [www]}
+      back: {}
+    ports: ["18080:80", "127.0.0.1:18443:443", "15353:53/udp"]
+    command: ["sleep", "3600"]
+  db: {networks: [back]}
+  cache: {networks: [back, side]}
+  api: {networks: [front, side], ports: ["19000:9000"]}
+  worker: {networks: [side], command: ["sleep", "3600"]}
+  batch: {networks: [side, back]}
+  probe: {networks: [front]}
+  edge: {networks: [front, back, side]}
+  tools: {network_mode: none}
+  shadow: {network_mode: "container:web"}
+`
+
+func parse(t testing.TB, src string) *spec.File {
+	t.Helper()
+	f, err := spec.Parse("/lab/rb/topo.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// project returns a transaction runner on k with its runtime folder in a
+// fresh temporary folder.
+func project(t testing.TB, k kernel.Kernel, exec applier.Executor) *txn.Project {
+	return &txn.Project{Name: "rb", Kernel: k, Exec: exec, Dir: runDir(t) + "/rb"}
+}
+
+// runDir is a folder on a tmpfs when there is one to write (/run, private
+// inside the sandbox), as topo's runtime folder is: the journal syncs each
+// step, which costs milliseconds on a disk.
+func runDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("/run", "txn-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func observe(t testing.TB, k kernel.Kernel) *state.Snapshot {
+	t.Helper()
+	s, err := k.Observe(context.Background(), "rb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustUp(t testing.TB, p *txn.Project, src string) {
+	t.Helper()
+	if _, err := p.Up(context.Background(), parse(t, src)); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+}
+
+func mustDown(t testing.TB, p *txn.Project) {
+	t.Helper()
+	if _, err := p.Down(context.Background()); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+}
+
+// converged fails t unless a plan of src against k is empty.
+func converged(t testing.TB, k kernel.Kernel, src string) {
+	t.Helper()
+	p, _, err := planner.Up(parse(t, src), observe(t, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() {
+		var b strings.Builder
+		p.Render(&b)
+		t.Fatalf("not converged:\n%s", b.String())
+	}
+}
+
+var errInjected = errors.New("injected")
+
+// faults is an Executor that fails, or "crashes" at, given calls (1-based,
+// undos included). A crash ends the calling goroutine with runtime.Goexit
+// after (or, with before, instead of) running the step: no rollback, no
+// further journal record, as kill -9 would leave it. During a crash, when
+// partial is set, it runs instead of the step, to leave the step half done
+// as only a real kernel can.
+type faults struct {
+	inner   applier.Executor
+	mu      sync.Mutex
+	n       int
+	failAt  int
+	crashAt int
+	before  bool
+	partial func(planner.Step)
+	// crashed is the step the crash hit.
+	crashed *planner.Step
+}
+
+func (f *faults) Apply(ctx context.Context, s planner.Step) error {
+	f.mu.Lock()
+	f.n++
+	n := f.n
+	f.mu.Unlock()
+	if n == f.failAt {
+		return fmt.Errorf("%s: %w", s.Command(), errInjected)
+	}
+	if n == f.crashAt {
+		f.crashed = &s
+		switch {
+		case f.partial != nil:
+			f.partial(s)
+		case !f.before:
+			f.inner.Apply(ctx, s)
+		}
+		runtime.Goexit()
+	}
+	return f.inner.Apply(ctx, s)
+}
+
+// crashed runs fn in a goroutine of its own, as a process that may be
+// killed, and reports whether it crashed.
+func crashed(fn func()) bool {
+	done := make(chan bool)
+	go func() {
+		ok := false
+		defer func() { done <- !ok }()
+		fn()
+		ok = true
+	}()
+	return <-done
+}
+
+// rollbackEveryStep is the every-step rollback proof on kernel k: for each
+// step of the plan from seedFile's state to bigFile's, it fails that step
+// and checks that the observed kernel equals its snapshot from before up.
+// Each rollback must leave the kernel at the snapshot, so the next step
+// starts from there; reset brings k to seedFile's state at the start and
+// after a rollback that failed to. It logs the table
+// (k, step, result).
+func rollbackEveryStep(t *testing.T, k kernel.Kernel, reset func()) {
+	reset()
+	plan, _, err := planner.Up(parse(t, bigFile), observe(t, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Steps) < 50 {
+		t.Fatalf("plan has %d steps, want at least 50", len(plan.Steps))
+	}
+	ops := map[planner.Op]int{}
+	for _, s := range plan.Steps {
+		ops[s.Op]++
+	}
+	t.Logf("plan: %d steps, by op: %v", len(plan.Steps), ops)
+	t.Logf("%3s  %-72s  %s", "k", "step", "result")
+	before := observe(t, k)
+	for i, s := range plan.Steps {
+		f := &faults{inner: k, failAt: i + 1}
+		_, err := project(t, k, f).Up(context.Background(), parse(t, bigFile))
+		var se *applier.StepError
+		result := ""
+		switch {
+		case !errors.As(err, &se) || !errors.Is(err, errInjected) || se.Index != i:
+			t.Errorf("step %d: err = %v, want the injected failure of step %d", i, err, i)
+			result = "WRONG ERROR"
+		case se.Rollback != nil:
+			t.Errorf("step %d: rollback failed: %v", i, se.Rollback)
+			result = "ROLLBACK FAILED"
+		}
+		if d := cmp.Diff(before, observe(t, k)); d != "" {
+			t.Errorf("after failing step %d (%s) and rolling back, the kernel differs (-before +after):\n%s", i, s, d)
+			result = "DIFFERS"
+			// Start the next step from the snapshot again.
+			reset()
+			before = observe(t, k)
+		}
+		if result == "" {
+			result = fmt.Sprintf("rolled back %d, equal", se.RolledBack)
+		}
+		cmd := s.Command()
+		if len(cmd) > 70 {
+			cmd = cmd[:67] + "..."
+		}
+		t.Logf("%3d  %c %-70s  %s", i, s.Action, cmd, result)
+	}
+}
+
+// crashAtEveryStep is the crash proof in process: for each kernel call of
+// an up from seedFile's state to bigFile's, of a down of bigFile's project,
+// and of the rollback of an up that failed, the run "crashes" there (see
+// faults); then one up must converge and one down must leave the kernel as
+// it was before the project existed. Calls whose step pick rejects are
+// skipped; partial, when not nil, leaves the crashed step half done.
+func crashAtEveryStep(t *testing.T, k kernel.Kernel, reset func(), pick func(planner.Step) bool, partial func(planner.Step)) {
+	reset()
+	plan, _, err := planner.Up(parse(t, bigFile), observe(t, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDown(t, project(t, k, nil))
+	empty := observe(t, k)
+	mustUp(t, project(t, k, nil), bigFile)
+	downPlan := planner.Down("rb", observe(t, k))
+
+	type run struct {
+		verb            string
+		failAt, crashAt int
+		step            planner.Step
+	}
+	var runs []run
+	for i, s := range plan.Steps {
+		runs = append(runs, run{"up", 0, i + 1, s})
+		// Fail step i, crash in the middle of undoing what came before.
+		if i > 1 {
+			j := i / 2
+			runs = append(runs, run{"rollback", i + 1, i + 1 + (i - j), *plan.Steps[j].Undo})
+		}
+	}
+	for i, s := range downPlan.Steps {
+		runs = append(runs, run{"down", 0, i + 1, s})
+	}
+	count := map[string]int{}
+	for i, r := range runs {
+		if pick != nil && !pick(r.step) {
+			continue
+		}
+		count[r.verb]++
+		reset()
+		if r.verb == "down" {
+			mustUp(t, project(t, k, nil), bigFile)
+		}
+		dir := runDir(t) + "/rb"
+		f := &faults{inner: k, failAt: r.failAt, crashAt: r.crashAt, before: i%2 == 1, partial: partial}
+		p := &txn.Project{Name: "rb", Kernel: k, Exec: f, Dir: dir}
+		if !crashed(func() {
+			if r.verb == "down" {
+				p.Down(context.Background())
+			} else {
+				p.Up(context.Background(), parse(t, bigFile))
+			}
+		}) {
+			t.Fatalf("%s did not reach call %d", r.verb, r.crashAt)
+		}
+		what := fmt.Sprintf("%s crashed at call %d (%s)", r.verb, r.crashAt, f.crashed)
+		if pend, err := p.Pending(); err != nil || pend == nil {
+			t.Fatalf("%s: pending = %v, %v; want the interrupted run", what, pend, err)
+		}
+		// The next process.
+		p = &txn.Project{Name: "rb", Kernel: k, Dir: dir}
+		res, err := p.Up(context.Background(), parse(t, bigFile))
+		if err != nil || res.Recovered == nil {
+			t.Fatalf("%s: up after it: %v (recovered %v)", what, err, res.Recovered)
+		}
+		converged(t, k, bigFile)
+		mustDown(t, p)
+		// Down leaves forwarding on, as Docker does: it is not the project's.
+		if d := cmp.Diff(empty, observe(t, k), cmpopts.IgnoreFields(state.Snapshot{}, "Sysctls")); d != "" {
+			t.Fatalf("%s: down after it left (-clean +after):\n%s", what, d)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s: runtime folder %s left after down (%v)", what, dir, err)
+		}
+	}
+	t.Logf("crashed at %v calls; each time one up converged and one down left nothing", count)
+	if len(count) != 3 {
+		t.Errorf("crashes by kind %v: want some in up, rollback and down", count)
+	}
+}

@@ -1,0 +1,445 @@
+// Package txn makes `up` and `down` transactions: each step is journaled
+// before it runs (package journal), one process changes a project at a time
+// (package lock), `up` checks the kernel against the file when it is done
+// and rolls back when they differ, and an interrupted transaction (kill -9,
+// power loss) is undone by the next `up` or `down` before it does anything
+// else.
+//
+// Recovery. The journal says, for each step of the interrupted run, whether
+// it started, finished, failed, or had its undo start or finish. Recovery
+// undoes, last first, every step that may be in effect. A step that was in
+// flight may have happened wholly, partly or not at all; its undo must be
+// safe in each case:
+//   - deleting what is missing succeeds (the kernel's contract);
+//   - creating what exists with the step's own mark succeeds;
+//   - a namespace or link that a create left half made (created, not yet
+//     marked: an empty /run/netns file, a namespace whose lo has no alias, a
+//     bridge or veth without its alias) is deleted. It is topo's: the
+//     planner checked, under the lock, that the name was free, and only the
+//     one step in flight can have left it. Objects carrying another mark
+//     are never touched.
+//
+// After recovery, `up` plans from a fresh observation and converges; `down`
+// removes whatever carries the project's mark. The kernel stays the truth:
+// the journal only tells recovery how to put back what the interrupted run
+// had changed.
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/journal"
+	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/lock"
+	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/rundir"
+	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
+)
+
+// LockFile is the lock's name in the project's runtime folder.
+const LockFile = "lock"
+
+// Project runs transactions on one project.
+type Project struct {
+	Name   string
+	Kernel kernel.Kernel
+	// Exec performs steps; nil means Kernel. Tests wrap it to inject faults.
+	Exec applier.Executor
+	// Hook hears about each step; may be nil. If it has a method
+	// Planned(*planner.Plan), that is called before a plan runs.
+	Hook applier.Hook
+	// Notes receives what recovery finds and does; may be nil.
+	Notes io.Writer
+	// Dir is the runtime folder; "" means rundir.Project(Name).
+	Dir string
+	// Preflight, when set, checks a plan before its transaction begins
+	// (the firewall backend, say); its error stops the run with nothing
+	// changed.
+	Preflight func(*planner.Plan) error
+
+	lock *lock.Lock
+}
+
+func (p *Project) dir() string {
+	if p.Dir != "" {
+		return p.Dir
+	}
+	return rundir.Project(p.Name)
+}
+
+func (p *Project) exec() applier.Executor {
+	if p.Exec != nil {
+		return p.Exec
+	}
+	return p.Kernel
+}
+
+func (p *Project) note(format string, args ...any) {
+	if p.Notes != nil {
+		fmt.Fprintf(p.Notes, format+"\n", args...)
+	}
+}
+
+// Lock takes the project's lock, waiting up to timeout; waiting is called
+// once, with the holder's pid, if it has to wait. Unlock releases it.
+func (p *Project) Lock(ctx context.Context, timeout time.Duration, waiting func(pid int)) error {
+	l, err := lock.Acquire(ctx, filepath.Join(p.dir(), LockFile), timeout, waiting)
+	if err != nil {
+		return fmt.Errorf("project %s: %w", p.Name, err)
+	}
+	p.lock = l
+	return nil
+}
+
+// Unlock releases the lock, if held. When the lock is all that is left in
+// the runtime folder (a run that changed nothing, or only kernel objects),
+// it removes the lock and the folder too, so that topo leaves no trace
+// beyond what the project needs.
+func (p *Project) Unlock() error {
+	if p.lock == nil {
+		return nil
+	}
+	entries, err := os.ReadDir(p.dir())
+	if err == nil && len(entries) == 1 && entries[0].Name() == LockFile {
+		return p.removeFiles()
+	}
+	err = p.lock.Release()
+	p.lock = nil
+	return err
+}
+
+// endRollback ends a transaction that rolled back after err. If the
+// rollback was incomplete the journal stays open, so that the next up or
+// down tries the failed undos again.
+func (p *Project) endRollback(w *journal.Writer, err error) error {
+	var se *applier.StepError
+	var ve *VerifyError
+	if errors.As(err, &se) && se.Rollback != nil || errors.As(err, &ve) && ve.Rollback != nil {
+		return w.Close()
+	}
+	return p.end(w, journal.RecRolledBack)
+}
+
+// end closes a transaction with rec, then deletes the journal: the end
+// record makes the transaction finished should the deletion not happen;
+// the deletion keeps the runtime folder to what the project needs.
+func (p *Project) end(w *journal.Writer, rec string) error {
+	if err := w.End(rec); err != nil {
+		return err
+	}
+	return journal.Remove(p.dir())
+}
+
+// Pending returns the project's interrupted transaction, or nil.
+func (p *Project) Pending() (*journal.Pending, error) {
+	return journal.Read(p.dir())
+}
+
+// VerifyError says that after every step of up the kernel still differed
+// from the file; the run was rolled back.
+type VerifyError struct {
+	// Diff is the plan from the kernel as up left it to the file: what
+	// differed.
+	Diff *planner.Plan
+	// RolledBack counts the undone steps; Rollback holds their failures.
+	RolledBack int
+	Rollback   error
+}
+
+func (e *VerifyError) Error() string {
+	msg := fmt.Sprintf("after all steps the kernel still differs from the file in %d steps (first: %s)", len(e.Diff.Steps), e.Diff.Steps[0])
+	if e.Rollback != nil {
+		return msg + fmt.Sprintf("; rollback of %d steps was incomplete: %v", e.RolledBack, e.Rollback)
+	}
+	return msg + fmt.Sprintf("; rolled back %d steps, the kernel is as it was", e.RolledBack)
+}
+
+func (e *VerifyError) Unwrap() error { return e.Rollback }
+
+// Result is what a transaction did.
+type Result struct {
+	// Recovered is the interrupted transaction undone first, or nil.
+	Recovered *journal.Pending
+	// Plan is the plan that ran (empty when there was nothing to do).
+	Plan *planner.Plan
+}
+
+// Up makes the kernel match f: it undoes an interrupted transaction, plans
+// from a fresh observation, runs the plan with a journal, and verifies.
+// The caller holds the lock.
+func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
+	res := &Result{}
+	var err error
+	if res.Recovered, err = p.Recover(ctx); err != nil {
+		return res, err
+	}
+	obs, err := p.Kernel.Observe(ctx, p.Name)
+	if err != nil {
+		return res, err
+	}
+	plan, _, err := planner.Up(f, obs)
+	if err != nil {
+		return res, err
+	}
+	res.Plan = plan
+	if plan.Empty() {
+		return res, nil
+	}
+	w, a, err := p.begin("up", plan)
+	if err != nil {
+		return res, err
+	}
+	if err := a.Apply(ctx, plan); err != nil {
+		return res, errors.Join(err, p.endRollback(w, err))
+	}
+	// Verify: the kernel, observed again, must need no further step.
+	obs, err = p.Kernel.Observe(ctx, p.Name)
+	var diff *planner.Plan
+	if err == nil {
+		diff, _, err = planner.Up(f, obs)
+	}
+	if err != nil {
+		err = fmt.Errorf("verify: %w", err)
+		// Leave the journal open: the next up or down undoes the run.
+		return res, errors.Join(err, w.Close())
+	}
+	if !diff.Empty() {
+		ve := &VerifyError{Diff: diff}
+		ve.RolledBack, ve.Rollback = a.RollBack(plan)
+		return res, errors.Join(ve, p.endRollback(w, ve))
+	}
+	return res, p.end(w, journal.RecCommit)
+}
+
+// Down removes everything that carries the project's mark, after undoing
+// an interrupted transaction, and then the project's runtime files. It
+// needs no file. The caller holds the lock; Down removes it with the rest.
+func (p *Project) Down(ctx context.Context) (*Result, error) {
+	res := &Result{}
+	var err error
+	if res.Recovered, err = p.Recover(ctx); err != nil {
+		return res, err
+	}
+	obs, err := p.Kernel.Observe(ctx, p.Name)
+	if err != nil {
+		return res, err
+	}
+	res.Plan = planner.Down(p.Name, obs)
+	if !res.Plan.Empty() {
+		w, a, err := p.begin("down", res.Plan)
+		if err != nil {
+			return res, err
+		}
+		if err := a.Apply(ctx, res.Plan); err != nil {
+			return res, errors.Join(err, p.endRollback(w, err))
+		}
+		if err := p.end(w, journal.RecCommit); err != nil {
+			return res, err
+		}
+	}
+	return res, p.removeFiles()
+}
+
+// removeFiles deletes the journal, the lock (still held: see lock.Remove)
+// and the runtime folder if nothing else is in it.
+func (p *Project) removeFiles() error {
+	err := journal.Remove(p.dir())
+	if p.lock != nil {
+		err = errors.Join(err, p.lock.Remove())
+		p.lock = nil
+	}
+	if rerr := os.Remove(p.dir()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && !errors.Is(rerr, os.ErrExist) && !isNotEmpty(rerr) {
+		err = errors.Join(err, rerr)
+	}
+	if p.Dir == "" {
+		// The root too, when this was its last project (lock.Acquire
+		// makes it again, even if this races with its MkdirAll).
+		_ = os.Remove(rundir.Root())
+	}
+	return err
+}
+
+func (p *Project) begin(verb string, plan *planner.Plan) (*journal.Writer, *applier.Applier, error) {
+	if p.Preflight != nil {
+		if err := p.Preflight(plan); err != nil {
+			return nil, nil, err
+		}
+	}
+	w, err := journal.Begin(p.dir(), verb, len(plan.Steps))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s of project %s: %w", verb, p.Name, err)
+	}
+	if h, ok := p.Hook.(interface{ Planned(*planner.Plan) }); ok {
+		h.Planned(plan)
+	}
+	return w, &applier.Applier{Exec: p.exec(), Hook: p.Hook, Journal: w}, nil
+}
+
+// Recover undoes the project's interrupted transaction, if any, and returns
+// it (nil when there was none). Steps whose undo fails are reported in the
+// notes and in the returned error's text only when nothing could be
+// undone at all: the plan that follows starts from a fresh observation, so
+// leftovers that carry the project's mark are converged or removed anyway.
+func (p *Project) Recover(ctx context.Context) (*journal.Pending, error) {
+	pend, err := journal.Read(p.dir())
+	if err != nil || pend == nil {
+		return nil, err
+	}
+	p.note("Project %s: %s; undoing it first.", p.Name, pend.Summary())
+	w, err := journal.Append(p.dir())
+	if err != nil {
+		return pend, err
+	}
+	undone := 0
+	var errs []error
+	for i := len(pend.Entries) - 1; i >= 0; i-- {
+		e := pend.Entries[i]
+		inFlight := false
+		switch e.State {
+		case journal.Failed, journal.Undone:
+			continue
+		case journal.Started, journal.Undoing:
+			inFlight = true
+		}
+		if e.Step.Undo == nil {
+			errs = append(errs, fmt.Errorf("step %d (%s) cannot be undone", e.Index+1, e.Step.Command()))
+			continue
+		}
+		if err := w.Undo(e.Index); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		err := p.undo(ctx, e.Step, inFlight)
+		if err != nil {
+			err = fmt.Errorf("undo of step %d (%s): %w", e.Index+1, e.Step.Undo.Command(), err)
+			errs = append(errs, err)
+		} else {
+			undone++
+		}
+		if p.Hook != nil {
+			p.Hook.RolledBack(e.Index, e.Step.Undo, err)
+		}
+		if jerr := w.Undone(e.Index, err); jerr != nil {
+			errs = append(errs, jerr)
+			break
+		}
+	}
+	if err := p.end(w, journal.RecRecovered); err != nil {
+		return pend, err
+	}
+	if len(errs) > 0 {
+		p.note("Project %s: undid %d steps of the interrupted %s; %d could not be undone (what carries the project's mark is converged next):\n  %v",
+			p.Name, undone, pend.Verb, len(errs), errors.Join(errs...))
+	} else {
+		p.note("Project %s: undid %d steps of the interrupted %s.", p.Name, undone, pend.Verb)
+	}
+	return pend, nil
+}
+
+// undo runs the undo of s, which may have been in flight (s itself, or its
+// undo, may have happened in part).
+func (p *Project) undo(ctx context.Context, s planner.Step, inFlight bool) error {
+	u := *s.Undo
+	if isDelete(u.Op) && u.Alias == "" && s.Alias != "" {
+		// The planner's undo of a create deletes by name alone: right for
+		// a rollback in the same run, which just made the object. After
+		// a crash someone else may have taken the name meanwhile, so
+		// recovery deletes only what carries the create's mark.
+		u.Alias = s.Alias
+	}
+	if inFlight {
+		// A create interrupted before it marked its object: delete the
+		// object without the ownership check, which would refuse it.
+		if o, ok := objectOf(u); ok && isDelete(u.Op) && u.Alias != "" {
+			if mark, exists, err := p.observeMark(ctx, o); err != nil {
+				return err
+			} else if exists && mark == "" {
+				u.Alias = ""
+			}
+		}
+	}
+	err := p.exec().Apply(ctx, u)
+	if err == nil || !kernel.IsExist(err) {
+		return err
+	}
+	// A create that finds its object there: fine if it carries the step's
+	// mark; if it carries none and the step was in flight, it is the half
+	// of an interrupted create or delete: remove it and create it again.
+	o, ok := objectOf(u)
+	if !ok {
+		return nil // an address or route: it is there, as wanted
+	}
+	mark, exists, oerr := p.observeMark(ctx, o)
+	switch {
+	case oerr != nil:
+		return errors.Join(err, oerr)
+	case exists && mark == u.Alias:
+		return nil
+	case exists && mark == "" && inFlight:
+		if derr := p.exec().Apply(ctx, o.forceDelete()); derr != nil {
+			return errors.Join(err, derr)
+		}
+		return p.exec().Apply(ctx, u)
+	}
+	return err
+}
+
+// object is a namespace or link that a step creates or deletes by name.
+type object struct {
+	netns bool
+	ns    string // the namespace, or the link's namespace ("" host)
+	link  string
+}
+
+// objectOf names the object of a create or delete of a namespace or link.
+func objectOf(s planner.Step) (object, bool) {
+	switch s.Op {
+	case planner.OpNetnsAdd, planner.OpNetnsDel:
+		return object{netns: true, ns: s.NS}, true
+	case planner.OpBridgeAdd, planner.OpVethAdd, planner.OpLinkDel:
+		return object{ns: s.NS, link: s.Link}, true
+	}
+	return object{}, false
+}
+
+func isDelete(op planner.Op) bool { return op == planner.OpNetnsDel || op == planner.OpLinkDel }
+
+// forceDelete deletes the object without checking its mark.
+func (o object) forceDelete() planner.Step {
+	if o.netns {
+		return planner.Step{Action: planner.Destroy, Op: planner.OpNetnsDel, Resource: "recovery", NS: o.ns}
+	}
+	return planner.Step{Action: planner.Destroy, Op: planner.OpLinkDel, Resource: "recovery", NS: o.ns, Link: o.link}
+}
+
+// observeMark reads the object's mark from the kernel.
+func (p *Project) observeMark(ctx context.Context, o object) (mark string, exists bool, err error) {
+	snap, err := p.Kernel.Observe(ctx, p.Name)
+	if err != nil {
+		return "", false, err
+	}
+	if o.netns {
+		if n := snap.Namespace(o.ns); n != nil {
+			return n.Mark, true, nil
+		}
+		return "", false, nil
+	}
+	var n *state.Namespace
+	if o.ns == "" {
+		n = &snap.Host
+	} else if n = snap.Namespace(o.ns); n == nil {
+		return "", false, nil
+	}
+	if l := n.Link(o.link); l != nil {
+		return l.Alias, true, nil
+	}
+	return "", false, nil
+}
