@@ -212,7 +212,6 @@ func TestForeignObjectsSurvive(t *testing.T) {
 	h.mustSh(`ip netns add three-x && ip netns add mine && ip link add br-user type bridge &&
 ip link add veth0user type veth peer name veth1user && ip addr add 192.0.2.1/24 dev br-user &&
 iptables -A INPUT -s 198.51.100.7 -j DROP -m comment --comment "not topo"`)
-	h.mustSh("mkdir -p /run/topo") // topo's runtime root stays once made (the resolver's files live there)
 	before := h.snapshot()
 	file := example("three")
 	h.mustTopo("up", "-f", file)

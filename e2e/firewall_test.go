@@ -196,7 +196,6 @@ func TestDownLeavesOthersRules(t *testing.T) {
 iptables -t nat -A POSTROUTING -s 192.0.2.0/24 -j MASQUERADE
 iptables -N OTHER-CHAIN
 iptables -A OTHER-CHAIN -j RETURN`)
-	h.mustSh("mkdir -p /run/topo") // topo's runtime root stays once made (the resolver's files live there)
 	before := h.snapshot()
 	file := writeFile(t, "pub", pubFile)
 	h.mustTopo("up", "-f", file)

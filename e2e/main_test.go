@@ -162,7 +162,7 @@ func example(name string) string {
 // and it filters nothing.
 func (h *host) snapshot() string {
 	h.t.Helper()
-	return h.mustSh(`ip netns list; ip -o addr; ip -o link | sed 's/link\/ether.*//'; ip route; ` + iptablesSave + `; ls -R /run/topo /etc/netns 2>/dev/null || true`)
+	return h.mustSh(`ip netns list; ip -o addr; ip -o link | sed 's/link\/ether.*//'; ip route; ` + iptablesSave + `; find /run/topo /etc/netns -mindepth 1 2>/dev/null | sort || true`)
 }
 
 // iptablesSave prints the rules without comments, counters or empty tables.

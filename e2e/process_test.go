@@ -217,9 +217,6 @@ func TestCommandThatCannotStart(t *testing.T) {
 	h := newHost(t)
 	notExec := filepath.Join(t.TempDir(), "notexec")
 	os.WriteFile(notExec, []byte("#!/bin/sh\necho hi\n"), 0o644)
-	// /run/topo is topo's runtime root: once made it stays, as /run/docker
-	// does; what is inside must not change.
-	h.mustSh("mkdir -p /run/topo")
 	for _, bad := range []struct{ name, argv, want string }{
 		{"missing", `[no-such-program-topo, --flag]`, `"no-such-program-topo": command not found or not executable`},
 		{"not-executable", `[` + notExec + `]`, "command not found or not executable"},

@@ -39,15 +39,17 @@ func (g *globals) lock(p *txn.Project, timeout time.Duration) error {
 // report prints how a transaction ended (its steps were printed as they
 // ran): the summary, or which step failed and what was rolled back.
 func (g *globals) report(pr *progress, res *txn.Result, err error, verb, project string) error {
-	if res != nil && res.Plan != nil && !res.Plan.Empty() {
-		var se *applier.StepError
-		var ve *txn.VerifyError
-		if err == nil || errors.As(err, &se) || errors.As(err, &ve) {
-			pr.done(verb, res.Plan, err)
-		}
+	var se *applier.StepError
+	var ve *txn.VerifyError
+	ran := errors.As(err, &se) || errors.As(err, &ve)
+	if res != nil && res.Plan != nil && !res.Plan.Empty() && (err == nil || ran) {
+		pr.done(verb, res.Plan, err)
+	}
+	if ran {
+		return fmt.Errorf("%s of project %s: %w", verb, project, err)
 	}
 	if err != nil {
-		return fmt.Errorf("%s of project %s: %w", verb, project, err)
+		return err // a file, lock or kernel problem that says what it is about
 	}
 	if res.Plan.Empty() {
 		fmt.Fprintf(g.stdout, "Project %s: nothing to do.\n", project)
