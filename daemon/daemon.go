@@ -33,6 +33,10 @@ type Spec struct {
 	PidFile string
 	// Env is the environment; nil means topo's own.
 	Env []string
+	// Ready, when set, is how the caller learns the process is up (the
+	// resolver reports its records loaded): Start then returns at once
+	// instead of watching the new process for an exit.
+	Ready bool
 }
 
 // Record is what a pid file holds.
@@ -108,13 +112,17 @@ func Start(s Spec) (*Record, error) {
 		syscall.Kill(-rec.PID, syscall.SIGKILL)
 		return nil, err
 	}
+	watch := earlyExit
+	if s.Ready {
+		watch = 0
+	}
 	select {
 	case err := <-exited:
 		if err != nil {
 			os.Remove(s.PidFile)
 			return nil, failed(err)
 		}
-	case <-time.After(earlyExit):
+	case <-time.After(watch):
 	}
 	return rec, nil
 }

@@ -188,7 +188,7 @@ func startResolver(project string) error {
 	if err != nil {
 		return err
 	}
-	rec, err := daemon.Start(daemon.Spec{Argv: argv, LogFile: filepath.Join(dir, records.LogFile), PidFile: pidFile})
+	rec, err := daemon.Start(daemon.Spec{Argv: argv, LogFile: filepath.Join(dir, records.LogFile), PidFile: pidFile, Ready: true})
 	if err != nil {
 		return err
 	}
@@ -274,7 +274,11 @@ func awaitLoad(statusFile string, pid, gen int, hash string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("resolver %d did not report loading its records within %v", pid, resolverWait)
 		}
-		time.Sleep(10 * time.Millisecond)
+		if syscall.Kill(pid, 0) != nil {
+			// Gone (and reaped by daemon.Start): no point waiting.
+			return fmt.Errorf("resolver %d exited before loading its records", pid)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
