@@ -25,6 +25,16 @@ func (p Published) String() string { return fmt.Sprintf("%s:%d", p.HostIP, p.Hos
 
 var dportRE = regexp.MustCompile(`--dport (\d+)`)
 
+// DestPort is the --dport of a rule spec (a DNAT rule's host port).
+func DestPort(spec string) (uint16, bool) {
+	dm := dportRE.FindStringSubmatch(spec)
+	if dm == nil {
+		return 0, false
+	}
+	p, err := strconv.ParseUint(dm[1], 10, 16)
+	return uint16(p), err == nil
+}
+
 // ReadPublished lists the project's publishes from its DNAT rules, sorted
 // by container, port, protocol, host address and port: what `topo port` shows.
 func ReadPublished(project string, fw *state.Firewall) []Published {
@@ -62,8 +72,8 @@ func ReadPublished(project string, fw *state.Firewall) []Published {
 // topo:PROJECT:port:CONTAINER/HOSTIP:[HOSTPORT]:PORT/PROTO and its --dport.
 func parsePublished(project, spec string) (Published, bool) {
 	mk, ok := state.ParseMark(Comment(spec))
-	dm := dportRE.FindStringSubmatch(spec)
-	if !ok || mk.Project != project || mk.Kind != state.KindPort || dm == nil {
+	host, hok := DestPort(spec)
+	if !ok || mk.Project != project || mk.Kind != state.KindPort || !hok {
 		return Published{}, false
 	}
 	ctr, rest, ok1 := strings.Cut(mk.Name, "/")
@@ -74,9 +84,8 @@ func parsePublished(project, spec string) (Published, bool) {
 	}
 	ip, err1 := netip.ParseAddr(parts[0])
 	port, err2 := strconv.ParseUint(parts[2], 10, 16)
-	host, err3 := strconv.ParseUint(dm[1], 10, 16)
-	if err1 != nil || err2 != nil || err3 != nil {
+	if err1 != nil || err2 != nil {
 		return Published{}, false
 	}
-	return Published{Container: ctr, HostIP: ip, HostPort: uint16(host), Port: uint16(port), Proto: proto}, true
+	return Published{Container: ctr, HostIP: ip, HostPort: host, Port: uint16(port), Proto: proto}, true
 }

@@ -33,9 +33,16 @@ var _ applier.Batcher = (*Netlink)(nil)
 const batchGroup = 0x746f706f
 
 // Batch says how many steps, from the first, ApplyBatch can do together:
-// a run of link deletions in one namespace.
+// a run of link deletions in one namespace, or a run of namespace
+// deletions (see netns_del_linux.go).
 func (k *Netlink) Batch(steps []planner.Step) int {
 	n := 0
+	if steps[0].Op == planner.OpNetnsDel {
+		for n < len(steps) && steps[n].Op == planner.OpNetnsDel {
+			n++
+		}
+		return n
+	}
 	for _, s := range steps {
 		if s.Op != planner.OpLinkDel || s.NS != steps[0].NS {
 			break
@@ -61,7 +68,11 @@ func (k *Netlink) ApplyBatch(ctx context.Context, steps []planner.Step) []error 
 		}
 		return errs
 	}
-	k.deleteLinks(steps, errs)
+	if steps[0].Op == planner.OpNetnsDel {
+		k.deleteNetnsBatch(ctx, steps, errs)
+	} else {
+		k.deleteLinks(steps, errs)
+	}
 	for i, s := range steps {
 		if errs[i] != nil {
 			errs[i] = fmt.Errorf("%s (%s): %w", describe(s), s.Resource, classify(errs[i]))

@@ -71,7 +71,7 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 		k.handles.forget(s.NS)
 		err = addNetns(s.NS, s.Alias)
 	case planner.OpNetnsDel:
-		err = k.deleteOwnedNetns(s.NS, s.Alias) // handles_linux.go
+		err = k.deleteNetnsSettled(s) // netns_del_linux.go
 	case planner.OpBridgeAdd:
 		err = k.addBridge(s.NS, s.Link, s.Alias)
 	case planner.OpVethAdd:

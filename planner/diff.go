@@ -152,6 +152,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 	}
 
 	// Endpoints: keep the intact ones that match, destroy the rest.
+	rebuild := map[string][]Step{} // by namespace that goes away
 	routeGone := map[string]bool{} // namespaces whose default route is being removed
 	keptEP := map[string]bool{}
 	for _, key := range sortedKeys(eps) {
@@ -169,9 +170,9 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 			}
 		}
 		if o.host != nil && o.inner != nil && o.ns != "" && wantNS[o.ns] == nil {
-			// The whole container goes: its routes and addresses go with
-			// the veth, and one undo rebuilds them all.
-			d.destroyWholeEndpoint(key, o)
+			// The whole container goes: its veths, addresses and routes
+			// go with its namespace, whose undo rebuilds them.
+			rebuild[o.ns] = append(rebuild[o.ns], endpointRebuild(key, o)...)
 			continue
 		}
 		d.destroyEndpoint(key, o)
@@ -183,8 +184,16 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 			continue
 		}
 		mk, _ := state.ParseMark(ownNS[name].Mark)
-		undo := Step{Action: Create, Op: OpNetnsAdd, Resource: "container " + mk.Name, NS: name, Alias: ownNS[name].Mark}
-		d.add(phaseNetns, Step{Action: Destroy, Op: OpNetnsDel, Resource: undo.Resource, NS: name, Alias: ownNS[name].Mark, Undo: &undo})
+		res := "container " + mk.Name
+		add := Step{Action: Create, Op: OpNetnsAdd, Resource: res, NS: name, Alias: ownNS[name].Mark}
+		undo, phase := &add, phaseNetns
+		if parts := rebuild[name]; len(parts) > 0 {
+			// The namespace takes its veths with it: it goes before the
+			// bridges they are on, so that its undo finds them.
+			undo = &Step{Action: Create, Op: OpSeq, Resource: res, Steps: append([]Step{add}, parts...)}
+			phase = phaseVeth
+		}
+		d.add(phase, Step{Action: Destroy, Op: OpNetnsDel, Resource: res, NS: name, Alias: ownNS[name].Mark, Undo: undo})
 	}
 
 	// Bridges the file no longer has.
@@ -325,25 +334,20 @@ func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 	}
 }
 
-// destroyWholeEndpoint removes an intact endpoint in one step, for a
-// container that goes away: deleting the veth takes the container end's
-// addresses and routes with it, so they need no steps of their own, and
-// the undo recreates the pair, then its addresses and routes.
-func (d *differ) destroyWholeEndpoint(key string, o *observedEndpoint) {
+// endpointRebuild is what recreates an intact endpoint of a container
+// that goes away with its namespace: the veth pair, then the container
+// end's addresses and routes.
+func endpointRebuild(key string, o *observedEndpoint) []Step {
 	res := "endpoint " + key
-	rebuild := []Step{{Action: Create, Op: OpVethAdd, Resource: res, Link: o.host.Name, Master: o.host.Master,
+	out := []Step{{Action: Create, Op: OpVethAdd, Resource: res, Link: o.host.Name, Master: o.host.Master,
 		Peer: o.inner.Name, PeerNS: o.ns, Alias: o.host.Alias}}
 	for _, a := range o.inner.Addrs {
-		rebuild = append(rebuild, Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: o.ns, Link: o.inner.Name, Addr: a})
+		out = append(out, Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: o.ns, Link: o.inner.Name, Addr: a})
 	}
 	for _, r := range o.routes {
-		rebuild = append(rebuild, Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway})
+		out = append(out, Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway})
 	}
-	undo := &rebuild[0]
-	if len(rebuild) > 1 {
-		undo = &Step{Action: Create, Op: OpSeq, Resource: res, Steps: rebuild}
-	}
-	d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Alias: o.host.Alias, Undo: undo})
+	return out
 }
 
 func (d *differ) addrDel(phase int, res, ns, link, addr string) {

@@ -3,8 +3,6 @@ package planner
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/topolab/topo/firewall"
@@ -25,8 +23,6 @@ const (
 func RouteLocalnet(link string) string {
 	return "net.ipv4.conf." + link + ".route_localnet"
 }
-
-var dportRE = regexp.MustCompile(`--dport (\d+)`)
 
 // assignPorts expands each container's ports: entries into one Publish
 // per port, targeting the container's first non-internal network, and
@@ -60,11 +56,11 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 			}
 			for _, r := range c.Rules {
 				mk, ok := state.ParseMark(firewall.Comment(r.Spec))
-				dm := dportRE.FindStringSubmatch(r.Spec)
-				if !ok || mk.Kind != state.KindPort || dm == nil {
+				hp, hok := firewall.DestPort(r.Spec)
+				if !ok || mk.Kind != state.KindPort || !hok {
 					continue
 				}
-				port, _ := strconv.Atoi(dm[1])
+				port := int(hp)
 				pr := "tcp"
 				if strings.HasSuffix(mk.Name, "/udp") {
 					pr = "udp"

@@ -355,6 +355,21 @@ func (p *Project) undo(ctx context.Context, s planner.Step, inFlight bool) error
 		// recovery deletes only what carries the create's mark.
 		u.Alias = s.Alias
 	}
+	if u.Op == planner.OpSeq {
+		// A rebuild (a container with its veths): each part as an undo of
+		// its own, so that what already stands is taken as done.
+		for _, part := range u.Steps {
+			if err := p.runUndo(ctx, part, inFlight); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return p.runUndo(ctx, u, inFlight)
+}
+
+// runUndo runs one undo step u, tolerating what a crash may have left.
+func (p *Project) runUndo(ctx context.Context, u planner.Step, inFlight bool) error {
 	if inFlight {
 		// A create interrupted before it marked its object: delete the
 		// object without the ownership check, which would refuse it.
