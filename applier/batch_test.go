@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -47,7 +48,9 @@ func (b *batcher) Apply(ctx context.Context, s planner.Step) error {
 
 func (b *batcher) Batch(steps []planner.Step) int {
 	n := 1
-	for n < len(steps) && steps[n].Op == steps[0].Op {
+	// As the real kernel's: one op on one kind of object.
+	kind := func(s planner.Step) string { k, _, _ := strings.Cut(s.Resource, " "); return k }
+	for n < len(steps) && steps[n].Op == steps[0].Op && kind(steps[n]) == kind(steps[0]) {
 		n++
 	}
 	return n

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -44,7 +45,10 @@ func (k *Netlink) Batch(steps []planner.Step) int {
 		return n
 	}
 	for _, s := range steps {
-		if s.Op != planner.OpLinkDel || s.NS != steps[0].NS {
+		// Links of one kind only: a bridge must not go in the batch of
+		// the veths on it, or a veth that fails to go would lose its
+		// master with no step to give it back.
+		if s.Op != planner.OpLinkDel || s.NS != steps[0].NS || resourceKind(s) != resourceKind(steps[0]) {
 			break
 		}
 		n++
@@ -69,7 +73,7 @@ func (k *Netlink) ApplyBatch(ctx context.Context, steps []planner.Step) []error 
 		return errs
 	}
 	if steps[0].Op == planner.OpNetnsDel {
-		k.deleteNetnsBatch(ctx, steps, errs)
+		k.deleteNetnsBatch(steps, errs)
 	} else {
 		k.deleteLinks(steps, errs)
 	}
@@ -198,4 +202,11 @@ func (k *Netlink) deleteGroup(ns string, group uint32) error {
 		return nil // the group is empty: its links went meanwhile
 	}
 	return err
+}
+
+// resourceKind is the first word of a step's resource: network, endpoint,
+// container.
+func resourceKind(s planner.Step) string {
+	kind, _, _ := strings.Cut(s.Resource, " ")
+	return kind
 }

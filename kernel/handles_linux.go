@@ -127,31 +127,3 @@ func (c *handleCache) forget(name string) {
 		h.Handle.Close()
 	}
 }
-
-// deleteOwnedNetns is deleteNetns with the ownership check done through
-// the cached handle (saving a handle open per namespace in a down), and
-// the namespace's cached handles closed before it goes.
-//
-// Equivalent to: `ip netns del NAME; rm -rf /etc/netns/NAME`
-func (k *Netlink) deleteOwnedNetns(name, mark string) error {
-	if mark != "" {
-		h, err := k.handle(name)
-		switch {
-		case IsNotFound(err):
-			// Gone already; /etc/netns/NAME may still be there.
-		case err != nil:
-			return fmt.Errorf("check ownership: %w", err)
-		default:
-			lo, err := linkByName(h.Handle, "lo")
-			h.Close()
-			if err != nil {
-				return fmt.Errorf("check ownership: %w", err)
-			}
-			if got := lo.Attrs().Alias; got != mark {
-				return fmt.Errorf("lo is marked %q, not %q: not topo's to delete", got, mark)
-			}
-		}
-	}
-	k.handles.forget(name)
-	return deleteNetns(name, "")
-}

@@ -1,7 +1,7 @@
 package kernel
 
 import (
-	"context"
+	"fmt"
 	"time"
 
 	"github.com/topolab/topo/planner"
@@ -19,23 +19,37 @@ import (
 // settleTimeout bounds the wait for the kernel's background teardown.
 const settleTimeout = 60 * time.Second
 
-// endpointMarks lists the marks of the veths in namespace ns: their host
-// ends carry the same marks. A namespace already gone has none.
-func (k *Netlink) endpointMarks(ns string, into map[string]bool) {
-	h, err := k.handle(ns)
-	if err != nil {
-		return
-	}
-	defer h.Close()
-	links, err := retryDump(h.LinkList)
-	if err != nil {
-		return
-	}
-	for _, l := range links {
-		if mk, ok := state.ParseMark(l.Attrs().Alias); ok && mk.Kind == state.KindEndpoint && l.Type() == "veth" {
-			into[l.Attrs().Alias] = true
+// deleteNetnsCollecting deletes a namespace, refusing one whose lo is not
+// marked as the step says (through the cached handle), and adds to marks those of its veths (their host ends carry the same marks),
+// reading both lo's mark and the veths' from one dump.
+func (k *Netlink) deleteNetnsCollecting(s planner.Step, marks map[string]bool) error {
+	h, err := k.handle(s.NS)
+	switch {
+	case IsNotFound(err):
+		// Gone already; /etc/netns/NAME may still be there.
+	case err != nil && s.Alias == "":
+		// Not a namespace (an empty file left by a crash): nothing to
+		// check, nothing inside; the file goes.
+	case err != nil:
+		return fmt.Errorf("check ownership: %w", err)
+	default:
+		links, err := retryDump(h.LinkList)
+		h.Close()
+		if err != nil {
+			return fmt.Errorf("check ownership: %w", err)
+		}
+		for _, l := range links {
+			alias := l.Attrs().Alias
+			if l.Attrs().Name == "lo" && s.Alias != "" && alias != s.Alias {
+				return fmt.Errorf("lo is marked %q, not %q: not topo's to delete", alias, s.Alias)
+			}
+			if mk, ok := state.ParseMark(alias); ok && mk.Kind == state.KindEndpoint && l.Type() == "veth" {
+				marks[alias] = true
+			}
 		}
 	}
+	k.handles.forget(s.NS)
+	return deleteNetns(s.NS, "")
 }
 
 // awaitHostEndsGone waits until no host link carries one of marks. It
@@ -66,7 +80,8 @@ func (k *Netlink) awaitHostEndsGone(marks map[string]bool) {
 		if !left {
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		// Each look takes the rtnl lock the teardown needs: not too often.
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -74,8 +89,7 @@ func (k *Netlink) awaitHostEndsGone(marks map[string]bool) {
 // the host ends of its veths to go too.
 func (k *Netlink) deleteNetnsSettled(s planner.Step) error {
 	marks := map[string]bool{}
-	k.endpointMarks(s.NS, marks)
-	if err := k.deleteOwnedNetns(s.NS, s.Alias); err != nil {
+	if err := k.deleteNetnsCollecting(s, marks); err != nil {
 		return err
 	}
 	k.awaitHostEndsGone(marks)
@@ -84,13 +98,10 @@ func (k *Netlink) deleteNetnsSettled(s planner.Step) error {
 
 // deleteNetnsBatch deletes a run of namespaces and waits once for all
 // their veths' host ends, so that the kernel tears them down together.
-func (k *Netlink) deleteNetnsBatch(ctx context.Context, steps []planner.Step, errs []error) {
+func (k *Netlink) deleteNetnsBatch(steps []planner.Step, errs []error) {
 	marks := map[string]bool{}
-	for _, s := range steps {
-		k.endpointMarks(s.NS, marks)
-	}
 	for i, s := range steps {
-		errs[i] = k.deleteOwnedNetns(s.NS, s.Alias)
+		errs[i] = k.deleteNetnsCollecting(s, marks)
 	}
 	k.awaitHostEndsGone(marks)
 }

@@ -201,13 +201,19 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 		if wantNet[name] != nil {
 			continue
 		}
+		// The bridge's addresses go with it; its undo puts them back.
 		l := bridges[name]
 		res := "network " + name
-		for _, a := range l.Addrs {
-			d.addrDel(phaseBridgeAddr, res, "", l.Name, a)
+		add := Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: l.Name, Alias: l.Alias}
+		undo := &add
+		if len(l.Addrs) > 0 {
+			parts := []Step{add}
+			for _, a := range l.Addrs {
+				parts = append(parts, Step{Action: Create, Op: OpAddrAdd, Resource: res, Link: l.Name, Addr: a})
+			}
+			undo = &Step{Action: Create, Op: OpSeq, Resource: res, Steps: parts}
 		}
-		undo := Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: l.Name, Alias: l.Alias}
-		d.add(phaseBridge, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: l.Name, Alias: l.Alias, Undo: &undo})
+		d.add(phaseBridge, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: l.Name, Alias: l.Alias, Undo: undo})
 	}
 
 	// Forwarding, for networks that reach out.
