@@ -3,7 +3,6 @@ package firewall_test
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,13 +12,12 @@ import (
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/internal/golden"
 	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestGolden brings up, on a fake kernel, testdata/<case>/other.yaml when
 // there is one (another project already on the host), then topo.yaml, and
@@ -51,7 +49,7 @@ func TestGolden(t *testing.T) {
 			f := load(t, file)
 			m := up(t, k, f)
 			got := k.IptablesSave()
-			golden(t, filepath.Join(dir, "rules.golden"), got)
+			golden.Compare(t, filepath.Join(dir, "rules.golden"), []byte(got))
 
 			// The project's chains hold exactly what Generate asked for.
 			obs, _ := k.Observe(context.Background(), f.Project)
@@ -110,21 +108,4 @@ func up(t *testing.T, k *kernel.Fake, f *spec.File) *planner.Model {
 		t.Fatal(err)
 	}
 	return m
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./firewall -update)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, d)
-	}
 }

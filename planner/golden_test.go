@@ -4,21 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/topolab/topo/internal/golden"
 	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestGolden plans each testdata/<case>/topo.yaml against the case's
 // observed.json (an empty host when absent) and compares the human and JSON
@@ -53,9 +49,9 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			compareGolden(t, filepath.Join(dir, "plan.golden"), human.Bytes())
+			golden.Compare(t, filepath.Join(dir, "plan.golden"), human.Bytes())
 			if js.Len() > 0 {
-				compareGolden(t, filepath.Join(dir, "plan.json.golden"), js.Bytes())
+				golden.Compare(t, filepath.Join(dir, "plan.json.golden"), js.Bytes())
 			}
 			// The same inputs give the same bytes.
 			if p != nil {
@@ -67,23 +63,6 @@ func TestGolden(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func compareGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./planner -update)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, d)
 	}
 }
 
@@ -118,7 +97,7 @@ func TestGoldenSeeds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			compareGolden(t, filepath.Join(dir, "observed.json"), append(got, '\n'))
+			golden.Compare(t, filepath.Join(dir, "observed.json"), append(got, '\n'))
 		})
 	}
 }

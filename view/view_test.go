@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"os"
 	"os/exec"
@@ -15,14 +14,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/internal/golden"
 	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/view"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func init() {
 	// Views name runtime files; goldens assume the default root.
@@ -106,45 +104,31 @@ func TestGolden(t *testing.T) {
 			in := input(t, c.file, c.prepare)
 			dir := filepath.Join("testdata", c.name)
 			ps := view.BuildPS(in)
-			golden(t, dir, "ps.json", func(b *bytes.Buffer) error { return view.RenderJSON(b, ps) })
-			golden(t, dir, "ps.txt", func(b *bytes.Buffer) error { return ps.Render(b) })
+			renderGolden(t, dir, "ps.json", func(b *bytes.Buffer) error { return view.RenderJSON(b, ps) })
+			renderGolden(t, dir, "ps.txt", func(b *bytes.Buffer) error { return ps.Render(b) })
 			for _, name := range c.inspect {
 				d, err := view.Inspect(in, name, "")
 				if err != nil {
 					t.Fatal(err)
 				}
-				golden(t, dir, "inspect-"+name+".json", func(b *bytes.Buffer) error { return view.RenderJSON(b, d) })
-				golden(t, dir, "inspect-"+name+".txt", func(b *bytes.Buffer) error {
+				renderGolden(t, dir, "inspect-"+name+".json", func(b *bytes.Buffer) error { return view.RenderJSON(b, d) })
+				renderGolden(t, dir, "inspect-"+name+".txt", func(b *bytes.Buffer) error {
 					return d.(interface{ Render(w io.Writer) error }).Render(b)
 				})
 			}
-			golden(t, dir, "graph.dot", func(b *bytes.Buffer) error { return view.RenderGraph(b, in, view.FormatDot) })
-			golden(t, dir, "graph.mmd", func(b *bytes.Buffer) error { return view.RenderGraph(b, in, view.FormatMermaid) })
+			renderGolden(t, dir, "graph.dot", func(b *bytes.Buffer) error { return view.RenderGraph(b, in, view.FormatDot) })
+			renderGolden(t, dir, "graph.mmd", func(b *bytes.Buffer) error { return view.RenderGraph(b, in, view.FormatMermaid) })
 		})
 	}
 }
 
-func golden(t *testing.T, dir, name string, render func(*bytes.Buffer) error) {
+func renderGolden(t *testing.T, dir, name string, render func(*bytes.Buffer) error) {
 	t.Helper()
 	var b bytes.Buffer
 	if err := render(&b); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	path := filepath.Join(dir, name)
-	if *update {
-		os.MkdirAll(dir, 0o755)
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./view -update)", err)
-	}
-	if d := cmp.Diff(string(want), b.String()); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, d)
-	}
+	golden.Compare(t, filepath.Join(dir, name), b.Bytes())
 }
 
 // TestJSONShapes pins what README.md documents: field names and types of
