@@ -109,6 +109,7 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) error {
 			return se
 		}
 	}
+	a.settle(ctx)
 	return nil
 }
 

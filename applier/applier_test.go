@@ -105,3 +105,29 @@ func TestCancelledContextStopsBeforeTheNextStep(t *testing.T) {
 		t.Errorf("err = %v, ran %v", err, r.ran)
 	}
 }
+
+// settling is a recorder that logs when it is asked to settle.
+type settling struct{ recorder }
+
+func (s *settling) Settle(context.Context) { s.ran = append(s.ran, "settle") }
+
+// TestSettleEndsEveryRun: a Settler settles once its last step ran, or
+// once a rollback has ended, and not between steps.
+func TestSettleEndsEveryRun(t *testing.T) {
+	p := &planner.Plan{Steps: []planner.Step{step("a"), step("b")}}
+	s := &settling{}
+	if err := (&Applier{Exec: s}).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"ip netns add a", "ip netns add b", "settle"}, s.ran); d != "" {
+		t.Errorf("ran (-want +got):\n%s", d)
+	}
+
+	s = &settling{recorder{fail: map[string]error{"ip netns add b": errors.New("boom")}}}
+	if err := (&Applier{Exec: s}).Apply(context.Background(), p); err == nil {
+		t.Fatal("no error")
+	}
+	if d := cmp.Diff([]string{"ip netns add a", "ip netns add b", "ip netns del a", "settle"}, s.ran); d != "" {
+		t.Errorf("ran with a failure (-want +got):\n%s", d)
+	}
+}

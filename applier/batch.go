@@ -29,6 +29,23 @@ type Batcher interface {
 	ApplyBatch(ctx context.Context, steps []planner.Step) []error
 }
 
+// Settler is an Executor whose steps may leave work that the kernel
+// finishes in the background: the real kernel removes a deleted
+// namespace's veths after the namespace is gone. Settle waits for that
+// work. Apply and rollbacks call it at their end, so that a finished run
+// means a finished kernel; between steps the Executor settles itself
+// where a step needs it.
+type Settler interface {
+	Settle(ctx context.Context)
+}
+
+// settle waits for a Settler's background work.
+func (a *Applier) settle(ctx context.Context) {
+	if s, ok := a.Exec.(Settler); ok {
+		s.Settle(ctx)
+	}
+}
+
 // applyBatched is Apply for a Batcher. Hooks hear every step: BeforeStep
 // for all the steps of a run before it starts, AfterStep for each after it.
 func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) error {
@@ -106,6 +123,7 @@ func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) 
 		}
 		i += n
 	}
+	a.settle(ctx)
 	return nil
 }
 
@@ -145,5 +163,6 @@ func (a *Applier) rollbackIndexed(steps []planner.Step, done []int) (int, error)
 			a.Hook.RolledBack(i, u, err)
 		}
 	}
+	a.settle(ctx)
 	return n, errors.Join(errs...)
 }

@@ -158,3 +158,31 @@ func TestBatchedMatchesSequential(t *testing.T) {
 		t.Errorf("batched differs from sequential (-seq +batched):\n%s", d)
 	}
 }
+
+// settlingBatcher is a batcher that counts when it is asked to settle.
+type settlingBatcher struct {
+	batcher
+	settled int
+}
+
+func (s *settlingBatcher) Settle(context.Context) { s.settled++ }
+
+// TestBatchedSettlesAtTheEnd: a batched run settles once, at its end.
+func TestBatchedSettlesAtTheEnd(t *testing.T) {
+	k := seeded(t)
+	obs, _ := k.Observe(context.Background(), "rb")
+	plan, _, err := planner.Up(parse(t, want), obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &settlingBatcher{batcher: batcher{Fake: k, plan: plan.Steps}}
+	if err := (&applier.Applier{Exec: b}).Apply(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	if b.batches == 0 {
+		t.Fatal("the plan ran without a batch")
+	}
+	if b.settled != 1 {
+		t.Errorf("settled %d times, want once", b.settled)
+	}
+}

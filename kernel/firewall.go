@@ -10,8 +10,9 @@ import (
 type Iptables interface {
 	// Backend is "nft" or "legacy".
 	Backend() string
-	// Save returns `iptables-save -t TABLE`.
-	Save(ctx context.Context, table string) ([]byte, error)
+	// Save returns `iptables-save`: every table, in one run (one process
+	// costs more than the tables topo does not read).
+	Save(ctx context.Context) ([]byte, error)
 	// Restore feeds input to `iptables-restore --noflush`: every line of
 	// it is applied, or none.
 	Restore(ctx context.Context, input []byte) error

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,13 +27,13 @@ type iptablesExec struct {
 
 func (x *iptablesExec) Backend() string { return x.backend }
 
-func (x *iptablesExec) Save(ctx context.Context, table string) ([]byte, error) {
+func (x *iptablesExec) Save(ctx context.Context) ([]byte, error) {
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, x.save, "-t", table)
+	cmd := exec.CommandContext(ctx, x.save)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s -t %s: %w: %s", x.save, table, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("%s: %w: %s", x.save, err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
 }
@@ -51,8 +52,10 @@ func (x *iptablesExec) Restore(ctx context.Context, input []byte) error {
 // DetectIptables finds the iptables backend the host's rules live in:
 // iptables-nft or iptables-legacy, whichever has rules; when both or
 // neither have, the one the `iptables` command is. Rules are never split
-// across both. A host without iptables gets ErrNoIptables.
-func DetectIptables(ctx context.Context) (Iptables, error) {
+// across both. A host without iptables gets ErrNoIptables. It also returns
+// the chosen backend's save output when it read one, so that the first
+// observation does not run the same save again.
+func DetectIptables(ctx context.Context) (Iptables, []byte, error) {
 	look := func(name string) string {
 		p, err := exec.LookPath(name)
 		if err != nil {
@@ -60,12 +63,37 @@ func DetectIptables(ctx context.Context) (Iptables, error) {
 		}
 		return p
 	}
+	backends := []string{"nft", "legacy"}
 	flavours := map[string]*iptablesExec{}
-	for _, b := range []string{"nft", "legacy"} {
+	for _, b := range backends {
 		save, restore := look("iptables-"+b+"-save"), look("iptables-"+b+"-restore")
 		if save != "" && restore != "" {
 			flavours[b] = &iptablesExec{backend: b, save: save, restore: restore}
 		}
+	}
+	// Both saves at once: each is a process that mostly waits on the
+	// kernel, and this runs in every command that reads the firewall.
+	saved := make([][]byte, len(backends))
+	var wg sync.WaitGroup
+	for i, b := range backends {
+		if x := flavours[b]; x != nil {
+			wg.Go(func() {
+				if out, err := x.Save(ctx); err == nil {
+					saved[i] = out
+				}
+			})
+		}
+	}
+	wg.Wait()
+	var withRules []int
+	for i := range backends {
+		if hasRules(saved[i]) {
+			withRules = append(withRules, i)
+		}
+	}
+	if len(withRules) == 1 {
+		i := withRules[0]
+		return flavours[backends[i]], saved[i], nil
 	}
 	def := ""
 	if ipt := look("iptables"); ipt != "" {
@@ -78,43 +106,29 @@ func DetectIptables(ctx context.Context) (Iptables, error) {
 			}
 		}
 	}
-	var withRules []string
-	for _, b := range []string{"nft", "legacy"} {
-		if x := flavours[b]; x != nil && hasRules(ctx, x.save) {
-			withRules = append(withRules, b)
-		}
-	}
-	if len(withRules) == 1 {
-		return flavours[withRules[0]], nil
-	}
-	if x := flavours[def]; x != nil {
-		return x, nil
+	if i := slices.Index(backends, def); i >= 0 && flavours[def] != nil {
+		return flavours[def], saved[i], nil
 	}
 	// No suffixed programs: the plain ones, whatever they are.
 	save, restore := look("iptables-save"), look("iptables-restore")
 	if save == "" || restore == "" {
-		if x := flavours["nft"]; x != nil {
-			return x, nil
+		for i, b := range backends {
+			if x := flavours[b]; x != nil {
+				return x, saved[i], nil
+			}
 		}
-		if x := flavours["legacy"]; x != nil {
-			return x, nil
-		}
-		return nil, ErrNoIptables
+		return nil, nil, ErrNoIptables
 	}
 	if def == "" {
 		def = "unknown"
 	}
-	return &iptablesExec{backend: def, save: save, restore: restore}, nil
+	return &iptablesExec{backend: def, save: save, restore: restore}, nil, nil
 }
 
-// hasRules reports whether an iptables-save prints any rule or chain of
-// its own: more than the empty built-in tables.
-func hasRules(ctx context.Context, save string) bool {
-	out, err := exec.CommandContext(ctx, save).Output()
-	if err != nil {
-		return false
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
+// hasRules reports whether an iptables-save output holds any rule or
+// chain of its own: more than the empty built-in tables.
+func hasRules(saved []byte) bool {
+	sc := bufio.NewScanner(bytes.NewReader(saved))
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, "-A ") {
@@ -127,20 +141,41 @@ func hasRules(ctx context.Context, save string) bool {
 	return false
 }
 
-// fwState holds the Netlink kernel's iptables, found on first use.
+// fwState holds the Netlink kernel's iptables, found on first use, and
+// the save output detection read, until an observation uses it or a
+// restore makes it stale.
 type fwState struct {
-	once sync.Once
-	ipt  Iptables
-	err  error
+	once     sync.Once
+	ipt      Iptables
+	err      error
+	mu       sync.Mutex
+	detected []byte
 }
 
 func (k *Netlink) iptables(ctx context.Context) (Iptables, error) {
 	k.fw.once.Do(func() {
 		if k.fw.ipt == nil {
-			k.fw.ipt, k.fw.err = DetectIptables(ctx)
+			var saved []byte
+			k.fw.ipt, saved, k.fw.err = DetectIptables(ctx)
+			k.fw.mu.Lock()
+			k.fw.detected = saved
+			k.fw.mu.Unlock()
 		}
 	})
 	return k.fw.ipt, k.fw.err
+}
+
+// save returns the tables as iptables-save prints them: the output
+// detection read if nothing was restored since, or a fresh one.
+func (k *Netlink) save(ctx context.Context, ipt Iptables) ([]byte, error) {
+	k.fw.mu.Lock()
+	out := k.fw.detected
+	k.fw.detected = nil
+	k.fw.mu.Unlock()
+	if out != nil {
+		return out, nil
+	}
+	return ipt.Save(ctx)
 }
 
 // SetIptables makes the kernel use ipt instead of the detected iptables.
@@ -156,36 +191,36 @@ func (k *Netlink) FirewallBackend(ctx context.Context) (string, error) {
 	return ipt.Backend(), nil
 }
 
-// observeFirewall reads topo's chains, one iptables-save per table. A host
-// without iptables has no rules of topo's: the firewall is left nil.
+// observeFirewall reads topo's chains of the filter and nat tables, from
+// one iptables-save. A host without iptables has no rules of topo's: the
+// firewall is nil.
 //
-// Equivalent to: `iptables-save -t filter; iptables-save -t nat`
-func (k *Netlink) observeFirewall(ctx context.Context, snap *state.Snapshot) error {
+// Equivalent to: `iptables-save`
+func (k *Netlink) observeFirewall(ctx context.Context) (*state.Firewall, error) {
 	ipt, err := k.iptables(ctx)
 	if errors.Is(err, ErrNoIptables) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
+	}
+	out, err := k.save(ctx, ipt)
+	if err != nil {
+		return nil, fmt.Errorf("read iptables: %w", err)
+	}
+	ts, err := firewall.ParseSave(out)
+	if err != nil {
+		return nil, fmt.Errorf("read iptables: %w", err)
 	}
 	fw := &state.Firewall{Backend: ipt.Backend()}
 	for _, table := range []string{firewall.TableFilter, firewall.TableNat} {
-		out, err := ipt.Save(ctx, table)
-		if err != nil {
-			return fmt.Errorf("read iptables table %s: %w", table, err)
-		}
-		ts, err := firewall.ParseSave(out)
-		if err != nil {
-			return fmt.Errorf("read iptables table %s: %w", table, err)
-		}
 		for _, t := range ts {
 			if t.Name == table && len(t.Chains) > 0 {
 				fw.Tables = append(fw.Tables, t)
 			}
 		}
 	}
-	snap.Firewall = fw
-	return nil
+	return fw, nil
 }
 
 // applyFirewall runs one firewall step as one iptables-restore.
@@ -197,6 +232,9 @@ func (k *Netlink) applyFirewall(ctx context.Context, s planner.Step) error {
 	if err != nil {
 		return err
 	}
+	k.fw.mu.Lock()
+	k.fw.detected = nil
+	k.fw.mu.Unlock()
 	return ipt.Restore(ctx, firewall.RestoreInput(s.Table, s.Rules))
 }
 
@@ -262,12 +300,10 @@ func boundPorts(listenOnly bool, files ...string) ([]int, error) {
 }
 
 // observeProjectFirewall adds to snap what the firewall part of planning
-// needs: topo's rules, the host's ports, and route_localnet of the
-// project's bridges.
-func observeProjectFirewall(ctx context.Context, k *Netlink, snap *state.Snapshot, project string) error {
-	if err := k.observeFirewall(ctx, snap); err != nil {
-		return err
-	}
+// needs besides topo's rules (fw, observed meanwhile): the host's ports,
+// and route_localnet of the project's bridges.
+func observeProjectFirewall(snap *state.Snapshot, fw *state.Firewall, project string) error {
+	snap.Firewall = fw
 	hp, err := observeHostPorts()
 	if err != nil {
 		return fmt.Errorf("read host ports: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestFirewallBatchIsAtomic(t *testing.T) {
 			if err == nil {
 				t.Fatal("deleting a missing rule succeeded")
 			}
-			if out, _ := x.Save(context.Background(), "filter"); bytes.Contains(out, []byte("TOPO-X")) {
+			if out, _ := x.Save(context.Background()); bytes.Contains(out, []byte("TOPO-X")) {
 				t.Errorf("a failed batch left a chain:\n%s", out)
 			}
 		})
@@ -160,5 +161,32 @@ func BenchmarkFirewallApply1000(b *testing.B) {
 			b.ReportMetric(down.Seconds()/float64(b.N), "s/down")
 			b.ReportMetric(float64(rules), "changes")
 		})
+	}
+}
+
+// TestDetectionSaveIsNotStale: the save that detection reads serves the
+// first observation, but never one after a restore.
+func TestDetectionSaveIsNotStale(t *testing.T) {
+	sandbox.Require(t)
+	x := backends(t)[0]
+	t.Cleanup(func() { flushIptables(t, x) })
+	if err := x.Restore(context.Background(), []byte("*filter\n:TOPO-DETECT - [0:0]\nCOMMIT\n")); err != nil {
+		t.Fatal(err)
+	}
+	k := newKernel(t)
+	if b, err := k.FirewallBackend(context.Background()); err != nil || b != x.backend {
+		t.Fatalf("backend %q, %v; want %q, the one with rules", b, err, x.backend)
+	}
+	if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{{Op: "-N", Chain: "TOPO-LATER"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var chains []string
+	for _, tb := range observe(t, k, "any").Firewall.Tables {
+		for _, c := range tb.Chains {
+			chains = append(chains, c.Name)
+		}
+	}
+	if !slices.Contains(chains, "TOPO-DETECT") || !slices.Contains(chains, "TOPO-LATER") {
+		t.Errorf("observed chains %q, want TOPO-DETECT and TOPO-LATER", chains)
 	}
 }

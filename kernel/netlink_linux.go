@@ -26,6 +26,9 @@ type Netlink struct {
 	// handles keeps netlink handles open across the steps of one command
 	// (see handles_linux.go).
 	handles handleCache
+	// dying is what the kernel still removes of deleted namespaces (see
+	// netns_del_linux.go).
+	dying teardown
 }
 
 var _ Kernel = (*Netlink)(nil)
@@ -49,6 +52,9 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if !whileTearingDown[s.Op] {
+		k.Settle(ctx)
+	}
 	if s.Op == planner.OpSeq {
 		for _, part := range s.Steps {
 			if err := k.Apply(ctx, part); err != nil {
@@ -71,7 +77,7 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 		k.handles.forget(s.NS)
 		err = addNetns(s.NS, s.Alias)
 	case planner.OpNetnsDel:
-		err = k.deleteNetnsSettled(s) // netns_del_linux.go
+		err = k.deleteNetnsStep(s) // netns_del_linux.go
 	case planner.OpBridgeAdd:
 		err = k.addBridge(s.NS, s.Link, s.Alias)
 	case planner.OpVethAdd:

@@ -419,3 +419,61 @@ func BenchmarkObserve(b *testing.B) {
 		}
 	}
 }
+
+// hostLinksMarkedAs counts the host links whose alias is one of marks.
+func hostLinksMarkedAs(t *testing.T, marks ...string) int {
+	t.Helper()
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range links {
+		if slices.Contains(marks, l.Attrs().Alias) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestNamespaceDeletesSettle: deleting namespaces returns once they are
+// gone by name; the kernel removes their veths' host ends afterwards.
+// Settle waits for that, and so does any step that creates, so that a
+// rollback can rebuild a container under the same names at once.
+func TestNamespaceDeletesSettle(t *testing.T) {
+	k := newKernel(t)
+	steps := twoContainers()
+	apply(t, k, steps...)
+	ends := []string{mark(state.KindEndpoint, state.EndpointName("a", "front")), mark(state.KindEndpoint, state.EndpointName("b", "front"))}
+	if n := hostLinksMarkedAs(t, ends...); n != 2 {
+		t.Fatalf("%d host ends before, want 2", n)
+	}
+	var dels []planner.Step
+	for _, s := range steps {
+		if s.Op == planner.OpNetnsAdd {
+			dels = append(dels, *s.Undo)
+		}
+	}
+	for i, err := range k.ApplyBatch(context.Background(), dels) {
+		if err != nil {
+			t.Fatalf("%s: %v", dels[i], err)
+		}
+	}
+	if names, _ := listNetns(); len(names) != 0 {
+		t.Errorf("namespaces left after the batch: %q", names)
+	}
+	t.Logf("host ends right after the batch: %d", hostLinksMarkedAs(t, ends...))
+	k.Settle(context.Background())
+	if n := hostLinksMarkedAs(t, ends...); n != 0 {
+		t.Errorf("%d host ends left after Settle", n)
+	}
+
+	// Delete a container and build it again at once, as a rollback of a
+	// down does: the veth's host name must be free by then.
+	apply(t, k, steps[0], steps[4], steps[5], steps[6])
+	apply(t, k, *steps[0].Undo)
+	apply(t, k, steps[0], steps[4], steps[5], steps[6])
+	if n := hostLinksMarkedAs(t, ends[0]); n != 1 {
+		t.Errorf("%d host ends of a after the rebuild, want 1", n)
+	}
+}

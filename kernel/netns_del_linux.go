@@ -1,8 +1,14 @@
 package kernel
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"sync"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/state"
@@ -12,96 +18,213 @@ import (
 // them down in the background (cleanup_net), many namespaces in one go:
 // that is why `ip netns del` of hundreds of namespaces is fast, and why
 // topo deletes a departing container's namespace instead of its veths one
-// by one. The host ends of those veths vanish a little after the unmount;
-// topo waits for them, so that the next observation, and the next up, do
-// not find them half gone.
+// by one. The host ends of those veths vanish a little after the unmount.
+// topo does not wait for them right away: the steps that follow a run of
+// namespace deletions in a down (the bridges, files, firewall) run while
+// the kernel tears down, which takes it hundreds of milliseconds at 500
+// containers whatever topo does. Settle waits for the end of it, before
+// any step that creates something (a rollback, or an up that rebuilds a
+// container) and when a run ends, so that the next observation and the
+// next up do not find links half gone.
+//
+// Profile of `topo down` at N=500 before this: 185 ms of the 240 ms spent
+// deleting namespaces went to reading each namespace's links while the
+// kernel tore down those deleted before it (the teardown holds the rtnl
+// lock); 295 ms waiting for the teardown; then 110 ms deleting the
+// bridges. Now all namespaces are checked first, in parallel, then all
+// deleted, and the bridges go during the teardown.
 
 // settleTimeout bounds the wait for the kernel's background teardown.
 const settleTimeout = 60 * time.Second
 
-// deleteNetnsCollecting deletes a namespace, refusing one whose lo is not
-// marked as the step says (through the cached handle), and adds to marks those of its veths (their host ends carry the same marks),
-// reading both lo's mark and the veths' from one dump.
-func (k *Netlink) deleteNetnsCollecting(s planner.Step, marks map[string]bool) error {
+// teardown holds the marks of the host veth ends that the kernel is
+// removing in the background.
+type teardown struct {
+	mu    sync.Mutex
+	marks map[string]bool
+}
+
+func (t *teardown) add(marks []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.marks == nil {
+		t.marks = map[string]bool{}
+	}
+	for _, m := range marks {
+		t.marks[m] = true
+	}
+}
+
+func (t *teardown) take() map[string]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.marks
+	t.marks = nil
+	return m
+}
+
+// whileTearingDown are the ops that may run while the kernel still removes
+// deleted namespaces' veths: they delete, and create nothing a dying link
+// could be in the way of.
+var whileTearingDown = map[planner.Op]bool{
+	planner.OpNetnsDel:       true,
+	planner.OpLinkDel:        true,
+	planner.OpFileDel:        true,
+	planner.OpFirewall:       true,
+	planner.OpProcStop:       true,
+	planner.OpRecordsDel:     true,
+	planner.OpResolverStop:   true,
+	planner.OpResolverReload: true,
+}
+
+// checkNetns reads a namespace about to be deleted. It refuses one whose lo
+// is not marked as the step says, and returns the marks of its veths (their
+// host ends carry the same), reading both from one dump.
+func (k *Netlink) checkNetns(s planner.Step) ([]string, error) {
 	h, err := k.handle(s.NS)
 	switch {
 	case IsNotFound(err):
-		// Gone already; /etc/netns/NAME may still be there.
+		return nil, nil // gone already; /etc/netns/NAME may still be there
 	case err != nil && s.Alias == "":
 		// Not a namespace (an empty file left by a crash): nothing to
 		// check, nothing inside; the file goes.
+		return nil, nil
 	case err != nil:
-		return fmt.Errorf("check ownership: %w", err)
-	default:
-		links, err := retryDump(h.LinkList)
-		h.Close()
-		if err != nil {
-			return fmt.Errorf("check ownership: %w", err)
+		return nil, fmt.Errorf("check ownership: %w", err)
+	}
+	links, err := retryDump(h.LinkList)
+	h.Close()
+	if err != nil {
+		return nil, fmt.Errorf("check ownership: %w", err)
+	}
+	var marks []string
+	for _, l := range links {
+		alias := l.Attrs().Alias
+		if l.Attrs().Name == "lo" && s.Alias != "" && alias != s.Alias {
+			return nil, fmt.Errorf("lo is marked %q, not %q: not topo's to delete", alias, s.Alias)
 		}
-		for _, l := range links {
-			alias := l.Attrs().Alias
-			if l.Attrs().Name == "lo" && s.Alias != "" && alias != s.Alias {
-				return fmt.Errorf("lo is marked %q, not %q: not topo's to delete", alias, s.Alias)
-			}
-			if mk, ok := state.ParseMark(alias); ok && mk.Kind == state.KindEndpoint && l.Type() == "veth" {
-				marks[alias] = true
-			}
+		if mk, ok := state.ParseMark(alias); ok && mk.Kind == state.KindEndpoint && l.Type() == "veth" {
+			marks = append(marks, alias)
 		}
 	}
-	k.handles.forget(s.NS)
-	return deleteNetns(s.NS, "")
+	return marks, nil
 }
 
-// awaitHostEndsGone waits until no host link carries one of marks. It
-// gives up quietly after settleTimeout: what is left is then a lone veth
-// end that the next plan removes.
-func (k *Netlink) awaitHostEndsGone(marks map[string]bool) {
+// dropNetns deletes a checked namespace and notes its veths as tearing
+// down.
+func (k *Netlink) dropNetns(s planner.Step, marks []string) error {
+	k.handles.forget(s.NS)
+	if err := deleteNetns(s.NS, ""); err != nil {
+		return err
+	}
+	k.dying.add(marks)
+	return nil
+}
+
+// deleteNetnsStep is netns-del on its own.
+func (k *Netlink) deleteNetnsStep(s planner.Step) error {
+	marks, err := k.checkNetns(s)
+	if err != nil {
+		return err
+	}
+	return k.dropNetns(s, marks)
+}
+
+// deleteNetnsBatch deletes a run of namespaces: it checks them all, in
+// parallel, before it deletes any, so that no check waits on the teardown
+// of namespaces deleted before it.
+func (k *Netlink) deleteNetnsBatch(steps []planner.Step, errs []error) {
+	marks := make([][]string, len(steps))
+	inParallel(len(steps), func(i int) {
+		marks[i], errs[i] = k.checkNetns(steps[i])
+	})
+	for i, s := range steps {
+		if errs[i] == nil {
+			errs[i] = k.dropNetns(s, marks[i])
+		}
+	}
+}
+
+// Settle waits until the kernel has removed the host ends of the veths of
+// the namespaces topo deleted. It gives up quietly after settleTimeout:
+// what is left is then a lone veth end that the next plan removes.
+func (k *Netlink) Settle(ctx context.Context) {
+	marks := k.dying.take()
 	if len(marks) == 0 {
 		return
 	}
 	deadline := time.Now().Add(settleTimeout)
-	for time.Now().Before(deadline) {
-		h, err := k.handle("")
-		if err != nil {
-			return
-		}
-		links, err := retryDump(h.LinkList)
-		h.Close()
-		if err != nil {
-			return
-		}
-		left := false
-		for _, l := range links {
-			if marks[l.Attrs().Alias] {
-				left = true
-				break
+	// Notifications say when each link goes, without taking the rtnl lock
+	// the teardown needs, as a dump would. Subscribing before the dump
+	// loses none.
+	updates := make(chan netlink.LinkUpdate, 1024)
+	done := make(chan struct{})
+	defer func() {
+		close(done)
+		go func() {
+			for range updates { // until the subscription's reader ends
 			}
-		}
-		if !left {
+		}()
+	}()
+	subscribed := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
+		Namespace: &k.host, ReceiveBufferSize: 8 << 20, ReceiveBufferForceSize: true,
+	}) == nil
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		left, err := k.hostLinksMarked(marks)
+		if err != nil || len(left) == 0 {
 			return
 		}
-		// Each look takes the rtnl lock the teardown needs: not too often.
-		time.Sleep(20 * time.Millisecond)
+		if !subscribed {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		subscribed = awaitDeleted(ctx, updates, left, deadline)
 	}
 }
 
-// deleteNetnsSettled is netns-del: the namespace goes, then topo waits for
-// the host ends of its veths to go too.
-func (k *Netlink) deleteNetnsSettled(s planner.Step) error {
-	marks := map[string]bool{}
-	if err := k.deleteNetnsCollecting(s, marks); err != nil {
-		return err
+// hostLinksMarked returns the indexes of the host links that carry one of
+// marks.
+func (k *Netlink) hostLinksMarked(marks map[string]bool) (map[int]bool, error) {
+	h, err := k.handle("")
+	if err != nil {
+		return nil, err
 	}
-	k.awaitHostEndsGone(marks)
-	return nil
+	defer h.Close()
+	links, err := retryDump(h.LinkList)
+	if err != nil {
+		return nil, err
+	}
+	left := map[int]bool{}
+	for _, l := range links {
+		if marks[l.Attrs().Alias] {
+			left[l.Attrs().Index] = true
+		}
+	}
+	return left, nil
 }
 
-// deleteNetnsBatch deletes a run of namespaces and waits once for all
-// their veths' host ends, so that the kernel tears them down together.
-func (k *Netlink) deleteNetnsBatch(steps []planner.Step, errs []error) {
-	marks := map[string]bool{}
-	for i, s := range steps {
-		errs[i] = k.deleteNetnsCollecting(s, marks)
+// awaitDeleted reads link notifications until every link of left is
+// deleted, the deadline passes or ctx ends. It returns false if the
+// subscription broke (the kernel drops notifications a full socket cannot
+// take), so that the caller looks again.
+func awaitDeleted(ctx context.Context, updates <-chan netlink.LinkUpdate, left map[int]bool, deadline time.Time) bool {
+	left = maps.Clone(left)
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for len(left) > 0 {
+		select {
+		case u, ok := <-updates:
+			if !ok {
+				return false
+			}
+			if u.Header.Type == unix.RTM_DELLINK {
+				delete(left, int(u.Index))
+			}
+		case <-timer.C:
+			return true
+		case <-ctx.Done():
+			return true
+		}
 	}
-	k.awaitHostEndsGone(marks)
+	return true
 }

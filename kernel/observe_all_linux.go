@@ -15,29 +15,35 @@ import (
 // each costs round trips, so a few readers overlap them.
 var observeWorkers = 4
 
+// inParallel calls fn(0) … fn(n-1) from observeWorkers goroutines, and
+// returns when all calls have.
+func inParallel(n int, fn func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(observeWorkers, n) {
+		wg.Go(func() {
+			for i := range work {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
+
 // observeAll reads the named namespaces, in the order given, skipping
 // those deleted since the listing.
 func (k *Netlink) observeAll(ctx context.Context, names []string, project string) ([]state.Namespace, error) {
 	out := make([]state.Namespace, len(names))
 	errs := make([]error, len(names))
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(observeWorkers, len(names)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				if errs[i] = ctx.Err(); errs[i] == nil {
-					out[i], errs[i] = k.observeNetns(names[i], project)
-				}
-			}
-		}()
-	}
-	for i := range names {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	inParallel(len(names), func(i int) {
+		if errs[i] = ctx.Err(); errs[i] == nil {
+			out[i], errs[i] = k.observeNetns(names[i], project)
+		}
+	})
 	var nss []state.Namespace
 	for i, name := range names {
 		switch err := errs[i]; {

@@ -25,6 +25,38 @@ var observedSysctls = []string{"net.ipv4.ip_forward"}
 // Equivalent to: `ip link; ip -4 addr; ip -4 route; ip netns list` and, for
 // each of project's namespaces, `ip -n NS link; ip -n NS -4 addr; ip -n NS -4 route`.
 func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot, error) {
+	// Never show links that the kernel is still removing for topo.
+	k.Settle(ctx)
+	// The firewall is read by iptables-save, a process of its own that
+	// mostly waits on the kernel: it runs while the namespaces are read.
+	type fwResult struct {
+		fw  *state.Firewall
+		err error
+	}
+	fwc := make(chan fwResult, 1)
+	go func() {
+		fw, err := k.observeFirewall(ctx)
+		fwc <- fwResult{fw, err}
+	}()
+	snap, err := k.observeNetlink(ctx, project)
+	fwr := <-fwc
+	if err != nil {
+		return nil, err
+	}
+	if fwr.err != nil {
+		return nil, fwr.err
+	}
+	if err := observeProjectFirewall(snap, fwr.fw, project); err != nil {
+		return nil, err
+	}
+	if err := observeDNS(project, snap); err != nil {
+		return nil, fmt.Errorf("observe DNS of project %s: %w", project, err)
+	}
+	return snap, nil
+}
+
+// observeNetlink reads what Observe reads besides the firewall and DNS.
+func (k *Netlink) observeNetlink(ctx context.Context, project string) (*state.Snapshot, error) {
 	h, err := k.handle("")
 	if err != nil {
 		return nil, fmt.Errorf("observe host namespace: %w", err)
@@ -60,12 +92,6 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 	}
 	if snap.Processes, err = observeProcesses(project); err != nil {
 		return nil, err
-	}
-	if err := observeProjectFirewall(ctx, k, snap, project); err != nil {
-		return nil, err
-	}
-	if err := observeDNS(project, snap); err != nil {
-		return nil, fmt.Errorf("observe DNS of project %s: %w", project, err)
 	}
 	return snap, nil
 }
