@@ -60,6 +60,11 @@ func TestThreeContainersOnOneNetwork(t *testing.T) {
 		if d := cmp.Diff([]string{"eth0", "lo"}, names); d != "" {
 			t.Errorf("%s links (-want +got):\n%s", c, d)
 		}
+		// IPv4-only networks, as Docker's: eth0 has no IPv6 (no
+		// link-local address), lo keeps ::1.
+		if out := h.mustSh("ip -n " + ns + " -6 -o addr show"); strings.Contains(out, "eth0") || !strings.Contains(out, "::1/128") {
+			t.Errorf("%s IPv6 addresses, want ::1 on lo only:\n%s", c, out)
+		}
 	}
 	br := h.bridgeWith("172.30.0.1/24")
 	ports := 0
