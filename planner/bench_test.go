@@ -89,8 +89,16 @@ func BenchmarkPlanDown(b *testing.B) {
 			f := benchSpec(b, n)
 			obs := converged(b, f)
 			for b.Loop() {
-				if p := planner.Down(f.Project, obs); len(p.Steps) < 4*n {
-					b.Fatalf("down plan of %d steps", len(p.Steps))
+				p := planner.Down(f.Project, obs)
+				// Each container goes with its namespace (its veths with it).
+				dels := 0
+				for _, s := range p.Steps {
+					if s.Op == planner.OpNetnsDel {
+						dels++
+					}
+				}
+				if dels != n {
+					b.Fatalf("down plan deletes %d namespaces, want %d", dels, n)
 				}
 			}
 		})

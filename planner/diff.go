@@ -59,8 +59,21 @@ type plannedStep struct {
 type differ struct {
 	project string
 	obs     *state.Snapshot
+	nsIndex map[string]*state.Namespace // obs's namespaces by name
 	steps   []plannedStep
 	errs    []error
+}
+
+// namespace returns the observed namespace called name, or nil: through
+// an index, since planning asks once per container.
+func (d *differ) namespace(name string) *state.Namespace {
+	if d.nsIndex == nil {
+		d.nsIndex = make(map[string]*state.Namespace, len(d.obs.Namespaces))
+		for i := range d.obs.Namespaces {
+			d.nsIndex[d.obs.Namespaces[i].Name] = &d.obs.Namespaces[i]
+		}
+	}
+	return d.nsIndex[name]
 }
 
 func (d *differ) add(phase int, s Step) {
@@ -274,7 +287,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 func (d *differ) checkCollisions(m *Model, wantNS map[string]*Container, wantNet map[string]*Network, wantEP map[string]*Endpoint, epOwner map[string]*Container) {
 	for _, name := range sortedKeys(wantNS) {
 		c := wantNS[name]
-		ns := d.obs.Namespace(name)
+		ns := d.namespace(name)
 		want := mark(m.Project, state.KindNamespace, c.Name)
 		if ns != nil && ns.Mark != want {
 			d.errs = append(d.errs, fmt.Errorf("container %s: namespace %s already exists and %s; remove it (ip netns del %s) or rename the container or the project",

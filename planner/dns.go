@@ -38,14 +38,26 @@ func ResolvConf(project string) string {
 // Hosts is the hosts file of the namespace ns: localhost, and the names of
 // the containers running in it on each of its addresses.
 func Hosts(m *Model, ns string) string {
+	return hosts(m.Project, byNamespace(m)[ns])
+}
+
+// byNamespace groups the model's containers by the namespace they run in,
+// in file order.
+func byNamespace(m *Model) map[string][]*Container {
+	in := map[string][]*Container{}
+	for _, c := range m.Containers {
+		in[c.NS] = append(in[c.NS], c)
+	}
+	return in
+}
+
+// hosts is the hosts file of a namespace whose containers are those given.
+func hosts(project string, inNS []*Container) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Written by topo for project %s.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", m.Project)
+	fmt.Fprintf(&b, "# Written by topo for project %s.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", project)
 	var names []string
 	var owner *Container
-	for _, c := range m.Containers {
-		if c.NS != ns {
-			continue
-		}
+	for _, c := range inNS {
 		if c.OwnsNamespace() {
 			owner = c
 		}
@@ -83,15 +95,14 @@ func Records(m *Model) *records.Document {
 	for i := range d.Networks {
 		nets[d.Networks[i].Name] = &d.Networks[i]
 	}
+	inNS := byNamespace(m)
 	for _, c := range m.Containers {
 		if !c.OwnsNamespace() {
 			continue
 		}
 		ns := records.Namespace{Name: c.NS}
-		for _, o := range m.Containers {
-			if o.NS == c.NS {
-				ns.Containers = append(ns.Containers, o.Name)
-			}
+		for _, o := range inNS[c.NS] {
+			ns.Containers = append(ns.Containers, o.Name)
 		}
 		for _, e := range c.Endpoints {
 			ns.Networks = append(ns.Networks, e.Network)
@@ -114,11 +125,12 @@ func (d *differ) dns(m *Model) {
 	want := map[string]string{} // path -> content
 	owner := map[string]string{}
 	if doc != nil {
+		inNS := byNamespace(m)
 		for _, c := range m.Containers {
 			if !c.OwnsNamespace() {
 				continue
 			}
-			for _, f := range []struct{ name, content string }{{"resolv.conf", ResolvConf(m.Project)}, {"hosts", Hosts(m, c.NS)}} {
+			for _, f := range []struct{ name, content string }{{"resolv.conf", ResolvConf(m.Project)}, {"hosts", hosts(m.Project, inNS[c.NS])}} {
 				p := NetnsFile(c.NS, f.name)
 				want[p], owner[p] = f.content, c.Name
 			}
@@ -132,7 +144,7 @@ func (d *differ) dns(m *Model) {
 		}
 		old := d.obs.Files[p]
 		ns := path.Base(path.Dir(p))
-		res := "container " + containerOf(d.obs, ns)
+		res := "container " + d.containerOf(ns)
 		undo := Step{Action: Create, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: old}
 		d.add(phaseDNSFiles, Step{Action: Destroy, Op: OpFileDel, Resource: res, NS: ns, Path: p, Undo: &undo})
 	}
@@ -211,6 +223,19 @@ func (d *differ) detach(m *Model, r *state.Resolver) (string, bool) {
 			keep[c.NS] = true
 		}
 	}
+	// Only a namespace of the project's that stays in the kernel and
+	// leaves the file can be in the records and go: without one, the
+	// records (large, for many containers) need not be read.
+	going := false
+	for _, n := range d.obs.Namespaces {
+		if mk, ok := state.ParseMark(n.Mark); ok && mk.Project == m.Project && !keep[n.Name] {
+			going = true
+			break
+		}
+	}
+	if !going {
+		return "", false
+	}
 	old, err := records.Decode([]byte(r.Records))
 	if err != nil {
 		return "", false
@@ -218,7 +243,7 @@ func (d *differ) detach(m *Model, r *state.Resolver) (string, bool) {
 	inter := *old
 	inter.Namespaces = nil
 	for _, ns := range old.Namespaces {
-		if keep[ns.Name] || d.obs.Namespace(ns.Name) == nil {
+		if keep[ns.Name] || d.namespace(ns.Name) == nil {
 			inter.Namespaces = append(inter.Namespaces, ns)
 		}
 	}
@@ -233,8 +258,12 @@ func listensIn(r *state.Resolver, doc *records.Document) bool {
 	if len(r.Listening) != len(doc.Namespaces) {
 		return false
 	}
+	listening := make(map[string]bool, len(r.Listening))
+	for _, ns := range r.Listening {
+		listening[ns] = true
+	}
 	for _, ns := range doc.Namespaces {
-		if !slices.Contains(r.Listening, ns.Name) {
+		if !listening[ns.Name] {
 			return false
 		}
 	}
@@ -242,8 +271,8 @@ func listensIn(r *state.Resolver, doc *records.Document) bool {
 }
 
 // containerOf names the container whose namespace ns is, from its mark.
-func containerOf(obs *state.Snapshot, ns string) string {
-	if n := obs.Namespace(ns); n != nil {
+func (d *differ) containerOf(ns string) string {
+	if n := d.namespace(ns); n != nil {
 		if mk, ok := state.ParseMark(n.Mark); ok {
 			return mk.Name
 		}
