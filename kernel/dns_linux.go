@@ -286,24 +286,33 @@ func awaitLoad(statusFile string, pid, gen int, hash string) error {
 // resolver: pid file, records document, and what the running process
 // reports it serves, checked against the namespaces that exist now.
 func observeDNS(project string, snap *state.Snapshot) error {
+	var paths []string
 	for _, n := range snap.Namespaces {
 		if mk, ok := state.ParseMark(n.Mark); !ok || mk.Project != project || mk.Kind != state.KindNamespace {
 			continue
 		}
 		for _, name := range []string{"resolv.conf", "hosts"} {
-			p := filepath.Join(netnsEtcDir, n.Name, name)
-			b, err := os.ReadFile(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("read %s: %w", p, err)
-			}
-			if snap.Files == nil {
-				snap.Files = map[string]string{}
-			}
-			snap.Files[p] = string(b)
+			paths = append(paths, filepath.Join(netnsEtcDir, n.Name, name))
 		}
+	}
+	// Two small files a container: read a few at a time, as the
+	// namespaces are.
+	contents := make([][]byte, len(paths))
+	errs := make([]error, len(paths))
+	inParallel(len(paths), func(i int) {
+		contents[i], errs[i] = os.ReadFile(paths[i])
+	})
+	for i, p := range paths {
+		if errors.Is(errs[i], fs.ErrNotExist) {
+			continue
+		}
+		if errs[i] != nil {
+			return fmt.Errorf("read %s: %w", p, errs[i])
+		}
+		if snap.Files == nil {
+			snap.Files = map[string]string{}
+		}
+		snap.Files[p] = string(contents[i])
 	}
 	pidFile, err := resolverFile(project, records.PidFile)
 	if err != nil {
