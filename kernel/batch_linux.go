@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -181,27 +182,58 @@ func (k *Netlink) deleteLinks(steps []planner.Step, errs []error) {
 //
 // Equivalent to: `ip [-n NS] link del group GROUP`
 func (k *Netlink) deleteGroup(ns string, group uint32) error {
+	req := nl.NewNetlinkRequest(unix.RTM_DELLINK, unix.NLM_F_ACK)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	req.AddData(nl.NewRtAttr(unix.IFLA_GROUP, nl.Uint32Attr(group)))
+	err := k.execute(ns, req)
+	if errors.Is(err, unix.ENODEV) {
+		return nil // the group is empty: its links went meanwhile
+	}
+	return err
+}
+
+// execute sends a request netlink.Handle has no call for (a group
+// delete, a link created with its master, a link changed by name) in a
+// namespace, and waits for the kernel's answer. The host's socket is
+// kept; another namespace gets a socket for the request.
+func (k *Netlink) execute(ns string, req *nl.NetlinkRequest) error {
+	if ns == "" {
+		k.raw.mu.Lock()
+		defer k.raw.mu.Unlock()
+		if k.raw.sh == nil {
+			sock, err := nl.GetNetlinkSocketAt(k.host, k.host, unix.NETLINK_ROUTE)
+			if err != nil {
+				return err
+			}
+			k.raw.sh = &nl.SocketHandle{Socket: sock}
+		}
+		return executeOn(k.raw.sh, req)
+	}
 	fd, err := k.openNetnsOrHost(ns)
 	if err != nil {
 		return err
 	}
 	defer fd.Close()
-	// netlink.Handle has no group delete; this request goes through a
-	// socket of its own in the same namespace.
 	sock, err := nl.GetNetlinkSocketAt(fd, k.host, unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
 	}
 	defer sock.Close()
-	req := nl.NewNetlinkRequest(unix.RTM_DELLINK, unix.NLM_F_ACK)
-	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
-	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
-	req.AddData(nl.NewRtAttr(unix.IFLA_GROUP, nl.Uint32Attr(group)))
-	_, err = req.Execute(unix.NETLINK_ROUTE, 0)
-	if errors.Is(err, unix.ENODEV) {
-		return nil // the group is empty: its links went meanwhile
-	}
+	return executeOn(&nl.SocketHandle{Socket: sock}, req)
+}
+
+// executeOn sends req on sh, numbered after sh's previous request.
+func executeOn(sh *nl.SocketHandle, req *nl.NetlinkRequest) error {
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: sh}
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
+}
+
+// rawSocket is the Netlink kernel's own socket in the host namespace, for
+// the requests execute sends there; one request at a time.
+type rawSocket struct {
+	mu sync.Mutex
+	sh *nl.SocketHandle
 }
 
 // resourceKind is the first word of a step's resource: network, endpoint,
