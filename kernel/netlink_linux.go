@@ -77,7 +77,7 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 		err = k.setSysctl(s.NS, s.Key, s.Value)
 	case planner.OpNetnsAdd:
 		k.handles.forget(s.NS)
-		err = addNetns(s.NS, s.Alias)
+		err = k.addNetns(s.NS, s.Alias)
 	case planner.OpNetnsDel:
 		err = k.deleteNetnsStep(s) // netns_del_linux.go
 	case planner.OpBridgeAdd:
