@@ -215,7 +215,11 @@ func (d *differ) firewall(m *Model, bridges map[string]*state.Link) {
 		}
 		res := "firewall " + tc.Table
 		undo := Step{Action: undoAction, Op: OpFirewall, Resource: res, Table: tc.Table, Rules: inv}
-		d.add(phaseFirewall, Step{Action: action, Op: OpFirewall, Resource: res, Table: tc.Table, Rules: tc.Changes, Undo: &undo})
+		phase := phaseFirewall
+		if action == Destroy {
+			phase = phaseFirewallGone
+		}
+		d.add(phase, Step{Action: action, Op: OpFirewall, Resource: res, Table: tc.Table, Rules: tc.Changes, Undo: &undo})
 	}
 }
 
