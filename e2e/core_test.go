@@ -76,6 +76,16 @@ func TestThreeContainersOnOneNetwork(t *testing.T) {
 	if ports != 3 {
 		t.Errorf("bridge %s has %d ports, want 3", br.Name, ports)
 	}
+	// The host ends are bridge ports without addresses of their own,
+	// IPv6 link-local ones included.
+	for _, l := range h.links("") {
+		if l.Master != br.Name {
+			continue
+		}
+		if out := h.mustSh("ip -6 -o addr show dev " + l.Name); strings.TrimSpace(out) != "" {
+			t.Errorf("bridge port %s has IPv6 addresses:\n%s", l.Name, out)
+		}
+	}
 	// Containers reach each other; the host reaches them.
 	h.mustSh("ip netns exec three-a ping -c1 -W2 172.30.0.3 && ip netns exec three-b ping -c1 -W2 172.30.0.4 && ip netns exec three-c ping -c1 -W2 172.30.0.2")
 	h.mustSh("ping -c1 -W2 172.30.0.2 && ping -c1 -W2 172.30.0.4")

@@ -28,6 +28,12 @@ func (k *Netlink) setSysctl(ns, key, value string) error {
 	if err != nil {
 		return err
 	}
+	return k.writeProc(ns, path, value)
+}
+
+// writeProc writes a /proc/sys file of the named namespace, or the host's
+// for "".
+func (k *Netlink) writeProc(ns, path, value string) error {
 	write := func() error { return os.WriteFile(path, []byte(value), 0o644) }
 	if ns == "" {
 		// Threads leave the host namespace only while locked (onThread,
