@@ -159,9 +159,6 @@ func run(o *options, stdout, stderr io.Writer) error {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.Setenv("TOPO_STATE_DIR", filepath.Join(dir, "state")); err != nil {
-		return err
-	}
 	base, err := baseline()
 	if err != nil {
 		return err

@@ -5,19 +5,26 @@
 // folder. A run writes, in order:
 //
 //	{"rec":"begin","verb":"up","pid":42,"time":"…","steps":57}
-//	{"rec":"start","i":0,"step":{…, "undo":{…}}}   synced before step 0 runs
+//	{"rec":"start","i":0,"step":{…, "undo":{…}}}   written before step 0 runs
 //	{"rec":"done","i":0}                            or "failed" with "error"
 //	…
-//	{"rec":"undo","i":3}                            synced before step 3's undo runs
+//	{"rec":"undo","i":3}                            written before step 3's undo runs
 //	{"rec":"undone","i":3}                          or "undo-failed"
 //	{"rec":"commit"}                                or "rolled-back", "recovered"
 //
 // The step record carries the whole planner.Step with its Undo, so the
 // journal alone says how to undo it: recovery needs neither the file nor the
 // plan. A transaction without its end record is unfinished; Read returns it
-// as a *Pending. Only the start and undo records are synced: losing a later
-// "done" merely makes a finished step look in flight, and undoing an
-// in-flight step is safe whether or not it happened.
+// as a *Pending. A step that looks in flight is undone, which is safe
+// whether or not it happened.
+//
+// Records are written, not synced: a record in the page cache survives the
+// crash of the process that wrote it, which is what the journal is for.
+// Nothing needs to survive a power loss: the kernel objects the journal
+// describes do not outlive the machine's uptime (and the journal lives in
+// /run, a tmpfs, with them). Syncing each step's record cost up to
+// milliseconds a step where the runtime folder is on a disk (the
+// benchmark measured up at N=500 about 0.7 s slower with it).
 package journal
 
 import (
@@ -70,7 +77,7 @@ type Writer struct {
 }
 
 // Begin starts a new transaction in dir, replacing any earlier journal,
-// and syncs its begin record. verb is "up" or "down"; steps is the plan's
+// and writes its begin record. verb is "up" or "down"; steps is the plan's
 // length.
 func Begin(dir, verb string, steps int) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -83,12 +90,10 @@ func Begin(dir, verb string, steps int) (*Writer, error) {
 	}
 	w := &Writer{f: f}
 	now := time.Now().UTC()
-	if err := w.write(record{Rec: recBegin, Verb: verb, Pid: os.Getpid(), Time: &now, Steps: steps}, true); err != nil {
+	if err := w.write(record{Rec: recBegin, Verb: verb, Pid: os.Getpid(), Time: &now, Steps: steps}); err != nil {
 		f.Close()
 		return nil, err
 	}
-	// A new file's name must survive a power loss too.
-	syncDir(dir)
 	return w, nil
 }
 
@@ -116,14 +121,7 @@ func Append(dir string) (*Writer, error) {
 	return &Writer{f: f}, nil
 }
 
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-}
-
-func (w *Writer) write(r record, sync bool) error {
+func (w *Writer) write(r record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
@@ -131,45 +129,40 @@ func (w *Writer) write(r record, sync bool) error {
 	if _, err := w.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("journal %s: %w", w.f.Name(), err)
 	}
-	if sync {
-		if err := w.f.Sync(); err != nil {
-			return fmt.Errorf("journal %s: sync: %w", w.f.Name(), err)
-		}
-	}
 	return nil
 }
 
-// Start records, durably, that step i is about to run.
+// Start records that step i is about to run.
 func (w *Writer) Start(i int, s planner.Step) error {
-	return w.write(record{Rec: recStart, I: i, Step: &s}, true)
+	return w.write(record{Rec: recStart, I: i, Step: &s})
 }
 
 // Finish records how step i ended. A failed step changed nothing (the
 // kernel's contract), so recovery leaves it alone.
 func (w *Writer) Finish(i int, err error) error {
 	if err != nil {
-		return w.write(record{Rec: recFailed, I: i, Error: err.Error()}, false)
+		return w.write(record{Rec: recFailed, I: i, Error: err.Error()})
 	}
-	return w.write(record{Rec: recDone, I: i}, false)
+	return w.write(record{Rec: recDone, I: i})
 }
 
-// Undo records, durably, that the undo of step i is about to run.
+// Undo records that the undo of step i is about to run.
 func (w *Writer) Undo(i int) error {
-	return w.write(record{Rec: recUndo, I: i}, true)
+	return w.write(record{Rec: recUndo, I: i})
 }
 
 // Undone records how the undo of step i ended.
 func (w *Writer) Undone(i int, err error) error {
 	if err != nil {
-		return w.write(record{Rec: recUndoFailed, I: i, Error: err.Error()}, false)
+		return w.write(record{Rec: recUndoFailed, I: i, Error: err.Error()})
 	}
-	return w.write(record{Rec: recUndone, I: i}, false)
+	return w.write(record{Rec: recUndone, I: i})
 }
 
 // End closes the transaction with one of the end records and closes the
 // file.
 func (w *Writer) End(rec string) error {
-	err := w.write(record{Rec: rec}, true)
+	err := w.write(record{Rec: rec})
 	return errors.Join(err, w.f.Close())
 }
 
