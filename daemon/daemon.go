@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spec says what to start and where.
@@ -172,12 +174,23 @@ func Stop(pidFile string, grace time.Duration) error {
 		return err
 	}
 	if ok {
+		// A pidfd says when the process ends, at once; opened before the
+		// signal and checked to be rec's process, not a successor's.
+		pidfd, err := unix.PidfdOpen(rec.PID, 0)
+		if err != nil {
+			pidfd = -1
+		} else {
+			defer unix.Close(pidfd)
+		}
+		if !alive(rec) {
+			return removePidFile(pidFile)
+		}
 		// The process leads its own session: the group holds whatever it
 		// started, and goes with it.
 		syscall.Kill(-rec.PID, syscall.SIGTERM)
 		deadline := time.Now().Add(grace)
 		for alive(rec) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
+			awaitExit(pidfd, time.Until(deadline))
 		}
 		if alive(rec) {
 			syscall.Kill(-rec.PID, syscall.SIGKILL)
@@ -189,10 +202,25 @@ func Stop(pidFile string, grace time.Duration) error {
 			}
 		}
 	}
+	return removePidFile(pidFile)
+}
+
+func removePidFile(pidFile string) error {
 	if err := os.Remove(pidFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
+}
+
+// awaitExit waits at most d for the process of pidfd to end, or 20 ms
+// without a pidfd (-1; kernels before 5.3): the caller looks again.
+func awaitExit(pidfd int, d time.Duration) {
+	if pidfd < 0 {
+		time.Sleep(min(d, 20*time.Millisecond))
+		return
+	}
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	_, _ = unix.Poll(fds, int(max(d.Milliseconds(), 1)))
 }
 
 func startTime(pid int) (uint64, error) {

@@ -12,8 +12,9 @@ import (
 
 // Run is the resolver process of one project: it serves the records
 // document in dir (records.DocumentFile), loads it again on SIGHUP, and
-// stops on SIGTERM or SIGINT. After each load it writes records.StatusFile,
-// which is how topo observes what the resolver serves.
+// stops on SIGTERM or SIGINT, after which the process must exit. After
+// each load it writes records.StatusFile, which is how topo observes what
+// the resolver serves.
 func Run(dir string, up Upstream, logger *log.Logger) error {
 	// Before anything else: SIGHUP's default action ends the process.
 	sigs := make(chan os.Signal, 4)
@@ -61,7 +62,9 @@ func Run(dir string, up Upstream, logger *log.Logger) error {
 			continue
 		}
 		logger.Printf("%v: stopping", sig)
-		s.Close()
+		// The process ends on return and the kernel closes every
+		// namespace's sockets with it; closing them one by one first
+		// took 20 ms of topo down's time at 500 namespaces.
 		os.Remove(statusPath)
 		return nil
 	}
