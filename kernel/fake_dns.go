@@ -116,15 +116,10 @@ func (st *fakeState) resolver(project string) *fakeResolver {
 	return r
 }
 
-// netnsGone drops what a deleted namespace takes with it: its /etc/netns
-// files, and the resolvers' sockets in it.
+// netnsGone drops what a deleted namespace takes with it: the resolvers'
+// sockets in it. Its /etc/netns files stay, as with the real kernel,
+// until steps of their own remove them.
 func (st *fakeState) netnsGone(ns string) {
-	prefix := path.Join(planner.NetnsEtcDir, ns) + "/"
-	for p := range st.files {
-		if strings.HasPrefix(p, prefix) {
-			delete(st.files, p)
-		}
-	}
 	for _, r := range st.resolvers {
 		delete(r.listening, ns)
 	}

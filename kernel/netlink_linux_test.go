@@ -204,9 +204,12 @@ func TestTeardownLeavesNothing(t *testing.T) {
 	empty := observe(t, k, project)
 	steps := twoContainers()
 	apply(t, k, steps...)
-	// What `ip netns exec` and topo put in /etc/netns goes with the namespace.
-	if err := os.MkdirAll("/etc/netns/a", 0o755); err != nil {
-		t.Fatal(err)
+	// A namespace's /etc/netns folder goes with it when empty; a file in
+	// it stays (topo's DNS files go by steps of their own).
+	for _, dir := range []string{"/etc/netns/a", "/etc/netns/b"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile("/etc/netns/a/resolv.conf", []byte("nameserver 127.0.0.11\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -215,8 +218,11 @@ func TestTeardownLeavesNothing(t *testing.T) {
 	if diff := cmp.Diff(empty, observe(t, k, project)); diff != "" {
 		t.Errorf("after teardown (-before +after):\n%s", diff)
 	}
-	if _, err := os.Stat("/etc/netns/a"); !os.IsNotExist(err) {
-		t.Errorf("/etc/netns/a: %v, want it gone", err)
+	if _, err := os.Stat("/etc/netns/b"); !os.IsNotExist(err) {
+		t.Errorf("/etc/netns/b: %v, want it gone", err)
+	}
+	if _, err := os.Stat("/etc/netns/a/resolv.conf"); err != nil {
+		t.Errorf("/etc/netns/a/resolv.conf: %v, want it kept", err)
 	}
 	// Deleting what is gone succeeds, step by step.
 	for _, s := range slices.Backward(steps) {

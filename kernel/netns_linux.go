@@ -21,7 +21,7 @@ const (
 )
 
 // netnsPath returns /run/netns/NAME, refusing names that are not a single
-// path element: a name like ".." must never reach the rm -rf of
+// path element: a name like ".." must never reach the rmdir of
 // deleteNetns.
 func netnsPath(name string) (string, error) {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
@@ -147,7 +147,7 @@ func shareNetnsDir() {
 // missing namespace is success. With a mark, it first checks that the
 // namespace's lo carries it, and refuses to delete anything else.
 //
-// Equivalent to: `ip netns del NAME; rm -rf /etc/netns/NAME`
+// Equivalent to: `ip netns del NAME; rmdir /etc/netns/NAME`
 func deleteNetns(name, mark string) error {
 	path, err := netnsPath(name)
 	if err != nil {
@@ -168,7 +168,10 @@ func deleteNetns(name, mark string) error {
 }
 
 // removeNetns unmounts and removes a namespace file, and its /etc/netns
-// folder. Processes still inside keep the namespace alive, as with ip.
+// folder if empty: the files topo wrote there go by steps of their own
+// (which may come after, so that a down starts the namespaces' teardown
+// sooner), and what others put there stays. Processes still inside keep
+// the namespace alive, as with ip.
 func removeNetns(name, path string) error {
 	// EINVAL (not mounted) and ENOENT are what "already gone" looks like.
 	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
@@ -177,7 +180,8 @@ func removeNetns(name, path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(netnsEtcDir, name))
+	_ = os.Remove(filepath.Join(netnsEtcDir, name)) // only when empty
+	return nil
 }
 
 // loopbackAlias reads the alias of lo in the namespace at path.

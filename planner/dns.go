@@ -146,7 +146,7 @@ func (d *differ) dns(m *Model) {
 		ns := path.Base(path.Dir(p))
 		res := "container " + d.containerOf(ns)
 		undo := Step{Action: Create, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: old}
-		d.add(phaseDNSFiles, Step{Action: Destroy, Op: OpFileDel, Resource: res, NS: ns, Path: p, Undo: &undo})
+		d.add(phaseFilesGone, Step{Action: Destroy, Op: OpFileDel, Resource: res, NS: ns, Path: p, Undo: &undo})
 	}
 	for _, p := range sortedKeys(want) {
 		ns := path.Base(path.Dir(p))
