@@ -94,10 +94,11 @@ func TestCrashRecovery(t *testing.T) {
 				downTime := time.Since(start)
 				// This worker's share of the kills; a kill counts when it
 				// lands inside a transaction (the journal is there), so
-				// attempts that hit before the journal or after the end
-				// are retried, up to three times the share.
+				// attempts that hit before the journal (while topo
+				// observes and plans, a good part of a fast run) or after
+				// the end are retried, up to six times the share.
 				share := (kills - w + workers - 1) / workers
-				for i, attempt := w, 0; i < kills && attempt < 3*share; attempt++ {
+				for i, attempt := w, 0; i < kills && attempt < 6*share; attempt++ {
 					start := time.Now()
 					r := row{kill: i + 1, op: "up"}
 					if attempt%2 == 1 {
