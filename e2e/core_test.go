@@ -115,8 +115,15 @@ func TestThreeContainersOnOneNetwork(t *testing.T) {
 	}
 	h.mustSh("ip netns exec three-a ping -c1 -W2 172.30.0.3")
 
-	// Down leaves nothing of the project.
+	// Down leaves nothing of the project, and nothing else goes with it:
+	// a file someone put beside topo's in a container's /etc/netns folder
+	// stays, alone.
+	h.mustSh("echo mine > /etc/netns/three-a/gai.conf")
 	h.mustTopo("down", "-f", file)
+	if out := h.mustSh("ls /etc/netns/three-a"); strings.TrimSpace(out) != "gai.conf" {
+		t.Errorf("/etc/netns/three-a after down holds %q, want only gai.conf", out)
+	}
+	h.mustSh("rm -r /etc/netns/three-a")
 	assertClean(t, h, "three")
 }
 

@@ -68,11 +68,11 @@ func markUp(h *netlink.Handle, l netlink.Link, mark string) error {
 // Profile of `topo up` at N=500: a veth took nine netlink requests (the
 // library looks each new link up again after creating it, and enslaves
 // it in a request of its own), the largest share of up's time. It now
-// takes four: the master's lookup; one RTM_NEWLINK that creates the pair
+// takes five: the master's lookup; one RTM_NEWLINK that creates the pair
 // with its master (the kernel undoes the whole creation if enslaving
-// fails); the host end's alias and up; the peer's alias and up (the
-// kernel cannot bring a peer up while it creates it, nor take an alias
-// at creation).
+// fails); the host end's alias and up; the peer's alias and up, after
+// which the library looks the peer up (the kernel cannot bring a peer up
+// while it creates it, nor take an alias at creation).
 //
 // IPv6 off on the host end: perf of `topo down` at N=1000 showed a fifth
 // of the kernel's teardown in IPv6 work for the host ends (addrconf_ifdown,

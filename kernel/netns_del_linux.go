@@ -113,7 +113,7 @@ func (k *Netlink) checkNetns(s planner.Step) ([]string, error) {
 // dropNetns deletes a checked namespace and notes its veths as tearing
 // down. The namespace lives on while topo's handles in it are open.
 func (k *Netlink) dropNetns(s planner.Step, marks []string) error {
-	if err := deleteNetns(s.NS, ""); err != nil {
+	if err := deleteNetns(s.NS); err != nil {
 		return err
 	}
 	k.dying.add(marks)

@@ -143,26 +143,15 @@ func shareNetnsDir() {
 	}
 }
 
-// deleteNetns removes a named namespace and its /etc/netns/NAME folder. A
-// missing namespace is success. With a mark, it first checks that the
-// namespace's lo carries it, and refuses to delete anything else.
+// deleteNetns removes a named namespace and its /etc/netns/NAME folder if
+// empty. A missing namespace is success. Ownership is the caller's to
+// check (checkNetns).
 //
 // Equivalent to: `ip netns del NAME; rmdir /etc/netns/NAME`
-func deleteNetns(name, mark string) error {
+func deleteNetns(name string) error {
 	path, err := netnsPath(name)
 	if err != nil {
 		return err
-	}
-	if mark != "" {
-		got, err := loopbackAlias(path)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			// Gone already; /etc/netns/NAME may still be there.
-		case err != nil:
-			return fmt.Errorf("check ownership: %w", err)
-		case got != mark:
-			return fmt.Errorf("lo is marked %q, not %q: not topo's to delete", got, mark)
-		}
 	}
 	return removeNetns(name, path)
 }
@@ -182,25 +171,6 @@ func removeNetns(name, path string) error {
 	}
 	_ = os.Remove(filepath.Join(netnsEtcDir, name)) // only when empty
 	return nil
-}
-
-// loopbackAlias reads the alias of lo in the namespace at path.
-func loopbackAlias(path string) (string, error) {
-	fd, err := netns.GetFromPath(path)
-	if err != nil {
-		return "", err
-	}
-	defer fd.Close()
-	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
-	if err != nil {
-		return "", err
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return "", err
-	}
-	return lo.Attrs().Alias, nil
 }
 
 // onThread runs fn on an OS thread of its own, locked to it, and lets fn
