@@ -176,12 +176,7 @@ type Result struct {
 // from a fresh observation, runs the plan with a journal, and verifies.
 // The caller holds the lock.
 func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
-	res := &Result{}
-	var err error
-	if res.Recovered, err = p.Recover(ctx); err != nil {
-		return res, err
-	}
-	obs, err := p.Kernel.Observe(ctx, p.Name)
+	res, obs, err := p.start(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -223,12 +218,7 @@ func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 // an interrupted transaction, and then the project's runtime files. It
 // needs no file. The caller holds the lock; Down removes it with the rest.
 func (p *Project) Down(ctx context.Context) (*Result, error) {
-	res := &Result{}
-	var err error
-	if res.Recovered, err = p.Recover(ctx); err != nil {
-		return res, err
-	}
-	obs, err := p.Kernel.Observe(ctx, p.Name)
+	res, obs, err := p.start(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -246,6 +236,18 @@ func (p *Project) Down(ctx context.Context) (*Result, error) {
 		}
 	}
 	return res, p.removeFiles()
+}
+
+// start undoes an interrupted transaction, if any, and observes the
+// kernel for the plan that follows.
+func (p *Project) start(ctx context.Context) (*Result, *state.Snapshot, error) {
+	res := &Result{}
+	var err error
+	if res.Recovered, err = p.Recover(ctx); err != nil {
+		return res, nil, err
+	}
+	obs, err := p.Kernel.Observe(ctx, p.Name)
+	return res, obs, err
 }
 
 // removeFiles deletes the journal, the lock (still held: see lock.Remove)
