@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -194,32 +193,14 @@ func (k *Netlink) deleteGroup(ns string, group uint32) error {
 
 // execute sends a request netlink.Handle has no call for (a group
 // delete, a link created with its master, a link changed by name) in a
-// namespace, and waits for the kernel's answer. The host's socket is
-// kept; another namespace gets a socket for the request.
+// namespace, on its cached socket, and waits for the kernel's answer.
 func (k *Netlink) execute(ns string, req *nl.NetlinkRequest) error {
-	if ns == "" {
-		k.raw.mu.Lock()
-		defer k.raw.mu.Unlock()
-		if k.raw.sh == nil {
-			sock, err := nl.GetNetlinkSocketAt(k.host, k.host, unix.NETLINK_ROUTE)
-			if err != nil {
-				return err
-			}
-			k.raw.sh = &nl.SocketHandle{Socket: sock}
-		}
-		return executeOn(k.raw.sh, req)
-	}
-	fd, err := k.openNetnsOrHost(ns)
+	h, err := k.socket(ns)
 	if err != nil {
 		return err
 	}
-	defer fd.Close()
-	sock, err := nl.GetNetlinkSocketAt(fd, k.host, unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
-	}
-	defer sock.Close()
-	return executeOn(&nl.SocketHandle{Socket: sock}, req)
+	defer h.Close()
+	return executeOn(h.sock, req)
 }
 
 // executeOn sends req on sh, numbered after sh's previous request.
@@ -227,13 +208,6 @@ func executeOn(sh *nl.SocketHandle, req *nl.NetlinkRequest) error {
 	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: sh}
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
-}
-
-// rawSocket is the Netlink kernel's own socket in the host namespace, for
-// the requests execute sends there; one request at a time.
-type rawSocket struct {
-	mu sync.Mutex
-	sh *nl.SocketHandle
 }
 
 // resourceKind is the first word of a step's resource: network, endpoint,

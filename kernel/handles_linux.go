@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,16 +23,36 @@ import (
 // by someone else) gets a fresh handle. Deleting a namespace closes its
 // handles, since an open socket would keep the dead namespace alive.
 
-// nsHandle is a netlink handle checked out of the cache. Close returns it.
+// nsHandle is a namespace's netlink socket checked out of the cache, and
+// the library's handle in the same namespace when asked for. Close
+// returns both.
 type nsHandle struct {
+	// Handle is the library's, for its calls; nil in a handle from
+	// socket until handle asks for one.
 	*netlink.Handle
+	// sock is for topo's own requests and dumps (dump_linux.go): the
+	// library's dumps decode every attribute of every link, twice the
+	// time of the kernel's side of the dump.
+	sock  *nl.SocketHandle
 	cache *handleCache
 	ns    string
 	ino   uint64
+	// links is the namespace's links as this command's observation read
+	// them through this handle, nil if it did not: a deletion checks
+	// against them rather than dumping again.
+	links []linkInfo
 }
 
 // Close gives the handle back to the cache for the next step.
 func (h *nsHandle) Close() { h.cache.put(h) }
+
+// close closes the sockets.
+func (h *nsHandle) close() {
+	if h.Handle != nil {
+		h.Handle.Close()
+	}
+	h.sock.Close()
+}
 
 // handleCache holds idle handles by namespace name ("" is the host).
 type handleCache struct {
@@ -39,9 +60,10 @@ type handleCache struct {
 	idle map[string][]*nsHandle
 }
 
-// get returns an idle handle bound to what name is now, or opens one.
-// A missing namespace is ErrNotExist.
-func (c *handleCache) get(k *Netlink, name string) (*nsHandle, error) {
+// get returns an idle handle bound to what name is now, or opens one;
+// with lib, one that has the library's handle too. A missing namespace is
+// ErrNotExist.
+func (c *handleCache) get(k *Netlink, name string, lib bool) (*nsHandle, error) {
 	var ino uint64
 	if name != "" {
 		path, err := netnsPath(name)
@@ -71,22 +93,39 @@ func (c *handleCache) get(k *Netlink, name string) (*nsHandle, error) {
 	}
 	c.mu.Unlock()
 	for _, s := range stale {
-		s.Handle.Close()
+		s.close()
 	}
-	if h != nil {
-		return h, nil
+	if h == nil {
+		return c.open(k, name, lib)
 	}
-	return c.open(k, name)
+	if lib && h.Handle == nil {
+		if err := c.addLib(k, h); err != nil {
+			h.close()
+			if errors.Is(err, errMoved) {
+				return c.open(k, name, lib)
+			}
+			return nil, err
+		}
+	}
+	return h, nil
 }
 
+// errMoved says a namespace's name now points at another namespace.
+var errMoved = errors.New("namespace replaced")
+
 // open makes a new handle for name.
-func (c *handleCache) open(k *Netlink, name string) (*nsHandle, error) {
+func (c *handleCache) open(k *Netlink, name string, lib bool) (*nsHandle, error) {
 	if name == "" {
-		nh, err := netlink.NewHandleAt(k.host, unix.NETLINK_ROUTE)
+		sock, err := nl.GetNetlinkSocketAt(k.host, k.host, unix.NETLINK_ROUTE)
 		if err != nil {
 			return nil, err
 		}
-		return &nsHandle{Handle: nh, cache: c}, nil
+		h := &nsHandle{sock: &nl.SocketHandle{Socket: sock}, cache: c}
+		if h.Handle, err = netlink.NewHandleAt(k.host, unix.NETLINK_ROUTE); err != nil {
+			h.close()
+			return nil, err
+		}
+		return h, nil
 	}
 	fd, err := openNetns(name)
 	if err != nil {
@@ -99,12 +138,38 @@ func (c *handleCache) open(k *Netlink, name string) (*nsHandle, error) {
 	if err := unix.Fstat(int(fd), &st); err != nil {
 		return nil, fmt.Errorf("namespace %s: %w", name, err)
 	}
-	// The handle's socket keeps the namespace; the fd can go.
-	nh, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	// The sockets keep the namespace; the fd can go.
+	sock, err := nl.GetNetlinkSocketAt(fd, k.host, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
 	}
-	return &nsHandle{Handle: nh, cache: c, ns: name, ino: st.Ino}, nil
+	h := &nsHandle{sock: &nl.SocketHandle{Socket: sock}, cache: c, ns: name, ino: st.Ino}
+	if lib {
+		if h.Handle, err = netlink.NewHandleAt(fd, unix.NETLINK_ROUTE); err != nil {
+			h.close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// addLib gives h the library's handle, in h's namespace: errMoved if the
+// name now points at another one.
+func (c *handleCache) addLib(k *Netlink, h *nsHandle) error {
+	fd, err := openNetns(h.ns)
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd), &st); err != nil {
+		return fmt.Errorf("namespace %s: %w", h.ns, err)
+	}
+	if st.Ino != h.ino {
+		return errMoved
+	}
+	h.Handle, err = netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	return err
 }
 
 func (c *handleCache) put(h *nsHandle) {
@@ -124,6 +189,6 @@ func (c *handleCache) forget(name string) {
 	delete(c.idle, name)
 	c.mu.Unlock()
 	for _, h := range hs {
-		h.Handle.Close()
+		h.close()
 	}
 }

@@ -26,8 +26,6 @@ type Netlink struct {
 	// handles keeps netlink handles open across the steps of one command
 	// (see handles_linux.go).
 	handles handleCache
-	// raw is a socket for requests netlink.Handle cannot make.
-	raw rawSocket
 	// dying is what the kernel still removes of deleted namespaces (see
 	// netns_del_linux.go).
 	dying teardown
@@ -190,10 +188,16 @@ func classify(err error) error {
 }
 
 // handle returns a netlink handle bound to the named namespace, or to the
-// host's for "", from the cache; Close gives it back. A missing namespace
-// is ErrNotExist.
+// host's for "", from the cache, with the library's handle; Close gives
+// it back. A missing namespace is ErrNotExist.
 func (k *Netlink) handle(ns string) (*nsHandle, error) {
-	return k.handles.get(k, ns)
+	return k.handles.get(k, ns, true)
+}
+
+// socket is handle for topo's own requests and dumps only: its Handle may
+// be nil.
+func (k *Netlink) socket(ns string) (*nsHandle, error) {
+	return k.handles.get(k, ns, false)
 }
 
 // openNetns opens a named namespace. A missing one is ErrNotExist.

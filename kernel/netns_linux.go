@@ -54,7 +54,7 @@ func (k *Netlink) addNetns(name, mark string) error {
 		return err
 	}
 	f.Close()
-	var h *netlink.Handle
+	h := &nsHandle{cache: &k.handles, ns: name}
 	err = onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare: %w", err)
@@ -70,41 +70,40 @@ func (k *Netlink) addNetns(name, mark string) error {
 		// (perf of up at N=500: opening handles in namespaces from
 		// outside, a namespace file, two setns and a socket each, was
 		// about 5% of all samples).
-		var err error
-		if h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+		if err != nil {
 			return err
 		}
-		return setupLoopback(mark)
+		h.sock = &nl.SocketHandle{Socket: sock}
+		if h.Handle, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+			return err
+		}
+		return setupLoopback(h.sock, mark)
 	})
 	var st unix.Stat_t
 	if err == nil {
 		err = unix.Stat(path, &st)
 	}
 	if err != nil {
-		if h != nil {
-			h.Close()
+		if h.sock != nil {
+			h.close()
 		}
 		return errors.Join(err, removeNetns(name, path))
 	}
-	k.handles.put(&nsHandle{Handle: h, cache: &k.handles, ns: name, ino: st.Ino})
+	h.ino = st.Ino
+	k.handles.put(h)
 	return nil
 }
 
-// setupLoopback sets lo up and gives it mark, in one request, in the
-// namespace of the calling thread.
-func setupLoopback(mark string) error {
-	sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
-	}
-	defer sock.Close()
+// setupLoopback sets lo up and gives it mark, in one request on sh.
+func setupLoopback(sh *nl.SocketHandle, mark string) error {
 	req := linkRequest(unix.RTM_SETLINK, "lo")
 	req.Data[0].(*nl.IfInfomsg).Flags = unix.IFF_UP
 	req.Data[0].(*nl.IfInfomsg).Change = unix.IFF_UP
 	if mark != "" {
 		req.AddData(nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(mark)))
 	}
-	if err := executeOn(&nl.SocketHandle{Socket: sock}, req); err != nil {
+	if err := executeOn(sh, req); err != nil {
 		return fmt.Errorf("set lo up and alias: %w", err)
 	}
 	return nil

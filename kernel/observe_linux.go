@@ -57,15 +57,15 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 
 // observeNetlink reads what Observe reads besides the firewall and DNS.
 func (k *Netlink) observeNetlink(ctx context.Context, project string) (*state.Snapshot, error) {
-	h, err := k.handle("")
+	h, err := k.socket("")
 	if err != nil {
 		return nil, fmt.Errorf("observe host namespace: %w", err)
 	}
 	defer h.Close()
 	snap := &state.Snapshot{}
-	links, err := retryDump(h.LinkList)
+	links, err := retryDump(func() ([]linkInfo, error) { return dumpLinks(h.sock) })
 	if err == nil {
-		snap.Host.Links, snap.Host.Routes, err = readNamespace(h.Handle, links)
+		snap.Host.Links, snap.Host.Routes, err = readNamespace(h, links)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("observe host namespace: %w", err)
@@ -118,7 +118,7 @@ func listNetns() ([]string, error) {
 func (k *Netlink) observeNetns(name, project string) (state.Namespace, error) {
 	ns := state.Namespace{Name: name}
 	// The handle stays in the cache for the steps that follow.
-	h, err := k.handle(name)
+	h, err := k.socket(name)
 	if errors.Is(err, ErrNotExist) {
 		return ns, os.ErrNotExist
 	}
@@ -128,15 +128,16 @@ func (k *Netlink) observeNetns(name, project string) (state.Namespace, error) {
 	defer h.Close()
 	// One dump serves both to find lo's mark and, for project's own
 	// namespaces, as their links: a round trip saved per container.
-	links, err := retryDump(h.LinkList)
+	links, err := retryDump(func() ([]linkInfo, error) { return dumpLinks(h.sock) })
 	if err != nil {
 		return ns, fmt.Errorf("list links: %w", err)
 	}
-	i := slices.IndexFunc(links, func(l netlink.Link) bool { return l.Attrs().Name == "lo" })
+	h.links = links
+	i := slices.IndexFunc(links, func(l linkInfo) bool { return l.Name == "lo" })
 	if i < 0 {
 		return ns, nil
 	}
-	alias := links[i].Attrs().Alias
+	alias := links[i].Alias
 	m, ok := state.ParseMark(alias)
 	if !ok {
 		return ns, nil
@@ -145,43 +146,40 @@ func (k *Netlink) observeNetns(name, project string) (state.Namespace, error) {
 	if m.Project != project {
 		return ns, nil
 	}
-	ns.Links, ns.Routes, err = readNamespace(h.Handle, links)
+	ns.Links, ns.Routes, err = readNamespace(h, links)
 	return ns, err
 }
 
 // readNamespace reads the IPv4 addresses and IPv4 main-table routes of the
 // namespace h is bound to, whose links are given, in one dump each whatever
 // the number of links, and returns links and routes sorted.
-func readNamespace(h *netlink.Handle, links []netlink.Link) ([]state.Link, []state.Route, error) {
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
+func readNamespace(h *nsHandle, links []linkInfo) ([]state.Link, []state.Route, error) {
+	addrs, err := retryDump(func() ([]addrInfo, error) { return dumpAddrs(h.sock) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("list addresses: %w", err)
 	}
-	routes, err := retryDump(func() ([]netlink.Route, error) {
-		return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-	})
+	routes, err := retryDump(func() ([]routeInfo, error) { return dumpRoutes(h.sock) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("list routes: %w", err)
 	}
 
 	names := make(map[int]string, len(links))
 	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
+		names[l.Index] = l.Name
 	}
 	addrsOf := make(map[int][]string)
 	for _, a := range addrs {
-		addrsOf[a.LinkIndex] = append(addrsOf[a.LinkIndex], a.IPNet.String())
+		addrsOf[a.Index] = append(addrsOf[a.Index], a.CIDR)
 	}
-	var out []state.Link
+	out := make([]state.Link, 0, len(links))
 	for _, l := range links {
-		a := l.Attrs()
 		sl := state.Link{
-			Name:   a.Name,
-			Kind:   l.Type(),
-			Alias:  a.Alias,
-			Master: names[a.MasterIndex], // "" when none: no link has index 0
-			Up:     a.RawFlags&unix.IFF_UP != 0,
-			Addrs:  addrsOf[a.Index],
+			Name:   l.Name,
+			Kind:   l.Kind,
+			Alias:  l.Alias,
+			Master: names[l.Master], // "" when none: no link has index 0
+			Up:     l.Flags&unix.IFF_UP != 0,
+			Addrs:  addrsOf[l.Index],
 		}
 		slices.Sort(sl.Addrs)
 		out = append(out, sl)
@@ -190,17 +188,7 @@ func readNamespace(h *netlink.Handle, links []netlink.Link) ([]state.Link, []sta
 
 	var rs []state.Route // nil when none, as in a decoded snapshot
 	for _, r := range routes {
-		sr := state.Route{Dst: "default", Dev: names[r.LinkIndex]}
-		// netlink gives 0.0.0.0/0 for a default route; older versions nil.
-		if r.Dst != nil {
-			if ones, _ := r.Dst.Mask.Size(); ones != 0 {
-				sr.Dst = r.Dst.String()
-			}
-		}
-		if r.Gw != nil {
-			sr.Gateway = r.Gw.String()
-		}
-		rs = append(rs, sr)
+		rs = append(rs, state.Route{Dst: r.Dst, Gateway: r.Gateway, Dev: names[r.OIF]})
 	}
 	slices.SortFunc(rs, func(a, b state.Route) int {
 		return cmp.Or(cmp.Compare(a.Dst, b.Dst), cmp.Compare(a.Gateway, b.Gateway), cmp.Compare(a.Dev, b.Dev))
