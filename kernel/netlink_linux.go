@@ -26,6 +26,8 @@ type Netlink struct {
 	// handles keeps netlink handles open across the steps of one command
 	// (see handles_linux.go).
 	handles handleCache
+	// hostIPv6Conf is the host's /proc/sys/net/ipv6/conf.
+	hostIPv6Conf confDir
 	// dying is what the kernel still removes of deleted namespaces (see
 	// netns_del_linux.go).
 	dying teardown

@@ -197,6 +197,24 @@ func TestTwoContainersOnABridge(t *testing.T) {
 	run(t, "ip", "netns", "exec", "a", "ping", "-c1", "-W1", "10.42.1.3")
 	run(t, "ip", "netns", "exec", "b", "ping", "-c1", "-W1", "10.42.1.2")
 	run(t, "ip", "netns", "exec", "a", "ping", "-c1", "-W1", "10.42.1.1")
+
+	// IPv4 only: no IPv6 address on either end of a veth, ever (the host
+	// end has IPv6 off, the container's no address generation), and lo
+	// keeps ::1.
+	for _, c := range []string{"a", "b"} {
+		if out := run(t, "ip", "-n", c, "-d", "link", "show", "eth0"); !strings.Contains(out, "addrgenmode none") {
+			t.Errorf("%s's eth0 generates IPv6 addresses:\n%s", c, out)
+		}
+		if out := run(t, "ip", "-n", c, "-6", "addr", "show", "dev", "eth0"); out != "" {
+			t.Errorf("%s's eth0 has IPv6 addresses:\n%s", c, out)
+		}
+		if out := run(t, "ip", "-n", c, "-6", "addr", "show", "dev", "lo"); !strings.Contains(out, "::1/128") {
+			t.Errorf("%s's lo has no ::1:\n%s", c, out)
+		}
+		if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/veth-" + c + "/disable_ipv6"); err != nil || strings.TrimSpace(string(b)) != "1" {
+			t.Errorf("veth-%s: disable_ipv6 is %q (%v), want 1", c, b, err)
+		}
+	}
 }
 
 func TestTeardownLeavesNothing(t *testing.T) {

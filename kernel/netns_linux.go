@@ -30,14 +30,12 @@ func netnsPath(name string) (string, error) {
 	return filepath.Join(netnsDir, name), nil
 }
 
-// addNetns creates a named network namespace with lo up and carrying mark,
-// and IPv6 off on the interfaces it will get. If any part fails, the
-// namespace is removed again, so that the step either happens whole or
-// not at all. The handle the thread used inside goes to the cache, for
-// the steps that follow in the namespace.
+// addNetns creates a named network namespace with lo up and carrying mark.
+// If any part fails, the namespace is removed again, so that the step
+// either happens whole or not at all. The handle the thread used inside
+// goes to the cache, for the steps that follow in the namespace.
 //
-// Equivalent to: `ip netns add NAME; ip -n NAME link set lo up alias MARK;
-// ip netns exec NAME sysctl -w net.ipv6.conf.default.disable_ipv6=1`
+// Equivalent to: `ip netns add NAME; ip -n NAME link set lo up alias MARK`
 func (k *Netlink) addNetns(name, mark string) error {
 	path, err := netnsPath(name)
 	if err != nil {
@@ -58,9 +56,6 @@ func (k *Netlink) addNetns(name, mark string) error {
 	err = onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("unshare: %w", err)
-		}
-		if err := disableIPv6(); err != nil {
-			return err
 		}
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
@@ -105,25 +100,6 @@ func setupLoopback(sh *nl.SocketHandle, mark string) error {
 	}
 	if err := executeOn(sh, req); err != nil {
 		return fmt.Errorf("set lo up and alias: %w", err)
-	}
-	return nil
-}
-
-// disableIPv6 turns IPv6 off for the interfaces a new namespace will get
-// (lo, which exists already, keeps ::1), as Docker does on IPv4-only
-// networks, which all of topo's are. Otherwise each container's
-// interface sends IPv6 duplicate address detection, router solicitation
-// and multicast listener packets as it comes up, which its bridge floods
-// to every other port: work for the kernel that grows with the square of
-// the containers on a network (a fifth of the CPU of `topo up` at N=500
-// went to it). It runs on a thread inside the namespace: /proc/sys/net
-// shows the namespace of the thread that opens it. A kernel without IPv6
-// has nothing to turn off.
-func disableIPv6() error {
-	const key = "/proc/sys/net/ipv6/conf/default/disable_ipv6"
-	err := os.WriteFile(key, []byte("1"), 0o644)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("turn IPv6 off: %w", err)
 	}
 	return nil
 }
