@@ -1,9 +1,11 @@
 package planner
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/topolab/topo/spec"
@@ -104,6 +106,10 @@ type observedEndpoint struct {
 
 func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 	d := &differ{project: m.Project, obs: obs}
+	// Room for the usual number of steps (an up makes about 8 a container,
+	// a down about 4 a namespace): growing the slice copied it a dozen
+	// times, 15% of planning an up at N=1000.
+	d.steps = make([]plannedStep, 0, 8*len(m.Containers)+4*len(obs.Namespaces)+2*len(obs.Host.Links)+16)
 
 	// Index what the project owns in the kernel.
 	ownNS := map[string]*state.Namespace{}
@@ -288,12 +294,44 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 
 	d.dns(m)
 
-	sort.SliceStable(d.steps, func(i, j int) bool { return less(d.steps[i], d.steps[j]) })
 	p := &Plan{Project: m.Project, Steps: make([]Step, 0, len(d.steps))}
-	for _, s := range d.steps {
-		p.Steps = append(p.Steps, s.Step)
+	for _, i := range d.order() {
+		p.Steps = append(p.Steps, d.steps[i].Step)
 	}
 	return p, nil
+}
+
+// order returns the indexes of d.steps in the order the plan runs them:
+// destroys first, in descending phase, then creates and changes in
+// ascending phase, each phase by sort key, steps alike in the order they
+// were added. It sorts indexes and computes each sort key once: sorting
+// the steps themselves, with keys built per comparison, was a sixth of
+// planning an up at N=1000 (a stable sort moving 400-byte steps, and a
+// string concatenation for each comparison).
+func (d *differ) order() []int {
+	keys := make([]string, len(d.steps))
+	idx := make([]int, len(d.steps))
+	for i := range d.steps {
+		keys[i] = d.steps[i].sortKey()
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(i, j int) int {
+		a, b := &d.steps[i], &d.steps[j]
+		ad, bd := a.Action == Destroy, b.Action == Destroy
+		switch {
+		case ad != bd:
+			if ad {
+				return -1
+			}
+			return 1
+		case a.phase != b.phase && ad:
+			return cmp.Compare(b.phase, a.phase)
+		case a.phase != b.phase:
+			return cmp.Compare(a.phase, b.phase)
+		}
+		return cmp.Or(cmp.Compare(keys[i], keys[j]), cmp.Compare(i, j))
+	})
+	return idx
 }
 
 // checkCollisions refuses names held by objects topo did not make for this
@@ -477,22 +515,7 @@ func (d *differ) defaultRoute(c *Container, ns *state.Namespace, gone bool) {
 	}
 }
 
-// less orders destroys before everything else, destroys by descending
-// phase, the rest by ascending phase; ties by the step's own fields.
-func less(a, b plannedStep) bool {
-	ad, bd := a.Action == Destroy, b.Action == Destroy
-	if ad != bd {
-		return ad
-	}
-	if a.phase != b.phase {
-		if ad {
-			return a.phase > b.phase
-		}
-		return a.phase < b.phase
-	}
-	return a.sortKey() < b.sortKey()
-}
-
+// sortKey orders the steps of one phase, by their own fields.
 func (s Step) sortKey() string {
 	return s.Resource + "\x00" + s.NS + "\x00" + s.Link + "\x00" + s.Addr + "\x00" + s.Dst + "\x00" + s.Key + "\x00" + string(s.Op) + "\x00" + s.Table
 }
