@@ -60,16 +60,20 @@ const rtextFilterSkipStats = 1 << 3
 // namespace (a 500-container observation allocated 190 MiB that way), and
 // asks the kernel for the socket's address on every request.
 func dump(sh *nl.SocketHandle, typ int, resType uint16, hdr nl.NetlinkRequestData, attrs []nl.NetlinkRequestData, fn func(msg []byte) error) error {
+	s := sh.Socket
+	s.Lock()
+	defer s.Unlock()
+	return dumpOn(s.GetFd(), atomic.AddUint32(&sh.Seq, 1), typ, resType, hdr, attrs, fn)
+}
+
+// dumpOn is dump on the netlink socket fd, numbering the request seq.
+func dumpOn(fd int, seq uint32, typ int, resType uint16, hdr nl.NetlinkRequestData, attrs []nl.NetlinkRequestData, fn func(msg []byte) error) error {
 	req := nl.NewNetlinkRequest(typ, unix.NLM_F_DUMP)
 	req.AddData(hdr)
 	for _, a := range attrs {
 		req.AddData(a)
 	}
-	s := sh.Socket
-	s.Lock()
-	defer s.Unlock()
-	req.Seq = atomic.AddUint32(&sh.Seq, 1)
-	fd := s.GetFd()
+	req.Seq = seq
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("netlink send: %w", err)
 	}
