@@ -68,12 +68,11 @@ func markUp(h *netlink.Handle, l netlink.Link, mark string) error {
 // Profile of `topo up` at N=500: a veth took nine netlink requests (the
 // library looks each new link up again after creating it, and enslaves
 // it in a request of its own), the largest share of up's time. It now
-// takes six: the master's lookup; one RTM_NEWLINK that creates the pair
+// takes five: the master's lookup; one RTM_NEWLINK that creates the pair
 // with its master (the kernel undoes the whole creation if enslaving
 // fails); the host end's alias and up; the peer's address generation;
-// the peer's alias and up, after which the library looks the peer up
-// (the kernel cannot bring a peer up while it creates it, nor take an
-// alias at creation).
+// the peer's alias and up (the kernel cannot bring a peer up while it
+// creates it, nor take an alias at creation).
 //
 // IPv6 off on the host end: perf of `topo down` at N=1000 showed a fifth
 // of the kernel's teardown in IPv6 work for the host ends (addrconf_ifdown,
@@ -123,11 +122,6 @@ func (k *Netlink) addVeth(s planner.Step) error {
 		return err
 	}
 	defer peerNS.Close()
-	ph, err := k.handle(s.PeerNS)
-	if err != nil {
-		return err
-	}
-	defer ph.Close()
 
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
 	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
@@ -150,7 +144,7 @@ func (k *Netlink) addVeth(s planner.Step) error {
 	if err := k.execute(s.NS, req); err != nil {
 		return err
 	}
-	if err := finishVeth(k, s, ph.Handle); err != nil {
+	if err := finishVeth(k, s); err != nil {
 		// Deleting one end deletes both.
 		return errors.Join(err, k.execute(s.NS, linkRequest(unix.RTM_DELLINK, s.Link)))
 	}
@@ -159,15 +153,11 @@ func (k *Netlink) addVeth(s planner.Step) error {
 
 // finishVeth turns IPv6 off on the host end of a new veth and address
 // generation on the peer, and marks and sets up both ends.
-func finishVeth(k *Netlink, s planner.Step, ph *netlink.Handle) error {
+func finishVeth(k *Netlink, s planner.Step) error {
 	if err := k.disableIPv6(s.NS, s.Link); err != nil {
 		return fmt.Errorf("turn IPv6 off: %w", err)
 	}
-	up := linkRequest(unix.RTM_SETLINK, s.Link)
-	up.Data[0].(*nl.IfInfomsg).Flags = unix.IFF_UP
-	up.Data[0].(*nl.IfInfomsg).Change = unix.IFF_UP
-	up.AddData(nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(s.Alias)))
-	if err := k.execute(s.NS, up); err != nil {
+	if err := k.execute(s.NS, markUpRequest(s.Link, s.Alias)); err != nil {
 		return fmt.Errorf("set alias and up: %w", err)
 	}
 	// In a request of its own, before the up: the kernel applies AF_SPEC
@@ -179,14 +169,20 @@ func finishVeth(k *Netlink, s planner.Step, ph *netlink.Handle) error {
 	if err := k.execute(s.PeerNS, gen); err != nil && !errors.Is(err, unix.EAFNOSUPPORT) { // no IPv6 in this kernel
 		return fmt.Errorf("peer: turn IPv6 address generation off: %w", err)
 	}
-	// RTM_NEWLINK on an existing link changes it, found by name; kind veth
-	// without data only says what the link must be.
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.Alias, attrs.Flags = s.Peer, s.Alias, net.FlagUp
-	if err := ph.LinkModify(&netlink.GenericLink{LinkAttrs: attrs, LinkType: "veth"}); err != nil {
+	if err := k.execute(s.PeerNS, markUpRequest(s.Peer, s.Alias)); err != nil {
 		return fmt.Errorf("peer: set alias and up: %w", err)
 	}
 	return nil
+}
+
+// markUpRequest sets the link called name up and gives it alias, in one
+// request.
+func markUpRequest(name, alias string) *nl.NetlinkRequest {
+	req := linkRequest(unix.RTM_SETLINK, name)
+	req.Data[0].(*nl.IfInfomsg).Flags = unix.IFF_UP
+	req.Data[0].(*nl.IfInfomsg).Change = unix.IFF_UP
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(alias)))
+	return req
 }
 
 // in6AddrGenModeNone is IN6_ADDR_GEN_MODE_NONE: no IPv6 address made for
