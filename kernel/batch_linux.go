@@ -200,6 +200,7 @@ func (k *Netlink) execute(ns string, req *nl.NetlinkRequest) error {
 		return err
 	}
 	defer h.Close()
+	h.links = nil // a change: what the observation read may be out of date
 	return executeOn(h.sock, req)
 }
 

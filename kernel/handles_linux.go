@@ -38,8 +38,9 @@ type nsHandle struct {
 	ns    string
 	ino   uint64
 	// links is the namespace's links as this command's observation read
-	// them through this handle, nil if it did not: a deletion checks
-	// against them rather than dumping again.
+	// them through this handle, nil if it did not or if a change went
+	// through the handle since: a deletion checks against them rather
+	// than dumping again.
 	links []linkInfo
 }
 

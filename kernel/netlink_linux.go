@@ -193,7 +193,11 @@ func classify(err error) error {
 // host's for "", from the cache, with the library's handle; Close gives
 // it back. A missing namespace is ErrNotExist.
 func (k *Netlink) handle(ns string) (*nsHandle, error) {
-	return k.handles.get(k, ns, true)
+	h, err := k.handles.get(k, ns, true)
+	if h != nil {
+		h.links = nil // the library's calls are changes, or reads of their own
+	}
+	return h, err
 }
 
 // socket is handle for topo's own requests and dumps only: its Handle may

@@ -501,3 +501,39 @@ func TestNamespaceDeletesSettle(t *testing.T) {
 		t.Errorf("%d host ends of a after the rebuild, want 1", n)
 	}
 }
+
+// TestObservedLinksLastUntilAChange checks that a namespace's deletion may
+// check against what the observation read only while nothing changed
+// through the handle since.
+func TestObservedLinksLastUntilAChange(t *testing.T) {
+	k := newKernel(t)
+	apply(t, k, withUndo(planner.Step{Op: planner.OpNetnsAdd, Resource: "container a", NS: "a", Alias: mark(state.KindNamespace, "a")}))
+	observe(t, k, project)
+	seen := func() []linkInfo {
+		t.Helper()
+		h, err := k.socket("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		return h.links
+	}
+	if l := seen(); len(l) != 1 || l[0].Name != "lo" {
+		t.Fatalf("after observing: links %v, want lo", l)
+	}
+	if err := k.execute("a", markUpRequest("lo", mark(state.KindNamespace, "a"))); err != nil {
+		t.Fatal(err)
+	}
+	if l := seen(); l != nil {
+		t.Errorf("after a request through the handle: links %v, want none kept", l)
+	}
+	observe(t, k, project)
+	h, err := k.handle("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if l := seen(); l != nil {
+		t.Errorf("after the library's handle was taken: links %v, want none kept", l)
+	}
+}
