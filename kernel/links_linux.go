@@ -38,22 +38,10 @@ func (k *Netlink) addBridge(ns, name, mark string) error {
 	if err := h.LinkAdd(br); err != nil {
 		return err
 	}
-	if err := markUp(h.Handle, br, mark); err != nil {
-		return errors.Join(err, h.LinkDel(br))
-	}
-	return nil
-}
-
-// markUp gives a new link its mark and sets it up. The kernel ignores
-// IFLA_IFALIAS when it creates a link, so the mark is a second request.
-func markUp(h *netlink.Handle, l netlink.Link, mark string) error {
-	if mark != "" {
-		if err := h.LinkSetAlias(l, mark); err != nil {
-			return fmt.Errorf("set alias: %w", err)
-		}
-	}
-	if err := h.LinkSetUp(l); err != nil {
-		return fmt.Errorf("set up: %w", err)
+	// The kernel ignores IFLA_IFALIAS when it creates a link, so the mark
+	// goes with the up, in a second request.
+	if err := executeOn(h.sock, markUpRequest(name, mark)); err != nil {
+		return errors.Join(fmt.Errorf("set alias and up: %w", err), h.LinkDel(br))
 	}
 	return nil
 }
@@ -175,13 +163,15 @@ func finishVeth(k *Netlink, s planner.Step) error {
 	return nil
 }
 
-// markUpRequest sets the link called name up and gives it alias, in one
-// request.
+// markUpRequest sets the link called name up and gives it alias (none
+// for ""), in one request.
 func markUpRequest(name, alias string) *nl.NetlinkRequest {
 	req := linkRequest(unix.RTM_SETLINK, name)
 	req.Data[0].(*nl.IfInfomsg).Flags = unix.IFF_UP
 	req.Data[0].(*nl.IfInfomsg).Change = unix.IFF_UP
-	req.AddData(nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(alias)))
+	if alias != "" {
+		req.AddData(nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(alias)))
+	}
 	return req
 }
 

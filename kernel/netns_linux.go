@@ -92,13 +92,7 @@ func (k *Netlink) addNetns(name, mark string) error {
 
 // setupLoopback sets lo up and gives it mark, in one request on sh.
 func setupLoopback(sh *nl.SocketHandle, mark string) error {
-	req := linkRequest(unix.RTM_SETLINK, "lo")
-	req.Data[0].(*nl.IfInfomsg).Flags = unix.IFF_UP
-	req.Data[0].(*nl.IfInfomsg).Change = unix.IFF_UP
-	if mark != "" {
-		req.AddData(nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(mark)))
-	}
-	if err := executeOn(sh, req); err != nil {
+	if err := executeOn(sh, markUpRequest("lo", mark)); err != nil {
 		return fmt.Errorf("set lo up and alias: %w", err)
 	}
 	return nil

@@ -12,7 +12,10 @@ import (
 
 // observeWorkers is how many namespaces Observe reads at once. Dumps need
 // no lock the kernel shares between namespaces (they run under RCU), and
-// each costs round trips, so a few readers overlap them.
+// each costs round trips, so a few readers overlap them: 4 took a no-op
+// plan at N=1000 from 128 to 89 ms with the library's dumps. With topo's
+// own dumps, on two cores, 2, 4 and 8 readers observe 500 namespaces in
+// the same time: the work is CPU-bound there.
 var observeWorkers = 4
 
 // inParallel calls fn(0) … fn(n-1) from observeWorkers goroutines, and
