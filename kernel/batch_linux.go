@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
@@ -89,8 +88,7 @@ func (k *Netlink) ApplyBatch(ctx context.Context, steps []planner.Step) []error 
 // deleteLink would one by one: a missing link or namespace is success, a
 // link whose alias is not the step's mark is refused.
 func (k *Netlink) deleteLinks(steps []planner.Step, errs []error) {
-	ns := steps[0].NS
-	h, err := k.handle(ns)
+	h, err := k.socket(steps[0].NS)
 	if IsNotFound(err) {
 		return
 	}
@@ -101,56 +99,64 @@ func (k *Netlink) deleteLinks(steps []planner.Step, errs []error) {
 		return
 	}
 	defer h.Close()
-	all, err := retryDump(h.LinkList)
+	h.links = nil // links change below
+	all, err := retryDump(func() ([]linkInfo, error) { return dumpLinks(h.sock) })
 	if err != nil {
 		for i := range errs {
 			errs[i] = fmt.Errorf("list links: %w", err)
 		}
 		return
 	}
-	byName := make(map[string]netlink.Link, len(all))
+	byName := make(map[string]linkInfo, len(all))
 	used := map[uint32]bool{}
 	for _, l := range all {
-		byName[l.Attrs().Name] = l
-		used[l.Attrs().Group] = true
+		byName[l.Name] = l
+		used[l.Group] = true
 	}
 	group := uint32(batchGroup)
 	for used[group] {
 		group++
 	}
+	del := func(l linkInfo) error {
+		err := executeOn(h.sock, linkIndexRequest(unix.RTM_DELLINK, l.Index))
+		if errors.Is(err, unix.ENODEV) {
+			return nil // deleted meanwhile
+		}
+		return err
+	}
+	setGroup := func(l linkInfo, g uint32) error {
+		req := linkIndexRequest(unix.RTM_SETLINK, l.Index)
+		req.AddData(nl.NewRtAttr(unix.IFLA_GROUP, nl.Uint32Attr(g)))
+		return executeOn(h.sock, req)
+	}
 
 	// The links to delete, with their index in steps.
-	var victims []netlink.Link
+	var victims []linkInfo
 	var at []int
 	for i, s := range steps {
-		l := byName[s.Link]
+		l, ok := byName[s.Link]
 		switch {
-		case l == nil:
+		case !ok:
 			// Gone already, or with an earlier link of the run (a veth's
 			// peer): success, as for deleteLink.
-		case s.Alias != "" && l.Attrs().Alias != s.Alias:
-			errs[i] = fmt.Errorf("alias is %q, not %q: not topo's to delete", l.Attrs().Alias, s.Alias)
+		case s.Alias != "" && l.Alias != s.Alias:
+			errs[i] = fmt.Errorf("alias is %q, not %q: not topo's to delete", l.Alias, s.Alias)
 		default:
 			victims = append(victims, l)
 			at = append(at, i)
 		}
 	}
 	if len(victims) == 1 {
-		if err := h.LinkDel(victims[0]); err != nil && !errors.Is(err, unix.ENODEV) {
-			errs[at[0]] = err
-		}
+		errs[at[0]] = del(victims[0])
 		return
 	}
 
 	// Into the group; a link that cannot join it is deleted on its own.
 	var grouped []int // indexes into victims
 	for j, l := range victims {
-		if err := h.LinkSetGroup(l, int(group)); err != nil {
-			if errors.Is(err, unix.ENODEV) {
-				continue // deleted meanwhile
-			}
-			if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-				errs[at[j]] = err
+		if err := setGroup(l, group); err != nil {
+			if !errors.Is(err, unix.ENODEV) { // else deleted meanwhile
+				errs[at[j]] = del(l)
 			}
 			continue
 		}
@@ -159,36 +165,43 @@ func (k *Netlink) deleteLinks(steps []planner.Step, errs []error) {
 	if len(grouped) == 0 {
 		return
 	}
-	if err := k.deleteGroup(ns, group); err != nil {
+	if err := deleteGroup(h.sock, group); err != nil {
 		// Nothing of the group went (the kernel checks every link before
 		// it deletes any): put each link back in its group and delete it
 		// on its own, so that each step says what happened to it.
 		for _, j := range grouped {
 			l := victims[j]
-			if gerr := h.LinkSetGroup(l, int(l.Attrs().Group)); gerr != nil && !errors.Is(gerr, unix.ENODEV) {
+			if gerr := setGroup(l, l.Group); gerr != nil && !errors.Is(gerr, unix.ENODEV) {
 				errs[at[j]] = fmt.Errorf("batch delete: %w; restore device group: %w", err, gerr)
 				continue
 			}
-			if derr := h.LinkDel(l); derr != nil && !errors.Is(derr, unix.ENODEV) {
-				errs[at[j]] = derr
-			}
+			errs[at[j]] = del(l)
 		}
 	}
 }
 
-// deleteGroup deletes every link of a device group in a namespace, in one
-// request.
+// deleteGroup deletes every link of a device group in the namespace of
+// sh, in one request.
 //
 // Equivalent to: `ip [-n NS] link del group GROUP`
-func (k *Netlink) deleteGroup(ns string, group uint32) error {
+func deleteGroup(sh *nl.SocketHandle, group uint32) error {
 	req := nl.NewNetlinkRequest(unix.RTM_DELLINK, unix.NLM_F_ACK)
 	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
 	req.AddData(nl.NewRtAttr(unix.IFLA_GROUP, nl.Uint32Attr(group)))
-	err := k.execute(ns, req)
+	err := executeOn(sh, req)
 	if errors.Is(err, unix.ENODEV) {
 		return nil // the group is empty: its links went meanwhile
 	}
 	return err
+}
+
+// linkIndexRequest is a request of type typ about the link of index i.
+func linkIndexRequest(typ, i int) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(typ, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(i)
+	req.AddData(msg)
+	return req
 }
 
 // execute sends a request netlink.Handle has no call for (a group

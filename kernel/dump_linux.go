@@ -31,6 +31,7 @@ type linkInfo struct {
 	Alias  string
 	Master int    // index, 0 when none
 	Flags  uint32 // IFF_*
+	Group  uint32 // device group
 }
 
 // addrInfo is an IPv4 address of a link.
@@ -168,6 +169,8 @@ func dumpLinks(sh *nl.SocketHandle) ([]linkInfo, error) {
 					l.Alias = cString(v)
 				case unix.IFLA_MASTER:
 					l.Master = int(u32(v))
+				case unix.IFLA_GROUP:
+					l.Group = u32(v)
 				case unix.IFLA_LINKINFO:
 					return eachAttr(v, func(typ uint16, v []byte) error {
 						if typ == unix.IFLA_INFO_KIND {

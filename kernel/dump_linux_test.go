@@ -30,6 +30,7 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 		{"link", "add", "d0", "type", "veth", "peer", "name", "d0p"},
 		{"link", "set", "d0", "up"},
 		{"link", "add", "d1", "type", "veth", "peer", "name", "d1p"},
+		{"link", "set", "d1", "group", "7"},
 		{"link", "set", "lo", "up"},
 		{"addr", "add", "10.1.0.1/24", "dev", "br0"},
 		{"addr", "add", "10.1.0.9/24", "dev", "br0"},
@@ -62,7 +63,7 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 	var want []linkInfo
 	for _, l := range libLinks {
 		a := l.Attrs()
-		want = append(want, linkInfo{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Master: a.MasterIndex, Flags: a.RawFlags})
+		want = append(want, linkInfo{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Master: a.MasterIndex, Flags: a.RawFlags, Group: a.Group})
 	}
 	if diff := gocmp.Diff(want, links); diff != "" {
 		t.Errorf("links (-library +topo):\n%s", diff)
