@@ -138,7 +138,7 @@ func removeNetns(name, path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	_ = os.Remove(filepath.Join(netnsEtcDir, name)) // only when empty
+	_ = unix.Rmdir(filepath.Join(netnsEtcDir, name)) // only when empty
 	return nil
 }
 
