@@ -3,6 +3,7 @@ package firewall_test
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -248,5 +249,31 @@ func TestInvert(t *testing.T) {
 	}
 	if got := string(firewall.RestoreInput("nat", cs[:2])); got != "*nat\n-N TOPO-A\n-A TOPO-A -j DROP\nCOMMIT\n" {
 		t.Errorf("RestoreInput: %q", got)
+	}
+}
+
+// TestComment checks Comment against the regular expression it replaced,
+// `--comment "([^"]*)"`, on the forms iptables-save prints and on broken
+// ones.
+func TestComment(t *testing.T) {
+	re := regexp.MustCompile(`--comment "([^"]*)"`)
+	for _, spec := range []string{
+		`-s 10.0.0.0/24 ! -o br-1 -m comment --comment "topo:shop:net:lan" -j MASQUERADE`,
+		`-m comment --comment "topo:shared" -j TOPO-USER`,
+		`-m comment --comment "" -j ACCEPT`,
+		`-m comment --comment "a --comment "b" -j ACCEPT`,
+		`-m comment --comment "unterminated`,
+		`-m comment --comment topo:unquoted -j ACCEPT`,
+		`--comment "x"`,
+		`-j ACCEPT`,
+		``,
+	} {
+		want := ""
+		if m := re.FindStringSubmatch(spec); m != nil {
+			want = m[1]
+		}
+		if got := firewall.Comment(spec); got != want {
+			t.Errorf("Comment(%q) = %q, want %q", spec, got, want)
+		}
 	}
 }
