@@ -169,28 +169,65 @@ func alive(rec *Record) bool {
 // SIGKILL after grace, and removes the pid file. A missing pid file or a
 // dead process is success.
 func Stop(pidFile string, grace time.Duration) error {
-	rec, ok, err := Read(pidFile)
-	if err != nil || rec == nil {
+	s, err := Signal(pidFile)
+	if err != nil {
 		return err
 	}
-	if ok {
-		// A pidfd says when the process ends, at once; opened before the
-		// signal and checked to be rec's process, not a successor's.
-		pidfd, err := unix.PidfdOpen(rec.PID, 0)
-		if err != nil {
-			pidfd = -1
-		} else {
-			defer unix.Close(pidfd)
-		}
-		if !alive(rec) {
-			return removePidFile(pidFile)
-		}
-		// The process leads its own session: the group holds whatever it
-		// started, and goes with it.
-		syscall.Kill(-rec.PID, syscall.SIGTERM)
-		deadline := time.Now().Add(grace)
+	return s.Wait(grace)
+}
+
+// Stopping is a stop that Signal began and Wait ends.
+type Stopping struct {
+	pidFile string  // "" when there was no pid file: nothing to wait for
+	rec     *Record // nil when the process was not running
+	pidfd   int
+	sent    time.Time
+}
+
+// Signal begins Stop: it sends SIGTERM to the process group of the pid
+// file's process and returns at once, so that the caller can do other
+// work while the process ends. Wait must follow.
+func Signal(pidFile string) (*Stopping, error) {
+	rec, ok, err := Read(pidFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stopping{pidfd: -1}
+	if rec == nil {
+		return s, nil
+	}
+	s.pidFile = pidFile
+	if !ok {
+		return s, nil
+	}
+	// A pidfd says when the process ends, at once; opened before the
+	// signal and checked to be rec's process, not a successor's.
+	if pidfd, err := unix.PidfdOpen(rec.PID, 0); err == nil {
+		s.pidfd = pidfd
+	}
+	if !alive(rec) {
+		return s, nil
+	}
+	// The process leads its own session: the group holds whatever it
+	// started, and goes with it.
+	s.rec, s.sent = rec, time.Now()
+	syscall.Kill(-rec.PID, syscall.SIGTERM)
+	return s, nil
+}
+
+// Wait ends a stop: it waits until grace after the signal for the process
+// to end, then sends SIGKILL, and removes the pid file.
+func (s *Stopping) Wait(grace time.Duration) error {
+	if s.pidfd >= 0 {
+		defer unix.Close(s.pidfd)
+	}
+	if s.pidFile == "" {
+		return nil
+	}
+	if rec := s.rec; rec != nil {
+		deadline := s.sent.Add(grace)
 		for alive(rec) && time.Now().Before(deadline) {
-			awaitExit(pidfd, time.Until(deadline))
+			awaitExit(s.pidfd, time.Until(deadline))
 		}
 		if alive(rec) {
 			syscall.Kill(-rec.PID, syscall.SIGKILL)
@@ -202,7 +239,7 @@ func Stop(pidFile string, grace time.Duration) error {
 			}
 		}
 	}
-	return removePidFile(pidFile)
+	return removePidFile(s.pidFile)
 }
 
 func removePidFile(pidFile string) error {

@@ -34,15 +34,23 @@ const batchGroup = 0x746f706f
 
 // Batch says how many steps, from the first, ApplyBatch can do together:
 // a run of link deletions in one namespace, or a run of namespace
-// deletions (see netns_del_linux.go).
+// deletions, which may follow the resolver's stop and its records'
+// removal (see netns_del_linux.go).
 func (k *Netlink) Batch(steps []planner.Step) int {
-	n := 0
-	if steps[0].Op == planner.OpNetnsDel {
-		for n < len(steps) && steps[n].Op == planner.OpNetnsDel {
+	switch steps[0].Op {
+	case planner.OpNetnsDel:
+		return netnsDelRun(steps)
+	case planner.OpResolverStop:
+		n := 1
+		for n < len(steps) && steps[n].Op == planner.OpRecordsDel {
 			n++
 		}
-		return n
+		if m := netnsDelRun(steps[n:]); m > 0 {
+			return n + m
+		}
+		return 1
 	}
+	n := 0
 	for _, s := range steps {
 		// Links of one kind only: a bridge must not go in the batch of
 		// the veths on it, or a veth that fails to go would lose its
@@ -53,6 +61,15 @@ func (k *Netlink) Batch(steps []planner.Step) int {
 		n++
 	}
 	return max(n, 1)
+}
+
+// netnsDelRun is how many steps, from the first, delete namespaces.
+func netnsDelRun(steps []planner.Step) int {
+	n := 0
+	for n < len(steps) && steps[n].Op == planner.OpNetnsDel {
+		n++
+	}
+	return n
 }
 
 // ApplyBatch performs a run that Batch accepted, and says per step whether
@@ -71,9 +88,12 @@ func (k *Netlink) ApplyBatch(ctx context.Context, steps []planner.Step) []error 
 		}
 		return errs
 	}
-	if steps[0].Op == planner.OpNetnsDel {
+	switch steps[0].Op {
+	case planner.OpResolverStop:
+		k.stopResolverBatch(steps, errs)
+	case planner.OpNetnsDel:
 		k.deleteNetnsBatch(steps, errs)
-	} else {
+	default:
 		k.deleteLinks(steps, errs)
 	}
 	for i, s := range steps {

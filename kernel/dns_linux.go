@@ -235,21 +235,37 @@ func startResolver(project string) error {
 //
 // Equivalent to: `kill $(cat /run/topo/PROJECT/resolver.pid)`
 func stopResolver(project string) error {
-	pidFile, err := resolverFile(project, records.PidFile)
+	wait, err := signalResolver(project)
 	if err != nil {
 		return err
 	}
-	if err := daemon.Stop(pidFile, 2*time.Second); err != nil {
-		return err
+	return wait()
+}
+
+// signalResolver begins stopResolver: it asks the resolver to stop and
+// returns the wait for its end, which also removes its files.
+func signalResolver(project string) (wait func() error, err error) {
+	pidFile, err := resolverFile(project, records.PidFile)
+	if err != nil {
+		return nil, err
 	}
-	dir := filepath.Dir(pidFile)
-	for _, name := range []string{records.StatusFile, records.LogFile} {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	stopping, err := daemon.Signal(pidFile)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := stopping.Wait(2 * time.Second); err != nil {
 			return err
 		}
-	}
-	removeRundirIfEmpty(project)
-	return nil
+		dir := filepath.Dir(pidFile)
+		for _, name := range []string{records.StatusFile, records.LogFile} {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		removeRundirIfEmpty(project)
+		return nil
+	}, nil
 }
 
 // reloadResolver has the running resolver load its records document again

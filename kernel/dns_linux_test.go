@@ -1,11 +1,14 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/topolab/topo/planner"
@@ -75,5 +78,76 @@ func TestDNSFilesAndRecords(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(os.Getenv("TOPO_STATE_DIR"), "p")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("runtime folder left: %v", err)
+	}
+}
+
+// TestResolverStopBatch stops a running resolver in one batch with its
+// records' removal and the deletion of the namespaces it listens in, as a
+// down's first steps are: every step is done, the resolver's process ends,
+// and its files and the namespaces are gone.
+func TestResolverStopBatch(t *testing.T) {
+	k := newKernel(t)
+	t.Setenv("TOPO_STATE_DIR", t.TempDir())
+	ctx := context.Background()
+	apply := func(s planner.Step) {
+		t.Helper()
+		if err := k.Apply(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := records.Document{Project: "p"}
+	steps := []planner.Step{
+		{Action: planner.Destroy, Op: planner.OpResolverStop, Project: "p"},
+		{Action: planner.Destroy, Op: planner.OpRecordsDel, Project: "p"},
+	}
+	for _, name := range []string{"a", "b"} {
+		ns, alias := "p-"+name, "topo:p:ns:"+name
+		apply(planner.Step{Op: planner.OpNetnsAdd, NS: ns, Alias: alias})
+		doc.Namespaces = append(doc.Namespaces, records.Namespace{Name: ns, Containers: []string{name}})
+		steps = append(steps, planner.Step{Action: planner.Destroy, Op: planner.OpNetnsDel, NS: ns, Alias: alias})
+	}
+	apply(planner.Step{Op: planner.OpRecordsWrite, Project: "p", Content: string(records.Encode(&doc))})
+	apply(planner.Step{Op: planner.OpResolverStart, Project: "p"})
+	obs, err := k.Observe(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := obs.Resolver
+	if r == nil || !r.Alive || len(r.Listening) != 2 {
+		t.Fatalf("resolver before the batch: %+v, want one alive in 2 namespaces", r)
+	}
+
+	if n := k.Batch(steps); n != len(steps) {
+		t.Fatalf("Batch = %d, want %d", n, len(steps))
+	}
+	for i, err := range k.ApplyBatch(ctx, steps) {
+		if err != nil {
+			t.Errorf("step %s: %v", steps[i].Command(), err)
+		}
+	}
+	k.Settle(ctx)
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.PID)); err == nil {
+		// A zombie is an ended process its parent has not reaped yet.
+		if f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); len(f) == 0 || f[0] != "Z" {
+			t.Errorf("resolver %d still runs: %s", r.PID, b)
+		}
+	}
+	obs, err = k.Observe(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.Resolver != nil {
+		t.Errorf("resolver after the batch: %+v", obs.Resolver)
+	}
+	for _, n := range obs.Namespaces {
+		t.Errorf("namespace %s is still there", n.Name)
+	}
+	if _, err := os.Stat(filepath.Join(os.Getenv("TOPO_STATE_DIR"), "p")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("runtime folder left: %v", err)
+	}
+	// Without namespace deletions after them, the resolver's steps run
+	// alone.
+	if n := k.Batch(steps[:2]); n != 1 {
+		t.Errorf("Batch of the resolver's steps alone = %d, want 1", n)
 	}
 }

@@ -158,6 +158,32 @@ func (k *Netlink) deleteNetnsBatch(steps []planner.Step, errs []error) {
 	}
 }
 
+// stopResolverBatch runs a resolver's stop, its records' removal and the
+// namespace deletions after them as one batch: it signals the resolver,
+// deletes the namespaces while the resolver ends, then waits for its end.
+// The resolver's exit closes a UDP and a TCP socket in every namespace
+// (about 7 ms at N=500): the namespaces' checks and unmounts no longer
+// wait for it. A namespace is freed when the last of topo's handles and
+// the resolver's sockets goes, whichever that is; nothing in these steps
+// needs the resolver gone before, and their undos (namespaces rebuilt,
+// records written, resolver started) run in reverse order, one by one.
+func (k *Netlink) stopResolverBatch(steps []planner.Step, errs []error) {
+	wait, err := signalResolver(steps[0].Project)
+	if err != nil {
+		errs[0] = err
+		for i := 1; i < len(errs); i++ {
+			errs[i] = fmt.Errorf("not run: %w", err)
+		}
+		return
+	}
+	i := 1
+	for ; steps[i].Op == planner.OpRecordsDel; i++ {
+		errs[i] = removeRecords(steps[i].Project)
+	}
+	k.deleteNetnsBatch(steps[i:], errs[i:])
+	errs[0] = wait()
+}
+
 // Settle waits until the kernel has removed the host ends of the veths of
 // the namespaces topo deleted. It gives up quietly after settleTimeout:
 // what is left is then a lone veth end that the next plan removes.
