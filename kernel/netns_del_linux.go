@@ -139,22 +139,36 @@ func (k *Netlink) deleteNetnsStep(s planner.Step) error {
 
 // deleteNetnsBatch deletes a run of namespaces: it checks them all, in
 // parallel, before it deletes any, so that no check waits on the teardown
-// of namespaces deleted before it. Then it removes their names, and only
-// then closes its handles in them, which frees them: within a
-// millisecond, so that the kernel tears them all down in one round
-// rather than in several, each with its own RCU grace periods.
+// of namespaces deleted before it. Then it unmounts them, and only then
+// closes its handles in them, which frees them: within a millisecond, so
+// that the kernel tears them all down in one round rather than in
+// several, each with its own RCU grace periods. The unmounted files and
+// empty /etc/netns folders go last, while the kernel tears down (500
+// unlinks and rmdirs: about 6 ms that no longer come before it).
 func (k *Netlink) deleteNetnsBatch(steps []planner.Step, errs []error) {
 	marks := make([][]string, len(steps))
 	inParallel(len(steps), func(i int) {
 		marks[i], errs[i] = k.checkNetns(steps[i])
 	})
+	paths := make([]string, len(steps))
 	for i, s := range steps {
+		if errs[i] != nil {
+			continue
+		}
+		if paths[i], errs[i] = netnsPath(s.NS); errs[i] == nil {
+			errs[i] = unmountNetns(paths[i])
+		}
 		if errs[i] == nil {
-			errs[i] = k.dropNetns(s, marks[i])
+			k.dying.add(marks[i])
 		}
 	}
 	for _, s := range steps {
 		k.handles.forget(s.NS)
+	}
+	for i, s := range steps {
+		if errs[i] == nil {
+			errs[i] = removeNetnsName(s.NS, paths[i])
+		}
 	}
 }
 

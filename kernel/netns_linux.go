@@ -131,10 +131,27 @@ func deleteNetns(name string) error {
 // sooner), and what others put there stays. Processes still inside keep
 // the namespace alive, as with ip.
 func removeNetns(name, path string) error {
+	if err := unmountNetns(path); err != nil {
+		return err
+	}
+	return removeNetnsName(name, path)
+}
+
+// unmountNetns is the first half of removeNetns: the namespace goes once
+// nothing else (a process, a socket, an open file) holds it.
+func unmountNetns(path string) error {
 	// EINVAL (not mounted) and ENOENT are what "already gone" looks like.
 	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unmount %s: %w", path, err)
 	}
+	return nil
+}
+
+// removeNetnsName is the second half of removeNetns: the unmounted file,
+// and the /etc/netns folder if empty. Left alone, the file is what a
+// crash between the halves leaves: an empty file under /run/netns, which
+// observation tells from a namespace, and the next down removes.
+func removeNetnsName(name, path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
