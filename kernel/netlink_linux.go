@@ -164,6 +164,9 @@ func describe(s planner.Step) string {
 		return fmt.Sprintf("start %s%s", planner.ShellJoin(s.Argv), in)
 	case planner.OpProcStop:
 		return fmt.Sprintf("stop %s%s (pid file %s)", planner.ShellJoin(s.Argv), in, s.PidFile)
+	case planner.OpResolverStop, planner.OpRecordsDel:
+		// In a batch (stopResolverBatch): as Apply names DNS steps.
+		return s.Command()
 	}
 	return fmt.Sprintf("%s%s", s.Op, in)
 }

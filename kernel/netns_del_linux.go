@@ -143,8 +143,8 @@ func (k *Netlink) deleteNetnsStep(s planner.Step) error {
 // closes its handles in them, which frees them: within a millisecond, so
 // that the kernel tears them all down in one round rather than in
 // several, each with its own RCU grace periods. The unmounted files and
-// empty /etc/netns folders go last, while the kernel tears down (500
-// unlinks and rmdirs: about 6 ms that no longer come before it).
+// empty /etc/netns folders go last, while the kernel tears down: 500
+// unlinks and rmdirs that no longer come before it.
 func (k *Netlink) deleteNetnsBatch(steps []planner.Step, errs []error) {
 	marks := make([][]string, len(steps))
 	inParallel(len(steps), func(i int) {
