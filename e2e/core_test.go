@@ -139,6 +139,15 @@ func assertClean(t *testing.T, h *host, project string) {
 	if out, _ := h.sh("ls /run/topo/" + project + " /etc/netns 2>/dev/null"); strings.Contains(out, project) {
 		t.Errorf("files left:\n%s", out)
 	}
+	// No process of the project runs on: down waits for its resolver to
+	// end, while it deletes the namespaces. (An ended process has no
+	// command line, even before it is reaped.)
+	procs := h.mustSh(`for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline 2>/dev/null; echo; done`)
+	for _, line := range strings.Split(procs, "\n") {
+		if strings.Contains(line, "resolver serve --dir /run/topo/"+project+" ") {
+			t.Errorf("the resolver still runs: %s", line)
+		}
+	}
 }
 
 func TestPlanExitCodesAndSmallChanges(t *testing.T) {

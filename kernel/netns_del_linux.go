@@ -117,24 +117,14 @@ func (k *Netlink) checkNetns(s planner.Step) ([]string, error) {
 	return marks, nil
 }
 
-// dropNetns deletes a checked namespace and notes its veths as tearing
-// down. The namespace lives on while topo's handles in it are open.
-func (k *Netlink) dropNetns(s planner.Step, marks []string) error {
-	if err := deleteNetns(s.NS); err != nil {
-		return err
-	}
-	k.dying.add(marks)
-	return nil
-}
-
-// deleteNetnsStep is netns-del on its own.
+// deleteNetnsStep is netns-del on its own: a batch of one.
+//
+// Equivalent to: `ip netns del NAME; rmdir /etc/netns/NAME` (the folder
+// only when empty)
 func (k *Netlink) deleteNetnsStep(s planner.Step) error {
-	marks, err := k.checkNetns(s)
-	if err != nil {
-		return err
-	}
-	defer k.handles.forget(s.NS)
-	return k.dropNetns(s, marks)
+	errs := make([]error, 1)
+	k.deleteNetnsBatch([]planner.Step{s}, errs)
+	return errs[0]
 }
 
 // deleteNetnsBatch deletes a run of namespaces: it checks them all, in

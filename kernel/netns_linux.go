@@ -112,19 +112,6 @@ func shareNetnsDir() {
 	}
 }
 
-// deleteNetns removes a named namespace and its /etc/netns/NAME folder if
-// empty. A missing namespace is success. Ownership is the caller's to
-// check (checkNetns).
-//
-// Equivalent to: `ip netns del NAME; rmdir /etc/netns/NAME`
-func deleteNetns(name string) error {
-	path, err := netnsPath(name)
-	if err != nil {
-		return err
-	}
-	return removeNetns(name, path)
-}
-
 // removeNetns unmounts and removes a namespace file, and its /etc/netns
 // folder if empty: the files topo wrote there go by steps of their own
 // (which may come after, so that a down starts the namespaces' teardown
