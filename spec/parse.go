@@ -12,18 +12,27 @@ import (
 
 // Load reads the topology file at path and parses it with Parse.
 func Load(path string) (*File, error) {
+	data, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Read reads a topology file for Parse, which rejects it if it is too
+// big: Read stops one byte past the limit, so that a wrong -f (a disk
+// image, /dev/zero) is not read whole.
+func Read(path string) ([]byte, error) {
 	fd, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read topology file: %w", err)
 	}
 	defer fd.Close()
-	// Read one byte past the limit so that Parse sees the file is too big
-	// without our reading all of a wrong -f (a disk image, /dev/zero).
 	data, err := io.ReadAll(io.LimitReader(fd, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read topology file: %w", err)
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // Parse parses, fills in defaults and validates a topology file. path names

@@ -34,8 +34,9 @@ func newValidateCmd(g *globals) *cobra.Command {
 func newPlanCmd(g *globals) *cobra.Command {
 	var asJSON, detailed bool
 	cmd := &cobra.Command{
-		Use:   "plan",
-		Short: "Show the steps that would make the kernel match the file",
+		Use:         "plan",
+		Annotations: map[string]string{manyFiles: ""},
+		Short:       "Show the steps that would make the kernel match the file",
 		Long: `plan reads the live kernel and shows, one per line, the commands that up
 would run: + creates, ~ changes, - destroys.
 
@@ -93,8 +94,9 @@ file, 1 on error and 2 when there are changes.`,
 func newUpCmd(g *globals) *cobra.Command {
 	var lockTimeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "up",
-		Short: "Make the kernel match the file; roll back if any step fails",
+		Use:         "up",
+		Annotations: map[string]string{manyFiles: ""},
+		Short:       "Make the kernel match the file; roll back if any step fails",
 		Long: `up makes the kernel match the file, one journaled step at a time. If a step
 fails, or the kernel does not match the file when all steps are done, up
 undoes what it did. An up or down that was interrupted (killed, power loss)
@@ -127,8 +129,9 @@ is undone first. One process changes a project at a time: up waits up to
 func newDownCmd(g *globals) *cobra.Command {
 	var lockTimeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "down",
-		Short: "Remove everything the project created, and nothing else",
+		Use:         "down",
+		Annotations: map[string]string{manyFiles: ""},
+		Short:       "Remove everything the project created, and nothing else",
 		Long: `down removes every namespace, link, address and route that carries the
 project's ownership mark, after undoing an interrupted up or down. With -p
 it needs no file. It waits for the project's lock as up does.`,

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,16 @@ type globals struct {
 	verbose bool
 	stdout  io.Writer
 	stderr  io.Writer
+	// growFiles is set for the commands that keep a netlink socket open
+	// in every namespace (annotated manyFiles); growing starts the table's
+	// growth once.
+	growFiles bool
+	growing   sync.Once
 }
+
+// manyFiles is the annotation of plan, up and down: they open a socket
+// in every namespace, and grow the file table early (see growFileTable).
+const manyFiles = "many-files"
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{stdout: stdout, stderr: stderr}
@@ -33,6 +43,9 @@ network namespace (see 'ip netns'), optionally running a command.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+	}
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		_, g.growFiles = cmd.Annotations[manyFiles]
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -59,7 +72,14 @@ network namespace (see 'ip netns'), optionally running a command.`,
 
 // load reads and validates the file, applying -p.
 func (g *globals) load() (*spec.File, error) {
-	f, err := spec.Load(g.file)
+	data, err := spec.Read(g.file)
+	if err != nil {
+		return nil, err
+	}
+	// After the read, which would wait for the growth, and before the
+	// parse, which it overlaps.
+	g.growFileTable()
+	f, err := spec.Parse(g.file, data)
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +95,7 @@ func (g *globals) load() (*spec.File, error) {
 // projectName is -p, else the file's project, read without the kernel.
 func (g *globals) projectName() (string, error) {
 	if g.project != "" {
+		g.growFileTable()
 		return g.project, spec.CheckProjectName(g.project)
 	}
 	f, err := g.load()
@@ -82,6 +103,16 @@ func (g *globals) projectName() (string, error) {
 		return "", fmt.Errorf("%w (or name the project with -p)", err)
 	}
 	return f.Project, nil
+}
+
+// growFileTable starts, once and in the background, the growth of the
+// process's file table to its final size (kernel.GrowFileTable) in the
+// commands that need it. It waits for an RCU grace period, and so does
+// any file opened meanwhile.
+func (g *globals) growFileTable() {
+	if g.growFiles {
+		g.growing.Do(func() { go kernel.GrowFileTable() })
+	}
 }
 
 // openKernel checks the privileges topo needs and returns the real kernel.
