@@ -330,38 +330,38 @@ func awaitLoad(statusFile string, pid, gen int, hash string) error {
 	}
 }
 
-// observeDNS adds to snap the project's files under /etc/netns and its
-// resolver: pid file, records document, and what the running process
-// reports it serves, checked against the namespaces that exist now.
-func observeDNS(project string, snap *state.Snapshot) error {
-	var paths []string
-	for _, n := range snap.Namespaces {
-		if mk, ok := state.ParseMark(n.Mark); !ok || mk.Project != project || mk.Kind != state.KindNamespace {
+// isProjectNetns says whether n is one of project's container namespaces,
+// the ones with DNS files.
+func isProjectNetns(n state.Namespace, project string) bool {
+	mk, ok := state.ParseMark(n.Mark)
+	return ok && mk.Project == project && mk.Kind == state.KindNamespace
+}
+
+// readNetnsFiles reads the DNS files under /etc/netns of namespace name
+// (path to content), leaving out those missing.
+func readNetnsFiles(name string) (map[string]string, error) {
+	var files map[string]string
+	for _, base := range []string{"resolv.conf", "hosts"} {
+		p := filepath.Join(netnsEtcDir, name, base)
+		b, err := readSmallFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		for _, name := range []string{"resolv.conf", "hosts"} {
-			paths = append(paths, filepath.Join(netnsEtcDir, n.Name, name))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
+		if files == nil {
+			files = make(map[string]string, 2)
+		}
+		files[p] = string(b)
 	}
-	// Two small files a container: read a few at a time, as the
-	// namespaces are.
-	contents := make([][]byte, len(paths))
-	errs := make([]error, len(paths))
-	inParallel(len(paths), func(i int) {
-		contents[i], errs[i] = readSmallFile(paths[i])
-	})
-	for i, p := range paths {
-		if errors.Is(errs[i], fs.ErrNotExist) {
-			continue
-		}
-		if errs[i] != nil {
-			return fmt.Errorf("read %s: %w", p, errs[i])
-		}
-		if snap.Files == nil {
-			snap.Files = map[string]string{}
-		}
-		snap.Files[p] = string(contents[i])
-	}
+	return files, nil
+}
+
+// observeResolver adds to snap the project's resolver: pid file, records
+// document, and what the running process reports it serves, checked
+// against the namespaces that exist now.
+func observeResolver(project string, snap *state.Snapshot) error {
 	pidFile, err := resolverFile(project, records.PidFile)
 	if err != nil {
 		return err

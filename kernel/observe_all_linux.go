@@ -37,29 +37,50 @@ func inParallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// observedNetns is one namespace as observeAll read it, with its DNS
+// files (path to content) when it is the project's.
+type observedNetns struct {
+	ns    state.Namespace
+	files map[string]string
+}
+
 // observeAll reads the named namespaces, in the order given, skipping
-// those deleted since the listing.
-func (k *Netlink) observeAll(ctx context.Context, names []string, project string) ([]state.Namespace, error) {
-	out := make([]state.Namespace, len(names))
+// those deleted since the listing, and the DNS files of the project's
+// namespaces. The worker that found a namespace to be the project's reads
+// its files: read after all namespaces, 1000 files took a down at N=500
+// 12-17 ms more before its first deletion.
+func (k *Netlink) observeAll(ctx context.Context, names []string, project string) ([]state.Namespace, map[string]string, error) {
+	out := make([]observedNetns, len(names))
 	errs := make([]error, len(names))
 	inParallel(len(names), func(i int) {
-		if errs[i] = ctx.Err(); errs[i] == nil {
-			out[i], errs[i] = k.observeNetns(names[i], project)
+		if errs[i] = ctx.Err(); errs[i] != nil {
+			return
+		}
+		o := &out[i]
+		if o.ns, errs[i] = k.observeNetns(names[i], project); errs[i] == nil && isProjectNetns(o.ns, project) {
+			o.files, errs[i] = readNetnsFiles(names[i])
 		}
 	})
 	var nss []state.Namespace
+	var files map[string]string
 	for i, name := range names {
 		switch err := errs[i]; {
 		case errors.Is(err, os.ErrNotExist):
 			// deleted since the listing
 		case err != nil:
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("observe namespace %s: %w", name, err)
+			return nil, nil, fmt.Errorf("observe namespace %s: %w", name, err)
 		default:
-			nss = append(nss, out[i])
+			nss = append(nss, out[i].ns)
+			for p, c := range out[i].files {
+				if files == nil {
+					files = map[string]string{}
+				}
+				files[p] = c
+			}
 		}
 	}
-	return nss, nil
+	return nss, files, nil
 }

@@ -49,32 +49,41 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 	if err := observeProjectFirewall(snap, fwr.fw, project); err != nil {
 		return nil, err
 	}
-	if err := observeDNS(project, snap); err != nil {
-		return nil, fmt.Errorf("observe DNS of project %s: %w", project, err)
+	if err := observeResolver(project, snap); err != nil {
+		return nil, fmt.Errorf("observe DNS resolver of project %s: %w", project, err)
 	}
 	return snap, nil
 }
 
 // observeNetlink reads what Observe reads besides the firewall and DNS.
 func (k *Netlink) observeNetlink(ctx context.Context, project string) (*state.Snapshot, error) {
-	h, err := k.socket("")
-	if err != nil {
-		return nil, fmt.Errorf("observe host namespace: %w", err)
-	}
-	defer h.Close()
 	snap := &state.Snapshot{}
-	links, err := retryDump(func() ([]linkInfo, error) { return dumpLinks(h.sock) })
-	if err == nil {
-		snap.Host.Links, snap.Host.Routes, err = readNamespace(h, links)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("observe host namespace: %w", err)
-	}
+	// The host, hundreds of veth ends at hundreds of containers, is read
+	// beside the namespaces rather than before them.
+	hostDone := make(chan error, 1)
+	go func() {
+		h, err := k.socket("")
+		if err != nil {
+			hostDone <- err
+			return
+		}
+		defer h.Close()
+		links, err := retryDump(func() ([]linkInfo, error) { return dumpLinks(h.sock) })
+		if err == nil {
+			snap.Host.Links, snap.Host.Routes, err = readNamespace(h, links)
+		}
+		hostDone <- err
+	}()
 	names, err := listNetns()
-	if err != nil {
-		return nil, fmt.Errorf("list namespaces: %w", err)
+	if err == nil {
+		snap.Namespaces, snap.Files, err = k.observeAll(ctx, names, project)
+	} else {
+		err = fmt.Errorf("list namespaces: %w", err)
 	}
-	if snap.Namespaces, err = k.observeAll(ctx, names, project); err != nil {
+	if herr := <-hostDone; herr != nil {
+		return nil, fmt.Errorf("observe host namespace: %w", herr)
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, key := range observedSysctls {
