@@ -29,7 +29,8 @@ type Hook interface {
 // can undo what it did (package journal implements it). Start must be
 // durable before it returns: the step runs only after it.
 type Journal interface {
-	Start(i int, s planner.Step) error
+	// Start records that steps, numbered from i, are about to run.
+	Start(i int, steps ...planner.Step) error
 	Finish(i int, err error) error
 	Undo(i int) error
 	Undone(i int, err error) error

@@ -65,11 +65,7 @@ func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) 
 		err := ctx.Err()
 		if err == nil && a.Journal != nil {
 			// Every step of the run is recorded before any of it runs.
-			for j, st := range run {
-				if err = a.Journal.Start(i+j, st); err != nil {
-					break
-				}
-			}
+			err = a.Journal.Start(i, run...)
 		}
 		switch {
 		case err != nil:

@@ -84,6 +84,38 @@ func TestPendingStates(t *testing.T) {
 	}
 }
 
+// TestStartRun: a run's start records, written at once, number its steps
+// from the first; each then finishes on its own.
+func TestStartRun(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Begin(dir, "down", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(0, step("a")); err != nil {
+		t.Fatal(err)
+	}
+	w.Finish(0, nil)
+	if err := w.Start(1, step("b"), step("c"), step("d")); err != nil {
+		t.Fatal(err)
+	}
+	w.Finish(2, nil)
+	w.Close()
+	p, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Entry{
+		{0, step("a"), Done, ""},
+		{1, step("b"), Started, ""},
+		{2, step("c"), Done, ""},
+		{3, step("d"), Started, ""},
+	}
+	if d := cmp.Diff(want, p.Entries); d != "" {
+		t.Errorf("entries (-want +got):\n%s", d)
+	}
+}
+
 // TestTornLastLine: a crash in the middle of a write leaves half a record;
 // it is ignored, and recovery's records follow on a line of their own.
 func TestTornLastLine(t *testing.T) {
