@@ -154,28 +154,60 @@ type fwState struct {
 	err      error
 	mu       sync.Mutex
 	detected []byte
+	// early says detection may have run before the caller took the
+	// project's lock (PrefetchFirewall); gen is nf_tables' generation
+	// read before detection's saves, if genOK.
+	early bool
+	gen   uint32
+	genOK bool
 }
 
 func (k *Netlink) iptables(ctx context.Context) (Iptables, error) {
 	k.fw.once.Do(func() {
 		if k.fw.ipt == nil {
-			var saved []byte
-			k.fw.ipt, saved, k.fw.err = DetectIptables(ctx)
+			gen, gerr := nftGeneration()
+			ipt, saved, err := DetectIptables(ctx)
 			k.fw.mu.Lock()
+			k.fw.ipt, k.fw.err = ipt, err
 			k.fw.detected = saved
+			k.fw.gen, k.fw.genOK = gen, gerr == nil
 			k.fw.mu.Unlock()
 		}
 	})
 	return k.fw.ipt, k.fw.err
 }
 
+// PrefetchFirewall starts detecting the iptables backend, which reads the
+// firewall, in the background: plan, up and down call it before they parse
+// the file and take the lock, and the read (two iptables-save processes,
+// about 20 ms of CPU at N=500) overlaps the parse, which leaves the second
+// CPU idle. Read before the lock, the rules may have changed since: the
+// next observation uses the read only if nf_tables' generation is still
+// the one read before it (see save).
+func (k *Netlink) PrefetchFirewall(ctx context.Context) {
+	k.fw.mu.Lock()
+	k.fw.early = true
+	k.fw.mu.Unlock()
+	go k.iptables(ctx)
+}
+
 // save returns the tables as iptables-save prints them: the output
-// detection read if nothing was restored since, or a fresh one.
+// detection read if nothing was restored since, or a fresh one. Output
+// read early is used only if the rules cannot have changed since: with
+// iptables-nft, nf_tables' generation is unchanged; iptables-legacy has
+// no generation to compare, so it is read again.
 func (k *Netlink) save(ctx context.Context, ipt Iptables) ([]byte, error) {
 	k.fw.mu.Lock()
 	out := k.fw.detected
 	k.fw.detected = nil
+	early, gen, genOK := k.fw.early, k.fw.gen, k.fw.genOK
 	k.fw.mu.Unlock()
+	if out != nil && early {
+		now, err := nftGeneration()
+		if ipt.Backend() != "nft" || !genOK || err != nil || now != gen {
+			out = nil
+		}
+	}
 	if out != nil {
 		return out, nil
 	}

@@ -190,3 +190,82 @@ func TestDetectionSaveIsNotStale(t *testing.T) {
 		t.Errorf("observed chains %q, want TOPO-DETECT and TOPO-LATER", chains)
 	}
 }
+
+// TestPrefetchIsNotStale: a firewall read ahead of the lock serves the
+// observation only while nf_tables' generation is the one read before it.
+// A change committed by another process in between (here, a restore
+// outside the kernel) makes the observation read again.
+func TestPrefetchIsNotStale(t *testing.T) {
+	sandbox.Require(t)
+	for _, x := range backends(t) {
+		t.Run(x.backend, func(t *testing.T) {
+			t.Cleanup(func() { flushIptables(t, x) })
+			if err := x.Restore(context.Background(), []byte("*filter\n:TOPO-EARLY - [0:0]\nCOMMIT\n")); err != nil {
+				t.Fatal(err)
+			}
+			prefetched := func(t *testing.T) (*Netlink, []byte) {
+				k := newKernel(t)
+				k.PrefetchFirewall(context.Background())
+				if b, err := k.FirewallBackend(context.Background()); err != nil || b != x.backend {
+					t.Fatalf("backend %q, %v; want %q, the one with rules", b, err, x.backend)
+				}
+				k.fw.mu.Lock()
+				defer k.fw.mu.Unlock()
+				if k.fw.detected == nil {
+					t.Fatal("detection kept no save")
+				}
+				return k, k.fw.detected
+			}
+
+			// Unchanged since: the early read serves (nft), or is read
+			// again (legacy has no generation).
+			k, early := prefetched(t)
+			out, err := k.save(context.Background(), k.fw.ipt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reused := &out[0] == &early[0]; reused != (x.backend == "nft") {
+				t.Errorf("early read reused: %v, want %v", reused, x.backend == "nft")
+			}
+
+			// Changed since: read again, with the change.
+			k, _ = prefetched(t)
+			if err := x.Restore(context.Background(), []byte("*filter\n:TOPO-AFTER - [0:0]\nCOMMIT\n")); err != nil {
+				t.Fatal(err)
+			}
+			var chains []string
+			for _, tb := range observe(t, k, "any").Firewall.Tables {
+				for _, c := range tb.Chains {
+					chains = append(chains, c.Name)
+				}
+			}
+			if !slices.Contains(chains, "TOPO-EARLY") || !slices.Contains(chains, "TOPO-AFTER") {
+				t.Errorf("observed chains %q, want TOPO-EARLY and TOPO-AFTER", chains)
+			}
+		})
+	}
+}
+
+// TestNftGeneration: every committed change moves the generation.
+func TestNftGeneration(t *testing.T) {
+	sandbox.Require(t)
+	i := slices.IndexFunc(backends(t), func(x *iptablesExec) bool { return x.backend == "nft" })
+	if i < 0 {
+		t.Skip("needs iptables-nft")
+	}
+	x := backends(t)[i]
+	t.Cleanup(func() { flushIptables(t, x) })
+	g1, err := nftGeneration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g2, err := nftGeneration(); err != nil || g2 != g1 {
+		t.Fatalf("generation %d then %d (%v) with no change", g1, g2, err)
+	}
+	if err := x.Restore(context.Background(), []byte("*filter\n:TOPO-GEN - [0:0]\nCOMMIT\n")); err != nil {
+		t.Fatal(err)
+	}
+	if g3, err := nftGeneration(); err != nil || g3 == g1 {
+		t.Errorf("generation %d after a change, %d before (%v)", g3, g1, err)
+	}
+}

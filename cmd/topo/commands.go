@@ -44,11 +44,11 @@ With --detailed-exitcode the exit status is 0 when the kernel matches the
 file, 1 on error and 2 when there are changes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := g.load()
+			k, err := openKernelEarly("plan")
 			if err != nil {
 				return err
 			}
-			k, err := openKernel("plan")
+			f, err := g.load()
 			if err != nil {
 				return err
 			}
@@ -104,11 +104,11 @@ is undone first. One process changes a project at a time: up waits up to
 --lock-timeout for another to finish, then says which pid holds the lock.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := g.load()
+			k, err := openKernelEarly("up")
 			if err != nil {
 				return err
 			}
-			k, err := openKernel("up")
+			f, err := g.load()
 			if err != nil {
 				return err
 			}
@@ -137,11 +137,11 @@ project's ownership mark, after undoing an interrupted up or down. With -p
 it needs no file. It waits for the project's lock as up does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			project, err := g.projectName()
+			k, err := openKernelEarly("down")
 			if err != nil {
 				return err
 			}
-			k, err := openKernel("down")
+			project, err := g.projectName()
 			if err != nil {
 				return err
 			}

@@ -123,6 +123,17 @@ func openKernel(cmd string) (kernel.Kernel, error) {
 	return kernel.New()
 }
 
+// openKernelEarly is openKernel for plan, up and down, called before the
+// file is parsed: the kernel starts reading the firewall, which the
+// command's observation needs, while the file is parsed.
+func openKernelEarly(cmd string) (kernel.Kernel, error) {
+	k, err := openKernel(cmd)
+	if p, ok := k.(interface{ PrefetchFirewall(context.Context) }); ok {
+		p.PrefetchFirewall(ctx())
+	}
+	return k, err
+}
+
 func absPath(p string) string {
 	if a, err := filepath.Abs(p); err == nil {
 		return a
