@@ -164,6 +164,18 @@ func BenchmarkFirewallApply1000(b *testing.B) {
 	}
 }
 
+// observedChains names the chains an observation of k finds.
+func observedChains(t *testing.T, k *Netlink) []string {
+	t.Helper()
+	var chains []string
+	for _, tb := range observe(t, k, "any").Firewall.Tables {
+		for _, c := range tb.Chains {
+			chains = append(chains, c.Name)
+		}
+	}
+	return chains
+}
+
 // TestDetectionSaveIsNotStale: the save that detection reads serves the
 // first observation, but never one after a restore.
 func TestDetectionSaveIsNotStale(t *testing.T) {
@@ -180,12 +192,7 @@ func TestDetectionSaveIsNotStale(t *testing.T) {
 	if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{{Op: "-N", Chain: "TOPO-LATER"}}}); err != nil {
 		t.Fatal(err)
 	}
-	var chains []string
-	for _, tb := range observe(t, k, "any").Firewall.Tables {
-		for _, c := range tb.Chains {
-			chains = append(chains, c.Name)
-		}
-	}
+	chains := observedChains(t, k)
 	if !slices.Contains(chains, "TOPO-DETECT") || !slices.Contains(chains, "TOPO-LATER") {
 		t.Errorf("observed chains %q, want TOPO-DETECT and TOPO-LATER", chains)
 	}
@@ -233,12 +240,7 @@ func TestPrefetchIsNotStale(t *testing.T) {
 			if err := x.Restore(context.Background(), []byte("*filter\n:TOPO-AFTER - [0:0]\nCOMMIT\n")); err != nil {
 				t.Fatal(err)
 			}
-			var chains []string
-			for _, tb := range observe(t, k, "any").Firewall.Tables {
-				for _, c := range tb.Chains {
-					chains = append(chains, c.Name)
-				}
-			}
+			chains := observedChains(t, k)
 			if !slices.Contains(chains, "TOPO-EARLY") || !slices.Contains(chains, "TOPO-AFTER") {
 				t.Errorf("observed chains %q, want TOPO-EARLY and TOPO-AFTER", chains)
 			}
