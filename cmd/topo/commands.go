@@ -35,7 +35,7 @@ func newPlanCmd(g *globals) *cobra.Command {
 	var asJSON, detailed bool
 	cmd := &cobra.Command{
 		Use:         "plan",
-		Annotations: map[string]string{manyFiles: ""},
+		Annotations: map[string]string{bulkAnnotation: ""},
 		Short:       "Show the steps that would make the kernel match the file",
 		Long: `plan reads the live kernel and shows, one per line, the commands that up
 would run: + creates, ~ changes, - destroys.
@@ -95,7 +95,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	var lockTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:         "up",
-		Annotations: map[string]string{manyFiles: ""},
+		Annotations: map[string]string{bulkAnnotation: ""},
 		Short:       "Make the kernel match the file; roll back if any step fails",
 		Long: `up makes the kernel match the file, one journaled step at a time. If a step
 fails, or the kernel does not match the file when all steps are done, up
@@ -130,7 +130,7 @@ func newDownCmd(g *globals) *cobra.Command {
 	var lockTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:         "down",
-		Annotations: map[string]string{manyFiles: ""},
+		Annotations: map[string]string{bulkAnnotation: ""},
 		Short:       "Remove everything the project created, and nothing else",
 		Long: `down removes every namespace, link, address and route that carries the
 project's ownership mark, after undoing an interrupted up or down. With -p
