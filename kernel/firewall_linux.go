@@ -165,12 +165,20 @@ type fwState struct {
 func (k *Netlink) iptables(ctx context.Context) (Iptables, error) {
 	k.fw.once.Do(func() {
 		if k.fw.ipt == nil {
-			gen, gerr := nftGeneration()
+			// Only where iptables-nft is, whose save during detection
+			// loads nf_tables anyway: on a host without it, the request
+			// could make the kernel load the module.
+			var gen uint32
+			genOK := false
+			if _, err := exec.LookPath("iptables-nft-save"); err == nil {
+				g, err := nftGeneration()
+				gen, genOK = g, err == nil
+			}
 			ipt, saved, err := DetectIptables(ctx)
 			k.fw.mu.Lock()
 			k.fw.ipt, k.fw.err = ipt, err
 			k.fw.detected = saved
-			k.fw.gen, k.fw.genOK = gen, gerr == nil
+			k.fw.gen, k.fw.genOK = gen, genOK
 			k.fw.mu.Unlock()
 		}
 	})
@@ -202,16 +210,19 @@ func (k *Netlink) save(ctx context.Context, ipt Iptables) ([]byte, error) {
 	k.fw.detected = nil
 	early, gen, genOK := k.fw.early, k.fw.gen, k.fw.genOK
 	k.fw.mu.Unlock()
-	if out != nil && early {
-		now, err := nftGeneration()
-		if ipt.Backend() != "nft" || !genOK || err != nil || now != gen {
-			out = nil
-		}
+	if out != nil && early && !(ipt.Backend() == "nft" && genOK && nftUnchanged(gen)) {
+		out = nil
 	}
 	if out != nil {
 		return out, nil
 	}
 	return ipt.Save(ctx)
+}
+
+// nftUnchanged says whether nf_tables' generation is still gen.
+func nftUnchanged(gen uint32) bool {
+	now, err := nftGeneration()
+	return err == nil && now == gen
 }
 
 // SetIptables makes the kernel use ipt instead of the detected iptables.
