@@ -73,9 +73,10 @@ func TestCrashRecovery(t *testing.T) {
 		took             time.Duration
 	}
 	var (
-		mu   sync.Mutex
-		rows []row
-		wg   sync.WaitGroup
+		mu     sync.Mutex
+		rows   []row
+		misses = map[string]int{} // attempts not counted, by why
+		wg     sync.WaitGroup
 	)
 	for w := range workers {
 		wg.Add(1)
@@ -85,13 +86,20 @@ func TestCrashRecovery(t *testing.T) {
 				h := newHost(t)
 				file := writeFile(t, "crash", bigFile("crash", 300))
 				rng := rand.New(rand.NewPCG(seed, uint64(w)))
-				// How long a whole up and down take here bounds the delays.
-				start := time.Now()
-				h.mustTopo("up", "-f", file)
-				upTime := time.Since(start)
-				start = time.Now()
-				h.mustTopo("down", "-f", file)
-				downTime := time.Since(start)
+				// How long a whole up and down take here bounds the delays:
+				// first measured now, then again by each attempt's own
+				// uninterrupted up and down, as the machine's speed and the
+				// other workers' load change (the first runs, with all
+				// workers starting at once, were up to three times slower
+				// than the later ones, and most kills then came after the
+				// command had finished).
+				timed := func(args ...string) time.Duration {
+					start := time.Now()
+					h.mustTopo(args...)
+					return time.Since(start)
+				}
+				upTime := timed("up", "-f", file)
+				downTime := timed("down", "-f", file)
 				// This worker's share of the kills; a kill counts when it
 				// lands inside a transaction (the journal is there), so
 				// attempts that hit before the journal (while topo
@@ -103,7 +111,7 @@ func TestCrashRecovery(t *testing.T) {
 					r := row{kill: i + 1, op: "up"}
 					if attempt%2 == 1 {
 						r.op = "down"
-						h.mustTopo("up", "-f", file)
+						upTime = timed("up", "-f", file)
 						r.delay = time.Duration(rng.Int64N(int64(downTime) * 9 / 10))
 					} else {
 						r.delay = time.Duration(rng.Int64N(int64(upTime) * 9 / 10))
@@ -118,13 +126,23 @@ func TestCrashRecovery(t *testing.T) {
 					if _, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
 						t.Fatalf("kill %d (%s after %v): plan after the recovering up: exit %d, want 0", r.kill, r.op, r.delay, code)
 					}
-					h.mustTopo("down", "-f", file)
+					downTime = timed("down", "-f", file)
 					if left := h.leftovers("crash"); left != "" {
 						t.Fatalf("kill %d (%s after %v): down after it left:\n%s", r.kill, r.op, r.delay, left)
 					}
 					r.clean = true
 					r.took = time.Since(start)
 					if !landed || !r.recovered {
+						mu.Lock()
+						switch {
+						case !strings.HasPrefix(r.at, "killed"):
+							misses["finished before the kill"]++
+						case !landed:
+							misses["killed before the journal"]++
+						default:
+							misses["journal there, nothing to undo"]++
+						}
+						mu.Unlock()
 						continue
 					}
 					mu.Lock()
@@ -155,6 +173,7 @@ func TestCrashRecovery(t *testing.T) {
 		fmt.Fprintf(&b, "%4d  %-4s  %9s  %-24s  %-9v  %-12v  %s\n", r.kill, r.op, r.delay.Round(time.Millisecond), r.at, r.recovered, r.clean, r.took.Round(time.Millisecond))
 	}
 	fmt.Fprintf(&b, "SUMMARY: %d kills (seed %d) inside a transaction (%d of up, %d of down), each undone by the next up; %d/%d times up converged, plan exited 0 and down left nothing\n", n, seed, ups, n-ups, n, kills)
+	fmt.Fprintf(&b, "attempts not counted: %v\n", misses)
 	t.Log(b.String())
 	if n != kills {
 		t.Errorf("%d of %d kills completed", n, kills)
