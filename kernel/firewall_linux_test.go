@@ -164,8 +164,17 @@ func BenchmarkFirewallApply1000(b *testing.B) {
 	}
 }
 
-// observedChains names the chains an observation of k finds.
-func observedChains(t *testing.T, k *Netlink) []string {
+// addChain makes an empty filter chain with x, outside any kernel: as
+// another program would.
+func addChain(t *testing.T, x *iptablesExec, name string) {
+	t.Helper()
+	if err := x.Restore(context.Background(), []byte("*filter\n:"+name+" - [0:0]\nCOMMIT\n")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantChains fails unless an observation of k finds every chain named.
+func wantChains(t *testing.T, k *Netlink, names ...string) {
 	t.Helper()
 	var chains []string
 	for _, tb := range observe(t, k, "any").Firewall.Tables {
@@ -173,7 +182,11 @@ func observedChains(t *testing.T, k *Netlink) []string {
 			chains = append(chains, c.Name)
 		}
 	}
-	return chains
+	for _, n := range names {
+		if !slices.Contains(chains, n) {
+			t.Errorf("observed chains %q, want %q among them", chains, n)
+		}
+	}
 }
 
 // TestDetectionSaveIsNotStale: the save that detection reads serves the
@@ -182,9 +195,7 @@ func TestDetectionSaveIsNotStale(t *testing.T) {
 	sandbox.Require(t)
 	x := backends(t)[0]
 	t.Cleanup(func() { flushIptables(t, x) })
-	if err := x.Restore(context.Background(), []byte("*filter\n:TOPO-DETECT - [0:0]\nCOMMIT\n")); err != nil {
-		t.Fatal(err)
-	}
+	addChain(t, x, "TOPO-DETECT")
 	k := newKernel(t)
 	if b, err := k.FirewallBackend(context.Background()); err != nil || b != x.backend {
 		t.Fatalf("backend %q, %v; want %q, the one with rules", b, err, x.backend)
@@ -192,10 +203,7 @@ func TestDetectionSaveIsNotStale(t *testing.T) {
 	if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{{Op: "-N", Chain: "TOPO-LATER"}}}); err != nil {
 		t.Fatal(err)
 	}
-	chains := observedChains(t, k)
-	if !slices.Contains(chains, "TOPO-DETECT") || !slices.Contains(chains, "TOPO-LATER") {
-		t.Errorf("observed chains %q, want TOPO-DETECT and TOPO-LATER", chains)
-	}
+	wantChains(t, k, "TOPO-DETECT", "TOPO-LATER")
 }
 
 // TestPrefetchIsNotStale: a firewall read ahead of the lock serves the
@@ -207,9 +215,7 @@ func TestPrefetchIsNotStale(t *testing.T) {
 	for _, x := range backends(t) {
 		t.Run(x.backend, func(t *testing.T) {
 			t.Cleanup(func() { flushIptables(t, x) })
-			if err := x.Restore(context.Background(), []byte("*filter\n:TOPO-EARLY - [0:0]\nCOMMIT\n")); err != nil {
-				t.Fatal(err)
-			}
+			addChain(t, x, "TOPO-EARLY")
 			prefetched := func(t *testing.T) (*Netlink, []byte) {
 				k := newKernel(t)
 				k.PrefetchFirewall(context.Background())
@@ -237,13 +243,8 @@ func TestPrefetchIsNotStale(t *testing.T) {
 
 			// Changed since: read again, with the change.
 			k, _ = prefetched(t)
-			if err := x.Restore(context.Background(), []byte("*filter\n:TOPO-AFTER - [0:0]\nCOMMIT\n")); err != nil {
-				t.Fatal(err)
-			}
-			chains := observedChains(t, k)
-			if !slices.Contains(chains, "TOPO-EARLY") || !slices.Contains(chains, "TOPO-AFTER") {
-				t.Errorf("observed chains %q, want TOPO-EARLY and TOPO-AFTER", chains)
-			}
+			addChain(t, x, "TOPO-AFTER")
+			wantChains(t, k, "TOPO-EARLY", "TOPO-AFTER")
 		})
 	}
 }
@@ -264,9 +265,7 @@ func TestNftGeneration(t *testing.T) {
 	if g2, err := nftGeneration(); err != nil || g2 != g1 {
 		t.Fatalf("generation %d then %d (%v) with no change", g1, g2, err)
 	}
-	if err := x.Restore(context.Background(), []byte("*filter\n:TOPO-GEN - [0:0]\nCOMMIT\n")); err != nil {
-		t.Fatal(err)
-	}
+	addChain(t, x, "TOPO-GEN")
 	if g3, err := nftGeneration(); err != nil || g3 == g1 {
 		t.Errorf("generation %d after a change, %d before (%v)", g3, g1, err)
 	}
