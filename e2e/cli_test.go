@@ -60,10 +60,17 @@ func TestValidateNeedsNoRoot(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, bad+":4:16:") || !strings.Contains(errOut, bad+":5:") {
 		t.Errorf("validate of a bad file: exit %d\n%s", code, errOut)
 	}
-	// What needs the kernel says so, without root.
+	// What needs the kernel says so, without root, and before what is
+	// wrong with the file (plan, up and down open the kernel first).
 	_, errOut, code = run(t, true, "plan", "-f", example("three"))
 	if code != 1 || !strings.Contains(errOut, "topo plan needs root") {
 		t.Errorf("plan as nobody: exit %d\n%s", code, errOut)
+	}
+	for _, verb := range []string{"up", "down"} {
+		_, errOut, code = run(t, true, verb, "-f", bad)
+		if code != 1 || !strings.Contains(errOut, "topo "+verb+" needs root") {
+			t.Errorf("%s of a bad file as nobody: exit %d\n%s", verb, code, errOut)
+		}
 	}
 }
 
