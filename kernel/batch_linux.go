@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -35,7 +36,8 @@ const batchGroup = 0x746f706f
 // Batch says how many steps, from the first, ApplyBatch can do together:
 // a run of link deletions in one namespace, or a run of namespace
 // deletions, which may follow the resolver's stop and its records'
-// removal (see netns_del_linux.go).
+// removal, and be followed by bridge deletions and by removals of DNS
+// files and firewall rules (see netns_del_linux.go).
 func (k *Netlink) Batch(steps []planner.Step) int {
 	switch steps[0].Op {
 	case planner.OpNetnsDel:
@@ -63,13 +65,36 @@ func (k *Netlink) Batch(steps []planner.Step) int {
 	return max(n, 1)
 }
 
-// netnsDelRun is how many steps, from the first, delete namespaces.
+// netnsDelRun is how many steps, from the first, delete namespaces, then
+// bridges, then files and rules. Zero if the first does not delete a
+// namespace.
 func netnsDelRun(steps []planner.Step) int {
 	n := 0
 	for n < len(steps) && steps[n].Op == planner.OpNetnsDel {
 		n++
 	}
+	if n == 0 {
+		return 0
+	}
+	for n < len(steps) && isBridgeDel(steps[n]) {
+		n++
+	}
+	for n < len(steps) && isBeside(steps[n]) {
+		n++
+	}
 	return n
+}
+
+// isBridgeDel says whether s deletes a network's bridge.
+func isBridgeDel(s planner.Step) bool {
+	return s.Op == planner.OpLinkDel && s.NS == "" && resourceKind(s) == "network"
+}
+
+// isBeside says whether s can run beside the deletion of namespaces and
+// links: a DNS file's or firewall rules' removal. Rules name links and
+// addresses as strings; neither needs a link, nor is needed by one.
+func isBeside(s planner.Step) bool {
+	return s.Action == planner.Destroy && (s.Op == planner.OpFileDel || s.Op == planner.OpFirewall)
 }
 
 // ApplyBatch performs a run that Batch accepted, and says per step whether
@@ -88,19 +113,33 @@ func (k *Netlink) ApplyBatch(ctx context.Context, steps []planner.Step) []error 
 		}
 		return errs
 	}
+	// The file and rule removals at the end run beside the rest, on the
+	// CPU that the kernel's deletion of links leaves idle while it waits
+	// for RCU (half of its time): Apply reports their errors itself.
+	n := len(steps)
+	for n > 0 && isBeside(steps[n-1]) {
+		n--
+	}
+	var beside sync.WaitGroup
+	beside.Go(func() {
+		for i := n; i < len(steps); i++ {
+			errs[i] = k.Apply(ctx, steps[i])
+		}
+	})
 	switch steps[0].Op {
 	case planner.OpResolverStop:
-		k.stopResolverBatch(steps, errs)
+		k.stopResolverBatch(steps[:n], errs[:n])
 	case planner.OpNetnsDel:
-		k.deleteNetnsBatch(steps, errs)
+		k.deleteNetnsBatch(steps[:n], errs[:n])
 	default:
-		k.deleteLinks(steps, errs)
+		k.deleteLinks(steps[:n], errs[:n])
 	}
-	for i, s := range steps {
+	for i, s := range steps[:n] {
 		if errs[i] != nil {
 			errs[i] = fmt.Errorf("%s (%s): %w", describe(s), s.Resource, classify(errs[i]))
 		}
 	}
+	beside.Wait()
 	return errs
 }
 
@@ -128,15 +167,10 @@ func (k *Netlink) deleteLinks(steps []planner.Step, errs []error) {
 		return
 	}
 	byName := make(map[string]linkInfo, len(all))
-	used := map[uint32]bool{}
 	for _, l := range all {
 		byName[l.Name] = l
-		used[l.Group] = true
 	}
-	group := uint32(batchGroup)
-	for used[group] {
-		group++
-	}
+	group := freeGroup(all)
 	del := func(l linkInfo) error {
 		err := executeOn(h.sock, linkIndexRequest(unix.RTM_DELLINK, l.Index))
 		if errors.Is(err, unix.ENODEV) {
@@ -144,28 +178,8 @@ func (k *Netlink) deleteLinks(steps []planner.Step, errs []error) {
 		}
 		return err
 	}
-	setGroup := func(l linkInfo, g uint32) error {
-		req := linkIndexRequest(unix.RTM_SETLINK, l.Index)
-		req.AddData(nl.NewRtAttr(unix.IFLA_GROUP, nl.Uint32Attr(g)))
-		return executeOn(h.sock, req)
-	}
 
-	// The links to delete, with their index in steps.
-	var victims []linkInfo
-	var at []int
-	for i, s := range steps {
-		l, ok := byName[s.Link]
-		switch {
-		case !ok:
-			// Gone already, or with an earlier link of the run (a veth's
-			// peer): success, as for deleteLink.
-		case s.Alias != "" && l.Alias != s.Alias:
-			errs[i] = fmt.Errorf("alias is %q, not %q: not topo's to delete", l.Alias, s.Alias)
-		default:
-			victims = append(victims, l)
-			at = append(at, i)
-		}
-	}
+	victims, at := stepLinks(steps, byName, errs)
 	if len(victims) == 1 {
 		errs[at[0]] = del(victims[0])
 		return
@@ -174,7 +188,7 @@ func (k *Netlink) deleteLinks(steps []planner.Step, errs []error) {
 	// Into the group; a link that cannot join it is deleted on its own.
 	var grouped []int // indexes into victims
 	for j, l := range victims {
-		if err := setGroup(l, group); err != nil {
+		if err := setGroup(h.sock, l, group); err != nil {
 			if !errors.Is(err, unix.ENODEV) { // else deleted meanwhile
 				errs[at[j]] = del(l)
 			}
@@ -191,13 +205,54 @@ func (k *Netlink) deleteLinks(steps []planner.Step, errs []error) {
 		// on its own, so that each step says what happened to it.
 		for _, j := range grouped {
 			l := victims[j]
-			if gerr := setGroup(l, l.Group); gerr != nil && !errors.Is(gerr, unix.ENODEV) {
+			if gerr := setGroup(h.sock, l, l.Group); gerr != nil && !errors.Is(gerr, unix.ENODEV) {
 				errs[at[j]] = fmt.Errorf("batch delete: %w; restore device group: %w", err, gerr)
 				continue
 			}
 			errs[at[j]] = del(l)
 		}
 	}
+}
+
+// stepLinks returns the links that steps delete, found in byName, with
+// the index of each one's step. A link whose alias is not its step's mark
+// is refused in errs; a missing one is success: gone already, or with an
+// earlier link of the run (a veth's peer), as for deleteLink.
+func stepLinks(steps []planner.Step, byName map[string]linkInfo, errs []error) (victims []linkInfo, at []int) {
+	for i, s := range steps {
+		l, ok := byName[s.Link]
+		switch {
+		case !ok:
+		case s.Alias != "" && l.Alias != s.Alias:
+			errs[i] = fmt.Errorf("alias is %q, not %q: not topo's to delete", l.Alias, s.Alias)
+		default:
+			victims = append(victims, l)
+			at = append(at, i)
+		}
+	}
+	return victims, at
+}
+
+// freeGroup is a device group that none of links is in.
+func freeGroup(links []linkInfo) uint32 {
+	used := make(map[uint32]bool, 4)
+	for _, l := range links {
+		used[l.Group] = true
+	}
+	group := uint32(batchGroup)
+	for used[group] {
+		group++
+	}
+	return group
+}
+
+// setGroup moves link l into device group g.
+//
+// Equivalent to: `ip [-n NS] link set LINK group G`
+func setGroup(sh *nl.SocketHandle, l linkInfo, g uint32) error {
+	req := linkIndexRequest(unix.RTM_SETLINK, l.Index)
+	req.AddData(nl.NewRtAttr(unix.IFLA_GROUP, nl.Uint32Attr(g)))
+	return executeOn(sh, req)
 }
 
 // deleteGroup deletes every link of a device group in the namespace of

@@ -3,6 +3,8 @@ package kernel
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,4 +125,153 @@ func mustNewT(t *testing.T) *Netlink {
 		t.Fatal(err)
 	}
 	return k.(*Netlink)
+}
+
+// downSteps are the steps of a down of twoContainers, as the planner
+// orders them: the namespaces, the bridge, then a DNS file of a.
+func downSteps(steps []planner.Step) []planner.Step {
+	var dels []planner.Step
+	for _, s := range steps {
+		if s.Op == planner.OpNetnsAdd {
+			dels = append(dels, *s.Undo)
+		}
+	}
+	for _, s := range steps {
+		if s.Op == planner.OpBridgeAdd {
+			dels = append(dels, *s.Undo)
+		}
+	}
+	return append(dels, planner.Step{Action: planner.Destroy, Op: planner.OpFileDel, Resource: "container a", NS: "a", Path: "/etc/netns/a/hosts"})
+}
+
+// linkByNameT returns the host link called name, nil if there is none.
+func linkByNameT(t *testing.T, name string) netlink.Link {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
+	if _, ok := err.(netlink.LinkNotFoundError); ok {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestDownBatchDeletesHostSideTogether runs a down's namespaces, bridge
+// and file removal as one batch. When it returns, the veths and the
+// bridge are gone without waiting for the kernel's teardown, the file is
+// removed, and foreign links survive: one on the bridge (detached), and
+// one in the device group a batch tries first.
+func TestDownBatchDeletesHostSideTogether(t *testing.T) {
+	k := newKernel(t)
+	apply(t, k, twoContainers()...)
+	if err := os.MkdirAll("/etc/netns/a", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("/etc/netns/a/hosts", []byte("10.42.1.2 a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	foreign := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "foreign-v", MasterIndex: linkByNameT(t, "br-front").Attrs().Index}, PeerName: "foreign-p"}
+	grouped := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "foreign-grp"}}
+	for _, l := range []netlink.Link{foreign, grouped} {
+		if err := netlink.LinkAdd(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := netlink.LinkSetGroup(grouped, batchGroup); err != nil {
+		t.Fatal(err)
+	}
+
+	steps := downSteps(twoContainers())
+	if n := k.Batch(steps); n != len(steps) {
+		t.Fatalf("Batch = %d, want %d", n, len(steps))
+	}
+	for i, err := range k.ApplyBatch(context.Background(), steps) {
+		if err != nil {
+			t.Errorf("%s: %v", steps[i].Command(), err)
+		}
+	}
+	if names, _ := listNetns(); len(names) != 0 {
+		t.Errorf("namespaces left: %q", names)
+	}
+	ends := []string{mark(state.KindEndpoint, state.EndpointName("a", "front")), mark(state.KindEndpoint, state.EndpointName("b", "front"))}
+	if n := hostLinksMarkedAs(t, ends...); n != 0 {
+		t.Errorf("%d host ends left when the batch returned", n)
+	}
+	if linkByNameT(t, "br-front") != nil {
+		t.Error("br-front left")
+	}
+	if l := linkByNameT(t, "foreign-v"); l == nil || l.Attrs().MasterIndex != 0 {
+		t.Errorf("foreign veth on the bridge: %v, want it kept, without master", l)
+	}
+	if l := linkByNameT(t, "foreign-grp"); l == nil || l.Attrs().Group != batchGroup {
+		t.Errorf("foreign link in group %#x: %v, want it kept there", uint32(batchGroup), l)
+	}
+	if _, err := os.Stat("/etc/netns/a"); !os.IsNotExist(err) {
+		t.Errorf("/etc/netns/a: %v, want it gone", err)
+	}
+}
+
+// TestDownBatchKeepsBridgeOfAKeptNamespace: a namespace that is not
+// topo's to delete stays, and so does the bridge its veth is on, with the
+// veth on it; the bridge's step says it did not run.
+func TestDownBatchKeepsBridgeOfAKeptNamespace(t *testing.T) {
+	k := newKernel(t)
+	apply(t, k, twoContainers()...)
+	steps := downSteps(twoContainers())[:3]
+	steps[1].Alias = mark(state.KindNamespace, "someone-else")
+	errs := k.ApplyBatch(context.Background(), steps)
+	if errs[0] != nil || errs[1] == nil || errs[2] == nil || !strings.Contains(errs[2].Error(), "not run") {
+		t.Fatalf("errs = %v, want a deleted, b refused, the bridge not run", errs)
+	}
+	k.Settle(context.Background())
+	if names, _ := listNetns(); !slices.Equal(names, []string{"b"}) {
+		t.Errorf("namespaces left: %q, want b", names)
+	}
+	br := linkByNameT(t, "br-front")
+	if br == nil {
+		t.Fatal("br-front deleted")
+	}
+	if v := linkByNameT(t, "veth-b"); v == nil || v.Attrs().MasterIndex != br.Attrs().Index || v.Attrs().Group != 0 {
+		t.Errorf("veth-b: %v, want it on br-front, in group 0", v)
+	}
+	if linkByNameT(t, "veth-a") != nil {
+		t.Error("veth-a left after Settle")
+	}
+}
+
+// TestDownBatchFallsBackWhenTheGroupDeleteFails makes the group delete
+// fail (lo, which the kernel cannot delete, carries a bridge step's name
+// and mark): every link is put back in its group, the namespaces then go
+// with their veths as they would alone, and each bridge step says what
+// happened to it.
+func TestDownBatchFallsBackWhenTheGroupDeleteFails(t *testing.T) {
+	k := newKernel(t)
+	apply(t, k, twoContainers()...)
+	alias := mark(state.KindNetwork, "loop")
+	lo := linkByNameT(t, "lo")
+	if err := netlink.LinkSetAlias(lo, alias); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = netlink.LinkSetAlias(lo, "") })
+	steps := downSteps(twoContainers())[:3]
+	steps = append(steps, planner.Step{Action: planner.Destroy, Op: planner.OpLinkDel, Resource: "network loop", Link: "lo", Alias: alias})
+	if n := k.Batch(steps); n != len(steps) {
+		t.Fatalf("Batch = %d, want %d", n, len(steps))
+	}
+	errs := k.ApplyBatch(context.Background(), steps)
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil || errs[3] == nil {
+		t.Fatalf("errs = %v, want only lo's deletion to fail", errs)
+	}
+	if l := linkByNameT(t, "lo"); l == nil || l.Attrs().Group != 0 {
+		t.Errorf("lo: %v, want it in group 0", l)
+	}
+	if linkByNameT(t, "br-front") != nil {
+		t.Error("br-front left")
+	}
+	k.Settle(context.Background())
+	ends := []string{mark(state.KindEndpoint, state.EndpointName("a", "front")), mark(state.KindEndpoint, state.EndpointName("b", "front"))}
+	if n := hostLinksMarkedAs(t, ends...); n != 0 {
+		t.Errorf("%d host ends left after Settle", n)
+	}
 }
