@@ -22,25 +22,34 @@ func linkByName(h *netlink.Handle, name string) (netlink.Link, error) {
 	return l, err
 }
 
-// addBridge creates a bridge carrying mark, and sets it up. If marking or
-// setting it up fails the bridge is deleted again.
+// addBridge creates a bridge with the step's hardware address (a set
+// address, which the kernel then keeps whatever ports come and go),
+// carrying its mark, and sets it up. If marking or setting it up fails the
+// bridge is deleted again.
 //
-// Equivalent to: `ip link add LINK type bridge; ip link set LINK alias MARK up`
-func (k *Netlink) addBridge(ns, name, mark string) error {
-	h, err := k.handle(ns)
+// Equivalent to: `ip link add LINK address MAC type bridge; ip link set LINK alias MARK up`
+func (k *Netlink) addBridge(s planner.Step) error {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = s.Link
+	if s.MAC != "" {
+		mac, err := net.ParseMAC(s.MAC)
+		if err != nil {
+			return fmt.Errorf("bridge address %q: %w", s.MAC, err)
+		}
+		attrs.HardwareAddr = mac
+	}
+	h, err := k.handle(s.NS)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = name
 	br := &netlink.Bridge{LinkAttrs: attrs}
 	if err := h.LinkAdd(br); err != nil {
 		return err
 	}
 	// The kernel ignores IFLA_IFALIAS when it creates a link, so the mark
 	// goes with the up, in a second request.
-	if err := executeOn(h.sock, markUpRequest(name, mark)); err != nil {
+	if err := executeOn(h.sock, markUpRequest(s.Link, s.Alias)); err != nil {
 		return errors.Join(fmt.Errorf("set alias and up: %w", err), h.LinkDel(br))
 	}
 	return nil

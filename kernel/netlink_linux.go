@@ -81,7 +81,7 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 	case planner.OpNetnsDel:
 		err = k.deleteNetnsStep(s) // netns_del_linux.go
 	case planner.OpBridgeAdd:
-		err = k.addBridge(s.NS, s.Link, s.Alias)
+		err = k.addBridge(s)
 	case planner.OpVethAdd:
 		err = k.addVeth(s)
 	case planner.OpLinkDel:

@@ -327,8 +327,21 @@ func (c *Container) OwnsNamespace() bool {
 }
 
 // MAC is the hardware address Docker gives a container with address a:
-// 02:42 followed by the four bytes of a.
+// 02:42 followed by the four bytes of a. topo gives a network's bridge
+// the one of its gateway address the same way.
 func MAC(a netip.Addr) string {
 	b := a.As4()
 	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
+// addrMAC is the MAC of the first of a link's addresses (CIDR form), ""
+// if it has none: what a link topo made with that address has, so that
+// an undo rebuilds the link as it was.
+func addrMAC(addrs []string) string {
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a); err == nil && p.Addr().Is4() {
+			return MAC(p.Addr())
+		}
+	}
+	return ""
 }

@@ -237,7 +237,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 		// The bridge's addresses go with it; its undo puts them back.
 		l := bridges[name]
 		res := "network " + name
-		add := Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: l.Name, Alias: l.Alias}
+		add := Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: l.Name, MAC: addrMAC(l.Addrs), Alias: l.Alias}
 		undo := &add
 		if len(l.Addrs) > 0 {
 			parts := []Step{add}
@@ -395,7 +395,7 @@ func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 	switch {
 	case o.host != nil && o.inner != nil:
 		undo := Step{Action: Create, Op: OpVethAdd, Resource: res, Link: o.host.Name, Master: o.host.Master,
-			Peer: o.inner.Name, PeerNS: o.ns, Alias: o.host.Alias}
+			Peer: o.inner.Name, PeerNS: o.ns, MAC: addrMAC(o.inner.Addrs), Alias: o.host.Alias}
 		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Alias: o.host.Alias, Undo: &undo})
 	case o.host != nil:
 		// A lone end cannot be rebuilt as it was: its removal has no undo.
@@ -411,7 +411,7 @@ func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 func endpointRebuild(key string, o *observedEndpoint) []Step {
 	res := "endpoint " + key
 	out := []Step{{Action: Create, Op: OpVethAdd, Resource: res, Link: o.host.Name, Master: o.host.Master,
-		Peer: o.inner.Name, PeerNS: o.ns, Alias: o.host.Alias}}
+		Peer: o.inner.Name, PeerNS: o.ns, MAC: addrMAC(o.inner.Addrs), Alias: o.host.Alias}}
 	for _, a := range o.inner.Addrs {
 		out = append(out, Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: o.ns, Link: o.inner.Name, Addr: a})
 	}
@@ -457,7 +457,7 @@ func (d *differ) network(n *Network, have *state.Link) {
 	if have == nil {
 		undo := Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: n.Bridge, Alias: mark(d.project, state.KindNetwork, n.Name)}
 		d.add(phaseBridge, Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: n.Bridge,
-			Alias: mark(d.project, state.KindNetwork, n.Name), Undo: &undo})
+			MAC: MAC(n.Gateway), Alias: mark(d.project, state.KindNetwork, n.Name), Undo: &undo})
 		d.addrAdd(phaseBridgeAddr, res, "", n.Bridge, gw)
 		return
 	}

@@ -115,9 +115,12 @@ type Step struct {
 	// Peer and PeerNS are a veth's other end and the namespace it goes to.
 	Peer   string `json:"peer,omitempty"`
 	PeerNS string `json:"peer_netns,omitempty"`
-	// MAC is the hardware address of a veth's peer. Like Docker, topo derives
-	// it from the container's address, so that neighbours' ARP caches stay
-	// right when an endpoint is rebuilt.
+	// MAC is the hardware address of a veth's peer, or of a bridge. Like
+	// Docker, topo derives a container's from its address, so that
+	// neighbours' ARP caches stay right when an endpoint is rebuilt. A
+	// bridge gets its gateway's: left to choose, the kernel gives a bridge
+	// the lowest of its ports' addresses, and the gateway's would change
+	// under the containers' ARP caches whenever a container came or went.
 	MAC string `json:"mac,omitempty"`
 	// Addr is an address in CIDR form.
 	Addr string `json:"addr,omitempty"`
@@ -177,7 +180,11 @@ func (s Step) Command() string {
 	case OpNetnsDel:
 		return "ip netns del " + s.NS
 	case OpBridgeAdd:
-		return ip + "link add " + s.Link + " type bridge"
+		mac := ""
+		if s.MAC != "" {
+			mac = " address " + s.MAC
+		}
+		return ip + "link add " + s.Link + mac + " type bridge"
 	case OpVethAdd:
 		mac := ""
 		if s.MAC != "" {

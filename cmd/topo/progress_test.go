@@ -61,7 +61,7 @@ func runProgress(t *testing.T, tty bool, failAt int) string {
 func TestProgressTerminal(t *testing.T) {
 	want := `[1/7] ~ sysctl -w net.ipv4.ip_forward=1  # host ... ok T
 [2/7] + ip netns add lab-a  # container a ... ok T
-[3/7] + ip link add br-a6b5d089720b type bridge  # network lan ... ok T
+[3/7] + ip link add br-a6b5d089720b address 02:42:0a:01:00:01 type bridge  # network lan ... ok T
 [4/7] + ip addr add 10.1.0.1/24 dev br-a6b5d089720b  # network lan ... FAILED
     injected failure
   rolled back step 3: - ip link del br-a6b5d089720b  # network lan

@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestMACsStayWhatTheyWere: a network's gateway keeps one hardware
+// address, derived from its address as a container's is, while
+// containers come and go, and a rolled-back down rebuilds the bridge and
+// the containers with the addresses they had. A bridge left to choose
+// takes the lowest of its ports' addresses, so removing a container could
+// change the gateway's under the ARP caches of the others, cutting their
+// traffic through it until the caches expire (Docker sets the address of
+// its bridges for the same reason).
+func TestMACsStayWhatTheyWere(t *testing.T) {
+	h := newHost(t)
+	three := "name: macs\nnetworks:\n  lan:\n    subnet: 172.31.5.0/24\ncontainers:\n  a:\n    networks: [lan]\n  b:\n    networks: [lan]\n  c:\n    networks: [lan]\n"
+	file := writeFile(t, "macs", three)
+	h.mustTopo("up", "-f", file)
+	br := h.bridgeWith("172.31.5.1/24").Name
+	const gwMAC, aMAC = "02:42:ac:1f:05:01", "02:42:ac:1f:05:02"
+	check := func(when string) {
+		t.Helper()
+		if got := strings.TrimSpace(h.mustSh("cat /sys/class/net/" + br + "/address /sys/class/net/" + br + "/addr_assign_type")); got != gwMAC+"\n3" {
+			t.Errorf("%s: bridge address and its assign type %q, want %s set (3)", when, got, gwMAC)
+		}
+		if got := strings.TrimSpace(h.mustSh("ip netns exec macs-a cat /sys/class/net/eth0/address")); got != aMAC {
+			t.Errorf("%s: a's eth0 is %s, want %s", when, got, aMAC)
+		}
+		// The gateway answers at once, at the address a has cached.
+		h.mustSh("ip netns exec macs-a ping -c1 -W1 172.31.5.1")
+		if got := h.mustSh("ip -n macs-a neigh show 172.31.5.1"); !strings.Contains(got, "lladdr "+gwMAC) {
+			t.Errorf("%s: a's neighbour entry for the gateway: %q, want lladdr %s", when, got, gwMAC)
+		}
+	}
+	check("after up")
+
+	// b and c leave: the bridge loses the ports whose addresses a bridge
+	// left to choose would take.
+	if err := os.WriteFile(file, []byte(strings.Split(three, "  b:")[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.mustTopo("up", "-f", file)
+	check("after b and c left")
+
+	// A down that fails at its first file removal (step 5: the resolver's
+	// stop and records, the namespace, the bridge, then the files) rolls
+	// back the bridge and the namespace.
+	cmd := h.Command(topoBin, "down", "-f", file)
+	cmd.Env = append(os.Environ(), "TOPO_FAULT_AT=5")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "rolled back 4 steps") {
+		t.Fatalf("down with a fault at step 5: %v\n%s", err, out)
+	}
+	check("after a rolled-back down")
+
+	h.mustTopo("down", "-f", file)
+	assertClean(t, h, "macs")
+}
