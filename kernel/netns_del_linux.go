@@ -187,7 +187,7 @@ func (k *Netlink) deleteNetnsBatch(steps []planner.Step, errs []error) {
 	switch {
 	case failed != nil:
 		for i := range bridges {
-			bridgeErrs[i] = fmt.Errorf("not run: a namespace before it was not deleted")
+			bridgeErrs[i] = errors.New("not run: a namespace deletion of the same batch failed")
 		}
 	case !together && len(bridges) > 0:
 		clear(bridgeErrs)
