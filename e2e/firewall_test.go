@@ -74,9 +74,12 @@ func TestPublishedPortsCarryTraffic(t *testing.T) {
 	reach("host", "", hostAddr, random, true)
 	reach("host", "", hostAddr, 8081, false)
 	// From containers through the host's address: of the same network
-	// (hairpin) and of another network.
+	// (hairpin), of another network, and the container itself, whose
+	// packets come back out of the bridge port they went in by.
 	reach("peer", "pub-peer", hostAddr, 8080, true)
 	reach("stranger", "pub-stranger", hostAddr, random, true)
+	reach("self", "pub-web", hostAddr, 8080, true)
+	reach("self", "pub-web", hostAddr, random, true)
 	// UDP.
 	if got := h.udpEcho("outside", hostAddr, 5300, "ping-udp"); got != "ping-udp" {
 		t.Errorf("outside -> %s:5300/udp echoed %q", hostAddr, got)

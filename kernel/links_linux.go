@@ -154,7 +154,11 @@ func finishVeth(k *Netlink, s planner.Step) error {
 	if err := k.disableIPv6(s.NS, s.Link); err != nil {
 		return fmt.Errorf("turn IPv6 off: %w", err)
 	}
-	if err := k.execute(s.NS, markUpRequest(s.Link, s.Alias)); err != nil {
+	up := markUpRequest(s.Link, s.Alias)
+	if s.Master != "" {
+		up = portUpRequest(s.Link, s.Alias)
+	}
+	if err := k.execute(s.NS, up); err != nil {
 		return fmt.Errorf("set alias and up: %w", err)
 	}
 	// In a request of its own, before the up: the kernel applies AF_SPEC
@@ -181,6 +185,27 @@ func markUpRequest(name, alias string) *nl.NetlinkRequest {
 	if alias != "" {
 		req.AddData(nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(alias)))
 	}
+	return req
+}
+
+// portUpRequest is markUpRequest for a bridge port, which it also puts in
+// hairpin mode: the bridge may then send a frame back out of the port it
+// came in by. That is the way back for a container that reaches its own
+// published port through the host's address (DNAT sends its packets back
+// to it, through the bridge), as it can with Docker, whose bridge driver
+// sets hairpin mode when its userland proxy does not take such
+// connections. One request: RTM_NEWLINK of an existing link applies
+// the port's settings (IFLA_INFO_SLAVE_DATA), then the rest as
+// RTM_SETLINK does.
+//
+// Equivalent to: `ip link set LINK type bridge_slave hairpin on; ip link set LINK alias ALIAS up`
+func portUpRequest(name, alias string) *nl.NetlinkRequest {
+	req := markUpRequest(name, alias)
+	req.Type = unix.RTM_NEWLINK
+	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	info.AddRtAttr(nl.IFLA_INFO_SLAVE_KIND, nl.NonZeroTerminated("bridge"))
+	info.AddRtAttr(nl.IFLA_INFO_SLAVE_DATA, nil).AddRtAttr(nl.IFLA_BRPORT_MODE, []byte{1})
+	req.AddData(info)
 	return req
 }
 

@@ -48,7 +48,7 @@ func twoContainers() []planner.Step {
 	steps := []planner.Step{
 		{Op: planner.OpNetnsAdd, Resource: "container a", NS: "a", Alias: mark(state.KindNamespace, "a")},
 		{Op: planner.OpNetnsAdd, Resource: "container b", NS: "b", Alias: mark(state.KindNamespace, "b")},
-		{Op: planner.OpBridgeAdd, Resource: "network front", Link: "br-front", Alias: mark(state.KindNetwork, "front")},
+		{Op: planner.OpBridgeAdd, Resource: "network front", Link: "br-front", MAC: "02:42:0a:2a:01:01", Alias: mark(state.KindNetwork, "front")},
 		{Op: planner.OpAddrAdd, Resource: "network front", Link: "br-front", Addr: "10.42.1.1/24"},
 	}
 	for i, c := range []string{"a", "b"} {
@@ -213,6 +213,18 @@ func TestTwoContainersOnABridge(t *testing.T) {
 		}
 		if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/veth-" + c + "/disable_ipv6"); err != nil || strings.TrimSpace(string(b)) != "1" {
 			t.Errorf("veth-%s: disable_ipv6 is %q (%v), want 1", c, b, err)
+		}
+		// A bridge port in hairpin mode, so that a container reaches its
+		// own publishes through the host's address.
+		if out := run(t, "ip", "-d", "link", "show", "veth-"+c); !strings.Contains(out, "hairpin on") {
+			t.Errorf("veth-%s is not in hairpin mode:\n%s", c, out)
+		}
+	}
+	// The bridge has the address of its step, set (assign type 3), which
+	// its ports do not change.
+	for file, want := range map[string]string{"address": "02:42:0a:2a:01:01", "addr_assign_type": "3"} {
+		if b, err := os.ReadFile("/sys/class/net/br-front/" + file); err != nil || strings.TrimSpace(string(b)) != want {
+			t.Errorf("br-front %s: %q (%v), want %s", file, b, err, want)
 		}
 	}
 }
