@@ -8,7 +8,8 @@ import (
 
 // TestMACsStayWhatTheyWere: a network's gateway keeps one hardware
 // address, derived from its address as a container's is, while
-// containers come and go, and a rolled-back down rebuilds the bridge and
+// containers come and go; up puts it back, and a port's hairpin mode,
+// when they were changed; and a rolled-back down rebuilds the bridge and
 // the containers with the addresses they had. A bridge left to choose
 // takes the lowest of its ports' addresses, so removing a container could
 // change the gateway's under the ARP caches of the others, cutting their
@@ -45,14 +46,32 @@ func TestMACsStayWhatTheyWere(t *testing.T) {
 	h.mustTopo("up", "-f", file)
 	check("after b and c left")
 
+	// Changed by hand (or made by an earlier topo, which set neither):
+	// plan shows the repairs, up makes them.
+	port := h.mustSh("ip -o link show master " + br + " | cut -d: -f2 | cut -d@ -f1")
+	port = strings.TrimSpace(port)
+	h.mustSh("ip link set " + br + " address 02:00:00:00:00:09 && ip link set " + port + " type bridge_slave hairpin off")
+	out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode")
+	if code != 2 || !strings.Contains(out, "~ ip link set "+br+" address "+gwMAC) || !strings.Contains(out, "~ ip link set "+port+" type bridge_slave hairpin on") {
+		t.Errorf("plan after changing the bridge's address and the port's hairpin mode: exit %d\n%s", code, out)
+	}
+	h.mustTopo("up", "-f", file)
+	if _, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after the repair: exit %d, want 0", code)
+	}
+	if out := h.mustSh("ip -d link show " + port); !strings.Contains(out, "hairpin on") {
+		t.Errorf("%s after the repair:\n%s", port, out)
+	}
+	check("after the repair")
+
 	// A down that fails at its first file removal (step 5: the resolver's
 	// stop and records, the namespace, the bridge, then the files) rolls
 	// back the bridge and the namespace.
 	cmd := h.Command(topoBin, "down", "-f", file)
 	cmd.Env = append(os.Environ(), "TOPO_FAULT_AT=5")
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "rolled back 4 steps") {
-		t.Fatalf("down with a fault at step 5: %v\n%s", err, out)
+	fault, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(fault), "rolled back 4 steps") {
+		t.Fatalf("down with a fault at step 5: %v\n%s", err, fault)
 	}
 	check("after a rolled-back down")
 

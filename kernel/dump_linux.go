@@ -32,6 +32,9 @@ type linkInfo struct {
 	Master int    // index, 0 when none
 	Flags  uint32 // IFF_*
 	Group  uint32 // device group
+	MAC    string // hardware address, "" when none
+	// Hairpin is a bridge port's hairpin mode (IFLA_BRPORT_MODE).
+	Hairpin bool
 }
 
 // addrInfo is an IPv4 address of a link.
@@ -171,10 +174,22 @@ func dumpLinks(sh *nl.SocketHandle) ([]linkInfo, error) {
 					l.Master = int(u32(v))
 				case unix.IFLA_GROUP:
 					l.Group = u32(v)
+				case unix.IFLA_ADDRESS:
+					if len(v) == 6 && string(v) != "\x00\x00\x00\x00\x00\x00" { // lo's is zeros
+						l.MAC = net.HardwareAddr(v).String()
+					}
 				case unix.IFLA_LINKINFO:
 					return eachAttr(v, func(typ uint16, v []byte) error {
-						if typ == unix.IFLA_INFO_KIND {
+						switch typ {
+						case unix.IFLA_INFO_KIND:
 							l.Kind = linkKind(cString(v))
+						case nl.IFLA_INFO_SLAVE_DATA:
+							return eachAttr(v, func(typ uint16, v []byte) error {
+								if typ == nl.IFLA_BRPORT_MODE && len(v) > 0 {
+									l.Hairpin = v[0] != 0
+								}
+								return nil
+							})
 						}
 						return nil
 					})

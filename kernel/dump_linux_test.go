@@ -26,6 +26,8 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 		{"link", "set", "br0", "alias", "the bridge", "up"},
 		{"link", "add", "v0", "type", "veth", "peer", "name", "v1"},
 		{"link", "set", "v0", "master", "br0", "up"},
+		{"link", "set", "v0", "type", "bridge_slave", "hairpin", "on"},
+		{"link", "add", "d2", "master", "br0", "type", "veth", "peer", "name", "d2p"},
 		{"link", "set", "v1", "alias", "topo:x", "up"},
 		{"link", "add", "d0", "type", "veth", "peer", "name", "d0p"},
 		{"link", "set", "d0", "up"},
@@ -61,15 +63,29 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []linkInfo
+	hairpins := 0
 	for _, l := range libLinks {
 		a := l.Attrs()
-		want = append(want, linkInfo{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Master: a.MasterIndex, Flags: a.RawFlags, Group: a.Group})
+		li := linkInfo{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Master: a.MasterIndex, Flags: a.RawFlags, Group: a.Group, MAC: a.HardwareAddr.String()}
+		if a.MasterIndex != 0 {
+			pi, err := h.LinkGetProtinfo(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if li.Hairpin = pi.Hairpin; li.Hairpin {
+				hairpins++
+			}
+		}
+		want = append(want, li)
+	}
+	if hairpins != 1 {
+		t.Errorf("the library reads %d ports in hairpin mode, want v0", hairpins)
 	}
 	if diff := gocmp.Diff(want, links); diff != "" {
 		t.Errorf("links (-library +topo):\n%s", diff)
 	}
-	if len(links) != 8 {
-		t.Errorf("read %d links, want lo, br0 and three veth pairs", len(links))
+	if len(links) != 10 {
+		t.Errorf("read %d links, want lo, br0 and four veth pairs", len(links))
 	}
 
 	addrs, err := dumpAddrs(h.sock)

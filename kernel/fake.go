@@ -229,7 +229,7 @@ func (st *fakeState) apply(s planner.Step, missing []string) error {
 		if ns.links[s.Link] != nil {
 			return ErrExist
 		}
-		ns.links[s.Link] = &fakeLink{Link: state.Link{Name: s.Link, Kind: "bridge", Alias: s.Alias, Up: true}}
+		ns.links[s.Link] = &fakeLink{Link: state.Link{Name: s.Link, Kind: "bridge", Alias: s.Alias, Up: true, MAC: s.MAC}}
 	case planner.OpVethAdd:
 		if ns.links[s.Link] != nil {
 			return ErrExist
@@ -245,7 +245,7 @@ func (st *fakeState) apply(s planner.Step, missing []string) error {
 		if peerNS.links[s.Peer] != nil {
 			return fmt.Errorf("peer %q: %w", s.Peer, ErrExist)
 		}
-		ns.links[s.Link] = &fakeLink{Link: state.Link{Name: s.Link, Kind: "veth", Alias: s.Alias, Master: s.Master, Up: true}, peerNS: s.PeerNS, peer: s.Peer}
+		ns.links[s.Link] = &fakeLink{Link: state.Link{Name: s.Link, Kind: "veth", Alias: s.Alias, Master: s.Master, Up: true, Hairpin: true}, peerNS: s.PeerNS, peer: s.Peer}
 		peerNS.links[s.Peer] = &fakeLink{Link: state.Link{Name: s.Peer, Kind: "veth", Alias: s.Alias, Up: true}, peerNS: s.NS, peer: s.Link}
 	case planner.OpLinkDel:
 		l := ns.links[s.Link]
@@ -267,9 +267,26 @@ func (st *fakeState) apply(s planner.Step, missing []string) error {
 		// Ports of a deleted bridge are released, as the kernel does.
 		for _, o := range ns.links {
 			if o.Master == s.Link {
-				o.Master = ""
+				o.Master, o.Hairpin = "", false
 			}
 		}
+	case planner.OpLinkMAC:
+		l := ns.links[s.Link]
+		if l == nil {
+			return fmt.Errorf("link %q: %w", s.Link, ErrNotExist)
+		}
+		if l.Kind == "bridge" {
+			l.MAC = s.MAC
+		}
+	case planner.OpHairpin:
+		l := ns.links[s.Link]
+		if l == nil {
+			return fmt.Errorf("link %q: %w", s.Link, ErrNotExist)
+		}
+		if l.Master == "" {
+			return fmt.Errorf("link %s is not a bridge port", s.Link)
+		}
+		l.Hairpin = s.Value == "on"
 	case planner.OpLinkUp, planner.OpLinkDown:
 		l := ns.links[s.Link]
 		if l == nil {

@@ -202,11 +202,36 @@ func markUpRequest(name, alias string) *nl.NetlinkRequest {
 func portUpRequest(name, alias string) *nl.NetlinkRequest {
 	req := markUpRequest(name, alias)
 	req.Type = unix.RTM_NEWLINK
+	return hairpinRequest(req, true)
+}
+
+// hairpinRequest adds a bridge port's hairpin mode to req, an RTM_NEWLINK
+// of an existing link.
+//
+// Equivalent to: `ip link set LINK type bridge_slave hairpin on|off`
+func hairpinRequest(req *nl.NetlinkRequest, on bool) *nl.NetlinkRequest {
+	mode := []byte{0}
+	if on {
+		mode[0] = 1
+	}
 	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
 	info.AddRtAttr(nl.IFLA_INFO_SLAVE_KIND, nl.NonZeroTerminated("bridge"))
-	info.AddRtAttr(nl.IFLA_INFO_SLAVE_DATA, nil).AddRtAttr(nl.IFLA_BRPORT_MODE, []byte{1})
+	info.AddRtAttr(nl.IFLA_INFO_SLAVE_DATA, nil).AddRtAttr(nl.IFLA_BRPORT_MODE, mode)
 	req.AddData(info)
 	return req
+}
+
+// setLinkMAC sets a link's hardware address.
+//
+// Equivalent to: `ip [-n NS] link set LINK address MAC`
+func (k *Netlink) setLinkMAC(s planner.Step) error {
+	mac, err := net.ParseMAC(s.MAC)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", s.MAC, err)
+	}
+	req := linkRequest(unix.RTM_SETLINK, s.Link)
+	req.AddData(nl.NewRtAttr(unix.IFLA_ADDRESS, []byte(mac)))
+	return k.execute(s.NS, req)
 }
 
 // in6AddrGenModeNone is IN6_ADDR_GEN_MODE_NONE: no IPv6 address made for

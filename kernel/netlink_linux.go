@@ -82,6 +82,10 @@ func (k *Netlink) Apply(ctx context.Context, s planner.Step) error {
 		err = k.deleteNetnsStep(s) // netns_del_linux.go
 	case planner.OpBridgeAdd:
 		err = k.addBridge(s)
+	case planner.OpLinkMAC:
+		err = k.setLinkMAC(s)
+	case planner.OpHairpin:
+		err = k.execute(s.NS, hairpinRequest(linkRequest(unix.RTM_NEWLINK, s.Link), s.Value == "on"))
 	case planner.OpVethAdd:
 		err = k.addVeth(s)
 	case planner.OpLinkDel:
@@ -139,6 +143,10 @@ func describe(s planner.Step) string {
 		return fmt.Sprintf("create veth %s%s (peer %s%s)", s.Link, in, s.Peer, peerIn)
 	case planner.OpLinkDel:
 		return "delete link " + s.Link + in
+	case planner.OpLinkMAC:
+		return "set the address of link " + s.Link + in + " to " + s.MAC
+	case planner.OpHairpin:
+		return "set hairpin " + s.Value + " on bridge port " + s.Link + in
 	case planner.OpLinkUp:
 		return "set link " + s.Link + in + " up"
 	case planner.OpLinkDown:

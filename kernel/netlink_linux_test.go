@@ -176,10 +176,10 @@ func TestTwoContainersOnABridge(t *testing.T) {
 	want := &state.Snapshot{
 		Host: state.Namespace{
 			Links: []state.Link{
-				{Name: "br-front", Kind: "bridge", Alias: mark(state.KindNetwork, "front"), Up: true, Addrs: []string{"10.42.1.1/24"}},
+				{Name: "br-front", Kind: "bridge", Alias: mark(state.KindNetwork, "front"), Up: true, MAC: "02:42:0a:2a:01:01", Addrs: []string{"10.42.1.1/24"}},
 				lo,
-				{Name: "veth-a", Kind: "veth", Alias: mark(state.KindEndpoint, "a/front"), Master: "br-front", Up: true},
-				{Name: "veth-b", Kind: "veth", Alias: mark(state.KindEndpoint, "b/front"), Master: "br-front", Up: true},
+				{Name: "veth-a", Kind: "veth", Alias: mark(state.KindEndpoint, "a/front"), Master: "br-front", Up: true, Hairpin: true},
+				{Name: "veth-b", Kind: "veth", Alias: mark(state.KindEndpoint, "b/front"), Master: "br-front", Up: true, Hairpin: true},
 			},
 			Routes: []state.Route{{Dst: "10.42.1.0/24", Dev: "br-front"}},
 		},

@@ -183,12 +183,16 @@ func readNamespace(h *nsHandle, links []linkInfo) ([]state.Link, []state.Route, 
 	out := make([]state.Link, 0, len(links))
 	for _, l := range links {
 		sl := state.Link{
-			Name:   l.Name,
-			Kind:   l.Kind,
-			Alias:  l.Alias,
-			Master: names[l.Master], // "" when none: no link has index 0
-			Up:     l.Flags&unix.IFF_UP != 0,
-			Addrs:  addrsOf[l.Index],
+			Name:    l.Name,
+			Kind:    l.Kind,
+			Alias:   l.Alias,
+			Master:  names[l.Master], // "" when none: no link has index 0
+			Up:      l.Flags&unix.IFF_UP != 0,
+			Addrs:   addrsOf[l.Index],
+			Hairpin: l.Hairpin,
+		}
+		if l.Kind == "bridge" {
+			sl.MAC = l.MAC
 		}
 		slices.Sort(sl.Addrs)
 		out = append(out, sl)

@@ -237,7 +237,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 		// The bridge's addresses go with it; its undo puts them back.
 		l := bridges[name]
 		res := "network " + name
-		add := Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: l.Name, MAC: addrMAC(l.Addrs), Alias: l.Alias}
+		add := Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: l.Name, MAC: cmp.Or(l.MAC, addrMAC(l.Addrs)), Alias: l.Alias}
 		undo := &add
 		if len(l.Addrs) > 0 {
 			parts := []Step{add}
@@ -464,6 +464,12 @@ func (d *differ) network(n *Network, have *state.Link) {
 	if !have.Up {
 		d.linkUp(phaseBridgeUp, res, "", n.Bridge)
 	}
+	if want := MAC(n.Gateway); have.MAC != want {
+		// Made by an earlier topo, or changed by hand: put back, so
+		// that the gateway's address stops following the ports'.
+		undo := Step{Action: Change, Op: OpLinkMAC, Resource: res, Link: n.Bridge, MAC: have.MAC}
+		d.add(phaseBridgeUp, Step{Action: Change, Op: OpLinkMAC, Resource: res, Link: n.Bridge, MAC: want, Undo: &undo})
+	}
 	d.syncAddrs(phaseBridgeAddr, res, "", n.Bridge, have.Addrs, gw)
 }
 
@@ -479,6 +485,10 @@ func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) {
 	}
 	if !have.host.Up {
 		d.linkUp(phaseVethUp, res, "", have.host.Name)
+	}
+	if !have.host.Hairpin {
+		undo := Step{Action: Change, Op: OpHairpin, Resource: res, Link: have.host.Name, Value: "off"}
+		d.add(phaseVethUp, Step{Action: Change, Op: OpHairpin, Resource: res, Link: have.host.Name, Value: "on", Undo: &undo})
 	}
 	if !have.inner.Up {
 		d.linkUp(phaseVethUp, res, c.NS, have.inner.Name)

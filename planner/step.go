@@ -55,6 +55,10 @@ const (
 	// in one go what one deletion removed (a veth with its addresses and
 	// routes)
 	OpSeq Op = "seq"
+	// ip [-n NS] link set LINK address MAC: a bridge's, put back
+	OpLinkMAC Op = "link-mac"
+	// ip [-n NS] link set LINK type bridge_slave hairpin VALUE (on, off)
+	OpHairpin Op = "hairpin"
 	// ip [-n NS] link set LINK up
 	OpLinkUp Op = "link-up"
 	// ip [-n NS] link set LINK down
@@ -193,6 +197,10 @@ func (s Step) Command() string {
 		return fmt.Sprintf("%slink add %s master %s type veth peer name %s%s netns %s", ip, s.Link, s.Master, s.Peer, mac, s.PeerNS)
 	case OpLinkDel:
 		return ip + "link del " + s.Link
+	case OpLinkMAC:
+		return ip + "link set " + s.Link + " address " + s.MAC
+	case OpHairpin:
+		return ip + "link set " + s.Link + " type bridge_slave hairpin " + s.Value
 	case OpLinkUp:
 		return ip + "link set " + s.Link + " up"
 	case OpLinkDown:

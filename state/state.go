@@ -50,6 +50,12 @@ type Link struct {
 	Alias  string `json:"alias,omitempty"`
 	Master string `json:"master,omitempty"`
 	Up     bool   `json:"up,omitempty"`
+	// MAC is a bridge's hardware address, which topo sets; "" for other
+	// links, whose addresses topo does not track.
+	MAC string `json:"mac,omitempty"`
+	// Hairpin says a bridge port may send a frame back out of the port it
+	// came in by; false for links that are not bridge ports.
+	Hairpin bool `json:"hairpin,omitempty"`
 	// Addrs are IPv4 addresses in CIDR form, sorted.
 	Addrs []string `json:"addrs,omitempty"`
 }
