@@ -121,11 +121,13 @@ func (k *Netlink) ApplyBatch(ctx context.Context, steps []planner.Step) []error 
 		n--
 	}
 	var beside sync.WaitGroup
-	beside.Go(func() {
-		for i := n; i < len(steps); i++ {
-			errs[i] = k.Apply(ctx, steps[i])
-		}
-	})
+	if n < len(steps) {
+		beside.Go(func() {
+			for i := n; i < len(steps); i++ {
+				errs[i] = k.Apply(ctx, steps[i])
+			}
+		})
+	}
 	switch steps[0].Op {
 	case planner.OpResolverStop:
 		k.stopResolverBatch(steps[:n], errs[:n])

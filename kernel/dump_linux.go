@@ -32,7 +32,10 @@ type linkInfo struct {
 	Master int    // index, 0 when none
 	Flags  uint32 // IFF_*
 	Group  uint32 // device group
-	MAC    string // hardware address, "" when none
+	// MAC is the hardware address, zeros when none (lo). Formatted only
+	// where it is used, for bridges: the observation reads every link of
+	// every namespace.
+	MAC [6]byte
 	// Hairpin is a bridge port's hairpin mode (IFLA_BRPORT_MODE).
 	Hairpin bool
 }
@@ -175,9 +178,7 @@ func dumpLinks(sh *nl.SocketHandle) ([]linkInfo, error) {
 				case unix.IFLA_GROUP:
 					l.Group = u32(v)
 				case unix.IFLA_ADDRESS:
-					if len(v) == 6 && string(v) != "\x00\x00\x00\x00\x00\x00" { // lo's is zeros
-						l.MAC = net.HardwareAddr(v).String()
-					}
+					copy(l.MAC[:], v)
 				case unix.IFLA_LINKINFO:
 					return eachAttr(v, func(typ uint16, v []byte) error {
 						switch typ {

@@ -66,7 +66,8 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 	hairpins := 0
 	for _, l := range libLinks {
 		a := l.Attrs()
-		li := linkInfo{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Master: a.MasterIndex, Flags: a.RawFlags, Group: a.Group, MAC: a.HardwareAddr.String()}
+		li := linkInfo{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Master: a.MasterIndex, Flags: a.RawFlags, Group: a.Group}
+		copy(li.MAC[:], a.HardwareAddr)
 		if a.MasterIndex != 0 {
 			pi, err := h.LinkGetProtinfo(l)
 			if err != nil {

@@ -29,15 +29,13 @@ func linkByName(h *netlink.Handle, name string) (netlink.Link, error) {
 //
 // Equivalent to: `ip link add LINK address MAC type bridge; ip link set LINK alias MARK up`
 func (k *Netlink) addBridge(s planner.Step) error {
+	mac, err := stepMAC(s)
+	if err != nil {
+		return err
+	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = s.Link
-	if s.MAC != "" {
-		mac, err := net.ParseMAC(s.MAC)
-		if err != nil {
-			return fmt.Errorf("bridge address %q: %w", s.MAC, err)
-		}
-		attrs.HardwareAddr = mac
-	}
+	attrs.HardwareAddr = mac
 	h, err := k.handle(s.NS)
 	if err != nil {
 		return err
@@ -94,12 +92,9 @@ func (k *Netlink) addBridge(s planner.Step) error {
 // sysctl -w net.ipv6.conf.LINK.disable_ipv6=1; ip [-n NS] link set LINK alias ALIAS up;
 // ip -n PEERNS link set PEER addrgenmode none; ip -n PEERNS link set PEER alias ALIAS up`
 func (k *Netlink) addVeth(s planner.Step) error {
-	var mac net.HardwareAddr
-	if s.MAC != "" {
-		var err error
-		if mac, err = net.ParseMAC(s.MAC); err != nil {
-			return fmt.Errorf("peer address %q: %w", s.MAC, err)
-		}
+	mac, err := stepMAC(s)
+	if err != nil {
+		return err
 	}
 	h, err := k.handle(s.NS)
 	if err != nil {
@@ -221,13 +216,28 @@ func hairpinRequest(req *nl.NetlinkRequest, on bool) *nl.NetlinkRequest {
 	return req
 }
 
+// stepMAC is the hardware address a step names, nil if none.
+func stepMAC(s planner.Step) (net.HardwareAddr, error) {
+	if s.MAC == "" {
+		return nil, nil
+	}
+	mac, err := net.ParseMAC(s.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("hardware address %q: %w", s.MAC, err)
+	}
+	return mac, nil
+}
+
 // setLinkMAC sets a link's hardware address.
 //
 // Equivalent to: `ip [-n NS] link set LINK address MAC`
 func (k *Netlink) setLinkMAC(s planner.Step) error {
-	mac, err := net.ParseMAC(s.MAC)
+	mac, err := stepMAC(s)
 	if err != nil {
-		return fmt.Errorf("address %q: %w", s.MAC, err)
+		return err
+	}
+	if mac == nil {
+		return errors.New("no hardware address to set")
 	}
 	req := linkRequest(unix.RTM_SETLINK, s.Link)
 	req.AddData(nl.NewRtAttr(unix.IFLA_ADDRESS, []byte(mac)))

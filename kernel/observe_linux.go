@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 
@@ -191,8 +192,8 @@ func readNamespace(h *nsHandle, links []linkInfo) ([]state.Link, []state.Route, 
 			Addrs:   addrsOf[l.Index],
 			Hairpin: l.Hairpin,
 		}
-		if l.Kind == "bridge" {
-			sl.MAC = l.MAC
+		if l.Kind == "bridge" && l.MAC != ([6]byte{}) {
+			sl.MAC = net.HardwareAddr(l.MAC[:]).String()
 		}
 		slices.Sort(sl.Addrs)
 		out = append(out, sl)

@@ -43,10 +43,11 @@ const (
 	OpNetnsAdd Op = "netns-add"
 	// ip netns del NS; refused when ALIAS is set and lo's mark differs
 	OpNetnsDel Op = "netns-del"
-	// ip link add LINK type bridge; ip link set LINK alias MARK up
+	// ip link add LINK address MAC type bridge; ip link set LINK alias MARK up
 	OpBridgeAdd Op = "bridge-add"
-	// ip link add LINK master MASTER type veth peer name PEER netns PEERNS;
-	// both ends get ALIAS and are set up
+	// ip link add LINK master MASTER type veth peer name PEER address MAC
+	// netns PEERNS; both ends get ALIAS and are set up, LINK in hairpin
+	// mode (as a port of MASTER)
 	OpVethAdd Op = "veth-add"
 	// ip [-n NS] link del LINK; refused when ALIAS is set and the link's
 	// mark differs, so that nothing changed since the plan is deleted
