@@ -22,6 +22,12 @@ type Host struct {
 // a one-line reason, without root or without the tools it needs.
 func New(t testing.TB) *Host {
 	t.Helper()
+	return newHost(t, "")
+}
+
+// newHost is New whose init runs the shell prelude before the setup.
+func newHost(t testing.TB, prelude string) *Host {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip(needsRoot)
 	}
@@ -35,7 +41,7 @@ func New(t testing.TB) *Host {
 	}
 
 	var stderr bytes.Buffer
-	cmd := exec.Command(tools["sh"], "-c", setupScript())
+	cmd := exec.Command(tools["sh"], "-c", prelude+setupScript())
 	cmd.Stderr = &stderr
 	// Pdeathsig (see sysProcAttr) ends the sandbox should the test binary
 	// die before t.Cleanup runs, as on a test timeout. It fires when the

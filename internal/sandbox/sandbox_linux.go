@@ -128,6 +128,30 @@ var privateMounts = []struct {
 	{"tmpfs", "/etc/netns", unix.MS_NOSUID | unix.MS_NODEV, "mode=755"},
 }
 
+// sysctls are set, in order, in every sandbox, to the kernel's defaults. A
+// new network namespace copies IPv4's conf/all and conf/default settings
+// from the host's (net.core.devconf_inherit_init_net 0, the default; with
+// 1 IPv6's too), so a host that forwards, as every Docker host does, would
+// otherwise give its sandboxes ip_forward=1. Writing ip_forward sets
+// conf/all and conf/default forwarding with it. A key the kernel lacks
+// (IPv6 off at boot) is left out.
+var sysctls = []struct{ key, value string }{
+	{"net.ipv4.ip_forward", "0"},
+	{"net.ipv4.conf.all.rp_filter", "0"},
+	{"net.ipv4.conf.default.rp_filter", "0"},
+	{"net.ipv4.conf.all.route_localnet", "0"},
+	{"net.ipv4.conf.default.route_localnet", "0"},
+	{"net.ipv6.conf.all.forwarding", "0"},
+	{"net.ipv6.conf.default.forwarding", "0"},
+	{"net.ipv6.conf.all.disable_ipv6", "0"},
+	{"net.ipv6.conf.default.disable_ipv6", "0"},
+}
+
+// sysctlPath is the file of a sysctl key under /proc/sys.
+func sysctlPath(key string) string {
+	return "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+}
+
 // setup prepares the namespaces Main's child runs in; setupScript does the
 // same for New.
 func setup() error {
@@ -138,6 +162,11 @@ func setup() error {
 		if err := os.MkdirAll(m.target, 0o755); err != nil {
 			return err
 		}
+		if m.fstype == "tmpfs" {
+			if err := detachAll(m.target); err != nil {
+				return err
+			}
+		}
 		if err := unix.Mount(m.fstype, m.target, m.fstype, m.flags, m.data); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
 		}
@@ -145,10 +174,55 @@ func setup() error {
 	if err := os.Mkdir("/run/netns", 0o755); err != nil {
 		return err
 	}
+	for _, s := range sysctls {
+		path := sysctlPath(s.key)
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		if err := os.WriteFile(path, []byte(s.value), 0o644); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", s.key, s.value, err)
+		}
+	}
 	if err := loUp(); err != nil {
 		return fmt.Errorf("set lo up: %w", err)
 	}
 	return nil
+}
+
+// detachAll unmounts, lazily, every mount at or below target in the
+// sandbox's copy of the host's mounts (a host's /run/netns, shared, once ip
+// netns has run there), so that the tmpfs mounted there next hides
+// nothing: mountinfo then shows only the sandbox's own mounts there. / is
+// private by then, so the host keeps its mounts. A lazy unmount takes the
+// mounts below with it, so the order does not matter; one mount point
+// listed twice (stacked mounts) is unmounted twice.
+func detachAll(target string) error {
+	for _, m := range mountsUnder(target) {
+		// EINVAL, ENOENT: gone with a mount above it.
+		err := unix.Unmount(m, unix.MNT_DETACH)
+		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("unmount %s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// mountsUnder lists the mount points at or below target.
+func mountsUnder(target string) []string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		// Field 5 is the mount point, with blanks written in octal.
+		m := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(f[4])
+		if m == target || strings.HasPrefix(m, target+"/") {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // setupScript is setup as shell commands, run by the init of a Host. Its
@@ -164,9 +238,19 @@ func setupScript() string {
 		if m.data != "" {
 			opts = append(opts, m.data)
 		}
-		fmt.Fprintf(&b, "mkdir -p %s\nmount -t %s -o %s %s %s\n", m.target, m.fstype, strings.Join(opts, ","), m.fstype, m.target)
+		fmt.Fprintf(&b, "mkdir -p %s\n", m.target)
+		if m.fstype == "tmpfs" {
+			// detachAll: field 5 of mountinfo is the mount point.
+			fmt.Fprintf(&b, "cut -d' ' -f5 /proc/self/mountinfo | grep -E '^%s(/|$)' | while read -r m; do umount -l \"$m\" 2>/dev/null || true; done\n", m.target)
+		}
+		fmt.Fprintf(&b, "mount -t %s -o %s %s %s\n", m.fstype, strings.Join(opts, ","), m.fstype, m.target)
 	}
-	b.WriteString("mkdir /run/netns\nip link set lo up\necho ready\nexec sleep infinity\n")
+	b.WriteString("mkdir /run/netns\n")
+	for _, s := range sysctls {
+		path := sysctlPath(s.key)
+		fmt.Fprintf(&b, "[ ! -e %s ] || echo %s > %s\n", path, s.value, path)
+	}
+	b.WriteString("ip link set lo up\necho ready\nexec sleep infinity\n")
 	return b.String()
 }
 

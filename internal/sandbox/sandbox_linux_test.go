@@ -254,6 +254,10 @@ func TestInsideMain(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "UP") {
 		t.Errorf("lo: %s %v; want UP", out, err)
 	}
+	checkClean(t, func(name string, args ...string) (string, error) {
+		out, err := exec.Command(name, args...).CombinedOutput()
+		return string(out), err
+	})
 	// Changing the kernel here is harmless; TestMainRunsInside checks that.
 	if out, err := exec.Command("ip", "link", "add", "br-inside", "type", "bridge").CombinedOutput(); err != nil {
 		t.Errorf("ip link add: %v\n%s", err, out)
@@ -262,4 +266,89 @@ func TestInsideMain(t *testing.T) {
 	if err := exec.Command("sh", "-c", "setsid sleep 1000 </dev/null >/dev/null 2>&1 &").Run(); err != nil {
 		t.Error(err)
 	}
+}
+
+// checkClean checks, through run (inside a sandbox), what every sandbox
+// starts with whatever the host has: the sysctls at the kernel's defaults,
+// no mount under /run or /etc/netns but the sandbox's own, and a
+// /run/netns that `ip netns add` makes a shared mount, once.
+func checkClean(t *testing.T, run func(name string, args ...string) (string, error)) {
+	t.Helper()
+	for _, s := range sysctls {
+		got, err := run("cat", sysctlPath(s.key))
+		if err != nil && strings.HasPrefix(s.key, "net.ipv6.") {
+			continue // IPv6 off at boot
+		}
+		if strings.TrimSpace(got) != s.value {
+			t.Errorf("%s = %q (%v), want %s", s.key, strings.TrimSpace(got), err, s.value)
+		}
+	}
+	mounts := func() []string {
+		t.Helper()
+		info, err := run("cat", "/proc/self/mountinfo")
+		if err != nil {
+			t.Fatalf("mountinfo: %v", err)
+		}
+		var under []string
+		for _, line := range strings.Split(info, "\n") {
+			if f := strings.Fields(line); len(f) > 4 && (strings.HasPrefix(f[4], "/run/") || strings.HasPrefix(f[4], "/etc/netns/")) {
+				under = append(under, line)
+			}
+		}
+		return under
+	}
+	if m := mounts(); len(m) != 0 {
+		t.Errorf("mounts under /run or /etc/netns before any namespace:\n%s", strings.Join(m, "\n"))
+	}
+	if out, err := run("ip", "netns", "add", "clean-probe"); err != nil {
+		t.Fatalf("ip netns add: %v\n%s", err, out)
+	}
+	var netns []string
+	for _, line := range mounts() {
+		if strings.Fields(line)[4] == "/run/netns" {
+			netns = append(netns, line)
+		}
+	}
+	if len(netns) != 1 || !strings.Contains(netns[0], " shared:") {
+		t.Errorf("mounts on /run/netns after ip netns add, want one, shared:\n%s", strings.Join(netns, "\n"))
+	}
+	if out, _ := run("ip", "netns", "list"); strings.TrimSpace(out) != "clean-probe" {
+		t.Errorf("ip netns list = %q, want clean-probe alone", out)
+	}
+	if out, _ := run("ls", "/etc/netns"); strings.TrimSpace(out) != "" {
+		t.Errorf("/etc/netns holds %q, want nothing", out)
+	}
+}
+
+// TestMainOnABusyHost runs TestInsideMain as Main runs tests, in a
+// sandbox whose namespaces start as on a host that forwards and whose
+// /run/netns is a shared mount with a namespace in it.
+func TestMainOnABusyHost(t *testing.T) {
+	if os.Getenv(envTestMain) == "1" {
+		t.Skip("already the re-executed binary")
+	}
+	out := RerunOnBusyHost(t, "^TestInsideMain$", envTestMain+"=1")
+	if !strings.Contains(out, "--- PASS: TestInsideMain") {
+		t.Errorf("TestInsideMain did not pass:\n%s", out)
+	}
+}
+
+// TestNewOnABusyHost: the same for New.
+func TestNewOnABusyHost(t *testing.T) {
+	requireRoot(t)
+	h := newHost(t, busyHost)
+	checkClean(t, func(name string, args ...string) (string, error) {
+		out, err := h.Command(name, args...).CombinedOutput()
+		return string(out), err
+	})
+}
+
+// TestNewIsClean: and on this host, whatever it has.
+func TestNewIsClean(t *testing.T) {
+	requireRoot(t)
+	h := New(t)
+	checkClean(t, func(name string, args ...string) (string, error) {
+		out, err := h.Command(name, args...).CombinedOutput()
+		return string(out), err
+	})
 }
