@@ -87,8 +87,8 @@ func TestThreeContainersOnOneNetwork(t *testing.T) {
 		}
 	}
 	// Containers reach each other; the host reaches them.
-	h.mustSh("ip netns exec three-a ping -c1 -W2 172.30.0.3 && ip netns exec three-b ping -c1 -W2 172.30.0.4 && ip netns exec three-c ping -c1 -W2 172.30.0.2")
-	h.mustSh("ping -c1 -W2 172.30.0.2 && ping -c1 -W2 172.30.0.4")
+	h.mustSh("ip netns exec three-a ping -c1 -w10 172.30.0.3 && ip netns exec three-b ping -c1 -w10 172.30.0.4 && ip netns exec three-c ping -c1 -w10 172.30.0.2")
+	h.mustSh("ping -c1 -w10 172.30.0.2 && ping -c1 -w10 172.30.0.4")
 	// topo exec runs in the container.
 	if out := h.mustTopo("exec", "-f", file, "b", "--", "ip", "-4", "-o", "addr", "show", "eth0"); !strings.Contains(out, "172.30.0.3/24") {
 		t.Errorf("topo exec b: %s", out)
@@ -113,7 +113,7 @@ func TestThreeContainersOnOneNetwork(t *testing.T) {
 	if got := h.eth0("three-b"); got != "172.30.0.3/24" {
 		t.Errorf("repaired b has %s", got)
 	}
-	h.mustSh("ip netns exec three-a ping -c1 -W2 172.30.0.3")
+	h.mustSh("ip netns exec three-a ping -c1 -w10 172.30.0.3")
 
 	// Down leaves nothing of the project, and nothing else goes with it:
 	// a file someone put beside topo's in a container's /etc/netns folder
@@ -274,7 +274,7 @@ func TestTwoProjectsGetSeparateSubnets(t *testing.T) {
 		t.Errorf("one-x=%s two-x=%s, want 172.18.0.2/16 and 172.19.0.2/16", a, b)
 	}
 	// Each project reaches its own containers by its own bridge.
-	h.mustSh("ip netns exec one-x ping -c1 -W2 172.18.0.3")
+	h.mustSh("ip netns exec one-x ping -c1 -w10 172.18.0.3")
 	h.mustTopo("down", "-f", one)
 	h.mustTopo("down", "-f", two)
 	assertClean(t, h, "one")
@@ -300,7 +300,7 @@ func TestTwoNetworksExample(t *testing.T) {
 	if a, b := h.eth0("twonets-alice"), h.eth0("twonets-bob"); a != "172.17.0.3/16" || b != "172.18.0.3/16" {
 		t.Errorf("alice=%s bob=%s", a, b)
 	}
-	h.mustSh("ip netns exec twonets-router ping -c1 -W2 172.17.0.3 && ip netns exec twonets-router ping -c1 -W2 172.18.0.3")
+	h.mustSh("ip netns exec twonets-router ping -c1 -w10 172.17.0.3 && ip netns exec twonets-router ping -c1 -w10 172.18.0.3")
 	// The router's default route goes via its first network.
 	if out := h.mustSh("ip -n twonets-router route show default"); !strings.Contains(out, "via 172.17.0.1 dev eth0") {
 		t.Errorf("router default route: %s", out)

@@ -5,9 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -202,7 +202,7 @@ while [ ! -e /run/stop-loop ]; do
   for q in "dns-api2 web 10.77.1.2" "dns-db +tcp web 10.77.2.2"; do
     set -- $q; ns=$1; shift; want=$(eval echo \${$#})
     got=$(ip netns exec $ns dig +short +tries=1 +time=2 @127.0.0.11 $(echo "$@" | sed 's/ [^ ]*$//'))
-    if [ "$got" = "$want" ]; then ok=$((ok+1)); else bad=$((bad+1)); echo "bad: $ns $*: $got" >&2; fi
+    if [ "$got" = "$want" ]; then ok=$((ok+1)); echo >> /run/loop-ok; else bad=$((bad+1)); echo "bad: $ns $*: $got" >&2; fi
   done
 done
 echo "$ok $bad"`)
@@ -211,7 +211,16 @@ echo "$ok $bad"`)
 	if err := loop.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// answered waits until the loop has answered n queries in all.
+	answered := func(n int) {
+		t.Helper()
+		h.waitFor(fmt.Sprintf("%d answers", n), func() bool {
+			out, _ := h.sh("wc -l < /run/loop-ok")
+			got, _ := strconv.Atoi(strings.TrimSpace(out))
+			return got >= n
+		})
+	}
+	answered(5)
 	added := strings.Replace(dnsFile, "  lone:\n", "  new:\n    networks:\n      front: {aliases: [fresh]}\n  lone:\n", 1)
 	if err := os.WriteFile(file, []byte(added), 0o644); err != nil {
 		t.Fatal(err)
@@ -221,7 +230,9 @@ echo "$ok $bad"`)
 		t.Errorf("adding a container restarts the resolver:\n%s", plan)
 	}
 	h.mustTopo("up", "-f", file)
-	time.Sleep(300 * time.Millisecond)
+	before, _ := h.sh("wc -l < /run/loop-ok")
+	n, _ := strconv.Atoi(strings.TrimSpace(before))
+	answered(n + 5)
 	h.mustSh("touch /run/stop-loop")
 	if err := loop.Wait(); err != nil {
 		t.Fatalf("query loop: %v\n%s", err, errOut.String())
@@ -284,10 +295,10 @@ func TestDNSResolverDriftIsRepaired(t *testing.T) {
 	}
 
 	// Stale records: the resolver is made to load other ones by hand.
-	h.mustSh(`sed -i 's/"www"/"xyz"/' /run/topo/dns/dns.json && kill -HUP $(sed 's/.*"pid":\([0-9]*\).*/\1/' /run/topo/dns/resolver.pid) && sleep 0.3`)
-	if got := h.dig("api2", "xyz"); cmp.Diff([]string{"10.77.1.2"}, got) != "" {
-		t.Fatalf("hand-made records not served: %v", got)
-	}
+	h.mustSh(`sed -i 's/"www"/"xyz"/' /run/topo/dns/dns.json && kill -HUP $(sed 's/.*"pid":\([0-9]*\).*/\1/' /run/topo/dns/resolver.pid)`)
+	h.waitFor("the resolver to serve the hand-made records", func() bool {
+		return cmp.Diff([]string{"10.77.1.2"}, h.dig("api2", "xyz")) == ""
+	})
 	out, _, code = h.topo("plan", "-f", file, "--detailed-exitcode")
 	if code != 2 || cmp.Diff([]string{"  ~ topo resolver load -p dns  # dns resolver"}, stepLines(out)) != "" {
 		t.Errorf("plan with stale records: exit %d\n%s", code, out)
@@ -327,7 +338,8 @@ containers:
     command: [sh, -c, "until getent hosts alpha > /run/b-resolved; do sleep 0.1; done; exec sleep 1000"]
 `)
 	h.mustTopo("up", "-f", file)
-	out := h.mustSh("for i in $(seq 50); do [ -s /run/b-resolved ] && break; sleep 0.1; done; cat /run/b-resolved")
+	h.waitFor("b's command to resolve alpha", func() bool { _, ok := h.sh("[ -s /run/b-resolved ]"); return ok })
+	out := h.mustSh("cat /run/b-resolved")
 	if !strings.HasPrefix(out, "10.78.0.2 ") {
 		t.Errorf("b's command resolved alpha as %q", out)
 	}

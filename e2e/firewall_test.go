@@ -57,7 +57,7 @@ func TestPublishedPortsCarryTraffic(t *testing.T) {
 
 	reach := func(who, ns, addr string, port int, want bool) {
 		t.Helper()
-		got, ok := h.tcpGet(ns, addr, port)
+		got, ok := h.tcpReach(ns, addr, port, want)
 		if ok != want || ok && got != "hello-from-web" {
 			t.Errorf("%s -> %s:%d: got %q (reached %v), want reached %v", who, addr, port, got, ok, want)
 		}
@@ -112,7 +112,7 @@ ip netns exec outside sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.con
 ip -n outside route add 127.0.0.1/32 via ` + hostAddr)
 	// The way in works: the publish on every address answers through it,
 	// as Docker's publishes on 127.0.0.1 did before v28.
-	if got, ok := h.tcpGet("outside", "127.0.0.1", 8080); !ok {
+	if got, ok := h.tcpReach("outside", "127.0.0.1", 8080, true); !ok {
 		t.Fatalf("outside -> 127.0.0.1:8080 through the host: %q\n%s", got, h.mustSh("ip -n outside route; ip -n outside addr; iptables-save -c"))
 	}
 	if got, ok := h.tcpGet("outside", "127.0.0.1", 8081); ok {
@@ -154,7 +154,7 @@ func TestIsolation(t *testing.T) {
 
 	ping := func(ns, addr string, want bool) {
 		t.Helper()
-		_, ok := h.sh(in(ns, "ping -c1 -W1 "+addr))
+		_, ok := h.sh(pingCmd(ns, addr, want))
 		if ok != want {
 			t.Errorf("%s ping %s: reached %v, want %v", ns, addr, ok, want)
 		}
@@ -175,7 +175,7 @@ func TestIsolation(t *testing.T) {
 
 	// The outside host sees the host's address as the source.
 	h.serve("outside", 7000, "tcp", "socat", "TCP-LISTEN:7000,fork,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
-	if got, _ := h.tcpGet("iso-r1", outsideAddr, 7000); got != hostAddr {
+	if got, _ := h.tcpReach("iso-r1", outsideAddr, 7000, true); got != hostAddr {
 		t.Errorf("outside saw r1's connection from %q, want %s", got, hostAddr)
 	}
 

@@ -51,27 +51,70 @@ func (h *host) serve(ns string, port int, proto string, argv ...string) {
 	if proto == "udp" {
 		flag = "-lunH"
 	}
-	for range 100 {
-		if out, _ := h.sh(in(ns, "ss "+flag+" sport = :"+fmt.Sprint(port))); strings.TrimSpace(out) != "" {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	h.t.Fatalf("%v in %s does not listen on %d/%s", argv, ns, port, proto)
+	h.waitFor(fmt.Sprintf("%v in %s to listen on %d/%s", argv, ns, port, proto), func() bool {
+		out, _ := h.sh(in(ns, "ss "+flag+" sport = :"+fmt.Sprint(port)))
+		return strings.TrimSpace(out) != ""
+	})
 }
 
-// tcpGet connects from ns to addr:port and returns what the server said.
+// Checks that something is reachable wait for it, so that a loaded
+// machine, or a first packet that waits for ARP, does not fail them:
+// pings are `ping -c1 -w10` (one reply, waited for up to 10 s), TCP and
+// UDP checks retry through eventually. Checks that something is not
+// reachable try once.
+const reachWait = 10 * time.Second
+
+// eventually calls try until it reports true or reachWait has passed, and
+// says whether it did.
+func eventually(try func() bool) bool {
+	for deadline := time.Now().Add(reachWait); ; time.Sleep(100 * time.Millisecond) {
+		if try() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// pingCmd is the command that checks whether ns reaches addr: waiting for
+// a reply when want, once otherwise.
+func pingCmd(ns, addr string, want bool) string {
+	if want {
+		return in(ns, "ping -c1 -w10 "+addr)
+	}
+	return in(ns, "ping -c1 -W1 "+addr)
+}
+
+// tcpGet connects from ns to addr:port, once, and returns what the server
+// said.
 func (h *host) tcpGet(ns, addr string, port int) (string, bool) {
 	h.t.Helper()
 	out, ok := h.sh(in(ns, fmt.Sprintf("socat -T2 - TCP:%s:%d,connect-timeout=2 </dev/null", addr, port)))
 	return strings.TrimSpace(out), ok && strings.TrimSpace(out) != ""
 }
 
-// udpEcho sends a datagram from ns and returns the answer.
+// tcpReach is tcpGet that, when want, tries until it gets an answer.
+func (h *host) tcpReach(ns, addr string, port int, want bool) (got string, ok bool) {
+	h.t.Helper()
+	if !want {
+		return h.tcpGet(ns, addr, port)
+	}
+	eventually(func() bool { got, ok = h.tcpGet(ns, addr, port); return ok })
+	return got, ok
+}
+
+// udpEcho sends a datagram from ns, until it comes back (see eventually),
+// and returns the last answer.
 func (h *host) udpEcho(ns, addr string, port int, msg string) string {
 	h.t.Helper()
-	out, _ := h.sh(in(ns, fmt.Sprintf("echo %s | socat -T2 - UDP:%s:%d", msg, addr, port)))
-	return strings.TrimSpace(out)
+	var got string
+	eventually(func() bool {
+		out, _ := h.sh(in(ns, fmt.Sprintf("echo %s | socat -T2 - UDP:%s:%d", msg, addr, port)))
+		got = strings.TrimSpace(out)
+		return got == msg
+	})
+	return got
 }
 
 // topoEnv runs topo with extra environment variables.

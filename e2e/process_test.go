@@ -130,10 +130,26 @@ func TestWebServerCommand(t *testing.T) {
 	if !strings.Contains(logs, `"GET / HTTP/1.1" 200`) || !strings.Contains(logs, "172.") {
 		t.Errorf("topo logs web:\n%s", logs)
 	}
-	// logs -f follows: a request made while it runs shows up.
-	followed := h.mustSh(fmt.Sprintf(`(sleep 1; ip netns exec shop-db curl -s -o /dev/null http://%s/followed) & timeout -s INT 4 %s logs -p shop web -f; wait`, back, topoBin))
-	if !strings.Contains(followed, "GET /followed HTTP/1.1") {
-		t.Errorf("topo logs -f did not follow:\n%s", followed)
+	// logs -f follows: a request made once it has printed the log so far
+	// shows up.
+	logf, err := os.Create(filepath.Join(t.TempDir(), "followed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	// Its first line is its pid in the sandbox, to stop it by.
+	follow := h.Command("sh", "-c", `echo $$; exec "$0" logs -p shop web -f`, topoBin)
+	follow.Stdout = logf
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	followed := func() string { b, _ := os.ReadFile(logf.Name()); return string(b) }
+	h.waitFor("logs -f to print the log so far", func() bool { return strings.Contains(followed(), `"GET / HTTP/1.1" 200`) })
+	h.mustSh(fmt.Sprintf("ip netns exec shop-db curl -s -m 5 -o /dev/null http://%s/followed", back))
+	h.waitFor("logs -f to show a request made while it runs", func() bool { return strings.Contains(followed(), "GET /followed HTTP/1.1") })
+	h.mustSh("kill -INT " + strings.SplitN(followed(), "\n", 2)[0])
+	if err := follow.Wait(); err != nil {
+		t.Errorf("logs -f, interrupted: %v", err)
 	}
 
 	// Killed by hand: drift, planned and repaired, in its namespace.

@@ -55,7 +55,7 @@ func TestConcurrentUps(t *testing.T) {
 	if _, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
 		t.Errorf("plan after both ups: exit %d, want 0", code)
 	}
-	h.mustSh("ip netns exec race-c000 ping -c1 -W2 " + addrOf(h, "race-c004") + " && ip netns exec race-c059 ping -c1 -W2 " + addrOf(h, "race-c003"))
+	h.mustSh("ip netns exec race-c000 ping -c1 -w10 " + addrOf(h, "race-c004") + " && ip netns exec race-c059 ping -c1 -w10 " + addrOf(h, "race-c003"))
 	h.mustTopo("down", "-f", file)
 	if left := h.leftovers("race"); left != "" {
 		t.Errorf("down left:\n%s", left)
@@ -228,7 +228,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 // comparison.
 func (h *host) settledSnapshot() string {
 	h.t.Helper()
-	h.mustSh(`for i in $(seq 100); do ip -o addr | grep -q tentative || exit 0; sleep 0.05; done; echo "addresses still tentative"; exit 1`)
+	h.mustSh(`for i in $(seq 300); do ip -o addr | grep -q tentative || exit 0; sleep 0.05; done; echo "addresses still tentative"; exit 1`)
 	return h.snapshot()
 }
 
@@ -262,7 +262,7 @@ iptables -t nat -A POSTROUTING -s 192.0.2.0/24 -j MASQUERADE -m comment --commen
 	}
 	// Up and down.
 	h.mustTopo("up", "-f", file)
-	h.mustSh("ip netns exec three-a ping -c1 -W2 172.30.0.3")
+	h.mustSh("ip netns exec three-a ping -c1 -w10 172.30.0.3")
 	h.mustTopo("down", "-f", file)
 	check("up, down")
 	// A failure at each of a few steps, rolled back.

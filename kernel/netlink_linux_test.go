@@ -194,9 +194,11 @@ func TestTwoContainersOnABridge(t *testing.T) {
 	if out := run(t, "ip", "netns", "list"); !strings.Contains(out, "a") || !strings.Contains(out, "b") {
 		t.Errorf("ip netns list: %q", out)
 	}
-	run(t, "ip", "netns", "exec", "a", "ping", "-c1", "-W1", "10.42.1.3")
-	run(t, "ip", "netns", "exec", "b", "ping", "-c1", "-W1", "10.42.1.2")
-	run(t, "ip", "netns", "exec", "a", "ping", "-c1", "-W1", "10.42.1.1")
+	// -w10: one reply, waited for up to 10 s (a loaded machine can take
+	// longer than one second to resolve the first ARP).
+	run(t, "ip", "netns", "exec", "a", "ping", "-c1", "-w10", "10.42.1.3")
+	run(t, "ip", "netns", "exec", "b", "ping", "-c1", "-w10", "10.42.1.2")
+	run(t, "ip", "netns", "exec", "a", "ping", "-c1", "-w10", "10.42.1.1")
 
 	// IPv4 only: no IPv6 address on either end of a veth, ever (the host
 	// end has IPv6 off, the container's no address generation), and lo

@@ -59,7 +59,7 @@ func TestProcessInNamespace(t *testing.T) {
 	if nsLink == self || nsLink == "" {
 		t.Errorf("process %d is in %q, this test in %q", pid, nsLink, self)
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	var log []byte
 	for time.Now().Before(deadline) {
 		log, _ = os.ReadFile(start.Log)
