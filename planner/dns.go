@@ -51,17 +51,30 @@ func byNamespace(m *Model) map[string][]*Container {
 	return in
 }
 
-// hosts is the hosts file of a namespace whose containers are those given.
+// hostsDefaults are the lines every container's hosts file starts with,
+// Docker's (moby's libnetwork/etchosts).
+const hostsDefaults = "127.0.0.1\tlocalhost\n" +
+	"::1\tlocalhost ip6-localhost ip6-loopback\n" +
+	"fe00::0\tip6-localnet\n" +
+	"ff00::0\tip6-mcastprefix\n" +
+	"ff02::1\tip6-allnodes\n" +
+	"ff02::2\tip6-allrouters\n"
+
+// hosts is the hosts file of a namespace whose containers are those given:
+// the defaults, then each address with the hostname, its first label
+// (as Docker: `web.example` is also `web`) and the container's name, of
+// every container in the namespace.
 func hosts(project string, inNS []*Container) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Written by topo for project %s.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", project)
+	fmt.Fprintf(&b, "# Written by topo for project %s.\n%s", project, hostsDefaults)
 	var names []string
 	var owner *Container
 	for _, c := range inNS {
 		if c.OwnsNamespace() {
 			owner = c
 		}
-		for _, n := range []string{c.Hostname, c.Name} {
+		label, _, _ := strings.Cut(c.Hostname, ".")
+		for _, n := range []string{c.Hostname, label, c.Name} {
 			if n != "" && !slices.Contains(names, n) {
 				names = append(names, n)
 			}
