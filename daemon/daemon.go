@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -54,10 +55,20 @@ type Record struct {
 // ErrNotFound says the command does not exist or cannot be executed.
 var ErrNotFound = errors.New("command not found or not executable")
 
-// earlyExit is how long Start watches a new process: one that fails at once
-// (a missing library, a bad flag) is reported by the up that started it.
-// A variable so that tests on a loaded machine can widen the window.
+// earlyExit is how long Start watches a new process: one that ends at once
+// (a missing library, a bad flag, a script that does its work and exits)
+// is reported by the up that started it, whatever its status, while its
+// output is still there to show. TOPO_START_WINDOW (a Go duration) widens
+// it, for topo's own tests on a loaded machine.
 var earlyExit = 150 * time.Millisecond
+
+// startWindow is earlyExit, or TOPO_START_WINDOW when set and valid.
+func startWindow() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("TOPO_START_WINDOW")); err == nil && d > 0 {
+		return d
+	}
+	return earlyExit
+}
 
 // Start runs s detached, in a session of its own, and writes its pid file.
 func Start(s Spec) (*Record, error) {
@@ -88,6 +99,8 @@ func Start(s Spec) (*Record, error) {
 		return nil, err
 	}
 	defer log.Close()
+	// Where this run's output starts: an early exit shows only its own.
+	logStart, _ := log.Seek(0, io.SeekEnd)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = s.Env
@@ -96,37 +109,58 @@ func Start(s Spec) (*Record, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %q: %w", s.Argv[0], err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	failed := func(err error) error {
-		return fmt.Errorf("%q exited at once: %v; its output is in %s:\n%s", s.Argv[0], err, s.LogFile, tail(s.LogFile))
+	began := time.Now()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	failed := func() error {
+		return &EarlyExitError{Argv: s.Argv, State: cmd.ProcessState, After: time.Since(began), Tail: tail(s.LogFile, logStart)}
 	}
 	start, err := startTime(cmd.Process.Pid)
 	if err != nil {
-		// Gone already, and reaped by Wait: it exited at once. A success
-		// is recorded like one that ends later: a finished command.
-		if werr := <-exited; werr != nil {
-			return nil, failed(werr)
-		}
+		// Gone already, and reaped by Wait: it exited at once.
+		<-exited
+		return nil, failed()
 	}
 	rec := &Record{PID: cmd.Process.Pid, Start: start, Argv: s.Argv, NS: s.NS}
 	if err := writeRecord(s.PidFile, rec); err != nil {
 		syscall.Kill(-rec.PID, syscall.SIGKILL)
 		return nil, err
 	}
-	watch := earlyExit
+	watch := startWindow()
 	if s.Ready {
 		watch = 0
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			os.Remove(s.PidFile)
-			return nil, failed(err)
-		}
+	case <-exited:
+		os.Remove(s.PidFile)
+		return nil, failed()
 	case <-time.After(watch):
 	}
 	return rec, nil
+}
+
+// EarlyExitError says that a command ended within the start window, with
+// or without success: a container's command is to keep running, and the
+// rollback that follows removes its log, so the error carries the last
+// lines of its output.
+type EarlyExitError struct {
+	Argv  []string
+	State *os.ProcessState
+	After time.Duration // from its start to when Start saw it gone
+	Tail  string        // its last lines of output, "" for none
+}
+
+func (e *EarlyExitError) Error() string {
+	how := fmt.Sprintf("with status %d", e.State.ExitCode())
+	if ws, ok := e.State.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		how = "killed by signal " + unix.SignalName(ws.Signal())
+	}
+	out := " It printed nothing."
+	if e.Tail != "" {
+		out = " Its last lines of output:\n    " + strings.ReplaceAll(e.Tail, "\n", "\n    ")
+	}
+	return fmt.Sprintf("%q exited at once, %s, %s after it started: a container's command must keep running (for a one-off, use topo exec).%s",
+		e.Argv[0], how, e.After.Round(time.Millisecond), out)
 }
 
 func writeRecord(path string, rec *Record) error {
@@ -287,8 +321,13 @@ func stat(pid int) (uint64, string, error) {
 	return st, f[0], err
 }
 
-func tail(path string) string {
+// tail is the last ten lines of path from offset on.
+func tail(path string, offset int64) string {
 	b, _ := os.ReadFile(path)
+	b = b[min(int(offset), len(b)):]
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return ""
+	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > 10 {
 		lines = lines[len(lines)-10:]

@@ -68,12 +68,33 @@ func TestStartErrors(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing program: %v", err)
 	}
-	_, err = Start(Spec{Argv: []string{"sh", "-c", "echo boom >&2; exit 3"}, LogFile: filepath.Join(dir, "log"), PidFile: filepath.Join(dir, "p")})
-	if err == nil || !strings.Contains(err.Error(), "boom") {
-		t.Errorf("program failing at once: %v", err)
+	// The log holds an earlier run's output, which the error leaves out.
+	log := filepath.Join(dir, "log")
+	if err := os.WriteFile(log, []byte("from an earlier run\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "p")); !errors.Is(err, os.ErrNotExist) {
-		t.Error("pid file left by a failed start")
+	for _, c := range []struct {
+		script, want string
+	}{
+		{"echo boom >&2; exit 3", `"sh" exited at once, with status 3, `},
+		{"echo all done", `"sh" exited at once, with status 0, `},
+		{"kill -SEGV $$", `"sh" exited at once, killed by signal SIGSEGV, `},
+	} {
+		_, err = Start(Spec{Argv: []string{"sh", "-c", c.script}, LogFile: log, PidFile: filepath.Join(dir, "p")})
+		var early *EarlyExitError
+		if !errors.As(err, &early) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "earlier run") {
+			t.Errorf("%s: %v, want an EarlyExitError saying %q with this run's output alone", c.script, err, c.want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "p")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: pid file left by a failed start", c.script)
+		}
+	}
+	if err == nil || !strings.HasSuffix(err.Error(), " It printed nothing.") {
+		t.Errorf("a command that printed nothing: %v", err)
+	}
+	if _, err = Start(Spec{Argv: []string{"sh", "-c", "echo boom >&2; exit 3"}, LogFile: log, PidFile: filepath.Join(dir, "p")}); err == nil ||
+		!strings.HasSuffix(err.Error(), "Its last lines of output:\n    boom") {
+		t.Errorf("its output: %v", err)
 	}
 }
 

@@ -224,11 +224,13 @@ containers:
 }
 
 // TestCommandThatCannotStart: a missing program, a file that is not
-// executable. Each makes up fail, roll back the whole project (another
+// executable, a program that exits at once with a failure or with
+// success. Each makes up fail, roll back the whole project (another
 // command had started), and leave the kernel, the runtime files and the
-// process table as they were. (A program that exits at once fails the same
-// way; kernel.TestProcessStartFailuresLeaveNothing covers it, without the
-// timing an end-to-end run under load would add.)
+// process table as they were; an early exit's message carries its status
+// and its last lines of output, since the rollback removes its log. The
+// start window is widened (TOPO_START_WINDOW) so that a loaded machine
+// still sees sh exit within it.
 func TestCommandThatCannotStart(t *testing.T) {
 	h := newHost(t)
 	notExec := filepath.Join(t.TempDir(), "notexec")
@@ -236,6 +238,8 @@ func TestCommandThatCannotStart(t *testing.T) {
 	for _, bad := range []struct{ name, argv, want string }{
 		{"missing", `[no-such-program-topo, --flag]`, `"no-such-program-topo": command not found or not executable`},
 		{"not-executable", `[` + notExec + `]`, "command not found or not executable"},
+		{"fails-at-once", `[sh, -c, "echo starting; echo no config >&2; exit 3"]`, `"sh" exited at once, with status 3, `},
+		{"succeeds-at-once", `[sh, -c, "echo all done"]`, `"sh" exited at once, with status 0, `},
 	} {
 		t.Run(bad.name, func(t *testing.T) {
 			file := writeFile(t, "badcmd", fmt.Sprintf(`name: badcmd
@@ -246,9 +250,13 @@ containers:
   b: {networks: [lan], command: %s}
 `, bad.argv))
 			before, procs := h.snapshot(), h.procTable()
-			out, errOut, code := h.topo("up", "-f", file)
+			out, errOut, code := h.topoEnv([]string{"TOPO_START_WINDOW=3s"}, "up", "-f", file)
 			if code != 1 || !strings.Contains(errOut, bad.want) || !strings.Contains(errOut, "rolled back") {
 				t.Errorf("up: exit %d\nstderr:\n%s", code, errOut)
+			}
+			lines := map[string]string{"fails-at-once": "    starting\n    no config", "succeeds-at-once": "    all done"}[bad.name]
+			if lines != "" && !strings.Contains(errOut, "Its last lines of output:\n"+lines) {
+				t.Errorf("up's error does not carry the output:\n%s", errOut)
 			}
 			// The piped progress names the failed step and each undo.
 			if !regexpMatch(`(?m)^Project badcmd: up failed at step \d+ of \d+: \+ ip netns exec badcmd-b `, out) ||

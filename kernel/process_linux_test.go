@@ -93,9 +93,11 @@ func TestProcessInNamespace(t *testing.T) {
 func TestProcessStartFailuresLeaveNothing(t *testing.T) {
 	sandbox.Require(t)
 	t.Setenv("TOPO_STATE_DIR", t.TempDir())
+	// Wide enough for sh to end within it on a loaded machine.
+	t.Setenv("TOPO_START_WINDOW", "5s")
 	k, _ := New()
 	ctx := context.Background()
-	for _, argv := range [][]string{{"no-such-program-topo"}, {"sh", "-c", "echo boom; exit 3"}} {
+	for _, argv := range [][]string{{"no-such-program-topo"}, {"sh", "-c", "echo boom; exit 3"}, {"sh", "-c", "echo done"}} {
 		s := planner.Step{Op: planner.OpProcStart, Argv: argv, PidFile: rundir.PidFile(project, "x"), Log: rundir.LogFile(project, "x")}
 		err := k.Apply(ctx, s)
 		if err == nil {
