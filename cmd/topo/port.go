@@ -12,7 +12,6 @@ import (
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/planner"
-	"github.com/topolab/topo/state"
 )
 
 func newPortCmd(g *globals) *cobra.Command {
@@ -50,13 +49,23 @@ per publish.`,
 				return err
 			}
 			name := args[0]
-			ns := obs.Namespace(planner.NamespaceName(project, name))
-			if ns == nil || ns.Mark != (state.Mark{Project: project, Kind: state.KindNamespace, Name: name}).String() {
-				return fmt.Errorf("container %s of project %s is not up; run topo up first", name, project)
+			owner, host, err := g.owner(project, name)
+			if err != nil {
+				return err
+			}
+			if host {
+				return fmt.Errorf("container %s uses the host's network (network_mode: host): nothing is published for it; its ports are the host's own", name)
+			}
+			if _, err := upNamespace(project, obs, name, owner); err != nil {
+				return err
+			}
+			if owner != name {
+				// Its ports are owner's, as with Docker: say so, then print them.
+				fmt.Fprintf(g.stderr, "container %s shares %s's network namespace (network_mode: container:%s): these are %s's publishes\n", name, owner, owner, owner)
 			}
 			found := false
 			for _, p := range firewall.ReadPublished(project, obs.Firewall) {
-				if p.Container != name {
+				if p.Container != owner {
 					continue
 				}
 				switch {
@@ -70,7 +79,7 @@ per publish.`,
 				found = true
 			}
 			if !found && want != 0 {
-				return fmt.Errorf("container %s publishes no port %d/%s", name, want, proto)
+				return fmt.Errorf("container %s publishes no port %d/%s", owner, want, proto)
 			}
 			return nil
 		},
