@@ -101,7 +101,7 @@ func TestWebServerCommand(t *testing.T) {
 	out := h.mustTopo("up", "-f", file)
 	// Piped progress: plain step lines, then the summary.
 	if !strings.Contains(out, "+ ip netns exec shop-web python3 -m http.server 80 >>/run/topo/shop/containers/web.log 2>&1 &  # container web\n") ||
-		!regexpMatch(`(?m)^Project shop: up done: \d+ added, \d+ changed, 0 destroyed\.$`, out) {
+		!regexpMatch(`(?m)^Project shop: up done in \S+: \d+ added, \d+ changed, 0 destroyed\.$`, out) {
 		t.Errorf("up output:\n%s", out)
 	}
 	pid := h.pidOf("shop", "web")
@@ -259,7 +259,7 @@ containers:
 				t.Errorf("up's error does not carry the output:\n%s", errOut)
 			}
 			// The piped progress names the failed step and each undo.
-			if !regexpMatch(`(?m)^Project badcmd: up failed at step \d+ of \d+: \+ ip netns exec badcmd-b `, out) ||
+			if !regexpMatch(`(?m)^Project badcmd: up failed in \S+ at step \d+ of \d+: \+ ip netns exec badcmd-b `, out) ||
 				!strings.Contains(out, "rolled back step") || !strings.Contains(out, "the kernel is as it was") ||
 				!strings.Contains(out, "- kill -TERM -- -") {
 				t.Errorf("up output:\n%s", out)

@@ -49,7 +49,7 @@ func TestConcurrentUps(t *testing.T) {
 	if waited != 1 {
 		t.Errorf("%d ups said they waited for the lock, want 1:\n%s\n%s", waited, res[0].errOut, res[1].errOut)
 	}
-	if !strings.Contains(res[0].out+res[1].out, "nothing to do") || !strings.Contains(res[0].out+res[1].out, "up done: ") {
+	if !strings.Contains(res[0].out+res[1].out, "nothing to do") || !strings.Contains(res[0].out+res[1].out, "up done in ") {
 		t.Errorf("want one up done and one with nothing to do:\n%s\n%s", res[0].out, res[1].out)
 	}
 	if _, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {

@@ -5,24 +5,34 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/planner"
 )
 
-// progress renders applier events. On a terminal each step shows with a
-// counter as it starts, and its result and time when it ends; piped, the
-// step lines alone, so logs stay diffable. Both end with a summary that
-// says, on failure, which step failed and what was rolled back.
+// progress renders applier events. On a terminal each command shows with
+// a counter, and a step's result and time follow its last command; piped,
+// the step lines alone, so logs stay diffable. Both end with a summary
+// that says how long the run took and, on failure, which step failed and
+// what was rolled back. Steps are numbered as the counter counts: by the
+// commands shown (a firewall step shows one per rule), a step by its
+// first.
 type progress struct {
 	w       io.Writer
 	tty     bool
-	total   int
-	start   time.Time // of the step running
+	total   int       // commands of the plan
+	first   []int     // per step, the counter of its first command
+	start   time.Time // of the run of steps going on
 	begun   time.Time // of the whole run
-	undone  int
+	undone  int       // commands undone
 	undoErr int
+	// running are the steps begun and not yet ended, in order: a batch
+	// begins all its steps, then ends them one by one. The first is shown
+	// while it runs; each other is shown as it ends, with its result.
+	running []int
+	shown   bool // running[0]'s lines are out, its result is not
 }
 
 func newProgress(w io.Writer, total int) *progress {
@@ -35,17 +45,59 @@ func newProgress(w io.Writer, total int) *progress {
 	return &progress{w: w, tty: tty, total: total, begun: time.Now()}
 }
 
-// Planned learns the length of the plan about to run (txn calls it).
-func (p *progress) Planned(plan *planner.Plan) { p.total = len(plan.Steps) }
+// Planned learns the plan about to run (txn calls it) and numbers its
+// commands.
+func (p *progress) Planned(plan *planner.Plan) {
+	p.first = make([]int, len(plan.Steps))
+	n := 1
+	for i, s := range plan.Steps {
+		p.first[i] = n
+		n += len(commandLines(s))
+	}
+	p.total = n - 1
+}
+
+// commandLines are the commands a step shows, one a line.
+func commandLines(s planner.Step) []string {
+	return strings.Split(strings.ReplaceAll(s.String(), "\n  ", "\n"), "\n")
+}
+
+// number is the counter of step i's first command; of the step after the
+// last, total+1.
+func (p *progress) number(i int) int {
+	switch {
+	case p.first == nil:
+		return i + 1
+	case i < len(p.first):
+		return p.first[i]
+	}
+	return p.total + 1
+}
 
 func (p *progress) BeforeStep(i int, s planner.Step) {
-	p.start = time.Now()
-	if p.tty {
-		// The line stays open while the step runs; AfterStep ends it.
-		fmt.Fprintf(p.w, "[%*d/%d] %s ...", len(fmt.Sprint(p.total)), i+1, p.total, s)
+	if !p.tty {
+		fmt.Fprintf(p.w, "%s\n", s)
 		return
 	}
-	fmt.Fprintf(p.w, "%s\n", s)
+	p.running = append(p.running, i)
+	if len(p.running) == 1 {
+		p.start = time.Now()
+		p.show(i, s)
+	}
+}
+
+// show writes step i's commands with their counters, the last line left
+// open for the result.
+func (p *progress) show(i int, s planner.Step) {
+	width := len(fmt.Sprint(p.total))
+	for j, line := range commandLines(s) {
+		if j > 0 {
+			fmt.Fprintln(p.w)
+		}
+		fmt.Fprintf(p.w, "[%*d/%d] %s", width, p.number(i)+j, p.total, line)
+	}
+	fmt.Fprint(p.w, " ...")
+	p.shown = true
 }
 
 func (p *progress) AfterStep(i int, s planner.Step, err error) {
@@ -55,6 +107,13 @@ func (p *progress) AfterStep(i int, s planner.Step, err error) {
 		}
 		return
 	}
+	if !p.shown {
+		p.show(i, s)
+	}
+	if len(p.running) > 0 {
+		p.running = p.running[1:]
+	}
+	p.shown = false
 	if err != nil {
 		fmt.Fprintf(p.w, " FAILED\n    %v\n", err)
 		return
@@ -69,19 +128,16 @@ func (p *progress) RolledBack(i int, undo *planner.Step, err error) {
 	}
 	if err != nil {
 		p.undoErr++
-		fmt.Fprintf(p.w, "  rollback of step %d failed: %s: %v\n", i+1, what, err)
+		fmt.Fprintf(p.w, "  rollback of step %d failed: %s: %v\n", p.number(i), what, err)
 		return
 	}
-	p.undone++
-	fmt.Fprintf(p.w, "  rolled back step %d: %s\n", i+1, what)
+	p.undone += p.number(i+1) - p.number(i)
+	fmt.Fprintf(p.w, "  rolled back step %d: %s\n", p.number(i), what)
 }
 
 // done writes the summary line of a run of p that ended with err.
 func (p *progress) done(verb string, plan *planner.Plan, err error) {
-	took := ""
-	if p.tty {
-		took = " in " + round(time.Since(p.begun)).String()
-	}
+	took := " in " + round(time.Since(p.begun)).String()
 	var se *applier.StepError
 	if err == nil {
 		s := plan.Summary()
@@ -92,14 +148,15 @@ func (p *progress) done(verb string, plan *planner.Plan, err error) {
 		fmt.Fprintf(p.w, "Project %s: %s failed%s: %v\n", plan.Project, verb, took, err)
 		return
 	}
-	fmt.Fprintf(p.w, "Project %s: %s failed%s at step %d of %d: %s\n", plan.Project, verb, took, se.Index+1, p.total, se.Step)
+	before := p.number(se.Index) - 1
+	fmt.Fprintf(p.w, "Project %s: %s failed%s at step %d of %d: %s\n", plan.Project, verb, took, before+1, p.total, se.Step)
 	switch {
 	case se.Index == 0:
 		fmt.Fprintf(p.w, "Nothing had changed; nothing was rolled back.\n")
 	case se.Rollback == nil:
-		fmt.Fprintf(p.w, "Rolled back the %d steps done before it, in reverse: the kernel is as it was.\n", se.RolledBack)
+		fmt.Fprintf(p.w, "Rolled back the %d steps done before it, in reverse: the kernel is as it was.\n", p.undone)
 	default:
-		fmt.Fprintf(p.w, "Rolled back %d of the %d steps done before it; %d could not be undone (listed above): check with topo plan.\n", se.RolledBack, se.Index, se.Index-se.RolledBack)
+		fmt.Fprintf(p.w, "Rolled back %d of the %d steps done before it; %d could not be undone (listed above): check with topo plan.\n", p.undone, before, before-p.undone)
 	}
 }
 
