@@ -4,7 +4,11 @@
 // /etc/netns, so that `go test ./...` as root can never change the host's
 // interfaces, routes, firewall or named namespaces, and nothing started by a
 // test outlives it: when the sandbox's init process exits, the PID namespace
-// takes every process inside with it.
+// takes every process inside with it. Every sandbox is the same clean
+// machine whatever the host has: the sysctls tests rely on are set to the
+// kernel's defaults (a new namespace inherits the host's forwarding), and
+// no mount of the host's stays under /run or /etc/netns (RerunOnBusyHost
+// proves it on a host that forwards and has a shared /run/netns).
 //
 // Two facilities:
 //
