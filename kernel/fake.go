@@ -318,7 +318,11 @@ func (st *fakeState) apply(s planner.Step, missing []string) error {
 				break
 			}
 		}
-		ns.dropUnreachableRoutes()
+		if len(l.Addrs) == 0 {
+			// As the kernel does when a link loses its last IPv4
+			// address: every route through it goes too.
+			ns.dropRoutesVia(s.Link)
+		}
 	case planner.OpRouteAdd:
 		for _, r := range ns.routes {
 			if r.Dst == s.Dst {
@@ -363,21 +367,15 @@ func (n *fakeNS) reach(gw, dev string) string {
 	return ""
 }
 
-func (n *fakeNS) dropUnreachableRoutes() {
-	kept := n.routes[:0]
-	for _, r := range n.routes {
-		if r.Gateway == "" || n.reach(r.Gateway, r.Dev) != "" {
-			kept = append(kept, r)
-		}
-	}
-	n.routes = kept
-}
-
 func (n *fakeNS) dropLink(name string) {
 	delete(n.links, name)
+	n.dropRoutesVia(name)
+}
+
+func (n *fakeNS) dropRoutesVia(link string) {
 	kept := n.routes[:0]
 	for _, r := range n.routes {
-		if r.Dev != name {
+		if r.Dev != link {
 			kept = append(kept, r)
 		}
 	}

@@ -278,15 +278,18 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 			d.add(phaseNetns, Step{Action: Create, Op: OpNetnsAdd, Resource: res, NS: c.NS,
 				Alias: mark(m.Project, state.KindNamespace, c.Name), Undo: &undo})
 		}
+		gone := routeGone[c.NS]
 		for _, e := range c.Endpoints {
 			key := state.EndpointName(c.Name, e.Network)
 			var o *observedEndpoint
 			if keptEP[key] {
 				o = eps[key]
 			}
-			d.endpoint(c, e, o)
+			if d.endpoint(c, e, o) {
+				gone = true
+			}
 		}
-		d.defaultRoute(c, ns, routeGone[c.NS])
+		d.defaultRoute(c, ns, gone)
 	}
 	d.processes(m, ownNS)
 
@@ -384,10 +387,7 @@ func kindWord(kind string) string {
 func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 	res := "endpoint " + key
 	if o.inner != nil {
-		for _, r := range o.routes {
-			undo := Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway}
-			d.add(phaseRoute, Step{Action: Destroy, Op: OpRouteDel, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway, Undo: &undo})
-		}
+		d.routesDel(res, o)
 		for _, a := range o.inner.Addrs {
 			d.addrDel(phaseEndpointAddr, res, o.ns, o.inner.Name, a)
 		}
@@ -402,6 +402,15 @@ func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Alias: o.host.Alias})
 	case o.inner != nil:
 		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, NS: o.ns, Link: o.inner.Name, Alias: o.inner.Alias})
+	}
+}
+
+// routesDel deletes the routes through an endpoint's container end, each
+// with its undo.
+func (d *differ) routesDel(res string, o *observedEndpoint) {
+	for _, r := range o.routes {
+		undo := Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway}
+		d.add(phaseRoute, Step{Action: Destroy, Op: OpRouteDel, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway, Undo: &undo})
 	}
 }
 
@@ -473,7 +482,10 @@ func (d *differ) network(n *Network, have *state.Link) {
 	d.syncAddrs(phaseBridgeAddr, res, "", n.Bridge, have.Addrs, gw)
 }
 
-func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) {
+// endpoint makes an endpoint as the file wants it. It reports whether it
+// deletes the routes through the endpoint's container end, which the
+// caller then plans again.
+func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) (routesGone bool) {
 	key := state.EndpointName(c.Name, e.Network)
 	res := "endpoint " + key
 	if have == nil {
@@ -481,7 +493,7 @@ func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) {
 		d.add(phaseVeth, Step{Action: Create, Op: OpVethAdd, Resource: res, Link: e.HostLink, Master: e.Bridge,
 			Peer: e.IfName, PeerNS: c.NS, MAC: MAC(e.Addr.Addr()), Alias: mark(d.project, state.KindEndpoint, key), Undo: &undo})
 		d.addrAdd(phaseEndpointAddr, res, c.NS, e.IfName, e.Addr.String())
-		return
+		return false
 	}
 	if !have.host.Up {
 		d.linkUp(phaseVethUp, res, "", have.host.Name)
@@ -493,7 +505,17 @@ func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) {
 	if !have.inner.Up {
 		d.linkUp(phaseVethUp, res, c.NS, have.inner.Name)
 	}
+	if len(have.inner.Addrs) > 0 && !slices.Contains(have.inner.Addrs, e.Addr.String()) {
+		// Every address goes before the new one comes (an address
+		// change), and with the last one the kernel drops every route
+		// through the link: delete them first, as steps whose undo puts
+		// them back, and let the caller add them again after the new
+		// address.
+		d.routesDel(res, have)
+		routesGone = len(have.routes) > 0
+	}
 	d.syncAddrs(phaseEndpointAddr, res, c.NS, e.IfName, have.inner.Addrs, e.Addr.String())
+	return routesGone
 }
 
 // defaultRoute makes the container's default route point at its first
