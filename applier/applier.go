@@ -54,14 +54,18 @@ type StepError struct {
 	// RolledBack counts the undone steps; Rollback holds their failures.
 	RolledBack int
 	Rollback   error
+	// Compared is how the kernel after the rollback compares with the
+	// snapshot taken before the run; nil when nobody compared them (the
+	// caller observes: package txn does).
+	Compared *planner.Comparison
 }
 
 func (e *StepError) Error() string {
 	msg := fmt.Sprintf("step %d (%s) failed: %v", e.Index+1, e.Step.Headline(), e.Err)
 	if e.Rollback != nil {
-		return msg + fmt.Sprintf("; rollback of %d steps was incomplete: %v", e.RolledBack, e.Rollback)
+		return msg + fmt.Sprintf("; rollback of %d steps was incomplete: %v; %s", e.RolledBack, e.Rollback, e.Compared)
 	}
-	return msg + fmt.Sprintf("; rolled back %d steps, the kernel is as it was", e.RolledBack)
+	return msg + fmt.Sprintf("; rolled back %d steps, %s", e.RolledBack, e.Compared)
 }
 
 // Unwrap gives both the step's error and the rollback's, so errors.Is

@@ -422,3 +422,34 @@ func RestoreInput(table string, cs []Change) []byte {
 func Command(table string, c Change) string {
 	return "iptables -t " + table + " " + c.Args()
 }
+
+// Part returns project's part of f, as Diff looks at it: the project's own
+// chains, the shared chains and the built-in ones with only the project's
+// rules and the shared jumps. Diff of two parts compares two observations
+// of one project, whatever other projects did meanwhile.
+func Part(f *state.Firewall, project string) *state.Firewall {
+	if f == nil {
+		return nil
+	}
+	prefix := ProjectPrefix(project)
+	out := &state.Firewall{Backend: f.Backend}
+	for _, t := range f.Tables {
+		pt := state.FwTable{Name: t.Name}
+		for _, c := range t.Chains {
+			switch {
+			case strings.HasPrefix(c.Name, prefix), c.Name == ChainUser:
+				pt.Chains = append(pt.Chains, c)
+			case c.Builtin, c.Name == ChainIngress, c.Name == ChainEgress:
+				pc := state.FwChain{Name: c.Name, Builtin: c.Builtin}
+				for _, r := range c.Rules {
+					if Comment(r.Spec) == SharedComment || projectOf(r.Spec) == project {
+						pc.Rules = append(pc.Rules, r)
+					}
+				}
+				pt.Chains = append(pt.Chains, pc)
+			}
+		}
+		out.Tables = append(out.Tables, pt)
+	}
+	return out
+}

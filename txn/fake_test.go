@@ -29,14 +29,44 @@ func toSeed(t testing.TB, k kernel.Kernel) func() {
 	}
 }
 
+// toBase returns a reset for the in-place change proofs: down, then
+// inPlaceBase up.
+func toBase(t testing.TB, k kernel.Kernel) func() {
+	return func() {
+		p := project(t, k, nil)
+		mustDown(t, p)
+		mustUp(t, p, inPlaceBase)
+	}
+}
+
 func TestRollbackAtEveryStepFake(t *testing.T) {
 	k := kernel.NewFake(nil)
-	rollbackEveryStep(t, k, toSeed(t, k))
+	rollbackEveryStep(t, k, toSeed(t, k), bigFile, 50)
 }
 
 func TestCrashAtEveryStepFake(t *testing.T) {
 	k := kernel.NewFake(nil)
-	crashAtEveryStep(t, k, toSeed(t, k), nil, nil)
+	crashAtEveryStep(t, k, toSeed(t, k), bigFile, nil, nil)
+}
+
+// TestInPlaceRollbackAtEveryStepFake and TestInPlaceCrashAtEveryStepFake
+// are the two proofs for plans that change running containers in place.
+func TestInPlaceRollbackAtEveryStepFake(t *testing.T) {
+	for i, c := range inPlace {
+		t.Run(c.name, func(t *testing.T) {
+			k := kernel.NewFake(nil)
+			rollbackEveryStep(t, k, toBase(t, k), inPlaceFile(t, i), 1)
+		})
+	}
+}
+
+func TestInPlaceCrashAtEveryStepFake(t *testing.T) {
+	for i, c := range inPlace {
+		t.Run(c.name, func(t *testing.T) {
+			k := kernel.NewFake(nil)
+			crashAtEveryStep(t, k, toBase(t, k), inPlaceFile(t, i), nil, nil)
+		})
+	}
 }
 
 // liar claims to run the steps its skip accepts but does nothing.
@@ -123,4 +153,44 @@ func (u failUndo) Apply(ctx context.Context, s planner.Step) error {
 		return errInjected
 	}
 	return u.f.Apply(ctx, s)
+}
+
+// TestRollbackSaysWhatDiffers: when a rollback does not put the kernel
+// back (here an undo that claims success and does nothing), up observes
+// again, names what differs and the command that repairs it, and does
+// not say that the kernel is as it was.
+func TestRollbackSaysWhatDiffers(t *testing.T) {
+	k := kernel.NewFake(nil)
+	toSeed(t, k)()
+	seed := observe(t, k)
+	lost := func(s planner.Step) bool {
+		return s.Op == planner.OpAddrAdd && s.NS == "rb-db" && s.Addr == "10.99.1.2/24"
+	}
+	f := &faults{inner: liar{k, lost}, failAt: 30}
+	_, err := project(t, k, f).Up(context.Background(), parse(t, bigFile))
+	var se *applier.StepError
+	if !errors.As(err, &se) || se.Compared == nil {
+		t.Fatalf("err = %v, want a failed step compared after its rollback", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"the kernel is not as it was", "address 10.99.1.2/24 of eth0 in namespace rb-db is missing (repair: ip -n rb-db addr add 10.99.1.2/24 dev eth0)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "the kernel is as it was") {
+		t.Errorf("message claims the kernel is as it was:\n%s", msg)
+	}
+	// The repair commands named do put it back.
+	for _, d := range se.Compared.Differences {
+		if d.Repair == nil {
+			continue
+		}
+		if err := k.Apply(context.Background(), *d.Repair); err != nil {
+			t.Errorf("repair %s: %v", d.Repair.Command(), err)
+		}
+	}
+	if c := planner.Compare("rb", seed, observe(t, k)); !c.AsItWas() {
+		t.Errorf("after the repairs: %s", c)
+	}
 }

@@ -29,7 +29,7 @@ func realKernel(t *testing.T) kernel.Kernel {
 
 func TestRollbackAtEveryStepKernel(t *testing.T) {
 	k := realKernel(t)
-	rollbackEveryStep(t, k, toSeed(t, k))
+	rollbackEveryStep(t, k, toSeed(t, k), bigFile, 50)
 }
 
 // halfDone leaves a step as a kill -9 in its middle can: the object made
@@ -74,7 +74,7 @@ func TestCrashHalfDoneKernel(t *testing.T) {
 		}
 		return false
 	}
-	crashAtEveryStep(t, k, toSeed(t, k), pick, halfDone(t))
+	crashAtEveryStep(t, k, toSeed(t, k), bigFile, pick, halfDone(t))
 }
 
 // TestCrashKernel crashes at every call, before or after the step, as the
@@ -83,7 +83,32 @@ func TestCrashKernel(t *testing.T) {
 	k := realKernel(t)
 	n := 0
 	sample := func(planner.Step) bool { n++; return n%3 == 0 }
-	crashAtEveryStep(t, k, toSeed(t, k), sample, nil)
+	crashAtEveryStep(t, k, toSeed(t, k), bigFile, sample, nil)
+}
+
+// TestInPlaceRollbackAtEveryStepKernel is the every-step rollback proof of
+// the in-place changes on the real kernel.
+func TestInPlaceRollbackAtEveryStepKernel(t *testing.T) {
+	k := realKernel(t)
+	for i, c := range inPlace {
+		t.Run(c.name, func(t *testing.T) {
+			rollbackEveryStep(t, k, toBase(t, k), inPlaceFile(t, i), 1)
+		})
+	}
+}
+
+// TestInPlaceCrashKernel crashes the in-place changes on the real kernel
+// at its first three calls and two in three after, before or after the
+// step, as the fake test does at every call.
+func TestInPlaceCrashKernel(t *testing.T) {
+	k := realKernel(t)
+	for i, c := range inPlace {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0
+			sample := func(planner.Step) bool { n++; return n <= 3 || n%3 != 0 }
+			crashAtEveryStep(t, k, toBase(t, k), inPlaceFile(t, i), sample, nil)
+		})
+	}
 }
 
 // TestRecoveryLeavesOthersAlone: an object with the in-flight step's name

@@ -152,14 +152,17 @@ type VerifyError struct {
 	// RolledBack counts the undone steps; Rollback holds their failures.
 	RolledBack int
 	Rollback   error
+	// Compared is how the kernel after the rollback compares with the
+	// snapshot taken before the run.
+	Compared *planner.Comparison
 }
 
 func (e *VerifyError) Error() string {
 	msg := fmt.Sprintf("after all steps the kernel still differs from the file in %d steps (first: %s)", len(e.Diff.Steps), e.Diff.Steps[0])
 	if e.Rollback != nil {
-		return msg + fmt.Sprintf("; rollback of %d steps was incomplete: %v", e.RolledBack, e.Rollback)
+		return msg + fmt.Sprintf("; rollback of %d steps was incomplete: %v; %s", e.RolledBack, e.Rollback, e.Compared)
 	}
-	return msg + fmt.Sprintf("; rolled back %d steps, the kernel is as it was", e.RolledBack)
+	return msg + fmt.Sprintf("; rolled back %d steps, %s", e.RolledBack, e.Compared)
 }
 
 func (e *VerifyError) Unwrap() error { return e.Rollback }
@@ -176,11 +179,11 @@ type Result struct {
 // from a fresh observation, runs the plan with a journal, and verifies.
 // The caller holds the lock.
 func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
-	res, obs, err := p.start(ctx)
+	res, before, err := p.start(ctx)
 	if err != nil {
 		return res, err
 	}
-	plan, _, err := planner.Up(f, obs)
+	plan, _, err := planner.Up(f, before)
 	if err != nil {
 		return res, err
 	}
@@ -193,10 +196,11 @@ func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 		return res, err
 	}
 	if err := a.Apply(ctx, plan); err != nil {
+		p.compare(ctx, err, before)
 		return res, errors.Join(err, p.endRollback(w, err))
 	}
 	// Verify: the kernel, observed again, must need no further step.
-	obs, err = p.Kernel.Observe(ctx, p.Name)
+	obs, err := p.Kernel.Observe(ctx, p.Name)
 	var diff *planner.Plan
 	if err == nil {
 		diff, _, err = planner.Up(f, obs)
@@ -209,6 +213,7 @@ func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 	if !diff.Empty() {
 		ve := &VerifyError{Diff: diff}
 		ve.RolledBack, ve.Rollback = a.RollBack(plan)
+		p.compare(ctx, ve, before)
 		return res, errors.Join(ve, p.endRollback(w, ve))
 	}
 	return res, p.end(w, journal.RecCommit)
@@ -218,17 +223,18 @@ func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 // an interrupted transaction, and then the project's runtime files. It
 // needs no file. The caller holds the lock; Down removes it with the rest.
 func (p *Project) Down(ctx context.Context) (*Result, error) {
-	res, obs, err := p.start(ctx)
+	res, before, err := p.start(ctx)
 	if err != nil {
 		return res, err
 	}
-	res.Plan = planner.Down(p.Name, obs)
+	res.Plan = planner.Down(p.Name, before)
 	if !res.Plan.Empty() {
 		w, a, err := p.begin("down", res.Plan)
 		if err != nil {
 			return res, err
 		}
 		if err := a.Apply(ctx, res.Plan); err != nil {
+			p.compare(ctx, err, before)
 			return res, errors.Join(err, p.endRollback(w, err))
 		}
 		if err := p.end(w, journal.RecCommit); err != nil {
@@ -236,6 +242,30 @@ func (p *Project) Down(ctx context.Context) (*Result, error) {
 		}
 	}
 	return res, p.removeFiles()
+}
+
+// compare observes the kernel after the rollback that err reports and
+// records in err how it compares with before, the snapshot the run was
+// planned from: only an equal observation lets topo say that the kernel
+// is as it was.
+func (p *Project) compare(ctx context.Context, err error, before *state.Snapshot) {
+	var c **planner.Comparison
+	var se *applier.StepError
+	var ve *VerifyError
+	switch {
+	case errors.As(err, &se):
+		c = &se.Compared
+	case errors.As(err, &ve):
+		c = &ve.Compared
+	default:
+		return // nothing was rolled back
+	}
+	after, oerr := p.Kernel.Observe(context.WithoutCancel(ctx), p.Name)
+	if oerr != nil {
+		*c = &planner.Comparison{Err: oerr}
+		return
+	}
+	*c = planner.Compare(p.Name, before, after)
 }
 
 // start undoes an interrupted transaction, if any, and observes the

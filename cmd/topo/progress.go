@@ -10,6 +10,7 @@ import (
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/txn"
 )
 
 // progress renders applier events. On a terminal each command shows with
@@ -139,6 +140,7 @@ func (p *progress) RolledBack(i int, undo *planner.Step, err error) {
 func (p *progress) done(verb string, plan *planner.Plan, err error) {
 	took := " in " + round(time.Since(p.begun)).String()
 	var se *applier.StepError
+	var ve *txn.VerifyError
 	if err == nil {
 		s := plan.Summary()
 		fmt.Fprintf(p.w, "Project %s: %s done%s: %d added, %d changed, %d destroyed.\n", plan.Project, verb, took, s.Add, s.Change, s.Destroy)
@@ -146,17 +148,45 @@ func (p *progress) done(verb string, plan *planner.Plan, err error) {
 	}
 	if !errors.As(err, &se) {
 		fmt.Fprintf(p.w, "Project %s: %s failed%s: %v\n", plan.Project, verb, took, err)
+		if errors.As(err, &ve) {
+			fmt.Fprintf(p.w, "Rolled back all %d steps", ve.RolledBack)
+			p.compared(ve.Compared)
+		}
 		return
 	}
 	before := p.number(se.Index) - 1
 	fmt.Fprintf(p.w, "Project %s: %s failed%s at step %d of %d: %s\n", plan.Project, verb, took, before+1, p.total, se.Step)
 	switch {
-	case se.Index == 0:
+	case se.Index == 0 && se.RolledBack == 0 && se.Compared.AsItWas():
 		fmt.Fprintf(p.w, "Nothing had changed; nothing was rolled back.\n")
+		return
 	case se.Rollback == nil:
-		fmt.Fprintf(p.w, "Rolled back the %d steps done before it, in reverse: the kernel is as it was.\n", p.undone)
+		fmt.Fprintf(p.w, "Rolled back the %d steps done before it, in reverse", p.undone)
 	default:
-		fmt.Fprintf(p.w, "Rolled back %d of the %d steps done before it; %d could not be undone (listed above): check with topo plan.\n", p.undone, before, before-p.undone)
+		fmt.Fprintf(p.w, "Rolled back %d of the %d steps done before it; %d could not be undone (listed above)", p.undone, before, before-p.undone)
+	}
+	p.compared(se.Compared)
+}
+
+// compared ends the line of a rollback with how the kernel, observed
+// again, compares with the one before the run: only when they are equal
+// does it say the kernel is as it was.
+func (p *progress) compared(c *planner.Comparison) {
+	if c == nil || c.Err != nil || c.AsItWas() {
+		fmt.Fprintf(p.w, ": %s.\n", c)
+		return
+	}
+	fmt.Fprintf(p.w, ", but the kernel is not as it was before the run:\n")
+	for _, d := range c.Differences {
+		fmt.Fprintf(p.w, "  %s\n", d.What)
+		switch {
+		case d.Restart:
+			fmt.Fprintf(p.w, "    a process cannot be put back; the command runs as before, as a new process\n")
+		case d.Repair != nil:
+			fmt.Fprintf(p.w, "    repair: %s\n", strings.ReplaceAll(d.Repair.Command(), "\n", "\n            "))
+		default:
+			fmt.Fprintf(p.w, "    no single command puts it back: topo up converges to the file, topo down removes the project\n")
+		}
 	}
 }
 

@@ -64,7 +64,14 @@ func runProgress(t *testing.T, tty bool, failAt int) string {
 	var b strings.Builder
 	pr := &progress{w: &b, tty: tty, begun: time.Now()}
 	pr.Planned(p)
+	obs, _ := k.Observe(context.Background(), "lab")
 	err := (&applier.Applier{Exec: k, Hook: pr}).Apply(context.Background(), p)
+	var se *applier.StepError
+	if errors.As(err, &se) {
+		// As package txn does: observe again and compare.
+		after, _ := k.Observe(context.Background(), "lab")
+		se.Compared = planner.Compare("lab", obs, after)
+	}
 	pr.done("up", p, err)
 	return regexp.MustCompile(`\d+(\.\d+)?[µnm]?s\b`).ReplaceAllString(b.String(), "T")
 }
