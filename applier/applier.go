@@ -79,21 +79,27 @@ func (e *StepError) Unwrap() []error {
 
 // Apply runs the plan's steps in order. When step k fails it runs the undo
 // of steps k-1 … 0, in that order, and returns a *StepError.
+//
+// A cancelled ctx (Ctrl-C) stops the run at the next step boundary: the
+// step after it fails with ctx's error, and what was done is undone. A
+// step already running is not cut short: it gets a context that is never
+// cancelled, so that no command is killed half way through its work.
 func (a *Applier) Apply(ctx context.Context, p *planner.Plan) error {
 	if b, ok := a.Exec.(Batcher); ok {
 		return a.applyBatched(ctx, p, b) // batch.go
 	}
+	run := context.WithoutCancel(ctx)
 	for i, s := range p.Steps {
 		if a.Hook != nil {
 			a.Hook.BeforeStep(i, s)
 		}
-		err := ctx.Err()
+		err := interrupted(ctx)
 		if err == nil && a.Journal != nil {
 			err = a.Journal.Start(i, s)
 		}
 		ran := false // the step happened, though a record of it failed
 		if err == nil {
-			err = a.Exec.Apply(ctx, s)
+			err = a.Exec.Apply(run, s)
 			ran = err == nil
 			if a.Journal != nil {
 				if jerr := a.Journal.Finish(i, err); jerr != nil && err == nil {
@@ -114,7 +120,15 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) error {
 			return se
 		}
 	}
-	a.settle(ctx)
+	a.settle(run)
+	return nil
+}
+
+// interrupted is ctx's error, said as what it does to the step about to run.
+func interrupted(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted before it ran: %w", err)
+	}
 	return nil
 }
 

@@ -49,23 +49,24 @@ func (a *Applier) settle(ctx context.Context) {
 // applyBatched is Apply for a Batcher. Hooks hear every step: BeforeStep
 // for all the steps of a run before it starts, AfterStep for each after it.
 func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) error {
-	var done []int // indexes of the steps done, in plan order
+	run := context.WithoutCancel(ctx) // see Apply
+	var done []int                    // indexes of the steps done, in plan order
 	for i := 0; i < len(p.Steps); {
 		n := 1
 		if ctx.Err() == nil {
 			n = min(max(b.Batch(p.Steps[i:]), 1), len(p.Steps)-i)
 		}
-		run := p.Steps[i : i+n]
+		steps := p.Steps[i : i+n]
 		if a.Hook != nil {
-			for j, s := range run {
+			for j, s := range steps {
 				a.Hook.BeforeStep(i+j, s)
 			}
 		}
 		errs := make([]error, n)
-		err := ctx.Err()
+		err := interrupted(ctx)
 		if err == nil && a.Journal != nil {
 			// Every step of the run is recorded before any of it runs.
-			err = a.Journal.Start(i, run...)
+			err = a.Journal.Start(i, steps...)
 		}
 		switch {
 		case err != nil:
@@ -75,9 +76,9 @@ func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) 
 				errs[j] = fmt.Errorf("not run: %w", err)
 			}
 		case n == 1:
-			errs[0] = b.Apply(ctx, run[0])
+			errs[0] = b.Apply(run, steps[0])
 		default:
-			got := b.ApplyBatch(ctx, run)
+			got := b.ApplyBatch(run, steps)
 			if len(got) != n {
 				// A Batcher that does not say what it did leaves nothing
 				// to undo exactly; treat the run as failed and unknown.
@@ -87,7 +88,7 @@ func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) 
 		}
 		failed := -1
 		var also []error
-		for j, s := range run {
+		for j, s := range steps {
 			stepErr := errs[j]
 			ran := err == nil && stepErr == nil
 			if ran && a.Journal != nil {
@@ -119,7 +120,7 @@ func (a *Applier) applyBatched(ctx context.Context, p *planner.Plan, b Batcher) 
 		}
 		i += n
 	}
-	a.settle(ctx)
+	a.settle(run)
 	return nil
 }
 

@@ -43,6 +43,14 @@ func (h *host) killAfter(d time.Duration, project string, args ...string) string
 	return strings.Join(strings.Fields(out), " ")
 }
 
+// timed runs topo, which must succeed, and returns how long it took.
+func (h *host) timed(args ...string) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	h.mustTopo(args...)
+	return time.Since(start)
+}
+
 // TestCrashRecovery kills `topo up` and `topo down` of a 300-container
 // file with SIGKILL at random moments; after each kill one `up` must
 // converge (plan then exits 0) and one `down` must leave nothing. The
@@ -93,13 +101,8 @@ func TestCrashRecovery(t *testing.T) {
 				// workers starting at once, were up to three times slower
 				// than the later ones, and most kills then came after the
 				// command had finished).
-				timed := func(args ...string) time.Duration {
-					start := time.Now()
-					h.mustTopo(args...)
-					return time.Since(start)
-				}
-				upTime := timed("up", "-f", file)
-				downTime := timed("down", "-f", file)
+				upTime := h.timed("up", "-f", file)
+				downTime := h.timed("down", "-f", file)
 				// This worker's share of the kills; a kill counts when it
 				// lands inside a transaction (the journal is there), so
 				// attempts that hit before the journal (while topo
@@ -111,7 +114,7 @@ func TestCrashRecovery(t *testing.T) {
 					r := row{kill: i + 1, op: "up"}
 					if attempt%2 == 1 {
 						r.op = "down"
-						upTime = timed("up", "-f", file)
+						upTime = h.timed("up", "-f", file)
 						r.delay = time.Duration(rng.Int64N(int64(downTime) * 9 / 10))
 					} else {
 						r.delay = time.Duration(rng.Int64N(int64(upTime) * 9 / 10))
@@ -126,7 +129,7 @@ func TestCrashRecovery(t *testing.T) {
 					if _, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
 						t.Fatalf("kill %d (%s after %v): plan after the recovering up: exit %d, want 0", r.kill, r.op, r.delay, code)
 					}
-					downTime = timed("down", "-f", file)
+					downTime = h.timed("down", "-f", file)
 					if left := h.leftovers("crash"); left != "" {
 						t.Fatalf("kill %d (%s after %v): down after it left:\n%s", r.kill, r.op, r.delay, left)
 					}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -45,6 +46,10 @@ func (x *iptablesExec) Save(ctx context.Context) ([]byte, error) {
 func (x *iptablesExec) Restore(ctx context.Context, input []byte) error {
 	// -w waits for the xtables lock that other programs may hold.
 	cmd := exec.CommandContext(ctx, x.restore, "--noflush", "-w")
+	// A process group of its own: the Ctrl-C that a terminal sends to
+	// topo's group must not kill the batch between its commit and its
+	// exit, which would leave it done but reported as failed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdin = bytes.NewReader(input)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -177,7 +177,9 @@ type Result struct {
 
 // Up makes the kernel match f: it undoes an interrupted transaction, plans
 // from a fresh observation, runs the plan with a journal, and verifies.
-// The caller holds the lock.
+// The caller holds the lock. When ctx is cancelled (Ctrl-C) the run stops
+// at the next step boundary and rolls back; once every step is done it
+// verifies and commits.
 func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 	res, before, err := p.start(ctx)
 	if err != nil {
@@ -199,8 +201,10 @@ func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 		p.compare(ctx, err, before)
 		return res, errors.Join(err, p.endRollback(w, err))
 	}
-	// Verify: the kernel, observed again, must need no further step.
-	obs, err := p.Kernel.Observe(ctx, p.Name)
+	// Verify: the kernel, observed again, must need no further step. An
+	// interrupt that came after the last step does not stop this: the
+	// run is done, and ends committed or rolled back, never open.
+	obs, err := p.Kernel.Observe(context.WithoutCancel(ctx), p.Name)
 	var diff *planner.Plan
 	if err == nil {
 		diff, _, err = planner.Up(f, obs)
@@ -273,7 +277,9 @@ func (p *Project) compare(ctx context.Context, err error, before *state.Snapshot
 func (p *Project) start(ctx context.Context) (*Result, *state.Snapshot, error) {
 	res := &Result{}
 	var err error
-	if res.Recovered, err = p.Recover(ctx); err != nil {
+	// Recovery runs to its end even when interrupted: it is what makes the
+	// kernel whole again.
+	if res.Recovered, err = p.Recover(context.WithoutCancel(ctx)); err != nil {
 		return res, nil, err
 	}
 	obs, err := p.Kernel.Observe(ctx, p.Name)

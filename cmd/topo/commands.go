@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/schema"
+	"github.com/topolab/topo/txn"
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -114,12 +116,20 @@ is undone first. One process changes a project at a time: up waits up to
 			}
 			pr := newProgress(g.stdout, 0)
 			p := g.txnProject(k, f.Project, pr)
-			if err := g.lock(p, lockTimeout); err != nil {
-				return err
+			c, cancel := context.WithCancel(ctx())
+			defer cancel()
+			in := watchInterrupts(g.stderr, "stopping at the next step and rolling back", cancel)
+			err = g.lockCtx(c, p, lockTimeout)
+			if err == nil {
+				var res *txn.Result
+				res, err = p.Up(c, f)
+				err = g.report(pr, res, err, "up", f.Project)
+				_ = p.Unlock()
 			}
-			defer p.Unlock()
-			res, err := p.Up(ctx(), f)
-			return g.report(pr, res, err, "up", f.Project)
+			if sig := in.stop(); sig != nil {
+				return interrupted(sig, err)
+			}
+			return err
 		},
 	}
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", defaultLockTimeout, "how long to wait for another topo changing the project")
@@ -147,12 +157,25 @@ it needs no file. It waits for the project's lock as up does.`,
 			}
 			pr := newProgress(g.stdout, 0)
 			p := g.txnProject(k, project, pr)
-			if err := g.lock(p, lockTimeout); err != nil {
-				return err
+			// An interrupted down finishes removing, rather than rolling
+			// back: a rollback would start the stopped commands again as
+			// new processes, so it could not give back what was there,
+			// and what is left to remove is quicker to remove than what
+			// was removed is to remake. Waiting for the lock stops.
+			c, cancel := context.WithCancel(ctx())
+			defer cancel()
+			in := watchInterrupts(g.stderr, "finishing the removal", cancel)
+			err = g.lockCtx(c, p, lockTimeout)
+			if err == nil {
+				var res *txn.Result
+				res, err = p.Down(context.WithoutCancel(c))
+				err = g.report(pr, res, err, "down", project)
+				_ = p.Unlock()
 			}
-			defer p.Unlock()
-			res, err := p.Down(ctx())
-			return g.report(pr, res, err, "down", project)
+			if sig := in.stop(); sig != nil {
+				return interrupted(sig, err)
+			}
+			return err
 		},
 	}
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", defaultLockTimeout, "how long to wait for another topo changing the project")

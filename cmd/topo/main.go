@@ -18,6 +18,13 @@ func main() {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
+		if ee.sig != nil {
+			msg := "done"
+			if ee.err != nil {
+				msg = ee.err.Error()
+			}
+			fmt.Fprintf(os.Stderr, "topo: interrupted by %s: %s\n", signalName(ee.sig), msg)
+		}
 		os.Exit(ee.code)
 	}
 	fmt.Fprintf(os.Stderr, "topo: %v\n", err)
@@ -25,7 +32,12 @@ func main() {
 }
 
 // exitError ends topo with a status but no message, as
-// plan --detailed-exitcode does when there are changes.
-type exitError struct{ code int }
+// plan --detailed-exitcode does when there are changes; or, after an
+// interrupt (sig), with what the interrupted command ended with (err).
+type exitError struct {
+	code int
+	err  error
+	sig  os.Signal
+}
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }

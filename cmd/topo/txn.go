@@ -29,9 +29,10 @@ func (g *globals) txnProject(k kernel.Kernel, project string, pr *progress) *txn
 	return p
 }
 
-// lock takes the project's lock, saying who it waits for.
-func (g *globals) lock(p *txn.Project, timeout time.Duration) error {
-	return p.Lock(ctx(), timeout, func(pid int) {
+// lockCtx takes the project's lock, saying who it waits for; it stops
+// waiting when c is cancelled.
+func (g *globals) lockCtx(c context.Context, p *txn.Project, timeout time.Duration) error {
+	return p.Lock(c, timeout, func(pid int) {
 		fmt.Fprintf(g.stderr, "Project %s is locked by pid %d; waiting up to %s.\n", p.Name, pid, timeout)
 	})
 }
