@@ -38,8 +38,17 @@ const resolverWait = 10 * time.Second
 func (k *Netlink) applyDNS(s planner.Step) (ok bool, err error) {
 	switch s.Op {
 	case planner.OpFileWrite:
+		if isSysctlRecord(s.NS, s.Path) {
+			return true, writeSysctlRecord(s.Path, s.Content)
+		}
 		return true, writeNetnsFile(s.NS, s.Path, s.Content)
 	case planner.OpFileDel:
+		if isSysctlRecord(s.NS, s.Path) {
+			if err := os.Remove(s.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return true, err
+			}
+			return true, nil
+		}
 		return true, removeNetnsFile(s.NS, s.Path)
 	case planner.OpRecordsWrite:
 		return true, writeRecords(s.Project, s.Content)
@@ -83,8 +92,22 @@ func writeNetnsFile(ns, p, content string) error {
 	return writeAtomic(filepath.Join(netnsEtcDir, "."+ns+"."+filepath.Base(p)+".tmp"), p, content)
 }
 
-func writeAtomic(tmp, p, content string) error {
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+// writeSysctlRecord writes a record of a sysctl's value from before topo,
+// root's alone (0600), atomically.
+//
+// Equivalent to: `mkdir -p /run/topo; (umask 077; echo VALUE > /run/topo/KEY.before)`
+func writeSysctlRecord(p, content string) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeAtomicMode(p+".tmp", p, content, 0o600)
+}
+
+func writeAtomic(tmp, p, content string) error { return writeAtomicMode(tmp, p, content, 0o644) }
+
+func writeAtomicMode(tmp, p, content string, mode os.FileMode) error {
+	os.Remove(tmp) // a file left by a crash keeps its mode through WriteFile
+	if err := os.WriteFile(tmp, []byte(content), mode); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, p); err != nil {

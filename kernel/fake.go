@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/state"
 )
 
@@ -110,6 +111,14 @@ func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, erro
 	}
 	for k, v := range f.st.sysctls {
 		s.Sysctls[k] = v
+	}
+	for _, k := range observedSysctls {
+		if v, ok := f.st.files[rundir.SysctlRecord(k)]; ok {
+			if s.SysctlsBefore == nil {
+				s.SysctlsBefore = map[string]string{}
+			}
+			s.SysctlsBefore[k] = strings.TrimSpace(v)
+		}
 	}
 	// As the real kernel's observe does, report route_localnet of the
 	// project's bridges, which every interface has (0 until set).

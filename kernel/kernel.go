@@ -8,6 +8,7 @@ import (
 	"errors"
 
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/state"
 )
 
@@ -20,6 +21,25 @@ type Kernel interface {
 	// creating something that exists fails with an error for which
 	// IsExist is true.
 	Apply(ctx context.Context, s planner.Step) error
+}
+
+// observedSysctls are the host sysctls a Snapshot carries, with their
+// records from before topo first changed them.
+var observedSysctls = []string{planner.IPForward}
+
+// isSysctlRecord reports whether a file step's path is the record of one
+// of them (rundir.SysctlRecord): the one kind of file outside /etc/netns
+// that file steps write.
+func isSysctlRecord(ns, p string) bool {
+	if ns != "" {
+		return false
+	}
+	for _, k := range observedSysctls {
+		if p == rundir.SysctlRecord(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrNotExist and ErrExist classify kernel outcomes; test them with

@@ -8,15 +8,14 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/state"
 )
-
-// observedSysctls are the host sysctls a Snapshot carries.
-var observedSysctls = []string{"net.ipv4.ip_forward"}
 
 // Observe returns the host namespace in full, every named namespace by
 // name, and the full content of those whose lo carries a mark of project.
@@ -99,6 +98,17 @@ func (k *Netlink) observeNetlink(ctx context.Context, project string) (*state.Sn
 			snap.Sysctls = map[string]string{}
 		}
 		snap.Sysctls[key] = v
+		b, err := readSmallFile(rundir.SysctlRecord(key))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the record of sysctl %s: %w", key, err)
+		}
+		if snap.SysctlsBefore == nil {
+			snap.SysctlsBefore = map[string]string{}
+		}
+		snap.SysctlsBefore[key] = strings.TrimSpace(string(b))
 	}
 	if snap.Processes, err = observeProcesses(project); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
@@ -30,10 +31,48 @@ func Up(f *spec.File, obs *state.Snapshot) (*Plan, *Model, error) {
 }
 
 // Down plans the removal of every object marked for project, and of nothing
-// else.
+// else. When no other project is left, it also puts ip_forward back to the
+// value recorded before topo first set it, unless something else changed
+// it since (it is no longer 1): then it only drops the record.
 func Down(project string, obs *state.Snapshot) *Plan {
 	p, _ := diff(&Model{Project: project}, obs) // an empty model cannot collide
+	if before, ok := obs.SysctlsBefore[IPForward]; ok && !othersPresent(project, obs) {
+		if now := obs.Sysctls[IPForward]; now == "1" && before != "1" {
+			undo := Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: now}
+			p.Steps = append(p.Steps, Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: before, Undo: &undo})
+		}
+		_, del := sysctlRecord(IPForward, before)
+		p.Steps = append(p.Steps, del)
+	}
 	return p
+}
+
+// sysctlRecord returns the steps that write and remove the record of the
+// value a host sysctl had before topo changed it (rundir.SysctlRecord),
+// each the other's undo.
+func sysctlRecord(key, value string) (write, del Step) {
+	path := rundir.SysctlRecord(key)
+	write = Step{Action: Create, Op: OpFileWrite, Resource: "host", Path: path, Content: value + "\n"}
+	del = Step{Action: Destroy, Op: OpFileDel, Resource: "host", Path: path}
+	w, d := write, del
+	write.Undo, del.Undo = &d, &w
+	return write, del
+}
+
+// othersPresent reports whether the kernel holds a bridge or a namespace
+// of another project, which may need forwarding.
+func othersPresent(project string, obs *state.Snapshot) bool {
+	for _, l := range obs.Host.Links {
+		if mk, ok := state.ParseMark(l.Alias); ok && mk.Project != project {
+			return true
+		}
+	}
+	for _, n := range obs.Namespaces {
+		if mk, ok := state.ParseMark(n.Mark); ok && mk.Project != project {
+			return true
+		}
+	}
+	return false
 }
 
 // Phases order steps: destroys run first, in descending phase, then creates
@@ -260,6 +299,12 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 			}
 			undo := Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: old}
 			d.add(phaseSysctl, Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: "1", Undo: &undo})
+			if _, ok := obs.SysctlsBefore[IPForward]; !ok {
+				// The first to set it records what it was, for the last
+				// project's down.
+				write, _ := sysctlRecord(IPForward, old)
+				d.add(phaseSysctl, write)
+			}
 		}
 		break
 	}

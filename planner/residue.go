@@ -72,6 +72,7 @@ func (d Difference) String() string {
 func Compare(project string, before, after *state.Snapshot) *Comparison {
 	c := &comparer{project: project}
 	c.sysctls(before.Sysctls, after.Sysctls)
+	c.records(before.SysctlsBefore, after.SysctlsBefore)
 	c.links("", ownLinks(project, &before.Host), ownLinks(project, &after.Host))
 	c.namespaces(before, after)
 	c.processes(before.Processes, after.Processes)
@@ -94,6 +95,21 @@ func (c *comparer) sysctls(before, after map[string]string) {
 	for _, k := range sortedKeys(before) {
 		if v, ok := after[k]; ok && v != before[k] {
 			c.add(&Step{Action: Change, Op: OpSysctl, Resource: "host", Key: k, Value: before[k]}, "sysctl %s is %s, was %s", k, v, before[k])
+		}
+	}
+}
+
+func (c *comparer) records(before, after map[string]string) {
+	for _, k := range sortedKeys(before) {
+		if after[k] != before[k] {
+			w, _ := sysctlRecord(k, before[k])
+			c.add(&w, "the record of %s from before topo set it is %q, was %q", k, after[k], before[k])
+		}
+	}
+	for _, k := range sortedKeys(after) {
+		if _, ok := before[k]; !ok {
+			_, d := sysctlRecord(k, after[k])
+			c.add(&d, "the record of %s from before topo set it was not there", k)
 		}
 	}
 }

@@ -24,3 +24,11 @@ func Root() string {
 func Project(project string) string {
 	return filepath.Join(Root(), project)
 }
+
+// SysctlRecord is the file that records the value a host sysctl had before
+// topo first changed it, shared by every project: KEY.before in the root
+// (a project name holds no dot, so it never collides with a project's
+// folder). It is root's, mode 0600.
+func SysctlRecord(key string) string {
+	return filepath.Join(Root(), key+".before")
+}

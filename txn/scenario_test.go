@@ -378,8 +378,8 @@ func crashAtEveryStep(t *testing.T, k kernel.Kernel, reset func(), to string, pi
 		}
 		converged(t, k, to)
 		mustDown(t, p)
-		// Down leaves forwarding on, as Docker does: it is not the project's.
-		if d := cmp.Diff(empty, observe(t, k), cmpopts.IgnoreFields(state.Snapshot{}, "Sysctls")); d != "" {
+		// Forwarding too: the last project's down puts it back.
+		if d := cmp.Diff(empty, observe(t, k)); d != "" {
 			t.Fatalf("%s: down after it left (-clean +after):\n%s", what, d)
 		}
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
