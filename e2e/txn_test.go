@@ -255,7 +255,9 @@ iptables -t nat -A POSTROUTING -s 192.0.2.0/24 -j MASQUERADE -m comment --commen
 	file := example("three")
 	check := func(when string) {
 		t.Helper()
-		after := h.settledSnapshot()
+		// br-3f2a0000 carries the mark of a project three-x, which may need
+		// forwarding: down keeps the record of it for that project's down.
+		after := strings.Replace(h.settledSnapshot(), forwardRecord+"\n", "", 1)
 		if after != before {
 			t.Fatalf("%s: the neighbours changed (-before +after):\n%s", when, cmp.Diff(before, after))
 		}
