@@ -192,7 +192,7 @@ func TestProgressOfBatchesAndFirewallSteps(t *testing.T) {
 	if !strings.Contains(got, "- ip netns del lab-a  # container a ... ok T\n[ 4/") || !strings.Contains(got, "- ip netns del lab-b  # container b ... ok T\n") {
 		t.Errorf("the deletions of a and b:\n%s", got)
 	}
-	if !strings.HasSuffix(got, fmt.Sprintf("Project lab: down done in T: 0 added, 0 changed, %d destroyed.\n", down.Summary().Destroy)) {
+	if sum := down.Summary(); !strings.HasSuffix(got, fmt.Sprintf("Project lab: down done in T: %d added, %d changed, %d destroyed.\n", sum.Add, sum.Change, sum.Destroy)) {
 		t.Errorf("summary:\n%s", got)
 	}
 
