@@ -20,6 +20,7 @@ import (
 var topoBin string
 
 func TestMain(m *testing.M) {
+	agentMain()
 	dir, err := os.MkdirTemp("", "topo-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

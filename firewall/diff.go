@@ -169,7 +169,11 @@ func Diff(project string, want, have *state.Firewall) []TableChanges {
 			}
 		}
 		ft := w.Table(TableFilter)
-		ft.Chains = append(append(Shared(), state.FwChain{Name: ChainIngress}, state.FwChain{Name: ChainEgress}), ft.Chains...)
+		shared := Shared()
+		for _, name := range perProject {
+			shared = append(shared, state.FwChain{Name: name})
+		}
+		ft.Chains = append(shared, ft.Chains...)
 		want = w
 	}
 	var out []TableChanges
@@ -194,7 +198,7 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 		// The shared chains go with the last project, but TOPO-USER and
 		// its jump stay while they hold the user's rules.
 		if u := have.Chain(ChainUser); u != nil && len(u.Rules) > 0 {
-			wantChains = append([]state.FwChain{{Name: "FORWARD", Builtin: true, Rules: Shared()[0].Rules[:1]}, {Name: ChainUser}}, wantChains...)
+			wantChains = append([]state.FwChain{{Name: "FORWARD", Builtin: true, Rules: []state.FwRule{sharedJump(ChainUser)}}, {Name: ChainUser}}, wantChains...)
 		}
 	}
 	for _, c := range wantChains {
@@ -208,7 +212,7 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 			if hc == nil {
 				creates = append(creates, Change{Op: "-N", Chain: c.Name})
 			}
-		case c.Name == ChainIngress || c.Name == ChainEgress:
+		case isPerProject(c.Name):
 			if hc == nil {
 				creates = append(creates, Change{Op: "-N", Chain: c.Name})
 			}
@@ -244,7 +248,7 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 				deletes = append(deletes, f)
 			}
 			removes = append(removes, Change{Op: "-X", Chain: hc.Name})
-		case !wantShared && (hc.Name == ChainIngress || hc.Name == ChainEgress):
+		case !wantShared && isPerProject(hc.Name):
 			d, _ := diffShared(project, state.FwChain{Name: hc.Name}, &hc)
 			deletes = append(deletes, d...)
 			if len(d) == len(hc.Rules) {

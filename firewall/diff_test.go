@@ -77,7 +77,7 @@ func TestDeletedRuleIsRepaired(t *testing.T) {
 	got := render(p)
 	for _, line := range []string{
 		"+ iptables -t filter -I " + pre + "IN 2 -d 10.42.1.2/32",
-		"+ iptables -t filter -I FORWARD 2 -m comment --comment \"topo:shared\" -j TOPO-INGRESS",
+		"+ iptables -t filter -I FORWARD 3 -m comment --comment \"topo:shared\" -j TOPO-INGRESS",
 		"+ iptables -t nat -A " + pre + "DNAT -p udp",
 		"Plan: 3 to add, 0 to change, 0 to destroy.",
 	} {

@@ -6,7 +6,9 @@
 //
 // The layout, modelled on Docker's bridge driver:
 //
+//	filter INPUT    -> TOPO-INPUT      internal networks: nothing new reaches the host
 //	filter FORWARD  -> TOPO-USER       (the user's own rules; never flushed)
+//	                -> TOPO-ISOLATION  internal networks: nothing leaves their bridges
 //	                -> TOPO-INGRESS    -> TOPO-<h>-IN  per project: what may enter its bridges
 //	                -> TOPO-EGRESS     -> TOPO-<h>-OUT per project: what may leave them
 //	nat PREROUTING, OUTPUT (--dst-type LOCAL) -> TOPO-<h>-DNAT  publishes
@@ -15,7 +17,12 @@
 // <h> is a short hash of the project name, since chain names are limited
 // to 28 bytes; every rule's comment names project and resource in full.
 // All IN chains run before any OUT chain, so that a bridge of one project
-// drops what another project's bridge would let out.
+// drops what another project's bridge would let out. The drops of
+// internal networks, of every project, run before all of them, as
+// Docker's DOCKER-ISOLATION-STAGE-1 runs before its accepts: an IN
+// chain accepts what a publish DNATs to its bridge, wherever it comes
+// from. TOPO-INPUT and TOPO-ISOLATION hold drops only, so their order
+// does not matter and each project's rules sit in them directly.
 package firewall
 
 import (
@@ -23,6 +30,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/topolab/topo/state"
 )
@@ -38,9 +46,11 @@ const (
 const (
 	// ChainUser is evaluated first in FORWARD and never flushed by topo:
 	// it is where people add their own filtering, as in Docker's DOCKER-USER.
-	ChainUser    = "TOPO-USER"
-	ChainIngress = "TOPO-INGRESS"
-	ChainEgress  = "TOPO-EGRESS"
+	ChainUser      = "TOPO-USER"
+	ChainInput     = "TOPO-INPUT"
+	ChainIsolation = "TOPO-ISOLATION"
+	ChainIngress   = "TOPO-INGRESS"
+	ChainEgress    = "TOPO-EGRESS"
 	// ChainPrefix starts the name of every chain topo owns.
 	ChainPrefix = "TOPO-"
 	// SharedComment marks the jumps into the shared chains.
@@ -143,11 +153,7 @@ func Generate(in Input) *state.Firewall {
 	chIn, chOut, chDNAT, chSNAT := pre+suffixIn, pre+suffixOut, pre+suffixDNAT, pre+suffixSNAT
 
 	filter := state.FwTable{Name: TableFilter}
-	filter.Chains = append(filter.Chains, Shared()...)
-	filter.Chains = append(filter.Chains,
-		chain(ChainIngress, own+" -j "+chIn),
-		chain(ChainEgress, own+" -j "+chOut),
-	)
+	input, isolation := state.FwChain{Name: ChainInput}, state.FwChain{Name: ChainIsolation}
 	in1, out1 := state.FwChain{Name: chIn}, state.FwChain{Name: chOut}
 	nat := state.FwTable{Name: TableNat}
 	dnat, snat := state.FwChain{Name: chDNAT}, state.FwChain{Name: chSNAT}
@@ -170,7 +176,12 @@ func Generate(in Input) *state.Firewall {
 			rule("-i %s -o %s %s -j ACCEPT", br, br, c),
 			rule("-o %s %s -j DROP", br, c))
 		if n.Internal {
-			out1.Rules = append(out1.Rules, rule("-i %s %s -j DROP", br, c))
+			// Nothing routed out of the bridge, and nothing new to the
+			// host (its addresses, on this bridge or any other): only
+			// answers to what the host itself opened. Stricter than
+			// Docker, whose internal networks reach the host's services.
+			isolation.Rules = append(isolation.Rules, rule("-i %s ! -o %s %s -j DROP", br, br, c))
+			input.Rules = append(input.Rules, rule("-i %s -m conntrack ! --ctstate RELATED,ESTABLISHED %s -j DROP", br, c))
 			continue
 		}
 		out1.Rules = append(out1.Rules, rule("-i %s %s -j ACCEPT", br, c))
@@ -199,7 +210,11 @@ func Generate(in Input) *state.Firewall {
 		dnat.Rules = append(dnat.Rules, rule("%s-p %s -m %s --dport %d %s -j DNAT --to-destination %s:%d",
 			dst, p.Proto, p.Proto, p.HostPort, comment(in.Project, state.KindPort, p.Key()), p.Addr, p.Port))
 	}
-	filter.Chains = append(filter.Chains, in1, out1)
+	filter.Chains = append(filter.Chains, Shared()...)
+	filter.Chains = append(filter.Chains, input, isolation,
+		chain(ChainIngress, own+" -j "+chIn),
+		chain(ChainEgress, own+" -j "+chOut),
+		in1, out1)
 
 	if len(dnat.Rules) > 0 {
 		jump := "-m addrtype --dst-type LOCAL " + own + " -j " + chDNAT
@@ -221,17 +236,25 @@ func Generate(in Input) *state.Firewall {
 	return out
 }
 
-// Shared returns the shared filter chains: the jumps from FORWARD, in
-// order, and the chains themselves (TOPO-INGRESS and TOPO-EGRESS empty;
-// their per-project jumps are each project's).
+// Shared returns the jumps into the shared filter chains, first in INPUT
+// and FORWARD, in order, and TOPO-USER. The other shared chains, whose
+// rules are each project's, are in perProject.
 func Shared() []state.FwChain {
-	j := func(to string) state.FwRule {
-		return state.FwRule{Spec: "-m comment --comment \"" + SharedComment + "\" -j " + to}
-	}
 	return []state.FwChain{
-		{Name: "FORWARD", Builtin: true, Rules: []state.FwRule{j(ChainUser), j(ChainIngress), j(ChainEgress)}},
+		{Name: "INPUT", Builtin: true, Rules: []state.FwRule{sharedJump(ChainInput)}},
+		{Name: "FORWARD", Builtin: true, Rules: []state.FwRule{sharedJump(ChainUser), sharedJump(ChainIsolation), sharedJump(ChainIngress), sharedJump(ChainEgress)}},
 		{Name: ChainUser},
 	}
+}
+
+// perProject lists the shared chains that hold rules of every project,
+// each marked with its project, in no order that matters.
+var perProject = []string{ChainInput, ChainIsolation, ChainIngress, ChainEgress}
+
+func isPerProject(chain string) bool { return slices.Contains(perProject, chain) }
+
+func sharedJump(to string) state.FwRule {
+	return state.FwRule{Spec: "-m comment --comment \"" + SharedComment + "\" -j " + to}
 }
 
 func rule(format string, args ...any) state.FwRule {
