@@ -51,8 +51,9 @@ func agentMain() {
 }
 
 // agentServe answers name on TCP and UDP port (every address), says
-// "ready" on stdout once both listen, and ends when stdin closes: when
-// the test ends, or dies.
+// "ready" on stdout once both listen, then "got LINE" for each datagram
+// (its first line), so that one that arrives is seen even when its
+// answer is lost; it ends when stdin closes: when the test ends, or dies.
 func agentServe(name, port string) error {
 	tl, err := net.Listen("tcp4", ":"+port)
 	if err != nil {
@@ -86,10 +87,12 @@ func agentServe(name, port string) error {
 		go func() {
 			buf := make([]byte, 64)
 			for {
-				_, from, err := ul.ReadFrom(buf)
+				n, from, err := ul.ReadFrom(buf)
 				if err != nil {
 					return
 				}
+				line, _, _ := strings.Cut(string(buf[:n]), "\n")
+				fmt.Println("got", line) // one write, before the answer
 				_, _ = ul.WriteTo([]byte(name+"\n"), from)
 			}
 		}()
@@ -99,8 +102,8 @@ func agentServe(name, port string) error {
 	return nil
 }
 
-// probe is one connection attempt: Send (if any) goes first, and the
-// answer is the first line that comes back.
+// probe is one connection attempt: Send (by default "probe ID") goes
+// first, and the answer is the first line that comes back.
 type probe struct {
 	ID      string        `json:"id"`
 	Proto   string        `json:"proto"` // tcp or udp
@@ -142,7 +145,7 @@ func (p probe) run() string {
 	defer c.Close()
 	send := p.Send
 	if send == "" {
-		send = "probe\n"
+		send = "probe " + p.ID + "\n"
 	}
 	r := bufio.NewReader(c)
 	if p.Proto == "tcp" {
@@ -188,10 +191,23 @@ func (h *host) agentCmd(ns, mode string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// server is an agent serving in a namespace.
+type server struct {
+	mu    sync.Mutex
+	heard map[string]bool
+}
+
+// heardProbe reports whether a datagram of probe id arrived.
+func (s *server) heardProbe(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heard["probe "+id]
+}
+
 // agentServe starts a server that answers name on TCP and UDP port in ns
 // and returns once both listen. It ends with the test. A UDP server
 // listens on the addresses ns has when it starts.
-func (h *host) agentServe(ns, name string, port int) {
+func (h *host) agentServe(ns, name string, port int) *server {
 	h.t.Helper()
 	cmd := h.agentCmd(ns, "serve", name, fmt.Sprint(port))
 	stdin, err := cmd.StdinPipe()
@@ -208,11 +224,23 @@ func (h *host) agentServe(ns, name string, port int) {
 		h.t.Fatalf("agent in %q: %v", ns, err)
 	}
 	h.t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
-	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
 		_ = stdin.Close()
 		_ = cmd.Wait()
 		h.t.Fatalf("agent serving %s on %d in %q did not start: %s", name, port, ns, stderr.String())
 	}
+	s := &server{heard: map[string]bool{}}
+	go func() {
+		for lines.Scan() {
+			if got, ok := strings.CutPrefix(lines.Text(), "got "); ok {
+				s.mu.Lock()
+				s.heard[got] = true
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s
 }
 
 // agentProbe runs probes from ns at once and returns their answers by

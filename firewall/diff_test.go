@@ -96,6 +96,24 @@ func TestDeletedRuleIsRepaired(t *testing.T) {
 	}
 }
 
+// A rule of the user's inserted in INPUT before topo's jump stays there:
+// it is how a service of the host is opened to an internal network.
+func TestRuleBeforeTheInputJumpStays(t *testing.T) {
+	k := kernel.NewFake(nil)
+	f := parse(t, strings.Replace(shop, "back: {subnet: 10.42.2.0/24}", "back: {subnet: 10.42.2.0/24, internal: true}", 1))
+	up(t, k, f)
+	mine := "-i " + planner.BridgeName("shop", "back") + " -p tcp -m tcp --dport 3128 -j ACCEPT"
+	if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{{Op: "-I", Chain: "INPUT", Pos: 1, Spec: mine}}}); err != nil {
+		t.Fatal(err)
+	}
+	if p := plan(t, k, f); !p.Empty() {
+		t.Errorf("plan moves topo's jump or the user's rule:\n%s", render(p))
+	}
+	if save := k.IptablesSave(); !strings.Contains(save, "-A INPUT "+mine+"\n-A INPUT -m comment --comment \"topo:shared\" -j TOPO-INPUT\n") {
+		t.Errorf("INPUT is not the user's rule then topo's jump:\n%s", save)
+	}
+}
+
 // A rule added by hand to a chain of the project is removed; rules in
 // TOPO-USER and other programs' rules are left alone.
 func TestStrayRulesOfTheProjectGo(t *testing.T) {
