@@ -50,12 +50,13 @@ func agentMain() {
 	os.Exit(0)
 }
 
-// agentServe answers name on TCP and UDP port (every address), says
+// agentServe answers name on TCP port (every address, IPv6 too) and UDP
+// port (every IPv4 address), says
 // "ready" on stdout once both listen, then "got LINE" for each datagram
 // (its first line), so that one that arrives is seen even when its
 // answer is lost; it ends when stdin closes: when the test ends, or dies.
 func agentServe(name, port string) error {
-	tl, err := net.Listen("tcp4", ":"+port)
+	tl, err := net.Listen("tcp", ":"+port) // IPv6 too, as most servers
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func agentProbe(in io.Reader, out io.Writer) error {
 
 func (p probe) run() string {
 	deadline := time.Now().Add(p.Timeout)
-	c, err := net.DialTimeout(p.Proto+"4", p.Addr, p.Timeout)
+	c, err := net.DialTimeout(p.Proto, p.Addr, p.Timeout)
 	if err != nil {
 		return ""
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -127,6 +128,29 @@ func (h *host) bridgeNetfilter() {
 	h.mustSh("f=/proc/sys/net/bridge/bridge-nf-call-iptables; if [ -e $f ]; then echo 1 >$f; fi")
 }
 
+// link is the host's link name.
+func (h *host) link(name string) ipLink {
+	h.t.Helper()
+	for _, l := range h.links("") {
+		if l.Name == name {
+			return l
+		}
+	}
+	h.t.Fatalf("no host link %s", name)
+	return ipLink{}
+}
+
+// linkLocal is the IPv6 link-local address the kernel makes from mac
+// (EUI-64).
+func linkLocal(t *testing.T, mac string) string {
+	t.Helper()
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		t.Fatalf("MAC %q: %v", mac, err)
+	}
+	return fmt.Sprintf("fe80::%x:%x:%x:%x", uint16(hw[0]^2)<<8|uint16(hw[1]), uint16(hw[2])<<8|0xff, 0xfe00|uint16(hw[3]), uint16(hw[4])<<8|uint16(hw[5]))
+}
+
 // TestInternalNetworkReachesNothingOutside is the shop of the README: db,
 // only on the internal back, reaches web over back and nothing outside
 // it, even through a default route it adds itself: not web's publishes
@@ -160,7 +184,22 @@ func TestInternalNetworkReachesNothingOutside(t *testing.T) {
 			check{"", proto, hp(db, 7000), "", "db"},
 		)
 	}
+	// IPv6, which topo's networks do not have: db gives itself a
+	// link-local address, and still reaches nothing of the host's over it,
+	// for back's bridge has no IPv6 address (the one it would make from
+	// its MAC is tried), while front's keeps its own.
+	// Front's address, made with back's, usable (its duplicate address
+	// detection done) says that back's would be too.
+	h.mustSh("ip -n shop-db addr add fe80::99/64 dev eth0 nodad")
+	h.waitFor("front's bridge to have its link-local address", func() bool {
+		out := h.mustSh("ip -6 addr show dev " + front.Bridge)
+		return strings.Contains(out, "inet6 fe80::") && !strings.Contains(out, "tentative")
+	})
+	if out := h.mustSh("ip -6 addr show dev " + back.Bridge); strings.TrimSpace(out) != "" {
+		t.Errorf("the internal network's bridge has IPv6 addresses:\n%s", out)
+	}
 	cs = append(cs,
+		check{"shop-db", "tcp", "[" + linkLocal(t, h.link(back.Bridge).MAC) + "%eth0]:7000", "", ""},
 		check{"shop-db", "tcp", hp(webBack, 80), get, ok},
 		check{"shop-db", "tcp", hp(back.Gateway, 8080), get, ""},
 		check{"shop-db", "tcp", hp(front.Gateway, 8080), get, ""},
@@ -169,4 +208,16 @@ func TestInternalNetworkReachesNothingOutside(t *testing.T) {
 		check{"shop-web", "tcp", hp(front.Gateway, 8080), get, ok},
 	)
 	h.expect(cs)
+
+	// IPv6 turned back on by hand is drift, which up repairs (as db's
+	// default route would be: it goes first).
+	key := "net.ipv6.conf." + back.Bridge + ".disable_ipv6"
+	h.mustSh("ip -n shop-db route del default; sysctl -qw " + key + "=0")
+	if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 2 || len(stepLines(out)) != 1 || !strings.Contains(out, "~ sysctl -w "+key+"=1  # network back") {
+		t.Errorf("plan after IPv6 was turned on: exit %d\n%s", code, out)
+	}
+	h.mustTopo("up", "-f", file)
+	if got := strings.TrimSpace(h.mustSh("sysctl -n " + key)); got != "1" {
+		t.Errorf("after up, %s = %s", key, got)
+	}
 }

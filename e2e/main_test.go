@@ -101,6 +101,7 @@ type ipLink struct {
 	Name     string `json:"ifname"`
 	Master   string `json:"master"`
 	Alias    string `json:"ifalias"`
+	MAC      string `json:"address"`
 	Operstat string `json:"operstate"`
 	Flags    []string
 	AddrInfo []struct {

@@ -120,12 +120,15 @@ func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, erro
 			s.SysctlsBefore[k] = strings.TrimSpace(v)
 		}
 	}
-	// As the real kernel's observe does, report route_localnet of the
-	// project's bridges, which every interface has (0 until set).
+	// As the real kernel's observe does, report route_localnet and
+	// disable_ipv6 of the project's bridges, which every interface has (0
+	// until set).
 	for _, l := range s.Host.Links {
 		if mk, ok := state.ParseMark(l.Alias); ok && mk.Project == project && mk.Kind == state.KindNetwork {
-			if key := planner.RouteLocalnet(l.Name); s.Sysctls[key] == "" {
-				s.Sysctls[key] = "0"
+			for _, key := range []string{planner.RouteLocalnet(l.Name), planner.BridgeIPv6Off(l.Name)} {
+				if s.Sysctls[key] == "" {
+					s.Sysctls[key] = "0"
+				}
 			}
 		}
 	}
@@ -191,8 +194,7 @@ func (st *fakeState) apply(s planner.Step, missing []string) error {
 		return st.applyProc(s, missing)
 	case planner.OpSysctl:
 		// Per-interface keys exist only while the interface does.
-		if rest, ok := strings.CutPrefix(s.Key, "net.ipv4.conf."); ok {
-			link, _, _ := strings.Cut(rest, ".")
+		if link, ok := sysctlLink(s.Key); ok {
 			if link != "all" && link != "default" && st.ns[s.NS].links[link] == nil {
 				return fmt.Errorf("sysctl %s: %w", s.Key, ErrNotExist)
 			}
@@ -268,7 +270,7 @@ func (st *fakeState) apply(s planner.Step, missing []string) error {
 		ns.dropLink(s.Link)
 		if s.NS == "" {
 			for k := range st.sysctls {
-				if strings.HasPrefix(k, "net.ipv4.conf."+s.Link+".") {
+				if link, ok := sysctlLink(k); ok && link == s.Link {
 					delete(st.sysctls, k)
 				}
 			}
@@ -467,4 +469,16 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// sysctlLink is the interface of a per-interface key
+// (net.ipv4.conf.LINK.KEY, net.ipv6.conf.LINK.KEY).
+func sysctlLink(key string) (string, bool) {
+	for _, pre := range []string{"net.ipv4.conf.", "net.ipv6.conf."} {
+		if rest, ok := strings.CutPrefix(key, pre); ok {
+			link, _, _ := strings.Cut(rest, ".")
+			return link, true
+		}
+	}
+	return "", false
 }

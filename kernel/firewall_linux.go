@@ -422,7 +422,8 @@ func boundPorts(listenOnly bool, files ...string) ([]int, error) {
 
 // observeProjectFirewall adds to snap what the firewall part of planning
 // needs besides topo's rules (fw, observed meanwhile): the host's ports,
-// and route_localnet of the project's bridges.
+// and route_localnet and disable_ipv6 of the project's bridges (1 where
+// the kernel has no IPv6).
 func observeProjectFirewall(snap *state.Snapshot, fw *state.Firewall, project string) error {
 	snap.Firewall = fw
 	hp, err := observeHostPorts()
@@ -435,15 +436,19 @@ func observeProjectFirewall(snap *state.Snapshot, fw *state.Firewall, project st
 		if !ok || mk.Project != project || mk.Kind != state.KindNetwork {
 			continue
 		}
-		key := planner.RouteLocalnet(l.Name)
-		v, err := readSysctl(key)
-		if err != nil {
-			continue // the link went away since the listing
+		for _, key := range []string{planner.RouteLocalnet(l.Name), planner.BridgeIPv6Off(l.Name)} {
+			v, err := readSysctl(key)
+			if errors.Is(err, os.ErrNotExist) && key == planner.BridgeIPv6Off(l.Name) && !ipv6() {
+				v, err = "1", nil
+			}
+			if err != nil {
+				continue // the link went away since the listing
+			}
+			if snap.Sysctls == nil {
+				snap.Sysctls = map[string]string{}
+			}
+			snap.Sysctls[key] = v
 		}
-		if snap.Sysctls == nil {
-			snap.Sysctls = map[string]string{}
-		}
-		snap.Sysctls[key] = v
 	}
 	return nil
 }

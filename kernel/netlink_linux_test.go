@@ -157,6 +157,7 @@ func TestTwoContainersOnABridge(t *testing.T) {
 	// The firewall part of a snapshot is checked in firewall_linux_test.go.
 	got.Firewall, got.Ports = nil, nil
 	delete(got.Sysctls, planner.RouteLocalnet("br-front"))
+	delete(got.Sysctls, planner.BridgeIPv6Off("br-front"))
 	container := func(name, addr string) state.Namespace {
 		nsLo := lo
 		nsLo.Alias = mark(state.KindNamespace, name)

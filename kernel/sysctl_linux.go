@@ -32,7 +32,18 @@ func (k *Netlink) setSysctl(ns, key, value string) error {
 	if err != nil {
 		return err
 	}
-	return k.writeProc(ns, path, value)
+	err = k.writeProc(ns, path, value)
+	if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(key, "net.ipv6.") && !ipv6() {
+		return nil // nothing of IPv6 to set: it is off, as wanted
+	}
+	return err
+}
+
+// ipv6 reports whether the kernel has IPv6 (not built without it, nor
+// booted with ipv6.disable=1).
+func ipv6() bool {
+	_, err := os.Stat("/proc/sys/net/ipv6")
+	return err == nil
 }
 
 // writeProc writes a /proc/sys file of the named namespace, or the host's

@@ -24,6 +24,14 @@ func RouteLocalnet(link string) string {
 	return "net.ipv4.conf." + link + ".route_localnet"
 }
 
+// BridgeIPv6Off is the sysctl that turns IPv6 off on a bridge. An
+// internal network's bridge has it on 1: its link-local address would be
+// an address of the host that the network's containers reach, given an
+// IPv6 address of their own, where no iptables rule of topo's looks.
+func BridgeIPv6Off(link string) string {
+	return "net.ipv6.conf." + link + ".disable_ipv6"
+}
+
 // assignPorts expands each container's ports: entries into one Publish
 // per port, targeting the container's first non-internal network, and
 // gives publishes without a host port one: the port they already have in
@@ -159,8 +167,9 @@ func FirewallInput(m *Model) firewall.Input {
 	return in
 }
 
-// firewall plans the rules (one step per table, applied in one batch) and
-// the route_localnet of bridges with publishes.
+// firewall plans the rules (one step per table, applied in one batch),
+// the route_localnet of bridges with publishes, and IPv6 off on internal
+// networks' bridges (on others topo leaves it as it is).
 func (d *differ) firewall(m *Model, bridges map[string]*state.Link) {
 	published := map[string]bool{}
 	for _, c := range m.Containers {
@@ -168,24 +177,29 @@ func (d *differ) firewall(m *Model, bridges map[string]*state.Link) {
 			published[p.Network] = true
 		}
 	}
-	for _, n := range m.Networks {
-		key := RouteLocalnet(n.Bridge)
+	sysctl := func(n *Network, key, want string) {
 		have := "0"
 		if bridges[n.Name] != nil {
 			if v := d.obs.Sysctls[key]; v != "" {
 				have = v
 			}
 		}
-		want := "0"
-		if published[n.Name] && !n.Internal {
-			want = "1"
-		}
 		if have == want {
-			continue
+			return
 		}
 		res := "network " + n.Name
 		undo := Step{Action: Change, Op: OpSysctl, Resource: res, Key: key, Value: have}
 		d.add(phaseFirewall, Step{Action: Change, Op: OpSysctl, Resource: res, Key: key, Value: want, Undo: &undo})
+	}
+	for _, n := range m.Networks {
+		localnet := "0"
+		if published[n.Name] && !n.Internal {
+			localnet = "1"
+		}
+		sysctl(n, RouteLocalnet(n.Bridge), localnet)
+		if n.Internal {
+			sysctl(n, BridgeIPv6Off(n.Bridge), "1")
+		}
 	}
 
 	want := firewall.Generate(FirewallInput(m))
