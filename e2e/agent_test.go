@@ -51,10 +51,10 @@ func agentMain() {
 }
 
 // agentServe answers name on TCP port (every address, IPv6 too) and UDP
-// port (every IPv4 address), says
-// "ready" on stdout once both listen, then "got LINE" for each datagram
-// (its first line), so that one that arrives is seen even when its
-// answer is lost; it ends when stdin closes: when the test ends, or dies.
+// port (every IPv4 address), says "ready" on stdout once both listen,
+// then "got LINE" for each datagram (its first line), so that one that
+// arrives is seen even when its answer is lost; it ends when stdin
+// closes: when the test ends, or dies.
 func agentServe(name, port string) error {
 	tl, err := net.Listen("tcp", ":"+port) // IPv6 too, as most servers
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,8 +64,7 @@ func (h *host) probeAll(cs []check) []string {
 				return
 			}
 			for _, p := range ps {
-				var i int
-				fmt.Sscan(p.ID, &i)
+				i, _ := strconv.Atoi(p.ID)
 				answers[i] = got[p.ID]
 			}
 		}()
@@ -84,7 +84,7 @@ func (h *host) expect(cs []check) {
 	h.t.Helper()
 	for i, got := range h.probeAll(cs) {
 		c := cs[i]
-		if ok := got != "" && strings.HasPrefix(got, c.Want); ok != (c.Want != "") || c.Want == "" && got != "" {
+		if reached := got != "" && strings.HasPrefix(got, c.Want); reached != (c.Want != "") {
 			want := "nothing"
 			if c.Want != "" {
 				want = fmt.Sprintf("%q", c.Want)
@@ -155,9 +155,9 @@ func linkLocal(t *testing.T, mac string) string {
 // only on the internal back, reaches web over back and nothing outside
 // it, even through a default route it adds itself: not web's publishes
 // (at back's gateway, front's, or another address of the host), not the
-// host's own services. The host still reaches db, and web, on the
-// non-internal front, the host's services at front's gateway, as in
-// Docker.
+// host's own services, not over IPv6 either. The host still reaches db,
+// and web, on the non-internal front, the host's services at front's
+// gateway, as in Docker.
 func TestInternalNetworkReachesNothingOutside(t *testing.T) {
 	h := newHost(t)
 	h.outside()
@@ -187,9 +187,8 @@ func TestInternalNetworkReachesNothingOutside(t *testing.T) {
 	// IPv6, which topo's networks do not have: db gives itself a
 	// link-local address, and still reaches nothing of the host's over it,
 	// for back's bridge has no IPv6 address (the one it would make from
-	// its MAC is tried), while front's keeps its own.
-	// Front's address, made with back's, usable (its duplicate address
-	// detection done) says that back's would be too.
+	// its MAC is tried), while front's keeps its own: once that one is
+	// usable (duplicate address detection done), back's would be too.
 	h.mustSh("ip -n shop-db addr add fe80::99/64 dev eth0 nodad")
 	h.waitFor("front's bridge to have its link-local address", func() bool {
 		out := h.mustSh("ip -6 addr show dev " + front.Bridge)
