@@ -233,7 +233,7 @@ func TestGoodFilesAccepted(t *testing.T) {
 		"extensions everywhere":      "x-top: 1\nnetworks: {n: {x-a: 1}}\ncontainers: {a: {x-b: 2, networks: {n: {x-c: 3}}}}\n",
 		"null attachment":            "networks: {n: }\ncontainers: {a: {networks: {n: }}}\n",
 		"integer ports":              "containers: {a: {ports: [80, 65535]}}\n",
-		"every port form":            "containers: {a: {ports: [\"80\", \"8080:80\", \"127.0.0.1:8081:80\", \"127.0.0.1::80\", \"8000-8002:80-82\", \"90-92\", \"53/udp\", \"5353:53/udp\"]}}\n",
+		"every port form":            "containers: {a: {ports: [\"80\", \"8080:80\", \"127.0.0.1:8081:80\", \"127.0.0.1::80\", \"8000-8002:80-82\", \"90-92\", \"53/udp\", \"5353:53/udp\", \"1234/UDP\", \"8090:80/Tcp\"]}}\n",
 		"string command":             "containers: {a: {command: \"sh -c 'sleep 1'\"}}\n",
 		"command with numbers":       "containers: {a: {command: [sleep, 10]}}\n",
 		"explicit bridge mode":       "containers: {a: {network_mode: bridge, networks: [default]}}\n",

@@ -91,7 +91,7 @@ func ValidKeys() map[string][]string {
 // what needs the whole file.
 type parser struct {
 	*problems
-	// keys remembers where a container's networks: and ports: keys are,
+	// keys remembers where a container's hostname:, networks: and ports: keys are,
 	// for messages about combinations found later.
 	keys map[*Container]*containerKeys
 	// badSubnet names networks whose subnet: was rejected, so that their
@@ -100,7 +100,7 @@ type parser struct {
 }
 
 type containerKeys struct {
-	networks, ports *yaml.Node // nil when absent
+	hostname, networks, ports *yaml.Node // nil when absent
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
@@ -341,6 +341,7 @@ func (p *parser) container(c *Container, n *yaml.Node) {
 	for _, e := range p.mapping(n, what, "a mapping of hostname, networks, network_mode, ports and command, or empty", true) {
 		switch e.key.Value {
 		case "hostname":
+			keys.hostname = e.key
 			v := e.val
 			if s, ok := p.str(v, what+": hostname", `"web.example"`); ok {
 				c.Hostname = strings.ToLower(s)

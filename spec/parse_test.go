@@ -250,6 +250,9 @@ func TestParsePort(t *testing.T) {
 		{"80-82", &Port{Raw: "80-82", HostIP: any4, ContainerStart: 80, ContainerEnd: 82, Proto: "tcp"}},
 		{"53/udp", &Port{Raw: "53/udp", HostIP: any4, ContainerStart: 53, ContainerEnd: 53, Proto: "udp"}},
 		{"53/tcp", &Port{Raw: "53/tcp", HostIP: any4, ContainerStart: 53, ContainerEnd: 53, Proto: "tcp"}},
+		// Docker lowercases the protocol.
+		{"1234/UDP", &Port{Raw: "1234/UDP", HostIP: any4, ContainerStart: 1234, ContainerEnd: 1234, Proto: "udp"}},
+		{"8080:80/Tcp", &Port{Raw: "8080:80/Tcp", HostIP: any4, HostStart: 8080, HostEnd: 8080, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
 		{"10.1.2.3:53:5353/udp", &Port{Raw: "10.1.2.3:53:5353/udp", HostIP: netip.MustParseAddr("10.1.2.3"), HostStart: 53, HostEnd: 53, ContainerStart: 5353, ContainerEnd: 5353, Proto: "udp"}},
 		{"0.0.0.0:1-65535:1-65535", &Port{Raw: "0.0.0.0:1-65535:1-65535", HostIP: any4, HostStart: 1, HostEnd: 65535, ContainerStart: 1, ContainerEnd: 65535, Proto: "tcp"}},
 		{"65535:1", tcp("65535:1", 65535, 1)},

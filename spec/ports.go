@@ -11,17 +11,18 @@ const portForms = `forms: "80", "8080:80", "127.0.0.1:8080:80", "127.0.0.1::80",
 
 // parsePort parses one ports: entry,
 // [HOST_IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/tcp|/udp], as Docker's -p
-// does but IPv4 only. On failure it returns a message saying what is wrong.
+// does but IPv4 only; like Docker it takes the protocol in any case
+// ("53/UDP"). On failure it returns a message saying what is wrong.
 // Single ports get End == Start; an unspecified host port is 0..0.
 func parsePort(raw string) (*Port, string) {
 	p := &Port{Raw: raw, HostIP: netip.IPv4Unspecified(), Proto: "tcp"}
 	s := raw
 	if i := strings.LastIndexByte(s, '/'); i >= 0 {
-		p.Proto = s[i+1:]
-		s = s[:i]
+		p.Proto = strings.ToLower(s[i+1:])
 		if p.Proto != "tcp" && p.Proto != "udp" {
-			return nil, fmt.Sprintf("port %q: protocol %q is not supported: use /tcp (the default) or /udp", raw, p.Proto)
+			return nil, fmt.Sprintf("port %q: protocol %q is not supported: use /tcp (the default) or /udp", raw, s[i+1:])
 		}
+		s = s[:i]
 	}
 	parts := strings.Split(s, ":")
 	var ip, host, ctr string
@@ -39,8 +40,8 @@ func parsePort(raw string) (*Port, string) {
 		}
 	case 3:
 		ip, host, ctr = parts[0], parts[1], parts[2]
-		if ctr == "tcp" || ctr == "udp" {
-			return nil, fmt.Sprintf("port %q: the protocol follows a '/': write \"%s:%s/%s\"", raw, ip, host, ctr)
+		if strings.EqualFold(ctr, "tcp") || strings.EqualFold(ctr, "udp") {
+			return nil, fmt.Sprintf("port %q: the protocol follows a '/': write \"%s:%s/%s\"", raw, ip, host, strings.ToLower(ctr))
 		}
 	default:
 		return nil, fmt.Sprintf("port %q: too many ':' (IPv6 host addresses are not supported); %s", raw, portForms)

@@ -70,6 +70,7 @@ func (p *parser) validate(f *File) {
 		a *Attachment
 	}
 	taken := make(map[netAddr]holder)
+	members := make(map[*Network][]*Container)
 	for _, c := range f.Containers {
 		what := fmt.Sprintf("container %q", clip(c.Name))
 		keys := p.keys[c]
@@ -83,6 +84,11 @@ func (p *parser) validate(f *File) {
 		}
 		if c.Mode == ModeContainer && c.ModeTarget != "" {
 			p.checkTarget(containers, c, containerNames, what)
+			if keys.hostname != nil {
+				// The hostname is the namespace's: Docker refuses it too.
+				p.errorf(keys.hostname, "%s: conflicting options: hostname and the network mode %q (line %d): the container has the hostname of %q, whose namespace it shares; remove hostname",
+					what, modeString(c), c.ModePos.Line, clip(c.ModeTarget))
+			}
 		}
 		if c.Mode != ModeBridge {
 			continue
@@ -100,6 +106,7 @@ func (p *parser) validate(f *File) {
 				continue
 			}
 			allInternal = allInternal && nw.Internal
+			members[nw] = append(members[nw], c)
 			if !a.IPv4.IsValid() || p.badSubnet[nw.Name] {
 				continue
 			}
@@ -118,8 +125,39 @@ func (p *parser) validate(f *File) {
 			p.errorf(keys.ports, "%s: ports cannot be published: all its networks are internal, and internal networks have no way in from the host; attach it to a network without internal: true, or remove ports", what)
 		}
 	}
+	p.checkRoom(f, members)
 	p.checkPublishes(f)
 }
+
+// checkRoom reports networks whose subnet has fewer addresses than
+// containers join it: IPAM gives the gateway the first address and leaves
+// the network and broadcast addresses, as Docker does.
+func (p *parser) checkRoom(f *File, members map[*Network][]*Container) {
+	for _, nw := range f.Networks {
+		cs := members[nw]
+		if !nw.Subnet.IsValid() || p.badSubnet[nw.Name] || len(cs) <= room(nw.Subnet.Bits()) {
+			continue
+		}
+		bits := nw.Subnet.Bits()
+		for bits > 8 && room(bits) < len(cs) {
+			bits--
+		}
+		names := make([]string, 0, len(cs))
+		for _, c := range cs {
+			names = append(names, c.Name)
+		}
+		holds := fmt.Sprintf("%d containers", room(nw.Subnet.Bits()))
+		if room(nw.Subnet.Bits()) == 1 {
+			holds = "1 container"
+		}
+		p.add(nw.SubnetPos, "network %q: subnet %s holds %s (%d addresses less the network, gateway and broadcast addresses), but %d join it (%s): use a /%d or larger",
+			clip(nw.Name), nw.Subnet, holds, 1<<(32-nw.Subnet.Bits()), len(cs), quoteList(names), bits)
+	}
+}
+
+// room is how many containers a subnet of prefix length bits (8 to 30)
+// holds.
+func room(bits int) int { return 1<<(32-bits) - 3 }
 
 func modeString(c *Container) string {
 	if c.Mode == ModeContainer {
