@@ -161,7 +161,7 @@ COMMIT
 // even when a lower one frees up, and is taken by no other project.
 func TestRandomPortIsKept(t *testing.T) {
 	k := kernel.NewFake(nil)
-	k.Ports = &state.HostPorts{EphemeralLow: 32768, EphemeralHigh: 32800, TCP: []int{32768}}
+	k.Ports = &state.HostPorts{EphemeralLow: 32768, EphemeralHigh: 32800, Sockets: []state.Socket{{Proto: "tcp", Addr: "0.0.0.0", Port: 32768}}}
 	f := parse(t, shop)
 	up(t, k, f)
 	obs, _ := k.Observe(context.Background(), "shop")
@@ -173,7 +173,7 @@ func TestRandomPortIsKept(t *testing.T) {
 	if d := cmp.Diff([]string{"0.0.0.0:8080->tcp", "0.0.0.0:32769->tcp", "127.0.0.1:8081->tcp", "0.0.0.0:5300->udp"}, random); d != "" {
 		t.Errorf("publishes (-want +got):\n%s", d)
 	}
-	k.Ports.TCP = nil // 32768 is free now
+	k.Ports.Sockets = nil // 32768 is free now
 	if p := plan(t, k, f); !p.Empty() {
 		t.Errorf("re-plan moves the random port:\n%s", render(p))
 	}

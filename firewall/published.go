@@ -13,6 +13,7 @@ import (
 
 // Published is one publish as the kernel holds it.
 type Published struct {
+	Project   string
 	Container string
 	HostIP    netip.Addr
 	HostPort  uint16
@@ -44,8 +45,8 @@ func ReadPublished(project string, fw *state.Firewall) []Published {
 	}
 	var out []Published
 	for _, r := range nat.Rules {
-		p, ok := parsePublished(project, r.Spec)
-		if ok {
+		p, ok := parsePublished(r.Spec)
+		if ok && p.Project == project {
 			out = append(out, p)
 		}
 	}
@@ -68,12 +69,33 @@ func ReadPublished(project string, fw *state.Firewall) []Published {
 	return out
 }
 
+// ReadAllPublished lists the publishes of every project, in the order of
+// their DNAT chains and rules.
+func ReadAllPublished(fw *state.Firewall) []Published {
+	nat := fw.Table(TableNat)
+	if nat == nil {
+		return nil
+	}
+	var out []Published
+	for _, c := range nat.Chains {
+		if c.Builtin || !strings.HasPrefix(c.Name, ChainPrefix) || !strings.HasSuffix(c.Name, "-"+suffixDNAT) {
+			continue
+		}
+		for _, r := range c.Rules {
+			if p, ok := parsePublished(r.Spec); ok {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // parsePublished reads a DNAT rule: its comment
 // topo:PROJECT:port:CONTAINER/HOSTIP:[HOSTPORT]:PORT/PROTO and its --dport.
-func parsePublished(project, spec string) (Published, bool) {
+func parsePublished(spec string) (Published, bool) {
 	mk, ok := state.ParseMark(Comment(spec))
 	host, hok := DestPort(spec)
-	if !ok || mk.Project != project || mk.Kind != state.KindPort || !hok {
+	if !ok || mk.Kind != state.KindPort || !hok {
 		return Published{}, false
 	}
 	ctr, rest, ok1 := strings.Cut(mk.Name, "/")
@@ -87,5 +109,5 @@ func parsePublished(project, spec string) (Published, bool) {
 	if err1 != nil || err2 != nil {
 		return Published{}, false
 	}
-	return Published{Container: ctr, HostIP: ip, HostPort: host, Port: uint16(port), Proto: proto}, true
+	return Published{Project: mk.Project, Container: ctr, HostIP: ip, HostPort: host, Port: uint16(port), Proto: proto}, true
 }

@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"cmp"
-	"net"
 	"slices"
 	"testing"
 
@@ -153,46 +152,4 @@ func linkIndex(links []linkInfo, name string) int {
 		return -1
 	}
 	return links[i].Index
-}
-
-// TestListeningTCPPortsAsProc checks the sock_diag listing of listening
-// TCP ports against /proc/net/tcp and tcp6, with IPv4 and IPv6 listeners
-// and a connection whose ports must not count.
-func TestListeningTCPPortsAsProc(t *testing.T) {
-	newKernel(t)
-	l4, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l4.Close()
-	l6, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l6.Close()
-	c, err := net.Dial("tcp4", l4.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-
-	got, err := listeningTCPPorts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := boundPorts(true, "/proc/self/net/tcp", "/proc/self/net/tcp6")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := gocmp.Diff(want, got); diff != "" {
-		t.Errorf("listening ports (-/proc +sock_diag):\n%s", diff)
-	}
-	for _, a := range []net.Addr{l4.Addr(), l6.Addr()} {
-		if p := a.(*net.TCPAddr).Port; !slices.Contains(got, p) {
-			t.Errorf("listening ports %v: no %d (%s)", got, p, a)
-		}
-	}
-	if p := c.LocalAddr().(*net.TCPAddr).Port; slices.Contains(got, p) {
-		t.Errorf("listening ports %v hold %d, a connection's", got, p)
-	}
 }

@@ -30,6 +30,8 @@ type Fake struct {
 	Missing []string
 	// Ports is returned as the snapshot's host ports.
 	Ports *state.HostPorts
+	// Nameservers are returned as the host's resolv.conf nameservers.
+	Nameservers []string
 }
 
 var _ Kernel = (*Fake)(nil)
@@ -84,7 +86,7 @@ func NewFake(initial *state.Snapshot) *Fake {
 	}
 	f.st.loadProcs(initial.Processes)
 	loadFirewall(f.st.fw, initial.Firewall)
-	f.Ports = initial.Ports
+	f.Ports, f.Nameservers = initial.Ports, initial.Nameservers
 	return f
 }
 
@@ -137,7 +139,7 @@ func (f *Fake) Observe(_ context.Context, project string) (*state.Snapshot, erro
 	if err != nil {
 		return nil, err
 	}
-	s.Firewall, s.Ports = fw, f.Ports
+	s.Firewall, s.Ports, s.Nameservers = fw, f.Ports, f.Nameservers
 	f.st.observeDNS(project, s)
 	return s, nil
 }

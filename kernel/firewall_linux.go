@@ -4,20 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
-
-	"github.com/vishvananda/netlink/nl"
-	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/planner"
@@ -288,136 +282,6 @@ func (k *Netlink) applyFirewall(ctx context.Context, s planner.Step) error {
 	k.fw.detected = nil
 	k.fw.mu.Unlock()
 	return ipt.Restore(ctx, firewall.RestoreInput(s.Table, s.Rules))
-}
-
-// observeHostPorts reads the ephemeral port range and the ports bound on
-// the host, from which publishes without a host port are given one.
-//
-// Equivalent to: `sysctl net.ipv4.ip_local_port_range; ss -ltnu`
-func observeHostPorts() (*state.HostPorts, error) {
-	hp := &state.HostPorts{}
-	if v, err := readSysctl("net.ipv4.ip_local_port_range"); err == nil {
-		f := strings.Fields(v)
-		if len(f) == 2 {
-			hp.EphemeralLow, _ = strconv.Atoi(f[0])
-			hp.EphemeralHigh, _ = strconv.Atoi(f[1])
-		}
-	}
-	var err error
-	if hp.TCP, err = listeningTCPPorts(); err != nil {
-		// No sock_diag for TCP here (tcp_diag neither built in nor
-		// loadable): /proc lists the same sockets, slower.
-		if hp.TCP, err = boundPorts(true, "/proc/self/net/tcp", "/proc/self/net/tcp6"); err != nil {
-			return nil, err
-		}
-	}
-	if hp.UDP, err = boundPorts(false, "/proc/self/net/udp", "/proc/self/net/udp6"); err != nil {
-		return nil, err
-	}
-	return hp, nil
-}
-
-// listeningTCPPorts lists the local ports of the host's listening TCP
-// sockets, IPv4 and IPv6, sorted, from sock_diag.
-//
-// Reading /proc/net/tcp and tcp6 costs 1.7 ms each even with no socket at
-// all: the kernel walks every bucket of its established-connection hash
-// table, which all namespaces share. Asked for listeners only, sock_diag
-// walks the listeners' table alone.
-//
-// Equivalent to: `ss -ltn`
-func listeningTCPPorts() ([]int, error) {
-	// A socket of this thread's namespace: threads leave the host's only
-	// while locked (onThread, netlink.NewHandleAt).
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
-	if err != nil {
-		return nil, fmt.Errorf("sock_diag socket: %w", err)
-	}
-	defer unix.Close(fd)
-	seen := map[int]bool{}
-	for i, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		req := &inetDiagReq{family: family, protocol: unix.IPPROTO_TCP, states: 1 << tcpListen}
-		err := dumpOn(fd, uint32(i+1), nl.SOCK_DIAG_BY_FAMILY, nl.SOCK_DIAG_BY_FAMILY, req, nil, func(msg []byte) error {
-			// struct inet_diag_msg: family, state, timer, retrans, then
-			// the socket's id, which starts with the local port in
-			// network order.
-			if len(msg) < 6 {
-				return fmt.Errorf("short sock_diag message (%d bytes)", len(msg))
-			}
-			if msg[1] == tcpListen {
-				seen[int(binary.BigEndian.Uint16(msg[4:6]))] = true
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("sock_diag of TCP family %d: %w", family, err)
-		}
-	}
-	out := make([]int, 0, len(seen))
-	for p := range seen {
-		out = append(out, p)
-	}
-	sort.Ints(out)
-	return out, nil
-}
-
-// tcpListen is TCP_LISTEN, a socket state.
-const tcpListen = 10
-
-// inetDiagReq is struct inet_diag_req_v2 with an empty socket id: every
-// socket of the family and protocol in the given states.
-type inetDiagReq struct {
-	family, protocol uint8
-	states           uint32
-}
-
-// Len is the size of struct inet_diag_req_v2.
-func (r *inetDiagReq) Len() int { return 56 }
-
-// Serialize lays the request out as the kernel reads it.
-func (r *inetDiagReq) Serialize() []byte {
-	b := make([]byte, r.Len())
-	b[0], b[1] = r.family, r.protocol
-	binary.NativeEndian.PutUint32(b[4:8], r.states)
-	return b
-}
-
-// boundPorts lists the local ports of the sockets in /proc/net files:
-// listening ones only for TCP (state 0A), all for UDP.
-func boundPorts(listenOnly bool, files ...string) ([]int, error) {
-	seen := map[int]bool{}
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		lines := strings.Split(string(b), "\n")
-		for _, line := range lines[1:] {
-			f := strings.Fields(line)
-			if len(f) < 4 {
-				continue
-			}
-			if listenOnly && f[3] != "0A" {
-				continue
-			}
-			_, hexPort, ok := strings.Cut(f[1], ":")
-			if !ok {
-				continue
-			}
-			if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil {
-				seen[int(p)] = true
-			}
-		}
-	}
-	var out []int
-	for p := range seen {
-		out = append(out, p)
-	}
-	sort.Ints(out)
-	return out, nil
 }
 
 // observeProjectFirewall adds to snap what the firewall part of planning

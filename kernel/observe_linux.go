@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/topolab/topo/resolver"
 	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/state"
 )
@@ -49,6 +50,7 @@ func (k *Netlink) Observe(ctx context.Context, project string) (*state.Snapshot,
 	if err := observeProjectFirewall(snap, fwr.fw, project); err != nil {
 		return nil, err
 	}
+	snap.Nameservers = hostNameservers(resolver.HostResolvConf)
 	if err := observeResolver(project, snap); err != nil {
 		return nil, fmt.Errorf("observe DNS resolver of project %s: %w", project, err)
 	}

@@ -109,6 +109,8 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 		if n.Subnet.IsValid() {
 			if owner := overlapsForeign(obs, f.Project, n.Subnet); owner != "" {
 				fail(n.SubnetPos, "network %s: subnet %s overlaps %s; choose another subnet", n.Name, n.Subnet, owner)
+			} else if why := overlapsHost(obs, n.Subnet); why != "" {
+				fail(n.SubnetPos, "network %s: subnet %s %s; choose another subnet", n.Name, n.Subnet, why)
 			}
 		}
 	}
@@ -228,15 +230,19 @@ func overlapsAny(p netip.Prefix, nets []*Network) bool {
 	return false
 }
 
-// hostPrefixes lists what a new subnet must not overlap: the host's routes
-// (but the default) and addresses, except those on this project's own
-// bridges, which are re-planned.
+// hostPrefixes lists what a new subnet must not overlap, as Docker's
+// InferReservedNetworks: the nameservers of the host's resolv.conf and
+// its on-link routes, and its addresses, except those of this project's
+// own bridges, which are re-planned. Routes through a gateway do not
+// count, nor a full-tunnel VPN's halves of the default route
+// (0.0.0.0/1, 128.0.0.0/1): they say where traffic goes, not which
+// addresses are in use, and a bridge's own more specific route wins over
+// them.
 func hostPrefixes(obs *state.Snapshot, project string) []netip.Prefix {
 	var out []netip.Prefix
-	own := map[string]bool{}
+	own := ownBridges(obs, project)
 	for _, l := range obs.Host.Links {
-		if mk, ok := state.ParseMark(l.Alias); ok && mk.Project == project && mk.Kind == state.KindNetwork {
-			own[l.Name] = true
+		if own[l.Name] {
 			continue
 		}
 		for _, a := range l.Addrs {
@@ -246,14 +252,74 @@ func hostPrefixes(obs *state.Snapshot, project string) []netip.Prefix {
 		}
 	}
 	for _, r := range obs.Host.Routes {
-		if r.Dst == "default" || own[r.Dev] {
-			continue
+		if p, ok := onLink(r); ok && !own[r.Dev] {
+			out = append(out, p)
 		}
-		if p, err := netip.ParsePrefix(r.Dst); err == nil && p.Bits() > 0 {
-			out = append(out, p.Masked())
+	}
+	for _, ns := range obs.Nameservers {
+		if a, err := netip.ParseAddr(ns); err == nil && a.Is4() {
+			out = append(out, netip.PrefixFrom(a, 32))
 		}
 	}
 	return out
+}
+
+// ownBridges are the names of the project's bridges on the host.
+func ownBridges(obs *state.Snapshot, project string) map[string]bool {
+	own := map[string]bool{}
+	for _, l := range obs.Host.Links {
+		if mk, ok := state.ParseMark(l.Alias); ok && mk.Project == project && mk.Kind == state.KindNetwork {
+			own[l.Name] = true
+		}
+	}
+	return own
+}
+
+// onLink returns the destination of an on-link route: through a link,
+// not a gateway, and narrower than half the address space.
+func onLink(r state.Route) (netip.Prefix, bool) {
+	if r.Dst == "default" || r.Gateway != "" || r.Dev == "" {
+		return netip.Prefix{}, false
+	}
+	p, err := netip.ParsePrefix(r.Dst)
+	if err != nil || p.Bits() <= 1 {
+		return netip.Prefix{}, false
+	}
+	return p.Masked(), true
+}
+
+// overlapsHost says what of the host, not topo's, a subnet overlaps: an
+// address of the host inside it, or an on-link route; "" for nothing.
+// Bridges of topo networks are left to overlapsForeign and to re-planning.
+func overlapsHost(obs *state.Snapshot, subnet netip.Prefix) string {
+	topo := map[string]bool{}
+	addrOf := map[string]string{}
+	for _, l := range obs.Host.Links {
+		if mk, ok := state.ParseMark(l.Alias); ok && mk.Kind == state.KindNetwork {
+			topo[l.Name] = true
+			continue
+		}
+		for _, a := range l.Addrs {
+			if addrOf[l.Name] == "" {
+				addrOf[l.Name] = a
+			}
+			if p, err := netip.ParsePrefix(a); err == nil && subnet.Contains(p.Addr()) {
+				return fmt.Sprintf("contains the host's address %s on %s: the bridge or a container would take it", a, l.Name)
+			}
+		}
+	}
+	for _, r := range obs.Host.Routes {
+		p, ok := onLink(r)
+		if !ok || topo[r.Dev] || !p.Overlaps(subnet) {
+			continue
+		}
+		dev := r.Dev
+		if a := addrOf[r.Dev]; a != "" {
+			dev += fmt.Sprintf(" (address %s)", a)
+		}
+		return fmt.Sprintf("overlaps %s, which the host reaches on-link through %s: the bridge's route and the host's would claim the same addresses", p, dev)
+	}
+	return ""
 }
 
 // overlapsForeign names another project's network whose bridge address

@@ -17,10 +17,14 @@ import (
 const IPForward = "net.ipv4.ip_forward"
 
 // Up plans the steps that make the kernel match f. It fails, before any
-// step, when a name topo needs is held by an object topo did not make.
+// step, when a name topo needs is held by an object topo did not make, or
+// a host port it publishes by something else.
 func Up(f *spec.File, obs *state.Snapshot) (*Plan, *Model, error) {
 	m, err := Desire(f, obs)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkHostPorts(f, obs); err != nil {
 		return nil, nil, err
 	}
 	p, err := diff(m, obs)

@@ -3,6 +3,7 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/topolab/topo/firewall"
@@ -36,22 +37,25 @@ func BridgeIPv6Off(link string) string {
 // per port, targeting the container's first non-internal network, and
 // gives publishes without a host port one: the port they already have in
 // the kernel while the container exists, else the lowest port of the
-// host's ephemeral range that nothing uses (a listening socket, another
-// publish of this file or of another project).
+// host's ephemeral range that nothing uses (a socket, another publish of
+// this file or of another project) and that the host does not reserve
+// (net.ipv4.ip_local_reserved_ports). Publishes that differ only in host
+// address get one port for all, as Docker gives them.
 func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 	type proto = string
 	used := map[proto]map[int]bool{"tcp": {}, "udp": {}}
 	low, high := defaultEphemeralLow, defaultEphemeralHigh
+	var reserved []state.PortRange
 	if hp := obs.Ports; hp != nil {
 		if hp.EphemeralLow > 0 && hp.EphemeralHigh >= hp.EphemeralLow {
 			low, high = hp.EphemeralLow, hp.EphemeralHigh
 		}
-		for _, p := range hp.TCP {
-			used["tcp"][p] = true
+		for _, s := range hp.Sockets {
+			if used[s.Proto] != nil {
+				used[s.Proto][s.Port] = true
+			}
 		}
-		for _, p := range hp.UDP {
-			used["udp"][p] = true
-		}
+		reserved = hp.Reserved
 	}
 	// Publishes in the kernel: this project's random ones are kept, every
 	// other one is taken.
@@ -128,31 +132,70 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 			}
 		}
 	}
-	var rest []*firewall.Publish
+	// Group, in file order, the random publishes of one container port
+	// and protocol on different host addresses (Docker's needSamePort).
+	type group []*firewall.Publish
+	var groups []group
+	filling := map[string]int{} // CONTAINER/PORT/PROTO -> its last group
 	for _, p := range pending {
-		if port, ok := kept[p.Key()]; ok && !used[p.Proto][port] {
+		k := fmt.Sprintf("%s/%d/%s", p.Container, p.Port, p.Proto)
+		i, ok := filling[k]
+		if !ok || slices.ContainsFunc(groups[i], func(q *firewall.Publish) bool { return q.HostIP == p.HostIP }) {
+			i = len(groups)
+			groups = append(groups, nil)
+			filling[k] = i
+		}
+		groups[i] = append(groups[i], p)
+	}
+	give := func(g group, port int) {
+		for _, p := range g {
 			p.HostPort = uint16(port)
-			used[p.Proto][port] = true
+		}
+		used[g[0].Proto][port] = true
+	}
+	// Ports the kernel already gives a group are kept first, so that no
+	// new pick takes them.
+	var rest []group
+	for _, g := range groups {
+		port := 0
+		for _, p := range g {
+			if k, ok := kept[p.Key()]; ok && !used[p.Proto][k] {
+				port = k
+				break
+			}
+		}
+		if port == 0 {
+			rest = append(rest, g)
 			continue
 		}
-		rest = append(rest, p)
+		give(g, port)
 	}
 	next := map[string]int{"tcp": low, "udp": low}
-	for _, p := range rest {
-		port := next[p.Proto]
-		for port <= high && used[p.Proto][port] {
+	for _, g := range rest {
+		pr := g[0].Proto
+		port := next[pr]
+		for port <= high && (used[pr][port] || isReserved(port, reserved)) {
 			port++
 		}
 		if port > high {
 			errs = append(errs, fmt.Errorf("container %s: no free %s port left in the ephemeral range %d-%d for port %d; publish it on a fixed host port",
-				p.Container, p.Proto, low, high, p.Port))
+				g[0].Container, pr, low, high, g[0].Port))
 			continue
 		}
-		p.HostPort = uint16(port)
-		used[p.Proto][port] = true
-		next[p.Proto] = port + 1
+		give(g, port)
+		next[pr] = port + 1
 	}
 	return errors.Join(errs...)
+}
+
+// isReserved reports whether port is in one of the ranges.
+func isReserved(port int, ranges []state.PortRange) bool {
+	for _, r := range ranges {
+		if port >= r.Low && port <= r.High {
+			return true
+		}
+	}
+	return false
 }
 
 // FirewallInput is what package firewall generates the model's rules from.

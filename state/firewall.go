@@ -34,16 +34,42 @@ type FwRule struct {
 	Spec string `json:"spec"`
 }
 
-// HostPorts is what the planner needs to pick free host ports for
-// publishes without a host port.
+// HostPorts is what the planner needs of the host's ports: to pick free
+// ones for publishes without a host port, and to refuse a host port that
+// a program holds.
 type HostPorts struct {
 	// EphemeralLow and EphemeralHigh are net.ipv4.ip_local_port_range.
 	EphemeralLow  int `json:"ephemeral_low"`
 	EphemeralHigh int `json:"ephemeral_high"`
-	// TCP and UDP are the ports bound on the host (listening TCP sockets,
-	// bound UDP sockets), sorted.
-	TCP []int `json:"tcp,omitempty"`
-	UDP []int `json:"udp,omitempty"`
+	// Reserved is net.ipv4.ip_local_reserved_ports: ports the kernel
+	// never picks for a socket, nor topo for a publish.
+	Reserved []PortRange `json:"reserved,omitempty"`
+	// Sockets are the host's listening TCP sockets and bound UDP
+	// sockets, sorted by protocol, port and address.
+	Sockets []Socket `json:"sockets,omitempty"`
+}
+
+// PortRange is the ports Low to High, both included.
+type PortRange struct {
+	Low  int `json:"low"`
+	High int `json:"high"`
+}
+
+// Socket is a listening TCP or bound UDP socket of the host's namespace.
+type Socket struct {
+	// Proto is "tcp" or "udp".
+	Proto string `json:"proto"`
+	// Addr is the local address, IPv4 or IPv6; 0.0.0.0 or :: for every
+	// address of its family.
+	Addr string `json:"addr"`
+	Port int    `json:"port"`
+	// V6Only says an IPv6 socket takes no IPv4 (IPV6_V6ONLY): one on ::
+	// without it holds the port on every IPv4 address too.
+	V6Only bool `json:"v6only,omitempty"`
+	// PID and Command name the process that holds the socket; 0 and ""
+	// when topo cannot see it (a process of another PID namespace).
+	PID     int    `json:"pid,omitempty"`
+	Command string `json:"command,omitempty"`
 }
 
 // Table returns the named table, or nil.

@@ -27,8 +27,12 @@ type Snapshot struct {
 	Processes []Process `json:"processes,omitempty"`
 	// Firewall holds topo's iptables chains and the jumps into them.
 	Firewall *Firewall `json:"firewall,omitempty"`
-	// Ports is what publishes without a host port are picked from.
+	// Ports is the host's ports: what publishes without a host port are
+	// picked from, and the sockets a publish must not take over.
 	Ports *HostPorts `json:"ports,omitempty"`
+	// Nameservers are the IPv4 nameservers of the host's resolv.conf,
+	// which automatic subnets do not cover.
+	Nameservers []string `json:"nameservers,omitempty"`
 	// Resolver is the project's DNS resolver; nil when it has none.
 	Resolver *Resolver `json:"resolver,omitempty"`
 	// Files are the project's files under /etc/netns/NS/ (resolv.conf,
