@@ -93,11 +93,9 @@ type hostSocket struct {
 	inode uint64
 }
 
-// TCP socket states, as sock_diag and /proc/net/tcp give them.
-const (
-	tcpListen = 10
-	tcpClose  = 7 // also an unconnected UDP socket's
-)
+// tcpListen is TCP_LISTEN, a socket state as sock_diag and /proc/net/tcp
+// give it.
+const tcpListen = 10
 
 // inetDiagSKV6Only is INET_DIAG_SKV6ONLY, the attribute that carries a
 // listening IPv6 socket's IPV6_V6ONLY.
