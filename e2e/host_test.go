@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // listener is a program of the sandbox host that holds a port, as ss
@@ -33,23 +32,22 @@ func (h *host) listen(port int, proto string, argv ...string) listener {
 	if proto == "udp" {
 		flag = "-Hlunp"
 	}
-	for range 100 {
+	var l listener
+	h.waitFor(fmt.Sprintf("%v to hold %d/%s", argv, port, proto), func() bool {
 		out, _ := h.sh(fmt.Sprintf("ss %s sport = :%d", flag, port))
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 			// State Recv-Q Send-Q Local:Port Peer:Port Process
-			f := strings.Fields(line)
-			if len(f) < 6 {
-				continue
-			}
-			if m := ssUser.FindStringSubmatch(strings.Join(f[3:], " ")); m != nil {
-				pid, _ := strconv.Atoi(m[3])
-				return listener{pid: pid, name: m[2], addr: m[1]}
+			if f := strings.Fields(line); len(f) >= 6 {
+				if m := ssUser.FindStringSubmatch(strings.Join(f[3:], " ")); m != nil {
+					pid, _ := strconv.Atoi(m[3])
+					l = listener{pid: pid, name: m[2], addr: m[1]}
+					return true
+				}
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	h.t.Fatalf("%v does not hold %d/%s", argv, port, proto)
-	return listener{}
+		return false
+	})
+	return l
 }
 
 // holds is how topo's message names the listener: its process and where
@@ -81,7 +79,7 @@ type reach struct {
 func (h *host) expect(rs ...reach) {
 	h.t.Helper()
 	for _, r := range rs {
-		if got, _ := h.tcpGet(r.ns, r.addr, r.port); got != r.want {
+		if got, _ := h.tcpReach(r.ns, r.addr, r.port, true); got != r.want {
 			h.t.Errorf("%q -> %s:%d says %q, want %q", r.ns, r.addr, r.port, got, r.want)
 		}
 	}
@@ -93,11 +91,17 @@ func (h *host) answer(ns string, port int, reply string) {
 	h.serve(ns, port, "tcp", "socat", fmt.Sprintf("TCP-LISTEN:%d,fork,reuseaddr", port), "SYSTEM:echo "+reply)
 }
 
-// httpGet fetches url from ns ("" for the host) and returns the status.
-func (h *host) httpGet(ns, url string) string {
+// httpOK fetches url from ns ("" for the host) until it answers 200 (see
+// eventually), and returns the last status.
+func (h *host) httpOK(ns, url string) string {
 	h.t.Helper()
-	out, _ := h.sh(in(ns, fmt.Sprintf("curl -s -m 2 -o /dev/null -w '%%{http_code}' %s", url)))
-	return strings.TrimSpace(out)
+	var got string
+	eventually(func() bool {
+		out, _ := h.sh(in(ns, fmt.Sprintf("curl -s -m 2 -o /dev/null -w '%%{http_code}' %s", url)))
+		got = strings.TrimSpace(out)
+		return got == "200"
+	})
+	return got
 }
 
 // TestHeldHostPortStopsUp: with python3's web server on port 18080 of the
@@ -131,13 +135,13 @@ func TestHeldHostPortStopsUp(t *testing.T) {
 	if after := h.snapshot(); after != before {
 		t.Errorf("a refused up changed the kernel:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if got := h.httpGet("", "http://127.0.0.1:18080/"); got != "200" {
+	if got := h.httpOK("", "http://127.0.0.1:18080/"); got != "200" {
 		t.Errorf("the host's server from the host: HTTP %q, want 200", got)
 	}
-	if got := h.httpGet("outside", "http://"+hostAddr+":18080/"); got != "200" {
+	if got := h.httpOK("outside", "http://"+hostAddr+":18080/"); got != "200" {
 		t.Errorf("the host's server from another host: HTTP %q, want 200", got)
 	}
-	if got := h.httpGet("", "http://127.0.0.1:18082/"); got != "200" {
+	if got := h.httpOK("", "http://127.0.0.1:18082/"); got != "200" {
 		t.Errorf("the host's server on :: from the host: HTTP %q, want 200", got)
 	}
 
@@ -259,7 +263,7 @@ func TestSubnetOverTheHostIsRefused(t *testing.T) {
 			t.Errorf("a refused up changed the kernel:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 	}
-	if _, ok := h.sh("ping -c1 -W2 " + outsideAddr); !ok {
+	if _, ok := h.sh(pingCmd("", outsideAddr, true)); !ok {
 		t.Errorf("the host no longer reaches %s", outsideAddr)
 	}
 }
@@ -280,7 +284,7 @@ ip route add 172.16.0.0/12 via ` + outsideAddr)
 	h.mustTopo("up", "-f", file)
 	h.bridgeWith("172.17.0.1/16")
 	for _, c := range []struct{ ns, addr string }{{"auto-a", "172.17.0.3"}, {"", "172.17.0.2"}, {"auto-b", "172.17.0.1"}} {
-		if out, ok := h.sh(in(c.ns, "ping -c1 -W2 "+c.addr)); !ok {
+		if out, ok := h.sh(pingCmd(c.ns, c.addr, true)); !ok {
 			t.Errorf("%q ping %s: %s", c.ns, c.addr, out)
 		}
 	}
@@ -289,7 +293,7 @@ ip route add 172.16.0.0/12 via ` + outsideAddr)
 	h.mustSh(`printf 'nameserver 172.17.0.53\n' > /run/resolv.test && mount --bind /run/resolv.test /etc/resolv.conf`)
 	h.mustTopo("up", "-f", file)
 	h.bridgeWith("172.18.0.1/16") // not 172.17.0.0/16, which holds the nameserver
-	if out, ok := h.sh(in("auto-a", "ping -c1 -W2 172.18.0.3")); !ok {
+	if out, ok := h.sh(pingCmd("auto-a", "172.18.0.3", true)); !ok {
 		t.Errorf("a ping b on 172.18.0.0/16: %s", out)
 	}
 }
