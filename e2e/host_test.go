@@ -75,8 +75,8 @@ type reach struct {
 	want     string
 }
 
-// expect connects as each reach says and checks the answer.
-func (h *host) expect(rs ...reach) {
+// expectReach connects as each reach says and checks the answer.
+func (h *host) expectReach(rs ...reach) {
 	h.t.Helper()
 	for _, r := range rs {
 		if got, _ := h.tcpReach(r.ns, r.addr, r.port, true); got != r.want {
@@ -153,7 +153,7 @@ func TestHeldHostPortStopsUp(t *testing.T) {
 	h.mustTopo("up", "-f", file)
 	h.answer("held-web", 80, "hello-from-web")
 	h.answer("held-web", 81, "hello-81")
-	h.expect(
+	h.expectReach(
 		reach{"outside", hostAddr, 18080, "hello-from-web"},
 		reach{"", "127.0.0.1", 18082, "hello-from-web"},
 		reach{"outside", hostAddr, 18083, "hello-81"},
@@ -194,7 +194,7 @@ func TestHostPortsCollideAsBindWould(t *testing.T) {
 	h.mustTopo("up", "-f", ok)
 	h.answer("bind-web", 80, "hello-from-web")
 	h.answer("bind-web", 54, "hello-54")
-	h.expect(
+	h.expectReach(
 		reach{"outside", hostAddr, 18081, "hello-from-web"},
 		reach{"", "127.0.0.1", 18081, "hello-from-host"}, // the listener keeps 127.0.0.1
 		reach{"outside", hostAddr, 5300, "hello-54"},
@@ -231,7 +231,7 @@ func TestRandomPortsSkipReservedAndAreShared(t *testing.T) {
 	}
 	h.answer("rnd-web", 80, "hello-80")
 	h.answer("rnd-web", 81, "hello-81")
-	h.expect(
+	h.expectReach(
 		reach{"outside", hostAddr, 40004, "hello-80"},
 		reach{"", "127.0.0.1", 40005, "hello-81"},
 		reach{"outside", hostAddr, 40005, "hello-81"},
