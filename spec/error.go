@@ -24,6 +24,8 @@ type Error struct {
 // and editors jump to, leaving out an unknown column or line.
 func (e *Error) Error() string {
 	switch {
+	case e.Path == "" && e.Pos.Line <= 0:
+		return e.Msg // not about the file: the count of errors left out
 	case e.Pos.Line <= 0:
 		return e.Path + ": " + e.Msg
 	case e.Pos.Col <= 0:

@@ -44,17 +44,20 @@ func (p *problems) err() error {
 		}
 		return a.Col < b.Col
 	})
-	var more int
-	if len(list) > maxErrors {
-		more = len(list) - maxErrors
-		list = list[:maxErrors]
-	}
-	errs := make([]error, 0, len(list)+1)
+	errs := make([]error, 0, len(list))
 	for _, e := range list {
 		errs = append(errs, e)
 	}
-	if more > 0 {
-		errs = append(errs, &Error{Path: p.path, Msg: fmt.Sprintf("too many problems: %d more not shown", more)})
+	return Join(errs...)
+}
+
+// Join joins problems as Parse reports them, one per line: the first
+// hundred, then a line that counts the rest. The planner joins what it
+// finds later with it too.
+func Join(errs ...error) error {
+	if len(errs) > maxErrors {
+		more := len(errs) - maxErrors
+		errs = append(errs[:maxErrors:maxErrors], &Error{Msg: fmt.Sprintf("... and %d more errors", more)})
 	}
 	return errors.Join(errs...)
 }

@@ -71,7 +71,7 @@ func suggestLabel(s string) string {
 
 // labelMsg describes why name (of the given kind) is not a label.
 func labelMsg(kind, name string) string {
-	msg := fmt.Sprintf("%s name %q is not a valid DNS label: use %s", kind, name, labelRule)
+	msg := fmt.Sprintf("%s name %q is not a valid DNS label: use %s", kind, clip(name), labelRule)
 	if s := suggestLabel(name); s != "" && s != name {
 		msg += fmt.Sprintf(", e.g. %q", s)
 	}

@@ -316,11 +316,47 @@ func (p *parser) subnet(nw *Network, n *yaml.Node, what string) bool {
 		p.errorf(n, "%s: subnet %q has prefix length /%d: use /8 to /30 (a /31 or /32 leaves no address for containers)", what, s, pfx.Bits())
 	case pfx.Masked() != pfx:
 		p.errorf(n, "%s: subnet %q is not a network address: write %q", what, s, pfx.Masked().String())
+	case reservedBlock(pfx) != nil:
+		r, verb := reservedBlock(pfx), "overlaps"
+		if r.block.Bits() <= pfx.Bits() {
+			verb = "is in"
+		}
+		p.errorf(n, "%s: subnet %s %s the %s block %s, which the kernel treats specially: use a private block (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)", what, pfx, verb, r.what, r.block)
 	default:
 		nw.Subnet = pfx
 		return true
 	}
 	return false
+}
+
+// reserved are the IPv4 blocks a bridge network must not overlap: the
+// kernel gives them meanings of their own (RFC 6890), so that a bridge
+// holding them breaks the host's loopback, link-local or multicast, or
+// cannot work at all. The limited broadcast comes before the block that
+// holds it, to be named.
+var reserved = []struct {
+	block netip.Prefix
+	what  string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network"`},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("255.255.255.0/24"), "limited broadcast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
+}
+
+// reservedBlock returns the first reserved block p overlaps, or nil.
+func reservedBlock(p netip.Prefix) *struct {
+	block netip.Prefix
+	what  string
+} {
+	for i := range reserved {
+		if reserved[i].block.Overlaps(p) {
+			return &reserved[i]
+		}
+	}
+	return nil
 }
 
 func (p *parser) containers(f *File, n *yaml.Node) {
@@ -465,7 +501,7 @@ func (p *parser) networkMode(c *Container, n *yaml.Node, what string) {
 			p.errorf(n, "%s: network_mode %q names no container: write \"container:NAME\"", what, s)
 		}
 	case strings.HasPrefix(s, "service:"):
-		p.errorf(n, "%s: network_mode %q: topo has containers, not services; write %q", what, clip(s), "container:"+clip(strings.TrimPrefix(s, "service:")))
+		p.errorf(n, "%s: network_mode %q: topo has containers, not services; write %q", what, clip(s), clip("container:"+strings.TrimPrefix(s, "service:")))
 	default:
 		p.errorf(n, "%s: network_mode %q is not valid: use %s", what, clip(s), modeForms)
 	}
@@ -529,6 +565,17 @@ func (p *parser) command(c *Container, n *yaml.Node, what string) {
 		p.errorf(n, "%s: command is empty: give the program and its arguments, like %s, or leave command out", what, commandExample)
 	case c.Command[0] == "":
 		p.errorf(n, "%s: command: the program name is empty", what)
+	}
+	for i, arg := range c.Command {
+		// The kernel ends an argument at its first NUL: exec would
+		// refuse it at up, or the program would see less than was written.
+		if strings.IndexByte(arg, 0) >= 0 {
+			at := n
+			if v.Kind == yaml.SequenceNode && i < len(v.Content) {
+				at = v.Content[i]
+			}
+			p.errorf(at, "%s: command argument %d (%q) holds a NUL byte, which no program argument can: remove it", what, i, clip(arg))
+		}
 	}
 }
 

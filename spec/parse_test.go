@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -432,12 +433,13 @@ func TestErrorFormat(t *testing.T) {
 }
 
 func TestManyProblemsAreCapped(t *testing.T) {
+	// A file with thousands of problems shows the first hundred, in file
+	// order, and counts the rest.
 	var b strings.Builder
-	b.WriteString("containers:\n")
-	for i := range 150 {
-		b.WriteString("  c" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + "_" + "x" + ":\n")
+	b.WriteString("networks:\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "  N%d: {}\n", i)
 	}
-	// Distinct names: 150 bad names and some duplicate keys; well over 100.
 	_, err := Parse("/x/lab/topo.yaml", []byte(b.String()))
 	if err == nil {
 		t.Fatal("Parse succeeded, want errors")
@@ -446,8 +448,64 @@ func TestManyProblemsAreCapped(t *testing.T) {
 	if len(lines) != maxErrors+1 {
 		t.Fatalf("got %d lines, want %d", len(lines), maxErrors+1)
 	}
-	if last := lines[len(lines)-1]; !strings.Contains(last, "more not shown") {
-		t.Errorf("last line = %q, want a count of the problems left out", last)
+	if !strings.HasPrefix(lines[0], "/x/lab/topo.yaml:2:3: network name \"N0\"") || !strings.HasPrefix(lines[99], "/x/lab/topo.yaml:101:3: network name \"N99\"") {
+		t.Errorf("first and last shown: %q, %q; want N0 and N99", lines[0], lines[99])
+	}
+	if last, want := lines[len(lines)-1], "... and 2900 more errors"; last != want {
+		t.Errorf("last line = %q, want %q", last, want)
+	}
+}
+
+// TestHostileValuesAreClipped feeds values of thousands of bytes, and of
+// NUL bytes (which %q prints as four each), to every kind of message: none
+// may quote more than about 80 bytes of them.
+func TestHostileValuesAreClipped(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	nuls := strings.Repeat(`\0`, 300)
+	// Keys of over 1024 bytes must be explicit (? KEY) in YAML.
+	src := fmt.Sprintf(`name: "%[1]s"
+networks:
+  ? "%[1]s"
+  : {}
+  "%[2]s": {}
+  n:
+    subnet: "%[1]s"
+    driver: "%[1]s"
+    ? "%[1]s"
+    : 1
+containers:
+  "%[2]s": {}
+  c:
+    hostname: "%[1]s"
+    network_mode: "%[1]s"
+  d:
+    networks:
+      n: {aliases: ["%[1]s", "%[2]s"], ipv4_address: "%[1]s"}
+      ? "%[1]s"
+      : {}
+    ports: ["%[1]s", "80:%[1]s", "%[1]s:80", "1:2:%[1]s", "80/%[1]s", "1-%[1]s:1-2", "%[2]s"]
+    command: ["%[2]s"]
+  e:
+    network_mode: "container:%[1]s"
+`, long, nuls)
+	_, err := Parse("/x/lab/topo.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("Parse succeeded, want errors")
+	}
+	quoted := regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) < 15 {
+		t.Errorf("only %d problems reported:\n%v", len(lines), err)
+	}
+	for _, line := range lines {
+		for _, q := range quoted.FindAllString(line, -1) {
+			if len(q) > 82 {
+				t.Errorf("a message quotes %d bytes: %.200s", len(q), line)
+			}
+		}
+		if strings.Contains(line, strings.Repeat("x", 81)) || strings.Contains(line, strings.Repeat(`\x00`, 21)) {
+			t.Errorf("a message holds more than 80 bytes of a value: %.200s", line)
+		}
 	}
 }
 
@@ -616,8 +674,17 @@ func TestQuoteListAndClip(t *testing.T) {
 	if got := quoteList(names); got != want {
 		t.Errorf("quoteList = %s, want %s", got, want)
 	}
-	// clip cuts on a rune boundary.
-	if got := clip(strings.Repeat("é", 40)); got != strings.Repeat("é", 32)+"..." {
-		t.Errorf("clip = %q", got)
+	// clip keeps what fits in 80 bytes, cuts on a rune boundary, and
+	// counts escapes as %q prints them.
+	for _, c := range []struct{ in, want string }{
+		{strings.Repeat("é", 40), strings.Repeat("é", 40)},
+		{strings.Repeat("é", 50), strings.Repeat("é", 38) + "..."},
+		{strings.Repeat("\x00", 20), strings.Repeat("\x00", 20)},
+		{strings.Repeat("\x00", 21), strings.Repeat("\x00", 19) + "..."},
+		{strings.Repeat("\xff", 30), strings.Repeat("\xff", 19) + "..."},
+	} {
+		if got := clip(c.in); got != c.want {
+			t.Errorf("clip(%q) = %q, want %q", c.in, got, c.want)
+		}
 	}
 }

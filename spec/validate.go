@@ -161,7 +161,7 @@ func room(bits int) int { return 1<<(32-bits) - 3 }
 
 func modeString(c *Container) string {
 	if c.Mode == ModeContainer {
-		return "container:" + clip(c.ModeTarget)
+		return clip("container:" + c.ModeTarget)
 	}
 	return string(c.Mode)
 }

@@ -231,16 +231,26 @@ func describe(n *yaml.Node) string {
 // pos returns a node's position.
 func pos(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
 
+// maxQuoted is the most of a bad value a message quotes, in bytes as %q
+// prints it (an escaped NUL is four), "..." included.
+const maxQuoted = 80
+
 // clip shortens a value quoted back in a message, so that a hostile or
-// mistaken megabyte-long scalar does not become a megabyte-long error.
+// mistaken megabyte-long scalar (or one of NUL bytes, which %q escapes)
+// does not become a megabyte-long error: at most maxQuoted bytes once
+// quoted, cut on a rune boundary and ending in "..." when cut.
 func clip(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
+	n, cut := 0, -1
+	for i := 0; i < len(s); {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		n += len(strconv.Quote(s[i:i+size])) - 2
+		if cut < 0 && n > maxQuoted-len("...") {
+			cut = i
+		}
+		if n > maxQuoted {
+			return s[:cut] + "..."
+		}
+		i += size
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	return s
 }
