@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/topolab/topo/state"
@@ -186,8 +187,69 @@ func Diff(project string, want, have *state.Firewall) []TableChanges {
 	return out
 }
 
+// jumpTarget is the chain or target a rule spec jumps to, or "".
+func jumpTarget(spec string) string {
+	i := strings.LastIndex(spec, "-j ")
+	if i < 0 {
+		return ""
+	}
+	t, _, _ := strings.Cut(spec[i+len("-j "):], " ")
+	return t
+}
+
+// othersIn lists, for each chain of the table named as one of project's
+// (projectChains), the other projects whose rules are in it or jump to
+// it: then the name is theirs too, and the chain is not the project's to
+// flush or delete.
+func othersIn(project string, names map[string]bool, t *state.FwTable) map[string][]string {
+	out := map[string][]string{}
+	add := func(chain, p string) {
+		if p != "" && p != project && !slices.Contains(out[chain], p) {
+			out[chain] = append(out[chain], p)
+		}
+	}
+	if t == nil {
+		return out
+	}
+	for _, c := range t.Chains {
+		own := names[c.Name]
+		for _, r := range c.Rules {
+			switch {
+			case own:
+				add(c.Name, projectOf(r.Spec))
+			case names[jumpTarget(r.Spec)]:
+				add(jumpTarget(r.Spec), projectOf(r.Spec))
+			}
+		}
+	}
+	return out
+}
+
+// Conflicts reports each chain that has the name topo gives one of the
+// project's chains but that another project's rules are in or jump to:
+// two projects whose chain names collide. Making such a chain the
+// project's would delete the other's rules, so up refuses before its
+// first step.
+func Conflicts(project string, have *state.Firewall) []error {
+	names := projectChains(project)
+	pre := ProjectPrefix(project)
+	var errs []error
+	for _, table := range []string{TableFilter, TableNat} {
+		t := have.Table(table)
+		others := othersIn(project, names, t)
+		for _, suffix := range []string{suffixIn, suffixOut, suffixDNAT, suffixSNAT} {
+			name := pre + suffix
+			if ps := others[name]; len(ps) > 0 {
+				errs = append(errs, fmt.Errorf("project %s: firewall chain %s (table %s) has the name of one of project %s's chains, but rules of project %s are in it or jump to it (iptables -t %s -S): the two projects' chain names collide, and topo never changes another project's rules; bring project %s down first, or rename one of the two",
+					project, name, table, project, strings.Join(ps, ", "), table, ps[0]))
+			}
+		}
+	}
+	return errs
+}
+
 func diffTable(project, table string, want, have *state.FwTable, wantShared bool) []Change {
-	prefix := ProjectPrefix(project)
+	names := projectChains(project)
 	var creates, deletes, adds, removes []Change
 	wantNames := map[string]bool{}
 	var wantChains []state.FwChain
@@ -230,16 +292,23 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 	if have == nil {
 		return concat(creates, deletes, adds, removes)
 	}
+	others := othersIn(project, names, have)
 	for _, hc := range have.Chains {
 		if wantNames[hc.Name] {
 			continue
 		}
-		owned := len(hc.Name) > len(prefix) && hc.Name[:len(prefix)] == prefix
+		// A chain with the project's name (or the name an earlier topo
+		// gave it) is the project's unless another project uses it too;
+		// then only the project's own rules go.
+		named := names[hc.Name]
 		switch {
 		case hc.Builtin:
 			d, _ := diffBuiltin(project, table, state.FwChain{Name: hc.Name, Builtin: true}, &hc)
 			deletes = append(deletes, d...)
-		case owned:
+		case named && len(others[hc.Name]) > 0:
+			d, _ := diffShared(project, state.FwChain{Name: hc.Name}, &hc)
+			deletes = append(deletes, d...)
+		case named:
 			if len(hc.Rules) > 0 {
 				f := Change{Op: "-F", Chain: hc.Name}
 				for _, r := range hc.Rules {
@@ -256,6 +325,11 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 			}
 		case !wantShared && hc.Name == ChainUser && len(hc.Rules) == 0:
 			removes = append(removes, Change{Op: "-X", Chain: hc.Name})
+		case hc.Name != ChainUser && hc.Name != ChainIngress && hc.Name != ChainEgress:
+			// Another project's chain: the project's rules in it (two
+			// projects whose names collided) go, nothing else.
+			d, _ := diffShared(project, state.FwChain{Name: hc.Name}, &hc)
+			deletes = append(deletes, d...)
 		}
 	}
 	return concat(creates, deletes, adds, removes)
@@ -435,13 +509,13 @@ func Part(f *state.Firewall, project string) *state.Firewall {
 	if f == nil {
 		return nil
 	}
-	prefix := ProjectPrefix(project)
+	names := projectChains(project)
 	out := &state.Firewall{Backend: f.Backend}
 	for _, t := range f.Tables {
 		pt := state.FwTable{Name: t.Name}
 		for _, c := range t.Chains {
 			switch {
-			case strings.HasPrefix(c.Name, prefix), c.Name == ChainUser:
+			case names[c.Name], c.Name == ChainUser:
 				pt.Chains = append(pt.Chains, c)
 			case c.Builtin, c.Name == ChainIngress, c.Name == ChainEgress:
 				pc := state.FwChain{Name: c.Name, Builtin: c.Builtin}

@@ -39,15 +39,19 @@ func DestPort(spec string) (uint16, bool) {
 // ReadPublished lists the project's publishes from its DNAT rules, sorted
 // by container, port, protocol, host address and port: what `topo port` shows.
 func ReadPublished(project string, fw *state.Firewall) []Published {
-	nat := fw.Table(TableNat).Chain(ProjectPrefix(project) + suffixDNAT)
-	if nat == nil {
-		return nil
-	}
 	var out []Published
-	for _, r := range nat.Rules {
-		p, ok := parsePublished(r.Spec)
-		if ok && p.Project == project {
-			out = append(out, p)
+	// The chain as topo names it, or as an earlier topo did: a rule
+	// counts only with the project's mark.
+	for _, name := range []string{ProjectPrefix(project) + suffixDNAT, hashPrefix(project, legacyDigits) + suffixDNAT} {
+		nat := fw.Table(TableNat).Chain(name)
+		if nat == nil {
+			continue
+		}
+		for _, r := range nat.Rules {
+			p, ok := parsePublished(r.Spec)
+			if ok && p.Project == project {
+				out = append(out, p)
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -14,8 +14,10 @@
 //	nat PREROUTING, OUTPUT (--dst-type LOCAL) -> TOPO-<h>-DNAT  publishes
 //	nat POSTROUTING                            -> TOPO-<h>-SNAT  MASQUERADE
 //
-// <h> is a short hash of the project name, since chain names are limited
-// to 28 bytes; every rule's comment names project and resource in full.
+// <h> is a hash of the project name, as long as the longest of those names
+// leaves room for in iptables' 28 bytes; every rule's comment names project
+// and resource in full, and a chain whose rules carry another project's
+// name is never taken for the project's own.
 // All IN chains run before any OUT chain, so that a bridge of one project
 // drops what another project's bridge would let out. The drops of
 // internal networks, of every project, run before all of them, as
@@ -81,11 +83,48 @@ const (
 	suffixSNAT = "SNAT"
 )
 
+// maxChainName is the longest chain name iptables accepts
+// (XT_EXTENSION_MAXNAMELEN less its NUL).
+const maxChainName = 28
+
+// hashDigits is how many hex digits of sha256(project) name a project's
+// chains: all that the longest, TOPO-<h>-DNAT, has room for. 72 bits: no
+// two projects are expected to share them by chance, and a chain that
+// holds another project's rules is refused all the same (Conflicts).
+const hashDigits = maxChainName - len(ChainPrefix+"-"+suffixDNAT)
+
+// legacyDigits is how many digits topo used before: 32 bits, which project
+// names such as p19847 and p42256 share. Chains so named are still the
+// project's when their rules carry its mark, so that down and up remove
+// what an earlier topo made.
+const legacyDigits = 8
+
 // ProjectPrefix starts the names of a project's own chains.
 func ProjectPrefix(project string) string {
-	sum := sha256.Sum256([]byte(project))
-	return ChainPrefix + hex.EncodeToString(sum[:])[:8] + "-"
+	return hashPrefix(project, hashDigits)
 }
+
+func hashPrefix(project string, digits int) string {
+	sum := sha256.Sum256([]byte(project))
+	return ChainPrefix + hex.EncodeToString(sum[:])[:digits] + "-"
+}
+
+// projectChains are the names the project's chains have, as topo names
+// them now and as an earlier topo did. The name alone does not make a
+// chain the project's: see othersIn.
+func projectChains(project string) map[string]bool {
+	out := make(map[string]bool, 8)
+	for _, pre := range []string{ProjectPrefix(project), hashPrefix(project, legacyDigits)} {
+		for _, suffix := range []string{suffixIn, suffixOut, suffixDNAT, suffixSNAT} {
+			out[pre+suffix] = true
+		}
+	}
+	return out
+}
+
+// IsProjectChain reports whether chain has the name of one of project's
+// chains, now or as an earlier topo named them.
+func IsProjectChain(project, chain string) bool { return projectChains(project)[chain] }
 
 // Input is what the rules are generated from: the planner's model, with
 // every name, address and host port resolved.

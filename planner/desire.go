@@ -6,7 +6,6 @@ package planner
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -83,6 +82,46 @@ func NamespaceName(project, container string) string {
 	return project + "-" + container
 }
 
+// CheckNames reports interface names that two networks, or two endpoints,
+// of the file would share: bridge and veth names are hashes cut to the
+// kernel's 15 bytes, and two that agree there would otherwise meet as
+// "file exists" halfway through an up. It needs no kernel: validate runs it.
+func CheckNames(f *spec.File) error {
+	var errs []error
+	bridges := make(map[string]*spec.Network, len(f.Networks))
+	for _, n := range f.Networks {
+		b := BridgeName(f.Project, n.Name)
+		if first := bridges[b]; first != nil {
+			errs = append(errs, &spec.Error{Path: f.Path, Pos: n.Pos, Msg: fmt.Sprintf(
+				"network %q: its bridge would be named %s, like network %q's (line %d): the hashes of the two names agree in the 12 digits a bridge name holds; rename one of the networks",
+				n.Name, b, first.Name, first.Pos.Line)})
+			continue
+		}
+		bridges[b] = n
+	}
+	type endpoint struct {
+		c *spec.Container
+		a *spec.Attachment
+	}
+	veths := map[string]endpoint{}
+	for _, c := range f.Containers {
+		if c.Mode != spec.ModeBridge {
+			continue
+		}
+		for _, a := range c.Networks {
+			v := VethName(f.Project, c.Name, a.Network)
+			if first, ok := veths[v]; ok {
+				errs = append(errs, &spec.Error{Path: f.Path, Pos: a.Pos, Msg: fmt.Sprintf(
+					"container %q: its veth to network %q would be named %s, like container %q's to network %q (line %d): the hashes of the two agree in the 11 digits a veth name holds; rename one of the containers",
+					c.Name, a.Network, v, first.c.Name, first.a.Network, first.a.Pos.Line)})
+				continue
+			}
+			veths[v] = endpoint{c, a}
+		}
+	}
+	return spec.Join(errs...)
+}
+
 func shortHash(s string, n int) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])[:n]
@@ -93,6 +132,9 @@ func shortHash(s string, n int) string {
 // pools), and container addresses (kept while the container holds them,
 // else the lowest free). Problems are reported together, with positions.
 func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
+	if err := CheckNames(f); err != nil {
+		return nil, err
+	}
 	m := &Model{Project: f.Project}
 	var errs []error
 	fail := func(pos spec.Pos, format string, args ...any) {
@@ -146,7 +188,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, spec.Join(errs...)
 	}
 
 	// Addresses: fixed ones first, then those containers already hold, then
@@ -213,7 +255,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 		p.ep.Addr = netip.PrefixFrom(a, nets[p.ep.Network].Subnet.Bits())
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, spec.Join(errs...)
 	}
 	if err := assignPorts(f, m, obs); err != nil {
 		return nil, err

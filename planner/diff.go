@@ -2,12 +2,12 @@ package planner
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
 
+	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -224,7 +224,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 	}
 	d.checkCollisions(m, wantNS, wantNet, wantEP, epOwner)
 	if len(d.errs) > 0 {
-		return nil, errors.Join(d.errs...)
+		return nil, spec.Join(d.errs...)
 	}
 
 	// Endpoints: keep the intact ones that match, destroy the rest.
@@ -409,6 +409,9 @@ func (d *differ) checkCollisions(m *Model, wantNS map[string]*Container, wantNet
 		if l := d.obs.Host.Link(e.HostLink); l != nil && l.Alias != mark(m.Project, state.KindEndpoint, key) {
 			d.errs = append(d.errs, fmt.Errorf("container %s: link %s already exists and %s; remove it", epOwner[key].Name, e.HostLink, owner(l.Alias)))
 		}
+	}
+	if len(m.Networks) > 0 { // a project without networks has no chains
+		d.errs = append(d.errs, firewall.Conflicts(m.Project, d.obs.Firewall)...)
 	}
 }
 

@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,12 +59,12 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 	// Publishes in the kernel: this project's random ones are kept, every
 	// other one is taken.
 	kept := map[string]int{}
-	own := firewall.ProjectPrefix(f.Project)
 	if nat := obs.Firewall.Table(firewall.TableNat); nat != nil {
 		for _, c := range nat.Chains {
 			if c.Builtin {
 				continue
 			}
+			own := firewall.IsProjectChain(f.Project, c.Name)
 			for _, r := range c.Rules {
 				mk, ok := state.ParseMark(firewall.Comment(r.Spec))
 				hp, hok := firewall.DestPort(r.Spec)
@@ -77,7 +76,7 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 				if strings.HasSuffix(mk.Name, "/udp") {
 					pr = "udp"
 				}
-				if strings.HasPrefix(c.Name, own) && mk.Project == f.Project {
+				if own && mk.Project == f.Project {
 					kept[mk.Name] = port
 					continue
 				}
@@ -185,7 +184,7 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 		give(g, port)
 		next[pr] = port + 1
 	}
-	return errors.Join(errs...)
+	return spec.Join(errs...)
 }
 
 // isReserved reports whether port is in one of the ranges.

@@ -27,6 +27,9 @@ func newValidateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := planner.CheckNames(f); err != nil {
+				return err
+			}
 			fmt.Fprintf(g.stdout, "%s: valid (project %s: %d networks, %d containers)\n", g.file, f.Project, len(f.Networks), len(f.Containers))
 			return nil
 		},
