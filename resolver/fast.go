@@ -127,7 +127,7 @@ func (h *Handler) fast(in, out []byte) []byte {
 	r := out[:size]
 	copy(r, in[:qend])              // ID and the question as asked
 	r[2] = 0x80 | 0x04 | in[2]&0x01 // QR, AA, the asker's RD
-	r[3] = 0x80                     // RA, NOERROR
+	r[3] = 0x80 | in[3]&0x10        // RA, the asker's CD (RFC 4035 §3.2.2), NOERROR
 	binary.BigEndian.PutUint16(r[6:], uint16(n))
 	binary.BigEndian.PutUint16(r[8:], 0)
 	binary.BigEndian.PutUint16(r[10:], arcount)

@@ -50,15 +50,19 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 		qtype uint16
 		edns  uint16
 		do    bool
+		cd    bool
 	}{
-		{"web.", dns.TypeA, 0, false}, {"WeB.", dns.TypeA, 0, false}, {"api.", dns.TypeA, 1232, true},
-		{"web.example.", dns.TypeA, 4096, false}, {"db.", dns.TypeA, 0, false}, {"www.", dns.TypeA, 100, false},
+		{"web.", dns.TypeA, 0, false, false}, {"WeB.", dns.TypeA, 0, false, false}, {"api.", dns.TypeA, 1232, true, false},
+		// Checking Disabled is copied to the answer (RFC 4035 §3.2.2).
+		{"api.", dns.TypeA, 1232, true, true}, {"web.", dns.TypeA, 0, false, true},
+		{"web.example.", dns.TypeA, 4096, false, false}, {"db.", dns.TypeA, 0, false, false}, {"www.", dns.TypeA, 100, false, false},
 		// General path only: NAME.NETWORK, other types, unknown names.
-		{"web.front.", dns.TypeA, 0, false}, {"web.", dns.TypeAAAA, 0, false}, {"nope.", dns.TypeA, 0, false},
+		{"web.front.", dns.TypeA, 0, false, false}, {"web.", dns.TypeAAAA, 0, false, false}, {"nope.", dns.TypeA, 0, false, false},
 	} {
 		q := new(dns.Msg)
 		q.SetQuestion(c.name, c.qtype)
 		q.Id = 77
+		q.CheckingDisabled = c.cd
 		if c.edns > 0 {
 			q.SetEdns0(c.edns, c.do)
 		}
@@ -79,9 +83,12 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 		if d := sameAnswer(got, want); d != "" {
 			t.Errorf("%s: fast path differs from general (-general +fast):\n%s", c.name, d)
 		}
+		if got.CheckingDisabled != c.cd {
+			t.Errorf("%s: CD %v in the answer, asked with %v", c.name, got.CheckingDisabled, c.cd)
+		}
 	}
-	if fastCount != 6 {
-		t.Errorf("fast path answered %d queries, want 6", fastCount)
+	if fastCount != 8 {
+		t.Errorf("fast path answered %d queries, want 8", fastCount)
 	}
 }
 

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"log"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -32,6 +33,11 @@ type Handler struct {
 	NS       string
 	Store    *atomic.Pointer[Store]
 	Upstream Upstream
+
+	// forwards caps the queries upstream at once of every namespace,
+	// nsForwards this one's (see maxForwards); nil has no cap.
+	forwards, nsForwards *slots
+	log                  *log.Logger
 }
 
 var _ dns.Handler = (*Handler)(nil)
@@ -66,6 +72,23 @@ func (h *Handler) Answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 	if r, fwd := h.decide(req); !fwd {
 		return r
 	}
+	if !h.takeForward() {
+		return reply(req, dns.RcodeServerFailure)
+	}
+	return h.forwardTaken(ctx, req)
+}
+
+// takeForward takes a slot for a query upstream, or reports that the
+// caps are reached; forwardTaken gives it back.
+func (h *Handler) takeForward() bool {
+	return takeBoth(h.forwards, h.nsForwards, h.NS, h.log)
+}
+
+// forwardTaken forwards req with the slot takeForward took, and gives it
+// back.
+func (h *Handler) forwardTaken(ctx context.Context, req *dns.Msg) *dns.Msg {
+	defer h.nsForwards.give()
+	defer h.forwards.give()
 	return h.forward(ctx, req)
 }
 
@@ -195,9 +218,10 @@ func reverseAddr(name string) (netip.Addr, bool) {
 
 // Packet answers one UDP packet: the packed reply in out (nil when the
 // packet deserves none), or, for a query that must go upstream, the
-// unpacked query to forward, which the caller does without holding up the
-// next packet.
-func (h *Handler) Packet(in, out []byte) (reply []byte, forward *dns.Msg) {
+// unpacked query to forward, which the caller does with forwardTaken
+// without holding up the next packet: Packet took its slot. Past the caps
+// on queries upstream the reply is SERVFAIL.
+func (h *Handler) Packet(in, out []byte) (answer []byte, forward *dns.Msg) {
 	if b := h.fast(in, out); b != nil {
 		return b, nil
 	}
@@ -207,7 +231,10 @@ func (h *Handler) Packet(in, out []byte) (reply []byte, forward *dns.Msg) {
 	}
 	resp, fwd := h.decide(req)
 	if fwd {
-		return nil, req
+		if h.takeForward() {
+			return nil, req
+		}
+		resp = reply(req, dns.RcodeServerFailure)
 	}
 	b, err := packUDP(req, resp, out)
 	if err != nil {

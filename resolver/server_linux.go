@@ -37,6 +37,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[string]*listener
 	udp       *udpLoop
+	// forwards and tcpConns are the caps all namespaces share.
+	forwards, tcpConns *slots
 }
 
 // listener is the UDP and TCP server of one namespace.
@@ -52,7 +54,8 @@ func NewServer(up Upstream, logger *log.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{NetnsDir: "/run/netns", Addr: Address, Upstream: up, Log: logger, listeners: map[string]*listener{}, udp: loop}
+	s := &Server{NetnsDir: "/run/netns", Addr: Address, Upstream: up, Log: logger, listeners: map[string]*listener{}, udp: loop,
+		forwards: newSlots(maxForwards, forwardsHeld, forwardsPast), tcpConns: newSlots(maxTCPConns, tcpHeld, tcpPast)}
 	s.store.Store(NewStore(&records.Document{}))
 	return s, nil
 }
@@ -132,7 +135,9 @@ func (s *Server) listen(name, path string, id records.NamespaceID) (*listener, e
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{NS: name, Store: &s.store, Upstream: s.Upstream}
+	h := &Handler{NS: name, Store: &s.store, Upstream: s.Upstream,
+		forwards: s.forwards, nsForwards: newSlots(maxForwardsPerNS, forwardsHeld, forwardsPast), log: s.Log}
+	ln = &limitListener{Listener: ln, shared: s.tcpConns, own: newSlots(maxTCPConnsPerNS, tcpHeld, tcpPast), ns: name, log: s.Log}
 	l := &listener{id: id, udp: udp, tcp: &dns.Server{Listener: ln, Handler: h}}
 	started := make(chan struct{})
 	failed := make(chan error, 1)

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
-	"github.com/vishvananda/netns"
 
 	"github.com/topolab/topo/internal/sandbox"
 	"github.com/topolab/topo/resolver/records"
@@ -39,25 +37,10 @@ func addNamespaces(t *testing.T, names ...string) {
 func query(path, network, addr, name string, qtype uint16) (*dns.Msg, error) {
 	var conn net.Conn
 	var err error
-	dial := func() { conn, err = net.DialTimeout(network, addr, time.Second) }
 	if path == "" {
-		dial()
+		conn, err = net.DialTimeout(network, addr, time.Second)
 	} else {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-			var fd netns.NsHandle
-			if fd, err = netns.GetFromPath(path); err != nil {
-				return
-			}
-			defer fd.Close()
-			if err = netns.Set(fd); err != nil {
-				return
-			}
-			dial()
-		}()
-		<-done
+		conn, err = sandbox.DialIn(path, network, addr)
 	}
 	if err != nil {
 		return nil, err

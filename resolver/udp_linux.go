@@ -154,10 +154,10 @@ func (l *udpLoop) drain(s *udpSock, in, out []byte) {
 	}
 }
 
-// forward answers req from upstream and sends the answer on s, if s is
-// still served by then.
+// forward answers req from upstream, with the slot Packet took, and sends
+// the answer on s, if s is still served by then.
 func (l *udpLoop) forward(s *udpSock, to unix.Sockaddr, req *dns.Msg) {
-	b, err := packUDP(req, s.h.forward(context.Background(), req), nil)
+	b, err := packUDP(req, s.h.forwardTaken(context.Background(), req), nil)
 	if err != nil || b == nil {
 		return
 	}
