@@ -488,23 +488,29 @@ containers:
   e:
     network_mode: "container:%[1]s"
 `, long, nuls)
-	_, err := Parse("/x/lab/topo.yaml", []byte(src))
-	if err == nil {
-		t.Fatal("Parse succeeded, want errors")
-	}
 	quoted := regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-	lines := strings.Split(err.Error(), "\n")
-	if len(lines) < 15 {
-		t.Errorf("only %d problems reported:\n%v", len(lines), err)
-	}
-	for _, line := range lines {
-		for _, q := range quoted.FindAllString(line, -1) {
-			if len(q) > 82 {
-				t.Errorf("a message quotes %d bytes: %.200s", len(q), line)
-			}
+	for i, src := range []string{src,
+		"networks: *" + long + "\n",       // an unknown anchor
+		"networks: !" + long + " 1\n",     // a tag of its own
+		"networks:\n  a: [" + long + "\n", // YAML that ends too soon
+	} {
+		_, err := Parse("/x/lab/topo.yaml", []byte(src))
+		if err == nil {
+			t.Fatalf("source %d: Parse succeeded, want errors", i)
 		}
-		if strings.Contains(line, strings.Repeat("x", 81)) || strings.Contains(line, strings.Repeat(`\x00`, 21)) {
-			t.Errorf("a message holds more than 80 bytes of a value: %.200s", line)
+		lines := strings.Split(err.Error(), "\n")
+		if i == 0 && len(lines) < 15 {
+			t.Errorf("only %d problems reported:\n%v", len(lines), err)
+		}
+		for _, line := range lines {
+			for _, q := range quoted.FindAllString(line, -1) {
+				if len(q) > 82 {
+					t.Errorf("a message quotes %d bytes: %.200s", len(q), line)
+				}
+			}
+			if strings.Contains(line, strings.Repeat("x", 81)) || strings.Contains(line, strings.Repeat(`\x00`, 21)) {
+				t.Errorf("a message holds more than 80 bytes of a value: %.200s", line)
+			}
 		}
 	}
 }

@@ -128,13 +128,17 @@ func yamlErrorPos(err error, data []byte) Pos {
 	return Pos{}
 }
 
-// yamlErrorMsg strips yaml.v3's "yaml: line N: " prefix.
+// yamlErrorMsg strips yaml.v3's "yaml: line N: " prefix, and clips what
+// it quotes of the file.
 func yamlErrorMsg(err error) string {
 	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		return m[2]
+	if m := yamlAnchorRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("unknown anchor '%s' referenced", clip(m[1]))
 	}
-	return strings.TrimPrefix(msg, "yaml: ")
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		return clip(m[2])
+	}
+	return clip(strings.TrimPrefix(msg, "yaml: "))
 }
 
 // checkExpansion counts the values of the document with every alias
@@ -222,7 +226,7 @@ func describe(n *yaml.Node) string {
 		case "!!str":
 			return fmt.Sprintf("the string %q", clip(n.Value))
 		default:
-			return fmt.Sprintf("%s %s", n.ShortTag(), clip(n.Value))
+			return fmt.Sprintf("%s %s", clip(n.ShortTag()), clip(n.Value))
 		}
 	}
 	return "an unknown YAML value"
