@@ -19,16 +19,20 @@ import (
 // can wait seconds, get a goroutine of their own.
 type udpLoop struct {
 	epfd, wake int
-	// mu guards socks, and is held while a socket is used, so that a
-	// socket is never closed (and its number reused) under a reader.
-	mu    sync.Mutex
-	socks map[int32]*udpSock
-	done  chan struct{}
+	mu         sync.Mutex // guards socks
+	socks      map[int32]*udpSock
+	done       chan struct{}
 }
 
 type udpSock struct {
 	fd int
 	h  *Handler
+	// mu is held, shared, while fd is used and, alone, to close it, so
+	// that a socket is never closed (and its number reused) under a user.
+	// Each socket has its own: the answers of a flood's forwarded queries
+	// then never queue with the loop for one lock.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // burst bounds the packets taken from one socket per wake-up, so that a
@@ -84,13 +88,22 @@ func (l *udpLoop) add(fd int, h *Handler) error {
 // remove stops serving fd and closes it.
 func (l *udpLoop) remove(fd int) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.socks[int32(fd)] == nil {
+	s := l.socks[int32(fd)]
+	if s == nil {
+		l.mu.Unlock()
 		return
 	}
 	delete(l.socks, int32(fd))
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-	unix.Close(fd)
+	l.mu.Unlock()
+	s.close()
+}
+
+func (s *udpSock) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	unix.Close(s.fd)
 }
 
 // close ends the loop and closes every socket.
@@ -102,7 +115,7 @@ func (l *udpLoop) close() {
 	defer l.mu.Unlock()
 	for k, s := range l.socks {
 		delete(l.socks, k)
-		unix.Close(s.fd)
+		s.close()
 	}
 	unix.Close(l.epfd)
 	unix.Close(l.wake)
@@ -121,17 +134,21 @@ func (l *udpLoop) run() {
 		if err != nil {
 			return
 		}
-		l.mu.Lock()
 		for _, ev := range events[:n] {
 			if int(ev.Fd) == l.wake {
-				l.mu.Unlock()
 				return
 			}
-			if s := l.socks[ev.Fd]; s != nil {
-				l.drain(s, in, out)
+			l.mu.Lock()
+			s := l.socks[ev.Fd]
+			l.mu.Unlock()
+			if s != nil {
+				s.mu.RLock()
+				if !s.closed {
+					l.drain(s, in, out)
+				}
+				s.mu.RUnlock()
 			}
 		}
-		l.mu.Unlock()
 	}
 }
 
@@ -161,9 +178,9 @@ func (l *udpLoop) forward(s *udpSock, to unix.Sockaddr, req *dns.Msg) {
 	if err != nil || b == nil {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.socks[int32(s.fd)] == s {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.closed {
 		_ = unix.Sendto(s.fd, b, unix.MSG_DONTWAIT, to)
 	}
 }
