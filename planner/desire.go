@@ -69,12 +69,18 @@ type Endpoint struct {
 // BridgeName is the host bridge of a project's network. Interface names are
 // limited to 15 bytes, so it is derived from a hash, as Docker's are.
 func BridgeName(project, network string) string {
-	return "br-" + shortHash(project+"/"+network, 12)
+	return "br-" + shortHash(project+"/"+network, bridgeDigits)
 }
+
+// The hex digits of a hash that fit in an interface name with its prefix.
+const (
+	bridgeDigits = 15 - len("br-")
+	vethDigits   = 15 - len("veth")
+)
 
 // VethName is the host end of a container's veth on a network.
 func VethName(project, container, network string) string {
-	return "veth" + shortHash(project+"/"+container+"/"+network, 11)
+	return "veth" + shortHash(project+"/"+container+"/"+network, vethDigits)
 }
 
 // NamespaceName is the named namespace of a container, as `ip netns` lists it.
@@ -93,8 +99,8 @@ func CheckNames(f *spec.File) error {
 		b := BridgeName(f.Project, n.Name)
 		if first := bridges[b]; first != nil {
 			errs = append(errs, &spec.Error{Path: f.Path, Pos: n.Pos, Msg: fmt.Sprintf(
-				"network %q: its bridge would be named %s, like network %q's (line %d): the hashes of the two names agree in the 12 digits a bridge name holds; rename one of the networks",
-				n.Name, b, first.Name, first.Pos.Line)})
+				"network %q: its bridge would be named %s, like network %q's (line %d): the hashes of the two names agree in the %d digits a bridge name holds; rename one of the networks",
+				n.Name, b, first.Name, first.Pos.Line, bridgeDigits)})
 			continue
 		}
 		bridges[b] = n
@@ -112,8 +118,8 @@ func CheckNames(f *spec.File) error {
 			v := VethName(f.Project, c.Name, a.Network)
 			if first, ok := veths[v]; ok {
 				errs = append(errs, &spec.Error{Path: f.Path, Pos: a.Pos, Msg: fmt.Sprintf(
-					"container %q: its veth to network %q would be named %s, like container %q's to network %q (line %d): the hashes of the two agree in the 11 digits a veth name holds; rename one of the containers",
-					c.Name, a.Network, v, first.c.Name, first.a.Network, first.a.Pos.Line)})
+					"container %q: its veth to network %q would be named %s, like container %q's to network %q (line %d): the hashes of the two agree in the %d digits a veth name holds; rename one of the containers",
+					c.Name, a.Network, v, first.c.Name, first.a.Network, first.a.Pos.Line, vethDigits)})
 				continue
 			}
 			veths[v] = endpoint{c, a}
