@@ -325,7 +325,7 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 			}
 		case !wantShared && hc.Name == ChainUser && len(hc.Rules) == 0:
 			removes = append(removes, Change{Op: "-X", Chain: hc.Name})
-		case hc.Name != ChainUser && hc.Name != ChainIngress && hc.Name != ChainEgress:
+		case hc.Name != ChainUser && !isPerProject(hc.Name):
 			// Another project's chain: the project's rules in it (two
 			// projects whose names collided) go, nothing else.
 			d, _ := diffShared(project, state.FwChain{Name: hc.Name}, &hc)
