@@ -53,10 +53,7 @@ func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) 
 	if len(servers) == 0 {
 		return nil, errors.New("no upstream resolver: the host's resolv.conf names no nameserver")
 	}
-	timeout := f.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Second
-	}
+	timeout := f.timeout()
 	var last *dns.Msg
 	var errs []error
 	for _, s := range servers {
@@ -78,6 +75,14 @@ func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) 
 		return last, nil
 	}
 	return nil, errors.Join(errs...)
+}
+
+// timeout is the wait per upstream and attempt: Timeout, or 2 s.
+func (f *Forwarder) timeout() time.Duration {
+	if f.Timeout > 0 {
+		return f.Timeout
+	}
+	return 2 * time.Second
 }
 
 func exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Duration) (*dns.Msg, error) {

@@ -123,9 +123,18 @@ func (h *Handler) decide(req *dns.Msg) (resp *dns.Msg, forward bool) {
 
 // forward asks the upstreams on behalf of req.
 func (h *Handler) forward(ctx context.Context, req *dns.Msg) *dns.Msg {
-	fq := req.Copy()
-	resp, err := h.Upstream.Exchange(ctx, fq)
-	if err != nil || resp == nil {
+	resp, err := h.Upstream.Exchange(ctx, req.Copy())
+	if err != nil {
+		resp = nil
+	}
+	return fromUpstream(req, resp)
+}
+
+// fromUpstream makes an upstream's answer to req the asker's: its ID, its
+// spelling of the name, no EDNS0 unless it asked with it. Without an
+// answer (nil) it is SERVFAIL.
+func fromUpstream(req, resp *dns.Msg) *dns.Msg {
+	if resp == nil {
 		return reply(req, dns.RcodeServerFailure)
 	}
 	resp.Id = req.Id

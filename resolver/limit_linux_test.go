@@ -1,13 +1,13 @@
 package resolver
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log"
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,25 +17,71 @@ import (
 	"github.com/topolab/topo/internal/sandbox"
 )
 
-// heldUpstream holds every query until release is closed, and says on
-// entered each time one arrives.
+// heldUpstream is a DNS server on 127.0.0.1 (UDP) that holds every query
+// until release is closed, then answers it, and says on entered each time
+// one arrives. The resolver reaches it through a Forwarder, as it reaches
+// the host's nameservers.
 type heldUpstream struct {
+	addr    string
 	entered chan string
 	release chan struct{}
+	mu      sync.Mutex
+	held    []heldQuery
+	pc      net.PacketConn
 }
 
-func newHeldUpstream() *heldUpstream {
-	return &heldUpstream{entered: make(chan string, 4*maxForwards), release: make(chan struct{})}
+type heldQuery struct {
+	from net.Addr
+	q    *dns.Msg
 }
 
-func (u *heldUpstream) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	u.entered <- q.Question[0].Name
-	select {
-	case <-u.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+func newHeldUpstream(t *testing.T) *heldUpstream {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return aReply(q, "192.0.2.9", 1), nil
+	t.Cleanup(func() { pc.Close() })
+	u := &heldUpstream{addr: pc.LocalAddr().String(), entered: make(chan string, 4*maxForwards), release: make(chan struct{}), pc: pc}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) != nil || len(q.Question) != 1 {
+				continue
+			}
+			u.entered <- q.Question[0].Name
+			u.mu.Lock()
+			select {
+			case <-u.release:
+				u.answer(heldQuery{from, q})
+			default:
+				u.held = append(u.held, heldQuery{from, q})
+			}
+			u.mu.Unlock()
+		}
+	}()
+	return u
+}
+
+func (u *heldUpstream) answer(h heldQuery) {
+	b, _ := aReply(h.q, "192.0.2.9", 1).Pack()
+	u.pc.WriteTo(b, h.from)
+}
+
+// answerAll answers the queries held and, from now on, every query at once.
+func (u *heldUpstream) answerAll() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	close(u.release)
+	for _, h := range u.held {
+		u.answer(h)
+	}
+	u.held = nil
 }
 
 // waitEntered waits until n more queries reached the upstream; the guard
@@ -89,8 +135,8 @@ func heldServer(t *testing.T) (*Server, *heldUpstream) {
 	t.Helper()
 	sandbox.Require(t)
 	addNamespaces(t, "shop-web", "shop-api2", "shop-db", "shop-lone")
-	up := newHeldUpstream()
-	s, err := NewServer(up, log.New(os.Stderr, "resolver: ", 0))
+	up := newHeldUpstream(t)
+	s, err := NewServer(&Forwarder{Servers: []string{up.addr}, Timeout: time.Minute}, log.New(os.Stderr, "resolver: ", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +212,7 @@ func TestForwardsAreCapped(t *testing.T) {
 
 	// The upstream answers: every query held gets its answer, and the
 	// slots are free again.
-	close(up.release)
+	up.answerAll()
 	for _, c := range []struct {
 		conn *dns.Conn
 		n    int
@@ -210,7 +256,7 @@ func TestTCPConnectionsAreCapped(t *testing.T) {
 	}
 	// Once the held queries are answered and their connections closed, a
 	// new connection is served.
-	close(up.release)
+	up.answerAll()
 	for _, c := range conns {
 		recv(t, c)
 		c.Close()

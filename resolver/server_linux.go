@@ -50,7 +50,7 @@ type listener struct {
 
 // NewServer returns a server with no records and no listener.
 func NewServer(up Upstream, logger *log.Logger) (*Server, error) {
-	loop, err := newUDPLoop()
+	loop, err := newUDPLoop(up)
 	if err != nil {
 		return nil, err
 	}

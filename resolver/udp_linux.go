@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
@@ -15,13 +16,23 @@ import (
 // blocked in epoll_wait, as dnsmasq does. Go's network poller would add a
 // goroutine switch per wake-up and miekg/dns's server a goroutine and an
 // IP_PKTINFO per query: more than the few microseconds a local answer
-// takes (scripts/bench-dns measures it). Queries that go upstream, which
-// can wait seconds, get a goroutine of their own.
+// takes (scripts/bench-dns measures it). Queries that go upstream are
+// relayed from the same thread (relay) when the upstream is a Forwarder;
+// another Upstream gets a goroutine per query.
 type udpLoop struct {
 	epfd, wake int
 	mu         sync.Mutex // guards socks
 	socks      map[int32]*udpSock
 	done       chan struct{}
+	relay      *relay // nil: a goroutine per query upstream
+	// upstream collects the queries a drain found must go upstream, to
+	// start once the asker's socket is let go.
+	upstream []relayStart
+}
+
+type relayStart struct {
+	to  unix.Sockaddr
+	req *dns.Msg
 }
 
 type udpSock struct {
@@ -39,7 +50,7 @@ type udpSock struct {
 // busy namespace does not starve the others.
 const burst = 64
 
-func newUDPLoop() (*udpLoop, error) {
+func newUDPLoop(up Upstream) (*udpLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
@@ -55,6 +66,9 @@ func newUDPLoop() (*udpLoop, error) {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
 	l := &udpLoop{epfd: epfd, wake: wake, socks: map[int32]*udpSock{}, done: make(chan struct{})}
+	if f, ok := up.(*Forwarder); ok {
+		l.relay = newRelay(f, epfd)
+	}
 	go l.run()
 	return l, nil
 }
@@ -99,6 +113,16 @@ func (l *udpLoop) remove(fd int) {
 	s.close()
 }
 
+// send sends b to to on s, unless s is closed; a full socket buffer or an
+// asker gone loses it, and the asker asks again.
+func (s *udpSock) send(b []byte, to unix.Sockaddr) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.closed {
+		_ = unix.Sendto(s.fd, b, unix.MSG_DONTWAIT, to)
+	}
+}
+
 func (s *udpSock) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,6 +135,9 @@ func (l *udpLoop) close() {
 	var one = [8]byte{1}
 	unix.Write(l.wake, one[:])
 	<-l.done
+	if l.relay != nil {
+		l.relay.close()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k, s := range l.socks {
@@ -126,8 +153,13 @@ func (l *udpLoop) run() {
 	events := make([]unix.EpollEvent, 128)
 	in := make([]byte, 4096) // far above any query; longer ones are cut and dropped
 	out := make([]byte, maxUDPSize)
+	var answers []int32 // upstream sockets with answers, served after the askers
 	for {
-		n, err := unix.EpollWait(l.epfd, events, -1)
+		wait := -1
+		if l.relay != nil {
+			wait = l.relay.wait(time.Now())
+		}
+		n, err := unix.EpollWait(l.epfd, events, wait)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -138,16 +170,35 @@ func (l *udpLoop) run() {
 			if int(ev.Fd) == l.wake {
 				return
 			}
+			if l.relay != nil && l.relay.owns(ev.Fd) {
+				answers = append(answers, ev.Fd)
+				continue
+			}
 			l.mu.Lock()
 			s := l.socks[ev.Fd]
 			l.mu.Unlock()
-			if s != nil {
-				s.mu.RLock()
-				if !s.closed {
-					l.drain(s, in, out)
-				}
-				s.mu.RUnlock()
+			if s == nil {
+				continue
 			}
+			s.mu.RLock()
+			if !s.closed {
+				l.drain(s, in, out)
+			}
+			s.mu.RUnlock()
+			for i, u := range l.upstream {
+				if l.relay != nil {
+					l.relay.start(s, u.to, u.req)
+				} else {
+					go l.forward(s, u.to, u.req)
+				}
+				l.upstream[i] = relayStart{}
+			}
+			l.upstream = l.upstream[:0]
+		}
+		if l.relay != nil {
+			l.relay.receiveAll(answers)
+			answers = answers[:0]
+			l.relay.expire(time.Now())
 		}
 	}
 }
@@ -161,7 +212,7 @@ func (l *udpLoop) drain(s *udpSock, in, out []byte) {
 		}
 		reply, fwd := s.h.Packet(in[:n], out)
 		if fwd != nil {
-			go l.forward(s, from, fwd)
+			l.upstream = append(l.upstream, relayStart{from, fwd})
 			continue
 		}
 		if reply != nil {
@@ -175,12 +226,7 @@ func (l *udpLoop) drain(s *udpSock, in, out []byte) {
 // the answer on s, if s is still served by then.
 func (l *udpLoop) forward(s *udpSock, to unix.Sockaddr, req *dns.Msg) {
 	b, err := packUDP(req, s.h.forwardTaken(context.Background(), req), nil)
-	if err != nil || b == nil {
-		return
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if !s.closed {
-		_ = unix.Sendto(s.fd, b, unix.MSG_DONTWAIT, to)
+	if err == nil && b != nil {
+		s.send(b, to)
 	}
 }
