@@ -59,23 +59,26 @@ func aReply(q *dns.Msg, ip string, n int) *dns.Msg {
 	return r
 }
 
-func TestForwarderFailsOver(t *testing.T) {
-	sandbox.Require(t)
-	// A port where nothing listens: the kernel refuses at once.
+// testUpstreams starts the upstreams failover is tested against: dead,
+// a port where nothing listens (the kernel says so at once); silent, a
+// socket that never answers; refusing, a server that answers REFUSED;
+// and good, which answers big.test. truncated over UDP and with 60
+// records over TCP, and other names with 192.0.2.7, always with EDNS0.
+func testUpstreams(t *testing.T) (dead, silent, refusing, good string) {
+	t.Helper()
 	closed, _ := net.ListenPacket("udp4", "127.0.0.1:0")
-	dead := closed.LocalAddr().String()
+	dead = closed.LocalAddr().String()
 	closed.Close()
-	// A socket that never answers: the forwarder must time out.
-	silent, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	quiet, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer silent.Close()
-	refusing := fakeServer(t, func(_ bool, q *dns.Msg) *dns.Msg {
+	t.Cleanup(func() { quiet.Close() })
+	refusing = fakeServer(t, func(_ bool, q *dns.Msg) *dns.Msg {
 		r := new(dns.Msg)
 		return r.SetRcode(q, dns.RcodeRefused)
 	})
-	good := fakeServer(t, func(tcp bool, q *dns.Msg) *dns.Msg {
+	good = fakeServer(t, func(tcp bool, q *dns.Msg) *dns.Msg {
 		if q.Question[0].Name == "big.test." {
 			if !tcp {
 				r := aReply(q, "192.0.2.1", 0)
@@ -84,9 +87,15 @@ func TestForwarderFailsOver(t *testing.T) {
 			}
 			return aReply(q, "192.0.2.1", 60)
 		}
-		return aReply(q, "192.0.2.7", 1)
+		return aReply(q, "192.0.2.7", 1).SetEdns0(1232, false)
 	})
-	f := &Forwarder{Servers: []string{dead, silent.LocalAddr().String(), refusing, good}, Timeout: 300 * time.Millisecond}
+	return dead, quiet.LocalAddr().String(), refusing, good
+}
+
+func TestForwarderFailsOver(t *testing.T) {
+	sandbox.Require(t)
+	dead, silent, refusing, good := testUpstreams(t)
+	f := &Forwarder{Servers: []string{dead, silent, refusing, good}, Timeout: 300 * time.Millisecond}
 
 	q := new(dns.Msg)
 	q.SetQuestion("example.test.", dns.TypeA)

@@ -50,24 +50,7 @@ func relayAsk(t *testing.T, f *Forwarder, name string, edns bool) *dns.Msg {
 func TestRelay(t *testing.T) {
 	sandbox.Require(t)
 	addNamespaces(t, "shop-web", "shop-api2", "shop-db", "shop-lone")
-	silent, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	refusing := fakeServer(t, func(_ bool, q *dns.Msg) *dns.Msg { return new(dns.Msg).SetRcode(q, dns.RcodeRefused) })
-	good := fakeServer(t, func(tcp bool, q *dns.Msg) *dns.Msg {
-		if q.Question[0].Name == "big.test." {
-			if !tcp {
-				r := aReply(q, "192.0.2.1", 0)
-				r.Truncated = true
-				return r
-			}
-			return aReply(q, "192.0.2.1", 60)
-		}
-		// EDNS0 always: the relay takes it away for askers without it.
-		return aReply(q, "192.0.2.7", 1).SetEdns0(1232, false)
-	})
+	dead, silent, refusing, good := testUpstreams(t)
 	wrongQuestion := fakeServer(t, func(_ bool, q *dns.Msg) *dns.Msg {
 		r := aReply(q, "198.51.100.66", 1)
 		r.Question[0].Name = "other.test."
@@ -98,13 +81,9 @@ func TestRelay(t *testing.T) {
 			}
 		}
 	}()
-	// A port where nothing listens: the kernel says so (ICMP).
-	closed, _ := net.ListenPacket("udp4", "127.0.0.1:0")
-	dead := closed.LocalAddr().String()
-	closed.Close()
 	timeout := 300 * time.Millisecond
 
-	r := relayAsk(t, &Forwarder{Servers: []string{dead, silent.LocalAddr().String(), refusing, good}, Timeout: timeout}, "ExAmple.TEST.", true)
+	r := relayAsk(t, &Forwarder{Servers: []string{dead, silent, refusing, good}, Timeout: timeout}, "ExAmple.TEST.", true)
 	if got := aRecords(r); r.Rcode != dns.RcodeSuccess || len(got) != 1 || got[0] != "192.0.2.7" {
 		t.Errorf("after a silent and a refusing upstream: %v", r)
 	}
@@ -116,7 +95,7 @@ func TestRelay(t *testing.T) {
 	if r.Rcode != dns.RcodeRefused {
 		t.Errorf("only a refusing upstream: %v, want REFUSED", r)
 	}
-	r = relayAsk(t, &Forwarder{Servers: []string{silent.LocalAddr().String()}, Timeout: timeout}, "example.test.", false)
+	r = relayAsk(t, &Forwarder{Servers: []string{silent}, Timeout: timeout}, "example.test.", false)
 	if r.Rcode != dns.RcodeServerFailure {
 		t.Errorf("only a silent upstream: %v, want SERVFAIL", r)
 	}
