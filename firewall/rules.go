@@ -153,16 +153,23 @@ type Publish struct {
 	// HostIP is 0.0.0.0 for every address of the host.
 	HostIP   netip.Addr
 	HostPort uint16
-	// Random says topo picked HostPort from the ephemeral range.
-	Random bool
-	Port   uint16
-	Proto  string
+	// Random says topo picked HostPort: from the ephemeral range, or from
+	// PickLow-PickHigh when the file gives a host range for one port
+	// (8000-8010:80).
+	Random            bool
+	PickLow, PickHigh uint16
+	Port              uint16
+	Proto             string
 }
 
 // Key names the publish in rule comments: CONTAINER/HOSTIP:HOSTPORT:PORT/PROTO,
-// with HOSTPORT empty when topo picked it, so that the pick can be read
+// with HOSTPORT empty when topo picked it from the ephemeral range, and
+// LOW-HIGH when from a range of the file, so that the pick can be read
 // back from the kernel and kept.
 func (p Publish) Key() string {
+	if p.Random && p.PickLow != 0 {
+		return fmt.Sprintf("%s/%s:%d-%d:%d/%s", p.Container, p.HostIP, p.PickLow, p.PickHigh, p.Port, p.Proto)
+	}
 	return RandomKey(p.Container, p.HostIP, p.Port, p.Proto, p.Random, p.HostPort)
 }
 

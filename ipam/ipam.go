@@ -90,15 +90,17 @@ func Broadcast(subnet netip.Prefix) netip.Addr {
 // Allocator hands out the addresses of one subnet, lowest free first.
 type Allocator struct {
 	subnet netip.Prefix
-	taken  map[netip.Addr]bool
-	next   netip.Addr
+	// pool is where Next picks from: the subnet, or a range of it.
+	pool  netip.Prefix
+	taken map[netip.Addr]bool
+	next  netip.Addr
 }
 
 // NewAllocator returns an allocator for subnet with the network, gateway and
 // broadcast addresses already taken.
 func NewAllocator(subnet netip.Prefix) *Allocator {
 	subnet = subnet.Masked()
-	a := &Allocator{subnet: subnet, taken: map[netip.Addr]bool{}}
+	a := &Allocator{subnet: subnet, pool: subnet, taken: map[netip.Addr]bool{}}
 	a.taken[subnet.Addr()] = true
 	a.taken[Gateway(subnet)] = true
 	a.taken[Broadcast(subnet)] = true
@@ -116,14 +118,26 @@ func (a *Allocator) Reserve(addr netip.Addr) bool {
 	return true
 }
 
+// Limit makes Next pick from r, a block of the subnet, as Docker's
+// ip_range does; Reserve still takes any address of the subnet.
+func (a *Allocator) Limit(r netip.Prefix) {
+	a.pool = r.Masked()
+	if a.next.Less(a.pool.Addr()) {
+		a.next = a.pool.Addr()
+	}
+}
+
 // Next returns the lowest free address and takes it.
 func (a *Allocator) Next() (netip.Addr, error) {
-	for addr := a.next; a.subnet.Contains(addr); addr = addr.Next() {
+	for addr := a.next; a.subnet.Contains(addr) && a.pool.Contains(addr); addr = addr.Next() {
 		if !a.taken[addr] {
 			a.taken[addr] = true
 			a.next = addr.Next()
 			return addr, nil
 		}
+	}
+	if a.pool != a.subnet {
+		return netip.Addr{}, fmt.Errorf("ip_range %s of subnet %s has no free address left", a.pool, a.subnet)
 	}
 	return netip.Addr{}, fmt.Errorf("subnet %s has no free address left", a.subnet)
 }

@@ -45,7 +45,8 @@ type Container struct {
 	// Hostname is the file's hostname (the name by default); the embedded
 	// DNS answers to it, as to the name.
 	Hostname string
-	// DefaultGW is the gateway of the first non-internal network, if any.
+	// DefaultGW is the gateway of the first non-internal network, if any,
+	// or of the one with the highest gw_priority.
 	DefaultGW netip.Addr
 	// Command is the argv started in NS on up; empty for none.
 	Command []string
@@ -200,8 +201,15 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	// Addresses: fixed ones first, then those containers already hold, then
 	// the lowest free in file order.
 	alloc := map[string]*ipam.Allocator{}
-	for _, dn := range m.Networks {
-		alloc[dn.Name] = ipam.NewAllocator(dn.Subnet)
+	for i, dn := range m.Networks {
+		a := ipam.NewAllocator(dn.Subnet)
+		if n := f.Networks[i]; n.IPRange.IsValid() {
+			a.Limit(n.IPRange)
+		}
+		for _, r := range f.Networks[i].Reserved {
+			a.Reserve(r)
+		}
+		alloc[dn.Name] = a
 	}
 	held := heldAddresses(obs, f.Project)
 	type pending struct {
@@ -220,6 +228,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 			dc.NS = NamespaceName(f.Project, c.Name)
 		}
 		m.Containers = append(m.Containers, dc)
+		gwPriority := 0
 		for i, a := range c.Networks {
 			dn := nets[a.Network]
 			ep := &Endpoint{
@@ -230,8 +239,8 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 				Aliases:  a.Aliases,
 			}
 			dc.Endpoints = append(dc.Endpoints, ep)
-			if !dc.DefaultGW.IsValid() && !dn.Internal {
-				dc.DefaultGW = dn.Gateway
+			if !dn.Internal && (!dc.DefaultGW.IsValid() || a.GwPriority > gwPriority) {
+				dc.DefaultGW, gwPriority = dn.Gateway, a.GwPriority
 			}
 			if a.IPv4.IsValid() {
 				if !alloc[a.Network].Reserve(a.IPv4) {

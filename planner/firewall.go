@@ -38,8 +38,10 @@ func BridgeIPv6Off(link string) string {
 // the kernel while the container exists, else the lowest port of the
 // host's ephemeral range that nothing uses (a socket, another publish of
 // this file or of another project) and that the host does not reserve
-// (net.ipv4.ip_local_reserved_ports). Publishes that differ only in host
-// address get one port for all, as Docker gives them.
+// (net.ipv4.ip_local_reserved_ports); a host range onto one container
+// port (8000-8010:80) gets the lowest port of the range that nothing
+// uses, as Docker picks. Publishes that differ only in host address get
+// one port for all, as Docker gives them.
 func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 	type proto = string
 	used := map[proto]map[int]bool{"tcp": {}, "udp": {}}
@@ -94,6 +96,7 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 		nets[n.Name] = n
 	}
 	var pending []*firewall.Publish
+	from := map[*firewall.Publish]*spec.Port{}
 	var errs []error
 	for _, sc := range f.Containers {
 		if len(sc.Ports) == 0 || sc.Mode != spec.ModeBridge {
@@ -112,22 +115,28 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 				Msg: fmt.Sprintf("container %s: ports cannot be published: all its networks are internal; attach it to a network without internal: true, or remove ports", sc.Name)})
 			continue
 		}
+		var srcs []*spec.Port // the entry of each of c.Publishes
 		for _, p := range sc.Ports {
 			for i := 0; i <= int(p.ContainerEnd-p.ContainerStart); i++ {
 				pub := firewall.Publish{Container: sc.Name, Network: ep.Network, Bridge: ep.Bridge, Addr: ep.Addr.Addr(),
 					HostIP: p.HostIP, Port: p.ContainerStart + uint16(i), Proto: p.Proto}
-				if p.HostStart != 0 {
+				switch {
+				case p.PicksHostPort():
+					pub.Random, pub.PickLow, pub.PickHigh = true, p.HostStart, p.HostEnd
+				case p.HostStart != 0:
 					pub.HostPort = p.HostStart + uint16(i)
 					used[p.Proto][int(pub.HostPort)] = true
-				} else {
+				default:
 					pub.Random = true
 				}
 				c.Publishes = append(c.Publishes, pub)
+				srcs = append(srcs, p)
 			}
 		}
 		for i := range c.Publishes {
 			if c.Publishes[i].Random {
 				pending = append(pending, &c.Publishes[i])
+				from[&c.Publishes[i]] = srcs[i]
 			}
 		}
 	}
@@ -135,9 +144,9 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 	// and protocol on different host addresses (Docker's needSamePort).
 	type group []*firewall.Publish
 	var groups []group
-	filling := map[string]int{} // CONTAINER/PORT/PROTO -> its last group
+	filling := map[string]int{} // CONTAINER/PORT/PROTO/RANGE -> its last group
 	for _, p := range pending {
-		k := fmt.Sprintf("%s/%d/%s", p.Container, p.Port, p.Proto)
+		k := fmt.Sprintf("%s/%d/%s/%d-%d", p.Container, p.Port, p.Proto, p.PickLow, p.PickHigh)
 		i, ok := filling[k]
 		if !ok || slices.ContainsFunc(groups[i], func(q *firewall.Publish) bool { return q.HostIP == p.HostIP }) {
 			i = len(groups)
@@ -172,6 +181,21 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 	next := map[string]int{"tcp": low, "udp": low}
 	for _, g := range rest {
 		pr := g[0].Proto
+		if lo, hi := int(g[0].PickLow), int(g[0].PickHigh); lo != 0 {
+			port := lo
+			for port <= hi && used[pr][port] {
+				port++
+			}
+			if port > hi {
+				src := from[g[0]]
+				errs = append(errs, &spec.Error{Path: f.Path, Pos: src.Pos, Msg: fmt.Sprintf(
+					"container %s: port %q: no free %s port left in %d-%d: each one is in use or published; widen the range, or free one of its ports",
+					g[0].Container, src.Raw, pr, lo, hi)})
+				continue
+			}
+			give(g, port)
+			continue
+		}
 		port := next[pr]
 		for port <= high && (used[pr][port] || isReserved(port, reserved)) {
 			port++

@@ -49,7 +49,7 @@ func checkHostPorts(f *spec.File, obs *state.Snapshot) error {
 			continue
 		}
 		for _, p := range c.Ports {
-			if p.HostStart == 0 {
+			if p.HostStart == 0 || p.PicksHostPort() {
 				continue // topo picks a free one
 			}
 			var first string

@@ -199,8 +199,8 @@ func TestBadFilesRejected(t *testing.T) {
 		"service mode":           "containers: {a: {network_mode: \"service:b\"}}\n",
 		"empty command":          "containers: {a: {command: []}}\n",
 		"blank command":          "containers: {a: {command: \"  \"}}\n",
-		"bad container name":     "containers: {Web_1: {}}\n",
-		"bad network name":       "networks: {back_end: {}}\n",
+		"bad container name":     "containers: {_web: {}}\n",
+		"bad network name":       "networks: {back end: {}}\n",
 		"bad project name":       "name: My Shop\n",
 		"bad alias":              "networks: {n: {}}\ncontainers: {a: {networks: {n: {aliases: [\"a..b\"]}}}}\n",
 		"bad hostname":           "containers: {a: {hostname: -web}}\n",
@@ -242,6 +242,7 @@ func TestGoodFilesAccepted(t *testing.T) {
 		"anchors and merge keys":     "x-base: &base {networks: [n]}\nnetworks: {n: }\ncontainers: {a: {<<: *base}}\n",
 		"full network":               "networks: {n: {driver: bridge, subnet: 10.1.0.0/16, internal: true}}\n",
 		"project name":               "name: my_lab-2\n",
+		"Compose names":              "networks: {back_end: , c1.net1: }\ncontainers: {Web_1: {networks: [back_end, c1.net1]}, b: {network_mode: \"container:Web_1\"}}\n",
 	}
 	dir := t.TempDir()
 	for name, src := range cases {

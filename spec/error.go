@@ -23,14 +23,18 @@ type Error struct {
 // Error formats the problem as FILE:LINE:COL: MSG, the form compilers use
 // and editors jump to, leaving out an unknown column or line.
 func (e *Error) Error() string {
+	path := e.Path
+	if e.Pos.File != "" {
+		path = e.Pos.File
+	}
 	switch {
-	case e.Path == "" && e.Pos.Line <= 0:
+	case path == "" && e.Pos.Line <= 0:
 		return e.Msg // not about the file: the count of errors left out
 	case e.Pos.Line <= 0:
-		return e.Path + ": " + e.Msg
+		return path + ": " + e.Msg
 	case e.Pos.Col <= 0:
-		return e.Path + ":" + strconv.Itoa(e.Pos.Line) + ": " + e.Msg
+		return path + ":" + strconv.Itoa(e.Pos.Line) + ": " + e.Msg
 	default:
-		return fmt.Sprintf("%s:%d:%d: %s", e.Path, e.Pos.Line, e.Pos.Col, e.Msg)
+		return fmt.Sprintf("%s:%d:%d: %s", path, e.Pos.Line, e.Pos.Col, e.Msg)
 	}
 }

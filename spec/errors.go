@@ -11,15 +11,22 @@ import (
 // one problem thousands of times.
 const maxErrors = 100
 
-// problems collects the errors of one file.
+// problems collects the errors of one file, and of the files merged with
+// it or included by it.
 type problems struct {
 	path string
 	list []*Error
 	seen map[Error]bool
+	// rank orders the other files, in the order they were read, after
+	// the first (rank 0), so that problems are listed file by file.
+	rank map[string]int
 }
 
 func (p *problems) add(pos Pos, format string, args ...any) {
-	e := Error{Path: p.path, Pos: pos, Msg: fmt.Sprintf(format, args...)}
+	p.addError(Error{Path: p.path, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *problems) addError(e Error) {
 	// A value behind a YAML anchor is checked once per alias; say it once.
 	if p.seen[e] {
 		return
@@ -36,14 +43,7 @@ func (p *problems) err() error {
 	if len(p.list) == 0 {
 		return nil
 	}
-	list := append([]*Error(nil), p.list...)
-	sort.SliceStable(list, func(i, j int) bool {
-		a, b := list[i].Pos, list[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
+	list := p.sorted()
 	errs := make([]error, 0, len(list))
 	for _, e := range list {
 		errs = append(errs, e)
@@ -60,4 +60,21 @@ func Join(errs ...error) error {
 		errs = append(errs[:maxErrors:maxErrors], &Error{Msg: fmt.Sprintf("... and %d more errors", more)})
 	}
 	return errors.Join(errs...)
+}
+
+// sorted returns the problems in file order: file by file, then by line
+// and column.
+func (p *problems) sorted() []*Error {
+	list := append([]*Error(nil), p.list...)
+	sort.SliceStable(list, func(i, j int) bool {
+		a, b := list[i].Pos, list[j].Pos
+		if a.File != b.File {
+			return p.rank[a.File] < p.rank[b.File]
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	return list
 }

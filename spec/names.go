@@ -47,37 +47,6 @@ func isDNSName(s string) bool {
 	return true
 }
 
-// suggestLabel turns s into a valid label when it can, for "did you mean"
-// hints: lowercase, other characters replaced by '-', trimmed. It returns ""
-// when nothing sensible is left.
-func suggestLabel(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		if r < 128 && (isAlnum(byte(r)) || r == '-') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	out := strings.Trim(b.String(), "-")
-	if len(out) > maxLabel {
-		out = strings.TrimRight(out[:maxLabel], "-")
-	}
-	if !isLabel(out) {
-		return ""
-	}
-	return out
-}
-
-// labelMsg describes why name (of the given kind) is not a label.
-func labelMsg(kind, name string) string {
-	msg := fmt.Sprintf("%s name %q is not a valid DNS label: use %s", kind, clip(name), labelRule)
-	if s := suggestLabel(name); s != "" && s != name {
-		msg += fmt.Sprintf(", e.g. %q", s)
-	}
-	return msg
-}
-
 // isProjectName reports whether s is a project name as Compose accepts it,
 // ^[a-z0-9][a-z0-9_-]*$, and short enough for topo's kernel names.
 func isProjectName(s string) bool {
@@ -194,4 +163,36 @@ func CheckProjectName(name string) error {
 		msg += fmt.Sprintf(", e.g. %q", norm)
 	}
 	return errors.New(msg)
+}
+
+const nameRule = "letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters"
+
+// isName reports whether s is a container or network name as Compose
+// accepts them ([a-zA-Z0-9._-], which its schema allows), starting with a
+// letter or digit as Docker's container names do, so that no name reads
+// as a flag or a relative path, and at most 63 bytes. Every kernel name
+// derived from it stays valid: links are hashed to 15 bytes, a namespace
+// is PROJECT-NAME (a file name under /run/netns), and marks keep ':' as
+// their separator, which a name cannot hold, nor '/', which separates a
+// container from a network in endpoint marks.
+func isName(s string) bool {
+	if s == "" || len(s) > maxLabel || !isAlnumAnyCase(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnumAnyCase(c) && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnumAnyCase(c byte) bool { return isAlnum(c) || c >= 'A' && c <= 'Z' }
+
+// nameMsg describes why name (of the given kind) is not a name, or is "".
+func nameMsg(kind, name string) string {
+	if isName(name) {
+		return ""
+	}
+	return fmt.Sprintf("%s name %q is not valid: use %s", kind, clip(name), nameRule)
 }

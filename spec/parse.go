@@ -10,13 +10,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Load reads the topology file at path and parses it with Parse.
+// Load reads the topology file at path, with the .env file beside it, as
+// LoadFiles does.
 func Load(path string) (*File, error) {
-	data, err := Read(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(path, data)
+	return LoadFiles(Options{Files: []string{path}})
 }
 
 // Read reads a topology file for Parse, which rejects it if it is too
@@ -35,34 +32,18 @@ func Read(path string) ([]byte, error) {
 	return data, nil
 }
 
-// Parse parses, fills in defaults and validates a topology file. path names
-// the file in messages, and its folder gives the project name when the file
-// has no name:. Parse reports every problem it finds, not just the first:
-// the error is an errors.Join of *Error, one per line, in file order.
+// Parse parses, fills in defaults and validates a topology file (topo's
+// own format or Compose's, told apart by their keys), its variables
+// interpolated from the process's environment. path names the file in
+// messages, and its folder gives the project name when the file has no
+// name:. Parse reports every problem it finds, not just the first: the
+// error is an errors.Join of *Error, one per line, in file order.
 func Parse(path string, data []byte) (*File, error) {
-	pr := &problems{path: path}
-	if len(data) > maxFileSize {
-		pr.add(Pos{}, "the file is larger than 4 MiB: topology files are small; is this the right file?")
-		return nil, pr.err()
-	}
-	root := decode(pr, data)
-	if root == nil {
-		return nil, pr.err()
-	}
-	p := &parser{
-		problems:  pr,
-		keys:      make(map[*Container]*containerKeys),
-		badSubnet: make(map[string]bool),
-	}
-	f := p.file(root)
-	if f != nil {
-		p.applyDefaults(f)
-		p.validate(f)
-	}
-	if err := pr.err(); err != nil {
+	d, err := resolveFiles(Options{Files: []string{path}, EnvFiles: []string{}}, data)
+	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return d.File()
 }
 
 // validKeys are the keys each kind of object accepts, besides x-*
@@ -97,6 +78,8 @@ type parser struct {
 	// badSubnet names networks whose subnet: was rejected, so that their
 	// containers' addresses are not checked against a missing subnet too.
 	badSubnet map[string]bool
+	// loader holds what reading several files needs (see load.go).
+	*loader
 }
 
 type containerKeys struct {
@@ -104,7 +87,7 @@ type containerKeys struct {
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	p.add(pos(n), format, args...)
+	p.add(p.pos(n), format, args...)
 }
 
 // resolve follows an alias to its anchored value. checkExpansion has already
@@ -255,7 +238,7 @@ func (p *parser) file(root *yaml.Node) *File {
 }
 
 func (p *parser) projectName(f *File, n *yaml.Node) {
-	f.ProjectPos = pos(n)
+	f.ProjectPos = p.pos(n)
 	s, ok := p.str(n, "name", `"shop"`)
 	if !ok {
 		return
@@ -268,9 +251,9 @@ func (p *parser) projectName(f *File, n *yaml.Node) {
 
 func (p *parser) networks(f *File, n *yaml.Node) {
 	for _, e := range p.mapping(n, "networks", "a mapping of network names to their settings", false) {
-		nw := &Network{Name: e.key.Value, Pos: pos(e.key), Driver: "bridge"}
-		if !isLabel(nw.Name) {
-			p.errorf(e.key, "%s", labelMsg("network", nw.Name))
+		nw := &Network{Name: e.key.Value, Pos: p.pos(e.key), Driver: "bridge"}
+		if msg := nameMsg("network", nw.Name); msg != "" {
+			p.errorf(e.key, "%s", msg)
 		}
 		f.Networks = append(f.Networks, nw)
 		p.network(nw, e.val)
@@ -301,7 +284,7 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 
 // subnet sets nw.Subnet from n, or reports why it cannot.
 func (p *parser) subnet(nw *Network, n *yaml.Node, what string) bool {
-	nw.SubnetPos = pos(n)
+	nw.SubnetPos = p.pos(n)
 	s, ok := p.str(n, what+": subnet", `"10.42.1.0/24"`)
 	if !ok {
 		return false
@@ -361,9 +344,9 @@ func reservedBlock(p netip.Prefix) *struct {
 
 func (p *parser) containers(f *File, n *yaml.Node) {
 	for _, e := range p.mapping(n, "containers", "a mapping of container names to their settings", false) {
-		c := &Container{Name: e.key.Value, Pos: pos(e.key)}
-		if !isLabel(c.Name) {
-			p.errorf(e.key, "%s", labelMsg("container", c.Name))
+		c := &Container{Name: e.key.Value, Pos: p.pos(e.key)}
+		if msg := nameMsg("container", c.Name); msg != "" {
+			p.errorf(e.key, "%s", msg)
 		}
 		f.Containers = append(f.Containers, c)
 		p.container(c, e.val)
@@ -378,13 +361,7 @@ func (p *parser) container(c *Container, n *yaml.Node) {
 		switch e.key.Value {
 		case "hostname":
 			keys.hostname = e.key
-			v := e.val
-			if s, ok := p.str(v, what+": hostname", `"web.example"`); ok {
-				c.Hostname = strings.ToLower(s)
-				if !isDNSName(c.Hostname) {
-					p.errorf(v, "%s: hostname %q is not a valid DNS name: use labels of %s, joined by dots", what, clip(s), labelRule)
-				}
-			}
+			p.hostname(c, e.val, what)
 		case "networks":
 			keys.networks = e.key
 			p.attachments(c, e.val, what)
@@ -397,6 +374,15 @@ func (p *parser) container(c *Container, n *yaml.Node) {
 			p.command(c, e.val, what)
 		default:
 			p.unknownKey(e.key, "container", "in "+what)
+		}
+	}
+}
+
+func (p *parser) hostname(c *Container, v *yaml.Node, what string) {
+	if s, ok := p.str(v, what+": hostname", `"web.example"`); ok {
+		c.Hostname = strings.ToLower(s)
+		if !isDNSName(c.Hostname) {
+			p.errorf(v, "%s: hostname %q is not a valid DNS name: use labels of %s, joined by dots", what, clip(s), labelRule)
 		}
 	}
 }
@@ -417,11 +403,11 @@ func (p *parser) attachments(c *Container, n *yaml.Node, what string) {
 				continue
 			}
 			seen[name] = true
-			c.Networks = append(c.Networks, &Attachment{Network: name, Pos: pos(it)})
+			c.Networks = append(c.Networks, &Attachment{Network: name, Pos: p.pos(it)})
 		}
 	case yaml.MappingNode:
 		for _, e := range p.entries(v) {
-			a := &Attachment{Network: e.key.Value, Pos: pos(e.key)}
+			a := &Attachment{Network: e.key.Value, Pos: p.pos(e.key)}
 			p.attachment(a, e.val, fmt.Sprintf("%s: network %q", what, clip(a.Network)))
 			c.Networks = append(c.Networks, a)
 		}
@@ -436,21 +422,24 @@ func (p *parser) attachment(a *Attachment, n *yaml.Node, what string) {
 		case "aliases":
 			p.aliases(a, e.val, what)
 		case "ipv4_address":
-			v := e.val
-			s, ok := p.str(v, what+": ipv4_address", `"10.42.1.10"`)
-			if !ok {
-				continue
-			}
-			addr, err := netip.ParseAddr(s)
-			if err != nil || !addr.Is4() {
-				p.errorf(v, "%s: ipv4_address %q is not an IPv4 address like \"10.42.1.10\"", what, clip(s))
-				continue
-			}
-			a.IPv4, a.IPv4Pos = addr, pos(v)
+			p.ipv4Address(a, e.val, what)
 		default:
 			p.unknownKey(e.key, "attachment", "in "+what)
 		}
 	}
+}
+
+func (p *parser) ipv4Address(a *Attachment, v *yaml.Node, what string) {
+	s, ok := p.str(v, what+": ipv4_address", `"10.42.1.10"`)
+	if !ok {
+		return
+	}
+	addr, err := netip.ParseAddr(s)
+	if err != nil || !addr.Is4() {
+		p.errorf(v, "%s: ipv4_address %q is not an IPv4 address like \"10.42.1.10\"", what, clip(s))
+		return
+	}
+	a.IPv4, a.IPv4Pos = addr, p.pos(v)
 }
 
 func (p *parser) aliases(a *Attachment, n *yaml.Node, what string) {
@@ -483,7 +472,7 @@ func (p *parser) aliases(a *Attachment, n *yaml.Node, what string) {
 const modeForms = `"bridge" (the default), "host", "none" or "container:NAME"`
 
 func (p *parser) networkMode(c *Container, n *yaml.Node, what string) {
-	c.ModePos = pos(n)
+	c.ModePos = p.pos(n)
 	s, ok := p.str(n, what+": network_mode", `"none"`)
 	if !ok {
 		return
@@ -514,125 +503,139 @@ func (p *parser) ports(c *Container, n *yaml.Node, what string) {
 		return
 	}
 	for _, item := range v.Content {
-		it := resolve(item)
-		// "- 80" is a YAML integer; Compose accepts it, and so do we.
-		if it.Kind != yaml.ScalarNode || (it.ShortTag() != "!!str" && it.ShortTag() != "!!int") {
-			p.errorf(it, "%s: each port must be a string like \"8080:80\" or a port number, got %s", what, describe(it))
-			continue
-		}
-		port, msg := parsePort(it.Value)
-		if msg != "" {
-			p.errorf(it, "%s: %s", what, msg)
-			continue
-		}
-		port.Pos = pos(it)
-		c.Ports = append(c.Ports, port)
+		p.port(c, resolve(item), what)
 	}
+}
+
+// port adds one ports: entry in the short syntax.
+func (p *parser) port(c *Container, it *yaml.Node, what string) {
+	// "- 80" is a YAML integer; Compose accepts it, and so do we.
+	if it.Kind != yaml.ScalarNode || (it.ShortTag() != "!!str" && it.ShortTag() != "!!int") {
+		p.errorf(it, "%s: each port must be a string like \"8080:80\" or a port number, got %s", what, describe(it))
+		return
+	}
+	port, msg := parsePort(it.Value)
+	if msg != "" {
+		p.errorf(it, "%s: %s", what, msg)
+		return
+	}
+	port.Pos = p.pos(it)
+	c.Ports = append(c.Ports, port)
 }
 
 const commandExample = `["sleep", "infinity"]`
 
 func (p *parser) command(c *Container, n *yaml.Node, what string) {
-	v := resolve(n)
-	c.CommandPos = pos(n)
-	switch {
-	case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str":
-		args, msg := splitCommand(v.Value)
-		if msg != "" {
-			p.errorf(n, "%s: command: %s", what, msg)
-			return
-		}
-		c.Command = args
-	case v.Kind == yaml.SequenceNode:
-		for i, item := range v.Content {
-			it := resolve(item)
-			// Numbers and booleans are taken as written: [sleep, 10].
-			if it.Kind != yaml.ScalarNode || it.ShortTag() == "!!null" {
-				p.errorf(it, "%s: command argument %d must be a string, got %s", what, i, describe(it))
-				continue
-			}
-			c.Command = append(c.Command, it.Value)
-		}
-		if len(c.Command) == 0 && len(v.Content) > 0 {
-			return // reported above
-		}
-	default:
-		p.errorf(n, "%s: command must be a list of arguments like %s or a string, got %s", what, commandExample, describe(v))
+	c.CommandPos = p.pos(n)
+	args, ok := p.argv(n, "command", what)
+	if !ok {
 		return
 	}
+	c.Command = args
 	switch {
 	case len(c.Command) == 0:
 		p.errorf(n, "%s: command is empty: give the program and its arguments, like %s, or leave command out", what, commandExample)
 	case c.Command[0] == "":
 		p.errorf(n, "%s: command: the program name is empty", what)
 	}
-	for i, arg := range c.Command {
-		// The kernel ends an argument at its first NUL: exec would
-		// refuse it at up, or the program would see less than was written.
-		if strings.IndexByte(arg, 0) >= 0 {
-			at := n
-			if v.Kind == yaml.SequenceNode && i < len(v.Content) {
-				at = v.Content[i]
-			}
-			p.errorf(at, "%s: command argument %d (%q) holds a NUL byte, which no program argument can: remove it", what, i, clip(arg))
+}
+
+// argv reads a command (key names it in messages): a list of arguments,
+// or a string split as Compose splits it. ok is false after a problem.
+func (p *parser) argv(n *yaml.Node, key, what string) (args []string, ok bool) {
+	v := resolve(n)
+	switch {
+	case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str":
+		args, msg := splitCommand(v.Value)
+		if msg != "" {
+			p.errorf(n, "%s: %s: %s", what, key, msg)
+			return nil, false
 		}
+		ok = true
+		for i, arg := range args {
+			ok = p.noNUL(n, arg, key, i, what) && ok
+		}
+		return args, ok
+	case v.Kind == yaml.SequenceNode:
+		ok = true
+		for i, item := range v.Content {
+			it := resolve(item)
+			// Numbers and booleans are taken as written: [sleep, 10].
+			if it.Kind != yaml.ScalarNode || it.ShortTag() == "!!null" {
+				p.errorf(it, "%s: %s argument %d must be a string, got %s", what, key, i, describe(it))
+				ok = false
+				continue
+			}
+			ok = p.noNUL(it, it.Value, key, i, what) && ok
+			args = append(args, it.Value)
+		}
+		return args, ok
+	default:
+		p.errorf(n, "%s: %s must be a list of arguments like %s or a string, got %s", what, key, commandExample, describe(v))
+		return nil, false
 	}
 }
 
+// noNUL reports an argument holding a NUL byte: the kernel ends an
+// argument at its first NUL, so that exec would refuse it at up, or the
+// program would see less than was written.
+func (p *parser) noNUL(n *yaml.Node, arg, key string, i int, what string) bool {
+	if strings.IndexByte(arg, 0) < 0 {
+		return true
+	}
+	p.errorf(n, "%s: %s argument %d (%q) holds a NUL byte, which no program argument can: remove it", what, key, i, clip(arg))
+	return false
+}
+
 // splitCommand splits a command string into argv as Compose does (with
-// shellwords): blanks separate words, single quotes keep text as it is,
-// double quotes and backslashes escape. Nothing is expanded and no shell
-// runs, so ';', '|' and '$X' are plain characters; write ["sh", "-c", "..."]
-// for a shell.
+// go-shellwords): blanks separate words, single quotes keep text as it
+// is, double quotes keep blanks, and a backslash outside single quotes
+// takes the next character as it is. Nothing is expanded and no shell
+// runs, so '$X' and '*' are plain characters. An unquoted ';', '&', '|',
+// '<' or '>' is refused: Compose silently drops the rest of the string
+// there, and with no shell it would not mean what it says; write
+// ["sh", "-c", "..."] for a shell.
 func splitCommand(s string) ([]string, string) {
 	var args []string
 	var cur strings.Builder
-	inWord := false
+	inWord, escaped := false, false
+	var quote byte // the open quote, or 0
 	for i := 0; i < len(s); i++ {
-		switch ch := s[i]; ch {
-		case ' ', '\t', '\n', '\r':
+		ch := s[i]
+		switch {
+		case escaped:
+			cur.WriteByte(ch)
+			escaped, inWord = false, true
+		case ch == '\\' && quote != '\'':
+			escaped = true
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			} else {
+				cur.WriteByte(ch)
+			}
+		case ch == '\'' || ch == '"':
+			quote, inWord = ch, true
+		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r':
 			if inWord {
 				args = append(args, cur.String())
 				cur.Reset()
 				inWord = false
 			}
-		case '\\':
-			if i+1 == len(s) {
-				return nil, "the string ends with a lone backslash"
-			}
-			i++
-			if s[i] == '\n' { // line continuation
-				continue
-			}
-			cur.WriteByte(s[i])
-			inWord = true
-		case '\'':
-			end := strings.IndexByte(s[i+1:], '\'')
-			if end < 0 {
-				return nil, "a single quote is not closed"
-			}
-			cur.WriteString(s[i+1 : i+1+end])
-			i += end + 1
-			inWord = true
-		case '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`\n", s[i+1]) >= 0 {
-					i++
-					if s[i] == '\n' {
-						continue
-					}
-				}
-				cur.WriteByte(s[i])
-			}
-			if i == len(s) {
-				return nil, "a double quote is not closed"
-			}
-			inWord = true
+		case strings.IndexByte(";&|<>", ch) >= 0:
+			return nil, fmt.Sprintf("%q outside quotes: no shell runs the command (Compose would drop what follows it); quote it, or write [\"sh\", \"-c\", \"...\"] for a shell", string(ch))
 		default:
 			cur.WriteByte(ch)
 			inWord = true
 		}
+	}
+	switch {
+	case escaped:
+		return nil, "the string ends with a lone backslash"
+	case quote == '\'':
+		return nil, "a single quote is not closed"
+	case quote == '"':
+		return nil, "a double quote is not closed"
 	}
 	if inWord {
 		args = append(args, cur.String())

@@ -52,12 +52,12 @@ func TestParseGood(t *testing.T) {
 				Path:    "/labs/lab1/topo.yaml",
 				Project: "lab1",
 				Networks: []*Network{
-					{Name: "default", Pos: Pos{2, 3}, Driver: "bridge", Implicit: true},
+					{Name: "default", Pos: Pos{Line: 2, Col: 3}, Driver: "bridge", Implicit: true},
 				},
 				Containers: []*Container{
-					{Name: "a", Pos: Pos{2, 3}, Hostname: "a", Networks: []*Attachment{{Network: "default", Pos: Pos{2, 3}}}},
-					{Name: "b", Pos: Pos{3, 3}, Hostname: "b", Networks: []*Attachment{{Network: "default", Pos: Pos{3, 3}}}},
-					{Name: "c", Pos: Pos{4, 3}, Hostname: "c.example", Networks: []*Attachment{{Network: "default", Pos: Pos{4, 3}}}},
+					{Name: "a", Pos: Pos{Line: 2, Col: 3}, Hostname: "a", Networks: []*Attachment{{Network: "default", Pos: Pos{Line: 2, Col: 3}}}},
+					{Name: "b", Pos: Pos{Line: 3, Col: 3}, Hostname: "b", Networks: []*Attachment{{Network: "default", Pos: Pos{Line: 3, Col: 3}}}},
+					{Name: "c", Pos: Pos{Line: 4, Col: 3}, Hostname: "c.example", Networks: []*Attachment{{Network: "default", Pos: Pos{Line: 4, Col: 3}}}},
 				},
 			},
 		},
@@ -89,33 +89,33 @@ containers:
 			want: &File{
 				Path:       "/labs/lab1/topo.yaml",
 				Project:    "shop",
-				ProjectPos: Pos{1, 7},
+				ProjectPos: Pos{Line: 1, Col: 7},
 				Networks: []*Network{
-					{Name: "front", Pos: Pos{3, 3}, Driver: "bridge", Subnet: netip.MustParsePrefix("10.42.1.0/24"), SubnetPos: Pos{4, 13}},
-					{Name: "back", Pos: Pos{5, 3}, Driver: "bridge", Internal: true},
+					{Name: "front", Pos: Pos{Line: 3, Col: 3}, Driver: "bridge", Subnet: netip.MustParsePrefix("10.42.1.0/24"), SubnetPos: Pos{Line: 4, Col: 13}},
+					{Name: "back", Pos: Pos{Line: 5, Col: 3}, Driver: "bridge", Internal: true},
 				},
 				Containers: []*Container{
 					{
-						Name: "web", Pos: Pos{8, 3}, Hostname: "web",
+						Name: "web", Pos: Pos{Line: 8, Col: 3}, Hostname: "web",
 						Networks: []*Attachment{
-							{Network: "front", Pos: Pos{10, 7}, Aliases: []string{"www", "www2.example"},
-								IPv4: netip.MustParseAddr("10.42.1.10"), IPv4Pos: Pos{10, 60}},
-							{Network: "back", Pos: Pos{11, 7}},
+							{Network: "front", Pos: Pos{Line: 10, Col: 7}, Aliases: []string{"www", "www2.example"},
+								IPv4: netip.MustParseAddr("10.42.1.10"), IPv4Pos: Pos{Line: 10, Col: 60}},
+							{Network: "back", Pos: Pos{Line: 11, Col: 7}},
 						},
 						Ports: []*Port{
-							{Raw: "8080:80", Pos: Pos{12, 13}, HostIP: any4, HostStart: 8080, HostEnd: 8080, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"},
-							{Raw: "127.0.0.1:8443:443", Pos: Pos{12, 24}, HostIP: local, HostStart: 8443, HostEnd: 8443, ContainerStart: 443, ContainerEnd: 443, Proto: "tcp"},
-							{Raw: "53/udp", Pos: Pos{12, 46}, HostIP: any4, ContainerStart: 53, ContainerEnd: 53, Proto: "udp"},
-							{Raw: "9000", Pos: Pos{12, 56}, HostIP: any4, ContainerStart: 9000, ContainerEnd: 9000, Proto: "tcp"},
+							{Raw: "8080:80", Pos: Pos{Line: 12, Col: 13}, HostIP: any4, HostStart: 8080, HostEnd: 8080, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"},
+							{Raw: "127.0.0.1:8443:443", Pos: Pos{Line: 12, Col: 24}, HostIP: local, HostStart: 8443, HostEnd: 8443, ContainerStart: 443, ContainerEnd: 443, Proto: "tcp"},
+							{Raw: "53/udp", Pos: Pos{Line: 12, Col: 46}, HostIP: any4, ContainerStart: 53, ContainerEnd: 53, Proto: "udp"},
+							{Raw: "9000", Pos: Pos{Line: 12, Col: 56}, HostIP: any4, ContainerStart: 9000, ContainerEnd: 9000, Proto: "tcp"},
 						},
 						Command:    []string{"python3", "-m", "http.server", "80"},
-						CommandPos: Pos{13, 14},
+						CommandPos: Pos{Line: 13, Col: 14},
 					},
-					{Name: "db", Pos: Pos{14, 3}, Hostname: "db", Networks: []*Attachment{{Network: "back", Pos: Pos{15, 16}}}},
-					{Name: "probe", Pos: Pos{16, 3}, Hostname: "probe", Mode: ModeContainer, ModeTarget: "web", ModePos: Pos{17, 19}},
-					{Name: "tools", Pos: Pos{18, 3}, Hostname: "tools", Mode: ModeNone, ModePos: Pos{19, 19}},
-					{Name: "edge", Pos: Pos{20, 3}, Hostname: "edge", Mode: ModeHost, ModePos: Pos{21, 19},
-						Command: []string{"sleep", "infinity"}, CommandPos: Pos{22, 14}},
+					{Name: "db", Pos: Pos{Line: 14, Col: 3}, Hostname: "db", Networks: []*Attachment{{Network: "back", Pos: Pos{Line: 15, Col: 16}}}},
+					{Name: "probe", Pos: Pos{Line: 16, Col: 3}, Hostname: "probe", Mode: ModeContainer, ModeTarget: "web", ModePos: Pos{Line: 17, Col: 19}},
+					{Name: "tools", Pos: Pos{Line: 18, Col: 3}, Hostname: "tools", Mode: ModeNone, ModePos: Pos{Line: 19, Col: 19}},
+					{Name: "edge", Pos: Pos{Line: 20, Col: 3}, Hostname: "edge", Mode: ModeHost, ModePos: Pos{Line: 21, Col: 19},
+						Command: []string{"sleep", "infinity"}, CommandPos: Pos{Line: 22, Col: 14}},
 				},
 			},
 		},
@@ -136,12 +136,12 @@ networks:
 				Path:    "/labs/lab1/topo.yaml",
 				Project: "lab1",
 				Networks: []*Network{
-					{Name: "default", Pos: Pos{7, 3}, Driver: "bridge", Subnet: netip.MustParsePrefix("10.9.0.0/16"), SubnetPos: Pos{8, 13}},
-					{Name: "other", Pos: Pos{10, 3}, Driver: "bridge"},
+					{Name: "default", Pos: Pos{Line: 7, Col: 3}, Driver: "bridge", Subnet: netip.MustParsePrefix("10.9.0.0/16"), SubnetPos: Pos{Line: 8, Col: 13}},
+					{Name: "other", Pos: Pos{Line: 10, Col: 3}, Driver: "bridge"},
 				},
 				Containers: []*Container{
-					{Name: "a", Pos: Pos{2, 3}, Hostname: "a", ModePos: Pos{3, 19}, Networks: []*Attachment{{Network: "default", Pos: Pos{2, 3}}}},
-					{Name: "b", Pos: Pos{4, 3}, Hostname: "b", Networks: []*Attachment{{Network: "default", Pos: Pos{4, 3}}}},
+					{Name: "a", Pos: Pos{Line: 2, Col: 3}, Hostname: "a", ModePos: Pos{Line: 3, Col: 19}, Networks: []*Attachment{{Network: "default", Pos: Pos{Line: 2, Col: 3}}}},
+					{Name: "b", Pos: Pos{Line: 4, Col: 3}, Hostname: "b", Networks: []*Attachment{{Network: "default", Pos: Pos{Line: 4, Col: 3}}}},
 				},
 			},
 		},
@@ -168,13 +168,13 @@ containers:
 			want: &File{
 				Path:       "/labs/lab1/topo.yaml",
 				Project:    "lab",
-				ProjectPos: Pos{1, 7},
-				Networks:   []*Network{{Name: "lan", Pos: Pos{8, 3}, Driver: "bridge"}},
+				ProjectPos: Pos{Line: 1, Col: 7},
+				Networks:   []*Network{{Name: "lan", Pos: Pos{Line: 8, Col: 3}, Driver: "bridge"}},
 				Containers: []*Container{
-					{Name: "a", Pos: Pos{11, 3}, Hostname: "a", Networks: []*Attachment{{Network: "lan", Pos: Pos{4, 5}}},
-						Command: []string{"sleep", "10", "true"}, CommandPos: Pos{13, 14}},
+					{Name: "a", Pos: Pos{Line: 11, Col: 3}, Hostname: "a", Networks: []*Attachment{{Network: "lan", Pos: Pos{Line: 4, Col: 5}}},
+						Command: []string{"sleep", "10", "true"}, CommandPos: Pos{Line: 13, Col: 14}},
 					// The container's own hostname wins over the merged one.
-					{Name: "b", Pos: Pos{15, 3}, Hostname: "b2", Networks: []*Attachment{{Network: "lan", Pos: Pos{4, 5}}}},
+					{Name: "b", Pos: Pos{Line: 15, Col: 3}, Hostname: "b2", Networks: []*Attachment{{Network: "lan", Pos: Pos{Line: 4, Col: 5}}}},
 				},
 			},
 		},
@@ -192,12 +192,12 @@ containers:
 				Path:    "/labs/lab1/topo.yaml",
 				Project: "lab1",
 				Networks: []*Network{
-					{Name: "lan", Pos: Pos{2, 3}, Driver: "bridge"},
-					{Name: "default", Pos: Pos{6, 3}, Driver: "bridge", Implicit: true},
+					{Name: "lan", Pos: Pos{Line: 2, Col: 3}, Driver: "bridge"},
+					{Name: "default", Pos: Pos{Line: 6, Col: 3}, Driver: "bridge", Implicit: true},
 				},
 				Containers: []*Container{
-					{Name: "a", Pos: Pos{4, 3}, Hostname: "a", Networks: []*Attachment{{Network: "lan", Pos: Pos{5, 16}}}},
-					{Name: "b", Pos: Pos{6, 3}, Hostname: "b", Networks: []*Attachment{{Network: "lan", Pos: Pos{7, 16}}, {Network: "default", Pos: Pos{7, 21}}}},
+					{Name: "a", Pos: Pos{Line: 4, Col: 3}, Hostname: "a", Networks: []*Attachment{{Network: "lan", Pos: Pos{Line: 5, Col: 16}}}},
+					{Name: "b", Pos: Pos{Line: 6, Col: 3}, Hostname: "b", Networks: []*Attachment{{Network: "lan", Pos: Pos{Line: 7, Col: 16}}, {Network: "default", Pos: Pos{Line: 7, Col: 21}}}},
 				},
 			},
 		},
@@ -213,13 +213,13 @@ containers:
 			want: &File{
 				Path:     "/labs/lab1/topo.yaml",
 				Project:  "lab1",
-				Networks: []*Network{{Name: "default", Pos: Pos{2, 3}, Driver: "bridge", Implicit: true}},
+				Networks: []*Network{{Name: "default", Pos: Pos{Line: 2, Col: 3}, Driver: "bridge", Implicit: true}},
 				Containers: []*Container{{
-					Name: "a", Pos: Pos{2, 3}, Hostname: "a", Networks: []*Attachment{{Network: "default", Pos: Pos{2, 3}}},
+					Name: "a", Pos: Pos{Line: 2, Col: 3}, Hostname: "a", Networks: []*Attachment{{Network: "default", Pos: Pos{Line: 2, Col: 3}}},
 					Ports: []*Port{
-						{Raw: "80", Pos: Pos{4, 9}, HostIP: any4, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"},
-						{Raw: "8000-8002:80-82", Pos: Pos{5, 9}, HostIP: any4, HostStart: 8000, HostEnd: 8002, ContainerStart: 80, ContainerEnd: 82, Proto: "tcp"},
-						{Raw: "127.0.0.1::5353/udp", Pos: Pos{6, 9}, HostIP: local, ContainerStart: 5353, ContainerEnd: 5353, Proto: "udp"},
+						{Raw: "80", Pos: Pos{Line: 4, Col: 9}, HostIP: any4, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"},
+						{Raw: "8000-8002:80-82", Pos: Pos{Line: 5, Col: 9}, HostIP: any4, HostStart: 8000, HostEnd: 8002, ContainerStart: 80, ContainerEnd: 82, Proto: "tcp"},
+						{Raw: "127.0.0.1::5353/udp", Pos: Pos{Line: 6, Col: 9}, HostIP: local, ContainerStart: 5353, ContainerEnd: 5353, Proto: "udp"},
 					},
 				}},
 			},
@@ -282,9 +282,11 @@ func TestSplitCommand(t *testing.T) {
 		{in: "  sleep \t 10\n", want: []string{"sleep", "10"}},
 		{in: `sh -c "sleep 1; echo 'hi'"`, want: []string{"sh", "-c", "sleep 1; echo 'hi'"}},
 		{in: `echo 'a "b" c' d\ e`, want: []string{"echo", `a "b" c`, "d e"}},
-		{in: `echo "a\"b\\c\d" x''y ""`, want: []string{"echo", `a"b\c\d`, "xy", ""}},
-		{in: "echo $HOME; ls | wc", want: []string{"echo", "$HOME;", "ls", "|", "wc"}},
-		{in: "a \\\nb", want: []string{"a", "b"}},
+		{in: `echo "a\"b\\c\d" x''y ""`, want: []string{"echo", `a"b\cd`, "xy", ""}},
+		{in: `echo $HOME '*' "a|b" x\;y`, want: []string{"echo", "$HOME", "*", "a|b", "x;y"}},
+		{in: "echo $HOME; ls | wc", msg: `";" outside quotes: no shell runs the command (Compose would drop what follows it); quote it, or write ["sh", "-c", "..."] for a shell`},
+		{in: "a > b", msg: `">" outside quotes: no shell runs the command (Compose would drop what follows it); quote it, or write ["sh", "-c", "..."] for a shell`},
+		{in: "a \\\nb", want: []string{"a", "\nb"}},
 		{in: "", want: nil},
 		{in: "echo 'x", msg: "a single quote is not closed"},
 		{in: `echo "x`, msg: "a double quote is not closed"},
@@ -415,8 +417,8 @@ func TestErrorFormat(t *testing.T) {
 		e    Error
 		want string
 	}{
-		{Error{"t.yaml", Pos{3, 7}, "bad"}, "t.yaml:3:7: bad"},
-		{Error{"t.yaml", Pos{3, 0}, "bad"}, "t.yaml:3: bad"},
+		{Error{"t.yaml", Pos{Line: 3, Col: 7}, "bad"}, "t.yaml:3:7: bad"},
+		{Error{"t.yaml", Pos{Line: 3, Col: 0}, "bad"}, "t.yaml:3: bad"},
 		{Error{"t.yaml", Pos{}, "bad"}, "t.yaml: bad"},
 	}
 	for _, tt := range tests {
@@ -427,32 +429,35 @@ func TestErrorFormat(t *testing.T) {
 	// errors.As finds the first problem of a joined error.
 	_, err := Parse("/x/lab/topo.yaml", []byte("containers:\n  a: {ports: [0]}\n  b: {bad: 1}\n"))
 	var se *Error
-	if !errors.As(err, &se) || se.Pos != (Pos{2, 15}) {
+	if !errors.As(err, &se) || se.Pos != (Pos{Line: 2, Col: 15}) {
 		t.Errorf("errors.As(%v) = %v, want the problem at 2:15", err, se)
 	}
 }
 
 func TestManyProblemsAreCapped(t *testing.T) {
 	// A file with thousands of problems shows the first hundred, in file
-	// order, and counts the rest.
-	var b strings.Builder
-	b.WriteString("networks:\n")
-	for i := range 3000 {
-		fmt.Fprintf(&b, "  N%d: {}\n", i)
-	}
-	_, err := Parse("/x/lab/topo.yaml", []byte(b.String()))
-	if err == nil {
-		t.Fatal("Parse succeeded, want errors")
-	}
-	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != maxErrors+1 {
-		t.Fatalf("got %d lines, want %d", len(lines), maxErrors+1)
-	}
-	if !strings.HasPrefix(lines[0], "/x/lab/topo.yaml:2:3: network name \"N0\"") || !strings.HasPrefix(lines[99], "/x/lab/topo.yaml:101:3: network name \"N99\"") {
-		t.Errorf("first and last shown: %q, %q; want N0 and N99", lines[0], lines[99])
-	}
-	if last, want := lines[len(lines)-1], "... and 2900 more errors"; last != want {
-		t.Errorf("last line = %q, want %q", last, want)
+	// order, and counts the rest: topo's format and Compose's alike.
+	for _, top := range []struct{ key, kind string }{{"networks", "network"}, {"services", "service"}} {
+		var b strings.Builder
+		b.WriteString(top.key + ":\n")
+		for i := range 3000 {
+			fmt.Fprintf(&b, "  \"-n%d\": {}\n", i)
+		}
+		_, err := Parse("/x/lab/topo.yaml", []byte(b.String()))
+		if err == nil {
+			t.Fatalf("%s: Parse succeeded, want errors", top.key)
+		}
+		lines := strings.Split(err.Error(), "\n")
+		if len(lines) != maxErrors+1 {
+			t.Fatalf("%s: got %d lines, want %d", top.key, len(lines), maxErrors+1)
+		}
+		first, last := fmt.Sprintf("/x/lab/topo.yaml:2:3: %s name \"-n0\"", top.kind), fmt.Sprintf("/x/lab/topo.yaml:101:3: %s name \"-n99\"", top.kind)
+		if !strings.HasPrefix(lines[0], first) || !strings.HasPrefix(lines[99], last) {
+			t.Errorf("%s: first and last shown: %q, %q; want -n0 and -n99", top.key, lines[0], lines[99])
+		}
+		if last, want := lines[len(lines)-1], "... and 2900 more errors"; last != want {
+			t.Errorf("%s: last line = %q, want %q", top.key, last, want)
+		}
 	}
 }
 

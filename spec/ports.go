@@ -64,17 +64,14 @@ func parsePort(raw string) (*Port, string) {
 		if p.HostStart, p.HostEnd, msg = parseRange(raw, "host", host); msg != "" {
 			return nil, msg
 		}
+		// A host range onto one container port publishes it on one free
+		// port of the range, as Docker does.
 		hn, cn := int(p.HostEnd-p.HostStart)+1, int(p.ContainerEnd-p.ContainerStart)+1
 		switch {
-		case hn > 1 && cn == 1:
-			// Docker would pick one free port of the range; topo keeps
-			// publishes one-to-one so that plans are predictable.
-			return nil, fmt.Sprintf("port %q: a host port range needs a container range of the same length (%d ports), e.g. \"%d-%d:%d-%d\"",
-				clip(raw), hn, p.HostStart, p.HostEnd, p.ContainerStart, int(p.ContainerStart)+hn-1)
 		case hn == 1 && cn > 1:
 			return nil, fmt.Sprintf("port %q: a container port range needs a host range of the same length (%d ports), e.g. \"%d-%d:%d-%d\", or no host port: %q",
 				clip(raw), cn, p.HostStart, int(p.HostStart)+cn-1, p.ContainerStart, p.ContainerEnd, clip(ctr))
-		case hn != cn:
+		case hn != cn && cn > 1:
 			return nil, fmt.Sprintf("port %q: host range has %d ports but container range has %d; they must be the same length", clip(raw), hn, cn)
 		}
 	}

@@ -9,6 +9,9 @@ import "net/netip"
 type Pos struct {
 	Line int `json:"line"`
 	Col  int `json:"col"`
+	// File is the file the position is in when it is not File.Path: a
+	// second -f file, or one that include: names; "" for the first.
+	File string `json:"file,omitempty"`
 }
 
 // File is a parsed and validated topology file.
@@ -25,6 +28,10 @@ type File struct {
 	Networks []*Network
 	// Containers in file order.
 	Containers []*Container
+	// Notes are what the file asks for that topo accepts but does not do
+	// (a Compose service's image:, say), and variables it interpolates
+	// that are not set: one line each on standard error, never an error.
+	Notes []*Error
 }
 
 // Network is one entry of networks:.
@@ -38,6 +45,12 @@ type Network struct {
 	SubnetPos Pos
 	// Internal networks get no default route, no NAT and no publishes.
 	Internal bool
+	// IPRange, when valid, is the part of Subnet that addresses are
+	// picked from (a Compose ipam ip_range); fixed ones may be anywhere.
+	IPRange netip.Prefix
+	// Reserved addresses are never given to a container (a Compose
+	// ipam's aux_addresses).
+	Reserved []netip.Addr
 	// Implicit marks the "default" network that topo adds on demand.
 	Implicit bool
 }
@@ -80,6 +93,10 @@ type Attachment struct {
 	// IPv4 is the zero Addr when IPAM picks the address.
 	IPv4    netip.Addr
 	IPv4Pos Pos
+	// GwPriority chooses the default route (a Compose gw_priority): it
+	// goes through the non-internal network whose attachment has the
+	// highest, the first in attach order among equals.
+	GwPriority int
 }
 
 // Port is one ports: entry,
@@ -90,11 +107,18 @@ type Port struct {
 	// HostIP is 0.0.0.0 when the entry names none.
 	HostIP netip.Addr
 	// HostStart and HostEnd are 0 when the host port is left to topo (a free
-	// port of the ephemeral range).
+	// port of the ephemeral range). A host range onto one container port
+	// (8000-8010:80) publishes it on one free port of the range.
 	HostStart, HostEnd           uint16
 	ContainerStart, ContainerEnd uint16
 	// Proto is "tcp" or "udp".
 	Proto string
+}
+
+// PicksHostPort reports whether the port is a host range onto one
+// container port, which publishes it on one free port of the range.
+func (p *Port) PicksHostPort() bool {
+	return p.HostEnd > p.HostStart && p.ContainerStart == p.ContainerEnd
 }
 
 // Network returns the network called name, or nil.

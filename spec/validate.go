@@ -292,7 +292,8 @@ func (p *parser) checkPublishes(f *File) {
 			continue // already reported; they publish nothing
 		}
 		for _, port := range c.Ports {
-			if port.HostStart != 0 {
+			// A range topo picks one port of does not hold all of it.
+			if port.HostStart != 0 && !port.PicksHostPort() {
 				pubs = append(pubs, pub{c, port, len(pubs)})
 			}
 		}

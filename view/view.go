@@ -52,7 +52,7 @@ func FilePorts(c *spec.Container) []Port {
 	for _, p := range c.Ports {
 		for i := 0; i <= int(p.ContainerEnd)-int(p.ContainerStart); i++ {
 			hp := 0
-			if p.HostStart != 0 {
+			if p.HostStart != 0 && !p.PicksHostPort() {
 				hp = int(p.HostStart) + i
 			}
 			out = append(out, Port{HostIP: p.HostIP.String(), HostPort: hp, ContainerPort: int(p.ContainerStart) + i, Protocol: p.Proto})
