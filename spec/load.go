@@ -26,6 +26,9 @@ type Options struct {
 	// set (as --env-file). nil means the .env file in the first file's
 	// folder, if there is one; an empty list, none.
 	EnvFiles []string
+	// Read, when set, is called once the files are read and before they
+	// are parsed (the CLI starts work there that would slow the reads).
+	Read func()
 }
 
 // Document is a project's files read, interpolated, included, merged and
@@ -124,17 +127,25 @@ func resolveFiles(opt Options, data []byte) (*Document, error) {
 	}
 	p.env = env
 	d := &Document{Path: first, p: p}
-	var roots []*yaml.Node
-	format := map[bool]*yaml.Node{} // the first key that says each format
+	contents := make([][]byte, len(opt.Files))
+	contents[0] = data
 	for i, path := range opt.Files {
+		if contents[i] == nil {
+			if contents[i], err = Read(path); err != nil {
+				return nil, err
+			}
+		}
 		if i > 0 {
 			p.rank[path] = i
 		}
-		var content []byte
-		if i == 0 {
-			content = data
-		}
-		root, err := p.readFile(path, content, i > 0, env)
+	}
+	if opt.Read != nil {
+		opt.Read()
+	}
+	var roots []*yaml.Node
+	format := map[bool]*yaml.Node{} // the first key that says each format
+	for i, path := range opt.Files {
+		root, err := p.readFile(path, contents[i], i > 0, env)
 		if err != nil {
 			return nil, err
 		}

@@ -30,7 +30,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 			if err := planner.CheckNames(f); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "%s: valid (project %s: %d networks, %d containers)\n", g.file, f.Project, len(f.Networks), len(f.Containers))
+			fmt.Fprintf(g.stdout, "%s: valid (project %s: %d networks, %d containers)\n", g.fileNames(), f.Project, len(f.Networks), len(f.Containers))
 			return nil
 		},
 	}

@@ -174,14 +174,14 @@ to name the topology file.`,
 					follow = true
 				case a == "-f":
 					if i+1 < len(args) && isFile(args[i+1]) {
-						g.file, err = next()
+						err = g.addFile(next)
 					} else {
 						follow = true
 					}
 				case a == "--file":
-					g.file, err = next()
+					err = g.addFile(next)
 				case strings.HasPrefix(a, "--file="):
-					g.file = strings.TrimPrefix(a, "--file=")
+					g.files = append(g.files, strings.TrimPrefix(a, "--file="))
 				case a == "-p" || a == "--project-name":
 					g.project, err = next()
 				case strings.HasPrefix(a, "--project-name="):
@@ -206,7 +206,7 @@ to name the topology file.`,
 			if f, err := g.load(); err == nil && f.Project == project {
 				sc := f.Container(c)
 				if sc == nil {
-					return fmt.Errorf("container %s: no such container in %s", c, g.file)
+					return fmt.Errorf("container %s: no such container in %s", c, g.fileNames())
 				}
 				if len(sc.Command) == 0 {
 					return fmt.Errorf("container %s has no command, so nothing is logged", c)

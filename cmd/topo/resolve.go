@@ -25,7 +25,7 @@ func (g *globals) owner(project, container string) (owner string, host bool, err
 		for i, c := range f.Containers {
 			names[i] = c.Name
 		}
-		return "", false, fmt.Errorf("no container %s in %s; its containers are: %s", container, g.file, strings.Join(names, ", "))
+		return "", false, fmt.Errorf("no container %s in %s; its containers are: %s", container, g.fileNames(), strings.Join(names, ", "))
 	}
 	switch c.Mode {
 	case spec.ModeHost:

@@ -17,7 +17,14 @@ import (
 
 // globals are the flags every command shares.
 type globals struct {
-	file    string
+	files    []string
+	profiles []string
+	envFiles []string
+	// found are the files discovered without -f; loaded (or loadErr) the
+	// project they make, read once per command.
+	found   []string
+	loaded  *spec.File
+	loadErr error
 	project string
 	verbose bool
 	stdout  io.Writer
@@ -60,7 +67,7 @@ network namespace (see 'ip netns'), optionally running a command.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVarP(&g.file, "file", "f", "topo.yaml", "topology file")
+	g.fileFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVarP(&g.project, "project-name", "p", "", "project name (default: the file's name:, else its folder's name)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "say more on standard error (e.g. which iptables backend is used)")
 	root.AddCommand(
@@ -75,32 +82,11 @@ network namespace (see 'ip netns'), optionally running a command.`,
 		newLogsCmd(g),
 		newPortCmd(g),
 		newSchemaCmd(g),
+		newConfigCmd(g),
 		newVersionCmd(g),
 		newResolverCmd(g),
 	)
 	return root
-}
-
-// load reads and validates the file, applying -p.
-func (g *globals) load() (*spec.File, error) {
-	data, err := spec.Read(g.file)
-	if err != nil {
-		return nil, err
-	}
-	// After the read, which would wait for the growth, and before the
-	// parse, which it overlaps.
-	g.growFileTable()
-	f, err := spec.Parse(g.file, data)
-	if err != nil {
-		return nil, err
-	}
-	if g.project != "" {
-		if err := spec.CheckProjectName(g.project); err != nil {
-			return nil, err
-		}
-		f.Project = g.project
-	}
-	return f, nil
 }
 
 // projectName is -p, else the file's project, read without the kernel.
