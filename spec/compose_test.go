@@ -1,0 +1,388 @@
+package spec
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+)
+
+func envOf(vars map[string]string) Lookup {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+}
+
+func TestSubstitute(t *testing.T) {
+	env := envOf(map[string]string{"SET": "value", "EMPTY": "", "PORT": "8080"})
+	tests := []struct{ in, want, err string }{
+		{in: "no variables", want: "no variables"},
+		{in: "$SET and ${SET}", want: "value and value"},
+		{in: "${UNSET}|$UNSET", want: "|"},
+		{in: "$$SET costs $$5", want: "$SET costs $5"},
+		{in: "${SET:-d} ${EMPTY:-d} ${UNSET:-d}", want: "value d d"},
+		{in: "${SET-d} ${EMPTY-d} ${UNSET-d}", want: "value  d"},
+		{in: "${SET:+alt} ${EMPTY:+alt} ${UNSET:+alt}", want: "alt  "},
+		{in: "${SET+alt} ${EMPTY+alt} ${UNSET+alt}", want: "alt alt "},
+		{in: "${SET:?no} ${EMPTY?no}", want: "value "},
+		{in: "${UNSET:-${PORT}}:80", want: "8080:80"},
+		{in: "${UNSET:-${ALSO:-deep}}", want: "deep"},
+		{in: "${UNSET:-a-b:c}", want: "a-b:c"},
+		{in: "${EMPTY:?is needed}", err: "required variable EMPTY is missing a value: is needed"},
+		{in: "${UNSET?}", err: "required variable UNSET is missing a value"},
+		{in: "${UNSET:?${SET} is the hint}", err: "required variable UNSET is missing a value: value is the hint"},
+		{in: "price $5", err: `invalid interpolation "price $5": "$" must start $NAME, ${NAME...} or $$; write $$ for a literal $`},
+		{in: "end $", err: `invalid interpolation "end $": "$" must start $NAME, ${NAME...} or $$; write $$ for a literal $`},
+		{in: "${SET", err: `invalid interpolation "${SET": "${" is not closed by "}"; write $$ for a literal $`},
+		{in: "${}", err: `invalid interpolation "${}": it names no variable (a name is letters, digits and '_', not starting with a digit)`},
+		{in: "${SET*x}", err: `invalid interpolation "${SET*x}": after the name write }, or one of :- - :? ? :+ + and a value`},
+	}
+	for _, tt := range tests {
+		var unset []string
+		got, err := substitute(tt.in, env, func(n string) { unset = append(unset, n) })
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("substitute(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("substitute(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+		if tt.in == "${UNSET}|$UNSET" && len(unset) != 2 {
+			t.Errorf("substitute(%q) told of unset %v, want UNSET twice", tt.in, unset)
+		}
+	}
+}
+
+// TestInterpolationTypes: a plain value takes the type of its new text, a
+// quoted one stays a string; keys are not interpolated; unset variables
+// are notes.
+func TestInterpolationTypes(t *testing.T) {
+	t.Setenv("TOPO_TEST_INTERNAL", "true")
+	t.Setenv("TOPO_TEST_PORT", "8080")
+	f, err := Parse("/x/lab/topo.yaml", []byte(`networks:
+  n:
+    internal: ${TOPO_TEST_INTERNAL}
+  m: {}
+containers:
+  a:
+    networks: [m, n]
+    ports: [$TOPO_TEST_PORT]
+    command: [echo, "${TOPO_TEST_PORT}", "${TOPO_TEST_UNSET}"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Network("n").Internal {
+		t.Errorf("network n %+v: want internal", f.Network("n"))
+	}
+	c := f.Container("a")
+	if c.Ports[0].ContainerStart != 8080 || !cmp.Equal(c.Command, []string{"echo", "8080", ""}) {
+		t.Errorf("ports %+v command %q", c.Ports[0], c.Command)
+	}
+	if len(f.Notes) != 1 || f.Notes[0].Error() != `/x/lab/topo.yaml:9:42: the "TOPO_TEST_UNSET" variable is not set: it is replaced by the empty string` {
+		t.Errorf("notes %v", f.Notes)
+	}
+	_, err = Parse("/x/lab/topo.yaml", []byte("networks:\n  ${KEY}: {}\n"))
+	if err == nil || !strings.Contains(err.Error(), `network name "${KEY}" is not valid`) {
+		t.Errorf("a key is interpolated: %v", err)
+	}
+}
+
+func TestDotEnv(t *testing.T) {
+	src := `# comment
+A=1
+export B = two words # comment
+C='single $A # kept'
+D="double ${A}\n\"q\""
+E=${A}-${OS:-x}
+F="multi
+line"
+G: yaml style
+OS=file
+H
+`
+	got, err := parseDotEnv(".env", []byte(src), envOf(map[string]string{"OS": "os", "H": "from-env"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"A": "1", "B": "two words", "C": "single $A # kept", "D": "double 1\n\"q\"",
+		"E": "1-os", "F": "multi\nline", "G": "yaml style", "H": "from-env"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("parseDotEnv (-want +got):\n%s", d)
+	}
+	for src, msg := range map[string]string{
+		"A=1\nB='open\n":  `.env:2: the ' quote of B is not closed`,
+		"=x\n":            `.env:1: expected KEY=VALUE, got "=x": a key is letters, digits, '_', '.' and '-'`,
+		"A=1\nB x\n":      `.env:2: expected '=' after B, got "x"`,
+		"A=\"x\" y\n":     `.env:1: A: unexpected "y" after the closing quote`,
+		"A=${B:?needed}\n": `.env:1: A: required variable B is missing a value: needed`,
+	} {
+		if _, err := parseDotEnv(".env", []byte(src), envOf(nil)); err == nil || err.Error() != msg {
+			t.Errorf("parseDotEnv(%q) = %v, want %q", src, err, msg)
+		}
+	}
+}
+
+// mergeYAML merges documents as several -f files and renders the result.
+func mergeYAML(t *testing.T, docs ...string) string {
+	t.Helper()
+	p := newParser("a.yaml")
+	var root *yaml.Node
+	for i, d := range docs {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(d), &n); err != nil {
+			t.Fatal(err)
+		}
+		r := n.Content[0]
+		var mark func(n *yaml.Node)
+		mark = func(n *yaml.Node) {
+			p.origin[n] = "b.yaml"
+			for _, c := range n.Content {
+				mark(c)
+			}
+		}
+		if i > 0 {
+			mark(r)
+		}
+		root = p.merge(root, r)
+	}
+	if err := p.err(); err != nil {
+		return "error: " + err.Error()
+	}
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(p.plain(root)); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestMergeRules(t *testing.T) {
+	tests := []struct {
+		name       string
+		base, over string
+		want       string
+	}{
+		{"mappings merge, scalars override",
+			"services: {web: {image: a, hostname: h}}", "services: {web: {image: b}, db: {}}",
+			"services:\n  web:\n    image: b\n    hostname: h\n  db: {}\n"},
+		{"command and entrypoint are replaced",
+			"services: {web: {command: [a, b], entrypoint: x}}", "services: {web: {command: [c], entrypoint: [y]}}",
+			"services:\n  web:\n    command:\n      - c\n    entrypoint:\n      - y\n"},
+		{"other sequences append",
+			"services: {web: {dns: [1.1.1.1]}}", "services: {web: {dns: 8.8.8.8}}",
+			"services:\n  web:\n    dns:\n      - 1.1.1.1\n      - 8.8.8.8\n"},
+		{"ports append, one per ip, published, target and protocol",
+			`services: {web: {ports: ["8080:80", "53:53/udp", {target: 443, published: "8443"}]}}`,
+			`services: {web: {ports: ["8081:81", "0.0.0.0:8080:80", "8443:443"]}}`,
+			"services:\n  web:\n    ports:\n      - \"0.0.0.0:8080:80\"\n      - \"53:53/udp\"\n      - \"8443:443\"\n      - \"8081:81\"\n"},
+		{"service networks merge as mappings, aliases append once",
+			"services: {web: {networks: {front: {aliases: [www, api]}}}}", "services: {web: {networks: [back, front]}}",
+			"services:\n  web:\n    networks:\n      front:\n        aliases:\n          - www\n          - api\n      back:\n"},
+		{"aliases of both",
+			"services: {web: {networks: {front: {aliases: [www]}}}}", "services: {web: {networks: {front: {aliases: [WWW, web.local]}}}}",
+			"services:\n  web:\n    networks:\n      front:\n        aliases:\n          - WWW\n          - web.local\n"},
+		{"topo's containers merge as services",
+			"containers: {a: {command: [x], ports: [\"80\"], networks: [n]}}", "containers: {a: {command: [y], ports: [\"80\", \"81\"], networks: {n: {aliases: [b]}}}}",
+			"containers:\n  a:\n    command:\n      - y\n    ports:\n      - \"80\"\n      - \"81\"\n    networks:\n      n:\n        aliases:\n          - b\n"},
+		{"environment and labels merge by key",
+			"services: {web: {environment: [A=1, B=2], labels: {x: y}}}", "services: {web: {environment: {B: 3, C: null}, labels: [z=w]}}",
+			"services:\n  web:\n    environment:\n      A: \"1\"\n      B: 3\n      C: null\n    labels:\n      x: y\n      z: w\n"},
+		{"ipam configs merge by subnet",
+			"networks: {n: {ipam: {config: [{subnet: 10.0.0.0/24}]}}}", "networks: {n: {ipam: {config: [{subnet: 10.0.0.0/24, ip_range: 10.0.0.128/25}, {subnet: 'fd00::/64'}]}}}",
+			"networks:\n  n:\n    ipam:\n      config:\n        - subnet: 10.0.0.0/24\n          ip_range: 10.0.0.128/25\n        - subnet: 'fd00::/64'\n"},
+		{"null keeps the base",
+			"services: {web: {image: a}}", "services: {web: }",
+			"services:\n  web:\n    image: a\n"},
+		{"!reset removes, !override replaces",
+			"services: {web: {ports: [\"80:80\"], networks: {a: {}, b: {}}, image: x}}", "services: {web: {ports: !reset [], networks: !override {c: {}}}}",
+			"services:\n  web:\n    networks:\n      c: {}\n    image: x\n"},
+		{"merge keys of either side",
+			"x-a: &a {image: a, hostname: h}\nservices: {web: {<<: *a}}", "services: {web: {image: b}}",
+			"x-a:\n  image: a\n  hostname: h\nservices:\n  web:\n    image: b\n    hostname: h\n"},
+		{"build strings are contexts",
+			"services: {web: {build: ./app}}", "services: {web: {build: {dockerfile: Dev}}}",
+			"services:\n  web:\n    build:\n      context: ./app\n      dockerfile: Dev\n"},
+		{"a list cannot override a mapping",
+			"services: {web: {networks: {a: {}}, healthcheck: {test: x}}}", "services: {web: {healthcheck: [x]}}",
+			"error: b.yaml:1:31: services.web.healthcheck: a list cannot override the mapping (a.yaml:1)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, mergeYAML(t, tt.base, tt.over)); d != "" {
+				t.Errorf("merge (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestMergeKeepsPositions: a problem in the second file is reported in
+// it, the first file's in the first, in file order.
+func TestMergeKeepsPositions(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("compose.yaml", "services:\n  web:\n    networks: [front]\n    ports: [\"99999\"]\nnetworks:\n  front:\n")
+	b := write("dev.yaml", "services:\n  web:\n    networks:\n      front: {ipv4_address: 10.1.1.300}\n    image: x\n")
+	_, err := LoadFiles(Options{Files: []string{a, b}, EnvFiles: []string{}})
+	want := a + `:4:13: service "web": port "99999": container port 99999 is out of range: ports are 1 to 65535` + "\n" +
+		b + `:4:29: service "web": network "front": ipv4_address "10.1.1.300" is not an IPv4 address like "10.42.1.10"`
+	if err == nil || err.Error() != want {
+		t.Errorf("LoadFiles = %v\nwant %s", err, want)
+	}
+	c := write("dev2.yaml", "services:\n  web:\n    networks:\n      front: {ipv4_address: 10.1.1.30}\n    image: x\n")
+	f, err := LoadFiles(Options{Files: []string{write("ok.yaml", "services:\n  web:\n    networks: [front]\nnetworks:\n  front: {ipam: {config: [{subnet: 10.1.1.0/24}]}}\n"), c}, EnvFiles: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.Notes[0]; n.Error() != c+":5:5: services.web.image is ignored: topo runs no images" {
+		t.Errorf("note %v", n)
+	}
+}
+
+func TestComposeModel(t *testing.T) {
+	f, err := Parse("/p/shop/compose.yaml", []byte(`services:
+  web:
+    entrypoint: ["tini", "--"]
+    command: 'python3 -m http.server "80"'
+    container_name: shop_web
+    hostname: Www
+    networks:
+      back: {priority: 1}
+      front:
+        aliases: [api]
+        ipv4_address: 10.5.0.10
+        priority: 5
+        gw_priority: 2
+    ports:
+      - target: 80
+        published: "8000-8010"
+      - target: 53
+        published: 5353
+        protocol: udp
+        host_ip: 127.0.0.1
+      - "9000:90"
+  side:
+    network_mode: service:web
+  plain:
+    command: ""
+networks:
+  front:
+    ipam: {config: [{subnet: 10.5.0.0/24, gateway: 10.5.0.1, ip_range: 10.5.0.128/25, aux_addresses: {r: 10.5.0.129}}]}
+  back: {internal: "true"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, side := f.Container("web"), f.Container("side")
+	if d := cmp.Diff([]string{"tini", "--", "python3", "-m", "http.server", "80"}, web.Command); d != "" {
+		t.Errorf("command (-want +got):\n%s", d)
+	}
+	var nets []string
+	for _, a := range web.Networks {
+		nets = append(nets, a.Network+" "+strings.Join(a.Aliases, ","))
+	}
+	if d := cmp.Diff([]string{"front api,shop_web", "back shop_web"}, nets); d != "" {
+		t.Errorf("networks in attach order (-want +got):\n%s", d)
+	}
+	if a := web.Networks[0]; a.IPv4 != netip.MustParseAddr("10.5.0.10") || a.GwPriority != 2 || web.Hostname != "www" {
+		t.Errorf("front attachment %+v, hostname %q", a, web.Hostname)
+	}
+	var ports []string
+	for _, p := range web.Ports {
+		ports = append(ports, p.Raw)
+	}
+	if d := cmp.Diff([]string{"8000-8010:80", "127.0.0.1:5353:53/udp", "9000:90"}, ports); d != "" || !web.Ports[0].PicksHostPort() {
+		t.Errorf("ports (-want +got):\n%s", d)
+	}
+	if side.Mode != ModeContainer || side.ModeTarget != "web" || f.Container("plain").Command != nil {
+		t.Errorf("side %+v, plain command %q", side, f.Container("plain").Command)
+	}
+	front, back := f.Network("front"), f.Network("back")
+	if front.IPRange != netip.MustParsePrefix("10.5.0.128/25") || len(front.Reserved) != 1 || !back.Internal {
+		t.Errorf("front %+v, back %+v", front, back)
+	}
+}
+
+// TestComposeBad: what topo refuses in a Compose file, with where.
+func TestComposeBad(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {driver: overlay}}\n",
+			`2:24: network "n": driver "overlay" is not supported yet: topo networks are Linux bridges; write "bridge" or leave driver out`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {external: true}}\n",
+			`2:26: network "n": external networks are not supported yet: topo makes and owns its bridges; remove external to let topo make this network`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 10.0.0.0/24, gateway: 10.0.0.254}]}}}\n",
+			`2:63: network "n": gateway 10.0.0.254 is not supported yet: topo's bridge holds the subnet's first address, 10.0.0.1; write that or leave gateway out`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 10.0.0.0/24}, {subnet: 10.0.1.0/24}]}}}\n",
+			`2:64: network "n": a second IPv4 subnet (the first is at line 2): topo networks have one IPv4 subnet`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 10.0.0.0/24, ip_range: 10.0.1.0/25}]}}}\n",
+			`2:64: network "n": ip_range 10.0.1.0/25 is not inside subnet 10.0.0.0/24`},
+		{"services: {a: {networks: {n: {aliasses: [x]}}}}\nnetworks: {n: }\n",
+			`1:31: unknown key "aliasses" in service "a": network "n" (did you mean "aliases"?): valid keys are aliases, ipv4_address, ipv6_address, link_local_ips, mac_address, interface_name, driver_opts, priority, gw_priority, and x-* for extensions`},
+		{"services: {a: {ports: [{published: 80}]}}\n", `1:24: service "a": ports: the entry has no target (the container's port)`},
+		{"services: {a: {command: echo hi; echo there}}\n", `1:25: service "a": command: ";" outside quotes: no shell runs the command (Compose would drop what follows it); quote it, or write ["sh", "-c", "..."] for a shell`},
+		{"services: {a: {network_mode: \"service:b\"}}\n", `1:30: container "a": network_mode "container:b" names no container: defined containers are "a"`},
+		{"services: {a: {}}\ncontainers: {b: {}}\n", `2:1: the file has both services: (line 1) and containers:: a Compose file has services, a topo file containers; keep one`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {internal: maybe}}\n", `2:26: network "n": internal must be true or false, got the string "maybe"`},
+	}
+	for _, tt := range tests {
+		_, err := Parse("c.yaml", []byte(tt.src))
+		if err == nil || !strings.Contains(err.Error(), "c.yaml:"+tt.want) {
+			t.Errorf("Parse(%q) = %v\nwant c.yaml:%s", tt.src, err, tt.want)
+		}
+	}
+}
+
+// TestProfilesIncludeExtends runs a project of several files through
+// Resolve: include: with its own .env, extends: from another file, and
+// profiles on and off.
+func TestProfilesIncludeExtends(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("compose.yaml", "include: [db/compose.yaml]\nservices:\n  web: {extends: {file: base.yaml, service: base}, networks: [data]}\n  dbg: {profiles: [debug], network_mode: service:web}\n")
+	write("base.yaml", "services:\n  base: {command: sleep 9, ports: [\"80\"]}\n")
+	write("db/compose.yaml", "services:\n  db: {command: \"sleep ${T}\", networks: [data]}\nnetworks:\n  data: {}\n")
+	write("db/.env", "T=5\n")
+	f, err := LoadFiles(Options{Files: []string{filepath.Join(dir, "compose.yaml")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range f.Containers {
+		got = append(got, c.Name+": "+strings.Join(c.Command, " "))
+	}
+	if d := cmp.Diff([]string{"web: sleep 9", "db: sleep 5"}, got); d != "" || len(f.Container("web").Ports) != 1 {
+		t.Errorf("services (-want +got):\n%s", d)
+	}
+	f, err = LoadFiles(Options{Files: []string{filepath.Join(dir, "compose.yaml")}, Profiles: []string{"debug"}})
+	if err != nil || f.Container("dbg") == nil || f.Container("dbg").ModeTarget != "web" {
+		t.Errorf("with --profile debug: %v, %+v", err, f)
+	}
+	write("loop.yaml", "include: [compose2.yaml]\nservices: {}\n")
+	write("compose2.yaml", "include: [loop.yaml]\nservices: {}\n")
+	if _, err := LoadFiles(Options{Files: []string{filepath.Join(dir, "loop.yaml")}}); err == nil || !strings.Contains(err.Error(), "includes itself") {
+		t.Errorf("include loop: %v", err)
+	}
+}
