@@ -119,10 +119,10 @@ H
 		t.Errorf("parseDotEnv (-want +got):\n%s", d)
 	}
 	for src, msg := range map[string]string{
-		"A=1\nB='open\n":  `.env:2: the ' quote of B is not closed`,
-		"=x\n":            `.env:1: expected KEY=VALUE, got "=x": a key is letters, digits, '_', '.' and '-'`,
-		"A=1\nB x\n":      `.env:2: expected '=' after B, got "x"`,
-		"A=\"x\" y\n":     `.env:1: A: unexpected "y" after the closing quote`,
+		"A=1\nB='open\n":   `.env:2: the ' quote of B is not closed`,
+		"=x\n":             `.env:1: expected KEY=VALUE, got "=x": a key is letters, digits, '_', '.' and '-'`,
+		"A=1\nB x\n":       `.env:2: expected '=' after B, got "x"`,
+		"A=\"x\" y\n":      `.env:1: A: unexpected "y" after the closing quote`,
 		"A=${B:?needed}\n": `.env:1: A: required variable B is missing a value: needed`,
 	} {
 		if _, err := parseDotEnv(".env", []byte(src), envOf(nil)); err == nil || err.Error() != msg {
