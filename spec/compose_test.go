@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +12,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
 )
+
+// writeIn writes a file at name (which may hold folders) in dir and
+// returns its path.
+func writeIn(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 func envOf(vars map[string]string) Lookup {
 	return func(name string) (string, bool) {
@@ -229,13 +244,7 @@ func TestMergeRules(t *testing.T) {
 // it, the first file's in the first, in file order.
 func TestMergeKeepsPositions(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, src string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, src string) string { return writeIn(t, dir, name, src) }
 	a := write("compose.yaml", "services:\n  web:\n    networks: [front]\n    ports: [\"99999\"]\nnetworks:\n  front:\n")
 	b := write("dev.yaml", "services:\n  web:\n    networks:\n      front: {ipv4_address: 10.1.1.300}\n    image: x\n")
 	_, err := LoadFiles(Options{Files: []string{a, b}, EnvFiles: []string{}})
@@ -352,15 +361,7 @@ func TestComposeBad(t *testing.T) {
 // profiles on and off.
 func TestProfilesIncludeExtends(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, src string) {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name, src string) { writeIn(t, dir, name, src) }
 	write("compose.yaml", "include: [db/compose.yaml]\nservices:\n  web: {extends: {file: base.yaml, service: base}, networks: [data]}\n  dbg: {profiles: [debug], network_mode: service:web}\n")
 	write("base.yaml", "services:\n  base: {command: sleep 9, ports: [\"80\"]}\n")
 	write("db/compose.yaml", "services:\n  db: {command: \"sleep ${T}\", networks: [data]}\nnetworks:\n  data: {}\n")
@@ -384,5 +385,23 @@ func TestProfilesIncludeExtends(t *testing.T) {
 	write("compose2.yaml", "include: [loop.yaml]\nservices: {}\n")
 	if _, err := LoadFiles(Options{Files: []string{filepath.Join(dir, "loop.yaml")}}); err == nil || !strings.Contains(err.Error(), "includes itself") {
 		t.Errorf("include loop: %v", err)
+	}
+}
+
+// TestNotesAreCapped: notes are capped as errors are, the first hundred
+// in file order, then a count.
+func TestNotesAreCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("services:\n  a:\n")
+	for i := range 150 {
+		fmt.Fprintf(&b, "    k%d: 1\n", i)
+	}
+	f, err := Parse("/x/lab/compose.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Notes) != maxErrors+1 || !strings.HasPrefix(f.Notes[0].Error(), "/x/lab/compose.yaml:3:5: services.a.k0 is not a service key") ||
+		f.Notes[maxErrors].Error() != "... and 50 more notes" {
+		t.Errorf("%d notes, first %v, last %v", len(f.Notes), f.Notes[0], f.Notes[len(f.Notes)-1])
 	}
 }

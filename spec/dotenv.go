@@ -60,7 +60,7 @@ func parseDotEnv(path string, data []byte, env Lookup) (map[string]string, error
 			continue
 		}
 		if cur[i] != '=' && cur[i] != ':' {
-			return nil, fail("expected '=' after %s, got %q", key, clip(cur[i:]))
+			return nil, fail("expected '=' after %s, got %q", clip(key), clip(cur[i:]))
 		}
 		i = skip(cur, i+1)
 		var val string
@@ -76,19 +76,19 @@ func parseDotEnv(path string, data []byte, env Lookup) (map[string]string, error
 				}
 			}
 			if end < 0 {
-				return nil, fail("the %c quote of %s is not closed", q, key)
+				return nil, fail("the %c quote of %s is not closed", q, clip(key))
 			}
 			val = body[:end]
 			tail, rest, _ := strings.Cut(body[end+1:], "\n")
 			line += strings.Count(val, "\n")
 			if t := strings.TrimSpace(tail); t != "" && t[0] != '#' {
-				return nil, fail("%s: unexpected %q after the closing quote", key, clip(t))
+				return nil, fail("%s: unexpected %q after the closing quote", clip(key), clip(t))
 			}
 			next = rest
 			if q == '"' {
 				v, err := substitute(unescapeDouble(val), lookup, nil)
 				if err != nil {
-					return nil, fail("%s: %v", key, err)
+					return nil, fail("%s: %v", clip(key), err)
 				}
 				val = v
 			}
@@ -101,7 +101,7 @@ func parseDotEnv(path string, data []byte, env Lookup) (map[string]string, error
 			}
 			v, err := substitute(strings.TrimSpace(raw), lookup, nil)
 			if err != nil {
-				return nil, fail("%s: %v", key, err)
+				return nil, fail("%s: %v", clip(key), err)
 			}
 			val = v
 		}

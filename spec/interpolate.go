@@ -132,9 +132,9 @@ func expand(expr string, env Lookup, unset func(string)) (string, error) {
 				return "", err
 			}
 			if msg == "" {
-				return "", fmt.Errorf("required variable %s is missing a value", name)
+				return "", fmt.Errorf("required variable %s is missing a value", clip(name))
 			}
-			return "", fmt.Errorf("required variable %s is missing a value: %s", name, msg)
+			return "", fmt.Errorf("required variable %s is missing a value: %s", clip(name), clip(msg))
 		}
 		return v, nil
 	}
@@ -156,7 +156,7 @@ func (p *parser) interpolate(root *yaml.Node, env Lookup) {
 		switch n.Kind {
 		case yaml.ScalarNode:
 			v, err := substitute(n.Value, env, func(name string) {
-				p.note(n, "the %q variable is not set: it is replaced by the empty string", name)
+				p.note(n, "the %q variable is not set: it is replaced by the empty string", clip(name))
 			})
 			if err != nil {
 				p.errorf(n, "%s", err)

@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -212,6 +213,10 @@ func (d *Document) File() (*File, error) {
 		return nil, err
 	}
 	f.Notes = p.notes.sorted()
+	if more := len(f.Notes) - maxErrors; more > 0 {
+		// As for errors: a file of thousands of ignored keys says so.
+		f.Notes = append(f.Notes[:maxErrors:maxErrors], &Error{Msg: fmt.Sprintf("... and %d more notes", more)})
+	}
 	return f, nil
 }
 
@@ -331,6 +336,20 @@ func withEnvFiles(env Lookup, files []string) (Lookup, error) {
 	}, nil
 }
 
+// readError says why a file that a file names (include:, extends:,
+// env_file:) cannot be read, quoting its path clipped, as messages quote
+// every value of a file.
+func readError(err error) string {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return err.Error()
+	}
+	if strings.IndexByte(pe.Path, 0) >= 0 {
+		return fmt.Sprintf("the path %q holds a NUL byte, which no file name can: remove it", clip(pe.Path))
+	}
+	return fmt.Sprintf("cannot read %q: %v", clip(pe.Path), pe.Err)
+}
+
 func isRegular(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
@@ -408,18 +427,18 @@ func (p *parser) include(root *yaml.Node, path string, env Lookup, stack []strin
 		}
 		subEnv, err := withEnvFiles(env, envFiles)
 		if err != nil {
-			p.errorf(at, "include: %v", err)
+			p.errorf(at, "include: %s", readError(err))
 			continue
 		}
 		var sub *yaml.Node
 		for _, ip := range paths {
 			if slices.Contains(stack, absPath(ip)) {
-				p.errorf(at, "include: %s includes itself (through %s)", ip, strings.Join(stack, " -> "))
+				p.errorf(at, "include: %s includes itself (through %s)", clip(ip), clip(strings.Join(stack, " -> ")))
 				continue
 			}
 			r, err := p.readFile(ip, nil, true, subEnv)
 			if err != nil {
-				p.errorf(at, "include: %v", err)
+				p.errorf(at, "include: %s", readError(err))
 				continue
 			}
 			if r == nil {
@@ -452,7 +471,7 @@ func (p *parser) include(root *yaml.Node, path string, env Lookup, stack []strin
 			}
 			for _, e := range p.entries(resolve(add)) {
 				if k, dup := defined[e.key.Value]; dup {
-					p.errorf(k, "%s.%s is defined here and in the included file %s (%s): rename one", sec, clip(e.key.Value), e.key.Value, p.where(e.key))
+					p.errorf(k, "%s.%s is defined here and in an included file (%s): rename one", sec, clip(e.key.Value), p.where(e.key))
 					continue
 				}
 				merged.Content = append(merged.Content, e.key, e.val)
@@ -718,7 +737,7 @@ func (p *parser) extended(name string, svc, svcs *yaml.Node, path string, stack 
 		}
 		r, err := p.readFile(file, nil, true, p.env)
 		if err != nil {
-			p.errorf(ext, "%s: %v", what, err)
+			p.errorf(ext, "%s: %s", what, readError(err))
 			return svc
 		}
 		if r == nil {
@@ -728,12 +747,12 @@ func (p *parser) extended(name string, svc, svcs *yaml.Node, path string, stack 
 	}
 	key := absPath(from) + "#" + base
 	if slices.Contains(stack, key) {
-		p.errorf(ext, "%s: service %q extends itself (through %s)", what, clip(base), strings.Join(stack, " -> "))
+		p.errorf(ext, "%s: service %q extends itself (through %s)", what, clip(base), clip(strings.Join(stack, " -> ")))
 		return svc
 	}
 	b := field(fromSvcs, base)
 	if fromSvcs == nil || b == nil {
-		p.errorf(ext, "%s: no service %q in %s", what, clip(base), from)
+		p.errorf(ext, "%s: no service %q in %s", what, clip(base), clip(from))
 		return svc
 	}
 	b = p.extended(base, b, fromSvcs, from, append(stack, key))

@@ -493,8 +493,55 @@ containers:
   e:
     network_mode: "container:%[1]s"
 `, long, nuls)
+	// The same in a Compose file, with the keys only Compose has.
+	compose := fmt.Sprintf(`services:
+  ? "%[1]s"
+  : {}
+  "%[2]s": {container_name: "%[2]s"}
+  a:
+    container_name: "%[1]s"
+    hostname: "%[2]s"
+    network_mode: "service:%[1]s"
+    entrypoint: ["%[2]s"]
+    command: "%[1]s '"
+  b:
+    networks:
+      n: {priority: "%[1]s", gw_priority: "%[1]s", ipv4_address: "%[1]s", aliases: ["%[2]s"]}
+      ? "%[1]s"
+      : {}
+    ports:
+      - {target: "%[1]s"}
+      - {target: 80, published: "%[1]s", host_ip: "%[1]s"}
+      - {target: 80, protocol: "%[1]s"}
+      - {target: 80, mode: "%[1]s"}
+      - target: 80
+        ? "%[1]s"
+        : 1
+  c:
+    profiles: ["%[1]s"]
+networks:
+  n:
+    driver: "%[1]s"
+    internal: "%[1]s"
+    ipam:
+      driver: "%[1]s"
+      config:
+        - {subnet: "%[1]s"}
+        - {subnet: 10.1.0.0/16, gateway: "%[1]s", ip_range: "%[1]s", aux_addresses: {x: "%[1]s"}}
+  m:
+    ? "%[1]s"
+    : 1
+? "%[1]s"
+: 1
+`, long, nuls)
 	quoted := regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-	for i, src := range []string{src,
+	for i, src := range []string{src, compose,
+		"include: [\"" + long + "\"]\nservices: {}\n", // files it names
+		"include: [\"" + nuls + "\"]\nservices: {}\n",
+		"include: [{path: a, env_file: \"" + long + "\"}]\nservices: {}\n",
+		"services: {a: {extends: {file: \"" + long + "\", service: b}}}\n",
+		"services: {a: {extends: \"" + long + "\"}}\n",
+		"services: {a: {command: \"${" + strings.Repeat("X", 5000) + ":?" + long + "}\"}}\n",
 		"networks: *" + long + "\n",       // an unknown anchor
 		"networks: !" + long + " 1\n",     // a tag of its own
 		"networks:\n  a: [" + long + "\n", // YAML that ends too soon
@@ -504,7 +551,7 @@ containers:
 			t.Fatalf("source %d: Parse succeeded, want errors", i)
 		}
 		lines := strings.Split(err.Error(), "\n")
-		if i == 0 && len(lines) < 15 {
+		if i <= 1 && len(lines) < 15 {
 			t.Errorf("only %d problems reported:\n%v", len(lines), err)
 		}
 		for _, line := range lines {
