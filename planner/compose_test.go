@@ -3,6 +3,8 @@ package planner_test
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
 
@@ -121,5 +124,41 @@ services:
 	_, err = planner.Desire(f, full)
 	if want := `/lab/topo.yaml:3:17: container web: port "8000-8002:80": no free tcp port left in 8000-8002`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Desire with the range in use: %v, want %s", err, want)
+	}
+}
+
+// TestComposeCollidingInterfaceNames: the interface names of a Compose
+// project are checked as a topo file's, at the Compose files' positions;
+// a network of the second -f file names the first where the other one is.
+func TestComposeCollidingInterfaceNames(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "compose.override.yaml")
+	files := map[string]string{a: `name: hash
+services:
+  c39e207c2b30: {networks: [n, nc87f78da9ac2]}
+  cb9736cc70dd: {networks: [n]}
+networks:
+  n: {}
+  nc87f78da9ac2: {}
+`,
+		b: `services:
+  d: {networks: [n3eea6ea1a78d]}
+networks:
+  n3eea6ea1a78d: {}
+`,
+	}
+	for p, src := range files {
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := spec.LoadFiles(spec.Options{Files: []string{a, b}, EnvFiles: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := b + `:4:3: network "n3eea6ea1a78d": its bridge would be named br-e0061739e713, like network "nc87f78da9ac2"'s (` + a + `:7): the hashes of the two names agree in the 12 digits a bridge name holds; rename one of the networks` + "\n" +
+		a + `:4:29: container "cb9736cc70dd": its veth to network "n" would be named veth7bfcea6ff23, like container "c39e207c2b30"'s to network "n" (line 3): the hashes of the two agree in the 11 digits a veth name holds; rename one of the containers`
+	if err := planner.CheckNames(f); err == nil || err.Error() != want {
+		t.Errorf("CheckNames:\n%v\nwant:\n%s", err, want)
 	}
 }

@@ -100,8 +100,8 @@ func CheckNames(f *spec.File) error {
 		b := BridgeName(f.Project, n.Name)
 		if first := bridges[b]; first != nil {
 			errs = append(errs, &spec.Error{Path: f.Path, Pos: n.Pos, Msg: fmt.Sprintf(
-				"network %q: its bridge would be named %s, like network %q's (line %d): the hashes of the two names agree in the %d digits a bridge name holds; rename one of the networks",
-				n.Name, b, first.Name, first.Pos.Line, bridgeDigits)})
+				"network %q: its bridge would be named %s, like network %q's (%s): the hashes of the two names agree in the %d digits a bridge name holds; rename one of the networks",
+				n.Name, b, first.Name, first.Pos.Ref(f.Path, n.Pos), bridgeDigits)})
 			continue
 		}
 		bridges[b] = n
@@ -119,8 +119,8 @@ func CheckNames(f *spec.File) error {
 			v := VethName(f.Project, c.Name, a.Network)
 			if first, ok := veths[v]; ok {
 				errs = append(errs, &spec.Error{Path: f.Path, Pos: a.Pos, Msg: fmt.Sprintf(
-					"container %q: its veth to network %q would be named %s, like container %q's to network %q (line %d): the hashes of the two agree in the %d digits a veth name holds; rename one of the containers",
-					c.Name, a.Network, v, first.c.Name, first.a.Network, first.a.Pos.Line, vethDigits)})
+					"container %q: its veth to network %q would be named %s, like container %q's to network %q (%s): the hashes of the two agree in the %d digits a veth name holds; rename one of the containers",
+					c.Name, a.Network, v, first.c.Name, first.a.Network, first.a.Pos.Ref(f.Path, a.Pos), vethDigits)})
 				continue
 			}
 			veths[v] = endpoint{c, a}

@@ -240,7 +240,7 @@ func (p *parser) ipamConfig(nw *Network, item *yaml.Node, what, path string, see
 			}
 		}
 		if *seen != nil {
-			p.errorf(subnet, "%s: a second IPv4 subnet (the first is at line %d): topo networks have one IPv4 subnet", what, (*seen).Line)
+			p.errorf(subnet, "%s: a second IPv4 subnet (the first is at %s): topo networks have one IPv4 subnet", what, p.ref(p.pos(*seen), subnet))
 			return
 		}
 		*seen = subnet

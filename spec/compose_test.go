@@ -388,6 +388,23 @@ func TestProfilesIncludeExtends(t *testing.T) {
 	}
 }
 
+// TestComposeChecksNameTheirFile: a problem that the second -f file
+// brings is reported in it, and one about two keys in two files names
+// the other file; the first file's problems stay in the first.
+func TestComposeChecksNameTheirFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string { return writeIn(t, dir, name, src) }
+	a := write("compose.yaml", "services:\n  web:\n    networks: [front]\n    command: [\"sh\", \"-c\", \"a\\0b\"]\n  probe:\n    network_mode: service:web\nnetworks:\n  front: {}\n")
+	b := write("compose.override.yaml", "services:\n  probe:\n    hostname: probe\nnetworks:\n  front:\n    ipam:\n      config:\n        - subnet: 169.254.0.0/16\n")
+	_, err := LoadFiles(Options{Files: []string{a, b}, EnvFiles: []string{}})
+	want := a + `:4:27: service "web": command argument 2 ("a\x00b") holds a NUL byte, which no program argument can: remove it` + "\n" +
+		b + `:3:5: container "probe": conflicting options: hostname and the network mode "container:web" (` + a + `:6): the container has the hostname of "web", whose namespace it shares; remove hostname` + "\n" +
+		b + `:8:19: network "front": subnet 169.254.0.0/16 is in the link-local block 169.254.0.0/16, which the kernel treats specially: use a private block (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)`
+	if err == nil || err.Error() != want {
+		t.Errorf("LoadFiles =\n%v\nwant\n%s", err, want)
+	}
+}
+
 // TestNotesAreCapped: notes are capped as errors are, the first hundred
 // in file order, then a count.
 func TestNotesAreCapped(t *testing.T) {

@@ -3,7 +3,10 @@
 // (by IPAM or the planner) can still point into the file.
 package spec
 
-import "net/netip"
+import (
+	"net/netip"
+	"strconv"
+)
 
 // Pos is a 1-based line and column in the topology file.
 type Pos struct {
@@ -12,6 +15,20 @@ type Pos struct {
 	// File is the file the position is in when it is not File.Path: a
 	// second -f file, or one that include: names; "" for the first.
 	File string `json:"file,omitempty"`
+}
+
+// Ref names pos for a message about a problem at from: "line N" when
+// both are in one file, else "FILE:N" (path is the first file's, which
+// File leaves empty), so that a message about two -f files says which.
+func (pos Pos) Ref(path string, from Pos) string {
+	if pos.File == from.File {
+		return "line " + strconv.Itoa(pos.Line)
+	}
+	file := pos.File
+	if file == "" {
+		file = path
+	}
+	return file + ":" + strconv.Itoa(pos.Line)
 }
 
 // File is a parsed and validated topology file.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"gopkg.in/yaml.v3"
 )
 
 // applyDefaults fills in what the file leaves out, as Compose does.
@@ -76,18 +78,18 @@ func (p *parser) validate(f *File) {
 		keys := p.keys[c]
 		if c.Mode != ModeBridge {
 			if keys.networks != nil {
-				p.errorf(keys.networks, "%s: networks cannot be combined with network_mode %q (line %d): remove one of them", what, modeString(c), c.ModePos.Line)
+				p.errorf(keys.networks, "%s: networks cannot be combined with network_mode %q (%s): remove one of them", what, modeString(c), p.ref(c.ModePos, keys.networks))
 			}
 			if keys.ports != nil {
-				p.errorf(keys.ports, "%s: ports cannot be published with network_mode %q (line %d): %s", what, modeString(c), c.ModePos.Line, portsHint(c))
+				p.errorf(keys.ports, "%s: ports cannot be published with network_mode %q (%s): %s", what, modeString(c), p.ref(c.ModePos, keys.ports), portsHint(c))
 			}
 		}
 		if c.Mode == ModeContainer && c.ModeTarget != "" {
 			p.checkTarget(containers, c, containerNames, what)
 			if keys.hostname != nil {
 				// The hostname is the namespace's: Docker refuses it too.
-				p.errorf(keys.hostname, "%s: conflicting options: hostname and the network mode %q (line %d): the container has the hostname of %q, whose namespace it shares; remove hostname",
-					what, modeString(c), c.ModePos.Line, clip(c.ModeTarget))
+				p.errorf(keys.hostname, "%s: conflicting options: hostname and the network mode %q (%s): the container has the hostname of %q, whose namespace it shares; remove hostname",
+					what, modeString(c), p.ref(c.ModePos, keys.hostname), clip(c.ModeTarget))
 			}
 		}
 		if c.Mode != ModeBridge {
@@ -115,8 +117,8 @@ func (p *parser) validate(f *File) {
 			}
 			k := netAddr{nw.Name, a.IPv4}
 			if first, ok := taken[k]; ok {
-				p.add(a.IPv4Pos, "%s: ipv4_address %s on network %q is already given to container %q (line %d): pick another",
-					what, a.IPv4, clip(nw.Name), clip(first.c.Name), first.a.IPv4Pos.Line)
+				p.add(a.IPv4Pos, "%s: ipv4_address %s on network %q is already given to container %q (%s): pick another",
+					what, a.IPv4, clip(nw.Name), clip(first.c.Name), first.a.IPv4Pos.Ref(p.path, a.IPv4Pos))
 				continue
 			}
 			taken[k] = holder{c, a}
@@ -158,6 +160,9 @@ func (p *parser) checkRoom(f *File, members map[*Network][]*Container) {
 // room is how many containers a subnet of prefix length bits (8 to 30)
 // holds.
 func room(bits int) int { return 1<<(32-bits) - 3 }
+
+// ref names pos for a message about the key at n (see Pos.Ref).
+func (p *parser) ref(pos Pos, n *yaml.Node) string { return pos.Ref(p.path, p.pos(n)) }
 
 func modeString(c *Container) string {
 	if c.Mode == ModeContainer {
@@ -267,8 +272,8 @@ func (p *parser) checkSubnets(f *File) {
 			if at.idx < other.idx {
 				at, other = other, at
 			}
-			p.add(at.nw.SubnetPos, "network %q: subnet %s overlaps subnet %s of network %q (line %d): networks need address blocks of their own",
-				clip(at.nw.Name), at.nw.Subnet, other.nw.Subnet, clip(other.nw.Name), other.nw.SubnetPos.Line)
+			p.add(at.nw.SubnetPos, "network %q: subnet %s overlaps subnet %s of network %q (%s): networks need address blocks of their own",
+				clip(at.nw.Name), at.nw.Subnet, other.nw.Subnet, clip(other.nw.Name), other.nw.SubnetPos.Ref(p.path, at.nw.SubnetPos))
 		}
 		if far == nil || b.last.Compare(far.last) > 0 {
 			far = b
@@ -338,8 +343,8 @@ func (p *parser) checkPublishes(f *File) {
 			if ip.IsUnspecified() {
 				ip = other.p.HostIP
 			}
-			p.add(at.p.Pos, "container %q: port %q collides with port %q of container %q (line %d): both publish %s:%d/%s; use another host port or address",
-				clip(at.c.Name), clip(at.p.Raw), clip(other.p.Raw), clip(other.c.Name), other.p.Pos.Line, ip, x.p.HostStart, proto)
+			p.add(at.p.Pos, "container %q: port %q collides with port %q of container %q (%s): both publish %s:%d/%s; use another host port or address",
+				clip(at.c.Name), clip(at.p.Raw), clip(other.p.Raw), clip(other.c.Name), other.p.Pos.Ref(p.path, at.p.Pos), ip, x.p.HostStart, proto)
 		}
 		farAll = further(farAll, x)
 		if wild {
