@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // composeDir is testdata/compose/NAME: Compose projects written the way
@@ -255,5 +258,64 @@ func TestComposeProjects(t *testing.T) {
 				t.Errorf("down left the sandbox changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 		})
+	}
+}
+
+// TestComposeInputsCheckedBeforeTheKernel: a Compose project is refused
+// what a topo file is, at the Compose files' FILE:LINE:COL, the second -f
+// file's problems in it: reserved subnets (an ipam subnet in the loopback
+// block, one in link-local) and NUL bytes in a command and an entrypoint.
+// up changes nothing.
+func TestComposeInputsCheckedBeforeTheKernel(t *testing.T) {
+	h := newHost(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "compose.override.yaml")
+	files := map[string]string{a: `services:
+  web:
+    image: nginx
+    networks: [lo]
+    command: ["sh", "-c", "echo a\0b"]
+networks:
+  lo:
+    ipam:
+      config:
+        - subnet: 127.42.0.0/16
+`,
+		b: `services:
+  db:
+    networks: [ll]
+    entrypoint: "tini \0"
+networks:
+  ll:
+    ipam:
+      config:
+        - subnet: 169.254.0.0/16
+`,
+	}
+	for p, src := range files {
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, errOut, code := h.topo("validate", "-f", a, "-f", b)
+	if code != 1 {
+		t.Errorf("validate: exit %d", code)
+	}
+	for _, want := range []string{
+		a + `:5:27: service "web": command argument 2 ("echo a\x00b") holds a NUL byte`,
+		a + `:10:19: network "lo": subnet 127.42.0.0/16 is in the loopback block 127.0.0.0/8`,
+		b + `:4:17: service "db": entrypoint argument 1 ("\x00") holds a NUL byte`,
+		b + `:9:19: network "ll": subnet 169.254.0.0/16 is in the link-local block 169.254.0.0/16`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("validate's stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	before := h.snapshot()
+	if _, errOut, code := h.topo("up", "-f", a, "-f", b); code != 1 || !strings.Contains(errOut, a+":10:19:") {
+		t.Errorf("up: exit %d, stderr:\n%s", code, errOut)
+	}
+	if d := cmp.Diff(before, h.snapshot()); d != "" {
+		t.Errorf("up changed the kernel (-before +after):\n%s", d)
 	}
 }

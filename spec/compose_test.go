@@ -388,6 +388,46 @@ func TestProfilesIncludeExtends(t *testing.T) {
 	}
 }
 
+// TestComposeKeepsTopoChecks: what topo's own format refuses, a Compose
+// file is refused for too, at the Compose file's line and column: a
+// reserved subnet, a NUL byte in a command or an entrypoint, a subnet too
+// small for its services, hostname with network_mode service:NAME. The
+// protocol is taken in any case, in both port syntaxes.
+func TestComposeKeepsTopoChecks(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 127.0.0.0/8}]}}}\n",
+			`2:41: network "n": subnet 127.0.0.0/8 is in the loopback block 127.0.0.0/8, which the kernel treats specially: use a private block (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 169.0.0.0/8}]}}}\n",
+			`2:41: network "n": subnet 169.0.0.0/8 overlaps the link-local block 169.254.0.0/16`},
+		{"services:\n  a:\n    command: [\"sh\", \"-c\", \"echo a\\0b\"]\n",
+			`3:27: service "a": command argument 2 ("echo a\x00b") holds a NUL byte, which no program argument can: remove it`},
+		{"services:\n  a:\n    entrypoint: \"tini \\0\"\n",
+			`3:17: service "a": entrypoint argument 1 ("\x00") holds a NUL byte, which no program argument can: remove it`},
+		{"services:\n  a: {networks: [n]}\n  b: {networks: [n]}\nnetworks: {n: {ipam: {config: [{subnet: 10.0.0.0/30}]}}}\n",
+			`4:41: network "n": subnet 10.0.0.0/30 holds 1 container (4 addresses less the network, gateway and broadcast addresses), but 2 join it ("a", "b"): use a /29 or larger`},
+		{"services:\n  a: {}\n  b:\n    network_mode: service:a\n    hostname: bee\n",
+			`5:5: container "b": conflicting options: hostname and the network mode "container:a" (line 4): the container has the hostname of "a", whose namespace it shares; remove hostname`},
+	}
+	for _, tt := range tests {
+		_, err := Parse("c.yaml", []byte(tt.src))
+		if err == nil || !strings.Contains(err.Error(), "c.yaml:"+tt.want) {
+			t.Errorf("Parse(%q) = %v\nwant c.yaml:%s", tt.src, err, tt.want)
+		}
+	}
+
+	f, err := Parse("c.yaml", []byte("services:\n  a:\n    ports: [\"53:53/UDP\", {target: 54, protocol: UDP}, {target: 55, protocol: Tcp}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protos []string
+	for _, p := range f.Container("a").Ports {
+		protos = append(protos, p.Proto)
+	}
+	if d := cmp.Diff([]string{"udp", "udp", "tcp"}, protos); d != "" {
+		t.Errorf("protocols (-want +got):\n%s", d)
+	}
+}
+
 // TestComposeChecksNameTheirFile: a problem that the second -f file
 // brings is reported in it, and one about two keys in two files names
 // the other file; the first file's problems stay in the first.
