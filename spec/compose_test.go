@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -460,5 +461,69 @@ func TestNotesAreCapped(t *testing.T) {
 	if len(f.Notes) != maxErrors+1 || !strings.HasPrefix(f.Notes[0].Error(), "/x/lab/compose.yaml:3:5: services.a.k0 is not a service key") ||
 		f.Notes[maxErrors].Error() != "... and 50 more notes" {
 		t.Errorf("%d notes, first %v, last %v", len(f.Notes), f.Notes[0], f.Notes[len(f.Notes)-1])
+	}
+}
+
+// TestComposePortForms: a Compose file's ports go through the parser of
+// topo's own (Docker's rules), in the short and the long syntax: SCTP,
+// an empty host address and protocol, duplicates merged, and the notes
+// of host mode and all-internal networks.
+func TestComposePortForms(t *testing.T) {
+	f, err := Parse("/p/lab/compose.yaml", []byte(`services:
+  sig:
+    ports:
+      - "65000:300/sctp"
+      - "54000:400/udp"
+      - "65000:500/tcp"
+      - target: 3456
+        protocol: sctp
+      - ":8080:6000/tcp"
+      - "::6000"
+      - "1234/"
+      - "9080:80"
+      - "9080:80"
+  tool:
+    network_mode: host
+    ports: ["8080:80"]
+  db:
+    networks: [back]
+    ports: ["5432:5432"]
+networks:
+  back: {internal: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range f.Container("sig").Ports {
+		got = append(got, fmt.Sprintf("%s %s:%d-%d:%d-%d/%s", p.Raw, p.HostIP, p.HostStart, p.HostEnd, p.ContainerStart, p.ContainerEnd, p.Proto))
+	}
+	want := []string{
+		"65000:300/sctp 0.0.0.0:65000-65000:300-300/sctp",
+		"54000:400/udp 0.0.0.0:54000-54000:400-400/udp",
+		"65000:500/tcp 0.0.0.0:65000-65000:500-500/tcp",
+		"3456/sctp 0.0.0.0:0-0:3456-3456/sctp",
+		":8080:6000/tcp 0.0.0.0:8080-8080:6000-6000/tcp",
+		"::6000 0.0.0.0:0-0:6000-6000/tcp",
+		"1234/ 0.0.0.0:0-0:1234-1234/tcp",
+		"9080:80 0.0.0.0:9080-9080:80-80/tcp",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ports (-want +got):\n%s", diff)
+	}
+	if len(f.Container("tool").Ports) != 0 || len(f.Container("db").Ports) != 0 {
+		t.Errorf("tool and db publish %v, %v; want nothing", f.Container("tool").Ports, f.Container("db").Ports)
+	}
+	var notes []string
+	for _, n := range f.Notes {
+		notes = append(notes, n.Error())
+	}
+	for _, w := range []string{
+		`/p/lab/compose.yaml:16:5: container "tool": published ports are discarded when using host network mode`,
+		`/p/lab/compose.yaml:19:5: container "db": published ports are unreachable: all its networks are internal`,
+	} {
+		if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, w) }) {
+			t.Errorf("no note %q in %q", w, notes)
+		}
 	}
 }

@@ -258,6 +258,24 @@ func TestParsePort(t *testing.T) {
 		{"0.0.0.0:1-65535:1-65535", &Port{Raw: "0.0.0.0:1-65535:1-65535", HostIP: any4, HostStart: 1, HostEnd: 65535, ContainerStart: 1, ContainerEnd: 65535, Proto: "tcp"}},
 		{"65535:1", tcp("65535:1", 65535, 1)},
 		{"80-80", &Port{Raw: "80-80", HostIP: any4, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
+		// SCTP, as Docker takes it, alone and with host ports and addresses.
+		{"3456/sctp", &Port{Raw: "3456/sctp", HostIP: any4, ContainerStart: 3456, ContainerEnd: 3456, Proto: "sctp"}},
+		{"3456:3456/sctp", &Port{Raw: "3456:3456/sctp", HostIP: any4, HostStart: 3456, HostEnd: 3456, ContainerStart: 3456, ContainerEnd: 3456, Proto: "sctp"}},
+		{"192.168.1.100::6000/sctp", &Port{Raw: "192.168.1.100::6000/sctp", HostIP: netip.MustParseAddr("192.168.1.100"), ContainerStart: 6000, ContainerEnd: 6000, Proto: "sctp"}},
+		{"65000:300/sctp", &Port{Raw: "65000:300/sctp", HostIP: any4, HostStart: 65000, HostEnd: 65000, ContainerStart: 300, ContainerEnd: 300, Proto: "sctp"}},
+		{"3456-3458/SCTP", &Port{Raw: "3456-3458/SCTP", HostIP: any4, ContainerStart: 3456, ContainerEnd: 3458, Proto: "sctp"}},
+		// An empty host address is 0.0.0.0, an empty host port a free one
+		// (Docker's splitParts: "::6000" is address "", port "", 6000).
+		{":8080:6000/tcp", &Port{Raw: ":8080:6000/tcp", HostIP: any4, HostStart: 8080, HostEnd: 8080, ContainerStart: 6000, ContainerEnd: 6000, Proto: "tcp"}},
+		{"::6000", &Port{Raw: "::6000", HostIP: any4, ContainerStart: 6000, ContainerEnd: 6000, Proto: "tcp"}},
+		{"::6000/udp", &Port{Raw: "::6000/udp", HostIP: any4, ContainerStart: 6000, ContainerEnd: 6000, Proto: "udp"}},
+		{":80", &Port{Raw: ":80", HostIP: any4, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
+		// An empty protocol is tcp (Docker's SplitProtoPort).
+		{"1234/", &Port{Raw: "1234/", HostIP: any4, ContainerStart: 1234, ContainerEnd: 1234, Proto: "tcp"}},
+		{"80-82/", &Port{Raw: "80-82/", HostIP: any4, ContainerStart: 80, ContainerEnd: 82, Proto: "tcp"}},
+		{"8080:80/", tcp("8080:80/", 8080, 80)},
+		// A bracketed address, as Docker strips the brackets of IPv6 ones.
+		{"[127.0.0.1]:8080:80", &Port{Raw: "[127.0.0.1]:8080:80", HostIP: local, HostStart: 8080, HostEnd: 8080, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw, func(t *testing.T) {
@@ -269,6 +287,100 @@ func TestParsePort(t *testing.T) {
 				t.Errorf("parsePort(%q) mismatch (-want +got):\n%s", tt.raw, diff)
 			}
 		})
+	}
+}
+
+// TestSplitPortParts pins Docker's split of an entry at its colons, which
+// keeps IPv6 host addresses whole: "::6000" must stay an empty address
+// and host port when "::1:80:80" and "::::80" name IPv6 addresses.
+func TestSplitPortParts(t *testing.T) {
+	tests := []struct{ raw, ip, host, ctr string }{
+		{"80", "", "", "80"},
+		{"8080:80", "", "8080", "80"},
+		{":80", "", "", "80"},
+		{"::6000", "", "", "6000"},
+		{":8080:6000/tcp", "", "8080", "6000/tcp"},
+		{"127.0.0.1::80", "127.0.0.1", "", "80"},
+		{"::1:80:80", "::1", "80", "80"},
+		{"[::1]:80:80", "[::1]", "80", "80"},
+		{"::::80", "::", "", "80"},
+		{"2001:4860:0:2001::68::333", "2001:4860:0:2001::68", "", "333"},
+	}
+	for _, tt := range tests {
+		ip, host, ctr, _ := splitPortParts(tt.raw)
+		if ip != tt.ip || host != tt.host || ctr != tt.ctr {
+			t.Errorf("splitPortParts(%q) = %q, %q, %q; want %q, %q, %q", tt.raw, ip, host, ctr, tt.ip, tt.host, tt.ctr)
+		}
+	}
+}
+
+// TestPortNotes: published ports where they cannot work are accepted, as
+// Docker accepts them, with a note, and publish nothing: with network_mode
+// host, and on a container whose networks are all internal.
+func TestPortNotes(t *testing.T) {
+	src := `networks:
+  back: {internal: true}
+  vault: {internal: true}
+  front: {}
+containers:
+  tool:
+    network_mode: host
+    ports: ["8080:80"]
+  db:
+    networks: [back, vault]
+    ports: ["5432:5432"]
+  web:
+    networks: [back, front]
+    ports: ["8081:80"]
+`
+	f, err := Parse("/x/lab/topo.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, n := range f.Notes {
+		notes = append(notes, n.Error())
+	}
+	want := []string{
+		`/x/lab/topo.yaml:8:5: container "tool": published ports are discarded when using host network mode (line 7): the command listens on the host's own addresses`,
+		`/x/lab/topo.yaml:11:5: container "db": published ports are unreachable: all its networks are internal, and nothing outside an internal network reaches into it; no rule is made for them (attach the container to a network without internal: true to publish them)`,
+	}
+	if diff := cmp.Diff(want, notes); diff != "" {
+		t.Errorf("notes (-want +got):\n%s", diff)
+	}
+	for name, n := range map[string]int{"tool": 0, "db": 0, "web": 1} {
+		if got := len(f.Container(name).Ports); got != n {
+			t.Errorf("container %s has %d ports, want %d", name, got, n)
+		}
+	}
+}
+
+// TestDuplicatePortsMerge: two entries that publish the same are one
+// publish, as Compose merges entries of one unique key (host address,
+// published port, target, protocol), whatever their spelling; a second
+// use of the host port for something else stays an error.
+func TestDuplicatePortsMerge(t *testing.T) {
+	f, err := Parse("/x/lab/topo.yaml", []byte(`containers:
+  web:
+    ports: ["9080:80", "9080:80", "0.0.0.0:9080:80/tcp", ":9080:80/", "53/udp", "53/UDP", "53", "127.0.0.1::80", "80", "80"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws []string
+	for _, p := range f.Container("web").Ports {
+		raws = append(raws, p.Raw)
+	}
+	if diff := cmp.Diff([]string{"9080:80", "53/udp", "53", "127.0.0.1::80", "80"}, raws); diff != "" {
+		t.Errorf("ports (-want +got):\n%s", diff)
+	}
+	_, err = Parse("/x/lab/topo.yaml", []byte(`containers:
+  web:
+    ports: ["9080:80", "9080:81"]
+`))
+	want := `/x/lab/topo.yaml:3:24: container "web": port "9080:81" collides with port "9080:80" of container "web" (line 3): both publish 0.0.0.0:9080/tcp; use another host port or address`
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
 	}
 }
 

@@ -7,49 +7,63 @@ import (
 	"strings"
 )
 
-const portForms = `forms: "80", "8080:80", "127.0.0.1:8080:80", "127.0.0.1::80", "8000-8002:80-82", "53/udp"`
+const portForms = `forms: "80", "8080:80", "127.0.0.1:8080:80", "127.0.0.1::80", "8000-8002:80-82", "53/udp", "3456/sctp"`
+
+// Protocols are the protocols a port publishes, as Docker takes them.
+var Protocols = []string{"tcp", "udp", "sctp"}
+
+// splitPortParts splits a ports: entry at its ':' as Docker's -p does
+// (go-connections nat.splitParts): the last part is the container port,
+// the one before it the host port, and all before those the host
+// address, so that an IPv6 address keeps its colons ("::1:80:80",
+// "[::1]:80:80", "::::80"). "::80" is three parts, an empty address and
+// an empty host port: 0.0.0.0 and a free port.
+func splitPortParts(raw string) (ip, host, ctr string, n int) {
+	parts := strings.Split(raw, ":")
+	n = len(parts)
+	switch n {
+	case 1:
+		return "", "", parts[0], n
+	case 2:
+		return "", parts[0], parts[1], n
+	default:
+		return strings.Join(parts[:n-2], ":"), parts[n-2], parts[n-1], n
+	}
+}
 
 // parsePort parses one ports: entry,
-// [HOST_IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/tcp|/udp], as Docker's -p
-// does but IPv4 only; like Docker it takes the protocol in any case
-// ("53/UDP"). On failure it returns a message saying what is wrong.
-// Single ports get End == Start; an unspecified host port is 0..0.
+// [HOST_IP:][HOST_PORT[-END]:]CONTAINER_PORT[-END][/PROTO], by the rules
+// of Docker's -p (nat.ParsePortSpec): the ':' split of splitPortParts,
+// then the protocol after the first '/' of the container part, any case,
+// tcp when empty ("80/" is 80/tcp); an empty host address is 0.0.0.0 and
+// an empty host port a free one. Host addresses are IPv4 only. On
+// failure it returns a message saying what is wrong. Single ports get
+// End == Start; an unspecified host port is 0..0.
 func parsePort(raw string) (*Port, string) {
-	p := &Port{Raw: raw, HostIP: netip.IPv4Unspecified(), Proto: "tcp"}
-	s := raw
-	if i := strings.LastIndexByte(s, '/'); i >= 0 {
-		p.Proto = strings.ToLower(s[i+1:])
-		if p.Proto != "tcp" && p.Proto != "udp" {
-			return nil, fmt.Sprintf("port %q: protocol %q is not supported: use /tcp (the default) or /udp", clip(raw), clip(s[i+1:]))
-		}
-		s = s[:i]
+	p := &Port{Raw: raw, HostIP: netip.IPv4Unspecified()}
+	ip, host, ctr, parts := splitPortParts(raw)
+	ctr, proto, _ := strings.Cut(ctr, "/")
+	p.Proto = strings.ToLower(proto)
+	if p.Proto == "" {
+		p.Proto = "tcp"
 	}
-	parts := strings.Split(s, ":")
-	var ip, host, ctr string
-	switch len(parts) {
-	case 1:
-		ctr = parts[0]
-	case 2:
-		host, ctr = parts[0], parts[1]
+	if !isProtocol(p.Proto) {
+		return nil, fmt.Sprintf("port %q: protocol %q is not supported: use /tcp (the default), /udp or /sctp", clip(raw), clip(proto))
+	}
+	if isProtocol(strings.ToLower(ctr)) && host != "" {
+		// "8080:80:tcp": Docker would read a host address 8080.
+		return nil, fmt.Sprintf("port %q: the protocol follows a '/': write \"%s/%s\"", clip(raw), clip(strings.TrimSuffix(raw, ":"+ctr)), strings.ToLower(ctr))
+	}
+	if parts == 2 {
 		if _, err := netip.ParseAddr(host); err == nil {
 			// Docker reads "127.0.0.1:80" as a host port named 127.0.0.1.
 			return nil, fmt.Sprintf("port %q: %q is an address, not a host port: to bind %s with a free host port write \"%s::%s\"", clip(raw), host, host, host, clip(ctr))
 		}
-		if host == "" {
-			return nil, fmt.Sprintf("port %q: the host port before ':' is empty: write %q for a free host port", clip(raw), clip(ctr))
-		}
-	case 3:
-		ip, host, ctr = parts[0], parts[1], parts[2]
-		if strings.EqualFold(ctr, "tcp") || strings.EqualFold(ctr, "udp") {
-			return nil, fmt.Sprintf("port %q: the protocol follows a '/': write \"%s:%s/%s\"", clip(raw), clip(ip), clip(host), strings.ToLower(ctr))
-		}
-	default:
-		return nil, fmt.Sprintf("port %q: too many ':' (IPv6 host addresses are not supported); %s", clip(raw), portForms)
 	}
-	if len(parts) == 3 {
-		a, err := netip.ParseAddr(ip)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Sprintf("port %q: host address %q is not an IPv4 address like 127.0.0.1", clip(raw), clip(ip))
+	if ip != "" {
+		a, msg := parseHostIP(raw, ip)
+		if msg != "" {
+			return nil, msg
 		}
 		p.HostIP = a
 	}
@@ -76,6 +90,34 @@ func parsePort(raw string) (*Port, string) {
 		}
 	}
 	return p, ""
+}
+
+func isProtocol(s string) bool {
+	for _, p := range Protocols {
+		if s == p {
+			return true
+		}
+	}
+	return false
+}
+
+// parseHostIP reads the host address of a ports: entry, with or without
+// brackets, as Docker does; topo publishes on IPv4 addresses only.
+func parseHostIP(raw, ip string) (netip.Addr, string) {
+	s := ip
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		s = s[1 : len(s)-1]
+	}
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil || a.Zone() != "":
+		return netip.Addr{}, fmt.Sprintf("port %q: host address %q is not an IPv4 address like 127.0.0.1", clip(raw), clip(ip))
+	case a.Is4In6():
+		return a.Unmap(), ""
+	case a.Is6():
+		return netip.Addr{}, fmt.Sprintf("port %q: host address %s is IPv6, which topo does not publish on yet: use an IPv4 address, or leave the address out for 0.0.0.0; %s", clip(raw), a, portForms)
+	}
+	return a, ""
 }
 
 // parseRange parses PORT or START-END, each 1..65535.
@@ -112,4 +154,13 @@ func parsePortNumber(raw, which, s string) (uint16, string) {
 		return 0, fmt.Sprintf("port %q: %s port %s is out of range: ports are 1 to 65535", clip(raw), which, clip(s))
 	}
 	return uint16(n), ""
+}
+
+// Same reports whether two ports: entries publish the same: one host
+// address, host port or range, container port or range and protocol.
+// Compose keeps one of such entries (its unique key of ports), and so
+// does topo.
+func (p *Port) Same(q *Port) bool {
+	return p.HostIP == q.HostIP && p.HostStart == q.HostStart && p.HostEnd == q.HostEnd &&
+		p.ContainerStart == q.ContainerStart && p.ContainerEnd == q.ContainerEnd && p.Proto == q.Proto
 }

@@ -128,7 +128,7 @@ type Port struct {
 	// (8000-8010:80) publishes it on one free port of the range.
 	HostStart, HostEnd           uint16
 	ContainerStart, ContainerEnd uint16
-	// Proto is "tcp" or "udp".
+	// Proto is "tcp", "udp" or "sctp".
 	Proto string
 }
 

@@ -76,11 +76,18 @@ func (p *parser) validate(f *File) {
 	for _, c := range f.Containers {
 		what := fmt.Sprintf("container %q", clip(c.Name))
 		keys := p.keys[c]
+		c.Ports = mergeSame(c.Ports)
 		if c.Mode != ModeBridge {
 			if keys.networks != nil {
 				p.errorf(keys.networks, "%s: networks cannot be combined with network_mode %q (%s): remove one of them", what, modeString(c), p.ref(c.ModePos, keys.networks))
 			}
-			if keys.ports != nil {
+			switch {
+			case keys.ports == nil:
+			case c.Mode == ModeHost:
+				// Docker warns and publishes nothing; so does topo.
+				p.note(keys.ports, "%s: published ports are discarded when using host network mode (%s): the command listens on the host's own addresses", what, p.ref(c.ModePos, keys.ports))
+				c.Ports = nil
+			default:
 				p.errorf(keys.ports, "%s: ports cannot be published with network_mode %q (%s): %s", what, modeString(c), p.ref(c.ModePos, keys.ports), portsHint(c))
 			}
 		}
@@ -124,7 +131,10 @@ func (p *parser) validate(f *File) {
 			taken[k] = holder{c, a}
 		}
 		if len(c.Ports) > 0 && allKnown && allInternal {
-			p.errorf(keys.ports, "%s: ports cannot be published: all its networks are internal, and internal networks have no way in from the host; attach it to a network without internal: true, or remove ports", what)
+			// Docker accepts the ports and makes no binding: nothing
+			// outside an internal network reaches into it.
+			p.note(keys.ports, "%s: published ports are unreachable: all its networks are internal, and nothing outside an internal network reaches into it; no rule is made for them (attach the container to a network without internal: true to publish them)", what)
+			c.Ports = nil
 		}
 	}
 	p.checkRoom(f, members)
@@ -172,14 +182,23 @@ func modeString(c *Container) string {
 }
 
 func portsHint(c *Container) string {
-	switch c.Mode {
-	case ModeContainer:
+	if c.Mode == ModeContainer {
 		return fmt.Sprintf("the namespace is %q's, so publish the ports there", clip(c.ModeTarget))
-	case ModeHost:
-		return "the command already listens on the host's own addresses"
-	default:
-		return "the container has only loopback"
 	}
+	return "the container has only loopback"
+}
+
+// mergeSame keeps the first of ports: entries that publish the same
+// (Port.Same), as Compose merges entries of one unique key: "9080:80"
+// twice is one publish, not a collision.
+func mergeSame(ports []*Port) []*Port {
+	out := ports[:0]
+	for _, p := range ports {
+		if !slices.ContainsFunc(out, p.Same) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // checkTarget checks network_mode: container:NAME as Docker does: NAME must
@@ -206,35 +225,50 @@ func (p *parser) checkTarget(containers map[string]*Container, c *Container, nam
 }
 
 // checkAddress checks a fixed address against its network's subnet, as
-// Docker does when it reserves the address. It reports false for a problem.
+// Docker does when it reserves the address. It reports false for a
+// problem. Without a subnet in the file there is nothing to check it
+// against yet: the planner checks it against the subnet it picks.
 func (p *parser) checkAddress(nw *Network, a *Attachment, what string) bool {
 	if !nw.Subnet.IsValid() {
-		p.add(a.IPv4Pos, "%s: ipv4_address %s needs a known subnet: set networks.%s.subnet to use a fixed address", what, a.IPv4, clip(nw.Name))
+		return true
+	}
+	if problem := AddressProblem(nw.Subnet, a.IPv4, nw.Name, ""); problem != "" {
+		p.add(a.IPv4Pos, "%s: ipv4_address %s %s", what, a.IPv4, problem)
 		return false
 	}
-	s := nw.Subnet
+	return true
+}
+
+// AddressProblem says why a is no address for a container of network
+// (subnet s), and which are, or returns "": a must lie inside s and be
+// neither its network, gateway (first) nor broadcast address. picked,
+// when not "", says where s came from, for a subnet the file leaves out.
+func AddressProblem(s netip.Prefix, a netip.Addr, network, picked string) string {
 	gw, bcast := s.Addr().Next(), lastAddr(s)
 	first, last := gw.Next(), bcast.Prev()
 	usable := fmt.Sprintf("use one from %s to %s", first, last)
 	if first == last {
 		usable = fmt.Sprintf("use %s", first)
 	}
-	name := clip(nw.Name)
-	var problem string
-	switch {
-	case !s.Contains(a.IPv4):
-		problem = fmt.Sprintf("is outside subnet %s of network %q", s, name)
-	case a.IPv4 == s.Addr():
-		problem = fmt.Sprintf("is the network address of network %q", name)
-	case a.IPv4 == gw:
-		problem = fmt.Sprintf("is the gateway of network %q, which its bridge holds", name)
-	case a.IPv4 == bcast:
-		problem = fmt.Sprintf("is the broadcast address of network %q", name)
-	default:
-		return true
+	name := clip(network)
+	of := fmt.Sprintf("network %q", name)
+	if picked != "" {
+		of = fmt.Sprintf("network %q (subnet %s, %s)", name, s, picked)
 	}
-	p.add(a.IPv4Pos, "%s: ipv4_address %s %s: %s", what, a.IPv4, problem, usable)
-	return false
+	switch {
+	case !s.Contains(a):
+		if picked != "" {
+			return fmt.Sprintf("is outside subnet %s, which network %q gets (%s): give the network a subnet that holds the address (subnet:, or in a Compose file ipam.config subnet), or %s", s, name, picked, usable)
+		}
+		return fmt.Sprintf("is outside subnet %s of network %q: %s", s, name, usable)
+	case a == s.Addr():
+		return fmt.Sprintf("is the network address of %s: %s", of, usable)
+	case a == gw:
+		return fmt.Sprintf("is the gateway of %s, which its bridge holds: %s", of, usable)
+	case a == bcast:
+		return fmt.Sprintf("is the broadcast address of %s: %s", of, usable)
+	}
+	return ""
 }
 
 // lastAddr is the last (broadcast) address of an IPv4 prefix.
