@@ -165,10 +165,17 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	}
 	// Fixed subnets and subnets that bridges already carry are claimed
 	// before any new one is picked, so a new network never takes them.
+	// picked says, of a subnet the file leaves out, where it came from,
+	// for a fixed address that must fall in it. As with Docker, which
+	// refuses a fixed address on a network without a configured subnet,
+	// the address never chooses the subnet: the pick is the same with or
+	// without it.
+	picked := map[string]string{}
 	for _, dn := range m.Networks {
 		if !dn.Subnet.IsValid() {
 			if p, ok := current[dn.Name]; ok && !overlapsAny(p, m.Networks) {
 				dn.Subnet = p
+				picked[dn.Name] = "the subnet its bridge " + dn.Bridge + " has"
 			}
 		}
 	}
@@ -188,6 +195,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 			continue
 		}
 		dn.Subnet = p
+		picked[dn.Name] = "the first free block of the pools on this host"
 	}
 	for _, dn := range m.Networks {
 		if dn.Subnet.IsValid() {
@@ -243,6 +251,12 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 				dc.DefaultGW, gwPriority = dn.Gateway, a.GwPriority
 			}
 			if a.IPv4.IsValid() {
+				if how := picked[a.Network]; how != "" {
+					if problem := spec.AddressProblem(dn.Subnet, a.IPv4, a.Network, how); problem != "" {
+						fail(a.IPv4Pos, "container %s: ipv4_address %s %s", c.Name, a.IPv4, problem)
+						continue
+					}
+				}
 				if !alloc[a.Network].Reserve(a.IPv4) {
 					fail(a.IPv4Pos, "container %s: ipv4_address %s is not free in network %s (%s)", c.Name, a.IPv4, a.Network, dn.Subnet)
 				}
