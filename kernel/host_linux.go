@@ -25,7 +25,8 @@ import (
 // processes that hold them, which a fixed host port must not take over.
 //
 // Equivalent to: `sysctl net.ipv4.ip_local_port_range
-// net.ipv4.ip_local_reserved_ports; ss -ltnup`
+// net.ipv4.ip_local_reserved_ports; ss -ltnup; cat /proc/net/sctp/eps`,
+// and observeSCTP
 func observeHostPorts() (*state.HostPorts, error) {
 	hp := &state.HostPorts{}
 	if v, err := readSysctl("net.ipv4.ip_local_port_range"); err == nil {
@@ -53,7 +54,11 @@ func observeHostPorts() (*state.HostPorts, error) {
 			return nil, err
 		}
 	}
-	socks := append(tcp, udp...)
+	sctp, err := procSCTPSockets("/proc/self/net/sctp/eps")
+	if err != nil {
+		return nil, err
+	}
+	socks := append(append(tcp, udp...), sctp...)
 	nameOwners(socks)
 	for _, s := range socks {
 		hp.Sockets = append(hp.Sockets, s.Socket)
@@ -62,6 +67,7 @@ func observeHostPorts() (*state.HostPorts, error) {
 		return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Addr, b.Addr), cmp.Compare(a.PID, b.PID))
 	})
 	hp.Sockets = slices.Compact(hp.Sockets)
+	hp.SCTP = observeSCTP()
 	return hp, nil
 }
 

@@ -44,9 +44,25 @@ type HostPorts struct {
 	// Reserved is net.ipv4.ip_local_reserved_ports: ports the kernel
 	// never picks for a socket, nor topo for a publish.
 	Reserved []PortRange `json:"reserved,omitempty"`
-	// Sockets are the host's listening TCP sockets and bound UDP
-	// sockets, sorted by protocol, port and address.
+	// Sockets are the host's listening TCP sockets and bound UDP and
+	// SCTP sockets, sorted by protocol, port and address.
 	Sockets []Socket `json:"sockets,omitempty"`
+	// SCTP is what the kernel has of what an SCTP publish needs; nil
+	// when it was not read (a snapshot made by hand, or by a fake that
+	// models all of it).
+	SCTP *SCTPSupport `json:"sctp,omitempty"`
+}
+
+// SCTPSupport is what an SCTP publish needs of the kernel besides what
+// tcp and udp publishes need.
+type SCTPSupport struct {
+	// Conntrack says connection tracking, and so NAT, knows SCTP
+	// (CONFIG_NF_CT_PROTO_SCTP, part of nf_conntrack): without it DNAT
+	// would rewrite no port.
+	Conntrack bool `json:"conntrack"`
+	// Match says iptables has its sctp match (-m sctp --dport: xt_sctp,
+	// CONFIG_NETFILTER_XT_MATCH_SCTP).
+	Match bool `json:"match"`
 }
 
 // PortRange is the ports Low to High, both included.
@@ -55,9 +71,10 @@ type PortRange struct {
 	High int `json:"high"`
 }
 
-// Socket is a listening TCP or bound UDP socket of the host's namespace.
+// Socket is a listening TCP or bound UDP or SCTP socket of the host's
+// namespace.
 type Socket struct {
-	// Proto is "tcp" or "udp".
+	// Proto is "tcp", "udp" or "sctp".
 	Proto string `json:"proto"`
 	// Addr is the local address, IPv4 or IPv6; 0.0.0.0 or :: for every
 	// address of its family.
