@@ -2,6 +2,7 @@ package planner
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -24,7 +25,7 @@ func Up(f *spec.File, obs *state.Snapshot) (*Plan, *Model, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkHostPorts(f, obs); err != nil {
+	if err := errors.Join(checkSCTP(f, obs), checkHostPorts(f, obs)); err != nil {
 		return nil, nil, err
 	}
 	p, err := diff(m, obs)

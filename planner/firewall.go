@@ -44,19 +44,26 @@ func BridgeIPv6Off(link string) string {
 // one port for all, as Docker gives them.
 func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 	type proto = string
-	used := map[proto]map[int]bool{"tcp": {}, "udp": {}}
+	used := map[proto]map[int]bool{}
+	next := map[proto]int{}
 	low, high := defaultEphemeralLow, defaultEphemeralHigh
 	var reserved []state.PortRange
 	if hp := obs.Ports; hp != nil {
 		if hp.EphemeralLow > 0 && hp.EphemeralHigh >= hp.EphemeralLow {
 			low, high = hp.EphemeralLow, hp.EphemeralHigh
 		}
+		reserved = hp.Reserved
+	}
+	for _, pr := range spec.Protocols {
+		used[pr] = map[int]bool{}
+		next[pr] = low
+	}
+	if hp := obs.Ports; hp != nil {
 		for _, s := range hp.Sockets {
 			if used[s.Proto] != nil {
 				used[s.Proto][s.Port] = true
 			}
 		}
-		reserved = hp.Reserved
 	}
 	// Publishes in the kernel: this project's random ones are kept, every
 	// other one is taken.
@@ -74,15 +81,13 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 					continue
 				}
 				port := int(hp)
-				pr := "tcp"
-				if strings.HasSuffix(mk.Name, "/udp") {
-					pr = "udp"
-				}
 				if own && mk.Project == f.Project {
 					kept[mk.Name] = port
 					continue
 				}
-				used[pr][port] = true
+				if u := used[mk.Name[strings.LastIndexByte(mk.Name, '/')+1:]]; u != nil {
+					u[port] = true
+				}
 			}
 		}
 	}
@@ -111,9 +116,7 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 			}
 		}
 		if ep == nil {
-			errs = append(errs, &spec.Error{Path: f.Path, Pos: sc.Ports[0].Pos,
-				Msg: fmt.Sprintf("container %s: ports cannot be published: all its networks are internal; attach it to a network without internal: true, or remove ports", sc.Name)})
-			continue
+			continue // all its networks are internal: spec noted it
 		}
 		var srcs []*spec.Port // the entry of each of c.Publishes
 		for _, p := range sc.Ports {
@@ -178,7 +181,6 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 		}
 		give(g, port)
 	}
-	next := map[string]int{"tcp": low, "udp": low}
 	for _, g := range rest {
 		pr := g[0].Proto
 		if lo, hi := int(g[0].PickLow), int(g[0].PickHigh); lo != 0 {

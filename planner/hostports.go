@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/spec"
@@ -146,4 +147,38 @@ func holder(s state.Socket) string {
 		hint = fmt.Sprintf(" (ss -%s sport = :%d names it)", flags, s.Port)
 	}
 	return fmt.Sprintf("%s %s %s%s", who, verb, where, hint)
+}
+
+// checkSCTP refuses, before any step, SCTP publishes on a kernel that
+// lacks what they need (state.SCTPSupport): rules it cannot load, or
+// DNAT that rewrites no SCTP port. One message per container, at its
+// first SCTP entry.
+func checkSCTP(f *spec.File, obs *state.Snapshot) error {
+	if obs.Ports == nil || obs.Ports.SCTP == nil {
+		return nil // not observed: the real kernel always says
+	}
+	var missing []string
+	fix := "use a kernel built with it"
+	if !obs.Ports.SCTP.Conntrack {
+		missing = append(missing, "SCTP connection tracking, without which NAT rewrites no SCTP port (CONFIG_NF_CT_PROTO_SCTP, part of nf_conntrack)")
+	}
+	if !obs.Ports.SCTP.Match {
+		missing = append(missing, "iptables' sctp match (module xt_sctp, CONFIG_NETFILTER_XT_MATCH_SCTP)")
+		fix = "load xt_sctp where it is a module (modprobe xt_sctp), or use a kernel built with it"
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, c := range f.Containers {
+		for _, p := range c.Ports {
+			if p.Proto == "sctp" {
+				errs = append(errs, &spec.Error{Path: f.Path, Pos: p.Pos, Msg: fmt.Sprintf(
+					"container %s: port %q: this kernel cannot publish SCTP ports: it lacks %s; %s, or publish over tcp or udp",
+					c.Name, p.Raw, strings.Join(missing, ", and "), fix)})
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/spec"
 )
 
 func newPortCmd(g *globals) *cobra.Command {
@@ -19,7 +21,7 @@ func newPortCmd(g *globals) *cobra.Command {
 		Use:   "port CONTAINER [PORT[/PROTO]]",
 		Short: "Print the host addresses a container's ports are published on, as docker port",
 		Long: `port reads the publishes of a container from the kernel. With PORT (and
-/tcp, the default, or /udp) it prints one HOST_IP:HOST_PORT line per
+/tcp, the default, /udp or /sctp) it prints one HOST_IP:HOST_PORT line per
 publish of that port; without, one "PORT/PROTO -> HOST_IP:HOST_PORT" line
 per publish.`,
 		Args: cobra.RangeArgs(1, 2),
@@ -32,8 +34,8 @@ per publish.`,
 			if len(args) == 2 {
 				p, pr, found := strings.Cut(args[1], "/")
 				n, err := strconv.Atoi(p)
-				if err != nil || n < 1 || n > 65535 || found && pr != "tcp" && pr != "udp" {
-					return fmt.Errorf("port %q: write PORT or PORT/tcp or PORT/udp, PORT from 1 to 65535", args[1])
+				if err != nil || n < 1 || n > 65535 || found && !slices.Contains(spec.Protocols, pr) {
+					return fmt.Errorf("port %q: write PORT, PORT/tcp, PORT/udp or PORT/sctp, PORT from 1 to 65535", args[1])
 				}
 				want = n
 				if found {
