@@ -52,8 +52,8 @@ func sctpConntrack(root string, cfg map[string]string) bool {
 	if exists(filepath.Join(dir, "nf_conntrack_max")) {
 		return false // nf_conntrack is there, without SCTP
 	}
-	if v, ok := cfg["CONFIG_NF_CT_PROTO_SCTP"]; ok {
-		return v == "y"
+	if cfg != nil {
+		return cfg["CONFIG_NF_CT_PROTO_SCTP"] == "y"
 	}
 	return true
 }
@@ -74,8 +74,9 @@ func sctpMatch(root, release string, cfg map[string]string) bool {
 			}
 		}
 	}
-	if v, ok := cfg["CONFIG_NETFILTER_XT_MATCH_SCTP"]; ok && v == "y" {
-		return true
+	if cfg != nil {
+		// Built in, or a module that is not there to load.
+		return cfg["CONFIG_NETFILTER_XT_MATCH_SCTP"] == "y"
 	}
 	// Listed without it, and no module to load: the kernel lacks it.
 	// Nothing listed at all (x_tables not loaded yet) tells nothing.
@@ -83,7 +84,8 @@ func sctpMatch(root, release string, cfg map[string]string) bool {
 }
 
 // kernelConfig reads the kernel's build options (/proc/config.gz, else
-// /boot/config-RELEASE) as OPTION -> value; nil when neither is there.
+// /boot/config-RELEASE) as OPTION -> value, without the options not set;
+// nil when neither file is there.
 func kernelConfig(root, release string) map[string]string {
 	var r io.Reader
 	if f, err := os.Open(filepath.Join(root, "proc/config.gz")); err == nil {
