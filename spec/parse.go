@@ -295,8 +295,10 @@ func (p *parser) subnet(nw *Network, n *yaml.Node, what string) bool {
 		p.errorf(n, "%s: subnet %q is not an IPv4 CIDR block like \"10.42.1.0/24\"", what, clip(s))
 	case !pfx.Addr().Is4():
 		p.errorf(n, "%s: subnet %q is not IPv4: topo networks are IPv4 only", what, clip(s))
-	case pfx.Bits() < 8 || pfx.Bits() > 30:
-		p.errorf(n, "%s: subnet %q has prefix length /%d: use /8 to /30 (a /31 or /32 leaves no address for containers)", what, s, pfx.Bits())
+	case pfx.Bits() > 30:
+		p.errorf(n, "%s: subnet %q has prefix length /%d: use /8 to /30 (a /31 or /32 has no room for a container once the network, gateway and broadcast addresses are taken; Docker accepts it, and fails when the first container joins)", what, s, pfx.Bits())
+	case pfx.Bits() < 8:
+		p.errorf(n, "%s: subnet %q has prefix length /%d: use /8 to /30 (a block larger than a /8 takes in the kernel's special blocks and the host's own networks, whose routes the bridge's would shadow; Docker accepts it)", what, s, pfx.Bits())
 	case pfx.Masked() != pfx:
 		p.errorf(n, "%s: subnet %q is not a network address: write %q", what, s, pfx.Masked().String())
 	case reservedBlock(pfx) != nil:

@@ -274,6 +274,9 @@ func TestParsePort(t *testing.T) {
 		{"1234/", &Port{Raw: "1234/", HostIP: any4, ContainerStart: 1234, ContainerEnd: 1234, Proto: "tcp"}},
 		{"80-82/", &Port{Raw: "80-82/", HostIP: any4, ContainerStart: 80, ContainerEnd: 82, Proto: "tcp"}},
 		{"8080:80/", tcp("8080:80/", 8080, 80)},
+		// Host port 0 is a free one, as Docker allocates it.
+		{"0:80", &Port{Raw: "0:80", HostIP: any4, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
+		{"127.0.0.1:0:80/udp", &Port{Raw: "127.0.0.1:0:80/udp", HostIP: local, ContainerStart: 80, ContainerEnd: 80, Proto: "udp"}},
 		// A bracketed address, as Docker strips the brackets of IPv6 ones.
 		{"[127.0.0.1]:8080:80", &Port{Raw: "[127.0.0.1]:8080:80", HostIP: local, HostStart: 8080, HostEnd: 8080, ContainerStart: 80, ContainerEnd: 80, Proto: "tcp"}},
 	}

@@ -36,7 +36,8 @@ func splitPortParts(raw string) (ip, host, ctr string, n int) {
 // of Docker's -p (nat.ParsePortSpec): the ':' split of splitPortParts,
 // then the protocol after the first '/' of the container part, any case,
 // tcp when empty ("80/" is 80/tcp); an empty host address is 0.0.0.0 and
-// an empty host port a free one. Host addresses are IPv4 only. On
+// an empty host port, or 0, a free one. Container port 0, which Docker
+// takes, is refused. Host addresses are IPv4 only. On
 // failure it returns a message saying what is wrong. Single ports get
 // End == Start; an unspecified host port is 0..0.
 func parsePort(raw string) (*Port, string) {
@@ -73,6 +74,9 @@ func parsePort(raw string) (*Port, string) {
 	var msg string
 	if p.ContainerStart, p.ContainerEnd, msg = parseRange(raw, "container", ctr); msg != "" {
 		return nil, msg
+	}
+	if host == "0" {
+		host = "" // Docker's host port 0: a free one
 	}
 	if host != "" {
 		if p.HostStart, p.HostEnd, msg = parseRange(raw, "host", host); msg != "" {
@@ -150,6 +154,10 @@ func parsePortNumber(raw, which, s string) (uint16, string) {
 		}
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
+	if err == nil && n == 0 && which == "container" {
+		// Docker takes it, and forwards to a port no socket can have.
+		return 0, fmt.Sprintf("port %q: container port 0 cannot be published: nothing listens on port 0 (Docker accepts it and forwards to it all the same); write the port the container's program listens on", clip(raw))
+	}
 	if err != nil || n < 1 || n > 65535 {
 		return 0, fmt.Sprintf("port %q: %s port %s is out of range: ports are 1 to 65535", clip(raw), which, clip(s))
 	}
