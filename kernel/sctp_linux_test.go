@@ -31,9 +31,9 @@ func TestSCTPSupportFiles(t *testing.T) {
 		want  state.SCTPSupport
 	}{
 		{"both registered", map[string][]byte{
-			"proc/sys/net/netfilter/nf_conntrack_max":                       []byte("262144\n"),
+			"proc/sys/net/netfilter/nf_conntrack_max":                      []byte("262144\n"),
 			"proc/sys/net/netfilter/nf_conntrack_sctp_timeout_established": []byte("210\n"),
-			"proc/net/ip_tables_matches":                                    []byte("conntrack\nsctp\nudp\ntcp\n"),
+			"proc/net/ip_tables_matches":                                   []byte("conntrack\nsctp\nudp\ntcp\n"),
 		}, state.SCTPSupport{Conntrack: true, Match: true}},
 		{"conntrack without SCTP, match list without sctp", map[string][]byte{
 			"proc/sys/net/netfilter/nf_conntrack_max": []byte("262144\n"),
