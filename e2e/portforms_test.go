@@ -65,6 +65,16 @@ print("timeout", flush=True)
 sys.exit(1)
 `
 
+// writeSCTPTool writes sctpTool to a file of the test's own.
+func writeSCTPTool(t *testing.T) string {
+	t.Helper()
+	tool := filepath.Join(t.TempDir(), "sctp.py")
+	if err := os.WriteFile(tool, []byte(sctpTool), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return tool
+}
+
 // sctpReach sends SCTP INITs from ns (the host for "") to addr:port and
 // reports what a raw socket in the namespace to sees arrive for its port
 // ctrPort ("" when nothing did within wait).
@@ -124,10 +134,7 @@ func TestDockerPortForms(t *testing.T) {
 	need(t, "socat", "ss", "python3")
 	h := newHost(t)
 	h.outside()
-	tool := filepath.Join(t.TempDir(), "sctp.py")
-	if err := os.WriteFile(tool, []byte(sctpTool), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tool := writeSCTPTool(t)
 	file := writeFile(t, "forms", `name: forms
 networks:
   lan: {subnet: 10.71.0.0/24}
@@ -250,10 +257,7 @@ func TestComposePortForms(t *testing.T) {
 	need(t, "socat", "ss", "python3")
 	h := newHost(t)
 	h.outside()
-	tool := filepath.Join(t.TempDir(), "sctp.py")
-	if err := os.WriteFile(tool, []byte(sctpTool), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tool := writeSCTPTool(t)
 	dir := filepath.Join(t.TempDir(), "cforms")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -164,11 +164,11 @@ func parsePortNumber(raw, which, s string) (uint16, string) {
 	return uint16(n), ""
 }
 
-// Same reports whether two ports: entries publish the same: one host
+// same reports whether two ports: entries publish the same: one host
 // address, host port or range, container port or range and protocol.
 // Compose keeps one of such entries (its unique key of ports), and so
 // does topo.
-func (p *Port) Same(q *Port) bool {
+func (p *Port) same(q *Port) bool {
 	return p.HostIP == q.HostIP && p.HostStart == q.HostStart && p.HostEnd == q.HostEnd &&
 		p.ContainerStart == q.ContainerStart && p.ContainerEnd == q.ContainerEnd && p.Proto == q.Proto
 }

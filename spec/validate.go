@@ -189,12 +189,12 @@ func portsHint(c *Container) string {
 }
 
 // mergeSame keeps the first of ports: entries that publish the same
-// (Port.Same), as Compose merges entries of one unique key: "9080:80"
+// (Port.same), as Compose merges entries of one unique key: "9080:80"
 // twice is one publish, not a collision.
 func mergeSame(ports []*Port) []*Port {
 	out := ports[:0]
 	for _, p := range ports {
-		if !slices.ContainsFunc(out, p.Same) {
+		if !slices.ContainsFunc(out, p.same) {
 			out = append(out, p)
 		}
 	}
