@@ -164,11 +164,15 @@ func parsePortNumber(raw, which, s string) (uint16, string) {
 	return uint16(n), ""
 }
 
-// same reports whether two ports: entries publish the same: one host
-// address, host port or range, container port or range and protocol.
-// Compose keeps one of such entries (its unique key of ports), and so
-// does topo.
-func (p *Port) same(q *Port) bool {
-	return p.HostIP == q.HostIP && p.HostStart == q.HostStart && p.HostEnd == q.HostEnd &&
-		p.ContainerStart == q.ContainerStart && p.ContainerEnd == q.ContainerEnd && p.Proto == q.Proto
+// publishKey is what a ports: entry publishes: host address, host port
+// or range, container port or range and protocol. Compose keeps one of
+// the entries of one unique key, and so does topo.
+type publishKey struct {
+	hostIP                               netip.Addr
+	hostStart, hostEnd, ctrStart, ctrEnd uint16
+	proto                                string
+}
+
+func (p *Port) publishes() publishKey {
+	return publishKey{p.HostIP, p.HostStart, p.HostEnd, p.ContainerStart, p.ContainerEnd, p.Proto}
 }

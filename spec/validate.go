@@ -189,12 +189,14 @@ func portsHint(c *Container) string {
 }
 
 // mergeSame keeps the first of ports: entries that publish the same
-// (Port.same), as Compose merges entries of one unique key: "9080:80"
-// twice is one publish, not a collision.
+// (Port.publishes), as Compose merges entries of one unique key:
+// "9080:80" twice is one publish, not a collision.
 func mergeSame(ports []*Port) []*Port {
+	seen := make(map[publishKey]bool, len(ports))
 	out := ports[:0]
 	for _, p := range ports {
-		if !slices.ContainsFunc(out, p.same) {
+		if k := p.publishes(); !seen[k] {
+			seen[k] = true
 			out = append(out, p)
 		}
 	}
