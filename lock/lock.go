@@ -92,7 +92,7 @@ func try(path string) (*Lock, error) {
 		// program topo starts, which would otherwise hold it after topo
 		// exits.
 		var err error
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err == nil {
 			break
 		}

@@ -25,6 +25,14 @@ func Project(project string) string {
 	return filepath.Join(Root(), project)
 }
 
+// HostLockName is the lock, in the root, that one process at a time holds
+// while it changes a project: what projects share (the shared iptables
+// chains and their jumps, ip_forward and its record) and what one project
+// must not pick while another does (subnets, random host ports) is
+// observed, planned and changed under it. Like SysctlRecord it holds a
+// dot, so no project's folder has its name.
+const HostLockName = "host.lock"
+
 // SysctlRecord is the file that records the value a host sysctl had before
 // topo first changed it, shared by every project: KEY.before in the root
 // (a project name holds no dot, so it never collides with a project's

@@ -66,6 +66,9 @@ type Project struct {
 	Preflight func(*planner.Plan) error
 
 	lock *lock.Lock
+	// host is the host-wide lock (rundir.HostLockName), taken after the
+	// project's and held for the whole transaction: see Lock.
+	host *lock.Lock
 }
 
 func (p *Project) dir() string {
@@ -88,15 +91,43 @@ func (p *Project) note(format string, args ...any) {
 	}
 }
 
-// Lock takes the project's lock, waiting up to timeout; waiting is called
-// once, with the holder's pid, if it has to wait. Unlock releases it.
-func (p *Project) Lock(ctx context.Context, timeout time.Duration, waiting func(pid int)) error {
-	l, err := lock.Acquire(ctx, filepath.Join(p.dir(), LockFile), timeout, waiting)
+// Lock takes the project's lock, then the host-wide one, waiting up to
+// timeout for each; waiting is called once, with the holder's pid and
+// whether it waits for the host's lock, if it has to wait. Unlock
+// releases them.
+//
+// The host's lock is held from the first observation to the last step,
+// not around the shared steps alone: a plan depends on what other
+// projects have (the shared chains and jumps a first up creates and a last
+// down removes, ip_forward and its record, the subnets and random host
+// ports other projects took), so a plan made while another project
+// changes them would be stale by the time it runs. Two projects' ups
+// therefore run one after the other; a project's own lock is always taken
+// first, so that no two processes wait for each other.
+func (p *Project) Lock(ctx context.Context, timeout time.Duration, waiting func(pid int, host bool)) error {
+	l, err := lock.Acquire(ctx, filepath.Join(p.dir(), LockFile), timeout, func(pid int) {
+		if waiting != nil {
+			waiting(pid, false)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("project %s: %w", p.Name, err)
 	}
-	p.lock = l
+	h, err := lock.Acquire(ctx, p.hostLockPath(), timeout, func(pid int) {
+		if waiting != nil {
+			waiting(pid, true)
+		}
+	})
+	if err != nil {
+		return errors.Join(fmt.Errorf("project %s: the host's lock, which one topo changing any project holds: %w", p.Name, err), l.Release())
+	}
+	p.lock, p.host = l, h
 	return nil
+}
+
+// hostLockPath is the host's lock, beside the projects' folders.
+func (p *Project) hostLockPath() string {
+	return filepath.Join(filepath.Dir(p.dir()), rundir.HostLockName)
 }
 
 // Unlock releases the lock, if held. When the lock is all that is left in
@@ -113,6 +144,30 @@ func (p *Project) Unlock() error {
 	}
 	err = p.lock.Release()
 	p.lock = nil
+	return errors.Join(err, p.releaseHost())
+}
+
+// releaseHost releases the host's lock. When the lock is all that is left
+// in the root (this was the last project), it removes the lock and the
+// root too; a waiter that opened the removed lock notices and makes a new
+// one (see lock.Remove).
+func (p *Project) releaseHost() error {
+	if p.host == nil {
+		return nil
+	}
+	h := p.host
+	p.host = nil
+	root := filepath.Dir(p.dir())
+	entries, err := os.ReadDir(root)
+	if err != nil || len(entries) != 1 || entries[0].Name() != rundir.HostLockName {
+		return h.Release()
+	}
+	err = h.Remove()
+	if p.Dir == "" {
+		// Only topo's own root (lock.Acquire makes it again, even if
+		// this races with its MkdirAll).
+		_ = os.Remove(root)
+	}
 	return err
 }
 
@@ -287,7 +342,8 @@ func (p *Project) start(ctx context.Context) (*Result, *state.Snapshot, error) {
 }
 
 // removeFiles deletes the journal, the lock (still held: see lock.Remove)
-// and the runtime folder if nothing else is in it.
+// and the runtime folder if nothing else is in it, and releases the
+// host's lock.
 func (p *Project) removeFiles() error {
 	err := journal.Remove(p.dir())
 	if p.lock != nil {
@@ -297,12 +353,7 @@ func (p *Project) removeFiles() error {
 	if rerr := os.Remove(p.dir()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && !errors.Is(rerr, os.ErrExist) && !isNotEmpty(rerr) {
 		err = errors.Join(err, rerr)
 	}
-	if p.Dir == "" {
-		// The root too, when this was its last project (lock.Acquire
-		// makes it again, even if this races with its MkdirAll).
-		_ = os.Remove(rundir.Root())
-	}
-	return err
+	return errors.Join(err, p.releaseHost())
 }
 
 func (p *Project) begin(verb string, plan *planner.Plan) (*journal.Writer, *applier.Applier, error) {

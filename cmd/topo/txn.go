@@ -29,10 +29,14 @@ func (g *globals) txnProject(k kernel.Kernel, project string, pr *progress) *txn
 	return p
 }
 
-// lockCtx takes the project's lock, saying who it waits for; it stops
-// waiting when c is cancelled.
+// lockCtx takes the project's lock and the host's, saying who it waits
+// for; it stops waiting when c is cancelled.
 func (g *globals) lockCtx(c context.Context, p *txn.Project, timeout time.Duration) error {
-	return p.Lock(c, timeout, func(pid int) {
+	return p.Lock(c, timeout, func(pid int, host bool) {
+		if host {
+			fmt.Fprintf(g.stderr, "Another topo (pid %d) is changing a project; projects change one at a time: waiting up to %s.\n", pid, timeout)
+			return
+		}
 		fmt.Fprintf(g.stderr, "Project %s is locked by pid %d; waiting up to %s.\n", p.Name, pid, timeout)
 	})
 }
