@@ -51,7 +51,7 @@ func Parse(path string, data []byte) (*File, error) {
 var validKeys = map[string][]string{
 	"file":       {"name", "networks", "containers"},
 	"network":    {"driver", "subnet", "internal"},
-	"container":  {"hostname", "networks", "network_mode", "ports", "command"},
+	"container":  {"hostname", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged"},
 	"attachment": {"aliases", "ipv4_address"},
 }
 
@@ -359,7 +359,7 @@ func (p *parser) container(c *Container, n *yaml.Node) {
 	keys := &containerKeys{}
 	p.keys[c] = keys
 	what := fmt.Sprintf("container %q", clip(c.Name))
-	for _, e := range p.mapping(n, what, "a mapping of hostname, networks, network_mode, ports and command, or empty", true) {
+	for _, e := range p.mapping(n, what, "a mapping of hostname, networks, network_mode, ports, command, user, cap_add, cap_drop and privileged, or empty", true) {
 		switch e.key.Value {
 		case "hostname":
 			keys.hostname = e.key
@@ -374,6 +374,8 @@ func (p *parser) container(c *Container, n *yaml.Node) {
 			p.ports(c, e.val, what)
 		case "command":
 			p.command(c, e.val, what)
+		case "user", "cap_add", "cap_drop", "privileged":
+			p.privilege(c, e.key.Value, e.val, what)
 		default:
 			p.unknownKey(e.key, "container", "in "+what)
 		}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/topolab/topo/privilege"
 )
 
 var update = flag.Bool("update", false, "rewrite the .err golden files of testdata/bad")
@@ -222,6 +224,32 @@ containers:
 						{Raw: "127.0.0.1::5353/udp", Pos: Pos{Line: 6, Col: 9}, HostIP: local, ContainerStart: 5353, ContainerEnd: 5353, Proto: "udp"},
 					},
 				}},
+			},
+		},
+		{
+			name: "privileges, normalised as Compose takes them",
+			src: `containers:
+  a:
+    network_mode: none
+    user: 1000
+    cap_add: [net_admin, CAP_SYS_TIME, NET_ADMIN]
+    cap_drop: [all]
+    command: [sleep, "1"]
+  b:
+    network_mode: none
+    user: "nobody:nogroup"
+    privileged: true
+`,
+			want: &File{
+				Path:    "/labs/lab1/topo.yaml",
+				Project: "lab1",
+				Containers: []*Container{
+					{Name: "a", Pos: Pos{Line: 2, Col: 3}, Hostname: "a", Mode: ModeNone, ModePos: Pos{Line: 3, Col: 19},
+						Command: []string{"sleep", "1"}, CommandPos: Pos{Line: 7, Col: 14}, UserPos: Pos{Line: 4, Col: 11},
+						Privileges: privilege.Settings{User: "1000", CapAdd: []string{"NET_ADMIN", "SYS_TIME"}, CapDrop: []string{"ALL"}}},
+					{Name: "b", Pos: Pos{Line: 8, Col: 3}, Hostname: "b", Mode: ModeNone, ModePos: Pos{Line: 9, Col: 19}, UserPos: Pos{Line: 10, Col: 11},
+						Privileges: privilege.Settings{User: "nobody:nogroup", Privileged: true}},
+				},
 			},
 		},
 	}

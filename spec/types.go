@@ -6,6 +6,8 @@ package spec
 import (
 	"net/netip"
 	"strconv"
+
+	"github.com/topolab/topo/privilege"
 )
 
 // Pos is a 1-based line and column in the topology file.
@@ -100,6 +102,11 @@ type Container struct {
 	// Command is argv; empty means no process is started.
 	Command    []string
 	CommandPos Pos
+	// Privileges are the command's user:, cap_add, cap_drop and
+	// privileged; UserPos is where user: is, for messages about a user
+	// the host does not have.
+	Privileges privilege.Settings
+	UserPos    Pos
 }
 
 // Attachment is a container's membership of one network.
