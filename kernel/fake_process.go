@@ -83,7 +83,7 @@ func (st *fakeState) applyProc(s planner.Step, missing []string) error {
 		st.procs[s.PidFile] = state.Process{
 			Container: strings.TrimSuffix(filepath.Base(s.PidFile), ".pid"),
 			NS:        s.NS, Argv: slices.Clone(s.Argv), PID: st.nextPID, Running: true,
-			PidFile: s.PidFile, Log: s.Log,
+			PidFile: s.PidFile, Log: s.Log, Privileges: s.Privileges,
 		}
 		st.nextPID++
 		st.logs[s.Log] = true

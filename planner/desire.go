@@ -12,6 +12,7 @@ import (
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/ipam"
+	"github.com/topolab/topo/privilege"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
@@ -50,6 +51,8 @@ type Container struct {
 	DefaultGW netip.Addr
 	// Command is the argv started in NS on up; empty for none.
 	Command []string
+	// Privileges are the command's user and capabilities.
+	Privileges privilege.Settings
 	// Publishes are the container's ports: entries, one per port, with
 	// host ports resolved.
 	Publishes []firewall.Publish
@@ -226,7 +229,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	}
 	var todo []pending
 	for _, c := range f.Containers {
-		dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command, Hostname: c.Hostname}
+		dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command, Privileges: c.Privileges, Hostname: c.Hostname}
 		switch c.Mode {
 		case spec.ModeHost:
 			// Runs in the host's namespace: nothing to create.

@@ -38,9 +38,12 @@ func (d *differ) processes(m *Model, ownNS map[string]*state.Namespace) {
 		case !o.Running:
 			// A dead command is drift: start it again over its stale record.
 			d.procStart(m.Project, c, false)
-		case o.NS != c.NS || !slices.Equal(o.Argv, c.Command) || (c.NS != "" && ownNS[c.NS] == nil):
-			// Changed, or its namespace was deleted under it and is about
-			// to be made anew: the old process holds the old one.
+		case o.NS != c.NS || !slices.Equal(o.Argv, c.Command) || !o.Privileges.Equal(c.Privileges) || o.Unconfined ||
+			(c.NS != "" && ownNS[c.NS] == nil):
+			// Changed (its argv, namespace or privileges), started by a
+			// topo that did not confine commands, or its namespace was
+			// deleted under it and is about to be made anew: the old
+			// process holds the old one.
 			d.procStop(o, false)
 			d.procStart(m.Project, c, false)
 		}
@@ -58,7 +61,8 @@ func (d *differ) procStart(project string, c *Container, fresh bool) {
 	res := "container " + c.Name
 	pid, log := rundir.PidFile(project, c.Name), rundir.LogFile(project, c.Name)
 	undo := Step{Action: Destroy, Op: OpProcStop, Resource: res, NS: c.NS, Argv: c.Command, Log: log, PidFile: pid, DropLog: fresh}
-	d.add(phaseProcess, Step{Action: Create, Op: OpProcStart, Resource: res, NS: c.NS, Argv: c.Command, Log: log, PidFile: pid, Undo: &undo})
+	d.add(phaseProcess, Step{Action: Create, Op: OpProcStart, Resource: res, NS: c.NS, Argv: c.Command, Privileges: c.Privileges,
+		Log: log, PidFile: pid, Undo: &undo})
 }
 
 // procStop stops an observed process; drop removes its log too, when the
@@ -67,7 +71,7 @@ func (d *differ) procStop(o *state.Process, drop bool) {
 	res := "container " + o.Container
 	var undo Step
 	if o.Running {
-		undo = Step{Action: Create, Op: OpProcStart, Resource: res, NS: o.NS, Argv: o.Argv, Log: o.Log, PidFile: o.PidFile}
+		undo = Step{Action: Create, Op: OpProcStart, Resource: res, NS: o.NS, Argv: o.Argv, Privileges: o.Privileges, Log: o.Log, PidFile: o.PidFile}
 	} else {
 		// A dead process's record holds nothing to restore: starting the
 		// command would change more than the stop did. The undo is a stop

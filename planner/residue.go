@@ -249,9 +249,9 @@ func (c *comparer) processes(before, after []state.Process) {
 		case a == nil && b.Running:
 			c.add(nil, "the command of container %s (pid %d) no longer runs", b.Container, b.PID)
 		case a == nil:
-		case a.Running && b.Running && a.NS == b.NS && slices.Equal(a.Argv, b.Argv) && a.PID != b.PID:
+		case a.Running && b.Running && a.NS == b.NS && slices.Equal(a.Argv, b.Argv) && a.Privileges.Equal(b.Privileges) && a.PID != b.PID:
 			c.out = append(c.out, Difference{What: fmt.Sprintf("the command of container %s was restarted: pid %d, was %d", b.Container, a.PID, b.PID), Restart: true})
-		case a.PID != b.PID || a.Running != b.Running || a.NS != b.NS || !slices.Equal(a.Argv, b.Argv):
+		case a.PID != b.PID || a.Running != b.Running || a.NS != b.NS || !slices.Equal(a.Argv, b.Argv) || !a.Privileges.Equal(b.Privileges):
 			c.add(nil, "the command of container %s is %s, was %s", b.Container, procWord(a), procWord(&b))
 		}
 	}

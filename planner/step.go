@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/privilege"
 )
 
 // Action is what a step does to its object. Like Terraform's, each action is
@@ -142,6 +143,8 @@ type Step struct {
 	Log     string   `json:"log,omitempty"`
 	PidFile string   `json:"pid_file,omitempty"`
 	PID     int      `json:"pid,omitempty"`
+	// Privileges are a proc-start's user and capabilities.
+	Privileges privilege.Settings `json:"privileges,omitzero"`
 	// DropLog makes a proc-stop remove the log too: the container is gone.
 	DropLog bool `json:"drop_log,omitempty"`
 	// Table and Rules are a firewall step's: iptables changes applied in

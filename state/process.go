@@ -1,5 +1,7 @@
 package state
 
+import "github.com/topolab/topo/privilege"
+
 // Process is a container's command as topo finds it: the record of its pid
 // file, and whether that process still runs. A process that died keeps its
 // record, so that drift (a dead command) shows in a plan.
@@ -15,6 +17,12 @@ type Process struct {
 	Running bool   `json:"running"`
 	PidFile string `json:"pid_file"`
 	Log     string `json:"log"`
+	// Privileges are the user and capabilities it was started with.
+	Privileges privilege.Settings `json:"privileges,omitzero"`
+	// Unconfined marks a process that an earlier topo started with all of
+	// its own privileges, in the host's PID namespace: up restarts it
+	// confined.
+	Unconfined bool `json:"unconfined,omitempty"`
 }
 
 // Process returns the process of container, or nil.

@@ -57,6 +57,9 @@ file, 1 on error and 2 when there are changes.`,
 			if err != nil {
 				return err
 			}
+			if err := checkUsers(f); err != nil {
+				return err
+			}
 			obs, err := k.Observe(ctx(), f.Project)
 			if err != nil {
 				return err
@@ -115,6 +118,9 @@ is undone first. One process changes a project at a time: up waits up to
 			}
 			f, err := g.load()
 			if err != nil {
+				return err
+			}
+			if err := checkUsers(f); err != nil {
 				return err
 			}
 			pr := newProgress(g.stdout, 0)
