@@ -1,8 +1,9 @@
 // Package daemon starts topo's detached processes (container commands, the
 // DNS resolver) inside a named network namespace, records them in a pid
 // file, tells whether they still run, and stops them. A pid file records the
-// process's start time too, so that a recycled pid is never taken for the
-// process topo started, and never signalled.
+// process's start time too, and a container's command its PID namespace,
+// so that a recycled pid is never taken for the process topo started, and
+// never signalled. A container's command runs confined (see confine.go).
 package daemon
 
 import (
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/topolab/topo/privilege"
 )
 
 // Spec says what to start and where.
@@ -34,8 +37,14 @@ type Spec struct {
 	LogFile string
 	// PidFile is written once the process runs.
 	PidFile string
-	// Env is the environment; nil means topo's own.
+	// Env is the environment; nil means topo's own. A confined command's
+	// is clean (see cleanEnv): Env adds to it.
 	Env []string
+	// Confined runs the command as a container's (see confine.go), with
+	// Privileges' user and capabilities; otherwise (the resolver) it runs
+	// with topo's own privileges, namespaces and environment.
+	Confined   bool
+	Privileges privilege.Settings
 	// Ready, when set, is how the caller learns the process is up (the
 	// resolver reports its records loaded): Start then returns at once
 	// instead of watching the new process for an exit.
@@ -50,6 +59,11 @@ type Record struct {
 	Start uint64   `json:"start"`
 	Argv  []string `json:"argv"`
 	NS    string   `json:"netns,omitempty"`
+	// PidNS is the inode of a confined command's PID namespace; 0 for a
+	// process started unconfined (the resolver, or a command of a topo
+	// before confinement).
+	PidNS      uint64             `json:"pidns,omitempty"`
+	Privileges privilege.Settings `json:"privileges,omitzero"`
 }
 
 // ErrNotFound says the command does not exist or cannot be executed.
@@ -76,13 +90,23 @@ func Start(s Spec) (*Record, error) {
 		return nil, errors.New("empty command")
 	}
 	// Resolve the program here so that a typo fails up before anything
-	// runs, with a message naming it.
-	prog, err := exec.LookPath(s.Argv[0])
+	// runs, with a message naming it; a confined command by its own PATH.
+	var prog string
+	var conf *confinement
+	var err error
+	if s.Confined {
+		if conf, err = resolveConfinement(s); err != nil {
+			return nil, err
+		}
+		prog, err = lookPath(s.Argv[0])
+	} else {
+		prog, err = exec.LookPath(s.Argv[0])
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%q: %w (check the command: it is not run through a shell)", s.Argv[0], ErrNotFound)
 	}
 	argv := append([]string{prog}, s.Argv[1:]...)
-	if s.NS != "" {
+	if s.NS != "" && !s.Confined {
 		ip, err := exec.LookPath("ip")
 		if err != nil {
 			return nil, fmt.Errorf("starting commands in a namespace needs the ip command (Debian package iproute2): %w", err)
@@ -94,19 +118,29 @@ func Start(s Spec) (*Record, error) {
 			return nil, err
 		}
 	}
-	log, err := os.OpenFile(s.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	// Root's alone: a command's output may hold what others must not read.
+	log, err := os.OpenFile(s.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer log.Close()
+	if err := log.Chmod(0o600); err != nil { // one an earlier topo made
+		return nil, err
+	}
 	// Where this run's output starts: an early exit shows only its own.
 	logStart, _ := log.Seek(0, io.SeekEnd)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = s.Env
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	if s.Confined {
+		cmd.Env = cleanEnv(conf.user.Home, s.Env)
+		err = startConfined(cmd, s, conf)
+	} else {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		err = cmd.Start()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("start %q: %w", s.Argv[0], err)
 	}
 	began := time.Now()
@@ -121,8 +155,16 @@ func Start(s Spec) (*Record, error) {
 		<-exited
 		return nil, failed()
 	}
-	rec := &Record{PID: cmd.Process.Pid, Start: start, Argv: s.Argv, NS: s.NS}
+	rec := &Record{PID: cmd.Process.Pid, Start: start, Argv: s.Argv, NS: s.NS, Privileges: s.Privileges}
+	if s.Confined {
+		if rec.PidNS, err = pidNS(rec.PID); err != nil {
+			<-exited
+			return nil, failed()
+		}
+	}
 	if err := writeRecord(s.PidFile, rec); err != nil {
+		// The process leads its session (and a confined one its PID
+		// namespace): the group, or the namespace, goes with it.
 		syscall.Kill(-rec.PID, syscall.SIGKILL)
 		return nil, err
 	}
@@ -169,7 +211,7 @@ func writeRecord(path string, rec *Record) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
@@ -192,14 +234,23 @@ func Read(pidFile string) (*Record, bool, error) {
 	return &rec, alive(&rec), nil
 }
 
-// alive reports whether rec's process runs: same pid, same start time, and
-// not a zombie waiting to be reaped.
+// alive reports whether rec's process runs: same pid, same start time,
+// same PID namespace for a confined one, and not a zombie waiting to be
+// reaped.
 func alive(rec *Record) bool {
 	st, state, err := stat(rec.PID)
-	return err == nil && st == rec.Start && state != "Z" && state != "X"
+	if err != nil || st != rec.Start || state == "Z" || state == "X" {
+		return false
+	}
+	if rec.PidNS != 0 {
+		ns, err := pidNS(rec.PID)
+		return err == nil && ns == rec.PidNS
+	}
+	return true
 }
 
-// Stop sends SIGTERM to the process group of the pid file's process, then
+// Stop sends SIGTERM to the pid file's process and what it started (its
+// PID namespace, or for an unconfined one its process group), then
 // SIGKILL after grace, and removes the pid file. A missing pid file or a
 // dead process is success.
 func Stop(pidFile string, grace time.Duration) error {
@@ -216,11 +267,16 @@ type Stopping struct {
 	rec     *Record // nil when the process was not running
 	pidfd   int
 	sent    time.Time
+	// endsAlone: the process is the first of its PID namespace and does
+	// not catch or ignore SIGTERM, which the kernel therefore dropped; as
+	// it would have ended on it, it is killed once the rest of its
+	// namespace has ended (which its death would cut short).
+	endsAlone bool
 }
 
-// Signal begins Stop: it sends SIGTERM to the process group of the pid
-// file's process and returns at once, so that the caller can do other
-// work while the process ends. Wait must follow.
+// Signal begins Stop: it sends SIGTERM to the pid file's process and what
+// it started, and returns at once, so that the caller can do other work
+// while the process ends. Wait must follow.
 func Signal(pidFile string) (*Stopping, error) {
 	rec, ok, err := Read(pidFile)
 	if err != nil {
@@ -242,11 +298,33 @@ func Signal(pidFile string) (*Stopping, error) {
 	if !alive(rec) {
 		return s, nil
 	}
-	// The process leads its own session: the group holds whatever it
-	// started, and goes with it.
 	s.rec, s.sent = rec, time.Now()
-	syscall.Kill(-rec.PID, syscall.SIGTERM)
+	if rec.PidNS == 0 {
+		// The process leads its own session: the group holds whatever
+		// it started, and goes with it.
+		syscall.Kill(-rec.PID, syscall.SIGTERM)
+		return s, nil
+	}
+	// A confined command: every process of its PID namespace gets
+	// SIGTERM, as a group would, each in its own session or not.
+	s.endsAlone = endsOn(rec.PID, unix.SIGTERM)
+	s.kill(unix.SIGTERM)
+	signalNamespace(rec.PidNS, rec.PID, unix.SIGTERM)
 	return s, nil
+}
+
+// kill sends sig to the stopping process, through its pidfd when there
+// is one; to a confined command's first process SIGKILL ends its whole
+// PID namespace, and to an unconfined one's group.
+func (s *Stopping) kill(sig unix.Signal) {
+	switch {
+	case s.rec.PidNS == 0:
+		syscall.Kill(-s.rec.PID, sig)
+	case s.pidfd >= 0:
+		_ = unix.PidfdSendSignal(s.pidfd, sig, nil, 0)
+	default:
+		syscall.Kill(s.rec.PID, sig)
+	}
 }
 
 // Wait ends a stop: it waits until grace after the signal for the process
@@ -261,10 +339,17 @@ func (s *Stopping) Wait(grace time.Duration) error {
 	if rec := s.rec; rec != nil {
 		deadline := s.sent.Add(grace)
 		for alive(rec) && time.Now().Before(deadline) {
-			awaitExit(s.pidfd, time.Until(deadline))
+			wait := time.Until(deadline)
+			if s.endsAlone {
+				if len(inNamespace(rec.PidNS, rec.PID)) == 0 {
+					break
+				}
+				wait = min(wait, 20*time.Millisecond)
+			}
+			awaitExit(s.pidfd, wait)
 		}
 		if alive(rec) {
-			syscall.Kill(-rec.PID, syscall.SIGKILL)
+			s.kill(unix.SIGKILL)
 			for i := 0; i < 100 && alive(rec); i++ {
 				time.Sleep(10 * time.Millisecond)
 			}

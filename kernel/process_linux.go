@@ -20,12 +20,15 @@ import (
 // SIGKILL, as docker stop's default.
 var StopGrace = 10 * time.Second
 
-// startProcess starts a container's command. A record of a live process is
-// ErrExist; a stale one (the process died) is replaced. If the command
-// cannot start, nothing of it is left: no pid file, and no log unless one
-// was there before.
+// startProcess starts a container's command, confined (see package
+// daemon): its own PID and mount namespaces, its user and capabilities, a
+// clean environment. A record of a live process is ErrExist; a stale one
+// (the process died, and with it all it started) is replaced. If the
+// command cannot start, nothing of it is left: no pid file, and no log
+// unless one was there before.
 //
-// Equivalent to: `ip netns exec NS ARGV... >>LOG 2>&1 &`
+// Equivalent to: `ip netns exec NS setpriv ... ARGV... >>LOG 2>&1 &`, in a
+// PID namespace of its own
 func startProcess(s planner.Step) error {
 	rec, alive, err := daemon.Read(s.PidFile)
 	if err != nil {
@@ -41,7 +44,8 @@ func startProcess(s planner.Step) error {
 	}
 	_, statErr := os.Stat(s.Log)
 	hadLog := statErr == nil
-	if _, err := daemon.Start(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile}); err != nil {
+	if _, err := daemon.Start(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile,
+		Confined: true, Privileges: s.Privileges}); err != nil {
 		if !hadLog {
 			os.Remove(s.Log)
 		}
@@ -55,7 +59,8 @@ func startProcess(s planner.Step) error {
 // StopGrace, and removes the record; with DropLog the log goes too. A
 // missing or dead process is success.
 //
-// Equivalent to: `kill -TERM -- -PGID; sleep 10; kill -KILL -- -PGID; rm PIDFILE`
+// Equivalent to: `kill -TERM` each process of its PID namespace; `sleep 10;
+// kill -KILL` its first; `rm PIDFILE`
 func stopProcess(s planner.Step) error {
 	if err := daemon.Stop(s.PidFile, StopGrace); err != nil {
 		return err
@@ -109,6 +114,7 @@ func observeProcesses(project string) ([]state.Process, error) {
 		out = append(out, state.Process{
 			Container: name, NS: rec.NS, Argv: rec.Argv, PID: rec.PID, Running: alive,
 			PidFile: pidFile, Log: rundir.LogFile(project, name),
+			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Container < out[j].Container })
