@@ -30,8 +30,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/topolab/topo/applier"
@@ -147,10 +149,10 @@ func (p *Project) Unlock() error {
 	return errors.Join(err, p.releaseHost())
 }
 
-// releaseHost releases the host's lock. When the lock is all that is left
-// in the root (this was the last project), it removes the lock and the
-// root too; a waiter that opened the removed lock notices and makes a new
-// one (see lock.Remove).
+// releaseHost releases the host's lock. When no project's folder is left
+// in the root (this was the last project), it removes the lock too, and
+// the root if that leaves it empty; a waiter that opened the removed lock
+// notices and makes a new one (see lock.Remove).
 func (p *Project) releaseHost() error {
 	if p.host == nil {
 		return nil
@@ -159,13 +161,13 @@ func (p *Project) releaseHost() error {
 	p.host = nil
 	root := filepath.Dir(p.dir())
 	entries, err := os.ReadDir(root)
-	if err != nil || len(entries) != 1 || entries[0].Name() != rundir.HostLockName {
+	if err != nil || slices.ContainsFunc(entries, fs.DirEntry.IsDir) {
 		return h.Release()
 	}
 	err = h.Remove()
 	if p.Dir == "" {
-		// Only topo's own root (lock.Acquire makes it again, even if
-		// this races with its MkdirAll).
+		// Only topo's own root, and only when empty (lock.Acquire makes
+		// it again, even if this races with its MkdirAll).
 		_ = os.Remove(root)
 	}
 	return err
