@@ -28,12 +28,12 @@ var composeIgnored = map[string]string{
 }
 
 func init() {
-	for _, k := range []string{"annotations", "attach", "blkio_config", "cap_drop", "cgroup", "cgroup_parent",
+	for _, k := range []string{"annotations", "attach", "blkio_config", "cgroup", "cgroup_parent",
 		"configs", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
 		"cpu_shares", "cpus", "cpuset", "credential_spec", "deploy", "develop", "device_cgroup_rules", "devices",
 		"gpus", "group_add", "init", "ipc", "isolation", "label_file", "labels", "logging", "mem_limit",
 		"mem_reservation", "mem_swappiness", "memswap_limit", "models", "oom_kill_disable", "oom_score_adj",
-		"pid", "pids_limit", "post_start", "pre_stop", "privileged", "provider", "read_only", "runtime",
+		"pid", "pids_limit", "post_start", "pre_stop", "provider", "read_only", "runtime",
 		"secrets", "security_opt", "shm_size", "stdin_open", "stop_grace_period", "stop_signal", "storage_opt",
 		"tmpfs", "tty", "ulimits", "use_api_socket", "userns_mode", "uts", "volumes", "volumes_from"} {
 		composeIgnored[k] = noImages
@@ -42,13 +42,13 @@ func init() {
 
 // composeLater are service keys whose behaviour other work brings: noted
 // as not supported yet.
-var composeLater = []string{"cap_add", "depends_on", "dns", "dns_opt", "dns_search", "domainname",
-	"env_file", "environment", "extra_hosts", "healthcheck", "mac_address", "sysctls", "user", "working_dir"}
+var composeLater = []string{"depends_on", "dns", "dns_opt", "dns_search", "domainname",
+	"env_file", "environment", "extra_hosts", "healthcheck", "mac_address", "sysctls", "working_dir"}
 
 // composeServiceKeys are the keys a service has in topo's reading, for
 // "did you mean" hints.
 var composeServiceKeys = []string{"command", "container_name", "entrypoint", "expose", "hostname",
-	"network_mode", "networks", "ports", "profiles"}
+	"network_mode", "networks", "ports", "profiles", "user", "cap_add", "cap_drop", "privileged"}
 
 func (p *parser) composeFile(root *yaml.Node) *File {
 	root = resolve(root)
@@ -334,6 +334,8 @@ func (p *parser) service(c *Container, n *yaml.Node) {
 			p.composePorts(c, e.val, what)
 		case k == "command":
 			command = e.val
+		case k == "user", k == "cap_add", k == "cap_drop", k == "privileged":
+			p.privilege(c, k, e.val, what)
 		case k == "entrypoint":
 			entrypoint = e.val
 		case k == "expose", k == "profiles":

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
+
+	"github.com/topolab/topo/privilege"
 )
 
 // writeIn writes a file at name (which may hold folders) in dir and
@@ -325,6 +327,41 @@ networks:
 	front, back := f.Network("front"), f.Network("back")
 	if front.IPRange != netip.MustParsePrefix("10.5.0.128/25") || len(front.Reserved) != 1 || !back.Internal {
 		t.Errorf("front %+v, back %+v", front, back)
+	}
+}
+
+// TestComposePrivileges: a service's user, cap_add, cap_drop and
+// privileged are read as in topo's files, merged across -f files as
+// Compose merges lists (added to, each once).
+func TestComposePrivileges(t *testing.T) {
+	f, err := Parse("/p/lab/compose.yaml", []byte(`services:
+  router:
+    command: [sleep, infinity]
+    user: 1000:1000
+    cap_add: [net_admin, CAP_SYS_TIME, NET_ADMIN]
+    cap_drop: [ALL]
+  full:
+    command: [sleep, infinity]
+    privileged: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := privilege.Settings{User: "1000:1000", CapAdd: []string{"NET_ADMIN", "SYS_TIME"}, CapDrop: []string{"ALL"}}
+	if got := f.Container("router").Privileges; !got.Equal(want) || f.Container("router").UserPos.Line != 4 {
+		t.Errorf("router: %+v at %v, want %+v at line 4", got, f.Container("router").UserPos, want)
+	}
+	if got := f.Container("full").Privileges; !got.Privileged {
+		t.Errorf("full: %+v, want privileged", got)
+	}
+	_, err = Parse("c.yaml", []byte("services: {a: {command: [x], cap_add: [NET_ADMN], user: \"a b\"}}\n"))
+	for _, want := range []string{
+		`c.yaml:1:40: service "a": cap_add: "NET_ADMN" is not a Linux capability (did you mean "NET_ADMIN"?)`,
+		`c.yaml:1:57: service "a": user "a b" is neither a number nor a user name`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad privileges: %v\nwant %s", err, want)
+		}
 	}
 }
 
