@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -208,14 +209,39 @@ func enterNetns(ns string) error {
 // netnsDir is where ip netns keeps named namespaces.
 const netnsDir = "/run/netns"
 
-// hideNamespaces unmounts every namespace file (nsfs: /run/netns/*,
-// ip netns' and other tools'), so that the command cannot open another
-// namespace and hand it to setns or to netlink (IFLA_NET_NS_FD).
+// hideNamespaces makes every namespace file (nsfs mount) unreachable, so
+// that the command cannot open another namespace and hand it to setns or
+// to netlink (IFLA_NET_NS_FD): an empty read-only tmpfs goes over
+// /run/netns, where ip netns and topo keep theirs, and those elsewhere
+// (Docker's /run/docker/netns, say) are unmounted. One mount for all of
+// /run/netns, not an unmount each: every unmount waits for an RCU grace
+// period, and a host with N namespaces would make each start cost N.
 func hideNamespaces() error {
-	b, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err := unix.Mount("tmpfs", netnsDir, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=4k"); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("hide %s: %w", netnsDir, err)
+	}
+	others, err := otherNamespaceFiles()
 	if err != nil {
 		return err
 	}
+	for _, mp := range others {
+		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("hide namespace file %s: %w", mp, err)
+		}
+	}
+	return nil
+}
+
+// otherNamespaceFiles lists the nsfs mounts outside /run/netns, read
+// once per topo process from its mount namespace: a start reads no
+// mountinfo (half a millisecond with a hundred namespaces mounted), and
+// within one run of topo only /run/netns gains namespace files.
+var otherNamespaceFiles = sync.OnceValues(func() ([]string, error) {
+	b, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
 		// Fields: id parent major:minor root mountpoint options
 		// [optional...] - fstype source superoptions.
@@ -224,13 +250,12 @@ func hideNamespaces() error {
 		if !ok || len(f) < 5 || !strings.HasPrefix(post, "nsfs ") {
 			continue
 		}
-		mp := unescapeMount(f[4])
-		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("hide namespace file %s: %w", mp, err)
+		if mp := unescapeMount(f[4]); !strings.HasPrefix(mp, netnsDir+"/") {
+			out = append(out, mp)
 		}
 	}
-	return nil
-}
+	return out, nil
+})
 
 // unescapeMount undoes mountinfo's octal escapes of blanks and backslashes.
 func unescapeMount(s string) string {

@@ -350,8 +350,8 @@ func (s *Stopping) Wait(grace time.Duration) error {
 		}
 		if alive(rec) {
 			s.kill(unix.SIGKILL)
-			for i := 0; i < 100 && alive(rec); i++ {
-				time.Sleep(10 * time.Millisecond)
+			for end := time.Now().Add(time.Second); alive(rec) && time.Now().Before(end); {
+				awaitExit(s.pidfd, time.Until(end))
 			}
 			if alive(rec) {
 				return fmt.Errorf("process %d (%s) survives SIGKILL", rec.PID, rec.Argv[0])

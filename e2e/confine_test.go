@@ -87,11 +87,11 @@ containers:
       - sh
       - -c
       - |
-        echo "by name: $(nsenter --net=/run/netns/victim-srv curl -s -m 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/ 2>&1)"
-        for p in $(pgrep -f '^python3 -m http.server 8000'); do
-          echo "by pid $p: $(nsenter --net=/proc/$p/ns/net curl -s -m 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/ 2>&1)"
+        echo "by name: $$(nsenter --net=/run/netns/victim-srv curl -s -m 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/ 2>&1)"
+        for p in $$(pgrep -f '^python3 -m http.server 8000'); do
+          echo "by pid $$p: $$(nsenter --net=/proc/$$p/ns/net curl -s -m 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/ 2>&1)"
         done
-        echo "servers seen: $(pgrep -c -f '^python3 -m http.server 8000')"
+        echo "servers seen: $$(pgrep -c -f '^python3 -m http.server 8000')"
         nsenter --net=/proc/self/ns/net true 2>/dev/null && echo "setns: allowed" || echo "setns: refused"
         ip link add tv0 type veth peer name tv1 netns 1 2>&1 && echo "veth into pid 1's: made"
         ip link add tv2 type veth peer name tv3 netns victim-srv 2>&1 && echo "veth into victim-srv: made"
@@ -161,7 +161,7 @@ func TestCommandPrivileges(t *testing.T) {
 	h := newHost(t)
 	// Each reports its privileges and environment, and tries what a
 	// router does in its own namespace: an address, forwarding.
-	report := `[sh, -c, "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; echo uid=$(id -u) gid=$(id -g) groups=$(id -G); env | sort; ip addr add 192.0.2.1/32 dev lo 2>/dev/null && echo addr-ok; sysctl -qw net.ipv4.ip_forward=1 2>/dev/null && echo fwd-ok; echo DONE; exec sleep 1000"]`
+	report := `[sh, -c, "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; echo uid=$$(id -u) gid=$$(id -g) groups=$$(id -G); env | sort; ip addr add 192.0.2.1/32 dev lo 2>/dev/null && echo addr-ok; sysctl -qw net.ipv4.ip_forward=1 2>/dev/null && echo fwd-ok; echo DONE; exec sleep 1000"]`
 	file := writeFile(t, "priv", fmt.Sprintf(`name: priv
 containers:
   def: {network_mode: none, command: %[1]s}
