@@ -30,7 +30,7 @@ import (
 //   - in a mount namespace of its own, a copy of the host's (as ip netns
 //     exec makes): its namespace's /sys, /etc/netns/NS files over /etc, a
 //     /proc of its PID namespace (where the kernel's procfs takes pidns=,
-//     Linux 6.18 and later), and no namespace files (/run/netns/*, any
+//     as 6.18's does), and no namespace files (/run/netns/*, any
 //     nsfs mount), so that it cannot open another namespace either;
 //   - with the capabilities privilege.Settings.Caps gives, as its bounding
 //     set, and as its permitted and effective sets when it runs as root;
@@ -100,13 +100,14 @@ func resolveConfinement(s Spec) (*confinement, error) {
 	}, nil
 }
 
-func capLastCap() (int, error) {
+// capLastCap is the kernel's highest capability number.
+var capLastCap = sync.OnceValues(func() (int, error) {
 	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
 		return 0, fmt.Errorf("read the kernel's capabilities: %w", err)
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
-}
+})
 
 // procPidnsMissing is set once the kernel has refused procfs's pidns=
 // option: later commands keep the host's /proc without trying.
