@@ -427,8 +427,10 @@ func inNamespace(ns uint64, leader int) []int {
 // signalNamespace sends sig to every process of PID namespace ns but its
 // leader. Each is signalled through a pidfd opened before its namespace is
 // checked again, so that a pid recycled meanwhile is never signalled.
-func signalNamespace(ns uint64, leader int, sig unix.Signal) {
-	for _, pid := range inNamespace(ns, leader) {
+// It returns how many it found.
+func signalNamespace(ns uint64, leader int, sig unix.Signal) int {
+	pids := inNamespace(ns, leader)
+	for _, pid := range pids {
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
 			continue
@@ -438,6 +440,7 @@ func signalNamespace(ns uint64, leader int, sig unix.Signal) {
 		}
 		unix.Close(fd)
 	}
+	return len(pids)
 }
 
 // sigMask is a mask of /proc/PID/status: SigCgt (caught) or SigIgn

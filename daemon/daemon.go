@@ -270,8 +270,10 @@ type Stopping struct {
 	// endsAlone: the process is the first of its PID namespace and does
 	// not catch or ignore SIGTERM, which the kernel therefore dropped; as
 	// it would have ended on it, it is killed once the rest of its
-	// namespace has ended (which its death would cut short).
+	// namespace has ended (which its death would cut short). others is
+	// how many other processes Signal found there.
 	endsAlone bool
+	others    int
 }
 
 // Signal begins Stop: it sends SIGTERM to the pid file's process and what
@@ -309,7 +311,7 @@ func Signal(pidFile string) (*Stopping, error) {
 	// SIGTERM, as a group would, each in its own session or not.
 	s.endsAlone = endsOn(rec.PID, unix.SIGTERM)
 	s.kill(unix.SIGTERM)
-	signalNamespace(rec.PidNS, rec.PID, unix.SIGTERM)
+	s.others = signalNamespace(rec.PidNS, rec.PID, unix.SIGTERM)
 	return s, nil
 }
 
@@ -338,15 +340,15 @@ func (s *Stopping) Wait(grace time.Duration) error {
 	}
 	if rec := s.rec; rec != nil {
 		deadline := s.sent.Add(grace)
-		for alive(rec) && time.Now().Before(deadline) {
+		for alive(rec) && time.Now().Before(deadline) && !(s.endsAlone && s.others == 0) {
 			wait := time.Until(deadline)
 			if s.endsAlone {
-				if len(inNamespace(rec.PidNS, rec.PID)) == 0 {
-					break
-				}
-				wait = min(wait, 20*time.Millisecond)
+				wait = min(wait, 20*time.Millisecond) // then look again
 			}
 			awaitExit(s.pidfd, wait)
+			if s.endsAlone {
+				s.others = len(inNamespace(rec.PidNS, rec.PID))
+			}
 		}
 		if alive(rec) {
 			s.kill(unix.SIGKILL)
