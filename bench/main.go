@@ -11,6 +11,10 @@
 //
 //	go build -o bin/topo ./cmd/topo && sudo go run ./bench -topo bin/topo
 //
+// With -baseline OLD it also times another topo binary (an earlier build)
+// in the same run, as the tool "topo (baseline)", and adds a table of topo
+// against it.
+//
 // It needs root, bash, ip and iptables. It changes nothing outside its
 // sandbox.
 package main
@@ -37,11 +41,12 @@ import (
 // Tools, in the order the table shows them.
 const (
 	toolTopo       = "topo"
+	toolBaseline   = "topo (baseline)"
 	toolBatched    = "batched script"
 	toolPerCommand = "per-command script"
 )
 
-var allTools = []string{toolTopo, toolBatched, toolPerCommand}
+var allTools = []string{toolTopo, toolBaseline, toolBatched, toolPerCommand}
 
 type options struct {
 	sizes []int
@@ -51,6 +56,8 @@ type options struct {
 	// minutes at N=1000.
 	slowRuns int
 	topo     string
+	// baseline is another topo binary timed beside topo; "" for none.
+	baseline string
 	tools    []string
 	keep     string
 	timeout  time.Duration
@@ -76,12 +83,13 @@ func main() {
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	sizes := fs.String("n", "100,500,1000", "comma-separated numbers of containers")
-	tools := fs.String("tools", strings.Join(allTools, ","), "comma-separated tools to time")
+	tools := fs.String("tools", strings.Join([]string{toolTopo, toolBatched, toolPerCommand}, ","), "comma-separated tools to time (-baseline adds its own)")
 	o := &options{}
 	fs.IntVar(&o.k, "k", 4, "number of bridge networks")
 	fs.IntVar(&o.runs, "runs", 3, "runs per size and tool; the table shows medians")
 	fs.IntVar(&o.slowRuns, "per-command-runs", 1, "at most this many runs of the per-command script (minutes at N=1000)")
 	fs.StringVar(&o.topo, "topo", "bin/topo", "the topo binary to time")
+	fs.StringVar(&o.baseline, "baseline", "", "another topo binary (an earlier build) to time beside it, in the same run")
 	fs.StringVar(&o.keep, "keep", "", "write the generated files and scripts to this folder")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "limit for any one command")
 	if err := fs.Parse(args); err != nil {
@@ -107,11 +115,27 @@ func parseFlags(args []string) (*options, error) {
 		}
 		o.tools = append(o.tools, t)
 	}
+	if o.baseline != "" {
+		if slices.Contains(o.tools, toolBaseline) || !slices.Contains(o.tools, toolTopo) {
+			return nil, errors.New("-baseline times a second topo beside topo: keep topo in -tools, and name the baseline with -baseline only")
+		}
+		abs, err := filepath.Abs(o.baseline)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("-baseline: %w", err)
+		}
+		o.baseline = abs
+		o.tools = append(o.tools, toolBaseline)
+	} else if slices.Contains(o.tools, toolBaseline) {
+		return nil, errors.New("-tools: the baseline is timed with -baseline PATH")
+	}
 	if o.runs < 1 || o.slowRuns < 1 {
 		return nil, errors.New("-runs and -per-command-runs must be at least 1")
 	}
-	if len(o.tools) > 1 && !slices.Contains(o.tools, toolBatched) {
-		return nil, errors.New("-tools: ratios are to the batched script, so include it")
+	if others := len(o.tools) - len(slices.DeleteFunc(slices.Clone(o.tools), func(t string) bool { return t != toolBaseline })); others > 1 && !slices.Contains(o.tools, toolBatched) {
+		return nil, errors.New("-tools: ratios are to the batched script, so include it (or time topo alone, with -baseline)")
 	}
 	abs, err := filepath.Abs(o.topo)
 	if err != nil {
@@ -255,10 +279,14 @@ func cycle(o *options, t benchtopo.Topology, f *files, tool string, base kernelC
 		slab = 1 << 30 // no slabinfo: settle on links and names only
 	}
 	var up, down []string
+	bin := o.topo
 	switch tool {
+	case toolBaseline:
+		bin = o.baseline
+		fallthrough
 	case toolTopo:
-		up = []string{o.topo, "-f", f.yaml, "up"}
-		down = []string{o.topo, "-f", f.yaml, "down"}
+		up = []string{bin, "-f", f.yaml, "up"}
+		down = []string{bin, "-f", f.yaml, "down"}
 	case toolBatched:
 		up, down = []string{"bash", f.batchedPath[0]}, []string{"bash", f.batchedPath[1]}
 	case toolPerCommand:
@@ -274,14 +302,14 @@ func cycle(o *options, t benchtopo.Topology, f *files, tool string, base kernelC
 	} else if got.links < want.links || got.namespaces != want.namespaces {
 		return m, fmt.Errorf("after up: %s, want %s", got, want)
 	}
-	if tool == toolTopo {
+	if tool == toolTopo || tool == toolBaseline {
 		// The kernel finishes bringing new links up in deferred work that
 		// takes the same lock as every netlink change (IPv6 duplicate
 		// address detection runs about a second after a link goes up); a
 		// plan is timed once that is over, as when a person runs it.
 		time.Sleep(planDelay)
 		// A converged project plans no change: exit 0, not 2.
-		if m.plan, err = measure(o.timeout, []string{o.topo, "-f", f.yaml, "plan", "--detailed-exitcode"}); err != nil {
+		if m.plan, err = measure(o.timeout, []string{bin, "-f", f.yaml, "plan", "--detailed-exitcode"}); err != nil {
 			return m, fmt.Errorf("no-op plan: %w", err)
 		}
 	}
@@ -466,7 +494,7 @@ func report(w io.Writer, o *options, results map[int]map[string][]measurement, t
 				upRatio = fmt.Sprintf("%.2f×", s.up.Seconds()/ref.up.Seconds())
 				downRatio = fmt.Sprintf("%.2f×", s.settled.Seconds()/ref.settled.Seconds())
 			}
-			if tool == toolTopo {
+			if tool == toolTopo || tool == toolBaseline {
 				plan = secs(s.plan)
 			}
 			fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %.1f MiB |\n",
@@ -474,7 +502,44 @@ func report(w io.Writer, o *options, results map[int]map[string][]measurement, t
 		}
 	}
 	fmt.Fprintln(w, "\n\"down, settled\" runs until the kernel has removed every link and namespace name (a deleted namespace's veths go asynchronously, after the command returns); ratios use it. Between runs the benchmark also waits, untimed, for the kernel to free the deleted namespaces. The no-op plan runs 2 s after up. Peak RSS is of the largest process a command ran.")
+	if o.baseline != "" {
+		againstBaseline(w, o, sums)
+	}
 	targets(w, sums)
+}
+
+// againstBaseline compares topo with the baseline binary, timed in the
+// same run: each column is topo's median over the baseline's, so that
+// 1.05× is 5% slower.
+func againstBaseline(w io.Writer, o *options, sums map[int]map[string]summary) {
+	fmt.Fprintf(w, "\ntopo (%s) against the baseline (%s), same run; ratio = topo / baseline:\n\n", o.topo, o.baseline)
+	fmt.Fprintln(w, "| N | up | baseline | ratio | no-op plan | baseline | ratio | down, settled | baseline | ratio | peak RSS | baseline |")
+	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	var slower []string
+	for _, n := range o.sizes {
+		t, ok := sums[n][toolTopo]
+		b, okB := sums[n][toolBaseline]
+		if !ok || !okB {
+			continue
+		}
+		ratio := func(name string, a, b time.Duration) string {
+			r := a.Seconds() / b.Seconds()
+			if r > 1.05 {
+				slower = append(slower, fmt.Sprintf("%s at N=%d (%.2f×)", name, n, r))
+			}
+			return fmt.Sprintf("%.2f×", r)
+		}
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f MiB | %.1f MiB |\n", n,
+			secs(t.up), secs(b.up), ratio("up", t.up, b.up),
+			secs(t.plan), secs(b.plan), ratio("no-op plan", t.plan, b.plan),
+			secs(t.settled), secs(b.settled), ratio("down", t.settled, b.settled),
+			mib(t.peak), mib(b.peak))
+	}
+	if len(slower) == 0 {
+		fmt.Fprintln(w, "\nNo median more than 5% slower than the baseline's.")
+		return
+	}
+	fmt.Fprintf(w, "\nMore than 5%% slower than the baseline: %s.\n", strings.Join(slower, ", "))
 }
 
 // targets checks issue 7's goals against the medians, where the run has
