@@ -54,12 +54,12 @@ func downPlan(t *testing.T, k *kernel.Fake, project string) *planner.Plan {
 func TestChainNamesFit(t *testing.T) {
 	for _, p := range []string{"a", collideA, strings.Repeat("x", 63)} {
 		for _, suffix := range []string{"IN", "OUT", "DNAT", "SNAT"} {
-			if n := firewall.ProjectPrefix(p) + suffix; len(n) > 28 {
+			if n := firewall.names.ChainPrefixOf(p) + suffix; len(n) > 28 {
 				t.Errorf("chain %s has %d bytes", n, len(n))
 			}
 		}
 	}
-	if n := firewall.ProjectPrefix(collideA) + "DNAT"; len(n) != 28 {
+	if n := firewall.names.ChainPrefixOf(collideA) + "DNAT"; len(n) != 28 {
 		t.Errorf("chain %s has %d bytes: use the 28 iptables allows", n, len(n))
 	}
 }
@@ -71,8 +71,8 @@ func TestCollidingProjectsKeepTheirChains(t *testing.T) {
 	if legacyPrefix(collideA) != legacyPrefix(collideB) {
 		t.Fatalf("%s and %s no longer collide in 8 digits", collideA, collideB)
 	}
-	if firewall.ProjectPrefix(collideA) == firewall.ProjectPrefix(collideB) {
-		t.Errorf("%s and %s share chain prefix %s", collideA, collideB, firewall.ProjectPrefix(collideA))
+	if firewall.names.ChainPrefixOf(collideA) == firewall.names.ChainPrefixOf(collideB) {
+		t.Errorf("%s and %s share chain prefix %s", collideA, collideB, firewall.names.ChainPrefixOf(collideA))
 	}
 	k := kernel.NewFake(nil)
 	fa, fb := parse(t, projectFile(collideA, "10.81.1.0/24")), parse(t, projectFile(collideB, "10.81.2.0/24"))
@@ -103,7 +103,7 @@ func TestChainOfAnotherProjectIsRefused(t *testing.T) {
 	k := kernel.NewFake(nil)
 	up(t, k, parse(t, projectFile(collideA, "10.81.1.0/24")))
 	// What a collision of 72 bits would give: A's rule in B's chain.
-	mine := firewall.ProjectPrefix(collideB) + "IN"
+	mine := firewall.names.ChainPrefixOf(collideB) + "IN"
 	k.AddForeignRule("filter", mine, `-o br-x -m comment --comment "topo:`+collideA+`:net:lan" -j DROP`)
 	k.AddForeignRule("filter", firewall.ChainIngress, `-m comment --comment "topo:`+collideA+`:project:`+collideA+`" -j `+mine)
 	before := k.IptablesSave()
@@ -134,7 +134,7 @@ func TestChainOfAnotherProjectIsRefused(t *testing.T) {
 // topo gave them, as if that binary had brought the project up.
 func asEarlierTopo(t *testing.T, k *kernel.Fake, project string) {
 	t.Helper()
-	saved := strings.ReplaceAll(k.IptablesSave(), firewall.ProjectPrefix(project), legacyPrefix(project))
+	saved := strings.ReplaceAll(k.IptablesSave(), firewall.names.ChainPrefixOf(project), legacyPrefix(project))
 	p := downPlan(t, k, project)
 	for _, s := range p.Steps {
 		if s.Op == planner.OpFirewall {
@@ -185,13 +185,13 @@ func TestChainsOfAnEarlierTopo(t *testing.T) {
 	k := kernel.NewFake(nil)
 	up(t, k, fa)
 	asEarlierTopo(t, k, collideA)
-	if s := k.IptablesSave(); !strings.Contains(s, ":"+legacyPrefix(collideA)+"IN") || strings.Contains(s, firewall.ProjectPrefix(collideA)) {
+	if s := k.IptablesSave(); !strings.Contains(s, ":"+legacyPrefix(collideA)+"IN") || strings.Contains(s, firewall.names.ChainPrefixOf(collideA)) {
 		t.Fatalf("the old names are not in place:\n%s", s)
 	}
 	p := plan(t, k, fa)
 	got := render(p)
 	for _, line := range []string{
-		"+ iptables -t filter -N " + firewall.ProjectPrefix(collideA) + "IN",
+		"+ iptables -t filter -N " + firewall.names.ChainPrefixOf(collideA) + "IN",
 		"- iptables -t filter -F " + legacyPrefix(collideA) + "IN",
 		"- iptables -t filter -X " + legacyPrefix(collideA) + "IN",
 		"- iptables -t nat -X " + legacyPrefix(collideA) + "DNAT",

@@ -5,15 +5,52 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
 )
+
+// Verb is what a Change does; its text is the iptables option.
+type Verb uint8
+
+// Verbs.
+const (
+	NewChain    Verb = iota + 1 // -N
+	Flush                       // -F
+	DeleteChain                 // -X
+	Append                      // -A
+	Insert                      // -I
+	Delete                      // -D
+)
+
+var verbOptions = [...]string{NewChain: "-N", Flush: "-F", DeleteChain: "-X", Append: "-A", Insert: "-I", Delete: "-D"}
+
+func (v Verb) String() string {
+	if int(v) < len(verbOptions) && verbOptions[v] != "" {
+		return verbOptions[v]
+	}
+	return fmt.Sprintf("Verb(%d)", uint8(v))
+}
+
+// MarshalText writes the verb as its iptables option, "-A".
+func (v Verb) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// UnmarshalText reads an iptables option as MarshalText writes it.
+func (v *Verb) UnmarshalText(b []byte) error {
+	for i, o := range verbOptions {
+		if o != "" && o == string(b) {
+			*v = Verb(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown iptables option %q", b)
+}
 
 // Change is one iptables command within a table: create, flush or delete
 // a chain, append, insert or delete a rule. It is plain data, carried by a
 // plan step.
 type Change struct {
-	// Op is the iptables option: "-N", "-F", "-X", "-A", "-I" or "-D".
-	Op    string `json:"op"`
+	// Op is the iptables option: -N, -F, -X, -A, -I or -D.
+	Op    Verb   `json:"op"`
 	Chain string `json:"chain"`
 	// Pos is the 1-based position of an insert, or the position a deleted
 	// rule had, so that its inverse puts it back there.
@@ -30,32 +67,32 @@ type Change struct {
 // iptables-restore file: "-A CHAIN SPEC", "-I CHAIN 2 SPEC", "-N CHAIN".
 func (c Change) Args() string {
 	switch c.Op {
-	case "-N", "-X", "-F":
-		return c.Op + " " + c.Chain
-	case "-I":
+	case NewChain, DeleteChain, Flush:
+		return c.Op.String() + " " + c.Chain
+	case Insert:
 		return fmt.Sprintf("-I %s %d %s", c.Chain, c.Pos, c.Spec)
 	}
-	return c.Op + " " + c.Chain + " " + c.Spec
+	return c.Op.String() + " " + c.Chain + " " + c.Spec
 }
 
 // Adds reports whether the change adds something (a chain or a rule).
-func (c Change) Adds() bool { return c.Op == "-N" || c.Op == "-A" || c.Op == "-I" }
+func (c Change) Adds() bool { return c.Op == NewChain || c.Op == Append || c.Op == Insert }
 
 // Inverse returns the change that undoes c; a flush's is one append per
 // flushed rule, which Invert gives.
 func (c Change) Inverse() Change {
 	switch c.Op {
-	case "-N":
-		return Change{Op: "-X", Chain: c.Chain}
-	case "-X":
-		return Change{Op: "-N", Chain: c.Chain}
-	case "-D":
+	case NewChain:
+		return Change{Op: DeleteChain, Chain: c.Chain}
+	case DeleteChain:
+		return Change{Op: NewChain, Chain: c.Chain}
+	case Delete:
 		if c.Pos > 0 {
-			return Change{Op: "-I", Chain: c.Chain, Pos: c.Pos, Spec: c.Spec}
+			return Change{Op: Insert, Chain: c.Chain, Pos: c.Pos, Spec: c.Spec}
 		}
-		return Change{Op: "-A", Chain: c.Chain, Spec: c.Spec}
+		return Change{Op: Append, Chain: c.Chain, Spec: c.Spec}
 	}
-	return Change{Op: "-D", Chain: c.Chain, Pos: c.Pos, Spec: c.Spec}
+	return Change{Op: Delete, Chain: c.Chain, Pos: c.Pos, Spec: c.Spec}
 }
 
 // Invert returns the changes that undo cs, applied in order after cs.
@@ -64,10 +101,10 @@ func Invert(cs []Change) []Change {
 	// emptied rule by rule (see Flushed).
 	made := map[string]*Change{}
 	for _, c := range cs {
-		if c.Op == "-N" {
-			made[c.Chain] = &Change{Op: "-F", Chain: c.Chain}
+		if c.Op == NewChain {
+			made[c.Chain] = &Change{Op: Flush, Chain: c.Chain}
 		}
-		if f := made[c.Chain]; f != nil && (c.Op == "-A" || c.Op == "-I") {
+		if f := made[c.Chain]; f != nil && (c.Op == Append || c.Op == Insert) {
 			f.Flushed = append(f.Flushed, c.Spec) // order is only for show
 		}
 	}
@@ -76,9 +113,9 @@ func Invert(cs []Change) []Change {
 	for i := len(cs) - 1; i >= 0; i-- {
 		if f := made[cs[i].Chain]; f != nil {
 			switch cs[i].Op {
-			case "-A", "-I":
+			case Append, Insert:
 				continue
-			case "-N":
+			case NewChain:
 				if len(f.Flushed) > 0 {
 					flushes = append(flushes, *f)
 				}
@@ -86,9 +123,9 @@ func Invert(cs []Change) []Change {
 				continue
 			}
 		}
-		if cs[i].Op == "-F" {
+		if cs[i].Op == Flush {
 			for _, r := range cs[i].Flushed {
-				out = append(out, Change{Op: "-A", Chain: cs[i].Chain, Spec: r})
+				out = append(out, Change{Op: Append, Chain: cs[i].Chain, Spec: r})
 			}
 			continue
 		}
@@ -124,7 +161,7 @@ func Comment(spec string) string {
 
 // projectOf returns the project named by a rule's comment, or "".
 func projectOf(spec string) string {
-	if mk, ok := state.ParseMark(Comment(spec)); ok {
+	if mk, ok := names.ParseMark(Comment(spec)); ok {
 		return mk.Project
 	}
 	return ""
@@ -159,7 +196,7 @@ func haveTables(f *state.Firewall) []state.FwTable {
 // Within a table the order is: new chains, rule deletions (from the last
 // position up), rule additions, chain deletions.
 func Diff(project string, want, have *state.Firewall) []TableChanges {
-	wantShared := want.Table(TableFilter).Chain(ChainUser) != nil
+	wantShared := want.Table(TableFilter).Chain(names.ChainUser) != nil
 	if !wantShared && OthersPresent(have, project) {
 		wantShared = true
 		w := &state.Firewall{Tables: []state.FwTable{{Name: TableFilter}}}
@@ -201,7 +238,7 @@ func jumpTarget(spec string) string {
 // (projectChains), the other projects whose rules are in it or jump to
 // it: then the name is theirs too, and the chain is not the project's to
 // flush or delete.
-func othersIn(project string, names map[string]bool, t *state.FwTable) map[string][]string {
+func othersIn(project string, own map[string]bool, t *state.FwTable) map[string][]string {
 	out := map[string][]string{}
 	add := func(chain, p string) {
 		if p != "" && p != project && !slices.Contains(out[chain], p) {
@@ -212,12 +249,12 @@ func othersIn(project string, names map[string]bool, t *state.FwTable) map[strin
 		return out
 	}
 	for _, c := range t.Chains {
-		own := names[c.Name]
+		isOwn := own[c.Name]
 		for _, r := range c.Rules {
 			switch {
-			case own:
+			case isOwn:
 				add(c.Name, projectOf(r.Spec))
-			case names[jumpTarget(r.Spec)]:
+			case own[jumpTarget(r.Spec)]:
 				add(jumpTarget(r.Spec), projectOf(r.Spec))
 			}
 		}
@@ -231,13 +268,13 @@ func othersIn(project string, names map[string]bool, t *state.FwTable) map[strin
 // project's would delete the other's rules, so up refuses before its
 // first step.
 func Conflicts(project string, have *state.Firewall) []error {
-	names := projectChains(project)
-	pre := ProjectPrefix(project)
+	own := projectChains(project)
+	pre := names.ChainPrefixOf(project)
 	var errs []error
 	for _, table := range []string{TableFilter, TableNat} {
 		t := have.Table(table)
-		others := othersIn(project, names, t)
-		for _, suffix := range []string{suffixIn, suffixOut, suffixDNAT, suffixSNAT} {
+		others := othersIn(project, own, t)
+		for _, suffix := range []string{names.SuffixIn, names.SuffixOut, names.SuffixDNAT, names.SuffixSNAT} {
 			name := pre + suffix
 			if ps := others[name]; len(ps) > 0 {
 				errs = append(errs, fmt.Errorf("project %s: firewall chain %s (table %s) has the name of one of project %s's chains, but rules of project %s are in it or jump to it (iptables -t %s -S): the two projects' chain names collide, and topo never changes another project's rules; bring project %s down first, or rename one of the two",
@@ -249,7 +286,7 @@ func Conflicts(project string, have *state.Firewall) []error {
 }
 
 func diffTable(project, table string, want, have *state.FwTable, wantShared bool) []Change {
-	names := projectChains(project)
+	own := projectChains(project)
 	var creates, deletes, adds, removes []Change
 	wantNames := map[string]bool{}
 	var wantChains []state.FwChain
@@ -259,8 +296,8 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 	if !wantShared && table == TableFilter {
 		// The shared chains go with the last project, but TOPO-USER and
 		// its jump stay while they hold the user's rules.
-		if u := have.Chain(ChainUser); u != nil && len(u.Rules) > 0 {
-			wantChains = append([]state.FwChain{{Name: "FORWARD", Builtin: true, Rules: []state.FwRule{sharedJump(ChainUser)}}, {Name: ChainUser}}, wantChains...)
+		if u := have.Chain(names.ChainUser); u != nil && len(u.Rules) > 0 {
+			wantChains = append([]state.FwChain{{Name: "FORWARD", Builtin: true, Rules: []state.FwRule{sharedJump(names.ChainUser)}}, {Name: names.ChainUser}}, wantChains...)
 		}
 	}
 	for _, c := range wantChains {
@@ -270,19 +307,19 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 		case c.Builtin:
 			d, a := diffBuiltin(project, table, c, hc)
 			deletes, adds = append(deletes, d...), append(adds, a...)
-		case c.Name == ChainUser:
+		case c.Name == names.ChainUser:
 			if hc == nil {
-				creates = append(creates, Change{Op: "-N", Chain: c.Name})
+				creates = append(creates, Change{Op: NewChain, Chain: c.Name})
 			}
 		case isPerProject(c.Name):
 			if hc == nil {
-				creates = append(creates, Change{Op: "-N", Chain: c.Name})
+				creates = append(creates, Change{Op: NewChain, Chain: c.Name})
 			}
 			d, a := diffShared(project, c, hc)
 			deletes, adds = append(deletes, d...), append(adds, a...)
 		default:
 			if hc == nil {
-				creates = append(creates, Change{Op: "-N", Chain: c.Name})
+				creates = append(creates, Change{Op: NewChain, Chain: c.Name})
 				hc = &state.FwChain{Name: c.Name}
 			}
 			d, a := diffOrdered(c, hc)
@@ -292,7 +329,7 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 	if have == nil {
 		return concat(creates, deletes, adds, removes)
 	}
-	others := othersIn(project, names, have)
+	others := othersIn(project, own, have)
 	for _, hc := range have.Chains {
 		if wantNames[hc.Name] {
 			continue
@@ -300,7 +337,7 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 		// A chain with the project's name (or the name an earlier topo
 		// gave it) is the project's unless another project uses it too;
 		// then only the project's own rules go.
-		named := names[hc.Name]
+		named := own[hc.Name]
 		switch {
 		case hc.Builtin:
 			d, _ := diffBuiltin(project, table, state.FwChain{Name: hc.Name, Builtin: true}, &hc)
@@ -310,22 +347,22 @@ func diffTable(project, table string, want, have *state.FwTable, wantShared bool
 			deletes = append(deletes, d...)
 		case named:
 			if len(hc.Rules) > 0 {
-				f := Change{Op: "-F", Chain: hc.Name}
+				f := Change{Op: Flush, Chain: hc.Name}
 				for _, r := range hc.Rules {
 					f.Flushed = append(f.Flushed, r.Spec)
 				}
 				deletes = append(deletes, f)
 			}
-			removes = append(removes, Change{Op: "-X", Chain: hc.Name})
+			removes = append(removes, Change{Op: DeleteChain, Chain: hc.Name})
 		case !wantShared && isPerProject(hc.Name):
 			d, _ := diffShared(project, state.FwChain{Name: hc.Name}, &hc)
 			deletes = append(deletes, d...)
 			if len(d) == len(hc.Rules) {
-				removes = append(removes, Change{Op: "-X", Chain: hc.Name})
+				removes = append(removes, Change{Op: DeleteChain, Chain: hc.Name})
 			}
-		case !wantShared && hc.Name == ChainUser && len(hc.Rules) == 0:
-			removes = append(removes, Change{Op: "-X", Chain: hc.Name})
-		case hc.Name != ChainUser && !isPerProject(hc.Name):
+		case !wantShared && hc.Name == names.ChainUser && len(hc.Rules) == 0:
+			removes = append(removes, Change{Op: DeleteChain, Chain: hc.Name})
+		case hc.Name != names.ChainUser && !isPerProject(hc.Name):
 			// Another project's chain: the project's rules in it (two
 			// projects whose names collided) go, nothing else.
 			d, _ := diffShared(project, state.FwChain{Name: hc.Name}, &hc)
@@ -364,16 +401,16 @@ func diffOrdered(want state.FwChain, have *state.FwChain) (deletes, adds []Chang
 			n++
 			continue
 		}
-		deletes = append(deletes, Change{Op: "-D", Chain: have.Name, Pos: i + 1, Spec: have.Rules[i].Spec})
+		deletes = append(deletes, Change{Op: Delete, Chain: have.Name, Pos: i + 1, Spec: have.Rules[i].Spec})
 	}
 	for k, w := range want.Rules {
 		if keptWant[k] {
 			continue
 		}
 		if k == n {
-			adds = append(adds, Change{Op: "-A", Chain: want.Name, Spec: w.Spec})
+			adds = append(adds, Change{Op: Append, Chain: want.Name, Spec: w.Spec})
 		} else {
-			adds = append(adds, Change{Op: "-I", Chain: want.Name, Pos: k + 1, Spec: w.Spec})
+			adds = append(adds, Change{Op: Insert, Chain: want.Name, Pos: k + 1, Spec: w.Spec})
 		}
 		n++
 	}
@@ -398,12 +435,12 @@ func diffShared(project string, want state.FwChain, have *state.FwChain) (delete
 				present[r.Spec] = true
 				continue
 			}
-			deletes = append(deletes, Change{Op: "-D", Chain: have.Name, Pos: i + 1, Spec: r.Spec})
+			deletes = append(deletes, Change{Op: Delete, Chain: have.Name, Pos: i + 1, Spec: r.Spec})
 		}
 	}
 	for _, r := range want.Rules {
 		if !present[r.Spec] {
-			adds = append(adds, Change{Op: "-A", Chain: want.Name, Spec: r.Spec})
+			adds = append(adds, Change{Op: Append, Chain: want.Name, Spec: r.Spec})
 			present[r.Spec] = true
 		}
 	}
@@ -416,7 +453,7 @@ func diffShared(project string, want state.FwChain, have *state.FwChain) (delete
 // are not in have and are never touched, but their positions count.
 func diffBuiltin(project, table string, want state.FwChain, have *state.FwChain) (deletes, adds []Change) {
 	ours := func(spec string) bool {
-		return Comment(spec) == SharedComment || projectOf(spec) == project
+		return Comment(spec) == names.SharedComment || projectOf(spec) == project
 	}
 	type held struct {
 		pos  int
@@ -453,7 +490,7 @@ func diffBuiltin(project, table string, want state.FwChain, have *state.FwChain)
 		if keep[i] {
 			continue
 		}
-		deletes = append(deletes, Change{Op: "-D", Chain: want.Name, Pos: hs[i].pos, Spec: hs[i].spec})
+		deletes = append(deletes, Change{Op: Delete, Chain: want.Name, Pos: hs[i].pos, Spec: hs[i].spec})
 		for x := range hs {
 			if hs[x].pos > hs[i].pos {
 				hs[x].pos--
@@ -466,12 +503,12 @@ func diffBuiltin(project, table string, want state.FwChain, have *state.FwChain)
 			prev = hs[i].pos
 			continue
 		}
-		if Comment(w.Spec) != SharedComment {
-			adds = append(adds, Change{Op: "-A", Chain: want.Name, Spec: w.Spec})
+		if Comment(w.Spec) != names.SharedComment {
+			adds = append(adds, Change{Op: Append, Chain: want.Name, Spec: w.Spec})
 			continue
 		}
 		pos := prev + 1
-		adds = append(adds, Change{Op: "-I", Chain: want.Name, Pos: pos, Spec: w.Spec})
+		adds = append(adds, Change{Op: Insert, Chain: want.Name, Pos: pos, Spec: w.Spec})
 		for x := range hs {
 			if hs[x].pos >= pos {
 				hs[x].pos++
@@ -502,25 +539,27 @@ func Command(table string, c Change) string {
 }
 
 // Part returns project's part of f, as Diff looks at it: the project's own
-// chains, the shared chains and the built-in ones with only the project's
-// rules and the shared jumps. Diff of two parts compares two observations
+// chains, and the shared and built-in chains with only the project's rules
+// and the shared jumps (TOPO-INPUT and TOPO-ISOLATION hold each project's
+// drops directly). Diff of two parts compares two observations
 // of one project, whatever other projects did meanwhile.
 func Part(f *state.Firewall, project string) *state.Firewall {
 	if f == nil {
 		return nil
 	}
-	names := projectChains(project)
+	own := projectChains(project)
 	out := &state.Firewall{Backend: f.Backend}
 	for _, t := range f.Tables {
 		pt := state.FwTable{Name: t.Name}
 		for _, c := range t.Chains {
 			switch {
-			case names[c.Name], c.Name == ChainUser:
+			case own[c.Name], c.Name == names.ChainUser:
 				pt.Chains = append(pt.Chains, c)
-			case c.Builtin, c.Name == ChainIngress, c.Name == ChainEgress:
+			case c.Builtin, c.Name == names.ChainIngress, c.Name == names.ChainEgress,
+				c.Name == names.ChainInput, c.Name == names.ChainIsolation:
 				pc := state.FwChain{Name: c.Name, Builtin: c.Builtin}
 				for _, r := range c.Rules {
-					if Comment(r.Spec) == SharedComment || projectOf(r.Spec) == project {
+					if Comment(r.Spec) == names.SharedComment || projectOf(r.Spec) == project {
 						pc.Rules = append(pc.Rules, r)
 					}
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
 )
 
@@ -63,7 +64,7 @@ func TestDeletedRuleIsRepaired(t *testing.T) {
 	up(t, k, f)
 	want := k.IptablesSave()
 
-	pre := firewall.ProjectPrefix("shop")
+	pre := firewall.names.ChainPrefixOf("shop")
 	for _, c := range []struct{ table, chain, spec string }{
 		{"filter", pre + "IN", `-d 10.42.1.2/32 -o ` + planner.BridgeName("shop", "front") + ` -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment "topo:shop:port:web/0.0.0.0:8080:80/tcp" -j ACCEPT`},
 		{"filter", "FORWARD", `-m comment --comment "topo:shared" -j TOPO-INGRESS`},
@@ -120,7 +121,7 @@ func TestStrayRulesOfTheProjectGo(t *testing.T) {
 	k := kernel.NewFake(nil)
 	f := parse(t, shop)
 	up(t, k, f)
-	pre := firewall.ProjectPrefix("shop")
+	pre := firewall.names.ChainPrefixOf("shop")
 	k.AddForeignRule("filter", pre+"IN", "-s 1.2.3.4/32 -j ACCEPT")
 	k.AddForeignRule("filter", firewall.ChainUser, "-s 1.2.3.5/32 -j DROP")
 	k.AddForeignRule("filter", "FORWARD", "-s 1.2.3.6/32 -j DROP")

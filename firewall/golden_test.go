@@ -16,6 +16,7 @@ import (
 	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
 )
 
@@ -56,7 +57,7 @@ func TestGolden(t *testing.T) {
 			want := firewall.Generate(planner.FirewallInput(m))
 			for _, wt := range want.Tables {
 				for _, wc := range wt.Chains {
-					if wc.Builtin || wc.Name == firewall.ChainUser || !strings.HasPrefix(wc.Name, firewall.ProjectPrefix(f.Project)) {
+					if wc.Builtin || wc.Name == firewall.ChainUser || !strings.HasPrefix(wc.Name, firewall.names.ChainPrefixOf(f.Project)) {
 						continue
 					}
 					hc := obs.Firewall.Table(wt.Name).Chain(wc.Name)

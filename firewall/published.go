@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
 )
 
@@ -42,7 +43,7 @@ func ReadPublished(project string, fw *state.Firewall) []Published {
 	var out []Published
 	// The chain as topo names it, or as an earlier topo did: a rule
 	// counts only with the project's mark.
-	for _, name := range []string{ProjectPrefix(project) + suffixDNAT, hashPrefix(project, legacyDigits) + suffixDNAT} {
+	for _, name := range []string{names.ChainPrefixOf(project) + names.SuffixDNAT, names.LegacyChainPrefixOf(project) + names.SuffixDNAT} {
 		nat := fw.Table(TableNat).Chain(name)
 		if nat == nil {
 			continue
@@ -82,7 +83,7 @@ func ReadAllPublished(fw *state.Firewall) []Published {
 	}
 	var out []Published
 	for _, c := range nat.Chains {
-		if c.Builtin || !strings.HasPrefix(c.Name, ChainPrefix) || !strings.HasSuffix(c.Name, "-"+suffixDNAT) {
+		if c.Builtin || !strings.HasPrefix(c.Name, names.ChainPrefix) || !strings.HasSuffix(c.Name, "-"+names.SuffixDNAT) {
 			continue
 		}
 		for _, r := range c.Rules {
@@ -97,9 +98,9 @@ func ReadAllPublished(fw *state.Firewall) []Published {
 // parsePublished reads a DNAT rule: its comment
 // topo:PROJECT:port:CONTAINER/HOSTIP:[HOSTPORT]:PORT/PROTO and its --dport.
 func parsePublished(spec string) (Published, bool) {
-	mk, ok := state.ParseMark(Comment(spec))
+	mk, ok := names.ParseMark(Comment(spec))
 	host, hok := DestPort(spec)
-	if !ok || mk.Kind != state.KindPort || !hok {
+	if !ok || mk.Kind != names.KindPort || !hok {
 		return Published{}, false
 	}
 	ctr, rest, ok1 := strings.Cut(mk.Name, "/")

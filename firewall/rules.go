@@ -28,12 +28,11 @@
 package firewall
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
 
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
 )
 
@@ -41,22 +40,6 @@ import (
 const (
 	TableFilter = "filter"
 	TableNat    = "nat"
-)
-
-// Shared chains, made by the first project that needs them and removed
-// with the last.
-const (
-	// ChainUser is evaluated first in FORWARD and never flushed by topo:
-	// it is where people add their own filtering, as in Docker's DOCKER-USER.
-	ChainUser      = "TOPO-USER"
-	ChainInput     = "TOPO-INPUT"
-	ChainIsolation = "TOPO-ISOLATION"
-	ChainIngress   = "TOPO-INGRESS"
-	ChainEgress    = "TOPO-EGRESS"
-	// ChainPrefix starts the name of every chain topo owns.
-	ChainPrefix = "TOPO-"
-	// SharedComment marks the jumps into the shared chains.
-	SharedComment = "topo:shared"
 )
 
 // Builtin lists the built-in chains of the tables topo writes.
@@ -75,47 +58,13 @@ func IsBuiltin(table, chain string) bool {
 	return false
 }
 
-// Project chain suffixes.
-const (
-	suffixIn   = "IN"
-	suffixOut  = "OUT"
-	suffixDNAT = "DNAT"
-	suffixSNAT = "SNAT"
-)
-
-// maxChainName is the longest chain name iptables accepts
-// (XT_EXTENSION_MAXNAMELEN less its NUL).
-const maxChainName = 28
-
-// hashDigits is how many hex digits of sha256(project) name a project's
-// chains: all that the longest, TOPO-<h>-DNAT, has room for. 72 bits: no
-// two projects are expected to share them by chance, and a chain that
-// holds another project's rules is refused all the same (Conflicts).
-const hashDigits = maxChainName - len(ChainPrefix+"-"+suffixDNAT)
-
-// legacyDigits is how many digits topo used before: 32 bits, which project
-// names such as p19847 and p42256 share. Chains so named are still the
-// project's when their rules carry its mark, so that down and up remove
-// what an earlier topo made.
-const legacyDigits = 8
-
-// ProjectPrefix starts the names of a project's own chains.
-func ProjectPrefix(project string) string {
-	return hashPrefix(project, hashDigits)
-}
-
-func hashPrefix(project string, digits int) string {
-	sum := sha256.Sum256([]byte(project))
-	return ChainPrefix + hex.EncodeToString(sum[:])[:digits] + "-"
-}
-
 // projectChains are the names the project's chains have, as topo names
 // them now and as an earlier topo did. The name alone does not make a
 // chain the project's: see othersIn.
 func projectChains(project string) map[string]bool {
 	out := make(map[string]bool, 8)
-	for _, pre := range []string{ProjectPrefix(project), hashPrefix(project, legacyDigits)} {
-		for _, suffix := range []string{suffixIn, suffixOut, suffixDNAT, suffixSNAT} {
+	for _, pre := range []string{names.ChainPrefixOf(project), names.LegacyChainPrefixOf(project)} {
+		for _, suffix := range []string{names.SuffixIn, names.SuffixOut, names.SuffixDNAT, names.SuffixSNAT} {
 			out[pre+suffix] = true
 		}
 	}
@@ -182,8 +131,8 @@ func RandomKey(container string, hostIP netip.Addr, port uint16, proto string, r
 	return fmt.Sprintf("%s/%s:%s:%d/%s", container, hostIP, hp, port, proto)
 }
 
-func comment(project, kind, name string) string {
-	return fmt.Sprintf(`-m comment --comment "%s"`, state.Mark{Project: project, Kind: kind, Name: name})
+func comment(project string, kind names.Kind, name string) string {
+	return fmt.Sprintf(`-m comment --comment "%s"`, names.NewMark(project, kind, name))
 }
 
 // Generate returns the rules the project needs, as iptables-save would
@@ -194,12 +143,12 @@ func Generate(in Input) *state.Firewall {
 	if len(in.Networks) == 0 {
 		return &state.Firewall{}
 	}
-	pre := ProjectPrefix(in.Project)
-	own := comment(in.Project, state.KindProject, in.Project)
-	chIn, chOut, chDNAT, chSNAT := pre+suffixIn, pre+suffixOut, pre+suffixDNAT, pre+suffixSNAT
+	pre := names.ChainPrefixOf(in.Project)
+	own := comment(in.Project, names.KindProject, in.Project)
+	chIn, chOut, chDNAT, chSNAT := pre+names.SuffixIn, pre+names.SuffixOut, pre+names.SuffixDNAT, pre+names.SuffixSNAT
 
 	filter := state.FwTable{Name: TableFilter}
-	input, isolation := state.FwChain{Name: ChainInput}, state.FwChain{Name: ChainIsolation}
+	input, isolation := state.FwChain{Name: names.ChainInput}, state.FwChain{Name: names.ChainIsolation}
 	in1, out1 := state.FwChain{Name: chIn}, state.FwChain{Name: chOut}
 	nat := state.FwTable{Name: TableNat}
 	dnat, snat := state.FwChain{Name: chDNAT}, state.FwChain{Name: chSNAT}
@@ -209,14 +158,14 @@ func Generate(in Input) *state.Firewall {
 		pubsOn[p.Network] = append(pubsOn[p.Network], p)
 	}
 	for _, n := range in.Networks {
-		c := comment(in.Project, state.KindNetwork, n.Name)
+		c := comment(in.Project, names.KindNetwork, n.Name)
 		br := n.Bridge
 		if !n.Internal {
 			in1.Rules = append(in1.Rules, rule("-o %s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT", br, c))
 		}
 		for _, p := range pubsOn[n.Name] {
 			in1.Rules = append(in1.Rules, rule("-d %s/32 -o %s -p %s -m %s --dport %d -m conntrack --ctstate DNAT %s -j ACCEPT",
-				p.Addr, br, p.Proto, p.Proto, p.Port, comment(in.Project, state.KindPort, p.Key())))
+				p.Addr, br, p.Proto, p.Proto, p.Port, comment(in.Project, names.KindPort, p.Key())))
 		}
 		in1.Rules = append(in1.Rules,
 			rule("-i %s -o %s %s -j ACCEPT", br, br, c),
@@ -254,12 +203,12 @@ func Generate(in Input) *state.Firewall {
 			}
 		}
 		dnat.Rules = append(dnat.Rules, rule("%s-p %s -m %s --dport %d %s -j DNAT --to-destination %s:%d",
-			dst, p.Proto, p.Proto, p.HostPort, comment(in.Project, state.KindPort, p.Key()), p.Addr, p.Port))
+			dst, p.Proto, p.Proto, p.HostPort, comment(in.Project, names.KindPort, p.Key()), p.Addr, p.Port))
 	}
 	filter.Chains = append(filter.Chains, Shared()...)
 	filter.Chains = append(filter.Chains, input, isolation,
-		chain(ChainIngress, own+" -j "+chIn),
-		chain(ChainEgress, own+" -j "+chOut),
+		chain(names.ChainIngress, own+" -j "+chIn),
+		chain(names.ChainEgress, own+" -j "+chOut),
 		in1, out1)
 
 	if len(dnat.Rules) > 0 {
@@ -287,20 +236,20 @@ func Generate(in Input) *state.Firewall {
 // rules are each project's, are in perProject.
 func Shared() []state.FwChain {
 	return []state.FwChain{
-		{Name: "INPUT", Builtin: true, Rules: []state.FwRule{sharedJump(ChainInput)}},
-		{Name: "FORWARD", Builtin: true, Rules: []state.FwRule{sharedJump(ChainUser), sharedJump(ChainIsolation), sharedJump(ChainIngress), sharedJump(ChainEgress)}},
-		{Name: ChainUser},
+		{Name: "INPUT", Builtin: true, Rules: []state.FwRule{sharedJump(names.ChainInput)}},
+		{Name: "FORWARD", Builtin: true, Rules: []state.FwRule{sharedJump(names.ChainUser), sharedJump(names.ChainIsolation), sharedJump(names.ChainIngress), sharedJump(names.ChainEgress)}},
+		{Name: names.ChainUser},
 	}
 }
 
 // perProject lists the shared chains that hold rules of every project,
 // each marked with its project, in no order that matters.
-var perProject = []string{ChainInput, ChainIsolation, ChainIngress, ChainEgress}
+var perProject = []string{names.ChainInput, names.ChainIsolation, names.ChainIngress, names.ChainEgress}
 
 func isPerProject(chain string) bool { return slices.Contains(perProject, chain) }
 
 func sharedJump(to string) state.FwRule {
-	return state.FwRule{Spec: "-m comment --comment \"" + SharedComment + "\" -j " + to}
+	return state.FwRule{Spec: "-m comment --comment \"" + names.SharedComment + "\" -j " + to}
 }
 
 func rule(format string, args ...any) state.FwRule {

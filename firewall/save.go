@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
 )
 
@@ -39,12 +40,12 @@ func ParseSave(out []byte) ([]state.FwTable, error) {
 			return nil, fmt.Errorf("iptables-save line %d: %q outside a table", n, line)
 		case line[0] == ':':
 			name, _, _ := strings.Cut(line[1:], " ")
-			if strings.HasPrefix(name, ChainPrefix) {
+			if strings.HasPrefix(name, names.ChainPrefix) {
 				cur.Chains = append(cur.Chains, state.FwChain{Name: name})
 			}
 		case strings.HasPrefix(line, "-A "):
 			name, spec, _ := strings.Cut(line[3:], " ")
-			if strings.HasPrefix(name, ChainPrefix) {
+			if strings.HasPrefix(name, names.ChainPrefix) {
 				c := cur.Chain(name)
 				if c == nil {
 					return nil, fmt.Errorf("iptables-save line %d: rule of undeclared chain %s", n, name)
@@ -79,7 +80,7 @@ func isTopoRule(spec string) bool {
 		return true
 	}
 	_, target, ok := strings.Cut(spec, "-j ")
-	return ok && strings.HasPrefix(target, ChainPrefix)
+	return ok && strings.HasPrefix(target, names.ChainPrefix)
 }
 
 // sortBuiltinFirst puts built-in chains first, in the order iptables lists

@@ -4,7 +4,7 @@
 // The journal is an append-only file of JSON lines in the project's runtime
 // folder. A run writes, in order:
 //
-//	{"rec":"begin","verb":"up","pid":42,"time":"…","steps":57}
+//	{"rec":"begin","format":1,"verb":"up","pid":42,"time":"…","steps":57}
 //	{"rec":"start","i":0,"step":{…, "undo":{…}}}   written before step 0 runs
 //	{"rec":"done","i":0}                            or "failed" with "error"
 //	…
@@ -12,9 +12,12 @@
 //	{"rec":"undone","i":3}                          or "undo-failed"
 //	{"rec":"commit"}                                or "rolled-back", "recovered"
 //
-// The step record carries the whole planner.Step with its Undo, so the
-// journal alone says how to undo it: recovery needs neither the file nor the
-// plan. A transaction without its end record is unfinished; Read returns it
+// The step record carries the whole step with its undo, in the JSON of
+// package op, so the journal alone says how to undo it: recovery needs
+// neither the file nor the plan. The begin record carries the format of
+// the records that follow (Format); a journal written before topo had one
+// (issue 17's restructuring) has none and is format 0, whose records are
+// those of format 1: it is read and recovered alike. A transaction without its end record is unfinished; Read returns it
 // as a *Pending. A step that looks in flight is undone, which is safe
 // whether or not it happened.
 //
@@ -41,11 +44,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 )
 
 // FileName is the journal's name in the project's runtime folder.
-const FileName = "journal"
+const FileName = names.JournalFile
+
+// Format is the version of the records this package writes. Read accepts
+// it and every earlier one, and refuses a journal of a later topo, whose
+// records it may misread.
+const Format = 1
 
 // Record kinds.
 const (
@@ -63,14 +72,15 @@ const (
 )
 
 type record struct {
-	Rec   string        `json:"rec"`
-	Verb  string        `json:"verb,omitempty"`
-	Pid   int           `json:"pid,omitempty"`
-	Time  *time.Time    `json:"time,omitempty"`
-	Steps int           `json:"steps,omitempty"`
-	I     int           `json:"i"`
-	Step  *planner.Step `json:"step,omitempty"`
-	Error string        `json:"error,omitempty"`
+	Rec    string     `json:"rec"`
+	Format int        `json:"format,omitempty"`
+	Verb   string     `json:"verb,omitempty"`
+	Pid    int        `json:"pid,omitempty"`
+	Time   *time.Time `json:"time,omitempty"`
+	Steps  int        `json:"steps,omitempty"`
+	I      int        `json:"i"`
+	Step   *op.Step   `json:"step,omitempty"`
+	Error  string     `json:"error,omitempty"`
 }
 
 // Writer appends one transaction's records.
@@ -92,7 +102,7 @@ func Begin(dir, verb string, steps int) (*Writer, error) {
 	}
 	w := &Writer{f: f}
 	now := time.Now().UTC()
-	if err := w.write(record{Rec: recBegin, Verb: verb, Pid: os.Getpid(), Time: &now, Steps: steps}); err != nil {
+	if err := w.write(record{Rec: recBegin, Format: Format, Verb: verb, Pid: os.Getpid(), Time: &now, Steps: steps}); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -161,7 +171,7 @@ func encode(rs []record) ([][]byte, error) {
 // write: a batch of 500 namespace deletions made 500 writes before it
 // could start. A crash may tear the write; the records before the tear
 // stand, as separate writes would.
-func (w *Writer) Start(i int, steps ...planner.Step) error {
+func (w *Writer) Start(i int, steps ...op.Step) error {
 	rs := make([]record, len(steps))
 	for j := range steps {
 		rs[j] = record{Rec: recStart, I: i + j, Step: &steps[j]}
@@ -228,7 +238,7 @@ func (s StepState) String() string {
 // Entry is one step of a pending transaction.
 type Entry struct {
 	Index int
-	Step  planner.Step
+	Step  op.Step
 	State StepState
 	// Err is the message of a failure, if any.
 	Err string
@@ -236,10 +246,12 @@ type Entry struct {
 
 // Pending is an unfinished transaction.
 type Pending struct {
-	Verb  string
-	Pid   int
-	Time  time.Time
-	Steps int // length of the plan
+	// Format is the records' version (0 before topo wrote one).
+	Format int
+	Verb   string
+	Pid    int
+	Time   time.Time
+	Steps  int // length of the plan
 	// Entries are the steps that started, by index.
 	Entries []Entry
 }
@@ -298,7 +310,10 @@ func parse(path string, data []byte) (*Pending, error) {
 			return nil, fmt.Errorf("journal %s:%d: %w", path, line, err)
 		}
 		if r.Rec == recBegin {
-			p = &Pending{Verb: r.Verb, Pid: r.Pid, Steps: r.Steps}
+			if r.Format > Format {
+				return nil, fmt.Errorf("journal %s:%d: format %d, written by a later topo than this one (format %d): recover it with that topo (topo up or down)", path, line, r.Format, Format)
+			}
+			p = &Pending{Format: r.Format, Verb: r.Verb, Pid: r.Pid, Steps: r.Steps}
 			if r.Time != nil {
 				p.Time = *r.Time
 			}

@@ -4,14 +4,13 @@
 package planner
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"cmp"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/ipam"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/privilege"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -33,7 +32,13 @@ type Network struct {
 	Subnet   netip.Prefix
 	Gateway  netip.Addr
 	Internal bool
+	// MTU is the file's mtu: (0 when it gives none, which is
+	// names.DefaultMTU): the bridge's and every veth end's on it.
+	MTU int
 }
+
+// LinkMTU is the MTU the network's bridge and veth ends have.
+func (n *Network) LinkMTU() int { return cmp.Or(n.MTU, names.DefaultMTU) }
 
 // Container is a container as it will exist in the kernel.
 type Container struct {
@@ -62,34 +67,14 @@ type Container struct {
 type Endpoint struct {
 	Network string
 	Bridge  string
+	// MTU is the network's MTU (see Network.MTU).
+	MTU int
 	// HostLink is the host end; IfName the container end (eth0, eth1, …).
 	HostLink string
 	IfName   string
 	Addr     netip.Prefix
 	// Aliases are the extra DNS names of the container on this network.
 	Aliases []string
-}
-
-// BridgeName is the host bridge of a project's network. Interface names are
-// limited to 15 bytes, so it is derived from a hash, as Docker's are.
-func BridgeName(project, network string) string {
-	return "br-" + shortHash(project+"/"+network, bridgeDigits)
-}
-
-// The hex digits of a hash that fit in an interface name with its prefix.
-const (
-	bridgeDigits = 15 - len("br-")
-	vethDigits   = 15 - len("veth")
-)
-
-// VethName is the host end of a container's veth on a network.
-func VethName(project, container, network string) string {
-	return "veth" + shortHash(project+"/"+container+"/"+network, vethDigits)
-}
-
-// NamespaceName is the named namespace of a container, as `ip netns` lists it.
-func NamespaceName(project, container string) string {
-	return project + "-" + container
 }
 
 // CheckNames reports interface names that two networks, or two endpoints,
@@ -100,11 +85,11 @@ func CheckNames(f *spec.File) error {
 	var errs []error
 	bridges := make(map[string]*spec.Network, len(f.Networks))
 	for _, n := range f.Networks {
-		b := BridgeName(f.Project, n.Name)
+		b := names.Bridge(f.Project, n.Name)
 		if first := bridges[b]; first != nil {
 			errs = append(errs, &spec.Error{Path: f.Path, Pos: n.Pos, Msg: fmt.Sprintf(
 				"network %q: its bridge would be named %s, like network %q's (%s): the hashes of the two names agree in the %d digits a bridge name holds; rename one of the networks",
-				n.Name, b, first.Name, first.Pos.Ref(f.Path, n.Pos), bridgeDigits)})
+				n.Name, b, first.Name, first.Pos.Ref(f.Path, n.Pos), names.BridgeDigits)})
 			continue
 		}
 		bridges[b] = n
@@ -119,22 +104,17 @@ func CheckNames(f *spec.File) error {
 			continue
 		}
 		for _, a := range c.Networks {
-			v := VethName(f.Project, c.Name, a.Network)
+			v := names.Veth(f.Project, c.Name, a.Network)
 			if first, ok := veths[v]; ok {
 				errs = append(errs, &spec.Error{Path: f.Path, Pos: a.Pos, Msg: fmt.Sprintf(
 					"container %q: its veth to network %q would be named %s, like container %q's to network %q (%s): the hashes of the two agree in the %d digits a veth name holds; rename one of the containers",
-					c.Name, a.Network, v, first.c.Name, first.a.Network, first.a.Pos.Ref(f.Path, a.Pos), vethDigits)})
+					c.Name, a.Network, v, first.c.Name, first.a.Network, first.a.Pos.Ref(f.Path, a.Pos), names.VethDigits)})
 				continue
 			}
 			veths[v] = endpoint{c, a}
 		}
 	}
 	return spec.Join(errs...)
-}
-
-func shortHash(s string, n int) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])[:n]
 }
 
 // Desire resolves the file against what is observed: bridge and interface
@@ -155,7 +135,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	current := currentSubnets(obs, f.Project)
 	nets := map[string]*Network{}
 	for _, n := range f.Networks {
-		dn := &Network{Name: n.Name, Bridge: BridgeName(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet}
+		dn := &Network{Name: n.Name, Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet}
 		m.Networks = append(m.Networks, dn)
 		nets[n.Name] = dn
 		if n.Subnet.IsValid() {
@@ -234,9 +214,9 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 		case spec.ModeHost:
 			// Runs in the host's namespace: nothing to create.
 		case spec.ModeContainer:
-			dc.NS = NamespaceName(f.Project, c.ModeTarget)
+			dc.NS = names.Namespace(f.Project, c.ModeTarget)
 		default:
-			dc.NS = NamespaceName(f.Project, c.Name)
+			dc.NS = names.Namespace(f.Project, c.Name)
 		}
 		m.Containers = append(m.Containers, dc)
 		gwPriority := 0
@@ -245,8 +225,9 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 			ep := &Endpoint{
 				Network:  a.Network,
 				Bridge:   dn.Bridge,
-				HostLink: VethName(f.Project, c.Name, a.Network),
-				IfName:   fmt.Sprintf("eth%d", i),
+				MTU:      dn.MTU,
+				HostLink: names.Veth(f.Project, c.Name, a.Network),
+				IfName:   names.IfName(i),
 				Aliases:  a.Aliases,
 			}
 			dc.Endpoints = append(dc.Endpoints, ep)
@@ -266,7 +247,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 				ep.Addr = netip.PrefixFrom(a.IPv4, dn.Subnet.Bits())
 				continue
 			}
-			todo = append(todo, pending{ep, state.EndpointName(c.Name, a.Network)})
+			todo = append(todo, pending{ep, names.Endpoint(c.Name, a.Network)})
 		}
 	}
 	var rest []pending
@@ -342,7 +323,7 @@ func hostPrefixes(obs *state.Snapshot, project string) []netip.Prefix {
 func ownBridges(obs *state.Snapshot, project string) map[string]bool {
 	own := map[string]bool{}
 	for _, l := range obs.Host.Links {
-		if mk, ok := state.ParseMark(l.Alias); ok && mk.Project == project && mk.Kind == state.KindNetwork {
+		if mk, ok := names.ParseMark(l.Alias); ok && mk.Project == project && mk.Kind == names.KindNetwork {
 			own[l.Name] = true
 		}
 	}
@@ -369,7 +350,7 @@ func overlapsHost(obs *state.Snapshot, subnet netip.Prefix) string {
 	topo := map[string]bool{}
 	addrOf := map[string]string{}
 	for _, l := range obs.Host.Links {
-		if mk, ok := state.ParseMark(l.Alias); ok && mk.Kind == state.KindNetwork {
+		if mk, ok := names.ParseMark(l.Alias); ok && mk.Kind == names.KindNetwork {
 			topo[l.Name] = true
 			continue
 		}
@@ -400,8 +381,8 @@ func overlapsHost(obs *state.Snapshot, subnet netip.Prefix) string {
 // overlaps p, or returns "".
 func overlapsForeign(obs *state.Snapshot, project string, p netip.Prefix) string {
 	for _, l := range obs.Host.Links {
-		mk, ok := state.ParseMark(l.Alias)
-		if !ok || mk.Kind != state.KindNetwork || mk.Project == project {
+		mk, ok := names.ParseMark(l.Alias)
+		if !ok || mk.Kind != names.KindNetwork || mk.Project == project {
 			continue
 		}
 		for _, a := range l.Addrs {
@@ -417,8 +398,8 @@ func overlapsForeign(obs *state.Snapshot, project string, p netip.Prefix) string
 func currentSubnets(obs *state.Snapshot, project string) map[string]netip.Prefix {
 	out := map[string]netip.Prefix{}
 	for _, l := range obs.Host.Links {
-		mk, ok := state.ParseMark(l.Alias)
-		if !ok || mk.Project != project || mk.Kind != state.KindNetwork || len(l.Addrs) == 0 {
+		mk, ok := names.ParseMark(l.Alias)
+		if !ok || mk.Project != project || mk.Kind != names.KindNetwork || len(l.Addrs) == 0 {
 			continue
 		}
 		if p, err := netip.ParsePrefix(l.Addrs[0]); err == nil {
@@ -433,12 +414,12 @@ func currentSubnets(obs *state.Snapshot, project string) map[string]netip.Prefix
 func heldAddresses(obs *state.Snapshot, project string) map[string]netip.Addr {
 	out := map[string]netip.Addr{}
 	for _, ns := range obs.Namespaces {
-		if mk, ok := state.ParseMark(ns.Mark); !ok || mk.Project != project {
+		if mk, ok := names.ParseMark(ns.Mark); !ok || mk.Project != project {
 			continue
 		}
 		for _, l := range ns.Links {
-			mk, ok := state.ParseMark(l.Alias)
-			if !ok || mk.Project != project || mk.Kind != state.KindEndpoint || len(l.Addrs) == 0 {
+			mk, ok := names.ParseMark(l.Alias)
+			if !ok || mk.Project != project || mk.Kind != names.KindEndpoint || len(l.Addrs) == 0 {
 				continue
 			}
 			if p, err := netip.ParsePrefix(l.Addrs[0]); err == nil {
@@ -449,39 +430,8 @@ func heldAddresses(obs *state.Snapshot, project string) map[string]netip.Addr {
 	return out
 }
 
-// mark formats an ownership mark of this project.
-func mark(project, kind, name string) string {
-	return state.Mark{Project: project, Kind: kind, Name: name}.String()
-}
-
-// endpointOf splits an endpoint mark name into container and network.
-func endpointOf(name string) (container, network string) {
-	container, network, _ = strings.Cut(name, "/")
-	return container, network
-}
-
 // OwnsNamespace reports whether the container has a namespace of its own:
 // not for network_mode host, nor container:NAME, which uses NAME's.
 func (c *Container) OwnsNamespace() bool {
 	return c.NS != "" && c.Mode != spec.ModeContainer
-}
-
-// MAC is the hardware address Docker gives a container with address a:
-// 02:42 followed by the four bytes of a. topo gives a network's bridge
-// the one of its gateway address the same way.
-func MAC(a netip.Addr) string {
-	b := a.As4()
-	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
-}
-
-// addrMAC is the MAC of the first of a link's addresses (CIDR form), ""
-// if it has none: what a link topo made with that address has, so that
-// an undo rebuilds the link as it was.
-func addrMAC(addrs []string) string {
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a); err == nil && p.Addr().Is4() {
-			return MAC(p.Addr())
-		}
-	}
-	return ""
 }

@@ -4,23 +4,37 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"sort"
 
 	"github.com/topolab/topo/firewall"
-	"github.com/topolab/topo/rundir"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
 
-// IPForward is the sysctl that lets non-internal networks reach out.
-const IPForward = "net.ipv4.ip_forward"
+// Options are what a plan depends on besides the file and the snapshot.
+type Options struct {
+	// Runtime locates the runtime files steps name (container logs and
+	// pid files, the records of host sysctls); the zero value is
+	// names.DefaultRuntime.
+	Runtime names.Runtime
+}
+
+func (o Options) runtime() names.Runtime {
+	if o.Runtime.Root == "" {
+		return names.DefaultRuntime
+	}
+	return o.Runtime
+}
 
 // Up plans the steps that make the kernel match f. It fails, before any
 // step, when a name topo needs is held by an object topo did not make, or
 // a host port it publishes by something else.
-func Up(f *spec.File, obs *state.Snapshot) (*Plan, *Model, error) {
+func Up(f *spec.File, obs *state.Snapshot, o Options) (*Plan, *Model, error) {
 	m, err := Desire(f, obs)
 	if err != nil {
 		return nil, nil, err
@@ -28,7 +42,7 @@ func Up(f *spec.File, obs *state.Snapshot) (*Plan, *Model, error) {
 	if err := errors.Join(checkSCTP(f, obs), checkHostPorts(f, obs)); err != nil {
 		return nil, nil, err
 	}
-	p, err := diff(m, obs)
+	p, err := diff(m, obs, o.runtime())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -39,26 +53,30 @@ func Up(f *spec.File, obs *state.Snapshot) (*Plan, *Model, error) {
 // else. When no other project is left, it also puts ip_forward back to the
 // value recorded before topo first set it, unless something else changed
 // it since (it is no longer 1): then it only drops the record.
-func Down(project string, obs *state.Snapshot) *Plan {
-	p, _ := diff(&Model{Project: project}, obs) // an empty model cannot collide
-	if before, ok := obs.SysctlsBefore[IPForward]; ok && !othersPresent(project, obs) {
-		if now := obs.Sysctls[IPForward]; now == "1" && before != "1" {
-			undo := Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: now}
-			p.Steps = append(p.Steps, Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: before, Undo: &undo})
+func Down(project string, obs *state.Snapshot, o Options) *Plan {
+	rt := o.runtime()
+	d := newDiffer(&Model{Project: project}, obs, rt)
+	d.model(&Model{Project: project}) // an empty model cannot collide
+	if before, ok := obs.SysctlsBefore[names.IPForward]; ok && !othersPresent(project, obs) {
+		if now := obs.Sysctls[names.IPForward]; now == "1" && before != "1" {
+			d.add(change(op.Host, op.Sysctl{Key: names.IPForward, Value: before}, op.Sysctl{Key: names.IPForward, Value: now}))
 		}
-		_, del := sysctlRecord(IPForward, before)
-		p.Steps = append(p.Steps, del)
+		_, del := sysctlRecord(rt, names.IPForward, before)
+		// After forwarding is put back: a crash between them leaves the
+		// record for the next down.
+		del.Needs = []op.Key{op.SysctlKey("", names.IPForward)}
+		d.add(del)
 	}
-	return p
+	return d.plan()
 }
 
 // sysctlRecord returns the steps that write and remove the record of the
-// value a host sysctl had before topo changed it (rundir.SysctlRecord),
-// each the other's undo.
-func sysctlRecord(key, value string) (write, del Step) {
-	path := rundir.SysctlRecord(key)
-	write = Step{Action: Create, Op: OpFileWrite, Resource: "host", Path: path, Content: value + "\n"}
-	del = Step{Action: Destroy, Op: OpFileDel, Resource: "host", Path: path}
+// value a host sysctl had before topo changed it (names.Runtime's
+// SysctlRecord), each the other's undo.
+func sysctlRecord(rt names.Runtime, key, value string) (write, del op.Step) {
+	path := rt.SysctlRecord(key)
+	write = op.Step{Action: op.Create, Ref: op.Host, Op: op.FileWrite{Path: path, Content: value + "\n"}}
+	del = op.Step{Action: op.Destroy, Ref: op.Host, Op: op.FileDel{Path: path}}
 	w, d := write, del
 	write.Undo, del.Undo = &d, &w
 	return write, del
@@ -68,60 +86,65 @@ func sysctlRecord(key, value string) (write, del Step) {
 // of another project, which may need forwarding.
 func othersPresent(project string, obs *state.Snapshot) bool {
 	for _, l := range obs.Host.Links {
-		if mk, ok := state.ParseMark(l.Alias); ok && mk.Project != project {
+		if mk, ok := names.ParseMark(l.Alias); ok && mk.Project != project {
 			return true
 		}
 	}
 	for _, n := range obs.Namespaces {
-		if mk, ok := state.ParseMark(n.Mark); ok && mk.Project != project {
+		if mk, ok := names.ParseMark(n.Mark); ok && mk.Project != project {
 			return true
 		}
 	}
 	return false
 }
 
-// Phases order steps: destroys run first, in descending phase, then creates
-// and changes in ascending phase, so every step finds what it depends on.
-const (
-	phaseSysctl = iota
-	phaseNetns
-	phaseBridge
-	phaseBridgeUp
-	phaseBridgeAddr
-	phaseVeth
-	phaseVethUp
-	phaseEndpointAddr
-	phaseRoute
-	// phaseFirewall comes after everything it refers to for creates, and
-	// so before everything for destroys.
-	phaseFirewall
-)
-
-// Some destroys come last, after the namespaces and bridges go: deleting
-// those is hundreds of milliseconds of the kernel's work at hundreds of
-// containers, much of it waiting, and the real kernel runs these steps
-// beside it (a down at N=500 spent 70 ms removing rules and 25 ms
-// removing DNS files before deleting any namespace). Rules name links and
-// addresses as strings and may outlive them for a moment; the DNS files
-// of a deleted namespace stay in /etc/netns until their steps.
-const (
-	// phaseFilesGone: a DNS file of a namespace that goes.
-	phaseFilesGone = phaseSysctl - 1 - iota
-	// phaseFirewallGone: a firewall step that only removes rules.
-	phaseFirewallGone
-)
-
-type plannedStep struct {
-	phase int
-	Step
+// step is a step with its undo: the same object, the inverse action.
+func step(a op.Action, ref op.Ref, do, undo op.Operation) op.Step {
+	return op.Step{Action: a, Ref: ref, Op: do, Undo: &op.Step{Action: a.Inverse(), Ref: ref, Op: undo}}
 }
 
+func create(ref op.Ref, do, undo op.Operation) op.Step  { return step(op.Create, ref, do, undo) }
+func change(ref op.Ref, do, undo op.Operation) op.Step  { return step(op.Change, ref, do, undo) }
+func destroy(ref op.Ref, do, undo op.Operation) op.Step { return step(op.Destroy, ref, do, undo) }
+
+// differ plans one project: what the kernel holds of it (indexed once),
+// what the model wants, and the steps between them.
 type differ struct {
 	project string
 	obs     *state.Snapshot
+	rt      names.Runtime
 	nsIndex map[string]*state.Namespace // obs's namespaces by name
-	steps   []plannedStep
+	steps   []op.Step
 	errs    []error
+
+	// What the project owns in the kernel.
+	ownNS   map[string]*state.Namespace
+	bridges map[string]*state.Link
+	eps     map[string]*observedEndpoint
+	// What the file wants, by the same keys.
+	wantNet map[string]*Network
+	wantNS  map[string]*Container
+	wantEP  map[string]*Endpoint
+	epOwner map[string]*Container
+}
+
+// observedEndpoint is what the kernel holds of one endpoint mark.
+type observedEndpoint struct {
+	host   *state.Link // host end, nil if missing
+	ns     string      // namespace of the container end
+	inner  *state.Link // container end, nil if missing
+	routes []state.Route
+}
+
+func newDiffer(m *Model, obs *state.Snapshot, rt names.Runtime) *differ {
+	d := &differ{project: m.Project, obs: obs, rt: rt}
+	// Room for the usual number of steps (an up makes about 8 a container,
+	// a down about 4 a namespace): growing the slice copied it a dozen
+	// times, 15% of planning an up at N=1000.
+	d.steps = make([]op.Step, 0, 8*len(m.Containers)+4*len(obs.Namespaces)+2*len(obs.Host.Links)+16)
+	d.indexKernel()
+	d.indexModel(m)
+	return d
 }
 
 // namespace returns the observed namespace called name, or nil: through
@@ -136,63 +159,58 @@ func (d *differ) namespace(name string) *state.Namespace {
 	return d.nsIndex[name]
 }
 
-func (d *differ) add(phase int, s Step) {
-	d.steps = append(d.steps, plannedStep{phase, s})
+func (d *differ) add(s op.Step) { d.steps = append(d.steps, s) }
+
+// plan is the steps planned, in order.
+func (d *differ) plan() *Plan {
+	return &Plan{Project: d.project, Steps: order(d.steps)}
 }
 
-// observedEndpoint is what the kernel holds of one endpoint mark.
-type observedEndpoint struct {
-	host   *state.Link // host end, nil if missing
-	ns     string      // namespace of the container end
-	inner  *state.Link // container end, nil if missing
-	routes []state.Route
+func diff(m *Model, obs *state.Snapshot, rt names.Runtime) (*Plan, error) {
+	d := newDiffer(m, obs, rt)
+	d.checkCollisions(m)
+	if len(d.errs) > 0 {
+		return nil, spec.Join(d.errs...)
+	}
+	d.model(m)
+	return d.plan(), nil
 }
 
-func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
-	d := &differ{project: m.Project, obs: obs}
-	// Room for the usual number of steps (an up makes about 8 a container,
-	// a down about 4 a namespace): growing the slice copied it a dozen
-	// times, 15% of planning an up at N=1000.
-	d.steps = make([]plannedStep, 0, 8*len(m.Containers)+4*len(obs.Namespaces)+2*len(obs.Host.Links)+16)
-
-	// Index what the project owns in the kernel.
-	ownNS := map[string]*state.Namespace{}
+// indexKernel indexes what the project owns in the kernel: its
+// namespaces, bridges and endpoints.
+func (d *differ) indexKernel() {
+	obs, project := d.obs, d.project
+	d.ownNS = map[string]*state.Namespace{}
 	for i := range obs.Namespaces {
 		ns := &obs.Namespaces[i]
-		if mk, ok := state.ParseMark(ns.Mark); ok && mk.Project == m.Project && mk.Kind == state.KindNamespace {
-			ownNS[ns.Name] = ns
+		if names.Owns(ns.Mark, project, names.KindNamespace) {
+			d.ownNS[ns.Name] = ns
 		}
 	}
-	bridges := map[string]*state.Link{}
-	eps := map[string]*observedEndpoint{}
-	ep := func(name string) *observedEndpoint {
-		if eps[name] == nil {
-			eps[name] = &observedEndpoint{}
-		}
-		return eps[name]
-	}
+	d.bridges = map[string]*state.Link{}
+	d.eps = map[string]*observedEndpoint{}
 	for i := range obs.Host.Links {
 		l := &obs.Host.Links[i]
-		mk, ok := state.ParseMark(l.Alias)
-		if !ok || mk.Project != m.Project {
+		mk, ok := names.ParseMark(l.Alias)
+		if !ok || mk.Project != project {
 			continue
 		}
 		switch mk.Kind {
-		case state.KindNetwork:
-			bridges[mk.Name] = l
-		case state.KindEndpoint:
-			ep(mk.Name).host = l
+		case names.KindNetwork:
+			d.bridges[mk.Name] = l
+		case names.KindEndpoint:
+			d.endpointOf(mk.Name).host = l
 		}
 	}
-	for _, ns := range sortedKeys(ownNS) {
-		n := ownNS[ns]
+	for _, ns := range sortedKeys(d.ownNS) {
+		n := d.ownNS[ns]
 		for i := range n.Links {
 			l := &n.Links[i]
-			mk, ok := state.ParseMark(l.Alias)
-			if !ok || mk.Project != m.Project || mk.Kind != state.KindEndpoint {
+			if !names.Owns(l.Alias, project, names.KindEndpoint) {
 				continue
 			}
-			e := ep(mk.Name)
+			mk, _ := names.ParseMark(l.Alias)
+			e := d.endpointOf(mk.Name)
 			e.ns, e.inner = ns, l
 			// Only default routes are topo's; the kernel makes and removes
 			// the subnet routes of addresses itself.
@@ -203,42 +221,64 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 			}
 		}
 	}
+}
 
-	// What the file wants, by the same keys.
-	wantNet := map[string]*Network{}
-	for _, n := range m.Networks {
-		wantNet[n.Name] = n
+func (d *differ) endpointOf(name string) *observedEndpoint {
+	if d.eps[name] == nil {
+		d.eps[name] = &observedEndpoint{}
 	}
-	wantNS := map[string]*Container{}
-	wantEP := map[string]*Endpoint{}
-	epOwner := map[string]*Container{}
+	return d.eps[name]
+}
+
+// indexModel indexes what the file wants by the kernel's keys.
+func (d *differ) indexModel(m *Model) {
+	d.wantNet = map[string]*Network{}
+	for _, n := range m.Networks {
+		d.wantNet[n.Name] = n
+	}
+	d.wantNS = map[string]*Container{}
+	d.wantEP = map[string]*Endpoint{}
+	d.epOwner = map[string]*Container{}
 	for _, c := range m.Containers {
 		if !c.OwnsNamespace() {
 			continue
 		}
-		wantNS[c.NS] = c
+		d.wantNS[c.NS] = c
 		for _, e := range c.Endpoints {
-			key := state.EndpointName(c.Name, e.Network)
-			wantEP[key] = e
-			epOwner[key] = c
+			key := names.Endpoint(c.Name, e.Network)
+			d.wantEP[key] = e
+			d.epOwner[key] = c
 		}
 	}
-	d.checkCollisions(m, wantNS, wantNet, wantEP, epOwner)
-	if len(d.errs) > 0 {
-		return nil, spec.Join(d.errs...)
-	}
+}
 
-	// Endpoints: keep the intact ones that match, destroy the rest.
-	rebuild := map[string][]Step{} // by namespace that goes away
-	routeGone := map[string]bool{} // namespaces whose default route is being removed
-	keptEP := map[string]bool{}
-	for _, key := range sortedKeys(eps) {
-		o := eps[key]
-		want := wantEP[key]
-		if want != nil && o.host != nil && o.inner != nil && o.host.Kind == "veth" &&
-			o.host.Master == want.Bridge && o.inner.Name == want.IfName && o.ns == epOwner[key].NS &&
-			o.host.Name == want.HostLink {
-			keptEP[key] = true
+// model plans every step between the kernel and m.
+func (d *differ) model(m *Model) {
+	kept, routeGone := d.endpointsGone()
+	d.forwarding(m)
+	for _, n := range m.Networks {
+		d.network(n, d.bridges[n.Name])
+	}
+	for _, c := range m.Containers {
+		if c.OwnsNamespace() {
+			d.container(c, kept, routeGone[c.NS])
+		}
+	}
+	d.processes(m)
+	d.firewall(m)
+	d.dns(m)
+}
+
+// endpointsGone destroys what the file no longer has, or has otherwise:
+// endpoints, namespaces and bridges. It returns the endpoints kept as
+// they are, and the namespaces whose default route goes with them.
+func (d *differ) endpointsGone() (kept, routeGone map[string]bool) {
+	kept, routeGone = map[string]bool{}, map[string]bool{}
+	rebuild := map[string][]op.Step{} // by namespace that goes away
+	for _, key := range sortedKeys(d.eps) {
+		o := d.eps[key]
+		if d.intact(key, o) {
+			kept[key] = true
 			continue
 		}
 		for _, r := range o.routes {
@@ -246,7 +286,7 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 				routeGone[o.ns] = true
 			}
 		}
-		if o.host != nil && o.inner != nil && o.ns != "" && wantNS[o.ns] == nil {
+		if o.host != nil && o.inner != nil && o.ns != "" && d.wantNS[o.ns] == nil {
 			// The whole container goes: its veths, addresses and routes
 			// go with its namespace, whose undo rebuilds them.
 			rebuild[o.ns] = append(rebuild[o.ns], endpointRebuild(key, o)...)
@@ -254,161 +294,129 @@ func diff(m *Model, obs *state.Snapshot) (*Plan, error) {
 		}
 		d.destroyEndpoint(key, o)
 	}
-
-	// Namespaces the file no longer has.
-	for _, name := range sortedKeys(ownNS) {
-		if wantNS[name] != nil {
-			continue
-		}
-		mk, _ := state.ParseMark(ownNS[name].Mark)
-		res := "container " + mk.Name
-		add := Step{Action: Create, Op: OpNetnsAdd, Resource: res, NS: name, Alias: ownNS[name].Mark}
-		undo, phase := &add, phaseNetns
-		if parts := rebuild[name]; len(parts) > 0 {
-			// The namespace takes its veths with it: it goes before the
-			// bridges they are on, so that its undo finds them.
-			undo = &Step{Action: Create, Op: OpSeq, Resource: res, Steps: append([]Step{add}, parts...)}
-			phase = phaseVeth
-		}
-		d.add(phase, Step{Action: Destroy, Op: OpNetnsDel, Resource: res, NS: name, Alias: ownNS[name].Mark, Undo: undo})
-	}
-
-	// Bridges the file no longer has.
-	for _, name := range sortedKeys(bridges) {
-		if wantNet[name] != nil {
-			continue
-		}
-		// The bridge's addresses go with it; its undo puts them back.
-		l := bridges[name]
-		res := "network " + name
-		add := Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: l.Name, MAC: cmp.Or(l.MAC, addrMAC(l.Addrs)), Alias: l.Alias}
-		undo := &add
-		if len(l.Addrs) > 0 {
-			parts := []Step{add}
-			for _, a := range l.Addrs {
-				parts = append(parts, Step{Action: Create, Op: OpAddrAdd, Resource: res, Link: l.Name, Addr: a})
-			}
-			undo = &Step{Action: Create, Op: OpSeq, Resource: res, Steps: parts}
-		}
-		d.add(phaseBridge, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: l.Name, Alias: l.Alias, Undo: undo})
-	}
-
-	// Forwarding, for networks that reach out.
-	for _, n := range m.Networks {
-		if n.Internal {
-			continue
-		}
-		if old := obs.Sysctls[IPForward]; old != "1" {
-			if old == "" {
-				old = "0"
-			}
-			undo := Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: old}
-			d.add(phaseSysctl, Step{Action: Change, Op: OpSysctl, Resource: "host", Key: IPForward, Value: "1", Undo: &undo})
-			if _, ok := obs.SysctlsBefore[IPForward]; !ok {
-				// The first to set it records what it was, for the last
-				// project's down.
-				write, _ := sysctlRecord(IPForward, old)
-				d.add(phaseSysctl, write)
-			}
-		}
-		break
-	}
-
-	for _, n := range m.Networks {
-		d.network(n, bridges[n.Name])
-	}
-	for _, c := range m.Containers {
-		if !c.OwnsNamespace() {
-			continue
-		}
-		res := "container " + c.Name
-		ns := ownNS[c.NS]
-		if ns == nil {
-			undo := Step{Action: Destroy, Op: OpNetnsDel, Resource: res, NS: c.NS, Alias: mark(m.Project, state.KindNamespace, c.Name)}
-			d.add(phaseNetns, Step{Action: Create, Op: OpNetnsAdd, Resource: res, NS: c.NS,
-				Alias: mark(m.Project, state.KindNamespace, c.Name), Undo: &undo})
-		}
-		gone := routeGone[c.NS]
-		for _, e := range c.Endpoints {
-			key := state.EndpointName(c.Name, e.Network)
-			var o *observedEndpoint
-			if keptEP[key] {
-				o = eps[key]
-			}
-			if d.endpoint(c, e, o) {
-				gone = true
-			}
-		}
-		d.defaultRoute(c, ns, gone)
-	}
-	d.processes(m, ownNS)
-
-	d.firewall(m, bridges)
-
-	d.dns(m)
-
-	p := &Plan{Project: m.Project, Steps: make([]Step, 0, len(d.steps))}
-	for _, i := range d.order() {
-		p.Steps = append(p.Steps, d.steps[i].Step)
-	}
-	return p, nil
+	d.namespacesGone(rebuild)
+	d.bridgesGone()
+	return kept, routeGone
 }
 
-// order returns the indexes of d.steps in the order the plan runs them:
-// destroys first, in descending phase, then creates and changes in
-// ascending phase, each phase by sort key, steps alike in the order they
-// were added. It sorts indexes and computes each sort key once: sorting
-// the steps themselves, with keys built per comparison, was a sixth of
-// planning an up at N=1000 (a stable sort moving 400-byte steps, and a
-// string concatenation for each comparison).
-func (d *differ) order() []int {
-	keys := make([]string, len(d.steps))
-	idx := make([]int, len(d.steps))
-	for i := range d.steps {
-		keys[i] = d.steps[i].sortKey()
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(i, j int) int {
-		a, b := &d.steps[i], &d.steps[j]
-		ad, bd := a.Action == Destroy, b.Action == Destroy
-		switch {
-		case ad != bd:
-			if ad {
-				return -1
-			}
-			return 1
-		case a.phase != b.phase && ad:
-			return cmp.Compare(b.phase, a.phase)
-		case a.phase != b.phase:
-			return cmp.Compare(a.phase, b.phase)
+// intact reports whether the kernel's endpoint key is the one the file
+// wants, whole.
+func (d *differ) intact(key string, o *observedEndpoint) bool {
+	want := d.wantEP[key]
+	return want != nil && o.host != nil && o.inner != nil && o.host.Kind == "veth" &&
+		o.host.Master == want.Bridge && o.inner.Name == want.IfName && o.ns == d.epOwner[key].NS &&
+		o.host.Name == want.HostLink
+}
+
+// namespacesGone deletes the namespaces the file no longer has; the
+// undo of one that takes veths with it rebuilds them.
+func (d *differ) namespacesGone(rebuild map[string][]op.Step) {
+	for _, name := range sortedKeys(d.ownNS) {
+		if d.wantNS[name] != nil {
+			continue
 		}
-		return cmp.Or(cmp.Compare(keys[i], keys[j]), cmp.Compare(i, j))
-	})
-	return idx
+		mk, _ := names.ParseMark(d.ownNS[name].Mark)
+		ref := op.Container(mk.Name)
+		add := op.Step{Action: op.Create, Ref: ref, Op: op.NetnsAdd{NS: name, Mark: mk}}
+		undo := &add
+		if parts := rebuild[name]; len(parts) > 0 {
+			undo = &op.Step{Action: op.Create, Ref: ref, Op: op.Seq{Steps: append([]op.Step{add}, parts...)}}
+		}
+		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.NetnsDel{NS: name, Mark: mk}, Undo: undo})
+	}
+}
+
+// bridgesGone deletes the bridges the file no longer has; their
+// addresses go with them, and their undo puts them back.
+func (d *differ) bridgesGone() {
+	for _, name := range sortedKeys(d.bridges) {
+		if d.wantNet[name] != nil {
+			continue
+		}
+		l := d.bridges[name]
+		ref := op.Network(name)
+		mk, _ := names.ParseMark(l.Alias)
+		mac := parseMAC(l.MAC)
+		if mac == nil {
+			mac = addrMAC(l.Addrs)
+		}
+		add := op.Step{Action: op.Create, Ref: ref, Op: op.BridgeAdd{Link: l.Name, MAC: mac, MTU: keptMTU(l), Mark: mk}}
+		undo := &add
+		if len(l.Addrs) > 0 {
+			parts := []op.Step{add}
+			for _, a := range prefixes(l.Addrs) {
+				parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{Link: l.Name, Addr: a}})
+			}
+			undo = &op.Step{Action: op.Create, Ref: ref, Op: op.Seq{Steps: parts}}
+		}
+		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.LinkDel{Link: l.Name, Mark: mk}, Undo: undo})
+	}
+}
+
+// forwarding turns ip_forward on for networks that reach out, recording
+// the value it had for the last project's down.
+func (d *differ) forwarding(m *Model) {
+	if !slices.ContainsFunc(m.Networks, func(n *Network) bool { return !n.Internal }) {
+		return
+	}
+	old := d.obs.Sysctls[names.IPForward]
+	if old == "1" {
+		return
+	}
+	if old == "" {
+		old = "0"
+	}
+	on := change(op.Host, op.Sysctl{Key: names.IPForward, Value: "1"}, op.Sysctl{Key: names.IPForward, Value: old})
+	if _, ok := d.obs.SysctlsBefore[names.IPForward]; !ok {
+		// The first to set it records what it was, before setting it.
+		write, _ := sysctlRecord(d.rt, names.IPForward, old)
+		d.add(write)
+		on.Needs = []op.Key{op.FileKey(d.rt.SysctlRecord(names.IPForward))}
+	}
+	d.add(on)
+}
+
+// container plans a container's namespace, endpoints and default route.
+func (d *differ) container(c *Container, kept map[string]bool, routeGone bool) {
+	ns := d.ownNS[c.NS]
+	if ns == nil {
+		mk := names.NewMark(d.project, names.KindNamespace, c.Name)
+		d.add(create(op.Container(c.Name), op.NetnsAdd{NS: c.NS, Mark: mk}, op.NetnsDel{NS: c.NS, Mark: mk}))
+	}
+	for _, e := range c.Endpoints {
+		key := names.Endpoint(c.Name, e.Network)
+		var o *observedEndpoint
+		if kept[key] {
+			o = d.eps[key]
+		}
+		if d.endpoint(c, e, o) {
+			routeGone = true
+		}
+	}
+	d.defaultRoute(c, ns, routeGone)
 }
 
 // checkCollisions refuses names held by objects topo did not make for this
 // purpose: topo never changes an object without its mark.
-func (d *differ) checkCollisions(m *Model, wantNS map[string]*Container, wantNet map[string]*Network, wantEP map[string]*Endpoint, epOwner map[string]*Container) {
-	for _, name := range sortedKeys(wantNS) {
-		c := wantNS[name]
+func (d *differ) checkCollisions(m *Model) {
+	for _, name := range sortedKeys(d.wantNS) {
+		c := d.wantNS[name]
 		ns := d.namespace(name)
-		want := mark(m.Project, state.KindNamespace, c.Name)
-		if ns != nil && ns.Mark != want {
+		if want := names.NewMark(m.Project, names.KindNamespace, c.Name).String(); ns != nil && ns.Mark != want {
 			d.errs = append(d.errs, fmt.Errorf("container %s: namespace %s already exists and %s; remove it (ip netns del %s) or rename the container or the project",
 				c.Name, name, owner(ns.Mark), name))
 		}
 	}
-	for _, name := range sortedKeys(wantNet) {
-		n := wantNet[name]
-		if l := d.obs.Host.Link(n.Bridge); l != nil && l.Alias != mark(m.Project, state.KindNetwork, n.Name) {
+	for _, name := range sortedKeys(d.wantNet) {
+		n := d.wantNet[name]
+		if l := d.obs.Host.Link(n.Bridge); l != nil && l.Alias != names.NewMark(m.Project, names.KindNetwork, n.Name).String() {
 			d.errs = append(d.errs, fmt.Errorf("network %s: link %s already exists and %s; remove it or rename the network", n.Name, n.Bridge, owner(l.Alias)))
 		}
 	}
-	for _, key := range sortedKeys(wantEP) {
-		e := wantEP[key]
-		if l := d.obs.Host.Link(e.HostLink); l != nil && l.Alias != mark(m.Project, state.KindEndpoint, key) {
-			d.errs = append(d.errs, fmt.Errorf("container %s: link %s already exists and %s; remove it", epOwner[key].Name, e.HostLink, owner(l.Alias)))
+	for _, key := range sortedKeys(d.wantEP) {
+		e := d.wantEP[key]
+		if l := d.obs.Host.Link(e.HostLink); l != nil && l.Alias != names.NewMark(m.Project, names.KindEndpoint, key).String() {
+			d.errs = append(d.errs, fmt.Errorf("container %s: link %s already exists and %s; remove it", d.epOwner[key].Name, e.HostLink, owner(l.Alias)))
 		}
 	}
 	if len(m.Networks) > 0 { // a project without networks has no chains
@@ -417,164 +425,162 @@ func (d *differ) checkCollisions(m *Model, wantNS map[string]*Container, wantNet
 }
 
 func owner(alias string) string {
-	if mk, ok := state.ParseMark(alias); ok {
-		return fmt.Sprintf("belongs to %s %s of project %s", kindWord(mk.Kind), mk.Name, mk.Project)
+	if mk, ok := names.ParseMark(alias); ok {
+		return fmt.Sprintf("belongs to %s %s of project %s", mk.Kind.Word(), mk.Name, mk.Project)
 	}
 	return "was not made by topo"
-}
-
-func kindWord(kind string) string {
-	switch kind {
-	case state.KindNamespace:
-		return "container"
-	case state.KindNetwork:
-		return "network"
-	case state.KindEndpoint:
-		return "endpoint"
-	}
-	return kind
 }
 
 // destroyEndpoint removes what the kernel holds of an endpoint, routes and
 // addresses first so that each removal can be undone on its own.
 func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
-	res := "endpoint " + key
+	ref := op.Endpoint(key)
 	if o.inner != nil {
-		d.routesDel(res, o)
-		for _, a := range o.inner.Addrs {
-			d.addrDel(phaseEndpointAddr, res, o.ns, o.inner.Name, a)
+		d.routesDel(ref, o)
+		for _, a := range prefixes(o.inner.Addrs) {
+			d.add(destroy(ref, op.AddrDel{NS: o.ns, Link: o.inner.Name, Addr: a}, op.AddrAdd{NS: o.ns, Link: o.inner.Name, Addr: a}))
 		}
 	}
 	switch {
 	case o.host != nil && o.inner != nil:
-		undo := Step{Action: Create, Op: OpVethAdd, Resource: res, Link: o.host.Name, Master: o.host.Master,
-			Peer: o.inner.Name, PeerNS: o.ns, MAC: addrMAC(o.inner.Addrs), Alias: o.host.Alias}
-		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Alias: o.host.Alias, Undo: &undo})
+		mk, _ := names.ParseMark(o.host.Alias)
+		d.add(destroy(ref, op.LinkDel{Link: o.host.Name, Mark: mk}, vethRebuild(o)))
 	case o.host != nil:
 		// A lone end cannot be rebuilt as it was: its removal has no undo.
-		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: o.host.Name, Alias: o.host.Alias})
+		mk, _ := names.ParseMark(o.host.Alias)
+		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.LinkDel{Link: o.host.Name, Mark: mk}})
 	case o.inner != nil:
-		d.add(phaseVeth, Step{Action: Destroy, Op: OpLinkDel, Resource: res, NS: o.ns, Link: o.inner.Name, Alias: o.inner.Alias})
+		mk, _ := names.ParseMark(o.inner.Alias)
+		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.LinkDel{NS: o.ns, Link: o.inner.Name, Mark: mk}})
 	}
+}
+
+// vethRebuild is the veth pair of an intact endpoint as it is.
+func vethRebuild(o *observedEndpoint) op.VethAdd {
+	mk, _ := names.ParseMark(o.host.Alias)
+	return op.VethAdd{Link: o.host.Name, Master: o.host.Master, Peer: o.inner.Name, PeerNS: o.ns,
+		MAC: addrMAC(o.inner.Addrs), MTU: keptMTU(o.inner), Mark: mk}
 }
 
 // routesDel deletes the routes through an endpoint's container end, each
 // with its undo.
-func (d *differ) routesDel(res string, o *observedEndpoint) {
+func (d *differ) routesDel(ref op.Ref, o *observedEndpoint) {
 	for _, r := range o.routes {
-		undo := Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway}
-		d.add(phaseRoute, Step{Action: Destroy, Op: OpRouteDel, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway, Undo: &undo})
+		dst, gw := route(r)
+		d.add(destroy(ref, op.RouteDel{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw}, op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw}))
 	}
 }
 
 // endpointRebuild is what recreates an intact endpoint of a container
 // that goes away with its namespace: the veth pair, then the container
 // end's addresses and routes.
-func endpointRebuild(key string, o *observedEndpoint) []Step {
-	res := "endpoint " + key
-	out := []Step{{Action: Create, Op: OpVethAdd, Resource: res, Link: o.host.Name, Master: o.host.Master,
-		Peer: o.inner.Name, PeerNS: o.ns, MAC: addrMAC(o.inner.Addrs), Alias: o.host.Alias}}
-	for _, a := range o.inner.Addrs {
-		out = append(out, Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: o.ns, Link: o.inner.Name, Addr: a})
+func endpointRebuild(key string, o *observedEndpoint) []op.Step {
+	ref := op.Endpoint(key)
+	out := []op.Step{{Action: op.Create, Ref: ref, Op: vethRebuild(o)}}
+	for _, a := range prefixes(o.inner.Addrs) {
+		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{NS: o.ns, Link: o.inner.Name, Addr: a}})
 	}
 	for _, r := range o.routes {
-		out = append(out, Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: o.ns, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway})
+		dst, gw := route(r)
+		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw}})
 	}
 	return out
 }
 
-func (d *differ) addrDel(phase int, res, ns, link, addr string) {
-	undo := Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: ns, Link: link, Addr: addr}
-	d.add(phase, Step{Action: Destroy, Op: OpAddrDel, Resource: res, NS: ns, Link: link, Addr: addr, Undo: &undo})
+func (d *differ) addrAdd(ref op.Ref, ns, link string, addr netip.Prefix) {
+	d.add(create(ref, op.AddrAdd{NS: ns, Link: link, Addr: addr}, op.AddrDel{NS: ns, Link: link, Addr: addr}))
 }
 
-func (d *differ) addrAdd(phase int, res, ns, link, addr string) {
-	undo := Step{Action: Destroy, Op: OpAddrDel, Resource: res, NS: ns, Link: link, Addr: addr}
-	d.add(phase, Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: ns, Link: link, Addr: addr, Undo: &undo})
+func (d *differ) linkUp(ref op.Ref, ns, link string) {
+	d.add(change(ref, op.LinkUp{NS: ns, Link: link}, op.LinkDown{NS: ns, Link: link}))
 }
 
-func (d *differ) linkUp(phase int, res, ns, link string) {
-	undo := Step{Action: Change, Op: OpLinkDown, Resource: res, NS: ns, Link: link}
-	d.add(phase, Step{Action: Change, Op: OpLinkUp, Resource: res, NS: ns, Link: link, Undo: &undo})
+// mtu sets a link's MTU when the kernel says it is another. An MTU of 0
+// was not observed (a snapshot from before topo read them).
+func (d *differ) mtu(ref op.Ref, ns string, have *state.Link, want int) {
+	if have.MTU != 0 && have.MTU != want {
+		d.add(change(ref, op.LinkSetMTU{NS: ns, Link: have.Name, MTU: want}, op.LinkSetMTU{NS: ns, Link: have.Name, MTU: have.MTU}))
+	}
 }
 
 // syncAddrs makes link carry exactly want.
-func (d *differ) syncAddrs(phase int, res, ns, link string, have []string, want string) {
+func (d *differ) syncAddrs(ref op.Ref, ns, link string, have []string, want netip.Prefix) {
 	found := false
-	for _, a := range have {
+	for _, a := range prefixes(have) {
 		if a == want {
 			found = true
 			continue
 		}
-		d.addrDel(phase, res, ns, link, a)
+		d.add(destroy(ref, op.AddrDel{NS: ns, Link: link, Addr: a}, op.AddrAdd{NS: ns, Link: link, Addr: a}))
 	}
 	if !found {
-		d.addrAdd(phase, res, ns, link, want)
+		d.addrAdd(ref, ns, link, want)
 	}
 }
 
 func (d *differ) network(n *Network, have *state.Link) {
-	res := "network " + n.Name
-	gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits()).String()
+	ref := op.Network(n.Name)
+	gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
+	mk := names.NewMark(d.project, names.KindNetwork, n.Name)
 	if have == nil {
-		undo := Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: n.Bridge, Alias: mark(d.project, state.KindNetwork, n.Name)}
-		d.add(phaseBridge, Step{Action: Create, Op: OpBridgeAdd, Resource: res, Link: n.Bridge,
-			MAC: MAC(n.Gateway), Alias: mark(d.project, state.KindNetwork, n.Name), Undo: &undo})
-		d.addrAdd(phaseBridgeAddr, res, "", n.Bridge, gw)
+		d.add(create(ref, op.BridgeAdd{Link: n.Bridge, MAC: names.MAC(n.Gateway), MTU: n.MTU, Mark: mk}, op.LinkDel{Link: n.Bridge, Mark: mk}))
+		d.addrAdd(ref, "", n.Bridge, gw)
 		return
 	}
 	if !have.Up {
-		d.linkUp(phaseBridgeUp, res, "", n.Bridge)
+		d.linkUp(ref, "", n.Bridge)
 	}
-	if want := MAC(n.Gateway); have.MAC != want {
+	if want := names.MAC(n.Gateway); have.MAC != want.String() {
 		// Made by an earlier topo, or changed by hand: put back, so
 		// that the gateway's address stops following the ports'.
-		undo := Step{Action: Change, Op: OpLinkMAC, Resource: res, Link: n.Bridge, MAC: have.MAC}
-		d.add(phaseBridgeUp, Step{Action: Change, Op: OpLinkMAC, Resource: res, Link: n.Bridge, MAC: want, Undo: &undo})
+		d.add(change(ref, op.LinkSetMAC{Link: n.Bridge, MAC: want}, op.LinkSetMAC{Link: n.Bridge, MAC: parseMAC(have.MAC)}))
 	}
-	d.syncAddrs(phaseBridgeAddr, res, "", n.Bridge, have.Addrs, gw)
+	d.mtu(ref, "", have, n.LinkMTU())
+	d.syncAddrs(ref, "", n.Bridge, have.Addrs, gw)
 }
 
 // endpoint makes an endpoint as the file wants it. It reports whether it
 // deletes the routes through the endpoint's container end, which the
 // caller then plans again.
 func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) (routesGone bool) {
-	key := state.EndpointName(c.Name, e.Network)
-	res := "endpoint " + key
+	key := names.Endpoint(c.Name, e.Network)
+	ref := op.Endpoint(key)
 	if have == nil {
-		undo := Step{Action: Destroy, Op: OpLinkDel, Resource: res, Link: e.HostLink, Alias: mark(d.project, state.KindEndpoint, key)}
-		d.add(phaseVeth, Step{Action: Create, Op: OpVethAdd, Resource: res, Link: e.HostLink, Master: e.Bridge,
-			Peer: e.IfName, PeerNS: c.NS, MAC: MAC(e.Addr.Addr()), Alias: mark(d.project, state.KindEndpoint, key), Undo: &undo})
-		d.addrAdd(phaseEndpointAddr, res, c.NS, e.IfName, e.Addr.String())
+		mk := names.NewMark(d.project, names.KindEndpoint, key)
+		d.add(create(ref, op.VethAdd{Link: e.HostLink, Master: e.Bridge, Peer: e.IfName, PeerNS: c.NS, MAC: names.MAC(e.Addr.Addr()), MTU: e.MTU, Mark: mk},
+			op.LinkDel{Link: e.HostLink, Mark: mk}))
+		d.addrAdd(ref, c.NS, e.IfName, e.Addr)
 		return false
 	}
 	if !have.host.Up {
-		d.linkUp(phaseVethUp, res, "", have.host.Name)
+		d.linkUp(ref, "", have.host.Name)
 	}
 	if !have.host.Hairpin {
-		undo := Step{Action: Change, Op: OpHairpin, Resource: res, Link: have.host.Name, Value: "off"}
-		d.add(phaseVethUp, Step{Action: Change, Op: OpHairpin, Resource: res, Link: have.host.Name, Value: "on", Undo: &undo})
+		d.add(change(ref, op.Hairpin{Link: have.host.Name, On: true}, op.Hairpin{Link: have.host.Name, On: false}))
 	}
 	if !have.inner.Up {
-		d.linkUp(phaseVethUp, res, c.NS, have.inner.Name)
+		d.linkUp(ref, c.NS, have.inner.Name)
 	}
-	if len(have.inner.Addrs) > 0 && !slices.Contains(have.inner.Addrs, e.Addr.String()) {
+	linkMTU := cmp.Or(e.MTU, names.DefaultMTU)
+	d.mtu(ref, "", have.host, linkMTU)
+	d.mtu(ref, c.NS, have.inner, linkMTU)
+	if len(have.inner.Addrs) > 0 && !slices.Contains(prefixes(have.inner.Addrs), e.Addr) {
 		// Every address goes before the new one comes (an address
 		// change), and with the last one the kernel drops every route
 		// through the link: delete them first, as steps whose undo puts
 		// them back, and let the caller add them again after the new
 		// address.
-		d.routesDel(res, have)
+		d.routesDel(ref, have)
 		routesGone = len(have.routes) > 0
 	}
-	d.syncAddrs(phaseEndpointAddr, res, c.NS, e.IfName, have.inner.Addrs, e.Addr.String())
+	d.syncAddrs(ref, c.NS, e.IfName, have.inner.Addrs, e.Addr)
 	return routesGone
 }
 
 // defaultRoute makes the container's default route point at its first
 // non-internal network's gateway, or removes it when there is none.
 func (d *differ) defaultRoute(c *Container, ns *state.Namespace, gone bool) {
-	res := "container " + c.Name
+	ref := op.Container(c.Name)
 	var have *state.Route
 	if ns != nil && !gone {
 		for i := range ns.Routes {
@@ -583,26 +589,25 @@ func (d *differ) defaultRoute(c *Container, ns *state.Namespace, gone bool) {
 			}
 		}
 	}
-	want := ""
-	if c.DefaultGW.IsValid() {
-		want = c.DefaultGW.String()
-	}
-	if have != nil && have.Gateway == want {
+	want := c.DefaultGW
+	if have != nil && have.Gateway == addrString(want) {
 		return
 	}
 	if have != nil {
-		undo := Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: c.NS, Link: have.Dev, Dst: "default", Gateway: have.Gateway}
-		d.add(phaseRoute, Step{Action: Destroy, Op: OpRouteDel, Resource: res, NS: c.NS, Link: have.Dev, Dst: "default", Gateway: have.Gateway, Undo: &undo})
+		_, gw := route(*have)
+		d.add(destroy(ref, op.RouteDel{NS: c.NS, Link: have.Dev, Dst: op.DefaultRoute, Gateway: gw},
+			op.RouteAdd{NS: c.NS, Link: have.Dev, Dst: op.DefaultRoute, Gateway: gw}))
 	}
-	if want != "" {
-		undo := Step{Action: Destroy, Op: OpRouteDel, Resource: res, NS: c.NS, Dst: "default", Gateway: want}
-		d.add(phaseRoute, Step{Action: Create, Op: OpRouteAdd, Resource: res, NS: c.NS, Dst: "default", Gateway: want, Undo: &undo})
+	if want.IsValid() {
+		s := create(ref, op.RouteAdd{NS: c.NS, Dst: op.DefaultRoute, Gateway: want}, op.RouteDel{NS: c.NS, Dst: op.DefaultRoute, Gateway: want})
+		// Through the address of the network whose gateway it is.
+		for _, e := range c.Endpoints {
+			if e.Addr.Masked().Contains(want) {
+				s.Needs = append(s.Needs, op.AddrKey(c.NS, e.IfName))
+			}
+		}
+		d.add(s)
 	}
-}
-
-// sortKey orders the steps of one phase, by their own fields.
-func (s Step) sortKey() string {
-	return s.Resource + "\x00" + s.NS + "\x00" + s.Link + "\x00" + s.Addr + "\x00" + s.Dst + "\x00" + s.Key + "\x00" + string(s.Op) + "\x00" + s.Table
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -612,4 +617,55 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// prefixes reads observed addresses (CIDR form, host part kept).
+func prefixes(addrs []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(addrs))
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// route reads an observed route's destination and gateway.
+func route(r state.Route) (netip.Prefix, netip.Addr) {
+	dst, _ := op.ParseDst(r.Dst)
+	gw, _ := netip.ParseAddr(r.Gateway)
+	return dst, gw
+}
+
+func parseMAC(s string) net.HardwareAddr {
+	mac, _ := net.ParseMAC(s)
+	return mac
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// addrMAC is the MAC of the first of a link's IPv4 addresses, nil if it
+// has none: what a link topo made with that address has, so that an undo
+// rebuilds the link as it was.
+func addrMAC(addrs []string) net.HardwareAddr {
+	for _, p := range prefixes(addrs) {
+		if p.Addr().Is4() {
+			return names.MAC(p.Addr())
+		}
+	}
+	return nil
+}
+
+// keptMTU is the MTU a rebuild gives a link as it was: 0 (the kernel's)
+// when it had the default or was not observed.
+func keptMTU(l *state.Link) int {
+	if l.MTU == names.DefaultMTU {
+		return 0
+	}
+	return l.MTU
 }

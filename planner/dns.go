@@ -2,37 +2,19 @@ package planner
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/resolver/records"
 	"github.com/topolab/topo/state"
 )
 
-// Phases of the embedded DNS, after every namespace and route exists: the
-// files first, then the resolver that listens in the namespaces. Destroys
-// run in the reverse order: the resolver stops, then its files go, then
-// the namespaces.
-const (
-	phaseDNSFiles = phaseRoute + 10
-	phaseResolver = phaseRoute + 11
-)
-
-// NetnsEtcDir holds, per namespace, the files `ip netns exec` puts over
-// /etc: topo writes resolv.conf and hosts there.
-const NetnsEtcDir = "/etc/netns"
-
-// ResolverAddr is where the embedded DNS answers in each namespace.
-const ResolverAddr = "127.0.0.11"
-
-// resolverResource is the Resource of the resolver's steps.
-const resolverResource = "dns resolver"
-
 // ResolvConf is the resolv.conf of every container namespace. ndots:0, as
 // Docker writes it: a name with no dot is asked as it is, first.
 func ResolvConf(project string) string {
-	return fmt.Sprintf("# Written by topo for project %s: the embedded DNS resolver.\nnameserver %s\noptions ndots:0\n", project, ResolverAddr)
+	return fmt.Sprintf("# Written by topo for project %s: the embedded DNS resolver.\nnameserver %s\noptions ndots:0\n", project, names.ResolverAddr)
 }
 
 // Hosts is the hosts file of the namespace ns: localhost, and the names of
@@ -94,9 +76,6 @@ func hosts(project string, inNS []*Container) string {
 	return b.String()
 }
 
-// NetnsFile is the path of one of ns's files under /etc/netns.
-func NetnsFile(ns, name string) string { return path.Join(NetnsEtcDir, ns, name) }
-
 // Records is the records document of the model's embedded DNS, or nil when
 // no container has a namespace to serve.
 func Records(m *Model) *records.Document {
@@ -143,38 +122,43 @@ func (d *differ) dns(m *Model) {
 			if !c.OwnsNamespace() {
 				continue
 			}
-			for _, f := range []struct{ name, content string }{{"resolv.conf", ResolvConf(m.Project)}, {"hosts", hosts(m.Project, inNS[c.NS])}} {
-				p := NetnsFile(c.NS, f.name)
+			for _, f := range []struct{ name, content string }{{names.ResolvConf, ResolvConf(m.Project)}, {names.Hosts, hosts(m.Project, inNS[c.NS])}} {
+				p := names.NetnsFile(c.NS, f.name)
 				want[p], owner[p] = f.content, c.Name
 			}
 		}
 	}
+	d.files(want, owner)
+	d.resolver(m, doc)
+}
 
+// files plans the DNS files of the project's namespaces: want by path,
+// each for the container owner names.
+func (d *differ) files(want, owner map[string]string) {
 	// Files of namespaces (or names) the file no longer has.
 	for _, p := range sortedKeys(d.obs.Files) {
 		if _, ok := want[p]; ok {
 			continue
 		}
-		old := d.obs.Files[p]
-		ns := path.Base(path.Dir(p))
-		res := "container " + d.containerOf(ns)
-		undo := Step{Action: Create, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: old}
-		d.add(phaseFilesGone, Step{Action: Destroy, Op: OpFileDel, Resource: res, NS: ns, Path: p, Undo: &undo})
+		ns := names.NetnsOfFile(p)
+		d.add(destroy(op.Container(d.containerOf(ns)), op.FileDel{NS: ns, Path: p}, op.FileWrite{NS: ns, Path: p, Content: d.obs.Files[p]}))
 	}
 	for _, p := range sortedKeys(want) {
-		ns := path.Base(path.Dir(p))
-		res := "container " + owner[p]
+		ns := names.NetnsOfFile(p)
+		ref := op.Container(owner[p])
 		old, ok := d.obs.Files[p]
 		switch {
 		case !ok:
-			undo := Step{Action: Destroy, Op: OpFileDel, Resource: res, NS: ns, Path: p}
-			d.add(phaseDNSFiles, Step{Action: Create, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: want[p], Undo: &undo})
+			d.add(create(ref, op.FileWrite{NS: ns, Path: p, Content: want[p]}, op.FileDel{NS: ns, Path: p}))
 		case old != want[p]:
-			undo := Step{Action: Change, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: old}
-			d.add(phaseDNSFiles, Step{Action: Change, Op: OpFileWrite, Resource: res, NS: ns, Path: p, Content: want[p], Undo: &undo})
+			d.add(change(ref, op.FileWrite{NS: ns, Path: p, Content: want[p]}, op.FileWrite{NS: ns, Path: p, Content: old}))
 		}
 	}
+}
 
+// resolver plans the records document doc (nil for none) and the process
+// that serves it.
+func (d *differ) resolver(m *Model, doc *records.Document) {
 	r := d.obs.Resolver
 	if r == nil {
 		r = &state.Resolver{}
@@ -182,12 +166,10 @@ func (d *differ) dns(m *Model) {
 	p := m.Project
 	if doc == nil {
 		if r.PID != 0 {
-			undo := Step{Action: Create, Op: OpResolverStart, Resource: resolverResource, Project: p}
-			d.add(phaseResolver, Step{Action: Destroy, Op: OpResolverStop, Resource: resolverResource, Project: p, Undo: &undo})
+			d.add(destroy(op.Resolver, op.ResolverStop{Project: p}, op.ResolverStart{Project: p}))
 		}
 		if r.Records != "" {
-			undo := Step{Action: Create, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: r.Records}
-			d.add(phaseDNSFiles, Step{Action: Destroy, Op: OpRecordsDel, Resource: resolverResource, Project: p, Undo: &undo})
+			d.add(destroy(op.Resolver, op.RecordsDel{Project: p}, op.RecordsWrite{Project: p, Content: r.Records}))
 		}
 		return
 	}
@@ -198,29 +180,29 @@ func (d *differ) dns(m *Model) {
 		// namespace made again by a rollback would have none: so the
 		// resolver leaves the namespaces about to go before they go, and
 		// a rollback brings it back into those made again.
-		undo := Step{Action: Change, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: current}
-		d.add(phaseDNSFiles, Step{Action: Destroy, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: inter, Undo: &undo})
+		undo := op.Step{Action: op.Change, Ref: op.Resolver, Op: op.RecordsWrite{Project: p, Content: current}}
+		d.add(op.Step{Action: op.Destroy, Ref: op.Resolver, Op: op.RecordsWrite{Project: p, Content: inter}, Undo: &undo})
 		current = inter
 	}
 	if current != content {
-		step := Step{Action: Change, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: content,
-			Undo: &Step{Action: Change, Op: OpRecordsWrite, Resource: resolverResource, Project: p, Content: current}}
+		s := change(op.Resolver, op.RecordsWrite{Project: p, Content: content}, op.RecordsWrite{Project: p, Content: current})
 		if current == "" {
-			step.Action = Create
-			step.Undo = &Step{Action: Destroy, Op: OpRecordsDel, Resource: resolverResource, Project: p}
+			s = create(op.Resolver, op.RecordsWrite{Project: p, Content: content}, op.RecordsDel{Project: p})
 		}
-		d.add(phaseDNSFiles, step)
+		// The resolver listens in each namespace of the document.
+		for _, ns := range doc.Namespaces {
+			s.Needs = append(s.Needs, op.NetnsKey(ns.Name))
+		}
+		d.add(s)
 	}
 	switch {
 	case !r.Alive:
 		// Never started, or dead: a resolver that died is drift.
-		undo := Step{Action: Destroy, Op: OpResolverStop, Resource: resolverResource, Project: p}
-		d.add(phaseResolver, Step{Action: Create, Op: OpResolverStart, Resource: resolverResource, Project: p, Undo: &undo})
+		d.add(create(op.Resolver, op.ResolverStart{Project: p}, op.ResolverStop{Project: p}))
 	case r.Records == content && (r.Loaded != records.Hash([]byte(content)) || !listensIn(r, doc)):
 		// Current records on disk, but the resolver serves others, or
 		// misses a namespace (one made again since it listened): stale.
-		undo := Step{Action: Change, Op: OpResolverReload, Resource: resolverResource, Project: p}
-		d.add(phaseResolver, Step{Action: Change, Op: OpResolverReload, Resource: resolverResource, Project: p, Undo: &undo})
+		d.add(change(op.Resolver, op.ResolverReload{Project: p}, op.ResolverReload{Project: p}))
 	}
 }
 
@@ -241,7 +223,7 @@ func (d *differ) detach(m *Model, r *state.Resolver) (string, bool) {
 	// records (large, for many containers) need not be read.
 	going := false
 	for _, n := range d.obs.Namespaces {
-		if mk, ok := state.ParseMark(n.Mark); ok && mk.Project == m.Project && !keep[n.Name] {
+		if mk, ok := names.ParseMark(n.Mark); ok && mk.Project == m.Project && !keep[n.Name] {
 			going = true
 			break
 		}
@@ -286,7 +268,7 @@ func listensIn(r *state.Resolver, doc *records.Document) bool {
 // containerOf names the container whose namespace ns is, from its mark.
 func (d *differ) containerOf(ns string) string {
 	if n := d.namespace(ns); n != nil {
-		if mk, ok := state.ParseMark(n.Mark); ok {
+		if mk, ok := names.ParseMark(n.Mark); ok {
 			return mk.Name
 		}
 	}

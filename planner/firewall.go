@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
@@ -16,21 +18,6 @@ const (
 	defaultEphemeralLow  = 32768
 	defaultEphemeralHigh = 60999
 )
-
-// RouteLocalnet is the per-interface sysctl that lets the host reach a
-// publish through 127.0.0.1: packets from 127.0.0.1 may then be routed
-// out of the bridge (and are masqueraded on the way).
-func RouteLocalnet(link string) string {
-	return "net.ipv4.conf." + link + ".route_localnet"
-}
-
-// BridgeIPv6Off is the sysctl that turns IPv6 off on a bridge. An
-// internal network's bridge has it on 1: its link-local address would be
-// an address of the host that the network's containers reach, given an
-// IPv6 address of their own, where no iptables rule of topo's looks.
-func BridgeIPv6Off(link string) string {
-	return "net.ipv6.conf." + link + ".disable_ipv6"
-}
 
 // assignPorts expands each container's ports: entries into one Publish
 // per port, targeting the container's first non-internal network, and
@@ -75,9 +62,9 @@ func assignPorts(f *spec.File, m *Model, obs *state.Snapshot) error {
 			}
 			own := firewall.IsProjectChain(f.Project, c.Name)
 			for _, r := range c.Rules {
-				mk, ok := state.ParseMark(firewall.Comment(r.Spec))
+				mk, ok := names.ParseMark(firewall.Comment(r.Spec))
 				hp, hok := firewall.DestPort(r.Spec)
-				if !ok || mk.Kind != state.KindPort || !hok {
+				if !ok || mk.Kind != names.KindPort || !hok {
 					continue
 				}
 				port := int(hp)
@@ -238,7 +225,7 @@ func FirewallInput(m *Model) firewall.Input {
 // firewall plans the rules (one step per table, applied in one batch),
 // the route_localnet of bridges with publishes, and IPv6 off on internal
 // networks' bridges (on others topo leaves it as it is).
-func (d *differ) firewall(m *Model, bridges map[string]*state.Link) {
+func (d *differ) firewall(m *Model) {
 	published := map[string]bool{}
 	for _, c := range m.Containers {
 		for _, p := range c.Publishes {
@@ -247,26 +234,23 @@ func (d *differ) firewall(m *Model, bridges map[string]*state.Link) {
 	}
 	sysctl := func(n *Network, key, want string) {
 		have := "0"
-		if bridges[n.Name] != nil {
+		if d.bridges[n.Name] != nil {
 			if v := d.obs.Sysctls[key]; v != "" {
 				have = v
 			}
 		}
-		if have == want {
-			return
+		if have != want {
+			d.add(change(op.Network(n.Name), op.Sysctl{Key: key, Value: want}, op.Sysctl{Key: key, Value: have}))
 		}
-		res := "network " + n.Name
-		undo := Step{Action: Change, Op: OpSysctl, Resource: res, Key: key, Value: have}
-		d.add(phaseFirewall, Step{Action: Change, Op: OpSysctl, Resource: res, Key: key, Value: want, Undo: &undo})
 	}
 	for _, n := range m.Networks {
 		localnet := "0"
 		if published[n.Name] && !n.Internal {
 			localnet = "1"
 		}
-		sysctl(n, RouteLocalnet(n.Bridge), localnet)
+		sysctl(n, names.RouteLocalnet(n.Bridge), localnet)
 		if n.Internal {
-			sysctl(n, BridgeIPv6Off(n.Bridge), "1")
+			sysctl(n, names.IPv6Off(n.Bridge), "1")
 		}
 	}
 
@@ -280,54 +264,14 @@ func (d *differ) firewall(m *Model, bridges map[string]*state.Link) {
 				dels++
 			}
 		}
-		action := Change
+		action := op.Change
 		switch {
 		case dels == 0:
-			action = Create
+			action = op.Create
 		case adds == 0:
-			action = Destroy
+			action = op.Destroy
 		}
-		inv := firewall.Invert(tc.Changes)
-		undoAction := Change
-		switch action {
-		case Create:
-			undoAction = Destroy
-		case Destroy:
-			undoAction = Create
-		}
-		res := "firewall " + tc.Table
-		undo := Step{Action: undoAction, Op: OpFirewall, Resource: res, Table: tc.Table, Rules: inv}
-		phase := phaseFirewall
-		if action == Destroy {
-			phase = phaseFirewallGone
-		}
-		d.add(phase, Step{Action: action, Op: OpFirewall, Resource: res, Table: tc.Table, Rules: tc.Changes, Undo: &undo})
+		d.add(step(action, op.Firewall(tc.Table), op.FirewallBatch{Table: tc.Table, Changes: tc.Changes},
+			op.FirewallBatch{Table: tc.Table, Changes: firewall.Invert(tc.Changes)}))
 	}
-}
-
-// firewallLines renders a firewall step one line per change, each with its
-// own glyph, so that a plan reads like the iptables commands it runs.
-func firewallLines(s Step) string {
-	var b strings.Builder
-	for i, c := range s.Rules {
-		if i > 0 {
-			b.WriteString("\n  ")
-		}
-		glyph := '+'
-		if !c.Adds() {
-			glyph = '-'
-		}
-		fmt.Fprintf(&b, "%c %s  # %s", glyph, firewall.Command(s.Table, c), s.Resource)
-	}
-	return b.String()
-}
-
-// Headline is the step in one line, for messages: its command, or for a
-// firewall step, which may hold thousands of rules, what it feeds to
-// iptables-restore.
-func (s Step) Headline() string {
-	if s.Op == OpFirewall {
-		return fmt.Sprintf("iptables-restore --noflush: %d changes to table %s", len(s.Rules), s.Table)
-	}
-	return s.Command()
 }

@@ -2,11 +2,12 @@ package planner
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 
 	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/state"
 )
 
@@ -30,7 +31,7 @@ type Difference struct {
 	What string
 	// Repair is the step that puts it back; nil when no single command
 	// does (a missing namespace, a command that was restarted).
-	Repair *Step
+	Repair *op.Step
 	// Restart says the difference is a command that runs again as a new
 	// process: nothing puts the old one back, and nothing needs to.
 	Restart bool
@@ -69,8 +70,8 @@ func (d Difference) String() string {
 
 // Compare compares after with before for project (see Comparison). It is
 // pure: the caller observes.
-func Compare(project string, before, after *state.Snapshot) *Comparison {
-	c := &comparer{project: project}
+func Compare(project string, before, after *state.Snapshot, o Options) *Comparison {
+	c := &comparer{project: project, rt: o.runtime()}
 	c.sysctls(before.Sysctls, after.Sysctls)
 	c.records(before.SysctlsBefore, after.SysctlsBefore)
 	c.links("", ownLinks(project, &before.Host), ownLinks(project, &after.Host))
@@ -84,17 +85,21 @@ func Compare(project string, before, after *state.Snapshot) *Comparison {
 
 type comparer struct {
 	project string
+	rt      names.Runtime
 	out     []Difference
 }
 
-func (c *comparer) add(repair *Step, format string, args ...any) {
+// check is the Ref of a repair.
+var check = op.RollbackCheck
+
+func (c *comparer) add(repair *op.Step, format string, args ...any) {
 	c.out = append(c.out, Difference{What: fmt.Sprintf(format, args...), Repair: repair})
 }
 
 func (c *comparer) sysctls(before, after map[string]string) {
 	for _, k := range sortedKeys(before) {
 		if v, ok := after[k]; ok && v != before[k] {
-			c.add(&Step{Action: Change, Op: OpSysctl, Resource: "host", Key: k, Value: before[k]}, "sysctl %s is %s, was %s", k, v, before[k])
+			c.add(&op.Step{Action: op.Change, Ref: op.Host, Op: op.Sysctl{Key: k, Value: before[k]}}, "sysctl %s is %s, was %s", k, v, before[k])
 		}
 	}
 }
@@ -102,13 +107,13 @@ func (c *comparer) sysctls(before, after map[string]string) {
 func (c *comparer) records(before, after map[string]string) {
 	for _, k := range sortedKeys(before) {
 		if after[k] != before[k] {
-			w, _ := sysctlRecord(k, before[k])
+			w, _ := sysctlRecord(c.rt, k, before[k])
 			c.add(&w, "the record of %s from before topo set it is %q, was %q", k, after[k], before[k])
 		}
 	}
 	for _, k := range sortedKeys(after) {
 		if _, ok := before[k]; !ok {
-			_, d := sysctlRecord(k, after[k])
+			_, d := sysctlRecord(c.rt, k, after[k])
 			c.add(&d, "the record of %s from before topo set it was not there", k)
 		}
 	}
@@ -118,7 +123,7 @@ func (c *comparer) records(before, after map[string]string) {
 func ownLinks(project string, n *state.Namespace) map[string]*state.Link {
 	out := map[string]*state.Link{}
 	for i := range n.Links {
-		if mk, ok := state.ParseMark(n.Links[i].Alias); ok && mk.Project == project {
+		if names.Owns(n.Links[i].Alias, project, "") {
 			out[n.Links[i].Name] = &n.Links[i]
 		}
 	}
@@ -139,13 +144,12 @@ func (c *comparer) links(ns string, before, after map[string]*state.Link) {
 			c.add(nil, "link %s %s (%s) is missing", name, where(ns), b.Alias)
 			continue
 		}
-		res := "rollback check"
 		if a.Up != b.Up {
-			op := OpLinkDown
+			var set op.Operation = op.LinkDown{NS: ns, Link: name}
 			if b.Up {
-				op = OpLinkUp
+				set = op.LinkUp{NS: ns, Link: name}
 			}
-			c.add(&Step{Action: Change, Op: op, Resource: res, NS: ns, Link: name}, "link %s %s is %s, was %s", name, where(ns), upWord(a.Up), upWord(b.Up))
+			c.add(&op.Step{Action: op.Change, Ref: check, Op: set}, "link %s %s is %s, was %s", name, where(ns), upWord(a.Up), upWord(b.Up))
 		}
 		if a.Master != b.Master {
 			c.add(nil, "link %s %s has master %q, had %q", name, where(ns), a.Master, b.Master)
@@ -154,26 +158,30 @@ func (c *comparer) links(ns string, before, after map[string]*state.Link) {
 			c.add(nil, "link %s %s is marked %q, was %q", name, where(ns), a.Alias, b.Alias)
 		}
 		if a.MAC != b.MAC && b.MAC != "" {
-			c.add(&Step{Action: Change, Op: OpLinkMAC, Resource: res, NS: ns, Link: name, MAC: b.MAC}, "link %s %s has address %s, had %s", name, where(ns), a.MAC, b.MAC)
+			c.add(&op.Step{Action: op.Change, Ref: check, Op: op.LinkSetMAC{NS: ns, Link: name, MAC: parseMAC(b.MAC)}}, "link %s %s has address %s, had %s", name, where(ns), a.MAC, b.MAC)
+		}
+		if a.MTU != b.MTU && b.MTU != 0 && a.MTU != 0 {
+			c.add(&op.Step{Action: op.Change, Ref: check, Op: op.LinkSetMTU{NS: ns, Link: name, MTU: b.MTU}}, "link %s %s has MTU %d, had %d", name, where(ns), a.MTU, b.MTU)
 		}
 		if a.Hairpin != b.Hairpin {
-			c.add(&Step{Action: Change, Op: OpHairpin, Resource: res, NS: ns, Link: name, Value: onWord(b.Hairpin)}, "bridge port %s %s has hairpin %s, had %s", name, where(ns), onWord(a.Hairpin), onWord(b.Hairpin))
+			c.add(&op.Step{Action: op.Change, Ref: check, Op: op.Hairpin{NS: ns, Link: name, On: b.Hairpin}}, "bridge port %s %s has hairpin %s, had %s", name, where(ns), onWord(a.Hairpin), onWord(b.Hairpin))
 		}
-		for _, addr := range b.Addrs {
-			if !slices.Contains(a.Addrs, addr) {
-				c.add(&Step{Action: Create, Op: OpAddrAdd, Resource: res, NS: ns, Link: name, Addr: addr}, "address %s of %s %s is missing", addr, name, where(ns))
+		for _, addr := range prefixes(b.Addrs) {
+			if !slices.Contains(a.Addrs, addr.String()) {
+				c.add(&op.Step{Action: op.Create, Ref: check, Op: op.AddrAdd{NS: ns, Link: name, Addr: addr}}, "address %s of %s %s is missing", addr, name, where(ns))
 			}
 		}
-		for _, addr := range a.Addrs {
-			if !slices.Contains(b.Addrs, addr) {
-				c.add(&Step{Action: Destroy, Op: OpAddrDel, Resource: res, NS: ns, Link: name, Addr: addr}, "address %s of %s %s was not there", addr, name, where(ns))
+		for _, addr := range prefixes(a.Addrs) {
+			if !slices.Contains(b.Addrs, addr.String()) {
+				c.add(&op.Step{Action: op.Destroy, Ref: check, Op: op.AddrDel{NS: ns, Link: name, Addr: addr}}, "address %s of %s %s was not there", addr, name, where(ns))
 			}
 		}
 	}
 	for _, name := range sortedKeys(after) {
 		if before[name] == nil {
 			a := after[name]
-			c.add(&Step{Action: Destroy, Op: OpLinkDel, Resource: "rollback check", NS: ns, Link: name, Alias: a.Alias}, "link %s %s (%s) was not there", name, where(ns), a.Alias)
+			mk, _ := names.ParseMark(a.Alias)
+			c.add(&op.Step{Action: op.Destroy, Ref: check, Op: op.LinkDel{NS: ns, Link: name, Mark: mk}}, "link %s %s (%s) was not there", name, where(ns), a.Alias)
 		}
 	}
 }
@@ -196,7 +204,7 @@ func onWord(on bool) string {
 func ownNamespaces(project string, s *state.Snapshot) map[string]*state.Namespace {
 	out := map[string]*state.Namespace{}
 	for i := range s.Namespaces {
-		if mk, ok := state.ParseMark(s.Namespaces[i].Mark); ok && mk.Project == project {
+		if names.Owns(s.Namespaces[i].Mark, project, "") {
 			out[s.Namespaces[i].Name] = &s.Namespaces[i]
 		}
 	}
@@ -216,20 +224,23 @@ func (c *comparer) namespaces(before, after *state.Snapshot) {
 		// with the addresses, compared above.
 		for _, r := range b.Routes {
 			if r.Gateway != "" && !slices.Contains(a.Routes, r) {
-				c.add(&Step{Action: Create, Op: OpRouteAdd, Resource: "rollback check", NS: name, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway},
+				dst, gw := route(r)
+				c.add(&op.Step{Action: op.Create, Ref: check, Op: op.RouteAdd{NS: name, Link: r.Dev, Dst: dst, Gateway: gw}},
 					"route %s via %s dev %s in namespace %s is missing", r.Dst, r.Gateway, r.Dev, name)
 			}
 		}
 		for _, r := range a.Routes {
 			if r.Gateway != "" && !slices.Contains(b.Routes, r) {
-				c.add(&Step{Action: Destroy, Op: OpRouteDel, Resource: "rollback check", NS: name, Link: r.Dev, Dst: r.Dst, Gateway: r.Gateway},
+				dst, gw := route(r)
+				c.add(&op.Step{Action: op.Destroy, Ref: check, Op: op.RouteDel{NS: name, Link: r.Dev, Dst: dst, Gateway: gw}},
 					"route %s via %s dev %s in namespace %s was not there", r.Dst, r.Gateway, r.Dev, name)
 			}
 		}
 	}
 	for _, name := range sortedKeys(as) {
 		if bs[name] == nil {
-			c.add(&Step{Action: Destroy, Op: OpNetnsDel, Resource: "rollback check", NS: name, Alias: as[name].Mark}, "namespace %s (%s) was not there", name, as[name].Mark)
+			mk, _ := names.ParseMark(as[name].Mark)
+			c.add(&op.Step{Action: op.Destroy, Ref: check, Op: op.NetnsDel{NS: name, Mark: mk}}, "namespace %s (%s) was not there", name, as[name].Mark)
 		}
 	}
 }
@@ -257,7 +268,7 @@ func (c *comparer) processes(before, after []state.Process) {
 	}
 	for _, a := range after {
 		if find(before, a.Container) == nil {
-			c.add(&Step{Action: Destroy, Op: OpProcStop, Resource: "container " + a.Container, NS: a.NS, Argv: a.Argv, PidFile: a.PidFile, Log: a.Log, PID: a.PID},
+			c.add(&op.Step{Action: op.Destroy, Ref: op.Container(a.Container), Op: op.ProcStop{NS: a.NS, Argv: a.Argv, PidFile: a.PidFile, Log: a.Log, PID: a.PID}},
 				"the command of container %s (%s) was not there", a.Container, procWord(&a))
 		}
 	}
@@ -272,19 +283,18 @@ func procWord(p *state.Process) string {
 }
 
 func (c *comparer) files(before, after map[string]string) {
-	nsOf := func(p string) string { return path.Base(path.Dir(p)) }
 	for _, p := range sortedKeys(before) {
 		if a, ok := after[p]; !ok || a != before[p] {
 			word := "differs"
 			if !ok {
 				word = "is missing"
 			}
-			c.add(&Step{Action: Change, Op: OpFileWrite, Resource: "rollback check", NS: nsOf(p), Path: p, Content: before[p]}, "file %s %s", p, word)
+			c.add(&op.Step{Action: op.Change, Ref: check, Op: op.FileWrite{NS: names.NetnsOfFile(p), Path: p, Content: before[p]}}, "file %s %s", p, word)
 		}
 	}
 	for _, p := range sortedKeys(after) {
 		if _, ok := before[p]; !ok {
-			c.add(&Step{Action: Destroy, Op: OpFileDel, Resource: "rollback check", NS: nsOf(p), Path: p}, "file %s was not there", p)
+			c.add(&op.Step{Action: op.Destroy, Ref: check, Op: op.FileDel{NS: names.NetnsOfFile(p), Path: p}}, "file %s was not there", p)
 		}
 	}
 }
@@ -307,7 +317,7 @@ func (c *comparer) resolver(before, after *state.Resolver) {
 func (c *comparer) firewall(before, after *state.Firewall) {
 	b, a := firewall.Part(before, c.project), firewall.Part(after, c.project)
 	for _, tc := range firewall.Diff(c.project, b, a) {
-		c.add(&Step{Action: Change, Op: OpFirewall, Resource: "rollback check", Table: tc.Table, Rules: tc.Changes},
+		c.add(&op.Step{Action: op.Change, Ref: check, Op: op.FirewallBatch{Table: tc.Table, Changes: tc.Changes}},
 			"%d iptables rules or chains of project %s in table %s differ", len(tc.Changes), c.project, tc.Table)
 	}
 }

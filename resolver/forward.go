@@ -1,26 +1,17 @@
 package resolver
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/topolab/topo/resolver/resolvconf"
 )
-
-// HostResolvConf is where the host names its upstream resolvers.
-const HostResolvConf = "/etc/resolv.conf"
-
-// maxUpstreams is glibc's MAXNS: later nameserver lines are ignored.
-const maxUpstreams = 3
 
 // Forwarder sends queries to the host's upstream resolvers, from the
 // namespace the resolver process runs in (the host's), one after the other:
@@ -28,7 +19,7 @@ const maxUpstreams = 3
 // REFUSED. It re-reads the resolv.conf file when that changes, as
 // DHCP clients rewrite it.
 type Forwarder struct {
-	// ResolvConf is read for nameserver lines; HostResolvConf if empty.
+	// ResolvConf is read for nameserver lines; resolvconf.Host if empty.
 	ResolvConf string
 	// Servers, when set, are used instead of ResolvConf (host:port each).
 	Servers []string
@@ -103,7 +94,7 @@ func (f *Forwarder) upstreams() ([]string, error) {
 	}
 	path := f.ResolvConf
 	if path == "" {
-		path = HostResolvConf
+		path = resolvconf.Host
 	}
 	st, err := os.Stat(path)
 	if err != nil {
@@ -119,24 +110,6 @@ func (f *Forwarder) upstreams() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read upstream resolvers: %w", err)
 	}
-	f.servers, f.stamp = ParseResolvConf(b), stamp
+	f.servers, f.stamp = resolvconf.Nameservers(b), stamp
 	return f.servers, nil
-}
-
-// ParseResolvConf returns the nameservers of a resolv.conf as host:53
-// addresses, at most three, as glibc reads them.
-func ParseResolvConf(b []byte) []string {
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() && len(out) < maxUpstreams {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 || f[0] != "nameserver" {
-			continue
-		}
-		// A scoped IPv6 address (fe80::1%eth0) keeps its zone.
-		if a, err := netip.ParseAddr(f[1]); err == nil {
-			out = append(out, net.JoinHostPort(a.String(), "53"))
-		}
-	}
-	return out
 }

@@ -332,7 +332,7 @@ func (p *relayed) answer(resp *dns.Msg) {
 	}
 }
 
-// serverAddr parses an upstream as ParseResolvConf writes it.
+// serverAddr parses an upstream as resolvconf.Nameservers writes it.
 func serverAddr(s string) (netip.AddrPort, unix.Sockaddr, int, error) {
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {

@@ -75,7 +75,7 @@ func (s *Server) Load(d *records.Document) (map[string]records.NamespaceID, []er
 	for _, ns := range d.Namespaces {
 		want[ns.Name] = true
 		path := filepath.Join(s.NetnsDir, ns.Name)
-		id, err := namespaceID(path)
+		id, err := records.NamespaceIDOf(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("namespace %s: %w", ns.Name, err))
 			s.close(ns.Name)
@@ -162,19 +162,6 @@ func (s *Server) listen(name, path string, id records.NamespaceID) (*listener, e
 	}
 	return l, nil
 }
-
-// namespaceID stats a namespace file.
-func namespaceID(path string) (records.NamespaceID, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return records.NamespaceID{}, err
-	}
-	return records.NamespaceID{Dev: st.Dev, Ino: st.Ino}, nil
-}
-
-// NamespaceID is the identity of the namespace at path (/run/netns/NAME),
-// to compare with a Status.
-func NamespaceID(path string) (records.NamespaceID, error) { return namespaceID(path) }
 
 // socketsIn opens a UDP and a TCP socket bound to addr inside the namespace
 // at path. Sockets stay in the namespace they were made in, whatever thread

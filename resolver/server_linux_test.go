@@ -156,7 +156,7 @@ func TestServerListensInEachNamespace(t *testing.T) {
 	}
 
 	// A namespace made again under the same name gets new sockets.
-	before, _ := NamespaceID("/run/netns/shop-new")
+	before, _ := records.NamespaceIDOf("/run/netns/shop-new")
 	exec.Command("ip", "netns", "del", "shop-new").Run()
 	addNamespaces(t, "shop-new")
 	served, errs = s.Load(d2)

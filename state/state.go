@@ -4,11 +4,6 @@
 // planner tests can keep observed states in golden folders.
 package state
 
-import (
-	"fmt"
-	"strings"
-)
-
 // Snapshot is the kernel as topo sees it at one moment.
 type Snapshot struct {
 	// Host is the namespace topo runs in.
@@ -61,6 +56,9 @@ type Link struct {
 	// MAC is a bridge's hardware address, which topo sets; "" for other
 	// links, whose addresses topo does not track.
 	MAC string `json:"mac,omitempty"`
+	// MTU is the link's MTU; 0 when not observed (a snapshot written
+	// before topo read MTUs), which plans take as what topo wants.
+	MTU int `json:"mtu,omitempty"`
 	// Hairpin says a bridge port may send a frame back out of the port it
 	// came in by; false for links that are not bridge ports.
 	Hairpin bool `json:"hairpin,omitempty"`
@@ -94,52 +92,4 @@ func (n *Namespace) Link(name string) *Link {
 		}
 	}
 	return nil
-}
-
-// Ownership marks name the project and the resource an object belongs to:
-// "topo:PROJECT:KIND:NAME". Project, network and container names cannot hold
-// a colon, so the mark parses back without ambiguity.
-const markPrefix = "topo:"
-
-// Mark kinds.
-const (
-	KindNamespace = "ns"  // the lo of a container's namespace
-	KindNetwork   = "net" // a network's bridge
-	KindEndpoint  = "ep"  // both ends of a veth; NAME is CONTAINER/NETWORK
-	// Firewall rule comments: the jumps into a project's chains, and the
-	// rules of one publish (NAME is CONTAINER/HOSTIP:HOSTPORT:PORT/PROTO,
-	// HOSTPORT empty when topo picked it).
-	KindProject = "project"
-	KindPort    = "port"
-)
-
-// Mark is a parsed ownership mark.
-type Mark struct {
-	Project string
-	Kind    string
-	Name    string
-}
-
-// String formats the mark as stored in the kernel.
-func (m Mark) String() string {
-	return markPrefix + m.Project + ":" + m.Kind + ":" + m.Name
-}
-
-// ParseMark reads an ownership mark; ok is false for anything topo did not
-// write.
-func ParseMark(s string) (m Mark, ok bool) {
-	rest, found := strings.CutPrefix(s, markPrefix)
-	if !found {
-		return Mark{}, false
-	}
-	parts := strings.SplitN(rest, ":", 3)
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-		return Mark{}, false
-	}
-	return Mark{Project: parts[0], Kind: parts[1], Name: parts[2]}, true
-}
-
-// EndpointName is the NAME part of an endpoint mark.
-func EndpointName(container, network string) string {
-	return fmt.Sprintf("%s/%s", container, network)
 }

@@ -38,29 +38,39 @@ import (
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/journal"
-	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/lock"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
-	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
 
 // LockFile is the lock's name in the project's runtime folder.
-const LockFile = "lock"
+const LockFile = names.LockFile
+
+// Hook hears about a transaction's steps (see applier.Hook), and first
+// about the plan about to run.
+type Hook interface {
+	applier.Hook
+	Planned(*planner.Plan)
+}
 
 // Project runs transactions on one project.
 type Project struct {
-	Name   string
-	Kernel kernel.Kernel
-	// Exec performs steps; nil means Kernel. Tests wrap it to inject faults.
-	Exec applier.Executor
-	// Hook hears about each step; may be nil. If it has a method
-	// Planned(*planner.Plan), that is called before a plan runs.
-	Hook applier.Hook
+	Name string
+	// Machine observes and performs steps; tests wrap it to inject
+	// faults (machine.Faults).
+	Machine machine.Machine
+	// Hook hears about each step; may be nil.
+	Hook Hook
 	// Notes receives what recovery finds and does; may be nil.
 	Notes io.Writer
-	// Dir is the runtime folder; "" means rundir.Project(Name).
+	// Runtime locates the runtime files; the zero value is
+	// names.DefaultRuntime.
+	Runtime names.Runtime
+	// Dir is the runtime folder; "" means Runtime's folder of the project.
 	Dir string
 	// Preflight, when set, checks a plan before its transaction begins
 	// (the firewall backend, say); its error stops the run with nothing
@@ -68,7 +78,7 @@ type Project struct {
 	Preflight func(*planner.Plan) error
 
 	lock *lock.Lock
-	// host is the host-wide lock (rundir.HostLockName), taken after the
+	// host is the host-wide lock (names.HostLockName), taken after the
 	// project's and held for the whole transaction: see Lock.
 	host *lock.Lock
 }
@@ -77,14 +87,16 @@ func (p *Project) dir() string {
 	if p.Dir != "" {
 		return p.Dir
 	}
-	return rundir.Project(p.Name)
+	return p.options().Runtime.Project(p.Name)
 }
 
-func (p *Project) exec() applier.Executor {
-	if p.Exec != nil {
-		return p.Exec
+// options are the planner's: the runtime's paths.
+func (p *Project) options() planner.Options {
+	rt := p.Runtime
+	if rt.Root == "" {
+		rt = names.DefaultRuntime
 	}
-	return p.Kernel
+	return planner.Options{Runtime: rt}
 }
 
 func (p *Project) note(format string, args ...any) {
@@ -129,7 +141,7 @@ func (p *Project) Lock(ctx context.Context, timeout time.Duration, waiting func(
 
 // hostLockPath is the host's lock, beside the projects' folders.
 func (p *Project) hostLockPath() string {
-	return filepath.Join(filepath.Dir(p.dir()), rundir.HostLockName)
+	return filepath.Join(filepath.Dir(p.dir()), names.HostLockName)
 }
 
 // Unlock releases the lock, if held. When the lock is all that is left in
@@ -242,7 +254,7 @@ func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	plan, _, err := planner.Up(f, before)
+	plan, _, err := planner.Up(f, before, p.options())
 	if err != nil {
 		return res, err
 	}
@@ -261,10 +273,10 @@ func (p *Project) Up(ctx context.Context, f *spec.File) (*Result, error) {
 	// Verify: the kernel, observed again, must need no further step. An
 	// interrupt that came after the last step does not stop this: the
 	// run is done, and ends committed or rolled back, never open.
-	obs, err := p.Kernel.Observe(context.WithoutCancel(ctx), p.Name)
+	obs, err := p.Machine.Observe(context.WithoutCancel(ctx), p.Name)
 	var diff *planner.Plan
 	if err == nil {
-		diff, _, err = planner.Up(f, obs)
+		diff, _, err = planner.Up(f, obs, p.options())
 	}
 	if err != nil {
 		err = fmt.Errorf("verify: %w", err)
@@ -288,7 +300,7 @@ func (p *Project) Down(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Plan = planner.Down(p.Name, before)
+	res.Plan = planner.Down(p.Name, before, p.options())
 	if !res.Plan.Empty() {
 		w, a, err := p.begin("down", res.Plan)
 		if err != nil {
@@ -321,12 +333,12 @@ func (p *Project) compare(ctx context.Context, err error, before *state.Snapshot
 	default:
 		return // nothing was rolled back
 	}
-	after, oerr := p.Kernel.Observe(context.WithoutCancel(ctx), p.Name)
+	after, oerr := p.Machine.Observe(context.WithoutCancel(ctx), p.Name)
 	if oerr != nil {
 		*c = &planner.Comparison{Err: oerr}
 		return
 	}
-	*c = planner.Compare(p.Name, before, after)
+	*c = planner.Compare(p.Name, before, after, p.options())
 }
 
 // start undoes an interrupted transaction, if any, and observes the
@@ -339,7 +351,7 @@ func (p *Project) start(ctx context.Context) (*Result, *state.Snapshot, error) {
 	if res.Recovered, err = p.Recover(context.WithoutCancel(ctx)); err != nil {
 		return res, nil, err
 	}
-	obs, err := p.Kernel.Observe(ctx, p.Name)
+	obs, err := p.Machine.Observe(ctx, p.Name)
 	return res, obs, err
 }
 
@@ -368,10 +380,12 @@ func (p *Project) begin(verb string, plan *planner.Plan) (*journal.Writer, *appl
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s of project %s: %w", verb, p.Name, err)
 	}
-	if h, ok := p.Hook.(interface{ Planned(*planner.Plan) }); ok {
-		h.Planned(plan)
+	a := &applier.Applier{Machine: p.Machine, Journal: w}
+	if p.Hook != nil {
+		p.Hook.Planned(plan)
+		a.Hook = p.Hook
 	}
-	return w, &applier.Applier{Exec: p.exec(), Hook: p.Hook, Journal: w}, nil
+	return w, a, nil
 }
 
 // Recover undoes the project's interrupted transaction, if any, and returns
@@ -437,20 +451,23 @@ func (p *Project) Recover(ctx context.Context) (*journal.Pending, error) {
 
 // undo runs the undo of s, which may have been in flight (s itself, or its
 // undo, may have happened in part).
-func (p *Project) undo(ctx context.Context, s planner.Step, inFlight bool) error {
-	u := *s.Undo
-	if isDelete(u.Op) && u.Alias == "" && s.Alias != "" {
-		// The planner's undo of a create deletes by name alone: right for
-		// a rollback in the same run, which just made the object. After
-		// a crash someone else may have taken the name meanwhile, so
-		// recovery deletes only what carries the create's mark.
-		u.Alias = s.Alias
+func (p *Project) undo(ctx context.Context, s op.Step, inFlight bool) error {
+	u := s.Undo.Op
+	if o, ok := objectOf(u); ok && o.delete && o.mark.IsZero() {
+		if c, ok := objectOf(s.Op); ok && !c.mark.IsZero() {
+			// The planner's undo of a create deletes by name alone:
+			// right for a rollback in the same run, which just made the
+			// object. After a crash someone else may have taken the
+			// name meanwhile, so recovery deletes only what carries the
+			// create's mark.
+			u = o.withMark(c.mark)
+		}
 	}
-	if u.Op == planner.OpSeq {
+	if seq, ok := u.(op.Seq); ok {
 		// A rebuild (a container with its veths): each part as an undo of
 		// its own, so that what already stands is taken as done.
-		for _, part := range u.Steps {
-			if err := p.runUndo(ctx, part, inFlight); err != nil {
+		for _, part := range seq.Steps {
+			if err := p.runUndo(ctx, part.Op, inFlight); err != nil {
 				return err
 			}
 		}
@@ -459,76 +476,84 @@ func (p *Project) undo(ctx context.Context, s planner.Step, inFlight bool) error
 	return p.runUndo(ctx, u, inFlight)
 }
 
-// runUndo runs one undo step u, tolerating what a crash may have left.
-func (p *Project) runUndo(ctx context.Context, u planner.Step, inFlight bool) error {
-	if inFlight {
+// runUndo runs one undo u, tolerating what a crash may have left.
+func (p *Project) runUndo(ctx context.Context, u op.Operation, inFlight bool) error {
+	o, isObject := objectOf(u)
+	if inFlight && isObject && o.delete && !o.mark.IsZero() {
 		// A create interrupted before it marked its object: delete the
 		// object without the ownership check, which would refuse it.
-		if o, ok := objectOf(u); ok && isDelete(u.Op) && u.Alias != "" {
-			if mark, exists, err := p.observeMark(ctx, o); err != nil {
-				return err
-			} else if exists && mark == "" {
-				u.Alias = ""
-			}
+		if mark, exists, err := p.observeMark(ctx, o); err != nil {
+			return err
+		} else if exists && mark == "" {
+			u = o.withMark(names.Mark{})
 		}
 	}
-	err := p.exec().Apply(ctx, u)
-	if err == nil || !kernel.IsExist(err) {
+	err := p.Machine.Apply(ctx, u)
+	if err == nil || !machine.IsExist(err) {
 		return err
 	}
 	// A create that finds its object there: fine if it carries the step's
 	// mark; if it carries none and the step was in flight, it is the half
 	// of an interrupted create or delete: remove it and create it again.
-	o, ok := objectOf(u)
-	if !ok {
+	if !isObject {
 		return nil // an address or route: it is there, as wanted
 	}
 	mark, exists, oerr := p.observeMark(ctx, o)
 	switch {
 	case oerr != nil:
 		return errors.Join(err, oerr)
-	case exists && mark == u.Alias:
+	case exists && mark == o.mark.String():
 		return nil
 	case exists && mark == "" && inFlight:
-		if derr := p.exec().Apply(ctx, o.forceDelete()); derr != nil {
+		if derr := p.Machine.Apply(ctx, o.forceDelete()); derr != nil {
 			return errors.Join(err, derr)
 		}
-		return p.exec().Apply(ctx, u)
+		return p.Machine.Apply(ctx, u)
 	}
 	return err
 }
 
-// object is a namespace or link that a step creates or deletes by name.
+// object is a namespace or link that an operation creates or deletes by
+// name, with the mark it gives or checks.
 type object struct {
-	netns bool
-	ns    string // the namespace, or the link's namespace ("" host)
-	link  string
+	netns  bool
+	delete bool
+	ns     string // the namespace, or the link's namespace ("" host)
+	link   string
+	mark   names.Mark
 }
 
 // objectOf names the object of a create or delete of a namespace or link.
-func objectOf(s planner.Step) (object, bool) {
-	switch s.Op {
-	case planner.OpNetnsAdd, planner.OpNetnsDel:
-		return object{netns: true, ns: s.NS}, true
-	case planner.OpBridgeAdd, planner.OpVethAdd, planner.OpLinkDel:
-		return object{ns: s.NS, link: s.Link}, true
+func objectOf(o op.Operation) (object, bool) {
+	switch o := o.(type) {
+	case op.NetnsAdd:
+		return object{netns: true, ns: o.NS, mark: o.Mark}, true
+	case op.NetnsDel:
+		return object{netns: true, delete: true, ns: o.NS, mark: o.Mark}, true
+	case op.BridgeAdd:
+		return object{ns: o.NS, link: o.Link, mark: o.Mark}, true
+	case op.VethAdd:
+		return object{ns: o.NS, link: o.Link, mark: o.Mark}, true
+	case op.LinkDel:
+		return object{delete: true, ns: o.NS, link: o.Link, mark: o.Mark}, true
 	}
 	return object{}, false
 }
 
-func isDelete(op planner.Op) bool { return op == planner.OpNetnsDel || op == planner.OpLinkDel }
+// withMark is the deletion of the object, checking mark (none when zero).
+func (o object) withMark(mark names.Mark) op.Operation {
+	if o.netns {
+		return op.NetnsDel{NS: o.ns, Mark: mark}
+	}
+	return op.LinkDel{NS: o.ns, Link: o.link, Mark: mark}
+}
 
 // forceDelete deletes the object without checking its mark.
-func (o object) forceDelete() planner.Step {
-	if o.netns {
-		return planner.Step{Action: planner.Destroy, Op: planner.OpNetnsDel, Resource: "recovery", NS: o.ns}
-	}
-	return planner.Step{Action: planner.Destroy, Op: planner.OpLinkDel, Resource: "recovery", NS: o.ns, Link: o.link}
-}
+func (o object) forceDelete() op.Operation { return o.withMark(names.Mark{}) }
 
 // observeMark reads the object's mark from the kernel.
 func (p *Project) observeMark(ctx context.Context, o object) (mark string, exists bool, err error) {
-	snap, err := p.Kernel.Observe(ctx, p.Name)
+	snap, err := p.Machine.Observe(ctx, p.Name)
 	if err != nil {
 		return "", false, err
 	}

@@ -7,8 +7,9 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
-	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
@@ -96,7 +97,7 @@ func Inspect(in *Input, name, kind string) (any, error) {
 func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 	d := &NetworkDetail{FormatVersion: FormatVersion, Type: "network", Name: n.Name, Project: in.Model.Project, State: StateDown,
 		Bridge: n.Bridge, Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Internal: n.Internal, Members: []Member{}}
-	if l := in.Obs.Host.Link(n.Bridge); l != nil && l.Alias == (state.Mark{Project: in.Model.Project, Kind: state.KindNetwork, Name: n.Name}).String() {
+	if l := in.Obs.Host.Link(n.Bridge); l != nil && l.Alias == names.NewMark(in.Model.Project, names.KindNetwork, n.Name).String() {
 		d.State = StateUp
 		// The kernel is the truth: a bridge holds the subnet it was given.
 		if len(l.Addrs) > 0 {
@@ -139,7 +140,7 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 				ep.Address, _ = in.observedAddr(mc.NS, oc.Name, e.Network)
 			}
 			if a, err := netip.ParsePrefix(ep.Address); err == nil {
-				ep.MAC = planner.MAC(a.Addr())
+				ep.MAC = names.MAC(a.Addr()).String()
 			}
 			d.Endpoints = append(d.Endpoints, ep)
 		}
@@ -153,7 +154,7 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 		}
 	}
 	if len(sc.Command) > 0 {
-		d.PidFile, d.Log = rundir.PidFile(in.Model.Project, sc.Name), rundir.LogFile(in.Model.Project, sc.Name)
+		d.PidFile, d.Log = in.runtime().PidFile(in.Model.Project, sc.Name), in.runtime().LogFile(in.Model.Project, sc.Name)
 	}
 	return d
 }
@@ -205,7 +206,7 @@ func (d *ContainerDetail) Render(w io.Writer) error {
 		if d.PID != 0 {
 			pid = fmt.Sprint(d.PID)
 		}
-		fmt.Fprintf(&b, "  command       %s\n  pid           %s\n  log           %s\n", planner.ShellJoin(d.Command), pid, dash(d.Log, "-"))
+		fmt.Fprintf(&b, "  command       %s\n  pid           %s\n  log           %s\n", op.ShellJoin(d.Command), pid, dash(d.Log, "-"))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/spec"
 )
 
@@ -130,7 +130,7 @@ func (p *PS) Render(w io.Writer) error {
 			pid = fmt.Sprint(c.PID)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.State, dash(c.Netns, "(host)"),
-			dash(strings.Join(addrs, ","), "-"), dash(strings.Join(ports, ","), "-"), pid, dash(planner.ShellJoin(c.Command), "-"))
+			dash(strings.Join(addrs, ","), "-"), dash(strings.Join(ports, ","), "-"), pid, dash(op.ShellJoin(c.Command), "-"))
 	}
 	return tw.Flush()
 }

@@ -7,6 +7,7 @@ package view
 import (
 	"fmt"
 
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -24,6 +25,16 @@ type Input struct {
 	// Ports gives the host side of a container's published ports. Nil
 	// means FilePorts.
 	Ports func(c *spec.Container) []Port
+	// Runtime locates pid files and logs; the zero value is
+	// names.DefaultRuntime.
+	Runtime names.Runtime
+}
+
+func (in *Input) runtime() names.Runtime {
+	if in.Runtime.Root == "" {
+		return names.DefaultRuntime
+	}
+	return in.Runtime
 }
 
 // Port is one published port: a host address and port forwarded to a
@@ -98,7 +109,7 @@ func (in *Input) nsUp(c *planner.Container) bool {
 		owner = in.File.Container(c.Name).ModeTarget
 	}
 	ns := in.Obs.Namespace(c.NS)
-	return ns != nil && ns.Mark == state.Mark{Project: in.Model.Project, Kind: state.KindNamespace, Name: owner}.String()
+	return ns != nil && ns.Mark == names.NewMark(in.Model.Project, names.KindNamespace, owner).String()
 }
 
 // observedAddr is the address the kernel shows on the container end of an
@@ -108,7 +119,7 @@ func (in *Input) observedAddr(ns, container, network string) (addr string, link 
 	if n == nil {
 		return "", nil
 	}
-	want := state.Mark{Project: in.Model.Project, Kind: state.KindEndpoint, Name: state.EndpointName(container, network)}.String()
+	want := names.NewMark(in.Model.Project, names.KindEndpoint, names.Endpoint(container, network)).String()
 	for i := range n.Links {
 		l := &n.Links[i]
 		if l.Alias == want {

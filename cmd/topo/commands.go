@@ -12,9 +12,9 @@ import (
 
 	"github.com/topolab/topo/journal"
 	"github.com/topolab/topo/planner"
-	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/schema"
 	"github.com/topolab/topo/txn"
+	"github.com/topolab/topo/view"
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -49,7 +49,7 @@ With --detailed-exitcode the exit status is 0 when the kernel matches the
 file, 1 on error and 2 when there are changes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := openKernelEarly("plan")
+			k, err := g.openMachineEarly("plan")
 			if err != nil {
 				return err
 			}
@@ -64,7 +64,7 @@ file, 1 on error and 2 when there are changes.`,
 			if err != nil {
 				return err
 			}
-			p, _, err := planner.Up(f, obs)
+			p, _, err := planner.Up(f, obs, g.plans())
 			if err != nil {
 				return err
 			}
@@ -73,19 +73,14 @@ file, 1 on error and 2 when there are changes.`,
 			}
 			// An interrupted transaction is work for up even when the
 			// kernel happens to match (its undo runs first).
-			pending, err := journal.Read(rundir.Project(f.Project))
+			pending, err := journal.Read(g.runtime.Project(f.Project))
 			if err != nil {
 				return err
 			}
 			if pending != nil {
 				fmt.Fprintf(g.stderr, "Project %s: %s; topo up will undo it and then converge, topo down will remove everything.\n", f.Project, pending.Summary())
 			}
-			if asJSON {
-				err = p.RenderJSON(g.stdout)
-			} else {
-				err = p.Render(g.stdout)
-			}
-			if err != nil {
+			if err := view.NewPlanView(g.stdout, asJSON).Plan(p); err != nil {
 				return err
 			}
 			if detailed && (!p.Empty() || pending != nil) {
@@ -112,7 +107,7 @@ is undone first. One process changes a project at a time: up waits up to
 --lock-timeout for another to finish, then says which pid holds the lock.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := openKernelEarly("up")
+			k, err := g.openMachineEarly("up")
 			if err != nil {
 				return err
 			}
@@ -123,7 +118,7 @@ is undone first. One process changes a project at a time: up waits up to
 			if err := checkUsers(f); err != nil {
 				return err
 			}
-			pr := newProgress(g.stdout, 0)
+			pr := view.NewProgress(g.stdout, 0)
 			p := g.txnProject(k, f.Project, pr)
 			c, cancel := context.WithCancel(ctx())
 			defer cancel()
@@ -156,7 +151,7 @@ project's ownership mark, after undoing an interrupted up or down. With -p
 it needs no file. It waits for the project's lock as up does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := openKernelEarly("down")
+			k, err := g.openMachineEarly("down")
 			if err != nil {
 				return err
 			}
@@ -164,7 +159,7 @@ it needs no file. It waits for the project's lock as up does.`,
 			if err != nil {
 				return err
 			}
-			pr := newProgress(g.stdout, 0)
+			pr := view.NewProgress(g.stdout, 0)
 			p := g.txnProject(k, project, pr)
 			// An interrupted down finishes removing, rather than rolling
 			// back: a rollback would start the stopped commands again as
@@ -201,7 +196,7 @@ func newExecCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			k, err := openKernel("exec")
+			k, err := g.openMachine("exec")
 			if err != nil {
 				return err
 			}

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/topolab/topo/planner"
-	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 	"github.com/topolab/topo/view"
@@ -29,8 +28,8 @@ func (g *globals) lookInput(cmd string, needRoot bool) (*view.Input, error) {
 		return nil, err
 	}
 	obs := &state.Snapshot{}
-	if needRoot || os.Geteuid() == 0 {
-		k, err := openKernel(cmd)
+	if needRoot || g.root {
+		k, err := g.openMachine(cmd)
 		if err != nil {
 			return nil, err
 		}
@@ -42,7 +41,7 @@ func (g *globals) lookInput(cmd string, needRoot bool) (*view.Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &view.Input{File: f, Model: m, Obs: obs, Ports: publishedPorts(m)}, nil
+	return &view.Input{File: f, Model: m, Obs: obs, Ports: publishedPorts(m), Runtime: g.runtime}, nil
 }
 
 // publishedPorts gives the host side of a container's published ports as
@@ -212,7 +211,7 @@ to name the topology file.`,
 					return fmt.Errorf("container %s has no command, so nothing is logged", c)
 				}
 			}
-			path := rundir.LogFile(project, c)
+			path := g.runtime.LogFile(project, c)
 			lf, err := os.Open(path)
 			if errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("container %s of project %s has no log (%s): is it up, and does it have a command?", c, project, path)

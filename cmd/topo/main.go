@@ -3,16 +3,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/linux"
+	"github.com/topolab/topo/names"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
-	err := newRootCmd(os.Stdout, os.Stderr).Execute()
+	err := newRootCmd(os.Stdout, os.Stderr, realEnv()).Execute()
 	if err == nil {
 		return
 	}
@@ -41,3 +46,24 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// realEnv is the machine topo runs on, as root, with its runtime files
+// where TOPO_STATE_DIR says (names.DefaultRoot if unset).
+func realEnv() env {
+	rt := names.DefaultRuntime
+	if r := os.Getenv(names.RootEnv); r != "" {
+		rt = names.Runtime{Root: r}
+	}
+	return env{
+		runtime: rt,
+		root:    os.Geteuid() == 0,
+		machine: func(ctx context.Context, prefetch bool) (machine.Machine, error) {
+			m, err := linux.New(ctx, linux.Options{Runtime: rt, Prefetch: prefetch})
+			if err != nil {
+				return nil, err
+			}
+			return m, nil
+		},
+		growFileTable: linux.GrowFileTable,
+	}
+}

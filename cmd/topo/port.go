@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,7 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/topolab/topo/firewall"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 )
@@ -42,7 +42,7 @@ per publish.`,
 					proto = pr
 				}
 			}
-			k, err := openKernel("port")
+			k, err := g.openMachine("port")
 			if err != nil {
 				return err
 			}
@@ -91,23 +91,18 @@ per publish.`,
 // firewallPreflight fails, before any step, when the plan has firewall
 // steps and the iptables programs are missing; with verbose it says which
 // iptables backend topo uses.
-func (g *globals) firewallPreflight(k kernel.Kernel, p *planner.Plan) error {
-	fb, ok := k.(interface {
-		FirewallBackend(context.Context) (string, error)
-	})
-	if !ok {
-		return nil
-	}
+func (g *globals) firewallPreflight(m machine.Machine, p *planner.Plan) error {
 	needs := false
 	for _, s := range p.Steps {
-		needs = needs || s.Op == planner.OpFirewall
+		_, fw := s.Op.(op.FirewallBatch)
+		needs = needs || fw
 	}
 	if !needs && !g.verbose {
 		return nil
 	}
-	backend, err := fb.FirewallBackend(ctx())
+	backend, err := m.FirewallBackend(ctx())
 	if err != nil {
-		if needs || !errors.Is(err, kernel.ErrNoIptables) {
+		if needs || !errors.Is(err, machine.ErrNoFirewall) {
 			return fmt.Errorf("project %s: %w", p.Project, err)
 		}
 		return nil

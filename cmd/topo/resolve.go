@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
@@ -41,15 +41,14 @@ func (g *globals) owner(project, container string) (owner string, host bool, err
 // container with no namespace may be one that does not exist: the error
 // names those of the project that are up.
 func upNamespace(project string, obs *state.Snapshot, container, owner string) (string, error) {
-	name := planner.NamespaceName(project, owner)
+	name := names.Namespace(project, owner)
 	ns := obs.Namespace(name)
-	want := state.Mark{Project: project, Kind: state.KindNamespace, Name: owner}.String()
-	if ns != nil && ns.Mark == want {
+	if ns != nil && ns.Mark == names.NewMark(project, names.KindNamespace, owner).String() {
 		return name, nil
 	}
 	var up []string
 	for _, ns := range obs.Namespaces {
-		if m, ok := state.ParseMark(ns.Mark); ok && m.Project == project && m.Kind == state.KindNamespace {
+		if m, ok := names.ParseMark(ns.Mark); ok && m.Project == project && m.Kind == names.KindNamespace {
 			up = append(up, m.Name)
 		}
 	}

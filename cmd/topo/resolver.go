@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/resolver"
 )
 
@@ -45,7 +45,7 @@ func newResolverCmd(g *globals) *cobra.Command {
 	serve.Flags().StringVar(&dir, "dir", "", "the project's runtime folder (holds dns.json)")
 	root.AddCommand(serve)
 
-	step := func(use, short string, op planner.Op, stdin bool) *cobra.Command {
+	step := func(use, short string, stdin bool, of func(project, content string) op.Operation) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " -p PROJECT",
 			Short: short,
@@ -55,28 +55,33 @@ func newResolverCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				s := planner.Step{Op: op, Project: project, Resource: "dns resolver"}
+				content := ""
 				if stdin {
 					b, err := io.ReadAll(os.Stdin)
 					if err != nil {
 						return err
 					}
-					s.Content = string(b)
+					content = string(b)
 				}
-				k, err := openKernel("resolver " + use)
+				m, err := g.openMachine("resolver " + use)
 				if err != nil {
 					return err
 				}
-				return k.Apply(ctx(), s)
+				o := of(project, content)
+				if err := m.Apply(ctx(), o); err != nil {
+					return fmt.Errorf("%s: %w", o.Command(), err)
+				}
+				return nil
 			},
 		}
 	}
 	root.AddCommand(
-		step("start", "Start the project's resolver", planner.OpResolverStart, false),
-		step("stop", "Stop the project's resolver", planner.OpResolverStop, false),
-		step("reload", "Have the project's resolver load its records again", planner.OpResolverReload, false),
-		step("load", "Write the records document read from stdin and have a running resolver serve it", planner.OpRecordsWrite, true),
-		step("unload", "Remove the project's records document", planner.OpRecordsDel, false),
+		step("start", "Start the project's resolver", false, func(p, _ string) op.Operation { return op.ResolverStart{Project: p} }),
+		step("stop", "Stop the project's resolver", false, func(p, _ string) op.Operation { return op.ResolverStop{Project: p} }),
+		step("reload", "Have the project's resolver load its records again", false, func(p, _ string) op.Operation { return op.ResolverReload{Project: p} }),
+		step("load", "Write the records document read from stdin and have a running resolver serve it", true,
+			func(p, c string) op.Operation { return op.RecordsWrite{Project: p, Content: c} }),
+		step("unload", "Remove the project's records document", false, func(p, _ string) op.Operation { return op.RecordsDel{Project: p} }),
 	)
 	return root
 }

@@ -5,18 +5,34 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
 
 	"github.com/spf13/cobra"
 
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 )
 
-// globals are the flags every command shares.
+// env is what the commands run on: injected, so that tests run them on a
+// fake machine, without root.
+type env struct {
+	// machine opens the machine; prefetch starts reading its firewall at
+	// once (plan, up and down, before they parse the file).
+	machine func(ctx context.Context, prefetch bool) (machine.Machine, error)
+	runtime names.Runtime
+	// root says the process may read and change the machine.
+	root bool
+	// growFileTable grows the file table early (see
+	// linux.GrowFileTable); nil does nothing.
+	growFileTable func()
+}
+
+// globals are the flags every command shares, and its environment.
 type globals struct {
+	env
 	files    []string
 	profiles []string
 	envFiles []string
@@ -47,8 +63,8 @@ const bulkAnnotation = "bulk"
 // bulkGCPercent is GOGC for the bulk commands.
 const bulkGCPercent = 400
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{stdout: stdout, stderr: stderr}
+func newRootCmd(stdout, stderr io.Writer, e env) *cobra.Command {
+	g := &globals{env: e, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "topo",
 		Short: "Declarative network topologies: bridges, veths, namespaces, DNS and port publishes from one YAML file",
@@ -103,39 +119,34 @@ func (g *globals) projectName() (string, error) {
 }
 
 // growFileTable starts, once and in the background, the growth of the
-// process's file table to its final size (kernel.GrowFileTable) in the
+// process's file table to its final size (linux.GrowFileTable) in the
 // commands that need it. It waits for an RCU grace period, and so does
 // any file opened meanwhile.
 func (g *globals) growFileTable() {
-	if g.bulk {
-		g.growing.Do(func() { go kernel.GrowFileTable() })
+	if g.bulk && g.env.growFileTable != nil {
+		g.growing.Do(func() { go g.env.growFileTable() })
 	}
 }
 
-// openKernel checks the privileges topo needs and returns the real kernel.
-func openKernel(cmd string) (kernel.Kernel, error) {
-	if os.Geteuid() != 0 {
+// openMachine checks the privileges topo needs and opens the machine.
+func (g *globals) openMachine(cmd string) (machine.Machine, error) {
+	if !g.root {
 		return nil, fmt.Errorf("topo %s needs root: it reads and changes network namespaces (run it with sudo)", cmd)
 	}
-	return kernel.New()
+	return g.machine(ctx(), false)
 }
 
-// openKernelEarly is openKernel for plan, up and down, called before the
-// file is parsed: the kernel starts reading the firewall, which the
+// openMachineEarly is openMachine for plan, up and down, called before the
+// file is parsed: the machine starts reading the firewall, which the
 // command's observation needs, while the file is parsed.
-func openKernelEarly(cmd string) (kernel.Kernel, error) {
-	k, err := openKernel(cmd)
-	if p, ok := k.(interface{ PrefetchFirewall(context.Context) }); ok {
-		p.PrefetchFirewall(ctx())
+func (g *globals) openMachineEarly(cmd string) (machine.Machine, error) {
+	if !g.root {
+		return g.openMachine(cmd)
 	}
-	return k, err
+	return g.machine(ctx(), true)
 }
 
-func absPath(p string) string {
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return p
-}
+// plans are the planner's options: the runtime's paths.
+func (g *globals) plans() planner.Options { return planner.Options{Runtime: g.runtime} }
 
 func ctx() context.Context { return context.Background() }

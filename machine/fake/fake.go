@@ -1,0 +1,92 @@
+// Package fake composes the in-memory fakes of package machine's
+// mechanisms into a Machine: the same composition, dispatch, batching and
+// observation as the real one (package machine/linux), over fakes that
+// refuse what the kernel refuses and dump their state as deterministic
+// text. Planner, applier, transaction and CLI tests run on it without
+// root; the same scenarios run against the real machine in a sandbox,
+// which keeps the fakes honest.
+package fake
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/files"
+	"github.com/topolab/topo/machine/iptables"
+	"github.com/topolab/topo/machine/links"
+	"github.com/topolab/topo/machine/process"
+	"github.com/topolab/topo/machine/sysctl"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/state"
+)
+
+// Machine is the fake machine, with each mechanism's fake at hand for
+// tests to seed, break or inspect.
+type Machine struct {
+	*machine.Mechanisms
+	Links     *links.Fake
+	Firewall  *iptables.Fake
+	Sysctls   *sysctl.Fake
+	Files     *files.Fake
+	Processes *process.Fake
+}
+
+// New returns a fake machine holding initial (which may be nil), its
+// runtime files under names.DefaultRuntime.
+func New(initial *state.Snapshot) *Machine { return NewAt(names.DefaultRuntime, initial) }
+
+// NewAt is New with the runtime files under rt.
+func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
+	if initial == nil {
+		initial = &state.Snapshot{}
+	}
+	keys := map[string]string{}
+	for k, v := range initial.Sysctls {
+		keys[k] = v
+	}
+	if hp := initial.Ports; hp != nil {
+		if hp.EphemeralLow > 0 {
+			keys[names.EphemeralPorts] = strconv.Itoa(hp.EphemeralLow) + "\t" + strconv.Itoa(hp.EphemeralHigh)
+		}
+		var rs []string
+		for _, r := range hp.Reserved {
+			if r.Low == r.High {
+				rs = append(rs, strconv.Itoa(r.Low))
+			} else {
+				rs = append(rs, fmt.Sprintf("%d-%d", r.Low, r.High))
+			}
+		}
+		if len(rs) > 0 {
+			keys[names.ReservedPorts] = strings.Join(rs, ",")
+		}
+	}
+	m := &Machine{
+		Links:     links.NewFake(initial),
+		Firewall:  iptables.NewFake(initial.Firewall),
+		Sysctls:   sysctl.NewFake(keys),
+		Files:     files.NewFake(rt, initial.Nameservers),
+		Processes: process.NewFake(rt, initial.Processes),
+	}
+	m.Sysctls.HasLink = m.Links.HasLink
+	m.Processes.HasNamespace = m.Links.HasNamespace
+	m.Links.OnLinkGone = m.Sysctls.LinkGone
+	m.Links.OnNetnsGone = m.Processes.NetnsGone
+	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes}
+	return m
+}
+
+// Dump renders the whole machine as sorted text, one object per line, for
+// comparing machines in tests.
+func (m *Machine) Dump() string {
+	var b strings.Builder
+	m.Sysctls.Dump(&b)
+	m.Links.Dump(&b)
+	m.Processes.Dump(&b)
+	for _, line := range strings.Split(strings.TrimSuffix(m.Firewall.Save(), "\n"), "\n") {
+		fmt.Fprintf(&b, "iptables %s\n", line)
+	}
+	m.Files.Dump(&b)
+	return b.String()
+}

@@ -1,0 +1,208 @@
+// Package files is the files mechanism of package machine: the
+// resolv.conf and hosts of /etc/netns/NS/ that `ip netns exec` puts over
+// /etc, and the records of host sysctls from before topo changed them.
+// Fake is its in-memory counterpart.
+package files
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
+	"github.com/topolab/topo/resolver/resolvconf"
+)
+
+// Kernel is the real Files, with the records of host sysctls under Runtime.
+type Kernel struct {
+	Runtime names.Runtime
+}
+
+var _ machine.Files = Kernel{}
+
+// Write writes a file of /etc/netns/NS/, or a sysctl's record.
+func (k Kernel) Write(o op.FileWrite) error {
+	if k.isRecord(o.NS, o.Path) {
+		return writeSysctlRecord(o.Path, o.Content)
+	}
+	return writeNetnsFile(o.NS, o.Path, o.Content)
+}
+
+// Remove removes a file as Write names it; a missing one is success.
+func (k Kernel) Remove(o op.FileDel) error {
+	if k.isRecord(o.NS, o.Path) {
+		if err := os.Remove(o.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return removeNetnsFile(o.NS, o.Path)
+}
+
+// isRecord says whether a file is the record of a host sysctl: the one
+// kind of file outside /etc/netns that file operations write.
+func (k Kernel) isRecord(ns, p string) bool {
+	return ns == "" && k.Runtime.IsSysctlRecord(p, names.HostSysctls...)
+}
+
+// checkNetnsFile checks that p is the resolv.conf or hosts of
+// /etc/netns/NS/: the only files the DNS operations may write or remove
+// there.
+func checkNetnsFile(ns, p string) error {
+	if _, err := names.NetnsPath(ns); err != nil {
+		return err
+	}
+	if !names.IsNetnsFile(ns, p) {
+		return fmt.Errorf("file %s: not a resolv.conf or hosts of %s/%s/", p, names.NetnsEtcDir, ns)
+	}
+	return nil
+}
+
+// writeNetnsFile replaces a file of /etc/netns/NS/ atomically. The
+// temporary file is made beside the folder, not in it: `ip netns exec`
+// binds every file of the folder over /etc.
+//
+// Equivalent to: `mkdir -p /etc/netns/NS; cat > /etc/netns/NS/FILE`
+func writeNetnsFile(ns, p, content string) error {
+	if err := checkNetnsFile(ns, p); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return WriteAtomic(filepath.Join(names.NetnsEtcDir, "."+ns+"."+filepath.Base(p)+".tmp"), p, content, 0o644)
+}
+
+// writeSysctlRecord writes a record of a sysctl's value from before topo,
+// root's alone (0600), atomically.
+//
+// Equivalent to: `mkdir -p /run/topo; (umask 077; echo VALUE > /run/topo/KEY.before)`
+func writeSysctlRecord(p, content string) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return WriteAtomic(p+".tmp", p, content, 0o600)
+}
+
+// WriteAtomic replaces p with content through the temporary file tmp, so
+// that a reader sees the old content or the new, never part of it.
+func WriteAtomic(tmp, p, content string, mode os.FileMode) error {
+	os.Remove(tmp) // a file left by a crash keeps its mode through WriteFile
+	if err := os.WriteFile(tmp, []byte(content), mode); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// removeNetnsFile removes a file of /etc/netns/NS/, and the folder once
+// empty. A missing file is success.
+//
+// Equivalent to: `rm -f /etc/netns/NS/FILE; rmdir /etc/netns/NS`
+func removeNetnsFile(ns, p string) error {
+	if err := checkNetnsFile(ns, p); err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// Only when empty: what others put there stays. rmdir(2) itself, not
+	// os.Remove, which tries unlink(2) first: a down at N=500 made 2500
+	// failing calls on these folders.
+	_ = unix.Rmdir(filepath.Dir(p))
+	return nil
+}
+
+// ReadNetns reads the DNS files under /etc/netns of namespace ns (path to
+// content), leaving out those missing.
+func (Kernel) ReadNetns(ns string) (map[string]string, error) {
+	var out map[string]string
+	for _, base := range names.NetnsFiles {
+		p := names.NetnsFile(ns, base)
+		b, err := readSmallFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		if out == nil {
+			out = make(map[string]string, len(names.NetnsFiles))
+		}
+		out[p] = string(b)
+	}
+	return out, nil
+}
+
+// ReadRecord reads the record of a host sysctl.
+func (k Kernel) ReadRecord(key string) (string, bool, error) {
+	b, err := readSmallFile(k.Runtime.SysctlRecord(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return strings.TrimSpace(string(b)), true, nil
+}
+
+// Nameservers are the IPv4 nameservers of the host's resolv.conf, which
+// automatic subnets avoid as Docker's do: a network over the host's
+// resolver would cut the host off from it. A missing or unreadable file
+// names none.
+//
+// Equivalent to: `grep ^nameserver /etc/resolv.conf`
+func (Kernel) Nameservers() []string {
+	b, err := os.ReadFile(resolvconf.Host)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, hp := range resolvconf.Nameservers(b) {
+		host, _, err := net.SplitHostPort(hp)
+		if a, perr := netip.ParseAddr(host); err == nil && perr == nil && a.Unmap().Is4() {
+			out = append(out, a.Unmap().String())
+		}
+	}
+	return out
+}
+
+// readSmallFile reads a file of a few hundred bytes in four system calls
+// (open, read, the read that says end of file, close), where os.ReadFile
+// makes six: it also stats the file and tries to register it with the
+// poller. A down at N=500 reads 1000 such files before its first
+// deletion: 6.0 ms against 3.0 ms on tmpfs (a loop of each on one core).
+func readSmallFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var buf [4096]byte
+	var out []byte
+	for {
+		n, err := unix.Read(fd, buf[:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return out, nil
+		}
+		out = append(out, buf[:n]...)
+	}
+}

@@ -1,0 +1,138 @@
+// Package process is the processes mechanism of package machine:
+// container commands, started detached in their namespace (package
+// daemon), and the projects' resolvers (`topo resolver serve`), with their
+// records documents. Fake is its in-memory counterpart.
+package process
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/topolab/topo/daemon"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
+	"github.com/topolab/topo/state"
+)
+
+// Kernel is the real Processes, with its files under Runtime.
+type Kernel struct {
+	Runtime names.Runtime
+	// ResolverArgv is the command that runs a project's resolver serving
+	// the runtime folder dir; nil means the running binary's `resolver
+	// serve`.
+	ResolverArgv func(dir string) ([]string, error)
+}
+
+var _ machine.Processes = Kernel{}
+
+// StopGrace is how long a container's command has between SIGTERM and
+// SIGKILL, as docker stop's default.
+var StopGrace = 10 * time.Second
+
+// Start starts a container's command, confined (see package
+// daemon): its own PID and mount namespaces, its user and capabilities, a
+// clean environment. A record of a live process is ErrExist; a stale one
+// (the process died, and with it all it started) is replaced. If the
+// command cannot start, nothing of it is left: no pid file, and no log
+// unless one was there before.
+//
+// Equivalent to: `ip netns exec NS setpriv ... ARGV... >>LOG 2>&1 &`, in a
+// PID namespace of its own
+func (Kernel) Start(s op.ProcStart) error {
+	rec, alive, err := daemon.Read(s.PidFile)
+	if err != nil {
+		return err
+	}
+	if alive {
+		return fmt.Errorf("process %d (%s): %w", rec.PID, rec.Argv[0], machine.ErrExist)
+	}
+	if s.NS != "" {
+		if _, err := os.Stat(filepath.Join(names.NetnsDir, s.NS)); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("namespace %s: %w", s.NS, machine.ErrNotExist)
+		}
+	}
+	_, statErr := os.Stat(s.Log)
+	hadLog := statErr == nil
+	if _, err := daemon.Start(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile,
+		Confined: true, Privileges: s.Privileges}); err != nil {
+		if !hadLog {
+			os.Remove(s.Log)
+		}
+		removeEmptyDirs(s.PidFile)
+		return err
+	}
+	return nil
+}
+
+// Stop stops the process of a pid file, TERM then KILL after
+// StopGrace, and removes the record; with DropLog the log goes too. A
+// missing or dead process is success.
+//
+// Equivalent to: `kill -TERM` each process of its PID namespace; `sleep 10;
+// kill -KILL` its first; `rm PIDFILE`
+func (Kernel) Stop(s op.ProcStop) error {
+	if err := daemon.Stop(s.PidFile, StopGrace); err != nil {
+		return err
+	}
+	if s.DropLog {
+		if err := os.Remove(s.Log); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	removeEmptyDirs(s.PidFile)
+	return nil
+}
+
+// removeEmptyDirs removes the containers folder of a pid file and the
+// project's runtime folder when nothing is left in them, so that down
+// leaves no trace; a folder that still holds something stays.
+func removeEmptyDirs(pidFile string) {
+	dir := filepath.Dir(pidFile)
+	if os.Remove(dir) == nil {
+		os.Remove(filepath.Dir(dir))
+	}
+}
+
+// Observe reads the pid files of project's container commands and tells
+// which still run.
+//
+// Equivalent to: `for f in /run/topo/PROJECT/containers/*.pid; do kill -0 $(jq .pid $f); done`
+func (k Kernel) Observe(project string) ([]state.Process, error) {
+	dir := k.Runtime.Containers(project)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	var out []state.Process
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".pid")
+		if !ok || e.IsDir() {
+			continue
+		}
+		pidFile := filepath.Join(dir, e.Name())
+		rec, alive, err := daemon.Read(pidFile)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w (remove the file if topo is not running it)", name, err)
+		}
+		if rec == nil {
+			continue // removed since the listing
+		}
+		out = append(out, state.Process{
+			Container: name, NS: rec.NS, Argv: rec.Argv, PID: rec.PID, Running: alive,
+			PidFile: pidFile, Log: k.Runtime.LogFile(project, name),
+			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Container < out[j].Container })
+	return out, nil
+}

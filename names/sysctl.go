@@ -1,0 +1,51 @@
+package names
+
+import "strings"
+
+// IPForward is the host sysctl that lets non-internal networks reach out.
+const IPForward = "net.ipv4.ip_forward"
+
+// HostSysctls are the host sysctls a snapshot carries, with their records
+// from before topo first changed them.
+var HostSysctls = []string{IPForward}
+
+// The host's port ranges, which publishes without a host port pick from.
+const (
+	EphemeralPorts = "net.ipv4.ip_local_port_range"
+	ReservedPorts  = "net.ipv4.ip_local_reserved_ports"
+)
+
+// RouteLocalnet is the per-interface sysctl that lets the host reach a
+// publish through 127.0.0.1: packets from 127.0.0.1 may then be routed out
+// of the bridge (and are masqueraded on the way).
+func RouteLocalnet(link string) string { return "net.ipv4.conf." + link + ".route_localnet" }
+
+// IPv6Off is the sysctl that turns IPv6 off on an interface. An internal
+// network's bridge has it on 1: its link-local address would be an address
+// of the host that the network's containers reach, given an IPv6 address
+// of their own, where no iptables rule of topo's looks.
+func IPv6Off(link string) string { return "net.ipv6.conf." + link + ".disable_ipv6" }
+
+// SysctlLink is the interface of a per-interface key
+// (net.ipv4.conf.LINK.KEY, net.ipv6.conf.LINK.KEY).
+func SysctlLink(key string) (string, bool) {
+	for _, pre := range []string{"net.ipv4.conf.", "net.ipv6.conf."} {
+		if rest, ok := strings.CutPrefix(key, pre); ok {
+			link, _, _ := strings.Cut(rest, ".")
+			return link, true
+		}
+	}
+	return "", false
+}
+
+// SysctlPath maps a dotted key to its file under /proc/sys; ok is false for
+// keys that would leave it.
+func SysctlPath(key string) (string, bool) {
+	parts := strings.Split(key, ".")
+	for _, p := range parts {
+		if p == "" || strings.ContainsAny(p, "/\x00") {
+			return "", false
+		}
+	}
+	return "/proc/sys/" + strings.Join(parts, "/"), true
+}

@@ -1,0 +1,81 @@
+package op
+
+import "net/netip"
+
+// AddrAdd adds an address, in CIDR form with its host part, to a link.
+type AddrAdd struct {
+	NS, Link string
+	Addr     netip.Prefix
+}
+
+// AddrDel removes an address from a link.
+type AddrDel struct {
+	NS, Link string
+	Addr     netip.Prefix
+}
+
+// RouteAdd adds a route of the main table: to Dst (DefaultRoute for
+// `default`) via Gateway (none when invalid), out of Link (any when "").
+type RouteAdd struct {
+	NS, Link string
+	Dst      netip.Prefix
+	Gateway  netip.Addr
+}
+
+// RouteDel removes a route of the main table, as RouteAdd names it.
+type RouteDel struct {
+	NS, Link string
+	Dst      netip.Prefix
+	Gateway  netip.Addr
+}
+
+// DefaultRoute is the destination `default` of IPv4.
+var DefaultRoute = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+
+func (AddrAdd) Name() string  { return "addr-add" }
+func (AddrDel) Name() string  { return "addr-del" }
+func (RouteAdd) Name() string { return "route-add" }
+func (RouteDel) Name() string { return "route-del" }
+
+// Command: `ip [-n NS] addr add ADDR dev LINK`.
+func (o AddrAdd) Command() string {
+	return ipIn(o.NS) + "addr add " + o.Addr.String() + " dev " + o.Link
+}
+
+// Command: `ip [-n NS] addr del ADDR dev LINK`.
+func (o AddrDel) Command() string {
+	return ipIn(o.NS) + "addr del " + o.Addr.String() + " dev " + o.Link
+}
+
+// Command: `ip [-n NS] route add DST [via GATEWAY] [dev LINK]`.
+func (o RouteAdd) Command() string { return routeCommand(o.NS, "add", o.Dst, o.Gateway, o.Link) }
+
+// Command: `ip [-n NS] route del DST [via GATEWAY] [dev LINK]`.
+func (o RouteDel) Command() string { return routeCommand(o.NS, "del", o.Dst, o.Gateway, o.Link) }
+
+func routeCommand(ns, verb string, dst netip.Prefix, gw netip.Addr, dev string) string {
+	s := ipIn(ns) + "route " + verb + " " + DstString(dst)
+	if gw.IsValid() {
+		s += " via " + gw.String()
+	}
+	if dev != "" {
+		s += " dev " + dev
+	}
+	return s
+}
+
+// DstString is a route destination as ip prints it: "default" or a CIDR.
+func DstString(dst netip.Prefix) string {
+	if dst == DefaultRoute {
+		return "default"
+	}
+	return dst.String()
+}
+
+// ParseDst reads a route destination as DstString writes it.
+func ParseDst(s string) (netip.Prefix, error) {
+	if s == "default" {
+		return DefaultRoute, nil
+	}
+	return netip.ParsePrefix(s)
+}

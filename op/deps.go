@@ -1,0 +1,126 @@
+package op
+
+import "github.com/topolab/topo/names"
+
+// Key names something a step provides and another needs: a namespace, a
+// link, an address on a link, a file, a project's records or resolver, a
+// sysctl. Plans order their steps by them (see package planner).
+type Key string
+
+// Keys.
+func NetnsKey(ns string) Key         { return Key("ns:" + ns) }
+func LinkKey(ns, link string) Key    { return Key("link:" + ns + "/" + link) }
+func AddrKey(ns, link string) Key    { return Key("addr:" + ns + "/" + link) }
+func FileKey(path string) Key        { return Key("file:" + path) }
+func RecordsKey(project string) Key  { return Key("records:" + project) }
+func ResolverKey(project string) Key { return Key("resolver:" + project) }
+func SysctlKey(ns, key string) Key   { return Key("sysctl:" + ns + "/" + key) }
+func netnsNeed(ns string) []Key      { return keysIf(ns != "", NetnsKey(ns)) }
+
+func keysIf(ok bool, keys ...Key) []Key {
+	if ok {
+		return keys
+	}
+	return nil
+}
+
+// Provides lists what o makes exist.
+func Provides(o Operation) []Key {
+	switch o := o.(type) {
+	case NetnsAdd:
+		return []Key{NetnsKey(o.NS), LinkKey(o.NS, "lo")}
+	case BridgeAdd:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case VethAdd:
+		return []Key{LinkKey(o.NS, o.Link), LinkKey(o.PeerNS, o.Peer)}
+	case AddrAdd:
+		return []Key{AddrKey(o.NS, o.Link)}
+	case Sysctl:
+		return []Key{SysctlKey(o.NS, o.Key)}
+	case FileWrite:
+		return []Key{FileKey(o.Path)}
+	case RecordsWrite:
+		return []Key{RecordsKey(o.Project)}
+	case ResolverStart:
+		return []Key{ResolverKey(o.Project)}
+	case Seq:
+		var out []Key
+		for _, p := range o.Steps {
+			out = append(out, Provides(p.Op)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// Needs lists what must exist for o to run: a namespace before its links,
+// a bridge before its ports, a link before its addresses and settings.
+func Needs(o Operation) []Key {
+	switch o := o.(type) {
+	case BridgeAdd:
+		return netnsNeed(o.NS)
+	case VethAdd:
+		out := append(netnsNeed(o.NS), netnsNeed(o.PeerNS)...)
+		return append(out, keysIf(o.Master != "", LinkKey(o.NS, o.Master))...)
+	case LinkDel:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case LinkSetMAC:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case LinkSetMTU:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case Hairpin:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case LinkUp:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case LinkDown:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case AddrAdd:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case RouteAdd:
+		return append(netnsNeed(o.NS), keysIf(o.Link != "", LinkKey(o.NS, o.Link))...)
+	case Sysctl:
+		link, ok := names.SysctlLink(o.Key)
+		return keysIf(ok && link != "all" && link != "default", LinkKey(o.NS, link))
+	case ProcStart:
+		return netnsNeed(o.NS)
+	case ResolverStart:
+		return []Key{RecordsKey(o.Project)}
+	case ResolverReload:
+		return []Key{RecordsKey(o.Project)}
+	case Seq:
+		// What the parts need and no earlier part provides.
+		have := map[Key]bool{}
+		var out []Key
+		for _, p := range o.Steps {
+			for _, k := range Needs(p.Op) {
+				if !have[k] {
+					out = append(out, k)
+				}
+			}
+			for _, k := range Provides(p.Op) {
+				have[k] = true
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// Removes lists what o makes cease to exist, of what Provides names.
+func Removes(o Operation) []Key {
+	switch o := o.(type) {
+	case NetnsDel:
+		return []Key{NetnsKey(o.NS)}
+	case LinkDel:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case AddrDel:
+		return []Key{AddrKey(o.NS, o.Link)}
+	case FileDel:
+		return []Key{FileKey(o.Path)}
+	case RecordsDel:
+		return []Key{RecordsKey(o.Project)}
+	case ResolverStop:
+		return []Key{ResolverKey(o.Project)}
+	}
+	return nil
+}

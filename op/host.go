@@ -1,0 +1,180 @@
+package op
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/privilege"
+)
+
+// Sysctl writes a sysctl, in NS ("" the host).
+type Sysctl struct {
+	NS, Key, Value string
+}
+
+// FirewallBatch applies changes to one iptables table in one
+// iptables-restore --noflush: all of them or none.
+type FirewallBatch struct {
+	Table   string
+	Changes []firewall.Change
+}
+
+// FileWrite replaces a file with Content: a file of /etc/netns/NS/, or
+// the record of a host sysctl from before topo changed it.
+type FileWrite struct {
+	NS, Path, Content string
+}
+
+// FileDel removes a file, as FileWrite names it.
+type FileDel struct {
+	NS, Path string
+}
+
+func (Sysctl) Name() string        { return "sysctl" }
+func (FirewallBatch) Name() string { return "firewall" }
+func (FileWrite) Name() string     { return "file-write" }
+func (FileDel) Name() string       { return "file-del" }
+
+// Command: `sysctl -w KEY=VALUE`.
+func (o Sysctl) Command() string { return "sysctl -w " + o.Key + "=" + o.Value }
+
+// Command is one iptables command per change, a line each.
+func (o FirewallBatch) Command() string {
+	lines := make([]string, len(o.Changes))
+	for i, c := range o.Changes {
+		lines[i] = firewall.Command(o.Table, c)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// FirewallLine is one change of a batch as a plan shows it.
+type FirewallLine struct {
+	Glyph   rune
+	Command string
+}
+
+// Lines are the batch's changes as a plan shows them: '+' for those that
+// add a chain or a rule, '-' for the others.
+func (o FirewallBatch) Lines() []FirewallLine {
+	out := make([]FirewallLine, len(o.Changes))
+	for i, c := range o.Changes {
+		g := '+'
+		if !c.Adds() {
+			g = '-'
+		}
+		out[i] = FirewallLine{g, firewall.Command(o.Table, c)}
+	}
+	return out
+}
+
+// OnlyRemoves reports whether the batch removes rules and chains and adds
+// none.
+func (o FirewallBatch) OnlyRemoves() bool {
+	for _, c := range o.Changes {
+		if c.Adds() {
+			return false
+		}
+	}
+	return true
+}
+
+// Command: `cat > PATH`.
+func (o FileWrite) Command() string { return "cat > " + o.Path }
+
+// Command: `rm -f PATH`.
+func (o FileDel) Command() string { return "rm -f " + o.Path }
+
+// The embedded DNS: its records document and its process, by project.
+type (
+	// RecordsWrite writes the records document (Content) and makes a
+	// running resolver serve it.
+	RecordsWrite struct{ Project, Content string }
+	// RecordsDel removes the records document.
+	RecordsDel struct{ Project string }
+	// ResolverStart starts the project's resolver and waits until it
+	// serves its records.
+	ResolverStart struct{ Project string }
+	// ResolverStop stops it.
+	ResolverStop struct{ Project string }
+	// ResolverReload makes it load its records again.
+	ResolverReload struct{ Project string }
+)
+
+func (RecordsWrite) Name() string   { return "dns-records" }
+func (RecordsDel) Name() string     { return "dns-records-del" }
+func (ResolverStart) Name() string  { return "resolver-start" }
+func (ResolverStop) Name() string   { return "resolver-stop" }
+func (ResolverReload) Name() string { return "resolver-reload" }
+
+// The commands are hidden subcommands of topo itself.
+func (o RecordsWrite) Command() string   { return "topo resolver load -p " + o.Project }
+func (o RecordsDel) Command() string     { return "topo resolver unload -p " + o.Project }
+func (o ResolverStart) Command() string  { return "topo resolver start -p " + o.Project }
+func (o ResolverStop) Command() string   { return "topo resolver stop -p " + o.Project }
+func (o ResolverReload) Command() string { return "topo resolver reload -p " + o.Project }
+
+// ProcStart starts a container's command, detached, in NS ("" topo's own
+// namespace), its output appended to Log and its pid recorded in PidFile,
+// confined to Privileges (see package daemon).
+type ProcStart struct {
+	NS           string
+	Argv         []string
+	Privileges   privilege.Settings
+	Log, PidFile string
+}
+
+// ProcStop stops the process PidFile records: TERM to its group, KILL
+// after a grace period; the pid file goes, and with DropLog the log too.
+// PID is the observed process, for display only.
+type ProcStop struct {
+	NS           string
+	Argv         []string
+	Log, PidFile string
+	PID          int
+	DropLog      bool
+}
+
+func (ProcStart) Name() string { return "proc-start" }
+func (ProcStop) Name() string  { return "proc-stop" }
+
+// Command: `[ip netns exec NS] ARGV... >>LOG 2>&1 &`.
+func (o ProcStart) Command() string {
+	var b strings.Builder
+	if o.NS != "" {
+		b.WriteString("ip netns exec " + o.NS + " ")
+	}
+	b.WriteString(ShellJoin(o.Argv))
+	b.WriteString(" >>" + shellQuote(o.Log) + " 2>&1 &")
+	return b.String()
+}
+
+// Command: `kill -TERM -- -PID; rm -f PIDFILE [LOG]`.
+func (o ProcStop) Command() string {
+	pid := `"$(jq .pid ` + shellQuote(o.PidFile) + `)"`
+	if o.PID != 0 {
+		pid = strconv.Itoa(o.PID)
+	}
+	rm := "rm -f " + shellQuote(o.PidFile)
+	if o.DropLog {
+		rm += " " + shellQuote(o.Log)
+	}
+	return "kill -TERM -- -" + pid + "; " + rm
+}
+
+// ShellJoin quotes argv for a POSIX shell, leaving plain words bare, so
+// that commands read as a person would type them.
+func ShellJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,174 @@
+package op
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/topolab/topo/names"
+)
+
+// ipIn is the start of an ip command in namespace ns ("" the host).
+func ipIn(ns string) string {
+	if ns == "" {
+		return "ip "
+	}
+	return "ip -n " + ns + " "
+}
+
+// NetnsAdd makes a named namespace with lo up and marked; a namespace is
+// what a container is.
+type NetnsAdd struct {
+	NS   string
+	Mark names.Mark
+}
+
+// NetnsDel removes a named namespace, refused when Mark is set and lo's
+// differs. Its veths go with it.
+type NetnsDel struct {
+	NS   string
+	Mark names.Mark
+}
+
+// BridgeAdd makes a bridge with its hardware address set, marked and up
+// (a network's). MTU 0 leaves the kernel's (1500).
+type BridgeAdd struct {
+	NS, Link string
+	MAC      net.HardwareAddr
+	MTU      int
+	Mark     names.Mark
+}
+
+// VethAdd makes a veth pair: Link in NS, a port of Master (in hairpin
+// mode), and Peer moved to PeerNS with hardware address MAC; both ends are
+// marked and up. MTU 0 leaves the kernel's (1500) on both ends.
+type VethAdd struct {
+	NS, Link, Master string
+	Peer, PeerNS     string
+	MAC              net.HardwareAddr
+	MTU              int
+	Mark             names.Mark
+}
+
+// LinkDel deletes a link, refused when Mark is set and the link's
+// differs, so that nothing changed since the plan is deleted.
+type LinkDel struct {
+	NS, Link string
+	Mark     names.Mark
+}
+
+// LinkSetMAC sets a link's hardware address: a bridge's, put back.
+type LinkSetMAC struct {
+	NS, Link string
+	MAC      net.HardwareAddr
+}
+
+// LinkSetMTU sets a link's MTU.
+type LinkSetMTU struct {
+	NS, Link string
+	MTU      int
+}
+
+// Hairpin sets a bridge port's hairpin mode.
+type Hairpin struct {
+	NS, Link string
+	On       bool
+}
+
+// LinkUp sets a link up.
+type LinkUp struct{ NS, Link string }
+
+// LinkDown sets a link down.
+type LinkDown struct{ NS, Link string }
+
+func (NetnsAdd) Name() string   { return "netns-add" }
+func (NetnsDel) Name() string   { return "netns-del" }
+func (BridgeAdd) Name() string  { return "bridge-add" }
+func (VethAdd) Name() string    { return "veth-add" }
+func (LinkDel) Name() string    { return "link-del" }
+func (LinkSetMAC) Name() string { return "link-mac" }
+func (LinkSetMTU) Name() string { return "link-mtu" }
+func (Hairpin) Name() string    { return "hairpin" }
+func (LinkUp) Name() string     { return "link-up" }
+func (LinkDown) Name() string   { return "link-down" }
+
+// Command: `ip netns add NS` (lo's mark and up follow in the same step).
+func (o NetnsAdd) Command() string { return "ip netns add " + o.NS }
+
+// Command: `ip netns del NS`.
+func (o NetnsDel) Command() string { return "ip netns del " + o.NS }
+
+// Command: `ip link add LINK address MAC [mtu N] type bridge`.
+func (o BridgeAdd) Command() string {
+	return ipIn(o.NS) + "link add " + o.Link + macWord(o.MAC) + mtuWord(o.MTU) + " type bridge"
+}
+
+// Command: `ip link add LINK [mtu N] master MASTER type veth peer name PEER
+// address MAC [mtu N] netns PEERNS`.
+func (o VethAdd) Command() string {
+	return fmt.Sprintf("%slink add %s%s master %s type veth peer name %s%s%s netns %s",
+		ipIn(o.NS), o.Link, mtuWord(o.MTU), o.Master, o.Peer, macWord(o.MAC), mtuWord(o.MTU), o.PeerNS)
+}
+
+// Command: `ip [-n NS] link del LINK`.
+func (o LinkDel) Command() string { return ipIn(o.NS) + "link del " + o.Link }
+
+// Command: `ip [-n NS] link set LINK address MAC`.
+func (o LinkSetMAC) Command() string {
+	return ipIn(o.NS) + "link set " + o.Link + " address " + o.MAC.String()
+}
+
+// Command: `ip [-n NS] link set LINK mtu N`.
+func (o LinkSetMTU) Command() string {
+	return fmt.Sprintf("%slink set %s mtu %d", ipIn(o.NS), o.Link, o.MTU)
+}
+
+// Command: `ip [-n NS] link set LINK type bridge_slave hairpin on|off`.
+func (o Hairpin) Command() string {
+	return ipIn(o.NS) + "link set " + o.Link + " type bridge_slave hairpin " + onOff(o.On)
+}
+
+// Command: `ip [-n NS] link set LINK up`.
+func (o LinkUp) Command() string { return ipIn(o.NS) + "link set " + o.Link + " up" }
+
+// Command: `ip [-n NS] link set LINK down`.
+func (o LinkDown) Command() string { return ipIn(o.NS) + "link set " + o.Link + " down" }
+
+func macWord(mac net.HardwareAddr) string {
+	if len(mac) == 0 {
+		return ""
+	}
+	return " address " + mac.String()
+}
+
+func mtuWord(mtu int) string {
+	if mtu == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" mtu %d", mtu)
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// Seq is the Steps, in order, as one step: only ever an undo, that rebuilds
+// in one go what one deletion removed (a namespace with its veths, their
+// addresses and routes; a bridge with its addresses).
+type Seq struct {
+	Steps []Step
+}
+
+func (Seq) Name() string { return "seq" }
+
+// Command is the parts' commands, joined by "; ".
+func (o Seq) Command() string {
+	parts := make([]string, len(o.Steps))
+	for i, p := range o.Steps {
+		parts[i] = p.Command()
+	}
+	return strings.Join(parts, "; ")
+}
