@@ -87,11 +87,11 @@ func TestCollidingProjectsKeepTheirChains(t *testing.T) {
 	if p := plan(t, k, fa); !p.Empty() {
 		t.Errorf("after down of %s, %s plans:\n%s", collideB, collideA, render(p))
 	}
-	if s := k.IptablesSave(); strings.Contains(s, "topo:"+collideB+":") || !strings.Contains(s, "topo:"+collideA+":") {
+	if s := k.Firewall.Save(); strings.Contains(s, "topo:"+collideB+":") || !strings.Contains(s, "topo:"+collideA+":") {
 		t.Errorf("after down of %s:\n%s", collideB, s)
 	}
 	apply(t, k, downPlan(t, k, collideA))
-	if s := k.IptablesSave(); strings.Contains(s, "TOPO-") {
+	if s := k.Firewall.Save(); strings.Contains(s, "TOPO-") {
 		t.Errorf("after both downs:\n%s", s)
 	}
 }
@@ -104,9 +104,9 @@ func TestChainOfAnotherProjectIsRefused(t *testing.T) {
 	up(t, k, parse(t, projectFile(collideA, "10.81.1.0/24")))
 	// What a collision of 72 bits would give: A's rule in B's chain.
 	mine := firewall.names.ChainPrefixOf(collideB) + "IN"
-	k.AddForeignRule("filter", mine, `-o br-x -m comment --comment "topo:`+collideA+`:net:lan" -j DROP`)
-	k.AddForeignRule("filter", firewall.ChainIngress, `-m comment --comment "topo:`+collideA+`:project:`+collideA+`" -j `+mine)
-	before := k.IptablesSave()
+	k.Firewall.AddForeignRule("filter", mine, `-o br-x -m comment --comment "topo:`+collideA+`:net:lan" -j DROP`)
+	k.Firewall.AddForeignRule("filter", firewall.ChainIngress, `-m comment --comment "topo:`+collideA+`:project:`+collideA+`" -j `+mine)
+	before := k.Firewall.Save()
 
 	obs, _ := k.Observe(context.Background(), collideB)
 	_, _, err := planner.Up(parse(t, projectFile(collideB, "10.81.2.0/24")), obs)
@@ -120,12 +120,12 @@ func TestChainOfAnotherProjectIsRefused(t *testing.T) {
 	}
 	// Down of B, which has nothing, changes nothing.
 	apply(t, k, downPlan(t, k, collideB))
-	if d := cmp.Diff(before, k.IptablesSave()); d != "" {
+	if d := cmp.Diff(before, k.Firewall.Save()); d != "" {
 		t.Errorf("down of %s changed the firewall (-before +after):\n%s", collideB, d)
 	}
 	// Down of A removes its rules, in B's chain too, and leaves the chain.
 	apply(t, k, downPlan(t, k, collideA))
-	if s := k.IptablesSave(); strings.Contains(s, "topo:"+collideA) || !strings.Contains(s, ":"+mine) {
+	if s := k.Firewall.Save(); strings.Contains(s, "topo:"+collideA) || !strings.Contains(s, ":"+mine) {
 		t.Errorf("after down of %s:\n%s", collideA, s)
 	}
 }
@@ -134,7 +134,7 @@ func TestChainOfAnotherProjectIsRefused(t *testing.T) {
 // topo gave them, as if that binary had brought the project up.
 func asEarlierTopo(t *testing.T, k *kernel.Fake, project string) {
 	t.Helper()
-	saved := strings.ReplaceAll(k.IptablesSave(), firewall.names.ChainPrefixOf(project), legacyPrefix(project))
+	saved := strings.ReplaceAll(k.Firewall.Save(), firewall.names.ChainPrefixOf(project), legacyPrefix(project))
 	p := downPlan(t, k, project)
 	for _, s := range p.Steps {
 		if s.Op == planner.OpFirewall {
@@ -185,7 +185,7 @@ func TestChainsOfAnEarlierTopo(t *testing.T) {
 	k := kernel.NewFake(nil)
 	up(t, k, fa)
 	asEarlierTopo(t, k, collideA)
-	if s := k.IptablesSave(); !strings.Contains(s, ":"+legacyPrefix(collideA)+"IN") || strings.Contains(s, firewall.names.ChainPrefixOf(collideA)) {
+	if s := k.Firewall.Save(); !strings.Contains(s, ":"+legacyPrefix(collideA)+"IN") || strings.Contains(s, firewall.names.ChainPrefixOf(collideA)) {
 		t.Fatalf("the old names are not in place:\n%s", s)
 	}
 	p := plan(t, k, fa)
@@ -201,7 +201,7 @@ func TestChainsOfAnEarlierTopo(t *testing.T) {
 		}
 	}
 	apply(t, k, p)
-	if d := cmp.Diff(want, k.IptablesSave()); d != "" {
+	if d := cmp.Diff(want, k.Firewall.Save()); d != "" {
 		t.Errorf("after up from the old names (-want +got):\n%s", d)
 	}
 	if p := plan(t, k, fa); !p.Empty() {
@@ -211,18 +211,18 @@ func TestChainsOfAnEarlierTopo(t *testing.T) {
 	// down from the old names leaves nothing.
 	asEarlierTopo(t, k, collideA)
 	apply(t, k, downPlan(t, k, collideA))
-	if s := k.IptablesSave(); strings.Contains(s, "TOPO-") {
+	if s := k.Firewall.Save(); strings.Contains(s, "TOPO-") {
 		t.Errorf("down from the old names left:\n%s", s)
 	}
 
 	// B, whose old names are A's, neither takes nor removes A's old chains.
 	up(t, k, fa)
 	asEarlierTopo(t, k, collideA)
-	before := k.IptablesSave()
+	before := k.Firewall.Save()
 	fb := parse(t, projectFile(collideB, "10.81.2.0/24"))
 	up(t, k, fb)
 	apply(t, k, downPlan(t, k, collideB))
-	if d := cmp.Diff(before, k.IptablesSave()); d != "" {
+	if d := cmp.Diff(before, k.Firewall.Save()); d != "" {
 		t.Errorf("up and down of %s changed %s's old chains (-before +after):\n%s", collideB, collideA, d)
 	}
 	// Its random port survives the move too.

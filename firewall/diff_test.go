@@ -62,7 +62,7 @@ func TestDeletedRuleIsRepaired(t *testing.T) {
 	k := kernel.NewFake(nil)
 	f := parse(t, shop)
 	up(t, k, f)
-	want := k.IptablesSave()
+	want := k.Firewall.Save()
 
 	pre := firewall.names.ChainPrefixOf("shop")
 	for _, c := range []struct{ table, chain, spec string }{
@@ -89,7 +89,7 @@ func TestDeletedRuleIsRepaired(t *testing.T) {
 	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(want, k.IptablesSave()); d != "" {
+	if d := cmp.Diff(want, k.Firewall.Save()); d != "" {
 		t.Errorf("repair (-want +got):\n%s", d)
 	}
 	if p := plan(t, k, f); !p.Empty() {
@@ -110,7 +110,7 @@ func TestRuleBeforeTheInputJumpStays(t *testing.T) {
 	if p := plan(t, k, f); !p.Empty() {
 		t.Errorf("plan moves topo's jump or the user's rule:\n%s", render(p))
 	}
-	if save := k.IptablesSave(); !strings.Contains(save, "-A INPUT "+mine+"\n-A INPUT -m comment --comment \"topo:shared\" -j TOPO-INPUT\n") {
+	if save := k.Firewall.Save(); !strings.Contains(save, "-A INPUT "+mine+"\n-A INPUT -m comment --comment \"topo:shared\" -j TOPO-INPUT\n") {
 		t.Errorf("INPUT is not the user's rule then topo's jump:\n%s", save)
 	}
 }
@@ -122,9 +122,9 @@ func TestStrayRulesOfTheProjectGo(t *testing.T) {
 	f := parse(t, shop)
 	up(t, k, f)
 	pre := firewall.names.ChainPrefixOf("shop")
-	k.AddForeignRule("filter", pre+"IN", "-s 1.2.3.4/32 -j ACCEPT")
-	k.AddForeignRule("filter", firewall.ChainUser, "-s 1.2.3.5/32 -j DROP")
-	k.AddForeignRule("filter", "FORWARD", "-s 1.2.3.6/32 -j DROP")
+	k.Firewall.AddForeignRule("filter", pre+"IN", "-s 1.2.3.4/32 -j ACCEPT")
+	k.Firewall.AddForeignRule("filter", firewall.ChainUser, "-s 1.2.3.5/32 -j DROP")
+	k.Firewall.AddForeignRule("filter", "FORWARD", "-s 1.2.3.6/32 -j DROP")
 	p := plan(t, k, f)
 	if got := render(p); !strings.Contains(got, "- iptables -t filter -D "+pre+"IN -s 1.2.3.4/32 -j ACCEPT") || p.Summary().Destroy != 1 || p.Summary().Add != 0 {
 		t.Errorf("plan:\n%s", got)
@@ -153,7 +153,7 @@ COMMIT
 :POSTROUTING ACCEPT [0:0]
 COMMIT
 `
-	if d := cmp.Diff(want, k.IptablesSave()); d != "" {
+	if d := cmp.Diff(want, k.Firewall.Save()); d != "" {
 		t.Errorf("after down (-want +got):\n%s", d)
 	}
 }
@@ -194,7 +194,7 @@ func TestRandomPortIsKept(t *testing.T) {
 // namespaces included.
 func TestFirewallFailureRollsBack(t *testing.T) {
 	k := kernel.NewFake(nil)
-	k.AddForeignRule("filter", "FORWARD", "-j DROP")
+	k.Firewall.AddForeignRule("filter", "FORWARD", "-j DROP")
 	before := k.Dump()
 	f := parse(t, shop)
 	p := plan(t, k, f)
@@ -234,7 +234,7 @@ func TestFakeRejects(t *testing.T) {
 	if !kernel.IsNotFound(err) {
 		t.Errorf("delete of a missing rule: %v", err)
 	}
-	if strings.Contains(k.IptablesSave(), "TOPO-X") {
+	if strings.Contains(k.Firewall.Save(), "TOPO-X") {
 		t.Error("a failed batch left a chain")
 	}
 	// A chain still jumped to cannot go.

@@ -41,15 +41,15 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			k.AddForeignRule("filter", "FORWARD", `-s 198.51.100.0/24 -m comment --comment "not topo" -j DROP`)
-			k.AddForeignRule("nat", "POSTROUTING", `-s 192.0.2.0/24 -j MASQUERADE`)
+			k.Firewall.AddForeignRule("filter", "FORWARD", `-s 198.51.100.0/24 -m comment --comment "not topo" -j DROP`)
+			k.Firewall.AddForeignRule("nat", "POSTROUTING", `-s 192.0.2.0/24 -j MASQUERADE`)
 			if other := filepath.Join(dir, "other.yaml"); exists(other) {
 				up(t, k, load(t, other))
 			}
-			before := k.IptablesSave()
+			before := k.Firewall.Save()
 			f := load(t, file)
 			m := up(t, k, f)
-			got := k.IptablesSave()
+			got := k.Firewall.Save()
 			golden.Compare(t, filepath.Join(dir, "rules.golden"), []byte(got))
 
 			// The project's chains hold exactly what Generate asked for.
@@ -80,7 +80,7 @@ func TestGolden(t *testing.T) {
 			if err := (&applier.Applier{Exec: k}).Apply(context.Background(), planner.Down(f.Project, obs)); err != nil {
 				t.Fatal(err)
 			}
-			if d := cmp.Diff(before, k.IptablesSave()); d != "" {
+			if d := cmp.Diff(before, k.Firewall.Save()); d != "" {
 				t.Errorf("down left rules (-before +after):\n%s", d)
 			}
 		})

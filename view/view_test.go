@@ -58,7 +58,7 @@ var cases = []struct {
 	{"shop-down", "../examples/shop/topo.yaml", func(*testing.T, *kernel.Fake, *spec.File) {}, []string{"front", "web"}},
 	{"modes", "", func(t *testing.T, k *kernel.Fake, f *spec.File) {
 		upOn(t, k, f)
-		k.Exit(rundir.PidFile("modes", "iso")) // iso's command has ended
+		k.Processes.Exit(rundir.PidFile("modes", "iso")) // iso's command has ended
 	}, []string{"lan", "main", "side", "iso", "agent"}},
 }
 

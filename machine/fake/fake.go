@@ -42,30 +42,10 @@ func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
 	if initial == nil {
 		initial = &state.Snapshot{}
 	}
-	keys := map[string]string{}
-	for k, v := range initial.Sysctls {
-		keys[k] = v
-	}
-	if hp := initial.Ports; hp != nil {
-		if hp.EphemeralLow > 0 {
-			keys[names.EphemeralPorts] = strconv.Itoa(hp.EphemeralLow) + "\t" + strconv.Itoa(hp.EphemeralHigh)
-		}
-		var rs []string
-		for _, r := range hp.Reserved {
-			if r.Low == r.High {
-				rs = append(rs, strconv.Itoa(r.Low))
-			} else {
-				rs = append(rs, fmt.Sprintf("%d-%d", r.Low, r.High))
-			}
-		}
-		if len(rs) > 0 {
-			keys[names.ReservedPorts] = strings.Join(rs, ",")
-		}
-	}
 	m := &Machine{
 		Links:     links.NewFake(initial),
 		Firewall:  iptables.NewFake(initial.Firewall),
-		Sysctls:   sysctl.NewFake(keys),
+		Sysctls:   sysctl.NewFake(initial.Sysctls),
 		Files:     files.NewFake(rt, initial.Nameservers),
 		Processes: process.NewFake(rt, initial.Processes),
 	}
@@ -74,7 +54,28 @@ func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
 	m.Links.OnLinkGone = m.Sysctls.LinkGone
 	m.Links.OnNetnsGone = m.Processes.NetnsGone
 	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes}
+	if initial.Ports != nil {
+		m.SetPorts(initial.Ports)
+	}
 	return m
+}
+
+// SetPorts makes the host's ports hp: its ephemeral and reserved ranges
+// (sysctls) and the sockets that hold ports.
+func (m *Machine) SetPorts(hp *state.HostPorts) {
+	if hp.EphemeralLow > 0 {
+		_ = m.Sysctls.Set("", names.EphemeralPorts, strconv.Itoa(hp.EphemeralLow)+"\t"+strconv.Itoa(hp.EphemeralHigh))
+	}
+	var rs []string
+	for _, r := range hp.Reserved {
+		if r.Low == r.High {
+			rs = append(rs, strconv.Itoa(r.Low))
+		} else {
+			rs = append(rs, fmt.Sprintf("%d-%d", r.Low, r.High))
+		}
+	}
+	_ = m.Sysctls.Set("", names.ReservedPorts, strings.Join(rs, ","))
+	m.Links.SetSockets(hp.Sockets)
 }
 
 // Dump renders the whole machine as sorted text, one object per line, for

@@ -120,7 +120,18 @@ func (f *Fake) Observe(_ context.Context, project string, snap *state.Snapshot, 
 }
 
 // Sockets are the sockets the fake was seeded with.
-func (f *Fake) Sockets() ([]state.Socket, error) { return slices.Clone(f.socks), nil }
+func (f *Fake) Sockets() ([]state.Socket, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.socks), nil
+}
+
+// SetSockets makes socks the host's sockets.
+func (f *Fake) SetSockets(socks []state.Socket) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.socks = slices.Clone(socks)
+}
 
 func (n *fakeNS) export(name string) state.Namespace {
 	out := state.Namespace{Name: name, Mark: n.mark}
