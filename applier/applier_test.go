@@ -9,40 +9,53 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/state"
 )
 
-// recorder is an Executor that logs what it runs and fails where told.
+// recorder is a Machine that logs what it runs and fails where told; it
+// batches nothing.
 type recorder struct {
 	ran  []string
 	fail map[string]error
 }
 
-func (r *recorder) Apply(_ context.Context, s planner.Step) error {
-	r.ran = append(r.ran, s.Command())
-	return r.fail[s.Command()]
+func (r *recorder) Apply(_ context.Context, o op.Operation) error {
+	r.ran = append(r.ran, o.Command())
+	return r.fail[o.Command()]
 }
+
+func (r *recorder) Observe(context.Context, string) (*state.Snapshot, error) {
+	return &state.Snapshot{}, nil
+}
+func (r *recorder) Batch([]op.Operation) int { return 1 }
+func (r *recorder) ApplyBatch(ctx context.Context, ops []op.Operation) []error {
+	panic("recorder batches nothing")
+}
+func (r *recorder) Settle(context.Context)                          {}
+func (r *recorder) FirewallBackend(context.Context) (string, error) { return "", nil }
 
 type hookLog []string
 
-func (h *hookLog) BeforeStep(i int, s planner.Step) { *h = append(*h, fmt.Sprintf("before %d", i)) }
-func (h *hookLog) AfterStep(i int, s planner.Step, err error) {
+func (h *hookLog) BeforeStep(i int, s op.Step) { *h = append(*h, fmt.Sprintf("before %d", i)) }
+func (h *hookLog) AfterStep(i int, s op.Step, err error) {
 	*h = append(*h, fmt.Sprintf("after %d err=%v", i, err != nil))
 }
-func (h *hookLog) RolledBack(i int, u *planner.Step, err error) {
+func (h *hookLog) RolledBack(i int, u *op.Step, err error) {
 	*h = append(*h, fmt.Sprintf("undo %d err=%v", i, err != nil))
 }
 
-func step(ns string) planner.Step {
-	return planner.Step{Action: planner.Create, Op: planner.OpNetnsAdd, NS: ns,
-		Undo: &planner.Step{Action: planner.Destroy, Op: planner.OpNetnsDel, NS: ns}}
+func step(ns string) op.Step {
+	return op.Step{Action: op.Create, Op: op.NetnsAdd{NS: ns},
+		Undo: &op.Step{Action: op.Destroy, Op: op.NetnsDel{NS: ns}}}
 }
 
 func TestApplyRunsInOrder(t *testing.T) {
 	r := &recorder{}
 	var h hookLog
-	p := &planner.Plan{Steps: []planner.Step{step("a"), step("b")}}
-	if err := (&Applier{Exec: r, Hook: &h}).Apply(context.Background(), p); err != nil {
+	p := &planner.Plan{Steps: []op.Step{step("a"), step("b")}}
+	if err := (&Applier{Machine: r, Hook: &h}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff([]string{"ip netns add a", "ip netns add b"}, r.ran); d != "" {
@@ -57,8 +70,8 @@ func TestFailureUndoesDoneStepsInReverse(t *testing.T) {
 	boom := errors.New("boom")
 	r := &recorder{fail: map[string]error{"ip netns add c": boom}}
 	var h hookLog
-	p := &planner.Plan{Steps: []planner.Step{step("a"), step("b"), step("c"), step("d")}}
-	err := (&Applier{Exec: r, Hook: &h}).Apply(context.Background(), p)
+	p := &planner.Plan{Steps: []op.Step{step("a"), step("b"), step("c"), step("d")}}
+	err := (&Applier{Machine: r, Hook: &h}).Apply(context.Background(), p)
 	var se *StepError
 	if !errors.As(err, &se) || !errors.Is(err, boom) || se.Index != 2 || se.RolledBack != 2 || se.Rollback != nil {
 		t.Fatalf("err = %#v", err)
@@ -78,9 +91,9 @@ func TestFailureUndoesDoneStepsInReverse(t *testing.T) {
 func TestRollbackFailuresAreReportedAndDoNotStopIt(t *testing.T) {
 	boom, stuck := errors.New("boom"), errors.New("stuck")
 	r := &recorder{fail: map[string]error{"ip netns add c": boom, "ip netns del b": stuck}}
-	noUndo := planner.Step{Action: planner.Destroy, Op: planner.OpLinkDel, Link: "x"}
-	p := &planner.Plan{Steps: []planner.Step{step("a"), noUndo, step("b"), step("c")}}
-	err := (&Applier{Exec: r}).Apply(context.Background(), p)
+	noUndo := op.Step{Action: op.Destroy, Op: op.LinkDel{Link: "x"}}
+	p := &planner.Plan{Steps: []op.Step{step("a"), noUndo, step("b"), step("c")}}
+	err := (&Applier{Machine: r}).Apply(context.Background(), p)
 	var se *StepError
 	if !errors.As(err, &se) || !errors.Is(err, boom) || !errors.Is(err, stuck) || se.RolledBack != 1 {
 		t.Fatalf("err = %v", err)
@@ -100,7 +113,7 @@ func TestCancelledContextStopsBeforeTheNextStep(t *testing.T) {
 	r := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := (&Applier{Exec: r}).Apply(ctx, &planner.Plan{Steps: []planner.Step{step("a")}})
+	err := (&Applier{Machine: r}).Apply(ctx, &planner.Plan{Steps: []op.Step{step("a")}})
 	if !errors.Is(err, context.Canceled) || len(r.ran) != 0 {
 		t.Errorf("err = %v, ran %v", err, r.ran)
 	}
@@ -114,9 +127,9 @@ func (s *settling) Settle(context.Context) { s.ran = append(s.ran, "settle") }
 // TestSettleEndsEveryRun: a Settler settles once its last step ran, or
 // once a rollback has ended, and not between steps.
 func TestSettleEndsEveryRun(t *testing.T) {
-	p := &planner.Plan{Steps: []planner.Step{step("a"), step("b")}}
+	p := &planner.Plan{Steps: []op.Step{step("a"), step("b")}}
 	s := &settling{}
-	if err := (&Applier{Exec: s}).Apply(context.Background(), p); err != nil {
+	if err := (&Applier{Machine: s}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff([]string{"ip netns add a", "ip netns add b", "settle"}, s.ran); d != "" {
@@ -124,7 +137,7 @@ func TestSettleEndsEveryRun(t *testing.T) {
 	}
 
 	s = &settling{recorder{fail: map[string]error{"ip netns add b": errors.New("boom")}}}
-	if err := (&Applier{Exec: s}).Apply(context.Background(), p); err == nil {
+	if err := (&Applier{Machine: s}).Apply(context.Background(), p); err == nil {
 		t.Fatal("no error")
 	}
 	if d := cmp.Diff([]string{"ip netns add a", "ip netns add b", "ip netns del a", "settle"}, s.ran); d != "" {

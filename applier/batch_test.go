@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/topolab/topo/applier"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/internal/testkit"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 )
@@ -20,17 +21,16 @@ import (
 // fails the steps fail names, whether they run alone or in a batch; the
 // other steps of a failing batch still happen, as they may in the kernel.
 type batcher struct {
-	*kernel.Fake
+	*fake.Machine
 	fail    map[int]bool // by index in the plan
-	plan    []planner.Step
+	plan    []op.Step
+	undo    bool // the run is rolling back: undos are not the plan's
 	batches int
 }
 
-func (b *batcher) index(s planner.Step) int {
-	// Whole steps are compared: an undo can render like a later step of
-	// the plan (a resolver reload, say) but has no undo of its own.
+func (b *batcher) index(o op.Operation) int {
 	for i := range b.plan {
-		if reflect.DeepEqual(b.plan[i], s) {
+		if reflect.DeepEqual(b.plan[i].Op, o) {
 			return i
 		}
 	}
@@ -39,40 +39,45 @@ func (b *batcher) index(s planner.Step) int {
 
 var errInjected = errors.New("injected")
 
-func (b *batcher) Apply(ctx context.Context, s planner.Step) error {
-	if b.fail[b.index(s)] {
+func (b *batcher) Apply(ctx context.Context, o op.Operation) error {
+	if i := b.index(o); i >= 0 && b.fail[i] && !b.undo {
+		b.undo = true // what runs after a failure is the rollback
 		return errInjected
 	}
-	return b.Fake.Apply(ctx, s)
+	return b.Machine.Apply(ctx, o)
 }
 
-func (b *batcher) Batch(steps []planner.Step) int {
-	n := 1
-	// As the real kernel's: one op on one kind of object.
-	kind := func(s planner.Step) string { k, _, _ := strings.Cut(s.Resource, " "); return k }
-	for n < len(steps) && steps[n].Op == steps[0].Op && kind(steps[n]) == kind(steps[0]) {
-		n++
-	}
-	return n
-}
-
-func (b *batcher) ApplyBatch(ctx context.Context, steps []planner.Step) []error {
+// ApplyBatch fails the failing operations of a batch the fake machine
+// batched, and performs the others.
+func (b *batcher) ApplyBatch(ctx context.Context, ops []op.Operation) []error {
 	b.batches++
-	errs := make([]error, len(steps))
-	for i, s := range steps {
-		errs[i] = b.Apply(ctx, s)
+	errs := make([]error, len(ops))
+	var rest []op.Operation
+	var at []int
+	for i, o := range ops {
+		if j := b.index(o); j >= 0 && b.fail[j] {
+			errs[i] = errInjected
+			continue
+		}
+		rest, at = append(rest, o), append(at, i)
+	}
+	if len(rest) > 0 {
+		for k, err := range b.Machine.ApplyBatch(ctx, rest) {
+			errs[at[k]] = err
+		}
+	}
+	if len(rest) < len(ops) {
+		b.undo = true
 	}
 	return errs
 }
 
-func parse(t *testing.T, src string) *spec.File {
-	t.Helper()
-	f, err := spec.Parse("/lab/topo.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
+// sequential is the fake machine batching nothing.
+type sequential struct{ *fake.Machine }
+
+func (sequential) Batch([]op.Operation) int { return 1 }
+
+func parse(t *testing.T, src string) *spec.File { return testkit.Parse(t, src) }
 
 const old = "name: rb\nnetworks:\n  old: {}\ncontainers:\n  gone: {networks: [old]}\n  gone2: {networks: [old]}\n  web: {networks: [old]}\n"
 
@@ -88,18 +93,11 @@ containers:
   probe2: {}
 `
 
-// seeded returns a fake kernel holding the project as old describes it.
-func seeded(t *testing.T) *kernel.Fake {
+// seeded returns a fake machine holding the project as old describes it.
+func seeded(t *testing.T) *fake.Machine {
 	t.Helper()
-	k := kernel.NewFake(nil)
-	obs, _ := k.Observe(context.Background(), "rb")
-	p, _, err := planner.Up(parse(t, old), obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
+	k := fake.New(nil)
+	testkit.Up(t, k, parse(t, old))
 	return k
 }
 
@@ -109,7 +107,7 @@ func seeded(t *testing.T) *kernel.Fake {
 // its done steps and everything before it.
 func TestBatchedRollbackAtEveryStep(t *testing.T) {
 	obs, _ := seeded(t).Observe(context.Background(), "rb")
-	p, _, err := planner.Up(parse(t, want), obs)
+	p, _, err := planner.Up(parse(t, want), obs, planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +116,11 @@ func TestBatchedRollbackAtEveryStep(t *testing.T) {
 			t.Run(fmt.Sprintf("fail%v", fails), func(t *testing.T) {
 				fk := seeded(t)
 				before := fk.Dump()
-				b := &batcher{Fake: fk, plan: p.Steps, fail: map[int]bool{}}
+				b := &batcher{Machine: fk, plan: p.Steps, fail: map[int]bool{}}
 				for _, i := range fails {
 					b.fail[i] = true
 				}
-				err := (&applier.Applier{Exec: b}).Apply(context.Background(), p)
+				err := (&applier.Applier{Machine: b}).Apply(context.Background(), p)
 				var se *applier.StepError
 				if !errors.As(err, &se) || !errors.Is(err, errInjected) || se.Index != k || se.Rollback != nil {
 					t.Fatalf("err = %v", err)
@@ -140,15 +138,15 @@ func TestBatchedRollbackAtEveryStep(t *testing.T) {
 func TestBatchedMatchesSequential(t *testing.T) {
 	seq, bat := seeded(t), seeded(t)
 	obs, _ := seq.Observe(context.Background(), "rb")
-	p, _, err := planner.Up(parse(t, want), obs)
+	p, _, err := planner.Up(parse(t, want), obs, planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&applier.Applier{Exec: seq}).Apply(context.Background(), p); err != nil {
+	if err := (&applier.Applier{Machine: sequential{seq}}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	b := &batcher{Fake: bat, plan: p.Steps}
-	if err := (&applier.Applier{Exec: b}).Apply(context.Background(), p); err != nil {
+	b := &batcher{Machine: bat, plan: p.Steps}
+	if err := (&applier.Applier{Machine: b}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	if b.batches == 0 {
@@ -171,12 +169,12 @@ func (s *settlingBatcher) Settle(context.Context) { s.settled++ }
 func TestBatchedSettlesAtTheEnd(t *testing.T) {
 	k := seeded(t)
 	obs, _ := k.Observe(context.Background(), "rb")
-	plan, _, err := planner.Up(parse(t, want), obs)
+	plan, _, err := planner.Up(parse(t, want), obs, planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &settlingBatcher{batcher: batcher{Fake: k, plan: plan.Steps}}
-	if err := (&applier.Applier{Exec: b}).Apply(context.Background(), plan); err != nil {
+	b := &settlingBatcher{batcher: batcher{Machine: k, plan: plan.Steps}}
+	if err := (&applier.Applier{Machine: b}).Apply(context.Background(), plan); err != nil {
 		t.Fatal(err)
 	}
 	if b.batches == 0 {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/internal/benchtopo"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine/fake"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 )
@@ -21,16 +21,16 @@ func BenchmarkApplyFake(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			obs, _ := kernel.NewFake(nil).Observe(context.Background(), f.Project)
-			p, _, err := planner.Up(f, obs)
+			obs, _ := fake.New(nil).Observe(context.Background(), f.Project)
+			p, _, err := planner.Up(f, obs, planner.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
 				b.StopTimer()
-				k := kernel.NewFake(nil)
+				k := fake.New(nil)
 				b.StartTimer()
-				if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+				if err := (&applier.Applier{Machine: k}).Apply(context.Background(), p); err != nil {
 					b.Fatal(err)
 				}
 			}

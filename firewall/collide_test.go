@@ -12,7 +12,10 @@ import (
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/firewall"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/internal/testkit"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 )
 
@@ -34,32 +37,32 @@ func legacyPrefix(project string) string {
 	return "TOPO-" + hex.EncodeToString(sum[:])[:8] + "-"
 }
 
-func apply(t *testing.T, k *kernel.Fake, p *planner.Plan) {
+func apply(t *testing.T, k *fake.Machine, p *planner.Plan) {
 	t.Helper()
-	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+	if err := (&applier.Applier{Machine: k}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func downPlan(t *testing.T, k *kernel.Fake, project string) *planner.Plan {
+func downPlan(t *testing.T, k *fake.Machine, project string) *planner.Plan {
 	t.Helper()
 	obs, err := k.Observe(context.Background(), project)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return planner.Down(project, obs)
+	return planner.Down(project, obs, planner.Options{})
 }
 
 // Chain names of every length fit iptables' limit of 28 bytes.
 func TestChainNamesFit(t *testing.T) {
 	for _, p := range []string{"a", collideA, strings.Repeat("x", 63)} {
 		for _, suffix := range []string{"IN", "OUT", "DNAT", "SNAT"} {
-			if n := firewall.names.ChainPrefixOf(p) + suffix; len(n) > 28 {
+			if n := names.ChainPrefixOf(p) + suffix; len(n) > 28 {
 				t.Errorf("chain %s has %d bytes", n, len(n))
 			}
 		}
 	}
-	if n := firewall.names.ChainPrefixOf(collideA) + "DNAT"; len(n) != 28 {
+	if n := names.ChainPrefixOf(collideA) + "DNAT"; len(n) != 28 {
 		t.Errorf("chain %s has %d bytes: use the 28 iptables allows", n, len(n))
 	}
 }
@@ -71,10 +74,10 @@ func TestCollidingProjectsKeepTheirChains(t *testing.T) {
 	if legacyPrefix(collideA) != legacyPrefix(collideB) {
 		t.Fatalf("%s and %s no longer collide in 8 digits", collideA, collideB)
 	}
-	if firewall.names.ChainPrefixOf(collideA) == firewall.names.ChainPrefixOf(collideB) {
-		t.Errorf("%s and %s share chain prefix %s", collideA, collideB, firewall.names.ChainPrefixOf(collideA))
+	if names.ChainPrefixOf(collideA) == names.ChainPrefixOf(collideB) {
+		t.Errorf("%s and %s share chain prefix %s", collideA, collideB, names.ChainPrefixOf(collideA))
 	}
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	fa, fb := parse(t, projectFile(collideA, "10.81.1.0/24")), parse(t, projectFile(collideB, "10.81.2.0/24"))
 	up(t, k, fa)
 	up(t, k, fb)
@@ -100,16 +103,16 @@ func TestCollidingProjectsKeepTheirChains(t *testing.T) {
 // refused before the first step, naming both projects; down of either
 // removes only its own rules from it.
 func TestChainOfAnotherProjectIsRefused(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	up(t, k, parse(t, projectFile(collideA, "10.81.1.0/24")))
 	// What a collision of 72 bits would give: A's rule in B's chain.
-	mine := firewall.names.ChainPrefixOf(collideB) + "IN"
+	mine := names.ChainPrefixOf(collideB) + "IN"
 	k.Firewall.AddForeignRule("filter", mine, `-o br-x -m comment --comment "topo:`+collideA+`:net:lan" -j DROP`)
-	k.Firewall.AddForeignRule("filter", firewall.ChainIngress, `-m comment --comment "topo:`+collideA+`:project:`+collideA+`" -j `+mine)
+	k.Firewall.AddForeignRule("filter", names.ChainIngress, `-m comment --comment "topo:`+collideA+`:project:`+collideA+`" -j `+mine)
 	before := k.Firewall.Save()
 
 	obs, _ := k.Observe(context.Background(), collideB)
-	_, _, err := planner.Up(parse(t, projectFile(collideB, "10.81.2.0/24")), obs)
+	_, _, err := planner.Up(parse(t, projectFile(collideB, "10.81.2.0/24")), obs, planner.Options{})
 	if err == nil {
 		t.Fatalf("up of %s planned over %s's rules", collideB, collideA)
 	}
@@ -132,13 +135,13 @@ func TestChainOfAnotherProjectIsRefused(t *testing.T) {
 
 // asEarlierTopo renames the project's chains in k to the names earlier
 // topo gave them, as if that binary had brought the project up.
-func asEarlierTopo(t *testing.T, k *kernel.Fake, project string) {
+func asEarlierTopo(t *testing.T, k *fake.Machine, project string) {
 	t.Helper()
-	saved := strings.ReplaceAll(k.Firewall.Save(), firewall.names.ChainPrefixOf(project), legacyPrefix(project))
+	saved := strings.ReplaceAll(k.Firewall.Save(), names.ChainPrefixOf(project), legacyPrefix(project))
 	p := downPlan(t, k, project)
 	for _, s := range p.Steps {
-		if s.Op == planner.OpFirewall {
-			if err := k.Apply(context.Background(), s); err != nil {
+		if testkit.Is[op.FirewallBatch](s) {
+			if err := k.Apply(context.Background(), s.Op); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -147,7 +150,7 @@ func asEarlierTopo(t *testing.T, k *kernel.Fake, project string) {
 }
 
 // replay makes the chains and rules of an iptables-save text that k lacks.
-func replay(t *testing.T, k *kernel.Fake, saved string) {
+func replay(t *testing.T, k *fake.Machine, saved string) {
 	t.Helper()
 	var table string
 	var made, rules []firewall.Change
@@ -159,12 +162,12 @@ func replay(t *testing.T, k *kernel.Fake, saved string) {
 			table = line[1:]
 		case strings.HasPrefix(line, ":TOPO-"):
 			name, _, _ := strings.Cut(line[1:], " ")
-			made = append(made, firewall.Change{Op: "-N", Chain: name})
+			made = append(made, firewall.Change{Op: firewall.NewChain, Chain: name})
 		case strings.HasPrefix(line, "-A "):
 			chain, spec, _ := strings.Cut(line[3:], " ")
-			rules = append(rules, firewall.Change{Op: "-A", Chain: chain, Spec: spec})
+			rules = append(rules, firewall.Change{Op: firewall.Append, Chain: chain, Spec: spec})
 		case line == "COMMIT":
-			s := planner.Step{Op: planner.OpFirewall, Table: table, Rules: append(made, rules...)}
+			s := op.FirewallBatch{Table: table, Changes: append(made, rules...)}
 			if err := k.Apply(context.Background(), s); err != nil {
 				t.Fatalf("replay %s: %v", table, err)
 			}
@@ -178,20 +181,20 @@ func replay(t *testing.T, k *kernel.Fake, saved string) {
 // of another project that share its old names are left alone.
 func TestChainsOfAnEarlierTopo(t *testing.T) {
 	fa := parse(t, projectFile(collideA, "10.81.1.0/24"))
-	fresh := kernel.NewFake(nil)
+	fresh := fake.New(nil)
 	up(t, fresh, fa)
-	want := fresh.IptablesSave()
+	want := fresh.Firewall.Save()
 
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	up(t, k, fa)
 	asEarlierTopo(t, k, collideA)
-	if s := k.Firewall.Save(); !strings.Contains(s, ":"+legacyPrefix(collideA)+"IN") || strings.Contains(s, firewall.names.ChainPrefixOf(collideA)) {
+	if s := k.Firewall.Save(); !strings.Contains(s, ":"+legacyPrefix(collideA)+"IN") || strings.Contains(s, names.ChainPrefixOf(collideA)) {
 		t.Fatalf("the old names are not in place:\n%s", s)
 	}
 	p := plan(t, k, fa)
 	got := render(p)
 	for _, line := range []string{
-		"+ iptables -t filter -N " + firewall.names.ChainPrefixOf(collideA) + "IN",
+		"+ iptables -t filter -N " + names.ChainPrefixOf(collideA) + "IN",
 		"- iptables -t filter -F " + legacyPrefix(collideA) + "IN",
 		"- iptables -t filter -X " + legacyPrefix(collideA) + "IN",
 		"- iptables -t nat -X " + legacyPrefix(collideA) + "DNAT",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,11 +12,14 @@ import (
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/firewall"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
-	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
+	"github.com/topolab/topo/view"
 )
 
 const shop = `
@@ -37,13 +41,13 @@ func parse(t *testing.T, src string) *spec.File {
 	return f
 }
 
-func plan(t *testing.T, k *kernel.Fake, f *spec.File) *planner.Plan {
+func plan(t *testing.T, k *fake.Machine, f *spec.File) *planner.Plan {
 	t.Helper()
 	obs, err := k.Observe(context.Background(), f.Project)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := planner.Up(f, obs)
+	p, _, err := planner.Up(f, obs, planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,25 +56,25 @@ func plan(t *testing.T, k *kernel.Fake, f *spec.File) *planner.Plan {
 
 func render(p *planner.Plan) string {
 	var b strings.Builder
-	p.Render(&b)
+	view.NewPlanView(&b, false).Plan(p)
 	return b.String()
 }
 
 // A rule deleted by hand is drift: plan puts it back where it was, and
 // nothing else changes.
 func TestDeletedRuleIsRepaired(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	f := parse(t, shop)
 	up(t, k, f)
 	want := k.Firewall.Save()
 
-	pre := firewall.names.ChainPrefixOf("shop")
+	pre := names.ChainPrefixOf("shop")
 	for _, c := range []struct{ table, chain, spec string }{
-		{"filter", pre + "IN", `-d 10.42.1.2/32 -o ` + planner.BridgeName("shop", "front") + ` -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment "topo:shop:port:web/0.0.0.0:8080:80/tcp" -j ACCEPT`},
+		{"filter", pre + "IN", `-d 10.42.1.2/32 -o ` + names.Bridge("shop", "front") + ` -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment "topo:shop:port:web/0.0.0.0:8080:80/tcp" -j ACCEPT`},
 		{"filter", "FORWARD", `-m comment --comment "topo:shared" -j TOPO-INGRESS`},
 		{"nat", pre + "DNAT", `-p udp -m udp --dport 5300 -m comment --comment "topo:shop:port:web/0.0.0.0:5300:5300/udp" -j DNAT --to-destination 10.42.1.2:5300`},
 	} {
-		if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: c.table, Rules: []firewall.Change{{Op: "-D", Chain: c.chain, Spec: c.spec}}}); err != nil {
+		if err := k.Apply(context.Background(), op.FirewallBatch{Table: c.table, Changes: []firewall.Change{{Op: firewall.Delete, Chain: c.chain, Spec: c.spec}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -86,7 +90,7 @@ func TestDeletedRuleIsRepaired(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", line, got)
 		}
 	}
-	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+	if err := (&applier.Applier{Machine: k}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(want, k.Firewall.Save()); d != "" {
@@ -100,11 +104,11 @@ func TestDeletedRuleIsRepaired(t *testing.T) {
 // A rule of the user's inserted in INPUT before topo's jump stays there:
 // it is how a service of the host is opened to an internal network.
 func TestRuleBeforeTheInputJumpStays(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	f := parse(t, strings.Replace(shop, "back: {subnet: 10.42.2.0/24}", "back: {subnet: 10.42.2.0/24, internal: true}", 1))
 	up(t, k, f)
-	mine := "-i " + planner.BridgeName("shop", "back") + " -p tcp -m tcp --dport 3128 -j ACCEPT"
-	if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{{Op: "-I", Chain: "INPUT", Pos: 1, Spec: mine}}}); err != nil {
+	mine := "-i " + names.Bridge("shop", "back") + " -p tcp -m tcp --dport 3128 -j ACCEPT"
+	if err := k.Apply(context.Background(), op.FirewallBatch{Table: "filter", Changes: []firewall.Change{{Op: firewall.Insert, Chain: "INPUT", Pos: 1, Spec: mine}}}); err != nil {
 		t.Fatal(err)
 	}
 	if p := plan(t, k, f); !p.Empty() {
@@ -118,23 +122,23 @@ func TestRuleBeforeTheInputJumpStays(t *testing.T) {
 // A rule added by hand to a chain of the project is removed; rules in
 // TOPO-USER and other programs' rules are left alone.
 func TestStrayRulesOfTheProjectGo(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	f := parse(t, shop)
 	up(t, k, f)
-	pre := firewall.names.ChainPrefixOf("shop")
+	pre := names.ChainPrefixOf("shop")
 	k.Firewall.AddForeignRule("filter", pre+"IN", "-s 1.2.3.4/32 -j ACCEPT")
-	k.Firewall.AddForeignRule("filter", firewall.ChainUser, "-s 1.2.3.5/32 -j DROP")
+	k.Firewall.AddForeignRule("filter", names.ChainUser, "-s 1.2.3.5/32 -j DROP")
 	k.Firewall.AddForeignRule("filter", "FORWARD", "-s 1.2.3.6/32 -j DROP")
 	p := plan(t, k, f)
 	if got := render(p); !strings.Contains(got, "- iptables -t filter -D "+pre+"IN -s 1.2.3.4/32 -j ACCEPT") || p.Summary().Destroy != 1 || p.Summary().Add != 0 {
 		t.Errorf("plan:\n%s", got)
 	}
-	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+	if err := (&applier.Applier{Machine: k}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	// down keeps TOPO-USER, its jump, and the foreign rule.
 	obs, _ := k.Observe(context.Background(), "shop")
-	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), planner.Down("shop", obs)); err != nil {
+	if err := (&applier.Applier{Machine: k}).Apply(context.Background(), planner.Down("shop", obs, planner.Options{})); err != nil {
 		t.Fatal(err)
 	}
 	want := `*filter
@@ -161,8 +165,9 @@ COMMIT
 // A random host port stays the one it got while the container exists,
 // even when a lower one frees up, and is taken by no other project.
 func TestRandomPortIsKept(t *testing.T) {
-	k := kernel.NewFake(nil)
-	k.Ports = &state.HostPorts{EphemeralLow: 32768, EphemeralHigh: 32800, Sockets: []state.Socket{{Proto: "tcp", Addr: "0.0.0.0", Port: 32768}}}
+	k := fake.New(nil)
+	ports := &state.HostPorts{EphemeralLow: 32768, EphemeralHigh: 32800, Sockets: []state.Socket{{Proto: "tcp", Addr: "0.0.0.0", Port: 32768}}}
+	k.SetPorts(ports)
 	f := parse(t, shop)
 	up(t, k, f)
 	obs, _ := k.Observe(context.Background(), "shop")
@@ -174,7 +179,8 @@ func TestRandomPortIsKept(t *testing.T) {
 	if d := cmp.Diff([]string{"0.0.0.0:8080->tcp", "0.0.0.0:32769->tcp", "127.0.0.1:8081->tcp", "0.0.0.0:5300->udp"}, random); d != "" {
 		t.Errorf("publishes (-want +got):\n%s", d)
 	}
-	k.Ports.Sockets = nil // 32768 is free now
+	ports.Sockets = nil // 32768 is free now
+	k.SetPorts(ports)
 	if p := plan(t, k, f); !p.Empty() {
 		t.Errorf("re-plan moves the random port:\n%s", render(p))
 	}
@@ -193,18 +199,18 @@ func TestRandomPortIsKept(t *testing.T) {
 // A firewall failure midway through up rolls everything back, links and
 // namespaces included.
 func TestFirewallFailureRollsBack(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	k.Firewall.AddForeignRule("filter", "FORWARD", "-j DROP")
 	before := k.Dump()
 	f := parse(t, shop)
 	p := plan(t, k, f)
-	k.FailOn = func(s planner.Step) error {
-		if s.Op == planner.OpFirewall && s.Table == "nat" && s.Action == planner.Create {
+	fail := func(o op.Operation) error {
+		if fb, ok := o.(op.FirewallBatch); ok && fb.Table == "nat" && !slices.ContainsFunc(fb.Changes, func(c firewall.Change) bool { return !c.Adds() }) {
 			return errors.New("iptables-restore: line 3 failed")
 		}
 		return nil
 	}
-	err := (&applier.Applier{Exec: k}).Apply(context.Background(), p)
+	err := (&applier.Applier{Machine: &machine.Faults{Machine: k, Fail: fail}}).Apply(context.Background(), p)
 	var se *applier.StepError
 	if !errors.As(err, &se) || se.Rollback != nil {
 		t.Fatalf("apply: %v", err)
@@ -216,30 +222,30 @@ func TestFirewallFailureRollsBack(t *testing.T) {
 
 // The fake refuses what iptables-restore refuses.
 func TestFakeRejects(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	for _, c := range []firewall.Change{
-		{Op: "-D", Chain: "FORWARD", Spec: "-j ACCEPT"},
-		{Op: "-A", Chain: "TOPO-NONE", Spec: "-j ACCEPT"},
-		{Op: "-A", Chain: "FORWARD", Spec: "-j TOPO-NONE"},
-		{Op: "-X", Chain: "FORWARD"},
-		{Op: "-I", Chain: "FORWARD", Pos: 2, Spec: "-j ACCEPT"},
+		{Op: firewall.Delete, Chain: "FORWARD", Spec: "-j ACCEPT"},
+		{Op: firewall.Append, Chain: "TOPO-NONE", Spec: "-j ACCEPT"},
+		{Op: firewall.Append, Chain: "FORWARD", Spec: "-j TOPO-NONE"},
+		{Op: firewall.DeleteChain, Chain: "FORWARD"},
+		{Op: firewall.Insert, Chain: "FORWARD", Pos: 2, Spec: "-j ACCEPT"},
 	} {
-		if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{c}}); err == nil {
+		if err := k.Apply(context.Background(), op.FirewallBatch{Table: "filter", Changes: []firewall.Change{c}}); err == nil {
 			t.Errorf("%s: no error", c.Args())
 		}
 	}
 	// A batch is all or nothing.
-	err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{
-		{Op: "-N", Chain: "TOPO-X"}, {Op: "-D", Chain: "TOPO-X", Spec: "-j DROP"}}})
-	if !kernel.IsNotFound(err) {
+	err := k.Apply(context.Background(), op.FirewallBatch{Table: "filter", Changes: []firewall.Change{
+		{Op: firewall.NewChain, Chain: "TOPO-X"}, {Op: firewall.Delete, Chain: "TOPO-X", Spec: "-j DROP"}}})
+	if !machine.IsNotFound(err) {
 		t.Errorf("delete of a missing rule: %v", err)
 	}
 	if strings.Contains(k.Firewall.Save(), "TOPO-X") {
 		t.Error("a failed batch left a chain")
 	}
 	// A chain still jumped to cannot go.
-	err = k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{
-		{Op: "-N", Chain: "TOPO-A"}, {Op: "-N", Chain: "TOPO-B"}, {Op: "-A", Chain: "TOPO-A", Spec: "-j TOPO-B"}, {Op: "-X", Chain: "TOPO-B"}}})
+	err = k.Apply(context.Background(), op.FirewallBatch{Table: "filter", Changes: []firewall.Change{
+		{Op: firewall.NewChain, Chain: "TOPO-A"}, {Op: firewall.NewChain, Chain: "TOPO-B"}, {Op: firewall.Append, Chain: "TOPO-A", Spec: "-j TOPO-B"}, {Op: firewall.DeleteChain, Chain: "TOPO-B"}}})
 	if err == nil || !strings.Contains(err.Error(), "referenced") {
 		t.Errorf("deleting a referenced chain: %v", err)
 	}
@@ -248,20 +254,20 @@ func TestFakeRejects(t *testing.T) {
 // Every change's inverse undoes it, so a step's Undo restores the table.
 func TestInvert(t *testing.T) {
 	cs := []firewall.Change{
-		{Op: "-N", Chain: "TOPO-A"},
-		{Op: "-A", Chain: "TOPO-A", Spec: "-j DROP"},
-		{Op: "-I", Chain: "TOPO-A", Pos: 1, Spec: "-j ACCEPT"},
-		{Op: "-D", Chain: "FORWARD", Pos: 1, Spec: "-j RETURN"},
-		{Op: "-F", Chain: "TOPO-B", Flushed: []string{"-j ACCEPT", "-j DROP"}},
+		{Op: firewall.NewChain, Chain: "TOPO-A"},
+		{Op: firewall.Append, Chain: "TOPO-A", Spec: "-j DROP"},
+		{Op: firewall.Insert, Chain: "TOPO-A", Pos: 1, Spec: "-j ACCEPT"},
+		{Op: firewall.Delete, Chain: "FORWARD", Pos: 1, Spec: "-j RETURN"},
+		{Op: firewall.Flush, Chain: "TOPO-B", Flushed: []string{"-j ACCEPT", "-j DROP"}},
 	}
 	got := firewall.Invert(cs)
 	want := []firewall.Change{
-		{Op: "-A", Chain: "TOPO-B", Spec: "-j ACCEPT"},
-		{Op: "-A", Chain: "TOPO-B", Spec: "-j DROP"},
-		{Op: "-I", Chain: "FORWARD", Pos: 1, Spec: "-j RETURN"},
+		{Op: firewall.Append, Chain: "TOPO-B", Spec: "-j ACCEPT"},
+		{Op: firewall.Append, Chain: "TOPO-B", Spec: "-j DROP"},
+		{Op: firewall.Insert, Chain: "FORWARD", Pos: 1, Spec: "-j RETURN"},
 		// TOPO-A is the batch's own: flushed and deleted whole.
-		{Op: "-F", Chain: "TOPO-A", Flushed: []string{"-j DROP", "-j ACCEPT"}},
-		{Op: "-X", Chain: "TOPO-A"},
+		{Op: firewall.Flush, Chain: "TOPO-A", Flushed: []string{"-j DROP", "-j ACCEPT"}},
+		{Op: firewall.DeleteChain, Chain: "TOPO-A"},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Invert (-want +got):\n%s", d)

@@ -13,11 +13,12 @@ import (
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/internal/golden"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
-	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
+	"github.com/topolab/topo/view"
 )
 
 // TestGolden brings up, on a fake kernel, testdata/<case>/other.yaml when
@@ -34,12 +35,13 @@ func TestGolden(t *testing.T) {
 	for _, file := range files {
 		dir := filepath.Dir(file)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			k := kernel.NewFake(nil)
+			k := fake.New(nil)
 			if b, err := os.ReadFile(filepath.Join(dir, "hostports.json")); err == nil {
-				k.Ports = &state.HostPorts{}
-				if err := json.Unmarshal(b, k.Ports); err != nil {
+				ports := &state.HostPorts{}
+				if err := json.Unmarshal(b, ports); err != nil {
 					t.Fatal(err)
 				}
+				k.SetPorts(ports)
 			}
 			k.Firewall.AddForeignRule("filter", "FORWARD", `-s 198.51.100.0/24 -m comment --comment "not topo" -j DROP`)
 			k.Firewall.AddForeignRule("nat", "POSTROUTING", `-s 192.0.2.0/24 -j MASQUERADE`)
@@ -57,7 +59,7 @@ func TestGolden(t *testing.T) {
 			want := firewall.Generate(planner.FirewallInput(m))
 			for _, wt := range want.Tables {
 				for _, wc := range wt.Chains {
-					if wc.Builtin || wc.Name == firewall.ChainUser || !strings.HasPrefix(wc.Name, firewall.names.ChainPrefixOf(f.Project)) {
+					if wc.Builtin || wc.Name == names.ChainUser || !strings.HasPrefix(wc.Name, names.ChainPrefixOf(f.Project)) {
 						continue
 					}
 					hc := obs.Firewall.Table(wt.Name).Chain(wc.Name)
@@ -69,15 +71,15 @@ func TestGolden(t *testing.T) {
 					}
 				}
 			}
-			if p, _, err := planner.Up(f, obs); err != nil || !p.Empty() {
+			if p, _, err := planner.Up(f, obs, planner.Options{}); err != nil || !p.Empty() {
 				var b strings.Builder
 				if p != nil {
-					p.Render(&b)
+					view.NewPlanView(&b, false).Plan(p)
 				}
 				t.Errorf("second plan is not empty (%v):\n%s", err, b.String())
 			}
 			obs, _ = k.Observe(context.Background(), f.Project)
-			if err := (&applier.Applier{Exec: k}).Apply(context.Background(), planner.Down(f.Project, obs)); err != nil {
+			if err := (&applier.Applier{Machine: k}).Apply(context.Background(), planner.Down(f.Project, obs, planner.Options{})); err != nil {
 				t.Fatal(err)
 			}
 			if d := cmp.Diff(before, k.Firewall.Save()); d != "" {
@@ -98,14 +100,14 @@ func load(t *testing.T, path string) *spec.File {
 	return f
 }
 
-func up(t *testing.T, k *kernel.Fake, f *spec.File) *planner.Model {
+func up(t *testing.T, k *fake.Machine, f *spec.File) *planner.Model {
 	t.Helper()
 	obs, _ := k.Observe(context.Background(), f.Project)
-	p, m, err := planner.Up(f, obs)
+	p, m, err := planner.Up(f, obs, planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+	if err := (&applier.Applier{Machine: k}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	return m
