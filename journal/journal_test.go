@@ -10,12 +10,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 )
 
-func step(ns string) planner.Step {
-	undo := planner.Step{Action: planner.Destroy, Op: planner.OpNetnsDel, Resource: "container " + ns, NS: ns}
-	return planner.Step{Action: planner.Create, Op: planner.OpNetnsAdd, Resource: "container " + ns, NS: ns, Alias: "topo:p:ns:" + ns, Undo: &undo}
+func step(ns string) op.Step {
+	undo := op.Step{Action: op.Destroy, Ref: op.Container(ns), Op: op.NetnsDel{NS: ns}}
+	return op.Step{Action: op.Create, Ref: op.Container(ns), Op: op.NetnsAdd{NS: ns, Mark: names.NewMark("p", names.KindNamespace, ns)}, Undo: &undo}
 }
 
 func TestPendingStates(t *testing.T) {
@@ -47,7 +48,7 @@ func TestPendingStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Pending{Verb: "up", Pid: os.Getpid(), Steps: 6, Entries: []Entry{
+	want := &Pending{Format: Format, Verb: "up", Pid: os.Getpid(), Steps: 6, Entries: []Entry{
 		{0, step("a"), Done, ""},
 		{1, step("b"), Undoing, ""},
 		{2, step("c"), Undone, ""},
@@ -158,5 +159,82 @@ func TestRemove(t *testing.T) {
 	}
 	if err := Remove(dir); err != nil {
 		t.Errorf("second Remove: %v", err)
+	}
+}
+
+// TestReadsEarlierJournals reads the journals of an interrupted up and
+// down that topo wrote before journals had a format (e2e/testdata/journal,
+// kept as that binary wrote them): format 0, every step typed, each with
+// the command and undo it had.
+func TestReadsEarlierJournals(t *testing.T) {
+	for _, c := range []struct {
+		file, verb   string
+		steps, count int
+		last         string
+	}{
+		{"up.journal", "up", 29, 29, "ip netns exec jfix-web sleep 3600 >>/run/topo/jfix/containers/web.log 2>&1 &"},
+		{"down.journal", "down", 18, 12, "rm -f /etc/netns/jfix-tools/resolv.conf"},
+	} {
+		t.Run(c.verb, func(t *testing.T) {
+			dir := t.TempDir()
+			b, err := os.ReadFile(filepath.Join("..", "e2e", "testdata", "journal", c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, FileName), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, err := Read(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p == nil || p.Format != 0 || p.Verb != c.verb || p.Steps != c.steps || len(p.Entries) != c.count {
+				t.Fatalf("pending = %+v", p)
+			}
+			last := p.Entries[len(p.Entries)-1]
+			if last.State != Started || last.Step.Command() != c.last || last.Step.Undo == nil {
+				t.Errorf("last entry: %s %q, undo %v", last.State, last.Step.Command(), last.Step.Undo)
+			}
+			for _, e := range p.Entries {
+				if e.Step.Undo == nil {
+					t.Errorf("step %d (%s) has no undo", e.Index, e.Step.Command())
+				}
+			}
+			// Written again in today's format, each step reads back the same.
+			w, err := Begin(dir, c.verb, p.Steps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range p.Entries {
+				if err := w.Start(e.Index, e.Step); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.Close()
+			again, err := Read(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Format != Format {
+				t.Errorf("format %d, want %d", again.Format, Format)
+			}
+			for i := range p.Entries {
+				if a, b := p.Entries[i].Step.Command(), again.Entries[i].Step.Command(); a != b {
+					t.Errorf("step %d: %q read back as %q", i, a, b)
+				}
+			}
+		})
+	}
+}
+
+// TestRefusesLaterFormat: a journal of a later topo is not misread.
+func TestRefusesLaterFormat(t *testing.T) {
+	dir := t.TempDir()
+	line := `{"rec":"begin","format":99,"verb":"up","pid":1,"steps":1,"i":0}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(dir); err == nil || !strings.Contains(err.Error(), "format 99, written by a later topo") {
+		t.Errorf("err = %v", err)
 	}
 }

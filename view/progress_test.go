@@ -13,7 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/topolab/topo/applier"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 )
@@ -26,8 +27,8 @@ func upPlan(t *testing.T, containers string) *planner.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs, _ := kernel.NewFake(nil).Observe(context.Background(), "lab")
-	p, _, err := planner.Up(f, obs)
+	obs, _ := fake.New(nil).Observe(context.Background(), "lab")
+	p, _, err := planner.Up(f, obs, planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,41 +39,34 @@ func upPlan(t *testing.T, containers string) *planner.Plan {
 // 0 for none) fails, and returns what progress printed, durations hidden.
 func runProgress(t *testing.T, tty bool, failAt int) string {
 	t.Helper()
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	p := upPlan(t, "  a: {networks: [lan]}\n")
 	// Firewall steps span many lines; this test is about the frame around
 	// steps, which single-line steps show best.
 	// So do DNS steps, which would only lengthen it.
 	steps := p.Steps[:0]
 	for _, st := range p.Steps {
-		switch st.Op {
-		case planner.OpFileWrite, planner.OpRecordsWrite, planner.OpResolverStart:
+		switch st.Op.(type) {
+		case op.FileWrite, op.RecordsWrite, op.ResolverStart, op.FirewallBatch:
 			continue
 		}
-		if st.Op != planner.OpFirewall {
-			steps = append(steps, st)
-		}
+		steps = append(steps, st)
 	}
 	p.Steps = steps
 	n := 0
-	k.FailOn = func(planner.Step) error {
-		if n++; n == failAt {
-			return errors.New("injected failure")
-		}
-		return nil
-	}
+	m := failing{k, func(op.Operation) bool { n++; return n == failAt }}
 	var b strings.Builder
-	pr := &progress{w: &b, tty: tty, begun: time.Now()}
+	pr := &Progress{w: &b, tty: tty, begun: time.Now()}
 	pr.Planned(p)
 	obs, _ := k.Observe(context.Background(), "lab")
-	err := (&applier.Applier{Exec: k, Hook: pr}).Apply(context.Background(), p)
+	err := (&applier.Applier{Machine: m, Hook: pr}).Apply(context.Background(), p)
 	var se *applier.StepError
 	if errors.As(err, &se) {
 		// As package txn does: observe again and compare.
 		after, _ := k.Observe(context.Background(), "lab")
-		se.Compared = planner.Compare("lab", obs, after)
+		se.Compared = planner.Compare("lab", obs, after, planner.Options{})
 	}
-	pr.done("up", p, err)
+	pr.Done("up", p, err)
 	return regexp.MustCompile(`\d+(\.\d+)?[µnm]?s\b`).ReplaceAllString(b.String(), "T")
 }
 
@@ -112,22 +106,24 @@ Rolled back the 1 steps done before it, in reverse: the kernel is as it was.
 	}
 }
 
-// batcher runs consecutive steps of one op together, as the real kernel
-// batches deletions, on a fake kernel.
-type batcher struct{ *kernel.Fake }
-
-func (b batcher) Batch(steps []planner.Step) int {
-	n := 1
-	for n < len(steps) && steps[n].Op == steps[0].Op {
-		n++
-	}
-	return n
+// failing is the fake machine, batching as it does, where fail says an
+// operation fails.
+type failing struct {
+	*fake.Machine
+	fail func(op.Operation) bool
 }
 
-func (b batcher) ApplyBatch(ctx context.Context, steps []planner.Step) []error {
-	errs := make([]error, len(steps))
-	for i, s := range steps {
-		errs[i] = b.Apply(ctx, s)
+func (f failing) Apply(ctx context.Context, o op.Operation) error {
+	if f.fail(o) {
+		return errors.New("injected failure")
+	}
+	return f.Machine.Apply(ctx, o)
+}
+
+func (f failing) ApplyBatch(ctx context.Context, ops []op.Operation) []error {
+	errs := make([]error, len(ops))
+	for i, o := range ops {
+		errs[i] = f.Apply(ctx, o)
 	}
 	return errs
 }
@@ -139,32 +135,27 @@ func (b batcher) ApplyBatch(ctx context.Context, steps []planner.Step) []error {
 // summary. Piped, the summary says how long the run took.
 func TestProgressOfBatchesAndFirewallSteps(t *testing.T) {
 	up := upPlan(t, "  a: {networks: [lan]}\n  b: {networks: [lan]}\n")
-	k := kernel.NewFake(nil)
-	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), up); err != nil {
+	k := fake.New(nil)
+	if err := (&applier.Applier{Machine: k}).Apply(context.Background(), up); err != nil {
 		t.Fatal(err)
 	}
 	obs, _ := k.Observe(context.Background(), "lab")
-	down := planner.Down("lab", obs)
-	run := func(tty bool, failOp planner.Op) string {
+	down := planner.Down("lab", obs, planner.Options{})
+	run := func(tty bool, fail func(op.Operation) bool) string {
 		t.Helper()
-		fk := kernel.NewFake(nil)
-		if err := (&applier.Applier{Exec: fk}).Apply(context.Background(), up); err != nil {
+		fk := fake.New(nil)
+		if err := (&applier.Applier{Machine: fk}).Apply(context.Background(), up); err != nil {
 			t.Fatal(err)
 		}
-		fk.FailOn = func(s planner.Step) error {
-			if s.Op == failOp {
-				return errors.New("injected failure")
-			}
-			return nil
-		}
 		var b strings.Builder
-		pr := &progress{w: &b, tty: tty, begun: time.Now()}
+		pr := &Progress{w: &b, tty: tty, begun: time.Now()}
 		pr.Planned(down)
-		err := (&applier.Applier{Exec: batcher{fk}, Hook: pr}).Apply(context.Background(), down)
-		pr.done("down", down, err)
+		err := (&applier.Applier{Machine: failing{fk, fail}, Hook: pr}).Apply(context.Background(), down)
+		pr.Done("down", down, err)
 		return regexp.MustCompile(`\d+(\.\d+)?[µnm]?s\b`).ReplaceAllString(b.String(), "T")
 	}
-	got := run(true, "")
+	none := func(op.Operation) bool { return false }
+	got := run(true, none)
 	t.Logf("terminal:\n%s", got)
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 	commands := 0
@@ -198,7 +189,7 @@ func TestProgressOfBatchesAndFirewallSteps(t *testing.T) {
 
 	// A failure in the batch: both deletions show their result, the
 	// summary counts by the counter.
-	got = run(true, planner.OpNetnsDel)
+	got = run(true, func(o op.Operation) bool { _, ok := o.(op.NetnsDel); return ok })
 	for _, want := range []string{
 		"- ip netns del lab-a  # container a ... FAILED\n    injected failure\n",
 		"- ip netns del lab-b  # container b ... FAILED\n    injected failure\n",
@@ -207,13 +198,13 @@ func TestProgressOfBatchesAndFirewallSteps(t *testing.T) {
 			t.Errorf("failed batch: no %q in\n%s", want, got)
 		}
 	}
-	at := firstLine(down, slices.IndexFunc(down.Steps, func(s planner.Step) bool { return s.Op == planner.OpNetnsDel })) + 1
+	at := firstLine(down, slices.IndexFunc(down.Steps, func(s op.Step) bool { _, ok := s.Op.(op.NetnsDel); return ok })) + 1
 	if !strings.Contains(got, fmt.Sprintf("Project lab: down failed in T at step %d of %d: - ip netns del lab-a", at, commands)) {
 		t.Errorf("failed batch, summary (want step %d of %d):\n%s", at, commands, got)
 	}
 
 	// Piped: the step lines as a plan shows them, and the duration.
-	got = run(false, "")
+	got = run(false, none)
 	if !strings.Contains(got, "\nProject lab: down done in T: ") || strings.Count(got, "\n") != commands+1 || strings.Contains(got, "[") {
 		t.Errorf("piped:\n%s", got)
 	}

@@ -15,9 +15,9 @@ import (
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/internal/golden"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/planner"
-	"github.com/topolab/topo/rundir"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/view"
 )
@@ -51,30 +51,30 @@ containers:
 // fake kernel before looking.
 var cases = []struct {
 	name, file string
-	prepare    func(t *testing.T, k *kernel.Fake, f *spec.File)
+	prepare    func(t *testing.T, k *fake.Machine, f *spec.File)
 	inspect    []string
 }{
 	{"shop-up", "../examples/shop/topo.yaml", upOn, []string{"front", "back", "web", "probe", "tools"}},
-	{"shop-down", "../examples/shop/topo.yaml", func(*testing.T, *kernel.Fake, *spec.File) {}, []string{"front", "web"}},
-	{"modes", "", func(t *testing.T, k *kernel.Fake, f *spec.File) {
+	{"shop-down", "../examples/shop/topo.yaml", func(*testing.T, *fake.Machine, *spec.File) {}, []string{"front", "web"}},
+	{"modes", "", func(t *testing.T, k *fake.Machine, f *spec.File) {
 		upOn(t, k, f)
-		k.Processes.Exit(rundir.PidFile("modes", "iso")) // iso's command has ended
+		k.Processes.Exit(names.DefaultRuntime.PidFile("modes", "iso")) // iso's command has ended
 	}, []string{"lan", "main", "side", "iso", "agent"}},
 }
 
-func upOn(t *testing.T, k *kernel.Fake, f *spec.File) {
+func upOn(t *testing.T, k *fake.Machine, f *spec.File) {
 	t.Helper()
 	obs, _ := k.Observe(context.Background(), f.Project)
-	p, _, err := planner.Up(f, obs)
+	p, _, err := planner.Up(f, obs, planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&applier.Applier{Exec: k}).Apply(context.Background(), p); err != nil {
+	if err := (&applier.Applier{Machine: k}).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func input(t *testing.T, file string, prepare func(*testing.T, *kernel.Fake, *spec.File)) *view.Input {
+func input(t *testing.T, file string, prepare func(*testing.T, *fake.Machine, *spec.File)) *view.Input {
 	t.Helper()
 	var f *spec.File
 	var err error
@@ -86,7 +86,7 @@ func input(t *testing.T, file string, prepare func(*testing.T, *kernel.Fake, *sp
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	prepare(t, k, f)
 	obs, _ := k.Observe(context.Background(), f.Project)
 	m, err := planner.Desire(f, obs)

@@ -13,7 +13,7 @@ func TestBulkGC(t *testing.T) {
 	// The hook alone: running the commands would touch the kernel.
 	run := func(verb string) int {
 		t.Helper()
-		root := newRootCmd(io.Discard, io.Discard)
+		root := newRootCmd(io.Discard, io.Discard, env{})
 		sub, _, err := root.Find([]string{verb})
 		if err != nil {
 			t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine/fake"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 )
@@ -20,7 +20,7 @@ func TestAddrMatchesIPAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs, err := kernel.NewFake(nil).Observe(context.Background(), top.Project)
+	obs, err := fake.New(nil).Observe(context.Background(), top.Project)
 	if err != nil {
 		t.Fatal(err)
 	}
