@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/names"
 )
 
 // bridgeOf finds the bridge that carries addr on the host.
@@ -103,7 +103,7 @@ func TestThreeContainersOnOneNetwork(t *testing.T) {
 	}
 
 	// A veth deleted by hand is drift: plan shows it, up repairs it.
-	veth := planner.VethName("three", "b", "lan")
+	veth := names.Veth("three", "b", "lan")
 	h.mustSh("ip link del " + veth)
 	out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode")
 	if code != 2 || !strings.Contains(out, "+ ip link add "+veth) {

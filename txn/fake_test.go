@@ -9,20 +9,23 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/txn"
 
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine/fake"
 	"github.com/topolab/topo/planner"
 )
 
 // toSeed returns a reset for rollbackEveryStep: down, then seedFile up,
 // then forwarding off, so that the plan turns it on again.
-func toSeed(t testing.TB, k kernel.Kernel) func() {
+func toSeed(t testing.TB, k machine.Machine) func() {
 	return func() {
-		p := project(t, k, nil)
+		p := project(t, k)
 		mustDown(t, p)
 		mustUp(t, p, seedFile)
-		off := planner.Step{Action: planner.Change, Op: planner.OpSysctl, Resource: "host", Key: planner.IPForward, Value: "0"}
+		off := op.Sysctl{Key: names.IPForward, Value: "0"}
 		if err := k.Apply(context.Background(), off); err != nil {
 			t.Fatal(err)
 		}
@@ -31,21 +34,21 @@ func toSeed(t testing.TB, k kernel.Kernel) func() {
 
 // toBase returns a reset for the in-place change proofs: down, then
 // inPlaceBase up.
-func toBase(t testing.TB, k kernel.Kernel) func() {
+func toBase(t testing.TB, k machine.Machine) func() {
 	return func() {
-		p := project(t, k, nil)
+		p := project(t, k)
 		mustDown(t, p)
 		mustUp(t, p, inPlaceBase)
 	}
 }
 
 func TestRollbackAtEveryStepFake(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	rollbackEveryStep(t, k, toSeed(t, k), bigFile, 50)
 }
 
 func TestCrashAtEveryStepFake(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	crashAtEveryStep(t, k, toSeed(t, k), bigFile, nil, nil)
 }
 
@@ -54,7 +57,7 @@ func TestCrashAtEveryStepFake(t *testing.T) {
 func TestInPlaceRollbackAtEveryStepFake(t *testing.T) {
 	for i, c := range inPlace {
 		t.Run(c.name, func(t *testing.T) {
-			k := kernel.NewFake(nil)
+			k := fake.New(nil)
 			rollbackEveryStep(t, k, toBase(t, k), inPlaceFile(t, i), 1)
 		})
 	}
@@ -63,38 +66,39 @@ func TestInPlaceRollbackAtEveryStepFake(t *testing.T) {
 func TestInPlaceCrashAtEveryStepFake(t *testing.T) {
 	for i, c := range inPlace {
 		t.Run(c.name, func(t *testing.T) {
-			k := kernel.NewFake(nil)
+			k := fake.New(nil)
 			crashAtEveryStep(t, k, toBase(t, k), inPlaceFile(t, i), nil, nil)
 		})
 	}
 }
 
-// liar claims to run the steps its skip accepts but does nothing.
+// liar claims to run the operations its skip accepts but does nothing.
 type liar struct {
-	k    kernel.Kernel
-	skip func(planner.Step) bool
+	machine.Machine
+	skip func(op.Operation) bool
 }
 
-func (l liar) Apply(ctx context.Context, s planner.Step) error {
-	if l.skip(s) {
+func (l liar) Apply(ctx context.Context, o op.Operation) error {
+	if l.skip(o) {
 		return nil
 	}
-	return l.k.Apply(ctx, s)
+	return l.Machine.Apply(ctx, o)
 }
 
 // TestVerifyRollsBack: a kernel that silently drops a step leaves up with
 // a difference; up reports it and rolls everything back.
 func TestVerifyRollsBack(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	toSeed(t, k)()
 	before := k.Dump()
-	drop := func(s planner.Step) bool {
-		return s.Op == planner.OpRouteAdd && s.NS == "rb-worker" && s.Action == planner.Create
+	drop := func(o op.Operation) bool {
+		r, ok := o.(op.RouteAdd)
+		return ok && r.NS == "rb-worker"
 	}
-	p := project(t, k, liar{k, drop})
+	p := project(t, liar{k, drop})
 	_, err := p.Up(context.Background(), parse(t, bigFile))
 	var ve *txn.VerifyError
-	if !errors.As(err, &ve) || ve.Rollback != nil || len(ve.Diff.Steps) != 1 || !drop(ve.Diff.Steps[0]) {
+	if !errors.As(err, &ve) || ve.Rollback != nil || len(ve.Diff.Steps) != 1 || !drop(ve.Diff.Steps[0].Op) {
 		t.Fatalf("err = %v, want a VerifyError naming the dropped route", err)
 	}
 	if !strings.Contains(err.Error(), "ip -n rb-worker route add default via 10.99.3.1") || !strings.Contains(err.Error(), "the kernel is as it was") {
@@ -111,11 +115,17 @@ func TestVerifyRollsBack(t *testing.T) {
 // TestIncompleteRollbackStaysPending: when an undo fails too, the journal
 // stays open and the next up finishes the job.
 func TestIncompleteRollbackStaysPending(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	toSeed(t, k)()
 	// Step 30 fails, and so does the undo of step 20 (call 30+10).
-	f := &faults{inner: k, failAt: 30}
-	p := project(t, k, failUndo{f, 40})
+	f := faults(k, 30, 0, false, nil)
+	f.Fail = func(op.Operation) error {
+		if f.Count() == 40 {
+			return machine.ErrInjected
+		}
+		return nil
+	}
+	p := project(t, f)
 	_, err := p.Up(context.Background(), parse(t, bigFile))
 	var se *applier.StepError
 	if !errors.As(err, &se) || se.Rollback == nil {
@@ -129,7 +139,7 @@ func TestIncompleteRollbackStaysPending(t *testing.T) {
 		t.Errorf("%d steps still in effect, want 1: %s", pend.Done(), pend.Summary())
 	}
 	// The next down undoes the one step left and removes the project.
-	p.Exec = nil
+	p.Machine = k
 	res, err := p.Down(context.Background())
 	if err != nil || res.Recovered == nil {
 		t.Fatalf("down: %v, recovered %v", err, res.Recovered)
@@ -139,35 +149,19 @@ func TestIncompleteRollbackStaysPending(t *testing.T) {
 	}
 }
 
-// failUndo fails call n of f (counting its calls) with an injected error.
-type failUndo struct {
-	f *faults
-	n int
-}
-
-func (u failUndo) Apply(ctx context.Context, s planner.Step) error {
-	if u.f.n+1 == u.n {
-		u.f.mu.Lock()
-		u.f.n++
-		u.f.mu.Unlock()
-		return errInjected
-	}
-	return u.f.Apply(ctx, s)
-}
-
 // TestRollbackSaysWhatDiffers: when a rollback does not put the kernel
 // back (here an undo that claims success and does nothing), up observes
 // again, names what differs and the command that repairs it, and does
 // not say that the kernel is as it was.
 func TestRollbackSaysWhatDiffers(t *testing.T) {
-	k := kernel.NewFake(nil)
+	k := fake.New(nil)
 	toSeed(t, k)()
 	seed := observe(t, k)
-	lost := func(s planner.Step) bool {
-		return s.Op == planner.OpAddrAdd && s.NS == "rb-db" && s.Addr == "10.99.1.2/24"
+	lost := func(o op.Operation) bool {
+		a, ok := o.(op.AddrAdd)
+		return ok && a.NS == "rb-db" && a.Addr.String() == "10.99.1.2/24"
 	}
-	f := &faults{inner: liar{k, lost}, failAt: 30}
-	_, err := project(t, k, f).Up(context.Background(), parse(t, bigFile))
+	_, err := project(t, faults(liar{k, lost}, 30, 0, false, nil)).Up(context.Background(), parse(t, bigFile))
 	var se *applier.StepError
 	if !errors.As(err, &se) || se.Compared == nil {
 		t.Fatalf("err = %v, want a failed step compared after its rollback", err)
@@ -186,11 +180,11 @@ func TestRollbackSaysWhatDiffers(t *testing.T) {
 		if d.Repair == nil {
 			continue
 		}
-		if err := k.Apply(context.Background(), *d.Repair); err != nil {
+		if err := k.Apply(context.Background(), d.Repair.Op); err != nil {
 			t.Errorf("repair %s: %v", d.Repair.Command(), err)
 		}
 	}
-	if c := planner.Compare("rb", seed, observe(t, k)); !c.AsItWas() {
+	if c := planner.Compare("rb", seed, observe(t, k), planner.Options{}); !c.AsItWas() {
 		t.Errorf("after the repairs: %s", c)
 	}
 }

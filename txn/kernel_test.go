@@ -9,21 +9,25 @@ import (
 	"testing"
 
 	"github.com/topolab/topo/internal/sandbox"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/internal/testkit"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/linux"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/txn"
 )
 
 // realKernel returns the netlink kernel of the sandbox, and removes the
 // project again when t ends.
-func realKernel(t *testing.T) kernel.Kernel {
+func realKernel(t *testing.T) machine.Machine {
 	t.Helper()
 	sandbox.Require(t)
-	k, err := kernel.New()
+	k, err := linux.New(context.Background(), linux.Options{Runtime: names.DefaultRuntime})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { mustDown(t, project(t, k, nil)) })
+	t.Cleanup(func() { mustDown(t, project(t, k)) })
 	return k
 }
 
@@ -36,22 +40,22 @@ func TestRollbackAtEveryStepKernel(t *testing.T) {
 // but not yet marked (an empty /run/netns file, a namespace with an
 // unmarked lo, a bridge or veth pair without alias), or a namespace
 // unmounted but its file not yet removed. Other steps are not run at all.
-func halfDone(t *testing.T) func(planner.Step) {
+func halfDone(t *testing.T) func(op.Operation) {
 	n := 0
-	return func(s planner.Step) {
+	return func(o op.Operation) {
 		n++
 		var cmd string
-		switch s.Op {
-		case planner.OpNetnsAdd:
+		switch s := o.(type) {
+		case op.NetnsAdd:
 			cmd = "ip netns add " + s.NS
 			if n%2 == 0 {
 				cmd = "touch /run/netns/" + s.NS
 			}
-		case planner.OpBridgeAdd:
+		case op.BridgeAdd:
 			cmd = "ip link add " + s.Link + " type bridge"
-		case planner.OpVethAdd:
+		case op.VethAdd:
 			cmd = fmt.Sprintf("ip link add %s type veth peer name %s netns %s", s.Link, s.Peer, s.PeerNS)
-		case planner.OpNetnsDel:
+		case op.NetnsDel:
 			cmd = "umount /run/netns/" + s.NS
 		default:
 			return
@@ -67,9 +71,9 @@ func halfDone(t *testing.T) func(planner.Step) {
 // half done, and checks that one up converges and one down leaves nothing.
 func TestCrashHalfDoneKernel(t *testing.T) {
 	k := realKernel(t)
-	pick := func(s planner.Step) bool {
-		switch s.Op {
-		case planner.OpNetnsAdd, planner.OpNetnsDel, planner.OpBridgeAdd, planner.OpVethAdd:
+	pick := func(s op.Step) bool {
+		switch s.Op.(type) {
+		case op.NetnsAdd, op.NetnsDel, op.BridgeAdd, op.VethAdd:
 			return true
 		}
 		return false
@@ -82,7 +86,7 @@ func TestCrashHalfDoneKernel(t *testing.T) {
 func TestCrashKernel(t *testing.T) {
 	k := realKernel(t)
 	n := 0
-	sample := func(planner.Step) bool { n++; return n%3 == 0 }
+	sample := func(op.Step) bool { n++; return n%3 == 0 }
 	crashAtEveryStep(t, k, toSeed(t, k), bigFile, sample, nil)
 }
 
@@ -105,7 +109,7 @@ func TestInPlaceCrashKernel(t *testing.T) {
 	for i, c := range inPlace {
 		t.Run(c.name, func(t *testing.T) {
 			n := 0
-			sample := func(planner.Step) bool { n++; return n <= 3 || n%3 != 0 }
+			sample := func(op.Step) bool { n++; return n <= 3 || n%3 != 0 }
 			crashAtEveryStep(t, k, toBase(t, k), inPlaceFile(t, i), sample, nil)
 		})
 	}
@@ -116,29 +120,29 @@ func TestInPlaceCrashKernel(t *testing.T) {
 func TestRecoveryLeavesOthersAlone(t *testing.T) {
 	k := realKernel(t)
 	toSeed(t, k)()
-	plan, _, err := planner.Up(parse(t, bigFile), observe(t, k))
+	plan, _, err := planner.Up(parse(t, bigFile), observe(t, k), planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(plan.Steps, func(s planner.Step) bool { return s.Op == planner.OpBridgeAdd })
-	br := plan.Steps[i].Link
+	i := slices.IndexFunc(plan.Steps, func(s op.Step) bool { return testkit.Is[op.BridgeAdd](s) })
+	br := plan.Steps[i].Op.(op.BridgeAdd).Link
 	dir := runDir(t) + "/rb"
 	// The bridge step is in flight when topo dies; meanwhile someone else
 	// made a bridge of that name, marked for another project.
-	f := &faults{inner: k, crashAt: i + 1, partial: func(planner.Step) {
+	f := faults(k, 0, i+1, false, func(op.Operation) {
 		for _, c := range []string{"ip link add " + br + " type bridge", "ip link set " + br + " alias topo:other:net:x"} {
 			if out, err := exec.Command("sh", "-c", c).CombinedOutput(); err != nil {
 				t.Fatalf("%s: %v\n%s", c, err, out)
 			}
 		}
-	}}
-	p := &txn.Project{Name: "rb", Kernel: k, Exec: f, Dir: dir}
+	})
+	p := &txn.Project{Name: "rb", Machine: f, Dir: dir}
 	crashed(func() { p.Up(context.Background(), parse(t, bigFile)) })
 	t.Cleanup(func() { exec.Command("ip", "link", "del", br).Run() })
 	if l := observe(t, k).Host.Link(br); l == nil || l.Alias != "topo:other:net:x" {
 		t.Fatalf("after the crash: %+v", l)
 	}
-	p = &txn.Project{Name: "rb", Kernel: k, Dir: dir, Notes: testWriter{t}}
+	p = &txn.Project{Name: "rb", Machine: k, Dir: dir, Notes: testWriter{t}}
 	_, err = p.Up(context.Background(), parse(t, bigFile))
 	if err == nil || !strings.Contains(err.Error(), "belongs to network x of project other") {
 		t.Errorf("up after the crash: %v, want the collision with project other reported", err)

@@ -7,18 +7,19 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/topolab/topo/applier"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 	"github.com/topolab/topo/txn"
+	"github.com/topolab/topo/view"
 )
 
 // The rollback and crash proofs run a plan that goes from seedFile's state
@@ -122,8 +123,8 @@ func parse(t testing.TB, src string) *spec.File {
 
 // project returns a transaction runner on k with its runtime folder in a
 // fresh temporary folder.
-func project(t testing.TB, k kernel.Kernel, exec applier.Executor) *txn.Project {
-	return &txn.Project{Name: "rb", Kernel: k, Exec: exec, Dir: runDir(t) + "/rb"}
+func project(t testing.TB, m machine.Machine) *txn.Project {
+	return &txn.Project{Name: "rb", Machine: m, Dir: runDir(t) + "/rb"}
 }
 
 // runDir is a folder on a tmpfs when there is one to write (/run, private
@@ -138,7 +139,7 @@ func runDir(t testing.TB) string {
 	return dir
 }
 
-func observe(t testing.TB, k kernel.Kernel) *state.Snapshot {
+func observe(t testing.TB, k machine.Machine) *state.Snapshot {
 	t.Helper()
 	s, err := k.Observe(context.Background(), "rb")
 	if err != nil {
@@ -162,58 +163,35 @@ func mustDown(t testing.TB, p *txn.Project) {
 }
 
 // converged fails t unless a plan of src against k is empty.
-func converged(t testing.TB, k kernel.Kernel, src string) {
+func converged(t testing.TB, k machine.Machine, src string) {
 	t.Helper()
-	p, _, err := planner.Up(parse(t, src), observe(t, k))
+	p, _, err := planner.Up(parse(t, src), observe(t, k), planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !p.Empty() {
 		var b strings.Builder
-		p.Render(&b)
+		view.NewPlanView(&b, false).Plan(p)
 		t.Fatalf("not converged:\n%s", b.String())
 	}
 }
 
-var errInjected = errors.New("injected")
-
-// faults is an Executor that fails, or "crashes" at, given calls (1-based,
-// undos included). A crash ends the calling goroutine with runtime.Goexit
-// after (or, with before, instead of) running the step: no rollback, no
-// further journal record, as kill -9 would leave it. During a crash, when
-// partial is set, it runs instead of the step, to leave the step half done
-// as only a real kernel can.
-type faults struct {
-	inner   applier.Executor
-	mu      sync.Mutex
-	n       int
-	failAt  int
-	crashAt int
-	before  bool
-	partial func(planner.Step)
-	// crashed is the step the crash hit.
-	crashed *planner.Step
+// faults fails, or "crashes" at, given operations of m (1-based, undos
+// included): see machine.Faults. A crash ends the calling goroutine with
+// runtime.Goexit after (or, with before, instead of) running the
+// operation: no rollback, no further journal record, as kill -9 would
+// leave it. During a crash, when partial is set, it runs instead of the
+// operation, to leave it half done as only a real kernel can.
+func faults(m machine.Machine, failAt, crashAt int, before bool, partial func(op.Operation)) *machine.Faults {
+	return &machine.Faults{Machine: m, FailAt: failAt, CrashAt: crashAt, Before: before, Partial: partial, Crash: runtime.Goexit}
 }
 
-func (f *faults) Apply(ctx context.Context, s planner.Step) error {
-	f.mu.Lock()
-	f.n++
-	n := f.n
-	f.mu.Unlock()
-	if n == f.failAt {
-		return fmt.Errorf("%s: %w", s.Command(), errInjected)
+// headline names what a crash hit.
+func headline(o op.Operation) string {
+	if o == nil {
+		return "nothing"
 	}
-	if n == f.crashAt {
-		f.crashed = &s
-		switch {
-		case f.partial != nil:
-			f.partial(s)
-		case !f.before:
-			f.inner.Apply(ctx, s)
-		}
-		runtime.Goexit()
-	}
-	return f.inner.Apply(ctx, s)
+	return op.Headline(o)
 }
 
 // crashed runs fn in a goroutine of its own, as a process that may be
@@ -236,29 +214,28 @@ func crashed(fn func()) bool {
 // starts from there; reset brings k to seedFile's state at the start and
 // after a rollback that failed to. It logs the table
 // (k, step, result).
-func rollbackEveryStep(t *testing.T, k kernel.Kernel, reset func(), to string, minSteps int) {
+func rollbackEveryStep(t *testing.T, k machine.Machine, reset func(), to string, minSteps int) {
 	reset()
-	plan, _, err := planner.Up(parse(t, to), observe(t, k))
+	plan, _, err := planner.Up(parse(t, to), observe(t, k), planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(plan.Steps) < minSteps {
 		t.Fatalf("plan has %d steps, want at least %d", len(plan.Steps), minSteps)
 	}
-	ops := map[planner.Op]int{}
+	ops := map[string]int{}
 	for _, s := range plan.Steps {
-		ops[s.Op]++
+		ops[s.Op.Name()]++
 	}
 	t.Logf("plan: %d steps, by op: %v", len(plan.Steps), ops)
 	t.Logf("%3s  %-72s  %s", "k", "step", "result")
 	before := observe(t, k)
 	for i, s := range plan.Steps {
-		f := &faults{inner: k, failAt: i + 1}
-		_, err := project(t, k, f).Up(context.Background(), parse(t, to))
+		_, err := project(t, faults(k, i+1, 0, false, nil)).Up(context.Background(), parse(t, to))
 		var se *applier.StepError
 		result := ""
 		switch {
-		case !errors.As(err, &se) || !errors.Is(err, errInjected) || se.Index != i:
+		case !errors.As(err, &se) || !errors.Is(err, machine.ErrInjected) || se.Index != i:
 			t.Errorf("step %d: err = %v, want the injected failure of step %d", i, err, i)
 			result = "WRONG ERROR"
 		case se.Rollback != nil:
@@ -311,16 +288,16 @@ func onlyRestarts(c *planner.Comparison) bool {
 // faults); then one up must converge and one down must leave the kernel as
 // it was before the project existed. Calls whose step pick rejects are
 // skipped; partial, when not nil, leaves the crashed step half done.
-func crashAtEveryStep(t *testing.T, k kernel.Kernel, reset func(), to string, pick func(planner.Step) bool, partial func(planner.Step)) {
+func crashAtEveryStep(t *testing.T, k machine.Machine, reset func(), to string, pick func(op.Step) bool, partial func(op.Operation)) {
 	reset()
-	plan, _, err := planner.Up(parse(t, to), observe(t, k))
+	plan, _, err := planner.Up(parse(t, to), observe(t, k), planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustDown(t, project(t, k, nil))
+	mustDown(t, project(t, k))
 	empty := observe(t, k)
-	mustUp(t, project(t, k, nil), to)
-	downPlan := planner.Down("rb", observe(t, k))
+	mustUp(t, project(t, k), to)
+	downPlan := planner.Down("rb", observe(t, k), planner.Options{})
 	if to != bigFile {
 		// An in-place change: its down is a down like bigFile's, which
 		// the creation proof crashes at every step.
@@ -330,7 +307,7 @@ func crashAtEveryStep(t *testing.T, k kernel.Kernel, reset func(), to string, pi
 	type run struct {
 		verb            string
 		failAt, crashAt int
-		step            planner.Step
+		step            op.Step
 	}
 	var runs []run
 	for i, s := range plan.Steps {
@@ -352,11 +329,11 @@ func crashAtEveryStep(t *testing.T, k kernel.Kernel, reset func(), to string, pi
 		count[r.verb]++
 		reset()
 		if r.verb == "down" {
-			mustUp(t, project(t, k, nil), to)
+			mustUp(t, project(t, k), to)
 		}
 		dir := runDir(t) + "/rb"
-		f := &faults{inner: k, failAt: r.failAt, crashAt: r.crashAt, before: i%2 == 1, partial: partial}
-		p := &txn.Project{Name: "rb", Kernel: k, Exec: f, Dir: dir}
+		f := faults(k, r.failAt, r.crashAt, i%2 == 1, partial)
+		p := &txn.Project{Name: "rb", Machine: f, Dir: dir}
 		if !crashed(func() {
 			if r.verb == "down" {
 				p.Down(context.Background())
@@ -366,12 +343,12 @@ func crashAtEveryStep(t *testing.T, k kernel.Kernel, reset func(), to string, pi
 		}) {
 			t.Fatalf("%s did not reach call %d", r.verb, r.crashAt)
 		}
-		what := fmt.Sprintf("%s crashed at call %d (%s)", r.verb, r.crashAt, f.crashed)
+		what := fmt.Sprintf("%s crashed at call %d (%s)", r.verb, r.crashAt, headline(f.Crashed))
 		if pend, err := p.Pending(); err != nil || pend == nil {
 			t.Fatalf("%s: pending = %v, %v; want the interrupted run", what, pend, err)
 		}
 		// The next process.
-		p = &txn.Project{Name: "rb", Kernel: k, Dir: dir}
+		p = &txn.Project{Name: "rb", Machine: k, Dir: dir}
 		res, err := p.Up(context.Background(), parse(t, to))
 		if err != nil || res.Recovered == nil {
 			t.Fatalf("%s: up after it: %v (recovered %v)", what, err, res.Recovered)
