@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/names"
@@ -315,4 +316,15 @@ func OrderKey(s *Step) string {
 	var w wire
 	s.Op.fill(&w)
 	return s.Ref.String() + "\x00" + w.NS + "\x00" + w.Link + "\x00" + w.Addr + "\x00" + w.Dst + "\x00" + w.Key + "\x00" + s.Op.Name() + "\x00" + w.Table
+}
+
+// Registered lists the names of every operation, sorted: what a plan or a
+// journal may hold.
+func Registered() []string {
+	out := make([]string, 0, len(registry))
+	for name := range registry {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }

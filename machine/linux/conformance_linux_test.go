@@ -1,4 +1,4 @@
-package kernel_test
+package linux_test
 
 import (
 	"context"
@@ -9,7 +9,10 @@ import (
 
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/internal/sandbox"
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/machine/linux"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -57,33 +60,33 @@ containers:
 
 func TestFakeMatchesRealKernel(t *testing.T) {
 	sandbox.Require(t)
-	real, err := kernel.New()
+	real, err := linux.New(context.Background(), linux.Options{Runtime: names.DefaultRuntime})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			fake := kernel.NewFake(nil)
+			fk := fake.New(nil)
 			for i, src := range sc.files {
 				f, err := spec.Parse("/conf/topo.yaml", []byte(src))
 				if err != nil {
 					t.Fatal(err)
 				}
 				r := converge(t, real, f)
-				k := converge(t, fake, f)
+				k := converge(t, fk, f)
 				if d := cmp.Diff(k, r); d != "" {
 					t.Errorf("file %d: fake and real kernels differ (-fake +real):\n%s", i, d)
 				}
 			}
-			down := func(k kernel.Kernel) *state.Snapshot {
+			down := func(k machine.Machine) *state.Snapshot {
 				obs, _ := k.Observe(context.Background(), "conf")
-				if err := (&applier.Applier{Exec: k}).Apply(context.Background(), planner.Down("conf", obs)); err != nil {
+				if err := (&applier.Applier{Machine: k}).Apply(context.Background(), planner.Down("conf", obs, planner.Options{})); err != nil {
 					t.Fatal(err)
 				}
 				after, _ := k.Observe(context.Background(), "conf")
 				return normalize(after)
 			}
-			if d := cmp.Diff(down(fake), down(real)); d != "" {
+			if d := cmp.Diff(down(fk), down(real)); d != "" {
 				t.Errorf("after down (-fake +real):\n%s", d)
 			}
 		})
@@ -92,22 +95,22 @@ func TestFakeMatchesRealKernel(t *testing.T) {
 
 // converge plans and applies f, checks that a second plan is empty, and
 // returns what the kernel then shows of the project.
-func converge(t *testing.T, k kernel.Kernel, f *spec.File) *state.Snapshot {
+func converge(t *testing.T, k machine.Machine, f *spec.File) *state.Snapshot {
 	t.Helper()
 	ctx := context.Background()
 	obs, err := k.Observe(ctx, f.Project)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := planner.Up(f, obs)
+	p, _, err := planner.Up(f, obs, planner.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&applier.Applier{Exec: k}).Apply(ctx, p); err != nil {
+	if err := (&applier.Applier{Machine: k}).Apply(ctx, p); err != nil {
 		t.Fatalf("%T: %v", k, err)
 	}
 	obs, _ = k.Observe(ctx, f.Project)
-	if again, _, err := planner.Up(f, obs); err != nil || !again.Empty() {
+	if again, _, err := planner.Up(f, obs, planner.Options{}); err != nil || !again.Empty() {
 		t.Fatalf("%T: second plan not empty (%v):\n%v", k, err, again.Steps)
 	}
 	return normalize(obs)
@@ -118,7 +121,7 @@ func converge(t *testing.T, k kernel.Kernel, f *spec.File) *state.Snapshot {
 func normalize(s *state.Snapshot) *state.Snapshot {
 	out := &state.Snapshot{}
 	for _, l := range s.Host.Links {
-		if _, ok := state.ParseMark(l.Alias); ok {
+		if _, ok := names.ParseMark(l.Alias); ok {
 			out.Host.Links = append(out.Host.Links, l)
 		}
 	}

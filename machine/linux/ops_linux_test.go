@@ -1,0 +1,143 @@
+package linux_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/internal/sandbox"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/machine/linux"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
+	"github.com/topolab/topo/resolver/records"
+)
+
+// everyOp is a run that performs every kind of operation: it makes two
+// containers on a bridge, changes each thing an operation changes, and
+// removes it all again.
+func everyOp() []op.Operation {
+	const p = "ops"
+	rt := names.DefaultRuntime
+	mk := func(kind names.Kind, name string) names.Mark { return names.NewMark(p, kind, name) }
+	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+	pfx := netip.MustParsePrefix
+	gw := netip.MustParseAddr("10.88.0.1")
+	veth := op.VethAdd{Link: "veth-ops-a", Master: "br-ops", Peer: "eth0", PeerNS: "ops-a", MAC: mac("02:42:0a:58:00:02"), MTU: 1450, Mark: mk(names.KindEndpoint, "a/lan")}
+	vethB := op.VethAdd{Link: "veth-ops-b", Master: "br-ops", Peer: "eth0", PeerNS: "ops-b", MAC: mac("02:42:0a:58:00:03"), Mark: mk(names.KindEndpoint, "b/lan")}
+	chain := names.ChainPrefix + "OPS-TEST"
+	doc := string(records.Encode(&records.Document{Project: p, Namespaces: []records.Namespace{{Name: "ops-a", Containers: []string{"a"}, Networks: []string{"lan"}}},
+		Networks: []records.Network{{Name: "lan", Members: []records.Member{{Container: "a", Addr: netip.MustParseAddr("10.88.0.2"), Names: []string{"a"}}}}}}))
+	return []op.Operation{
+		op.FileWrite{Path: rt.SysctlRecord(names.IPForward), Content: "0\n"},
+		op.Sysctl{Key: names.IPForward, Value: "1"},
+		op.NetnsAdd{NS: "ops-a", Mark: mk(names.KindNamespace, "a")},
+		op.NetnsAdd{NS: "ops-b", Mark: mk(names.KindNamespace, "b")},
+		op.BridgeAdd{Link: "br-ops", MAC: mac("02:42:0a:58:00:01"), MTU: 1400, Mark: mk(names.KindNetwork, "lan")},
+		op.LinkSetMAC{Link: "br-ops", MAC: mac("02:42:0a:58:00:09")},
+		op.LinkSetMTU{Link: "br-ops", MTU: 1450},
+		op.LinkDown{Link: "br-ops"},
+		op.LinkUp{Link: "br-ops"},
+		op.AddrAdd{Link: "br-ops", Addr: pfx("10.88.0.1/24")},
+		veth,
+		vethB,
+		op.Hairpin{Link: "veth-ops-a", On: false},
+		op.Hairpin{Link: "veth-ops-a", On: true},
+		op.LinkSetMTU{NS: "ops-a", Link: "eth0", MTU: 1400},
+		op.LinkSetMTU{NS: "ops-a", Link: "eth0", MTU: 1450},
+		op.AddrAdd{NS: "ops-a", Link: "eth0", Addr: pfx("10.88.0.2/24")},
+		op.AddrAdd{NS: "ops-b", Link: "eth0", Addr: pfx("10.88.0.3/24")},
+		op.RouteAdd{NS: "ops-a", Dst: op.DefaultRoute, Gateway: gw},
+		op.RouteDel{NS: "ops-a", Dst: op.DefaultRoute, Gateway: gw},
+		op.RouteAdd{NS: "ops-a", Link: "eth0", Dst: op.DefaultRoute, Gateway: gw},
+		op.Sysctl{Key: names.RouteLocalnet("br-ops"), Value: "1"},
+		op.FirewallBatch{Table: firewall.TableFilter, Changes: []firewall.Change{{Op: firewall.NewChain, Chain: chain}, {Op: firewall.Append, Chain: chain, Spec: "-j RETURN"}}},
+		op.FileWrite{NS: "ops-a", Path: names.NetnsFile("ops-a", names.Hosts), Content: "127.0.0.1\tlocalhost\n"},
+		op.FileWrite{NS: "ops-a", Path: names.NetnsFile("ops-a", names.ResolvConf), Content: "nameserver 127.0.0.11\n"},
+		op.RecordsWrite{Project: p, Content: doc},
+		op.ResolverStart{Project: p},
+		op.ResolverReload{Project: p},
+		op.ProcStart{NS: "ops-a", Argv: []string{"sleep", "3600"}, Log: rt.LogFile(p, "a"), PidFile: rt.PidFile(p, "a")},
+		// Half way: everything stands.
+		nil,
+		op.ProcStop{NS: "ops-a", Argv: []string{"sleep", "3600"}, Log: rt.LogFile(p, "a"), PidFile: rt.PidFile(p, "a"), DropLog: true},
+		op.ResolverStop{Project: p},
+		op.RecordsDel{Project: p},
+		op.FileDel{NS: "ops-a", Path: names.NetnsFile("ops-a", names.Hosts)},
+		op.FileDel{NS: "ops-a", Path: names.NetnsFile("ops-a", names.ResolvConf)},
+		op.FirewallBatch{Table: firewall.TableFilter, Changes: []firewall.Change{{Op: firewall.Flush, Chain: chain, Flushed: []string{"-j RETURN"}}, {Op: firewall.DeleteChain, Chain: chain}}},
+		op.Sysctl{Key: names.RouteLocalnet("br-ops"), Value: "0"},
+		op.RouteDel{NS: "ops-a", Link: "eth0", Dst: op.DefaultRoute, Gateway: gw},
+		op.AddrDel{NS: "ops-a", Link: "eth0", Addr: pfx("10.88.0.2/24")},
+		op.LinkDel{Link: "veth-ops-a", Mark: veth.Mark},
+		// The rebuild an undo does, in one step.
+		op.Seq{Steps: []op.Step{{Op: veth}, {Op: op.AddrAdd{NS: "ops-a", Link: "eth0", Addr: pfx("10.88.0.2/24")}}}},
+		op.NetnsDel{NS: "ops-b", Mark: mk(names.KindNamespace, "b")},
+		op.LinkDel{Link: "br-ops", Mark: mk(names.KindNetwork, "lan")},
+		op.NetnsDel{NS: "ops-a", Mark: mk(names.KindNamespace, "a")},
+		op.Sysctl{Key: names.IPForward, Value: "0"},
+		op.FileDel{Path: rt.SysctlRecord(names.IPForward)},
+	}
+}
+
+// TestEveryOperation performs every kind of operation on the real machine
+// and on the fake, in the same order: each must succeed on both, and the
+// two must observe the same, half way and at the end. An operation that
+// no mechanism performs fails here, and so does one that the run leaves
+// out.
+func TestEveryOperation(t *testing.T) {
+	sandbox.Require(t)
+	ctx := context.Background()
+	seen := map[string]bool{}
+	for _, o := range everyOp() {
+		if o != nil {
+			seen[o.Name()] = true
+			if s, ok := o.(op.Seq); ok {
+				for _, p := range s.Steps {
+					seen[p.Op.Name()] = true
+				}
+			}
+		}
+	}
+	for _, name := range op.Registered() {
+		if !seen[name] {
+			t.Errorf("operation %s is not in the run", name)
+		}
+	}
+	real, err := linux.New(ctx, linux.Options{Runtime: names.DefaultRuntime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fk := fake.New(nil)
+	compare := func(when string) {
+		t.Helper()
+		r, err := real.Observe(ctx, "ops")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := fk.Observe(ctx, "ops")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(normalize(f), normalize(r)); d != "" {
+			t.Errorf("%s, the fake and the real machine differ (-fake +real):\n%s", when, d)
+		}
+	}
+	for i, o := range everyOp() {
+		if o == nil {
+			compare("half way")
+			continue
+		}
+		for _, m := range []machine.Machine{real, fk} {
+			if err := m.Apply(ctx, o); err != nil {
+				t.Fatalf("%d: %s on %T: %v", i, op.Headline(o), m, err)
+			}
+		}
+	}
+	compare("at the end")
+}
