@@ -1,43 +1,64 @@
-//go:build porting
-
-package kernel
+package fake_test
 
 import (
 	"context"
 	"strings"
 	"testing"
 
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 )
 
 func TestFakeRefusesToDeleteWhatIsNotMarked(t *testing.T) {
 	ctx := context.Background()
-	f := NewFake(nil)
-	for _, s := range []planner.Step{
-		{Op: planner.OpNetnsAdd, NS: "p-a", Alias: "topo:p:ns:a"},
-		{Op: planner.OpBridgeAdd, Link: "br0", Alias: "someone else"},
+	f := fake.New(nil)
+	for _, o := range []op.Operation{
+		op.NetnsAdd{NS: "p-a", Mark: names.NewMark("p", names.KindNamespace, "a")},
+		op.BridgeAdd{Link: "br0"},
 	} {
-		if err := f.Apply(ctx, s); err != nil {
+		if err := f.Apply(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before := f.Dump()
-	for _, s := range []planner.Step{
-		{Op: planner.OpNetnsDel, NS: "p-a", Alias: "topo:q:ns:a"},
-		{Op: planner.OpLinkDel, Link: "br0", Alias: "topo:p:net:n"},
+	for _, o := range []op.Operation{
+		op.NetnsDel{NS: "p-a", Mark: names.NewMark("q", names.KindNamespace, "a")},
+		op.LinkDel{Link: "br0", Mark: names.NewMark("p", names.KindNetwork, "n")},
 	} {
-		if err := f.Apply(ctx, s); err == nil || !strings.Contains(err.Error(), "not topo's to delete") {
-			t.Errorf("%s: err = %v", s.Command(), err)
+		if err := f.Apply(ctx, o); err == nil || !strings.Contains(err.Error(), "not topo's to delete") {
+			t.Errorf("%s: err = %v", o.Command(), err)
 		}
 	}
 	if f.Dump() != before {
 		t.Error("a refused delete changed the fake")
 	}
 	// Missing objects are already deleted.
-	if err := f.Apply(ctx, planner.Step{Op: planner.OpLinkDel, Link: "nope", Alias: "x"}); err != nil {
+	if err := f.Apply(ctx, op.LinkDel{Link: "nope", Mark: names.NewMark("p", names.KindNetwork, "x")}); err != nil {
 		t.Error(err)
 	}
-	if err := f.Apply(ctx, planner.Step{Op: planner.OpBridgeAdd, Link: "br0"}); !IsExist(err) {
+	if err := f.Apply(ctx, op.BridgeAdd{Link: "br0"}); !machine.IsExist(err) {
 		t.Errorf("creating an existing link: %v", err)
+	}
+}
+
+// TestFakeBatchesAsTheMachine: the fake runs the machine's batching, so
+// that a down's namespace deletions run as one batch on it too.
+func TestFakeBatchesAsTheMachine(t *testing.T) {
+	f := fake.New(nil)
+	ops := []op.Operation{
+		op.NetnsDel{NS: "a"}, op.NetnsDel{NS: "b"},
+		op.LinkDel{Link: "br-x", Mark: names.NewMark("p", names.KindNetwork, "x")},
+		op.FileDel{NS: "a", Path: names.NetnsFile("a", names.Hosts)},
+		op.NetnsAdd{NS: "c"},
+	}
+	if n := f.Batch(ops); n != 4 {
+		t.Errorf("Batch = %d, want the namespaces, the bridge and the file (4)", n)
+	}
+	for i, err := range f.ApplyBatch(context.Background(), ops[:4]) {
+		if err != nil {
+			t.Errorf("%d: %v", i, err)
+		}
 	}
 }

@@ -164,8 +164,11 @@ func (k Kernel) ReadRecord(key string) (string, bool, error) {
 // names none.
 //
 // Equivalent to: `grep ^nameserver /etc/resolv.conf`
-func (Kernel) Nameservers() []string {
-	b, err := os.ReadFile(resolvconf.Host)
+func (Kernel) Nameservers() []string { return nameservers(resolvconf.Host) }
+
+// nameservers are the IPv4 nameservers of the resolv.conf at path.
+func nameservers(path string) []string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}

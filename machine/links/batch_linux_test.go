@@ -1,6 +1,4 @@
-//go:build porting
-
-package kernel
+package links
 
 import (
 	"context"
@@ -14,8 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topo/internal/sandbox"
-	"github.com/topolab/topo/planner"
-	"github.com/topolab/topo/state"
+	"github.com/topolab/topo/internal/testkit"
+	topons "github.com/topolab/topo/machine/netns"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 )
 
 // TestApplyBatchDeletesOnlyOwnedLinks deletes a run of links in one
@@ -47,16 +47,16 @@ func TestApplyBatchDeletesOnlyOwnedLinks(t *testing.T) {
 	// pick another group, or this link would go with it.
 	add(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "foreign-grp"}}, "", batchGroup)
 	add(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "foreign-v"}, PeerName: "foreign-p"}, "someone else", 0)
-	var steps []planner.Step
+	var steps []op.Step
 	for i := range 4 {
-		ep := state.EndpointName(fmt.Sprintf("c%d", i), "front")
-		alias := mark(state.KindEndpoint, ep)
+		ep := names.Endpoint(fmt.Sprintf("c%d", i), "front")
+		alias := mark(names.KindEndpoint, ep)
 		add(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("v%d", i)}, PeerName: fmt.Sprintf("p%d", i)}, alias, 0)
-		steps = append(steps, planner.Step{Action: planner.Destroy, Op: planner.OpLinkDel, Resource: "endpoint " + ep, Link: fmt.Sprintf("v%d", i), Alias: alias})
+		steps = append(steps, op.Step{Action: op.Destroy, Ref: ref("endpoint " + ep), Op: op.LinkDel{Link: fmt.Sprintf("v%d", i), Mark: mustMark(alias)}})
 	}
 	steps = append(steps,
-		planner.Step{Action: planner.Destroy, Op: planner.OpLinkDel, Resource: "endpoint x/front", Link: "foreign-v", Alias: mark(state.KindEndpoint, "x/front")},
-		planner.Step{Action: planner.Destroy, Op: planner.OpLinkDel, Resource: "endpoint y/front", Link: "missing", Alias: mark(state.KindEndpoint, "y/front")},
+		op.Step{Action: op.Destroy, Ref: ref("endpoint x/front"), Op: op.LinkDel{Link: "foreign-v", Mark: mustMark(mark(names.KindEndpoint, "x/front"))}},
+		op.Step{Action: op.Destroy, Ref: ref("endpoint y/front"), Op: op.LinkDel{Link: "missing", Mark: mustMark(mark(names.KindEndpoint, "y/front"))}},
 	)
 	k := mustNewT(t)
 	if n := k.Batch(steps); n != len(steps) {
@@ -64,7 +64,7 @@ func TestApplyBatchDeletesOnlyOwnedLinks(t *testing.T) {
 	}
 	errs := k.ApplyBatch(context.Background(), steps)
 	for i, err := range errs {
-		wantErr := steps[i].Link == "foreign-v"
+		wantErr := steps[i].Op.(op.LinkDel).Link == "foreign-v"
 		if (err != nil) != wantErr {
 			t.Errorf("step %s: err = %v, want error: %v", steps[i].Command(), err, wantErr)
 		}
@@ -99,7 +99,7 @@ func TestHandleCacheFollowsTheNamespace(t *testing.T) {
 	sandbox.Require(t)
 	k := mustNewT(t)
 	ctx := context.Background()
-	if err := k.Apply(ctx, planner.Step{Op: planner.OpNetnsAdd, NS: "hc", Alias: mark(state.KindNamespace, "hc")}); err != nil {
+	if err := k.Apply(ctx, op.Step{Op: op.NetnsAdd{NS: "hc", Mark: mustMark(mark(names.KindNamespace, "hc"))}}); err != nil {
 		t.Fatal(err)
 	}
 	defer run(t, "ip", "netns", "del", "hc")
@@ -108,7 +108,7 @@ func TestHandleCacheFollowsTheNamespace(t *testing.T) {
 		if _, err := k.Observe(ctx, project); err != nil {
 			t.Fatal(err)
 		}
-		if err := k.Apply(ctx, planner.Step{Op: planner.OpAddrAdd, NS: "hc", Link: "lo", Addr: addr}); err != nil {
+		if err := k.Apply(ctx, op.Step{Op: op.AddrAdd{NS: "hc", Link: "lo", Addr: pfx(addr)}}); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		out := run(t, "ip", "-n", "hc", "-4", "-o", "addr", "show", "dev", "lo")
@@ -120,30 +120,27 @@ func TestHandleCacheFollowsTheNamespace(t *testing.T) {
 	}
 }
 
-func mustNewT(t *testing.T) *Netlink {
+func mustNewT(t *testing.T) *testKernel {
 	t.Helper()
-	k, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.(*Netlink)
+	k := newKernel(t)
+	return k
 }
 
 // downSteps are the steps of a down of twoContainers, as the planner
 // orders them: the namespaces, the bridge, then a DNS file of a.
-func downSteps(steps []planner.Step) []planner.Step {
-	var dels []planner.Step
+func downSteps(steps []op.Step) []op.Step {
+	var dels []op.Step
 	for _, s := range steps {
-		if s.Op == planner.OpNetnsAdd {
+		if testkit.Is[op.NetnsAdd](s) {
 			dels = append(dels, *s.Undo)
 		}
 	}
 	for _, s := range steps {
-		if s.Op == planner.OpBridgeAdd {
+		if testkit.Is[op.BridgeAdd](s) {
 			dels = append(dels, *s.Undo)
 		}
 	}
-	return append(dels, planner.Step{Action: planner.Destroy, Op: planner.OpFileDel, Resource: "container a", NS: "a", Path: "/etc/netns/a/hosts"})
+	return append(dels, op.Step{Action: op.Destroy, Ref: ref("container a"), Op: op.FileDel{NS: "a", Path: "/etc/netns/a/hosts"}})
 }
 
 // linkByNameT returns the host link called name, nil if there is none.
@@ -193,10 +190,10 @@ func TestDownBatchDeletesHostSideTogether(t *testing.T) {
 			t.Errorf("%s: %v", steps[i].Command(), err)
 		}
 	}
-	if names, _ := listNetns(); len(names) != 0 {
+	if names, _ := topons.List(); len(names) != 0 {
 		t.Errorf("namespaces left: %q", names)
 	}
-	ends := []string{mark(state.KindEndpoint, state.EndpointName("a", "front")), mark(state.KindEndpoint, state.EndpointName("b", "front"))}
+	ends := []string{mark(names.KindEndpoint, names.Endpoint("a", "front")), mark(names.KindEndpoint, names.Endpoint("b", "front"))}
 	if n := hostLinksMarkedAs(t, ends...); n != 0 {
 		t.Errorf("%d host ends left when the batch returned", n)
 	}
@@ -221,13 +218,15 @@ func TestDownBatchKeepsBridgeOfAKeptNamespace(t *testing.T) {
 	k := newKernel(t)
 	apply(t, k, twoContainers()...)
 	steps := downSteps(twoContainers())[:3]
-	steps[1].Alias = mark(state.KindNamespace, "someone-else")
+	d := steps[1].Op.(op.NetnsDel)
+	d.Mark = names.NewMark(project, names.KindNamespace, "someone-else")
+	steps[1].Op = d
 	errs := k.ApplyBatch(context.Background(), steps)
 	if errs[0] != nil || errs[1] == nil || errs[2] == nil || !strings.Contains(errs[2].Error(), "not run") {
 		t.Fatalf("errs = %v, want a deleted, b refused, the bridge not run", errs)
 	}
 	k.Settle(context.Background())
-	if names, _ := listNetns(); !slices.Equal(names, []string{"b"}) {
+	if names, _ := topons.List(); !slices.Equal(names, []string{"b"}) {
 		t.Errorf("namespaces left: %q, want b", names)
 	}
 	br := linkByNameT(t, "br-front")
@@ -250,14 +249,14 @@ func TestDownBatchKeepsBridgeOfAKeptNamespace(t *testing.T) {
 func TestDownBatchFallsBackWhenTheGroupDeleteFails(t *testing.T) {
 	k := newKernel(t)
 	apply(t, k, twoContainers()...)
-	alias := mark(state.KindNetwork, "loop")
+	alias := mark(names.KindNetwork, "loop")
 	lo := linkByNameT(t, "lo")
 	if err := netlink.LinkSetAlias(lo, alias); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = netlink.LinkSetAlias(lo, "") })
 	steps := downSteps(twoContainers())[:3]
-	steps = append(steps, planner.Step{Action: planner.Destroy, Op: planner.OpLinkDel, Resource: "network loop", Link: "lo", Alias: alias})
+	steps = append(steps, op.Step{Action: op.Destroy, Ref: ref("network loop"), Op: op.LinkDel{Link: "lo", Mark: mustMark(alias)}})
 	if n := k.Batch(steps); n != len(steps) {
 		t.Fatalf("Batch = %d, want %d", n, len(steps))
 	}
@@ -272,7 +271,7 @@ func TestDownBatchFallsBackWhenTheGroupDeleteFails(t *testing.T) {
 		t.Error("br-front left")
 	}
 	k.Settle(context.Background())
-	ends := []string{mark(state.KindEndpoint, state.EndpointName("a", "front")), mark(state.KindEndpoint, state.EndpointName("b", "front"))}
+	ends := []string{mark(names.KindEndpoint, names.Endpoint("a", "front")), mark(names.KindEndpoint, names.Endpoint("b", "front"))}
 	if n := hostLinksMarkedAs(t, ends...); n != 0 {
 		t.Errorf("%d host ends left after Settle", n)
 	}

@@ -1,6 +1,4 @@
-//go:build porting
-
-package kernel
+package links
 
 import (
 	"cmp"
@@ -67,7 +65,7 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 	hairpins := 0
 	for _, l := range libLinks {
 		a := l.Attrs()
-		li := linkInfo{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Master: a.MasterIndex, Flags: a.RawFlags, Group: a.Group}
+		li := linkInfo{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Master: a.MasterIndex, Flags: a.RawFlags, Group: a.Group, MTU: uint32(a.MTU)}
 		copy(li.MAC[:], a.HardwareAddr)
 		if a.MasterIndex != 0 {
 			pi, err := h.LinkGetProtinfo(l)

@@ -1,11 +1,9 @@
-//go:build porting
-
-package kernel
+package links
 
 import (
+	"context"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"github.com/topolab/topo/machine/sysctl"
 	"github.com/topolab/topo/state"
 )
 
@@ -86,7 +85,7 @@ func TestHostSockets(t *testing.T) {
 		}
 	}
 
-	hp, err := observeHostPorts()
+	hp, err := hostPorts(t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +134,8 @@ func TestHostSockets(t *testing.T) {
 func TestReservedPorts(t *testing.T) {
 	newKernel(t)
 	const key = "net.ipv4.ip_local_reserved_ports"
-	old, err := readSysctl(key)
-	if err != nil {
+	old, ok, err := sysctl.Kernel{}.Get(key)
+	if err != nil || !ok {
 		t.Skipf("no %s here: %v", key, err)
 	}
 	write := func(v string) {
@@ -147,7 +146,7 @@ func TestReservedPorts(t *testing.T) {
 	}
 	write("40000,40005-40007")
 	t.Cleanup(func() { write(old) })
-	hp, err := observeHostPorts()
+	hp, err := hostPorts(t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,21 +154,16 @@ func TestReservedPorts(t *testing.T) {
 		t.Errorf("reserved ports (-want +got):\n%s", d)
 	}
 	write("")
-	if hp, _ = observeHostPorts(); hp.Reserved != nil {
+	if hp, _ = hostPorts(t); hp.Reserved != nil {
 		t.Errorf("no reserved ports read as %+v", hp.Reserved)
 	}
 }
 
-// TestHostNameservers: the IPv4 nameservers of a resolv.conf, in order.
-func TestHostNameservers(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "resolv.conf")
-	if err := os.WriteFile(conf, []byte("# a comment\nsearch example.org\nnameserver 172.17.0.53\nnameserver fe80::1%eth0\nnameserver ::ffff:192.0.2.1\noptions ndots:2\n"), 0o644); err != nil {
-		t.Fatal(err)
+// hostPorts is the host's ports as the machine observes them.
+func hostPorts(t *testing.T) (*state.HostPorts, error) {
+	snap, err := newKernel(t).m.Observe(context.Background(), "x")
+	if err != nil {
+		return nil, err
 	}
-	if d := gocmp.Diff([]string{"172.17.0.53", "192.0.2.1"}, hostNameservers(conf)); d != "" {
-		t.Errorf("nameservers (-want +got):\n%s", d)
-	}
-	if got := hostNameservers(filepath.Join(t.TempDir(), "none")); got != nil {
-		t.Errorf("a missing file names %v", got)
-	}
+	return snap.Ports, nil
 }

@@ -1,10 +1,10 @@
-//go:build porting
-
-package kernel
+package links
 
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,50 +16,99 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	goipt "github.com/coreos/go-iptables/iptables"
+
 	"github.com/topolab/topo/internal/sandbox"
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/internal/testkit"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/files"
+	"github.com/topolab/topo/machine/iptables"
+	topons "github.com/topolab/topo/machine/netns"
+	"github.com/topolab/topo/machine/process"
+	"github.com/topolab/topo/machine/sysctl"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/state"
 )
 
 const project = "shop"
 
-func mark(kind, name string) string {
-	return state.Mark{Project: project, Kind: kind, Name: name}.String()
+func mark(kind names.Kind, name string) string {
+	return names.NewMark(project, kind, name).String()
+}
+
+func mustMark(s string) names.Mark {
+	m, _ := names.ParseMark(s)
+	return m
+}
+
+func ref(s string) op.Ref {
+	r, err := op.ParseRef(s)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func mac(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func ip(s string) netip.Addr {
+	if s == "" {
+		return netip.Addr{}
+	}
+	return netip.MustParseAddr(s)
+}
+
+func dst(s string) netip.Prefix {
+	d, err := op.ParseDst(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
 }
 
 // withUndo returns s carrying its inverse, as the planner builds steps.
-func withUndo(s planner.Step) planner.Step {
-	u := planner.Step{Action: planner.Destroy, Resource: s.Resource, NS: s.NS, Link: s.Link, Alias: s.Alias}
-	switch s.Op {
-	case planner.OpNetnsAdd:
-		u.Op = planner.OpNetnsDel
-	case planner.OpBridgeAdd, planner.OpVethAdd:
-		u.Op = planner.OpLinkDel
-	case planner.OpAddrAdd:
-		u.Op, u.Addr = planner.OpAddrDel, s.Addr
-	case planner.OpRouteAdd:
-		u.Op, u.Dst, u.Gateway = planner.OpRouteDel, s.Dst, s.Gateway
+func withUndo(s op.Step) op.Step {
+	u := op.Step{Action: op.Destroy, Ref: s.Ref}
+	switch o := s.Op.(type) {
+	case op.NetnsAdd:
+		u.Op = op.NetnsDel{NS: o.NS, Mark: o.Mark}
+	case op.BridgeAdd:
+		u.Op = op.LinkDel{NS: o.NS, Link: o.Link, Mark: o.Mark}
+	case op.VethAdd:
+		u.Op = op.LinkDel{NS: o.NS, Link: o.Link, Mark: o.Mark}
+	case op.AddrAdd:
+		u.Op = op.AddrDel{NS: o.NS, Link: o.Link, Addr: o.Addr}
+	case op.RouteAdd:
+		u.Op = op.RouteDel{NS: o.NS, Link: o.Link, Dst: o.Dst, Gateway: o.Gateway}
 	}
-	s.Action, s.Undo = planner.Create, &u
+	s.Action, s.Undo = op.Create, &u
 	return s
 }
 
 // twoContainers builds containers a and b on network front, as topo up
 // would: namespaces, bridge with gateway, veths, addresses, default routes.
-func twoContainers() []planner.Step {
-	steps := []planner.Step{
-		{Op: planner.OpNetnsAdd, Resource: "container a", NS: "a", Alias: mark(state.KindNamespace, "a")},
-		{Op: planner.OpNetnsAdd, Resource: "container b", NS: "b", Alias: mark(state.KindNamespace, "b")},
-		{Op: planner.OpBridgeAdd, Resource: "network front", Link: "br-front", MAC: "02:42:0a:2a:01:01", Alias: mark(state.KindNetwork, "front")},
-		{Op: planner.OpAddrAdd, Resource: "network front", Link: "br-front", Addr: "10.42.1.1/24"},
+func twoContainers() []op.Step {
+	steps := []op.Step{
+		{Ref: ref("container a"), Op: op.NetnsAdd{NS: "a", Mark: mustMark(mark(names.KindNamespace, "a"))}},
+		{Ref: ref("container b"), Op: op.NetnsAdd{NS: "b", Mark: mustMark(mark(names.KindNamespace, "b"))}},
+		{Ref: ref("network front"), Op: op.BridgeAdd{Link: "br-front", MAC: mac("02:42:0a:2a:01:01"), Mark: mustMark(mark(names.KindNetwork, "front"))}},
+		{Ref: ref("network front"), Op: op.AddrAdd{Link: "br-front", Addr: pfx("10.42.1.1/24")}},
 	}
 	for i, c := range []string{"a", "b"} {
 		ep := "endpoint " + c + "/front"
 		steps = append(steps,
-			planner.Step{Op: planner.OpVethAdd, Resource: ep, Link: "veth-" + c, Master: "br-front",
-				Peer: "eth0", PeerNS: c, Alias: mark(state.KindEndpoint, state.EndpointName(c, "front"))},
-			planner.Step{Op: planner.OpAddrAdd, Resource: ep, NS: c, Link: "eth0", Addr: []string{"10.42.1.2/24", "10.42.1.3/24"}[i]},
-			planner.Step{Op: planner.OpRouteAdd, Resource: ep, NS: c, Dst: "default", Gateway: "10.42.1.1"},
+			op.Step{Ref: ref(ep), Op: op.VethAdd{Link: "veth-" + c, Master: "br-front", Peer: "eth0", PeerNS: c, Mark: mustMark(mark(names.KindEndpoint, names.Endpoint(c, "front")))}},
+			op.Step{Ref: ref(ep), Op: op.AddrAdd{NS: c, Link: "eth0", Addr: pfx([]string{"10.42.1.2/24", "10.42.1.3/24"}[i])}},
+			op.Step{Ref: ref(ep), Op: op.RouteAdd{NS: c, Dst: dst("default"), Gateway: ip("10.42.1.1")}},
 		)
 	}
 	for i := range steps {
@@ -68,7 +117,31 @@ func twoContainers() []planner.Step {
 	return steps
 }
 
-func newKernel(t testing.TB) *Netlink {
+// testKernel is the netlink mechanism and the machine made with it.
+type testKernel struct {
+	*Kernel
+	m machine.Machine
+}
+
+// Apply, Batch, ApplyBatch and Observe are the machine's, for steps.
+func (k *testKernel) Apply(ctx context.Context, s op.Step) error { return k.m.Apply(ctx, s.Op) }
+func (k *testKernel) Batch(steps []op.Step) int                  { return k.m.Batch(opsOf(steps)) }
+func (k *testKernel) ApplyBatch(ctx context.Context, steps []op.Step) []error {
+	return k.m.ApplyBatch(ctx, opsOf(steps))
+}
+func (k *testKernel) Observe(ctx context.Context, project string) (*state.Snapshot, error) {
+	return k.m.Observe(ctx, project)
+}
+
+func opsOf(steps []op.Step) []op.Operation {
+	out := make([]op.Operation, len(steps))
+	for i := range steps {
+		out[i] = steps[i].Op
+	}
+	return out
+}
+
+func newKernel(t testing.TB) *testKernel {
 	t.Helper()
 	sandbox.Require(t)
 	k, err := New()
@@ -76,19 +149,20 @@ func newKernel(t testing.TB) *Netlink {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reset(t) })
-	return k.(*Netlink)
+	return &testKernel{k, &machine.Mechanisms{Links: k, Firewall: iptables.New(context.Background(), goipt.ProtocolIPv4, false),
+		Sysctls: sysctl.Kernel{}, Files: files.Kernel{Runtime: names.DefaultRuntime}, Processes: process.Kernel{Runtime: names.DefaultRuntime}}}
 }
 
 // reset empties the sandbox after a test, whatever the test left, so that
 // one failure does not cascade: every named namespace, every link but lo,
 // /etc/netns. Tests that check teardown do so before this runs.
 func reset(t testing.TB) {
-	names, err := listNetns()
+	nss, err := topons.List()
 	if err != nil {
 		t.Error(err)
 	}
-	for _, name := range names {
-		if err := removeNetns(name, filepath.Join(netnsDir, name)); err != nil {
+	for _, name := range nss {
+		if err := removeNetns(name, filepath.Join(names.NetnsDir, name)); err != nil {
 			t.Error(err)
 		}
 	}
@@ -106,32 +180,32 @@ func reset(t testing.TB) {
 			_ = h.LinkDel(l) // a veth may have gone with its peer
 		}
 	}
-	entries, _ := os.ReadDir(netnsEtcDir)
+	entries, _ := os.ReadDir(names.NetnsEtcDir)
 	for _, e := range entries {
-		os.RemoveAll(filepath.Join(netnsEtcDir, e.Name()))
+		os.RemoveAll(filepath.Join(names.NetnsEtcDir, e.Name()))
 	}
 }
 
-func apply(t testing.TB, k Kernel, steps ...planner.Step) {
+func apply(t testing.TB, k *testKernel, steps ...op.Step) {
 	t.Helper()
 	for _, s := range steps {
-		if err := k.Apply(context.Background(), s); err != nil {
+		if err := k.m.Apply(context.Background(), s.Op); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
 }
 
 // undo applies the inverses of steps in reverse order.
-func undo(t *testing.T, k Kernel, steps []planner.Step) {
+func undo(t *testing.T, k *testKernel, steps []op.Step) {
 	t.Helper()
 	for _, s := range slices.Backward(steps) {
 		apply(t, k, *s.Undo)
 	}
 }
 
-func observe(t *testing.T, k Kernel, project string) *state.Snapshot {
+func observe(t *testing.T, k *testKernel, project string) *state.Snapshot {
 	t.Helper()
-	snap, err := k.Observe(context.Background(), project)
+	snap, err := k.m.Observe(context.Background(), project)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +221,7 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-var lo = state.Link{Name: "lo", Kind: "device", Up: true, Addrs: []string{"127.0.0.1/8"}}
+var lo = state.Link{Name: "lo", Kind: "device", Up: true, MTU: 65536, Addrs: []string{"127.0.0.1/8"}}
 
 func TestTwoContainersOnABridge(t *testing.T) {
 	k := newKernel(t)
@@ -159,16 +233,16 @@ func TestTwoContainersOnABridge(t *testing.T) {
 	// The firewall part of a snapshot is checked in firewall_linux_test.go,
 	// the host's ports and nameservers in host_linux_test.go.
 	got.Firewall, got.Ports, got.Nameservers = nil, nil, nil
-	delete(got.Sysctls, planner.RouteLocalnet("br-front"))
-	delete(got.Sysctls, planner.BridgeIPv6Off("br-front"))
+	delete(got.Sysctls, names.RouteLocalnet("br-front"))
+	delete(got.Sysctls, names.IPv6Off("br-front"))
 	container := func(name, addr string) state.Namespace {
 		nsLo := lo
-		nsLo.Alias = mark(state.KindNamespace, name)
+		nsLo.Alias = mark(names.KindNamespace, name)
 		return state.Namespace{
 			Name: name,
-			Mark: mark(state.KindNamespace, name),
+			Mark: mark(names.KindNamespace, name),
 			Links: []state.Link{
-				{Name: "eth0", Kind: "veth", Alias: mark(state.KindEndpoint, name+"/front"), Up: true, Addrs: []string{addr}},
+				{Name: "eth0", Kind: "veth", Alias: mark(names.KindEndpoint, name+"/front"), Up: true, MTU: 1500, Addrs: []string{addr}},
 				nsLo,
 			},
 			Routes: []state.Route{
@@ -180,10 +254,10 @@ func TestTwoContainersOnABridge(t *testing.T) {
 	want := &state.Snapshot{
 		Host: state.Namespace{
 			Links: []state.Link{
-				{Name: "br-front", Kind: "bridge", Alias: mark(state.KindNetwork, "front"), Up: true, MAC: "02:42:0a:2a:01:01", Addrs: []string{"10.42.1.1/24"}},
+				{Name: "br-front", Kind: "bridge", Alias: mark(names.KindNetwork, "front"), Up: true, MAC: "02:42:0a:2a:01:01", MTU: 1500, Addrs: []string{"10.42.1.1/24"}},
 				lo,
-				{Name: "veth-a", Kind: "veth", Alias: mark(state.KindEndpoint, "a/front"), Master: "br-front", Up: true, Hairpin: true},
-				{Name: "veth-b", Kind: "veth", Alias: mark(state.KindEndpoint, "b/front"), Master: "br-front", Up: true, Hairpin: true},
+				{Name: "veth-a", Kind: "veth", Alias: mark(names.KindEndpoint, "a/front"), Master: "br-front", Up: true, MTU: 1500, Hairpin: true},
+				{Name: "veth-b", Kind: "veth", Alias: mark(names.KindEndpoint, "b/front"), Master: "br-front", Up: true, MTU: 1500, Hairpin: true},
 			},
 			Routes: []state.Route{{Dst: "10.42.1.0/24", Dev: "br-front"}},
 		},
@@ -276,10 +350,10 @@ func TestCreateExisting(t *testing.T) {
 	before := observe(t, k, project)
 	for _, s := range steps {
 		err := k.Apply(context.Background(), s)
-		if !IsExist(err) {
+		if !machine.IsExist(err) {
 			t.Errorf("%s again: %v, want IsExist", s, err)
 		}
-		if IsNotFound(err) {
+		if machine.IsNotFound(err) {
 			t.Errorf("%s again: %v is also IsNotFound", s, err)
 		}
 	}
@@ -287,9 +361,9 @@ func TestCreateExisting(t *testing.T) {
 	if diff := cmp.Diff(before, observe(t, k, project)); diff != "" {
 		t.Errorf("after failed creates (-before +after):\n%s", diff)
 	}
-	err := k.Apply(context.Background(), steps[2])
-	if want := "create bridge br-front (network front): "; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("error %q, want it to start with %q", err, want)
+	// The error is the kernel's: the step that failed names the command.
+	if err := k.Apply(context.Background(), steps[2]); err == nil || err.Error() != "file exists" {
+		t.Errorf("error %q, want the kernel's \"file exists\"", err)
 	}
 }
 
@@ -301,12 +375,12 @@ func TestVethFailureLeavesNothing(t *testing.T) {
 	before := observe(t, k, project)
 	for _, tc := range []struct {
 		name    string
-		step    planner.Step
+		step    op.Step
 		is      func(error) bool
 		wantErr string
 	}{
-		{"missing master", planner.Step{Op: planner.OpVethAdd, Resource: "endpoint a/x", Link: "veth-x", Master: "br-none", Peer: "eth0", PeerNS: "a"}, IsNotFound, "link br-none: does not exist"},
-		{"missing peer namespace", planner.Step{Op: planner.OpVethAdd, Resource: "endpoint z/front", Link: "veth-x", Master: "br-front", Peer: "eth0", PeerNS: "z"}, IsNotFound, "namespace z"},
+		{"missing master", op.Step{Ref: ref("endpoint a/x"), Op: op.VethAdd{Link: "veth-x", Master: "br-none", Peer: "eth0", PeerNS: "a"}}, machine.IsNotFound, "link br-none: does not exist"},
+		{"missing peer namespace", op.Step{Ref: ref("endpoint z/front"), Op: op.VethAdd{Link: "veth-x", Master: "br-front", Peer: "eth0", PeerNS: "z"}}, machine.IsNotFound, "namespace z"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := k.Apply(context.Background(), tc.step)
@@ -319,10 +393,10 @@ func TestVethFailureLeavesNothing(t *testing.T) {
 		})
 	}
 	// A peer name taken in its namespace: the kernel makes neither end.
-	apply(t, k, planner.Step{Op: planner.OpVethAdd, Resource: "endpoint a/front", Link: "veth-a", Master: "br-front", Peer: "eth0", PeerNS: "a"})
+	apply(t, k, op.Step{Ref: ref("endpoint a/front"), Op: op.VethAdd{Link: "veth-a", Master: "br-front", Peer: "eth0", PeerNS: "a"}})
 	before = observe(t, k, project)
-	err := k.Apply(context.Background(), planner.Step{Op: planner.OpVethAdd, Resource: "endpoint a/back", Link: "veth-a2", Master: "br-front", Peer: "eth0", PeerNS: "a"})
-	if !IsExist(err) {
+	err := k.Apply(context.Background(), op.Step{Ref: ref("endpoint a/back"), Op: op.VethAdd{Link: "veth-a2", Master: "br-front", Peer: "eth0", PeerNS: "a"}})
+	if !machine.IsExist(err) {
 		t.Errorf("peer name taken: %v, want IsExist", err)
 	}
 	if diff := cmp.Diff(before, observe(t, k, project)); diff != "" {
@@ -334,23 +408,23 @@ func TestObserveOtherNamespaces(t *testing.T) {
 	k := newKernel(t)
 	run(t, "ip", "netns", "add", "foreign")
 	t.Cleanup(func() { run(t, "ip", "netns", "del", "foreign") })
-	other := state.Mark{Project: "other", Kind: state.KindNamespace, Name: "x"}.String()
-	steps := []planner.Step{
-		withUndo(planner.Step{Op: planner.OpNetnsAdd, Resource: "container x", NS: "other-x", Alias: other}),
-		withUndo(planner.Step{Op: planner.OpNetnsAdd, Resource: "container a", NS: "a", Alias: mark(state.KindNamespace, "a")}),
+	other := names.NewMark("other", names.KindNamespace, "x").String()
+	steps := []op.Step{
+		withUndo(op.Step{Ref: ref("container x"), Op: op.NetnsAdd{NS: "other-x", Mark: mustMark(other)}}),
+		withUndo(op.Step{Ref: ref("container a"), Op: op.NetnsAdd{NS: "a", Mark: mustMark(mark(names.KindNamespace, "a"))}}),
 	}
 	apply(t, k, steps...)
 	t.Cleanup(func() { undo(t, k, steps) })
 	// An empty file, as a failed `ip netns add` leaves, is foreign too.
-	if err := os.WriteFile(filepath.Join(netnsDir, "stale"), nil, 0); err != nil {
+	if err := os.WriteFile(filepath.Join(names.NetnsDir, "stale"), nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove(filepath.Join(netnsDir, "stale")) })
+	t.Cleanup(func() { os.Remove(filepath.Join(names.NetnsDir, "stale")) })
 
 	aLo := lo
-	aLo.Alias = mark(state.KindNamespace, "a")
+	aLo.Alias = mark(names.KindNamespace, "a")
 	want := []state.Namespace{
-		{Name: "a", Mark: mark(state.KindNamespace, "a"), Links: []state.Link{aLo}},
+		{Name: "a", Mark: mark(names.KindNamespace, "a"), Links: []state.Link{aLo}},
 		{Name: "foreign"},
 		{Name: "other-x", Mark: other},
 		{Name: "stale"},
@@ -366,9 +440,9 @@ func TestDeletesCheckOwnership(t *testing.T) {
 	apply(t, k, steps...)
 	t.Cleanup(func() { undo(t, k, steps) })
 	before := observe(t, k, project)
-	for _, s := range []planner.Step{
-		{Op: planner.OpLinkDel, Resource: "network back", Link: "br-front", Alias: mark(state.KindNetwork, "back")},
-		{Op: planner.OpNetnsDel, Resource: "container b", NS: "a", Alias: mark(state.KindNamespace, "b")},
+	for _, s := range []op.Step{
+		{Ref: ref("network back"), Op: op.LinkDel{Link: "br-front", Mark: mustMark(mark(names.KindNetwork, "back"))}},
+		{Ref: ref("container b"), Op: op.NetnsDel{NS: "a", Mark: mustMark(mark(names.KindNamespace, "b"))}},
 	} {
 		if err := k.Apply(context.Background(), s); err == nil || !strings.Contains(err.Error(), "not topo's to delete") {
 			t.Errorf("%s: %v, want a refusal", s, err)
@@ -381,11 +455,11 @@ func TestDeletesCheckOwnership(t *testing.T) {
 
 func TestSysctl(t *testing.T) {
 	k := newKernel(t)
-	ns := withUndo(planner.Step{Op: planner.OpNetnsAdd, Resource: "container a", NS: "a", Alias: mark(state.KindNamespace, "a")})
+	ns := withUndo(op.Step{Ref: ref("container a"), Op: op.NetnsAdd{NS: "a", Mark: mustMark(mark(names.KindNamespace, "a"))}})
 	apply(t, k, ns)
 	t.Cleanup(func() { apply(t, k, *ns.Undo) })
 
-	apply(t, k, planner.Step{Op: planner.OpSysctl, Resource: "container a", NS: "a", Key: "net.ipv4.ip_forward", Value: "1"})
+	apply(t, k, op.Step{Ref: ref("container a"), Op: op.Sysctl{NS: "a", Key: "net.ipv4.ip_forward", Value: "1"}})
 	if got := strings.TrimSpace(run(t, "ip", "netns", "exec", "a", "cat", "/proc/sys/net/ipv4/ip_forward")); got != "1" {
 		t.Errorf("ip_forward in a = %q, want 1", got)
 	}
@@ -393,19 +467,19 @@ func TestSysctl(t *testing.T) {
 		t.Errorf("host ip_forward = %q after setting a's, want 0", got)
 	}
 	// The "host" here is the sandbox's own namespace.
-	apply(t, k, planner.Step{Op: planner.OpSysctl, Resource: "host", Key: "net.ipv4.ip_forward", Value: "1"})
+	apply(t, k, op.Step{Ref: ref("host"), Op: op.Sysctl{Key: "net.ipv4.ip_forward", Value: "1"}})
 	if got := observe(t, k, project).Sysctls["net.ipv4.ip_forward"]; got != "1" {
 		t.Errorf("host ip_forward = %q, want 1", got)
 	}
-	apply(t, k, planner.Step{Op: planner.OpSysctl, Resource: "host", Key: "net.ipv4.ip_forward", Value: "0"})
-	if err := k.Apply(context.Background(), planner.Step{Op: planner.OpSysctl, Key: "net..ipv4", Value: "1"}); err == nil {
+	apply(t, k, op.Step{Ref: ref("host"), Op: op.Sysctl{Key: "net.ipv4.ip_forward", Value: "0"}})
+	if err := k.Apply(context.Background(), op.Step{Op: op.Sysctl{Key: "net..ipv4", Value: "1"}}); err == nil {
 		t.Errorf("bad key: no error")
 	}
 }
 
 func TestNetnsDirIsShared(t *testing.T) {
 	k := newKernel(t)
-	ns := withUndo(planner.Step{Op: planner.OpNetnsAdd, Resource: "container a", NS: "a", Alias: mark(state.KindNamespace, "a")})
+	ns := withUndo(op.Step{Ref: ref("container a"), Op: op.NetnsAdd{NS: "a", Mark: mustMark(mark(names.KindNamespace, "a"))}})
 	apply(t, k, ns)
 	t.Cleanup(func() { apply(t, k, *ns.Undo) })
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
@@ -413,22 +487,22 @@ func TestNetnsDirIsShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(mounts), "\n") {
-		if f := strings.Fields(line); len(f) > 6 && f[4] == netnsDir {
+		if f := strings.Fields(line); len(f) > 6 && f[4] == names.NetnsDir {
 			if !strings.Contains(line, " shared:") {
-				t.Errorf("%s is not shared: %s", netnsDir, line)
+				t.Errorf("%s is not shared: %s", names.NetnsDir, line)
 			}
 			return
 		}
 	}
-	t.Errorf("%s is not a mount point", netnsDir)
+	t.Errorf("%s is not a mount point", names.NetnsDir)
 }
 
 func TestBadNames(t *testing.T) {
 	k := newKernel(t)
 	for _, name := range []string{"..", ".", "a/b", ""} {
-		for _, op := range []planner.Op{planner.OpNetnsAdd, planner.OpNetnsDel} {
-			if err := k.Apply(context.Background(), planner.Step{Op: op, NS: name}); err == nil {
-				t.Errorf("%s %q: no error", op, name)
+		for _, o := range []op.Operation{op.NetnsAdd{NS: name}, op.NetnsDel{NS: name}} {
+			if err := k.m.Apply(context.Background(), o); err == nil {
+				t.Errorf("%s %q: no error", o.Name(), name)
 			}
 		}
 	}
@@ -440,15 +514,15 @@ func BenchmarkObserve(b *testing.B) {
 	k := newKernel(b)
 	const n = 1000
 	apply(b, k,
-		planner.Step{Op: planner.OpBridgeAdd, Link: "br0", Alias: mark(state.KindNetwork, "n")},
-		planner.Step{Op: planner.OpAddrAdd, Link: "br0", Addr: "10.1.0.1/16"})
+		op.Step{Op: op.BridgeAdd{Link: "br0", Mark: mustMark(mark(names.KindNetwork, "n"))}},
+		op.Step{Op: op.AddrAdd{Link: "br0", Addr: pfx("10.1.0.1/16")}})
 	for i := range n {
 		c := fmt.Sprintf("c%d", i)
 		apply(b, k,
-			planner.Step{Op: planner.OpNetnsAdd, NS: c, Alias: mark(state.KindNamespace, c)},
-			planner.Step{Op: planner.OpVethAdd, Link: "v" + c, Master: "br0", Peer: "eth0", PeerNS: c, Alias: mark(state.KindEndpoint, c+"/n")},
-			planner.Step{Op: planner.OpAddrAdd, NS: c, Link: "eth0", Addr: fmt.Sprintf("10.1.%d.%d/16", (i+2)/256, (i+2)%256)},
-			planner.Step{Op: planner.OpRouteAdd, NS: c, Dst: "default", Gateway: "10.1.0.1"},
+			op.Step{Op: op.NetnsAdd{NS: c, Mark: mustMark(mark(names.KindNamespace, c))}},
+			op.Step{Op: op.VethAdd{Link: "v" + c, Master: "br0", Peer: "eth0", PeerNS: c, Mark: mustMark(mark(names.KindEndpoint, c+"/n"))}},
+			op.Step{Op: op.AddrAdd{NS: c, Link: "eth0", Addr: pfx(fmt.Sprintf("10.1.%d.%d/16", (i+2)/256, (i+2)%256))}},
+			op.Step{Op: op.RouteAdd{NS: c, Dst: dst("default"), Gateway: ip("10.1.0.1")}},
 		)
 	}
 	for b.Loop() {
@@ -486,13 +560,13 @@ func TestNamespaceDeletesTakeTheirVeths(t *testing.T) {
 	k := newKernel(t)
 	steps := twoContainers()
 	apply(t, k, steps...)
-	ends := []string{mark(state.KindEndpoint, state.EndpointName("a", "front")), mark(state.KindEndpoint, state.EndpointName("b", "front"))}
+	ends := []string{mark(names.KindEndpoint, names.Endpoint("a", "front")), mark(names.KindEndpoint, names.Endpoint("b", "front"))}
 	if n := hostLinksMarkedAs(t, ends...); n != 2 {
 		t.Fatalf("%d host ends before, want 2", n)
 	}
-	var dels []planner.Step
+	var dels []op.Step
 	for _, s := range steps {
-		if s.Op == planner.OpNetnsAdd {
+		if testkit.Is[op.NetnsAdd](s) {
 			dels = append(dels, *s.Undo)
 		}
 	}
@@ -501,7 +575,7 @@ func TestNamespaceDeletesTakeTheirVeths(t *testing.T) {
 			t.Fatalf("%s: %v", dels[i], err)
 		}
 	}
-	if names, _ := listNetns(); len(names) != 0 {
+	if names, _ := topons.List(); len(names) != 0 {
 		t.Errorf("namespaces left after the batch: %q", names)
 	}
 	if n := hostLinksMarkedAs(t, ends...); n != 0 {
@@ -523,7 +597,7 @@ func TestNamespaceDeletesTakeTheirVeths(t *testing.T) {
 // through the handle since.
 func TestObservedLinksLastUntilAChange(t *testing.T) {
 	k := newKernel(t)
-	apply(t, k, withUndo(planner.Step{Op: planner.OpNetnsAdd, Resource: "container a", NS: "a", Alias: mark(state.KindNamespace, "a")}))
+	apply(t, k, withUndo(op.Step{Ref: ref("container a"), Op: op.NetnsAdd{NS: "a", Mark: mustMark(mark(names.KindNamespace, "a"))}}))
 	observe(t, k, project)
 	seen := func() []linkInfo {
 		t.Helper()
@@ -537,7 +611,7 @@ func TestObservedLinksLastUntilAChange(t *testing.T) {
 	if l := seen(); len(l) != 1 || l[0].Name != "lo" {
 		t.Fatalf("after observing: links %v, want lo", l)
 	}
-	if err := k.execute("a", markUpRequest("lo", mark(state.KindNamespace, "a"))); err != nil {
+	if err := k.execute("a", markUpRequest("lo", mark(names.KindNamespace, "a"))); err != nil {
 		t.Fatal(err)
 	}
 	if l := seen(); l != nil {
