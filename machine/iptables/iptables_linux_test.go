@@ -1,6 +1,4 @@
-//go:build porting
-
-package kernel
+package iptables
 
 import (
 	"bytes"
@@ -13,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	goipt "github.com/coreos/go-iptables/iptables"
+
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/internal/sandbox"
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/state"
 )
 
@@ -67,11 +67,11 @@ func input(n int) firewall.Input {
 }
 
 // firewallSteps plans the changes from an empty firewall to in's rules.
-func firewallSteps(in firewall.Input, have *state.Firewall) []planner.Step {
-	var steps []planner.Step
+func firewallSteps(in firewall.Input, have *state.Firewall) []op.Step {
+	var steps []op.Step
 	for _, tc := range firewall.Diff(in.Project, firewall.Generate(in), have) {
-		undo := planner.Step{Op: planner.OpFirewall, Table: tc.Table, Rules: firewall.Invert(tc.Changes)}
-		steps = append(steps, planner.Step{Op: planner.OpFirewall, Table: tc.Table, Rules: tc.Changes, Undo: &undo})
+		undo := op.Step{Op: op.FirewallBatch{Table: tc.Table, Changes: firewall.Invert(tc.Changes)}}
+		steps = append(steps, op.Step{Undo: &undo, Op: op.FirewallBatch{Table: tc.Table, Changes: tc.Changes}})
 	}
 	return steps
 }
@@ -85,7 +85,7 @@ func TestFirewallRoundTrip(t *testing.T) {
 	for _, x := range backends(t) {
 		t.Run(x.backend, func(t *testing.T) {
 			k := newKernel(t)
-			k.SetIptables(x)
+			k.Use(x)
 			t.Cleanup(func() { flushIptables(t, x) })
 			in := input(4)
 			steps := firewallSteps(in, nil)
@@ -111,10 +111,10 @@ func TestFirewallBatchIsAtomic(t *testing.T) {
 	for _, x := range backends(t) {
 		t.Run(x.backend, func(t *testing.T) {
 			k := newKernel(t)
-			k.SetIptables(x)
+			k.Use(x)
 			t.Cleanup(func() { flushIptables(t, x) })
-			err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{
-				{Op: "-N", Chain: "TOPO-X"}, {Op: "-D", Chain: "TOPO-X", Spec: "-j DROP"}}})
+			err := k.Apply(context.Background(), op.FirewallBatch{Table: "filter", Changes: []firewall.Change{
+				{Op: firewall.NewChain, Chain: "TOPO-X"}, {Op: firewall.Delete, Chain: "TOPO-X", Spec: "-j DROP"}}})
 			if err == nil {
 				t.Fatal("deleting a missing rule succeeded")
 			}
@@ -133,12 +133,12 @@ func BenchmarkFirewallApply1000(b *testing.B) {
 	for _, x := range backends(b) {
 		b.Run(x.backend, func(b *testing.B) {
 			k := newKernel(b)
-			k.SetIptables(x)
+			k.Use(x)
 			in := input(1000)
 			steps := firewallSteps(in, nil)
 			rules := 0
 			for _, s := range steps {
-				rules += len(s.Rules)
+				rules += len(s.Op.(op.FirewallBatch).Changes)
 			}
 			var up, down time.Duration
 			for b.Loop() {
@@ -147,14 +147,14 @@ func BenchmarkFirewallApply1000(b *testing.B) {
 				up += time.Since(start)
 				b.StopTimer()
 				// down: planned from what is observed, as topo down does.
-				obs, err := k.Observe(context.Background(), in.Project)
+				obs, err := k.observe(context.Background())
 				if err != nil {
 					b.Fatal(err)
 				}
 				start = time.Now()
 				apply(b, k, firewallSteps(firewall.Input{Project: in.Project}, obs.Firewall)...)
 				down += time.Since(start)
-				if obs, _ := k.Observe(context.Background(), in.Project); len(obs.Firewall.Tables) != 0 {
+				if obs, _ := k.observe(context.Background()); len(obs.Firewall.Tables) != 0 {
 					b.Fatalf("down left %+v", obs.Firewall.Tables)
 				}
 				b.StartTimer()
@@ -176,7 +176,7 @@ func addChain(t *testing.T, x *iptablesExec, name string) {
 }
 
 // wantChains fails unless an observation of k finds every chain named.
-func wantChains(t *testing.T, k *Netlink, names ...string) {
+func wantChains(t *testing.T, k *Kernel, names ...string) {
 	t.Helper()
 	var chains []string
 	for _, tb := range observe(t, k, "any").Firewall.Tables {
@@ -199,10 +199,10 @@ func TestDetectionSaveIsNotStale(t *testing.T) {
 	t.Cleanup(func() { flushIptables(t, x) })
 	addChain(t, x, "TOPO-DETECT")
 	k := newKernel(t)
-	if b, err := k.FirewallBackend(context.Background()); err != nil || b != x.backend {
+	if b, err := k.Backend(context.Background()); err != nil || b != x.backend {
 		t.Fatalf("backend %q, %v; want %q, the one with rules", b, err, x.backend)
 	}
-	if err := k.Apply(context.Background(), planner.Step{Op: planner.OpFirewall, Table: "filter", Rules: []firewall.Change{{Op: "-N", Chain: "TOPO-LATER"}}}); err != nil {
+	if err := k.Apply(context.Background(), op.FirewallBatch{Table: "filter", Changes: []firewall.Change{{Op: firewall.NewChain, Chain: "TOPO-LATER"}}}); err != nil {
 		t.Fatal(err)
 	}
 	wantChains(t, k, "TOPO-DETECT", "TOPO-LATER")
@@ -218,24 +218,23 @@ func TestPrefetchIsNotStale(t *testing.T) {
 		t.Run(x.backend, func(t *testing.T) {
 			t.Cleanup(func() { flushIptables(t, x) })
 			addChain(t, x, "TOPO-EARLY")
-			prefetched := func(t *testing.T) (*Netlink, []byte) {
-				k := newKernel(t)
-				k.PrefetchFirewall(context.Background())
-				if b, err := k.FirewallBackend(context.Background()); err != nil || b != x.backend {
+			prefetched := func(t *testing.T) (*Kernel, []byte) {
+				k := New(context.Background(), goipt.ProtocolIPv4, true)
+				if b, err := k.Backend(context.Background()); err != nil || b != x.backend {
 					t.Fatalf("backend %q, %v; want %q, the one with rules", b, err, x.backend)
 				}
-				k.fw.mu.Lock()
-				defer k.fw.mu.Unlock()
-				if k.fw.detected == nil {
+				k.mu.Lock()
+				defer k.mu.Unlock()
+				if k.detected == nil {
 					t.Fatal("detection kept no save")
 				}
-				return k, k.fw.detected
+				return k, k.detected
 			}
 
 			// Unchanged since: the early read serves (nft), or is read
 			// again (legacy has no generation).
 			k, early := prefetched(t)
-			out, err := k.save(context.Background(), k.fw.ipt)
+			out, err := k.save(context.Background(), k.ipt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,5 +269,79 @@ func TestNftGeneration(t *testing.T) {
 	addChain(t, x, "TOPO-GEN")
 	if g3, err := nftGeneration(); err != nil || g3 == g1 {
 		t.Errorf("generation %d after a change, %d before (%v)", g3, g1, err)
+	}
+}
+
+func newKernel(t testing.TB) *Kernel {
+	t.Helper()
+	return New(context.Background(), goipt.ProtocolIPv4, false)
+}
+
+// observe is a snapshot of k's firewall alone.
+func (k *Kernel) observe(ctx context.Context) (*state.Snapshot, error) {
+	fw, err := k.Observe(ctx)
+	if fw == nil {
+		fw = &state.Firewall{}
+	}
+	return &state.Snapshot{Firewall: fw}, err
+}
+
+func observe(t testing.TB, k *Kernel, _ string) *state.Snapshot {
+	t.Helper()
+	s, err := k.observe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func apply(t testing.TB, k *Kernel, steps ...op.Step) {
+	t.Helper()
+	for _, s := range steps {
+		if err := k.Apply(context.Background(), s.Op.(op.FirewallBatch)); err != nil {
+			t.Fatalf("%s: %v", s.Headline(), err)
+		}
+	}
+}
+
+// undo applies the inverses of steps in reverse order.
+func undo(t testing.TB, k *Kernel, steps []op.Step) {
+	t.Helper()
+	for _, s := range slices.Backward(steps) {
+		apply(t, k, *s.Undo)
+	}
+}
+
+// TestIPv6Family: the same mechanism, switched to ip6tables through
+// go-iptables' family, finds its backend, applies a batch and reads it
+// back from ip6tables-save, and leaves iptables alone.
+func TestIPv6Family(t *testing.T) {
+	sandbox.Require(t)
+	if _, err := exec.LookPath("ip6tables-save"); err != nil {
+		t.Skip("needs ip6tables (Debian package iptables)")
+	}
+	ctx := context.Background()
+	k6 := New(ctx, goipt.ProtocolIPv6, false)
+	if _, err := k6.Backend(ctx); err != nil {
+		t.Fatal(err)
+	}
+	add := op.FirewallBatch{Table: firewall.TableFilter, Changes: []firewall.Change{{Op: firewall.NewChain, Chain: "TOPO-SIX"}, {Op: firewall.Append, Chain: "TOPO-SIX", Spec: "-s 2001:db8::/64 -j RETURN"}}}
+	if err := k6.Apply(ctx, add); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k6.Apply(ctx, op.FirewallBatch{Table: firewall.TableFilter, Changes: firewall.Invert(add.Changes)}) })
+	fw, err := k6.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := fw.Table(firewall.TableFilter).Chain("TOPO-SIX"); c == nil || len(c.Rules) != 1 || c.Rules[0].Spec != "-s 2001:db8::/64 -j RETURN" {
+		t.Errorf("ip6tables holds %+v", fw)
+	}
+	fw4, err := newKernel(t).Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fw4.Table(firewall.TableFilter).Chain("TOPO-SIX") != nil {
+		t.Error("the IPv6 chain is in iptables too")
 	}
 }

@@ -1,6 +1,4 @@
-//go:build porting
-
-package kernel
+package linux
 
 import (
 	"os"

@@ -1,6 +1,4 @@
-//go:build porting
-
-package kernel
+package links
 
 import (
 	"context"
@@ -13,6 +11,8 @@ import (
 	"github.com/topolab/topo/applier"
 	"github.com/topolab/topo/internal/benchtopo"
 	"github.com/topolab/topo/internal/sandbox"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 )
@@ -23,65 +23,57 @@ import (
 // where the wall time goes (much of it is the kernel waiting, which a CPU
 // profile does not see):
 //
-//	go test ./kernel -run '^$' -bench 'Netlink' -benchtime 3x -cpuprofile cpu.prof
+//	go test ./machine/links -run '^$' -bench 'Netlink' -benchtime 3x -cpuprofile cpu.prof
 
-// opTimer is an executor that adds up the wall time of each op.
+// opTimer is a machine that adds up the wall time of each operation.
 type opTimer struct {
-	next applier.Executor
+	machine.Machine
 	mu   sync.Mutex
-	wall map[planner.Op]time.Duration
-	n    map[planner.Op]int
+	wall map[string]time.Duration
+	n    map[string]int
 }
 
-func newOpTimer(next applier.Executor) *opTimer {
-	return &opTimer{next: next, wall: map[planner.Op]time.Duration{}, n: map[planner.Op]int{}}
+func newOpTimer(next machine.Machine) *opTimer {
+	return &opTimer{Machine: next, wall: map[string]time.Duration{}, n: map[string]int{}}
 }
 
-func (t *opTimer) Apply(ctx context.Context, s planner.Step) error {
+func (t *opTimer) Apply(ctx context.Context, o op.Operation) error {
 	start := time.Now()
-	err := t.next.Apply(ctx, s)
+	err := t.Machine.Apply(ctx, o)
 	t.mu.Lock()
-	t.wall[s.Op] += time.Since(start)
-	t.n[s.Op]++
+	t.wall[o.Name()] += time.Since(start)
+	t.n[o.Name()]++
 	t.mu.Unlock()
 	return err
 }
 
-// Batch and ApplyBatch pass batches through, so that the timed kernel
-// runs as the commands run it; a batch's wall time is shared among its
-// steps.
-func (t *opTimer) Batch(steps []planner.Step) int {
-	if b, ok := t.next.(applier.Batcher); ok {
-		return b.Batch(steps)
-	}
-	return 1
-}
-
-func (t *opTimer) ApplyBatch(ctx context.Context, steps []planner.Step) []error {
+// ApplyBatch times a batch as the commands run it; its wall time is
+// shared among its operations.
+func (t *opTimer) ApplyBatch(ctx context.Context, ops []op.Operation) []error {
 	start := time.Now()
-	errs := t.next.(applier.Batcher).ApplyBatch(ctx, steps)
-	each := time.Since(start) / time.Duration(len(steps))
+	errs := t.Machine.ApplyBatch(ctx, ops)
+	each := time.Since(start) / time.Duration(len(ops))
 	t.mu.Lock()
-	for _, s := range steps {
-		t.wall[s.Op] += each
-		t.n[s.Op]++
+	for _, o := range ops {
+		t.wall[o.Name()] += each
+		t.n[o.Name()]++
 	}
 	t.mu.Unlock()
 	return errs
 }
 
-// report adds, per op, the wall time per iteration in ms and the mean per
-// step in µs.
+// report adds, per operation, the wall time per iteration in ms and the
+// mean per operation in µs.
 func (t *opTimer) report(b *testing.B) {
 	ops := make([]string, 0, len(t.wall))
-	for op := range t.wall {
-		ops = append(ops, string(op))
+	for o := range t.wall {
+		ops = append(ops, o)
 	}
 	sort.Strings(ops)
-	for _, op := range ops {
-		w, n := t.wall[planner.Op(op)], t.n[planner.Op(op)]
-		b.ReportMetric(float64(w.Milliseconds())/float64(b.N), "ms-"+op+"/op")
-		b.ReportMetric(float64(w.Microseconds())/float64(n), "µs/"+op)
+	for _, o := range ops {
+		w, n := t.wall[o], t.n[o]
+		b.ReportMetric(float64(w.Milliseconds())/float64(b.N), "ms-"+o+"/op")
+		b.ReportMetric(float64(w.Microseconds())/float64(n), "µs/"+o)
 	}
 }
 
@@ -96,18 +88,18 @@ func benchFile(b *testing.B, n int) *spec.File {
 }
 
 // newApplier is how the commands apply a plan.
-func newApplier(exec applier.Executor) *applier.Applier {
-	return &applier.Applier{Exec: exec}
+func newApplier(m machine.Machine) *applier.Applier {
+	return &applier.Applier{Machine: m}
 }
 
-func benchUp(b *testing.B, k Kernel, exec applier.Executor, f *spec.File) {
+func benchUp(b *testing.B, k machine.Machine, exec machine.Machine, f *spec.File) {
 	b.Helper()
 	ctx := context.Background()
 	obs, err := k.Observe(ctx, f.Project)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, _, err := planner.Up(f, obs)
+	p, _, err := planner.Up(f, obs, planner.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,14 +108,14 @@ func benchUp(b *testing.B, k Kernel, exec applier.Executor, f *spec.File) {
 	}
 }
 
-func benchDown(b *testing.B, k Kernel, exec applier.Executor, project string) {
+func benchDown(b *testing.B, k machine.Machine, exec machine.Machine, project string) {
 	b.Helper()
 	ctx := context.Background()
 	obs, err := k.Observe(ctx, project)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := newApplier(exec).Apply(ctx, planner.Down(project, obs)); err != nil {
+	if err := newApplier(exec).Apply(ctx, planner.Down(project, obs, planner.Options{})); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -179,7 +171,7 @@ func BenchmarkNetlinkPlan(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				p, _, err := planner.Up(f, obs)
+				p, _, err := planner.Up(f, obs, planner.Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -191,11 +183,4 @@ func BenchmarkNetlinkPlan(b *testing.B) {
 	}
 }
 
-func mustNew(b *testing.B) Kernel {
-	b.Helper()
-	k, err := New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return k
-}
+func mustNew(b *testing.B) machine.Machine { return newKernel(b).m }

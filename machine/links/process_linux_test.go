@@ -1,6 +1,4 @@
-//go:build porting
-
-package kernel
+package links
 
 import (
 	"context"
@@ -14,38 +12,33 @@ import (
 
 	"github.com/topolab/topo/daemon"
 	"github.com/topolab/topo/internal/sandbox"
-	"github.com/topolab/topo/planner"
-	"github.com/topolab/topo/rundir"
-	"github.com/topolab/topo/state"
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 )
 
 // TestProcessInNamespace starts a command in a container's namespace, sees
 // it observed, sees it read the namespace's /etc/netns files, and stops it.
 func TestProcessInNamespace(t *testing.T) {
 	sandbox.Require(t)
-	t.Setenv("TOPO_STATE_DIR", t.TempDir())
-	k, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := newKernel(t)
 	ctx := context.Background()
-	ns := planner.Step{Op: planner.OpNetnsAdd, NS: "pa", Alias: mark(state.KindNamespace, "pa")}
+	ns := op.Step{Op: op.NetnsAdd{NS: "pa", Mark: mustMark(mark(names.KindNamespace, "pa"))}}
 	if err := k.Apply(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { k.Apply(ctx, planner.Step{Op: planner.OpNetnsDel, NS: "pa"}) })
+	t.Cleanup(func() { k.Apply(ctx, op.Step{Op: op.NetnsDel{NS: "pa"}}) })
 	os.MkdirAll("/etc/netns/pa", 0o755)
 	os.WriteFile("/etc/netns/pa/hosts", []byte("10.9.9.9 only-in-pa\n"), 0o644)
 	t.Cleanup(func() { os.RemoveAll("/etc/netns/pa") })
 
-	start := planner.Step{Op: planner.OpProcStart, NS: "pa", Resource: "container pa",
-		Argv:    []string{"sh", "-c", "cat /etc/hosts; readlink /proc/self/ns/net; exec sleep 1000"},
-		PidFile: rundir.PidFile(project, "pa"), Log: rundir.LogFile(project, "pa")}
+	startOp := op.ProcStart{NS: "pa", Argv: []string{"sh", "-c", "cat /etc/hosts; readlink /proc/self/ns/net; exec sleep 1000"}, PidFile: names.DefaultRuntime.PidFile(project, "pa"), Log: names.DefaultRuntime.LogFile(project, "pa")}
+	start := op.Step{Ref: ref("container pa"), Op: startOp}
 	if err := k.Apply(ctx, start); err != nil {
 		t.Fatal(err)
 	}
 	// A second start of a live process is ErrExist.
-	if err := k.Apply(ctx, start); !IsExist(err) {
+	if err := k.Apply(ctx, start); !machine.IsExist(err) {
 		t.Errorf("second start: %v, want ErrExist", err)
 	}
 	snap, err := k.Observe(ctx, project)
@@ -64,7 +57,7 @@ func TestProcessInNamespace(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	var log []byte
 	for time.Now().Before(deadline) {
-		log, _ = os.ReadFile(start.Log)
+		log, _ = os.ReadFile(startOp.Log)
 		if strings.Contains(string(log), "net:[") {
 			break
 		}
@@ -74,7 +67,7 @@ func TestProcessInNamespace(t *testing.T) {
 		t.Errorf("the command did not see /etc/netns/pa/hosts:\n%s", log)
 	}
 
-	stop := planner.Step{Op: planner.OpProcStop, PidFile: start.PidFile, Log: start.Log, DropLog: true}
+	stop := op.Step{Op: op.ProcStop{PidFile: startOp.PidFile, Log: startOp.Log, DropLog: true}}
 	if err := k.Apply(ctx, stop); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +76,7 @@ func TestProcessInNamespace(t *testing.T) {
 			t.Errorf("process %d still runs after stop: %s", pid, b)
 		}
 	}
-	if _, err := os.Stat(rundir.Project(project)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(names.DefaultRuntime.Project(project)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("runtime folder left after the last stop: %v", err)
 	}
 	// Stopping what is gone is success.
@@ -94,13 +87,12 @@ func TestProcessInNamespace(t *testing.T) {
 
 func TestProcessStartFailuresLeaveNothing(t *testing.T) {
 	sandbox.Require(t)
-	t.Setenv("TOPO_STATE_DIR", t.TempDir())
 	// Wide enough for sh to end within it on a loaded machine.
 	t.Setenv("TOPO_START_WINDOW", "5s")
-	k, _ := New()
+	k := newKernel(t)
 	ctx := context.Background()
 	for _, argv := range [][]string{{"no-such-program-topo"}, {"sh", "-c", "echo boom; exit 3"}, {"sh", "-c", "echo done"}} {
-		s := planner.Step{Op: planner.OpProcStart, Argv: argv, PidFile: rundir.PidFile(project, "x"), Log: rundir.LogFile(project, "x")}
+		s := op.Step{Op: op.ProcStart{Argv: argv, PidFile: names.DefaultRuntime.PidFile(project, "x"), Log: names.DefaultRuntime.LogFile(project, "x")}}
 		err := k.Apply(ctx, s)
 		if err == nil {
 			t.Fatalf("%q started", argv)
@@ -108,13 +100,13 @@ func TestProcessStartFailuresLeaveNothing(t *testing.T) {
 		if argv[0] == "no-such-program-topo" && !errors.Is(err, daemon.ErrNotFound) {
 			t.Errorf("%q: %v, want ErrNotFound", argv, err)
 		}
-		if entries, _ := os.ReadDir(filepath.Dir(rundir.Project(project))); len(entries) != 0 {
+		if entries, _ := os.ReadDir(filepath.Dir(names.DefaultRuntime.Project(project))); len(entries) != 0 {
 			t.Errorf("%q left %v", argv, entries)
 		}
 	}
 	// A namespace that does not exist is ErrNotExist.
-	s := planner.Step{Op: planner.OpProcStart, NS: "nope", Argv: []string{"true"}, PidFile: rundir.PidFile(project, "x"), Log: rundir.LogFile(project, "x")}
-	if err := k.Apply(ctx, s); !IsNotFound(err) {
+	s := op.Step{Op: op.ProcStart{NS: "nope", Argv: []string{"true"}, PidFile: names.DefaultRuntime.PidFile(project, "x"), Log: names.DefaultRuntime.LogFile(project, "x")}}
+	if err := k.Apply(ctx, s); !machine.IsNotFound(err) {
 		t.Errorf("missing namespace: %v", err)
 	}
 }

@@ -1,6 +1,4 @@
-//go:build porting
-
-package kernel
+package links
 
 import (
 	"bytes"
@@ -13,27 +11,27 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/resolver/records"
 )
 
 func TestDNSFilesAndRecords(t *testing.T) {
 	k := newKernel(t)
-	t.Setenv("TOPO_STATE_DIR", t.TempDir())
 	ctx := context.Background()
-	apply := func(s planner.Step) error { return k.Apply(ctx, s) }
-	if err := apply(planner.Step{Op: planner.OpNetnsAdd, NS: "p-a", Alias: "topo:p:ns:a"}); err != nil {
+	apply := func(s op.Step) error { return k.Apply(ctx, s) }
+	if err := apply(op.Step{Op: op.NetnsAdd{NS: "p-a", Mark: mustMark("topo:p:ns:a")}}); err != nil {
 		t.Fatal(err)
 	}
-	rc := planner.NetnsFile("p-a", "resolv.conf")
-	if err := apply(planner.Step{Op: planner.OpFileWrite, NS: "p-a", Path: rc, Content: "nameserver 127.0.0.11\n"}); err != nil {
+	rc := names.NetnsFile("p-a", "resolv.conf")
+	if err := apply(op.Step{Op: op.FileWrite{NS: "p-a", Path: rc, Content: "nameserver 127.0.0.11\n"}}); err != nil {
 		t.Fatal(err)
 	}
 	// Only resolv.conf and hosts of the step's own namespace folder. (The
 	// paths stay under /etc/netns, the sandbox's own tmpfs, should the
 	// check ever fail.)
 	for _, p := range []string{"/etc/netns/p-b/hosts", "/etc/netns/p-a/passwd", "/etc/netns/p-a/x/hosts", "/etc/netns/p-a/../p-b/hosts"} {
-		if err := apply(planner.Step{Op: planner.OpFileWrite, NS: "p-a", Path: p, Content: "x"}); err == nil {
+		if err := apply(op.Step{Op: op.FileWrite{NS: "p-a", Path: p, Content: "x"}}); err == nil {
 			t.Errorf("wrote %s", p)
 		}
 		if _, err := os.Stat(filepath.Clean(p)); !errors.Is(err, fs.ErrNotExist) {
@@ -41,10 +39,10 @@ func TestDNSFilesAndRecords(t *testing.T) {
 		}
 	}
 	doc := records.Encode(&records.Document{Project: "p", Namespaces: []records.Namespace{{Name: "p-a", Containers: []string{"a"}}}})
-	if err := apply(planner.Step{Op: planner.OpRecordsWrite, Project: "p", Content: string(doc)}); err != nil {
+	if err := apply(op.Step{Op: op.RecordsWrite{Project: "p", Content: string(doc)}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := apply(planner.Step{Op: planner.OpRecordsWrite, Project: "p", Content: "{not json"}); err == nil {
+	if err := apply(op.Step{Op: op.RecordsWrite{Project: "p", Content: "{not json"}}); err == nil {
 		t.Error("wrote a records document that does not decode")
 	}
 	obs, err := k.Observe(ctx, "p")
@@ -58,20 +56,20 @@ func TestDNSFilesAndRecords(t *testing.T) {
 		t.Errorf("observed resolver %+v, want the records and no process", r)
 	}
 	// A reload needs a running resolver.
-	if err := apply(planner.Step{Op: planner.OpResolverReload, Project: "p"}); err == nil {
+	if err := apply(op.Step{Op: op.ResolverReload{Project: "p"}}); err == nil {
 		t.Error("reloaded a resolver that does not run")
 	}
 
-	if err := apply(planner.Step{Op: planner.OpFileDel, NS: "p-a", Path: rc}); err != nil {
+	if err := apply(op.Step{Op: op.FileDel{NS: "p-a", Path: rc}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat("/etc/netns/p-a"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("/etc/netns/p-a left: %v", err)
 	}
-	if err := apply(planner.Step{Op: planner.OpRecordsDel, Project: "p"}); err != nil {
+	if err := apply(op.Step{Op: op.RecordsDel{Project: "p"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := apply(planner.Step{Op: planner.OpResolverStop, Project: "p"}); err != nil {
+	if err := apply(op.Step{Op: op.ResolverStop{Project: "p"}}); err != nil {
 		t.Errorf("stopping a resolver that does not run: %v", err)
 	}
 	obs, _ = k.Observe(ctx, "p")
@@ -89,27 +87,26 @@ func TestDNSFilesAndRecords(t *testing.T) {
 // and its files and the namespaces are gone.
 func TestResolverStopBatch(t *testing.T) {
 	k := newKernel(t)
-	t.Setenv("TOPO_STATE_DIR", t.TempDir())
 	ctx := context.Background()
-	apply := func(s planner.Step) {
+	apply := func(s op.Step) {
 		t.Helper()
 		if err := k.Apply(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
 	doc := records.Document{Project: "p"}
-	steps := []planner.Step{
-		{Action: planner.Destroy, Op: planner.OpResolverStop, Project: "p"},
-		{Action: planner.Destroy, Op: planner.OpRecordsDel, Project: "p"},
+	steps := []op.Step{
+		{Action: op.Destroy, Op: op.ResolverStop{Project: "p"}},
+		{Action: op.Destroy, Op: op.RecordsDel{Project: "p"}},
 	}
 	for _, name := range []string{"a", "b"} {
 		ns, alias := "p-"+name, "topo:p:ns:"+name
-		apply(planner.Step{Op: planner.OpNetnsAdd, NS: ns, Alias: alias})
+		apply(op.Step{Op: op.NetnsAdd{NS: ns, Mark: mustMark(alias)}})
 		doc.Namespaces = append(doc.Namespaces, records.Namespace{Name: ns, Containers: []string{name}})
-		steps = append(steps, planner.Step{Action: planner.Destroy, Op: planner.OpNetnsDel, NS: ns, Alias: alias})
+		steps = append(steps, op.Step{Action: op.Destroy, Op: op.NetnsDel{NS: ns, Mark: mustMark(alias)}})
 	}
-	apply(planner.Step{Op: planner.OpRecordsWrite, Project: "p", Content: string(records.Encode(&doc))})
-	apply(planner.Step{Op: planner.OpResolverStart, Project: "p"})
+	apply(op.Step{Op: op.RecordsWrite{Project: "p", Content: string(records.Encode(&doc))}})
+	apply(op.Step{Op: op.ResolverStart{Project: "p"}})
 	obs, err := k.Observe(ctx, "p")
 	if err != nil {
 		t.Fatal(err)
