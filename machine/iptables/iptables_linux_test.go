@@ -329,7 +329,9 @@ func TestIPv6Family(t *testing.T) {
 	if err := k6.Apply(ctx, add); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = k6.Apply(ctx, op.FirewallBatch{Table: firewall.TableFilter, Changes: firewall.Invert(add.Changes)}) })
+	t.Cleanup(func() {
+		_ = k6.Apply(ctx, op.FirewallBatch{Table: firewall.TableFilter, Changes: firewall.Invert(add.Changes)})
+	})
 	fw, err := k6.Observe(ctx)
 	if err != nil {
 		t.Fatal(err)
