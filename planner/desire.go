@@ -135,7 +135,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	current := currentSubnets(obs, f.Project)
 	nets := map[string]*Network{}
 	for _, n := range f.Networks {
-		dn := &Network{Name: n.Name, Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet}
+		dn := &Network{Name: n.Name, Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet, MTU: n.MTU}
 		m.Networks = append(m.Networks, dn)
 		nets[n.Name] = dn
 		if n.Subnet.IsValid() {

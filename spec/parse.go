@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -50,7 +51,7 @@ func Parse(path string, data []byte) (*File, error) {
 // extensions, in the order messages list them.
 var validKeys = map[string][]string{
 	"file":       {"name", "networks", "containers"},
-	"network":    {"driver", "subnet", "internal"},
+	"network":    {"driver", "subnet", "internal", "mtu"},
 	"container":  {"hostname", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged"},
 	"attachment": {"aliases", "ipv4_address"},
 }
@@ -262,7 +263,7 @@ func (p *parser) networks(f *File, n *yaml.Node) {
 
 func (p *parser) network(nw *Network, n *yaml.Node) {
 	what := fmt.Sprintf("network %q", clip(nw.Name))
-	for _, e := range p.mapping(n, what, "a mapping of driver, subnet and internal, or empty", true) {
+	for _, e := range p.mapping(n, what, "a mapping of driver, subnet, internal and mtu, or empty", true) {
 		switch e.key.Value {
 		case "driver":
 			if s, ok := p.str(e.val, what+": driver", `"bridge"`); ok && s != "bridge" {
@@ -276,10 +277,34 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 			if b, ok := p.boolean(e.val, what+": internal"); ok {
 				nw.Internal = b
 			}
+		case "mtu":
+			p.mtu(nw, e.val, what)
 		default:
 			p.unknownKey(e.key, "network", "in "+what)
 		}
 	}
+}
+
+// MTU limits: the least IPv4 allows (RFC 791), the most a Linux link
+// takes (ETH_MAX_MTU).
+const (
+	MinMTU = 68
+	MaxMTU = 65535
+)
+
+// mtu sets nw.MTU from n, or reports why it cannot.
+func (p *parser) mtu(nw *Network, n *yaml.Node, what string) {
+	v := resolve(n)
+	mtu, err := strconv.Atoi(v.Value)
+	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || err != nil {
+		p.errorf(n, "%s: mtu must be a whole number of bytes like 1400, got %s", what, describe(v))
+		return
+	}
+	if mtu < MinMTU || mtu > MaxMTU {
+		p.errorf(n, "%s: mtu %d is out of range: use %d to %d (1500 is Ethernet's, and the default)", what, mtu, MinMTU, MaxMTU)
+		return
+	}
+	nw.MTU, nw.MTUPos = mtu, pos(n)
 }
 
 // subnet sets nw.Subnet from n, or reports why it cannot.

@@ -70,6 +70,10 @@ type Network struct {
 	// Reserved addresses are never given to a container (a Compose
 	// ipam's aux_addresses).
 	Reserved []netip.Addr
+	// MTU is the file's mtu:, the MTU of the bridge and of every veth
+	// end on the network; 0 when the file gives none (1500).
+	MTU    int
+	MTUPos Pos
 	// Implicit marks the "default" network that topo adds on demand.
 	Implicit bool
 }

@@ -96,6 +96,7 @@ var inPlace = []struct {
 	{"subnet", "front: {subnet: 10.99.1.0/24}", "front: {subnet: 10.99.5.0/24}"},
 	{"alias", "aliases: [www]", "aliases: [www2, www3]"},
 	{"port", `ports: ["18080:80"]`, `ports: ["18081:80", "127.0.0.1:18443:443"]`},
+	{"mtu", "front: {subnet: 10.99.1.0/24}", "front: {subnet: 10.99.1.0/24, mtu: 1400}"},
 }
 
 // inPlaceFile returns the changed file of change i; for "address" and
