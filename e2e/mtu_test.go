@@ -28,7 +28,7 @@ func TestNetworkMTU(t *testing.T) {
 	mtus := func() string {
 		t.Helper()
 		return strings.Join(strings.Fields(h.mustSh(
-			"cat /sys/class/net/" + br + "/mtu; for p in /sys/class/net/" + br + "/brif/*; do cat /sys/class/net/$(basename $p)/mtu; done; " +
+			"cat /sys/class/net/"+br+"/mtu; for p in /sys/class/net/"+br+"/brif/*; do cat /sys/class/net/$(basename $p)/mtu; done; "+
 				"ip netns exec mtu-a cat /sys/class/net/eth0/mtu; ip netns exec mtu-b cat /sys/class/net/eth0/mtu")), " ")
 	}
 	// fits checks that a payload of size crosses unfragmented, from a to
