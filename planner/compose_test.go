@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/topolab/topo/kernel"
+	"github.com/topolab/topo/machine/fake"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -113,9 +113,9 @@ services:
 	}
 
 	// Up on the fake kernel, then the busy port frees: the pick is kept.
-	k := kernel.NewFake(&state.Snapshot{Ports: busy(8000)})
+	k := fake.New(&state.Snapshot{Ports: busy(8000)})
 	up(t, k, f)
-	k.Ports = busy()
+	k.SetPorts(busy())
 	if p := planOf(t, k, f); !p.Empty() {
 		t.Errorf("plan after the port freed, want no changes:\n%s", steps(p))
 	}

@@ -96,6 +96,24 @@ func TestFixtures(t *testing.T) {
 				return planner.Down(f.Project, fixtureObserve(t, k, f.Project), planner.Options{}), nil
 			}})
 	}
+	// The Compose projects of testdata/compose, as they are with the
+	// stand-ins of their test.yaml, from nothing.
+	projects, _ := filepath.Glob("../testdata/compose/*/compose.yaml")
+	for _, file := range projects {
+		dir := filepath.Dir(file)
+		cases = append(cases, fixtureCase{"compose-" + filepath.Base(dir) + "-up", func(t *testing.T) (*planner.Plan, error) {
+			files := []string{file}
+			if _, err := os.Stat(filepath.Join(dir, "test.yaml")); err == nil {
+				files = append(files, filepath.Join(dir, "test.yaml"))
+			}
+			f, err := spec.LoadFiles(spec.Options{Files: files, Env: func(string) (string, bool) { return "", false }})
+			if err != nil {
+				return nil, err
+			}
+			p, _, err := planner.Up(f, &state.Snapshot{}, planner.Options{})
+			return p, err
+		}})
+	}
 	cases = append(cases,
 		fixtureCase{"txn-create", func(t *testing.T) (*planner.Plan, error) {
 			k := fake.New(nil)

@@ -117,3 +117,45 @@ func render(p *planner.Plan) string {
 	view.NewPlanView(&b, false).Plan(p)
 	return b.String()
 }
+
+// SCTP publishes need SCTP conntrack and iptables' sctp match: a kernel
+// observed without one of them refuses them before the first step, naming
+// only what is missing; tcp and udp publishes are not held up by it, and
+// an SCTP socket on a host port stops a publish of it as a TCP one does.
+func TestSCTPNeedsKernelSupport(t *testing.T) {
+	f := parse(t, `
+name: sig
+containers:
+  amf:
+    ports: ["38412:38412/sctp", "80"]
+  web:
+    ports: ["8080:80"]
+`)
+	for _, tt := range []struct {
+		have      state.SCTPSupport
+		want, not string
+	}{
+		{state.SCTPSupport{Conntrack: true}, "it lacks iptables' sctp match (module xt_sctp, CONFIG_NETFILTER_XT_MATCH_SCTP)", "CONFIG_NF_CT_PROTO_SCTP"},
+		{state.SCTPSupport{Match: true}, "it lacks SCTP connection tracking, without which NAT rewrites no SCTP port (CONFIG_NF_CT_PROTO_SCTP, part of nf_conntrack);", "xt_sctp"},
+	} {
+		have := tt.have
+		obs := &state.Snapshot{Ports: &state.HostPorts{EphemeralLow: 40000, EphemeralHigh: 40010, SCTP: &have}}
+		_, _, err := planner.Up(f, obs, planner.Options{})
+		if err == nil || !strings.Contains(err.Error(), `/lab/topo.yaml:5:13: container amf: port "38412:38412/sctp": this kernel cannot publish SCTP ports: `+tt.want) ||
+			strings.Contains(err.Error(), tt.not) || strings.Count(err.Error(), "\n") != 0 {
+			t.Errorf("with %+v: err = %v\nwant one line holding %q, not %q", tt.have, err, tt.want, tt.not)
+		}
+	}
+	ports := &state.HostPorts{EphemeralLow: 40000, EphemeralHigh: 40010, SCTP: &state.SCTPSupport{Conntrack: true, Match: true},
+		Sockets: []state.Socket{{Proto: "sctp", Addr: "10.0.0.5", Port: 38412, PID: 77, Command: "open5gs-amfd"}}}
+	obs := &state.Snapshot{Ports: ports}
+	_, _, err := planner.Up(f, obs, planner.Options{})
+	want := `/lab/topo.yaml:5:13: container amf: port "38412:38412/sctp": failed to bind host port 0.0.0.0:38412/sctp: address already in use: open5gs-amfd (pid 77) listens on 10.0.0.5:38412`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("an SCTP socket on the host port: err = %v\nwant %q", err, want)
+	}
+	ports.Sockets = nil
+	if _, _, err := planner.Up(f, obs, planner.Options{}); err != nil {
+		t.Errorf("a kernel with SCTP support: %v", err)
+	}
+}

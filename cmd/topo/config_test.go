@@ -39,7 +39,7 @@ func TestComposeConfig(t *testing.T) {
 			t.Chdir(abs)
 			for _, format := range []string{"yaml", "json"} {
 				var stdout, stderr bytes.Buffer
-				root := newRootCmd(&stdout, &stderr)
+				root := newRootCmd(&stdout, &stderr, env{})
 				root.SetArgs([]string{"config", "--format", format})
 				if err := root.Execute(); err != nil {
 					t.Fatalf("topo config: %v\n%s", err, stderr.String())

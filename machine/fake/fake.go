@@ -76,6 +76,7 @@ func (m *Machine) SetPorts(hp *state.HostPorts) {
 	}
 	_ = m.Sysctls.Set("", names.ReservedPorts, strings.Join(rs, ","))
 	m.Links.SetSockets(hp.Sockets)
+	m.Firewall.Support = hp.SCTP
 }
 
 // Dump renders the whole machine as sorted text, one object per line, for

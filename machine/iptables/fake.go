@@ -21,6 +21,8 @@ import (
 type Fake struct {
 	mu     sync.Mutex
 	tables map[string]*fakeTable
+	// Support is what SCTP says; nil models all of it.
+	Support *state.SCTPSupport
 }
 
 var _ machine.Firewall = (*Fake)(nil)
@@ -33,8 +35,8 @@ func NewFake(fw *state.Firewall) *Fake {
 	return f
 }
 
-// SCTP is nil: the fake models all of what SCTP publishes need.
-func (f *Fake) SCTP() *state.SCTPSupport { return nil }
+// SCTP is Support.
+func (f *Fake) SCTP() *state.SCTPSupport { return f.Support }
 
 // Backend is "fake".
 func (f *Fake) Backend(context.Context) (string, error) { return "fake", nil }
