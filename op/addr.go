@@ -79,3 +79,32 @@ func ParseDst(s string) (netip.Prefix, error) {
 	}
 	return netip.ParsePrefix(s)
 }
+
+// The wire form of these operations (see wire.go).
+func init() {
+	register("addr-add", func(w *wire) (Operation, error) {
+		a, err := netip.ParsePrefix(w.Addr)
+		return AddrAdd{NS: w.NS, Link: w.Link, Addr: a}, err
+	})
+	register("addr-del", func(w *wire) (Operation, error) {
+		a, err := netip.ParsePrefix(w.Addr)
+		return AddrDel{NS: w.NS, Link: w.Link, Addr: a}, err
+	})
+	register("route-add", func(w *wire) (Operation, error) {
+		dst, gw, err := route(w)
+		return RouteAdd{NS: w.NS, Link: w.Link, Dst: dst, Gateway: gw}, err
+	})
+	register("route-del", func(w *wire) (Operation, error) {
+		dst, gw, err := route(w)
+		return RouteDel{NS: w.NS, Link: w.Link, Dst: dst, Gateway: gw}, err
+	})
+}
+
+func (o AddrAdd) fill(w *wire) { w.NS, w.Link, w.Addr = o.NS, o.Link, o.Addr.String() }
+func (o AddrDel) fill(w *wire) { w.NS, w.Link, w.Addr = o.NS, o.Link, o.Addr.String() }
+func (o RouteAdd) fill(w *wire) {
+	w.NS, w.Link, w.Dst, w.Gateway = o.NS, o.Link, DstString(o.Dst), gatewayString(o.Gateway)
+}
+func (o RouteDel) fill(w *wire) {
+	w.NS, w.Link, w.Dst, w.Gateway = o.NS, o.Link, DstString(o.Dst), gatewayString(o.Gateway)
+}

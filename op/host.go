@@ -178,3 +178,42 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// The wire form of these operations (see wire.go).
+func init() {
+	register("sysctl", func(w *wire) (Operation, error) { return Sysctl{NS: w.NS, Key: w.Key, Value: w.Value}, nil })
+	register("firewall", func(w *wire) (Operation, error) { return FirewallBatch{Table: w.Table, Changes: w.Rules}, nil })
+	register("file-write", func(w *wire) (Operation, error) {
+		return FileWrite{NS: w.NS, Path: w.Path, Content: w.Content}, nil
+	})
+	register("file-del", func(w *wire) (Operation, error) { return FileDel{NS: w.NS, Path: w.Path}, nil })
+	register("dns-records", func(w *wire) (Operation, error) {
+		return RecordsWrite{Project: w.Project, Content: w.Content}, nil
+	})
+	register("dns-records-del", func(w *wire) (Operation, error) { return RecordsDel{Project: w.Project}, nil })
+	register("resolver-start", func(w *wire) (Operation, error) { return ResolverStart{Project: w.Project}, nil })
+	register("resolver-stop", func(w *wire) (Operation, error) { return ResolverStop{Project: w.Project}, nil })
+	register("resolver-reload", func(w *wire) (Operation, error) { return ResolverReload{Project: w.Project}, nil })
+	register("proc-start", func(w *wire) (Operation, error) {
+		return ProcStart{NS: w.NS, Argv: w.Argv, Privileges: w.Privileges, Log: w.Log, PidFile: w.PidFile}, nil
+	})
+	register("proc-stop", func(w *wire) (Operation, error) {
+		return ProcStop{NS: w.NS, Argv: w.Argv, Log: w.Log, PidFile: w.PidFile, PID: w.PID, DropLog: w.DropLog}, nil
+	})
+}
+
+func (o Sysctl) fill(w *wire)         { w.NS, w.Key, w.Value = o.NS, o.Key, o.Value }
+func (o FirewallBatch) fill(w *wire)  { w.Table, w.Rules = o.Table, o.Changes }
+func (o FileWrite) fill(w *wire)      { w.NS, w.Path, w.Content = o.NS, o.Path, o.Content }
+func (o FileDel) fill(w *wire)        { w.NS, w.Path = o.NS, o.Path }
+func (o RecordsWrite) fill(w *wire)   { w.Project, w.Content = o.Project, o.Content }
+func (o RecordsDel) fill(w *wire)     { w.Project = o.Project }
+func (o ResolverStart) fill(w *wire)  { w.Project = o.Project }
+func (o ResolverStop) fill(w *wire)   { w.Project = o.Project }
+func (o ResolverReload) fill(w *wire) { w.Project = o.Project }
+func (o ProcStart) fill(w *wire) {
+	w.NS, w.Argv, w.Privileges, w.Log, w.PidFile = o.NS, o.Argv, o.Privileges, o.Log, o.PidFile
+}
+func (o ProcStop) fill(w *wire) {
+	w.NS, w.Argv, w.Log, w.PidFile, w.PID, w.DropLog = o.NS, o.Argv, o.Log, o.PidFile, o.PID, o.DropLog
+}

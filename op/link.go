@@ -172,3 +172,83 @@ func (o Seq) Command() string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// The wire form of these operations (see wire.go).
+func init() {
+	register("netns-add", func(w *wire) (Operation, error) {
+		m, err := parseMark(w.Alias)
+		return NetnsAdd{NS: w.NS, Mark: m}, err
+	})
+	register("netns-del", func(w *wire) (Operation, error) {
+		m, err := parseMark(w.Alias)
+		return NetnsDel{NS: w.NS, Mark: m}, err
+	})
+	register("bridge-add", func(w *wire) (Operation, error) {
+		m, err := parseMark(w.Alias)
+		if err != nil {
+			return nil, err
+		}
+		mac, err := parseMAC(w.MAC)
+		return BridgeAdd{NS: w.NS, Link: w.Link, MAC: mac, MTU: w.MTU, Mark: m}, err
+	})
+	register("veth-add", func(w *wire) (Operation, error) {
+		m, err := parseMark(w.Alias)
+		if err != nil {
+			return nil, err
+		}
+		mac, err := parseMAC(w.MAC)
+		return VethAdd{NS: w.NS, Link: w.Link, Master: w.Master, Peer: w.Peer, PeerNS: w.PeerNS, MAC: mac, MTU: w.MTU, Mark: m}, err
+	})
+	register("link-del", func(w *wire) (Operation, error) {
+		m, err := parseMark(w.Alias)
+		return LinkDel{NS: w.NS, Link: w.Link, Mark: m}, err
+	})
+	register("link-mac", func(w *wire) (Operation, error) {
+		mac, err := parseMAC(w.MAC)
+		return LinkSetMAC{NS: w.NS, Link: w.Link, MAC: mac}, err
+	})
+	register("link-mtu", func(w *wire) (Operation, error) {
+		return LinkSetMTU{NS: w.NS, Link: w.Link, MTU: w.MTU}, nil
+	})
+	register("hairpin", func(w *wire) (Operation, error) {
+		if w.Value != "on" && w.Value != "off" {
+			return nil, fmt.Errorf("hairpin %q: want on or off", w.Value)
+		}
+		return Hairpin{NS: w.NS, Link: w.Link, On: w.Value == "on"}, nil
+	})
+	register("link-up", func(w *wire) (Operation, error) { return LinkUp{NS: w.NS, Link: w.Link}, nil })
+	register("link-down", func(w *wire) (Operation, error) { return LinkDown{NS: w.NS, Link: w.Link}, nil })
+	register("seq", func(w *wire) (Operation, error) {
+		s := Seq{Steps: make([]Step, len(w.Steps))}
+		for i := range w.Steps {
+			part, err := fromWire(&w.Steps[i])
+			if err != nil {
+				return nil, fmt.Errorf("part %d: %w", i+1, err)
+			}
+			s.Steps[i] = part
+		}
+		return s, nil
+	})
+}
+
+func (o NetnsAdd) fill(w *wire) { w.NS, w.Alias = o.NS, o.Mark.String() }
+func (o NetnsDel) fill(w *wire) { w.NS, w.Alias = o.NS, o.Mark.String() }
+func (o BridgeAdd) fill(w *wire) {
+	w.NS, w.Link, w.MAC, w.MTU, w.Alias = o.NS, o.Link, macString(o.MAC), o.MTU, o.Mark.String()
+}
+func (o VethAdd) fill(w *wire) {
+	w.NS, w.Link, w.Alias, w.Master, w.Peer, w.PeerNS = o.NS, o.Link, o.Mark.String(), o.Master, o.Peer, o.PeerNS
+	w.MAC, w.MTU = macString(o.MAC), o.MTU
+}
+func (o LinkDel) fill(w *wire)    { w.NS, w.Link, w.Alias = o.NS, o.Link, o.Mark.String() }
+func (o LinkSetMAC) fill(w *wire) { w.NS, w.Link, w.MAC = o.NS, o.Link, macString(o.MAC) }
+func (o LinkSetMTU) fill(w *wire) { w.NS, w.Link, w.MTU = o.NS, o.Link, o.MTU }
+func (o Hairpin) fill(w *wire)    { w.NS, w.Link, w.Value = o.NS, o.Link, onOff(o.On) }
+func (o LinkUp) fill(w *wire)     { w.NS, w.Link = o.NS, o.Link }
+func (o LinkDown) fill(w *wire)   { w.NS, w.Link = o.NS, o.Link }
+func (o Seq) fill(w *wire) {
+	w.Steps = make([]wire, len(o.Steps))
+	for i := range o.Steps {
+		w.Steps[i] = toWire(&o.Steps[i])
+	}
+}

@@ -3,7 +3,9 @@
 // and the steps that carry them with their inverse. It does no I/O: the
 // planner makes steps, the applier runs them on a machine (package
 // machine), which dispatches on the operation's type, and the journal
-// stores them as JSON (wire.go is the only code that knows that shape).
+// stores them as JSON (wire.go: nothing outside this package knows that
+// shape). A new operation is one type here, in the file of its kind, with
+// its command and wire form; then a case of machine's dispatch.
 package op
 
 import (

@@ -14,9 +14,10 @@ import (
 
 // wire is the JSON shape of a step, in plans (`topo plan --json`) and in
 // journals: one flat object whose "op" names the operation and whose
-// other fields are present only when they apply. It is the only code that
-// knows these fields; their order and names are documented (README.md)
-// and must not change.
+// other fields are present only when they apply. Each operation fills it
+// (its fill method) and is made from it (the decode it registers by name,
+// beside its type); nothing outside this package knows these fields.
+// Their order and names are documented (README.md) and must not change.
 type wire struct {
 	// Command is set in plans only, on top-level steps.
 	Command  string   `json:"command,omitempty"`
@@ -163,98 +164,6 @@ func gatewayString(a netip.Addr) string {
 	return a.String()
 }
 
-func init() {
-	register("netns-add", func(w *wire) (Operation, error) {
-		m, err := parseMark(w.Alias)
-		return NetnsAdd{NS: w.NS, Mark: m}, err
-	})
-	register("netns-del", func(w *wire) (Operation, error) {
-		m, err := parseMark(w.Alias)
-		return NetnsDel{NS: w.NS, Mark: m}, err
-	})
-	register("bridge-add", func(w *wire) (Operation, error) {
-		m, err := parseMark(w.Alias)
-		if err != nil {
-			return nil, err
-		}
-		mac, err := parseMAC(w.MAC)
-		return BridgeAdd{NS: w.NS, Link: w.Link, MAC: mac, MTU: w.MTU, Mark: m}, err
-	})
-	register("veth-add", func(w *wire) (Operation, error) {
-		m, err := parseMark(w.Alias)
-		if err != nil {
-			return nil, err
-		}
-		mac, err := parseMAC(w.MAC)
-		return VethAdd{NS: w.NS, Link: w.Link, Master: w.Master, Peer: w.Peer, PeerNS: w.PeerNS, MAC: mac, MTU: w.MTU, Mark: m}, err
-	})
-	register("link-del", func(w *wire) (Operation, error) {
-		m, err := parseMark(w.Alias)
-		return LinkDel{NS: w.NS, Link: w.Link, Mark: m}, err
-	})
-	register("link-mac", func(w *wire) (Operation, error) {
-		mac, err := parseMAC(w.MAC)
-		return LinkSetMAC{NS: w.NS, Link: w.Link, MAC: mac}, err
-	})
-	register("link-mtu", func(w *wire) (Operation, error) {
-		return LinkSetMTU{NS: w.NS, Link: w.Link, MTU: w.MTU}, nil
-	})
-	register("hairpin", func(w *wire) (Operation, error) {
-		if w.Value != "on" && w.Value != "off" {
-			return nil, fmt.Errorf("hairpin %q: want on or off", w.Value)
-		}
-		return Hairpin{NS: w.NS, Link: w.Link, On: w.Value == "on"}, nil
-	})
-	register("link-up", func(w *wire) (Operation, error) { return LinkUp{NS: w.NS, Link: w.Link}, nil })
-	register("link-down", func(w *wire) (Operation, error) { return LinkDown{NS: w.NS, Link: w.Link}, nil })
-	register("addr-add", func(w *wire) (Operation, error) {
-		a, err := netip.ParsePrefix(w.Addr)
-		return AddrAdd{NS: w.NS, Link: w.Link, Addr: a}, err
-	})
-	register("addr-del", func(w *wire) (Operation, error) {
-		a, err := netip.ParsePrefix(w.Addr)
-		return AddrDel{NS: w.NS, Link: w.Link, Addr: a}, err
-	})
-	register("route-add", func(w *wire) (Operation, error) {
-		dst, gw, err := route(w)
-		return RouteAdd{NS: w.NS, Link: w.Link, Dst: dst, Gateway: gw}, err
-	})
-	register("route-del", func(w *wire) (Operation, error) {
-		dst, gw, err := route(w)
-		return RouteDel{NS: w.NS, Link: w.Link, Dst: dst, Gateway: gw}, err
-	})
-	register("sysctl", func(w *wire) (Operation, error) { return Sysctl{NS: w.NS, Key: w.Key, Value: w.Value}, nil })
-	register("firewall", func(w *wire) (Operation, error) { return FirewallBatch{Table: w.Table, Changes: w.Rules}, nil })
-	register("file-write", func(w *wire) (Operation, error) {
-		return FileWrite{NS: w.NS, Path: w.Path, Content: w.Content}, nil
-	})
-	register("file-del", func(w *wire) (Operation, error) { return FileDel{NS: w.NS, Path: w.Path}, nil })
-	register("dns-records", func(w *wire) (Operation, error) {
-		return RecordsWrite{Project: w.Project, Content: w.Content}, nil
-	})
-	register("dns-records-del", func(w *wire) (Operation, error) { return RecordsDel{Project: w.Project}, nil })
-	register("resolver-start", func(w *wire) (Operation, error) { return ResolverStart{Project: w.Project}, nil })
-	register("resolver-stop", func(w *wire) (Operation, error) { return ResolverStop{Project: w.Project}, nil })
-	register("resolver-reload", func(w *wire) (Operation, error) { return ResolverReload{Project: w.Project}, nil })
-	register("proc-start", func(w *wire) (Operation, error) {
-		return ProcStart{NS: w.NS, Argv: w.Argv, Privileges: w.Privileges, Log: w.Log, PidFile: w.PidFile}, nil
-	})
-	register("proc-stop", func(w *wire) (Operation, error) {
-		return ProcStop{NS: w.NS, Argv: w.Argv, Log: w.Log, PidFile: w.PidFile, PID: w.PID, DropLog: w.DropLog}, nil
-	})
-	register("seq", func(w *wire) (Operation, error) {
-		s := Seq{Steps: make([]Step, len(w.Steps))}
-		for i := range w.Steps {
-			part, err := fromWire(&w.Steps[i])
-			if err != nil {
-				return nil, fmt.Errorf("part %d: %w", i+1, err)
-			}
-			s.Steps[i] = part
-		}
-		return s, nil
-	})
-}
-
 func route(w *wire) (netip.Prefix, netip.Addr, error) {
 	dst, err := ParseDst(w.Dst)
 	if err != nil {
@@ -262,51 +171,6 @@ func route(w *wire) (netip.Prefix, netip.Addr, error) {
 	}
 	gw, err := parseGateway(w.Gateway)
 	return dst, gw, err
-}
-
-func (o NetnsAdd) fill(w *wire) { w.NS, w.Alias = o.NS, o.Mark.String() }
-func (o NetnsDel) fill(w *wire) { w.NS, w.Alias = o.NS, o.Mark.String() }
-func (o BridgeAdd) fill(w *wire) {
-	w.NS, w.Link, w.MAC, w.MTU, w.Alias = o.NS, o.Link, macString(o.MAC), o.MTU, o.Mark.String()
-}
-func (o VethAdd) fill(w *wire) {
-	w.NS, w.Link, w.Alias, w.Master, w.Peer, w.PeerNS = o.NS, o.Link, o.Mark.String(), o.Master, o.Peer, o.PeerNS
-	w.MAC, w.MTU = macString(o.MAC), o.MTU
-}
-func (o LinkDel) fill(w *wire)    { w.NS, w.Link, w.Alias = o.NS, o.Link, o.Mark.String() }
-func (o LinkSetMAC) fill(w *wire) { w.NS, w.Link, w.MAC = o.NS, o.Link, macString(o.MAC) }
-func (o LinkSetMTU) fill(w *wire) { w.NS, w.Link, w.MTU = o.NS, o.Link, o.MTU }
-func (o Hairpin) fill(w *wire)    { w.NS, w.Link, w.Value = o.NS, o.Link, onOff(o.On) }
-func (o LinkUp) fill(w *wire)     { w.NS, w.Link = o.NS, o.Link }
-func (o LinkDown) fill(w *wire)   { w.NS, w.Link = o.NS, o.Link }
-func (o AddrAdd) fill(w *wire)    { w.NS, w.Link, w.Addr = o.NS, o.Link, o.Addr.String() }
-func (o AddrDel) fill(w *wire)    { w.NS, w.Link, w.Addr = o.NS, o.Link, o.Addr.String() }
-func (o RouteAdd) fill(w *wire) {
-	w.NS, w.Link, w.Dst, w.Gateway = o.NS, o.Link, DstString(o.Dst), gatewayString(o.Gateway)
-}
-func (o RouteDel) fill(w *wire) {
-	w.NS, w.Link, w.Dst, w.Gateway = o.NS, o.Link, DstString(o.Dst), gatewayString(o.Gateway)
-}
-func (o Sysctl) fill(w *wire)         { w.NS, w.Key, w.Value = o.NS, o.Key, o.Value }
-func (o FirewallBatch) fill(w *wire)  { w.Table, w.Rules = o.Table, o.Changes }
-func (o FileWrite) fill(w *wire)      { w.NS, w.Path, w.Content = o.NS, o.Path, o.Content }
-func (o FileDel) fill(w *wire)        { w.NS, w.Path = o.NS, o.Path }
-func (o RecordsWrite) fill(w *wire)   { w.Project, w.Content = o.Project, o.Content }
-func (o RecordsDel) fill(w *wire)     { w.Project = o.Project }
-func (o ResolverStart) fill(w *wire)  { w.Project = o.Project }
-func (o ResolverStop) fill(w *wire)   { w.Project = o.Project }
-func (o ResolverReload) fill(w *wire) { w.Project = o.Project }
-func (o ProcStart) fill(w *wire) {
-	w.NS, w.Argv, w.Privileges, w.Log, w.PidFile = o.NS, o.Argv, o.Privileges, o.Log, o.PidFile
-}
-func (o ProcStop) fill(w *wire) {
-	w.NS, w.Argv, w.Log, w.PidFile, w.PID, w.DropLog = o.NS, o.Argv, o.Log, o.PidFile, o.PID, o.DropLog
-}
-func (o Seq) fill(w *wire) {
-	w.Steps = make([]wire, len(o.Steps))
-	for i := range o.Steps {
-		w.Steps[i] = toWire(&o.Steps[i])
-	}
 }
 
 // OrderKey is the step's fields in the order plans break ties between

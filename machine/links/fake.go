@@ -316,7 +316,8 @@ func (f *Fake) VethAdd(o op.VethAdd) error {
 	if ns.links[o.Link] != nil {
 		return fmt.Errorf("link %s: %w", o.Link, machine.ErrExist)
 	}
-	if m := ns.links[o.Master]; m == nil || m.Kind != "bridge" {
+	// No master is a pair on its own, as the real mechanism makes it.
+	if m := ns.links[o.Master]; o.Master != "" && (m == nil || m.Kind != "bridge") {
 		return fmt.Errorf("master %q: %w", o.Master, machine.ErrNotExist)
 	}
 	peerNS := f.ns[o.PeerNS]
@@ -326,7 +327,7 @@ func (f *Fake) VethAdd(o op.VethAdd) error {
 	if peerNS.links[o.Peer] != nil {
 		return fmt.Errorf("peer %q: %w", o.Peer, machine.ErrExist)
 	}
-	ns.links[o.Link] = &fakeLink{Link: state.Link{Name: o.Link, Kind: "veth", Alias: o.Mark.String(), Master: o.Master, Up: true, Hairpin: true, MTU: mtu(o.MTU)},
+	ns.links[o.Link] = &fakeLink{Link: state.Link{Name: o.Link, Kind: "veth", Alias: o.Mark.String(), Master: o.Master, Up: true, Hairpin: o.Master != "", MTU: mtu(o.MTU)},
 		peerNS: o.PeerNS, peer: o.Peer}
 	peerNS.links[o.Peer] = &fakeLink{Link: state.Link{Name: o.Peer, Kind: "veth", Alias: o.Mark.String(), Up: true, MTU: mtu(o.MTU)}, peerNS: o.NS, peer: o.Link}
 	return nil
