@@ -158,7 +158,7 @@ networks:
 	}
 	want := b + `:4:3: network "n3eea6ea1a78d": its bridge would be named br-e0061739e713, like network "nc87f78da9ac2"'s (` + a + `:7): the hashes of the two names agree in the 12 digits a bridge name holds; rename one of the networks` + "\n" +
 		a + `:4:29: container "cb9736cc70dd": its veth to network "n" would be named veth7bfcea6ff23, like container "c39e207c2b30"'s to network "n" (line 3): the hashes of the two agree in the 11 digits a veth name holds; rename one of the containers`
-	if err := planner.CheckNames(f); err == nil || err.Error() != want {
-		t.Errorf("CheckNames:\n%v\nwant:\n%s", err, want)
+	if err := planner.Check(f); err == nil || err.Error() != want {
+		t.Errorf("Check:\n%v\nwant:\n%s", err, want)
 	}
 }

@@ -27,7 +27,9 @@ type Model struct {
 
 // Network is a network as it will exist in the kernel.
 type Network struct {
-	Name     string
+	Name string
+	// Driver makes its links (driver.go).
+	Driver   driver
 	Bridge   string
 	Subnet   netip.Prefix
 	Gateway  netip.Addr
@@ -63,10 +65,13 @@ type Container struct {
 	Publishes []firewall.Publish
 }
 
-// Endpoint is one veth pair joining a container to a network.
+// Endpoint is a container's interface on a network: with the bridge
+// driver, a veth pair.
 type Endpoint struct {
 	Network string
-	Bridge  string
+	// Driver is the network's.
+	Driver driver
+	Bridge string
 	// MTU is the network's MTU (see Network.MTU).
 	MTU int
 	// HostLink is the host end; IfName the container end (eth0, eth1, …).
@@ -77,12 +82,15 @@ type Endpoint struct {
 	Aliases []string
 }
 
-// CheckNames reports interface names that two networks, or two endpoints,
-// of the file would share: bridge and veth names are hashes cut to the
-// kernel's 15 bytes, and two that agree there would otherwise meet as
-// "file exists" halfway through an up. It needs no kernel: validate runs it.
-func CheckNames(f *spec.File) error {
-	var errs []error
+// Check reports, with positions, what of the file topo cannot plan
+// whatever the kernel holds: a driver it does not have or options its
+// driver does not take, and interface names that two networks, or two
+// endpoints, of the file would share: bridge and veth names are hashes cut
+// to the kernel's 15 bytes, and two that agree there would otherwise meet
+// as "file exists" halfway through an up. It needs no kernel: validate
+// runs it.
+func Check(f *spec.File) error {
+	errs := checkDrivers(f)
 	bridges := make(map[string]*spec.Network, len(f.Networks))
 	for _, n := range f.Networks {
 		b := names.Bridge(f.Project, n.Name)
@@ -122,7 +130,7 @@ func CheckNames(f *spec.File) error {
 // pools), and container addresses (kept while the container holds them,
 // else the lowest free). Problems are reported together, with positions.
 func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
-	if err := CheckNames(f); err != nil {
+	if err := Check(f); err != nil {
 		return nil, err
 	}
 	m := &Model{Project: f.Project}
@@ -135,7 +143,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	current := currentSubnets(obs, f.Project)
 	nets := map[string]*Network{}
 	for _, n := range f.Networks {
-		dn := &Network{Name: n.Name, Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet, MTU: n.MTU}
+		dn := &Network{Name: n.Name, Driver: driverOf(n.Driver), Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet, MTU: n.MTU}
 		m.Networks = append(m.Networks, dn)
 		nets[n.Name] = dn
 		if n.Subnet.IsValid() {
@@ -224,6 +232,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 			dn := nets[a.Network]
 			ep := &Endpoint{
 				Network:  a.Network,
+				Driver:   dn.Driver,
 				Bridge:   dn.Bridge,
 				MTU:      dn.MTU,
 				HostLink: names.Veth(f.Project, c.Name, a.Network),

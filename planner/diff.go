@@ -257,7 +257,7 @@ func (d *differ) model(m *Model) {
 	kept, routeGone := d.endpointsGone()
 	d.forwarding(m)
 	for _, n := range m.Networks {
-		d.network(n, d.bridges[n.Name])
+		n.Driver.network(d, n, d.bridges[n.Name])
 	}
 	for _, c := range m.Containers {
 		if c.OwnsNamespace() {
@@ -286,11 +286,13 @@ func (d *differ) endpointsGone() (kept, routeGone map[string]bool) {
 				routeGone[o.ns] = true
 			}
 		}
-		if o.host != nil && o.inner != nil && o.ns != "" && d.wantNS[o.ns] == nil {
-			// The whole container goes: its veths, addresses and routes
-			// go with its namespace, whose undo rebuilds them.
-			rebuild[o.ns] = append(rebuild[o.ns], endpointRebuild(key, o)...)
-			continue
+		if o.inner != nil && o.ns != "" && d.wantNS[o.ns] == nil {
+			if parts, ok := endpointRebuild(key, o); ok {
+				// The whole container goes: its veths, addresses and
+				// routes go with its namespace, whose undo rebuilds them.
+				rebuild[o.ns] = append(rebuild[o.ns], parts...)
+				continue
+			}
 		}
 		d.destroyEndpoint(key, o)
 	}
@@ -300,12 +302,10 @@ func (d *differ) endpointsGone() (kept, routeGone map[string]bool) {
 }
 
 // intact reports whether the kernel's endpoint key is the one the file
-// wants, whole.
+// wants, whole: its driver says.
 func (d *differ) intact(key string, o *observedEndpoint) bool {
 	want := d.wantEP[key]
-	return want != nil && o.host != nil && o.inner != nil && o.host.Kind == "veth" &&
-		o.host.Master == want.Bridge && o.inner.Name == want.IfName && o.ns == d.epOwner[key].NS &&
-		o.host.Name == want.HostLink
+	return want != nil && o.inner != nil && want.Driver.intact(o, want, d.epOwner[key].NS)
 }
 
 // namespacesGone deletes the namespaces the file no longer has; the
@@ -323,33 +323,6 @@ func (d *differ) namespacesGone(rebuild map[string][]op.Step) {
 			undo = &op.Step{Action: op.Create, Ref: ref, Op: op.Seq{Steps: append([]op.Step{add}, parts...)}}
 		}
 		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.NetnsDel{NS: name, Mark: mk}, Undo: undo})
-	}
-}
-
-// bridgesGone deletes the bridges the file no longer has; their
-// addresses go with them, and their undo puts them back.
-func (d *differ) bridgesGone() {
-	for _, name := range sortedKeys(d.bridges) {
-		if d.wantNet[name] != nil {
-			continue
-		}
-		l := d.bridges[name]
-		ref := op.Network(name)
-		mk, _ := names.ParseMark(l.Alias)
-		mac := parseMAC(l.MAC)
-		if mac == nil {
-			mac = addrMAC(l.Addrs)
-		}
-		add := op.Step{Action: op.Create, Ref: ref, Op: op.BridgeAdd{Link: l.Name, MAC: mac, MTU: keptMTU(l), Mark: mk}}
-		undo := &add
-		if len(l.Addrs) > 0 {
-			parts := []op.Step{add}
-			for _, a := range prefixes(l.Addrs) {
-				parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{Link: l.Name, Addr: a}})
-			}
-			undo = &op.Step{Action: op.Create, Ref: ref, Op: op.Seq{Steps: parts}}
-		}
-		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.LinkDel{Link: l.Name, Mark: mk}, Undo: undo})
 	}
 }
 
@@ -441,25 +414,22 @@ func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 			d.add(destroy(ref, op.AddrDel{NS: o.ns, Link: o.inner.Name, Addr: a}, op.AddrAdd{NS: o.ns, Link: o.inner.Name, Addr: a}))
 		}
 	}
+	rebuild, rebuilds := rebuildOf(o)
 	switch {
-	case o.host != nil && o.inner != nil:
+	case o.host != nil && rebuilds:
 		mk, _ := names.ParseMark(o.host.Alias)
-		d.add(destroy(ref, op.LinkDel{Link: o.host.Name, Mark: mk}, vethRebuild(o)))
+		d.add(destroy(ref, op.LinkDel{Link: o.host.Name, Mark: mk}, rebuild))
 	case o.host != nil:
 		// A lone end cannot be rebuilt as it was: its removal has no undo.
 		mk, _ := names.ParseMark(o.host.Alias)
 		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.LinkDel{Link: o.host.Name, Mark: mk}})
+	case o.inner != nil && rebuilds:
+		mk, _ := names.ParseMark(o.inner.Alias)
+		d.add(destroy(ref, op.LinkDel{NS: o.ns, Link: o.inner.Name, Mark: mk}, rebuild))
 	case o.inner != nil:
 		mk, _ := names.ParseMark(o.inner.Alias)
 		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.LinkDel{NS: o.ns, Link: o.inner.Name, Mark: mk}})
 	}
-}
-
-// vethRebuild is the veth pair of an intact endpoint as it is.
-func vethRebuild(o *observedEndpoint) op.VethAdd {
-	mk, _ := names.ParseMark(o.host.Alias)
-	return op.VethAdd{Link: o.host.Name, Master: o.host.Master, Peer: o.inner.Name, PeerNS: o.ns,
-		MAC: addrMAC(o.inner.Addrs), MTU: keptMTU(o.inner), Mark: mk}
 }
 
 // routesDel deletes the routes through an endpoint's container end, each
@@ -472,11 +442,15 @@ func (d *differ) routesDel(ref op.Ref, o *observedEndpoint) {
 }
 
 // endpointRebuild is what recreates an intact endpoint of a container
-// that goes away with its namespace: the veth pair, then the container
-// end's addresses and routes.
-func endpointRebuild(key string, o *observedEndpoint) []op.Step {
+// that goes away with its namespace: its link, then the container end's
+// addresses and routes. ok is false when no driver can make it again.
+func endpointRebuild(key string, o *observedEndpoint) (steps []op.Step, ok bool) {
 	ref := op.Endpoint(key)
-	out := []op.Step{{Action: op.Create, Ref: ref, Op: vethRebuild(o)}}
+	link, ok := rebuildOf(o)
+	if !ok {
+		return nil, false
+	}
+	out := []op.Step{{Action: op.Create, Ref: ref, Op: link}}
 	for _, a := range prefixes(o.inner.Addrs) {
 		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{NS: o.ns, Link: o.inner.Name, Addr: a}})
 	}
@@ -484,7 +458,7 @@ func endpointRebuild(key string, o *observedEndpoint) []op.Step {
 		dst, gw := route(r)
 		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw}})
 	}
-	return out
+	return out, true
 }
 
 func (d *differ) addrAdd(ref op.Ref, ns, link string, addr netip.Prefix) {
@@ -518,52 +492,21 @@ func (d *differ) syncAddrs(ref op.Ref, ns, link string, have []string, want neti
 	}
 }
 
-func (d *differ) network(n *Network, have *state.Link) {
-	ref := op.Network(n.Name)
-	gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
-	mk := names.NewMark(d.project, names.KindNetwork, n.Name)
-	if have == nil {
-		d.add(create(ref, op.BridgeAdd{Link: n.Bridge, MAC: names.MAC(n.Gateway), MTU: n.MTU, Mark: mk}, op.LinkDel{Link: n.Bridge, Mark: mk}))
-		d.addrAdd(ref, "", n.Bridge, gw)
-		return
-	}
-	if !have.Up {
-		d.linkUp(ref, "", n.Bridge)
-	}
-	if want := names.MAC(n.Gateway); have.MAC != want.String() {
-		// Made by an earlier topo, or changed by hand: put back, so
-		// that the gateway's address stops following the ports'.
-		d.add(change(ref, op.LinkSetMAC{Link: n.Bridge, MAC: want}, op.LinkSetMAC{Link: n.Bridge, MAC: parseMAC(have.MAC)}))
-	}
-	d.mtu(ref, "", have, n.LinkMTU())
-	d.syncAddrs(ref, "", n.Bridge, have.Addrs, gw)
-}
-
 // endpoint makes an endpoint as the file wants it. It reports whether it
 // deletes the routes through the endpoint's container end, which the
 // caller then plans again.
 func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) (routesGone bool) {
-	key := names.Endpoint(c.Name, e.Network)
-	ref := op.Endpoint(key)
+	ref := op.Endpoint(names.Endpoint(c.Name, e.Network))
 	if have == nil {
-		mk := names.NewMark(d.project, names.KindEndpoint, key)
-		d.add(create(ref, op.VethAdd{Link: e.HostLink, Master: e.Bridge, Peer: e.IfName, PeerNS: c.NS, MAC: names.MAC(e.Addr.Addr()), MTU: e.MTU, Mark: mk},
-			op.LinkDel{Link: e.HostLink, Mark: mk}))
+		e.Driver.create(d, ref, c, e)
 		d.addrAdd(ref, c.NS, e.IfName, e.Addr)
 		return false
 	}
-	if !have.host.Up {
-		d.linkUp(ref, "", have.host.Name)
-	}
-	if !have.host.Hairpin {
-		d.add(change(ref, op.Hairpin{Link: have.host.Name, On: true}, op.Hairpin{Link: have.host.Name, On: false}))
-	}
+	e.Driver.repair(d, ref, e, have)
 	if !have.inner.Up {
 		d.linkUp(ref, c.NS, have.inner.Name)
 	}
-	linkMTU := cmp.Or(e.MTU, names.DefaultMTU)
-	d.mtu(ref, "", have.host, linkMTU)
-	d.mtu(ref, c.NS, have.inner, linkMTU)
+	d.mtu(ref, c.NS, have.inner, cmp.Or(e.MTU, names.DefaultMTU))
 	if len(have.inner.Addrs) > 0 && !slices.Contains(prefixes(have.inner.Addrs), e.Addr) {
 		// Every address goes before the new one comes (an address
 		// change), and with the last one the kernel drops every route

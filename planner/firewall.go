@@ -214,7 +214,9 @@ func isReserved(port int, ranges []state.PortRange) bool {
 func FirewallInput(m *Model) firewall.Input {
 	in := firewall.Input{Project: m.Project}
 	for _, n := range m.Networks {
-		in.Networks = append(in.Networks, firewall.Net{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})
+		if n.Driver.firewalled() {
+			in.Networks = append(in.Networks, firewall.Net{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})
+		}
 	}
 	for _, c := range m.Containers {
 		in.Publishes = append(in.Publishes, c.Publishes...)

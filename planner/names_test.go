@@ -37,17 +37,17 @@ func TestCollidingInterfaceNamesAreFileErrors(t *testing.T) {
 	f := parse(t, collidingNames)
 	want := `/lab/topo.yaml:4:3: network "n3eea6ea1a78d": its bridge would be named br-e0061739e713, like network "nc87f78da9ac2"'s (line 3): the hashes of the two names agree in the 12 digits a bridge name holds; rename one of the networks
 /lab/topo.yaml:8:29: container "cb9736cc70dd": its veth to network "n" would be named veth7bfcea6ff23, like container "c39e207c2b30"'s to network "n" (line 7): the hashes of the two agree in the 11 digits a veth name holds; rename one of the containers`
-	err := planner.CheckNames(f)
+	err := planner.Check(f)
 	if err == nil || err.Error() != want {
-		t.Errorf("CheckNames:\n%v\nwant:\n%s", err, want)
+		t.Errorf("Check:\n%v\nwant:\n%s", err, want)
 	}
 	k := fake.New(nil)
 	obs, _ := k.Observe(context.Background(), "hash")
 	if _, _, err := planner.Up(f, obs, planner.Options{}); err == nil || err.Error() != want {
 		t.Errorf("Up:\n%v\nwant:\n%s", err, want)
 	}
-	if err := planner.CheckNames(parse(t, three)); err != nil {
-		t.Errorf("CheckNames(three) = %v", err)
+	if err := planner.Check(parse(t, three)); err != nil {
+		t.Errorf("Check(three) = %v", err)
 	}
 }
 

@@ -51,7 +51,7 @@ func Parse(path string, data []byte) (*File, error) {
 // extensions, in the order messages list them.
 var validKeys = map[string][]string{
 	"file":       {"name", "networks", "containers"},
-	"network":    {"driver", "subnet", "internal", "mtu"},
+	"network":    {"driver", "driver_opts", "subnet", "internal", "mtu"},
 	"container":  {"hostname", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged"},
 	"attachment": {"aliases", "ipv4_address"},
 }
@@ -263,11 +263,22 @@ func (p *parser) networks(f *File, n *yaml.Node) {
 
 func (p *parser) network(nw *Network, n *yaml.Node) {
 	what := fmt.Sprintf("network %q", clip(nw.Name))
-	for _, e := range p.mapping(n, what, "a mapping of driver, subnet, internal and mtu, or empty", true) {
+	for _, e := range p.mapping(n, what, "a mapping of driver, driver_opts, subnet, internal and mtu, or empty", true) {
 		switch e.key.Value {
 		case "driver":
-			if s, ok := p.str(e.val, what+": driver", `"bridge"`); ok && s != "bridge" {
-				p.errorf(e.val, "%s: driver %q is not supported: topo networks are Linux bridges; write \"bridge\" or leave driver out", what, clip(s))
+			// Which drivers there are is the planner's (planner.Check).
+			if s, ok := p.str(e.val, what+": driver", `"bridge"`); ok {
+				nw.Driver, nw.DriverPos = s, p.pos(e.val)
+			}
+		case "driver_opts":
+			nw.DriverOptsPos = p.pos(e.key)
+			for _, o := range p.mapping(e.val, what+": driver_opts", "a mapping of option names to values", true) {
+				if v, ok := p.str(o.val, what+": driver_opts: "+clip(o.key.Value), `"value"`); ok {
+					if nw.DriverOpts == nil {
+						nw.DriverOpts = map[string]string{}
+					}
+					nw.DriverOpts[o.key.Value] = v
+				}
 			}
 		case "subnet":
 			if !p.subnet(nw, e.val, what) {
@@ -304,7 +315,7 @@ func (p *parser) mtu(nw *Network, n *yaml.Node, what string) {
 		p.errorf(n, "%s: mtu %d is out of range: use %d to %d (1500 is Ethernet's, and the default)", what, mtu, MinMTU, MaxMTU)
 		return
 	}
-	nw.MTU, nw.MTUPos = mtu, pos(n)
+	nw.MTU, nw.MTUPos = mtu, p.pos(n)
 }
 
 // subnet sets nw.Subnet from n, or reports why it cannot.

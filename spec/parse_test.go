@@ -138,7 +138,7 @@ networks:
 				Path:    "/labs/lab1/topo.yaml",
 				Project: "lab1",
 				Networks: []*Network{
-					{Name: "default", Pos: Pos{Line: 7, Col: 3}, Driver: "bridge", Subnet: netip.MustParsePrefix("10.9.0.0/16"), SubnetPos: Pos{Line: 8, Col: 13}},
+					{Name: "default", Pos: Pos{Line: 7, Col: 3}, Driver: "bridge", DriverPos: Pos{Line: 9, Col: 13}, Subnet: netip.MustParsePrefix("10.9.0.0/16"), SubnetPos: Pos{Line: 8, Col: 13}},
 					{Name: "other", Pos: Pos{Line: 10, Col: 3}, Driver: "bridge"},
 				},
 				Containers: []*Container{

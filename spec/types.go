@@ -57,8 +57,13 @@ type File struct {
 type Network struct {
 	Name string
 	Pos  Pos
-	// Driver is always "bridge" today; other values are rejected.
-	Driver string
+	// Driver is the network's driver:, "bridge" by default; the planner
+	// says which drivers there are (planner.Check).
+	Driver    string
+	DriverPos Pos
+	// DriverOpts are its driver_opts:, which the driver reads.
+	DriverOpts    map[string]string
+	DriverOptsPos Pos
 	// Subnet is the zero Prefix when the file leaves it to IPAM.
 	Subnet    netip.Prefix
 	SubnetPos Pos

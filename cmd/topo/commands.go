@@ -27,7 +27,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := planner.CheckNames(f); err != nil {
+			if err := planner.Check(f); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "%s: valid (project %s: %d networks, %d containers)\n", g.fileNames(), f.Project, len(f.Networks), len(f.Containers))
