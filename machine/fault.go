@@ -3,7 +3,6 @@ package machine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -45,7 +44,7 @@ type Faults struct {
 }
 
 // ErrInjected is the failure Faults injects.
-var ErrInjected = errors.New("fault injected")
+var ErrInjected = errors.New("fault injected by TOPO_FAULT_AT")
 
 // FaultsFromEnv wraps m in the Faults that TOPO_FAULT_AT=k (the k-th
 // operation of this run fails) and TOPO_CRASH_AT=k (topo kills itself with
@@ -104,7 +103,7 @@ func (f *Faults) Batch(ops []op.Operation) int {
 func (f *Faults) Apply(ctx context.Context, o op.Operation) error {
 	i := f.next()
 	if i == f.FailAt {
-		return fmt.Errorf("%s: %w", op.Headline(o), ErrInjected)
+		return ErrInjected
 	}
 	if f.Fail != nil {
 		if err := f.Fail(o); err != nil {
