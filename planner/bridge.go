@@ -2,10 +2,12 @@ package planner
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
+	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
 
@@ -15,7 +17,19 @@ import (
 // the container's interface.
 type bridge struct{}
 
+func init() { drivers["bridge"] = bridge{} }
+
 func (bridge) firewalled() bool { return true }
+
+// check: the bridge driver takes no options.
+func (bridge) check(f *spec.File, n *spec.Network) []error {
+	var errs []error
+	for _, k := range sortedKeys(n.DriverOpts) {
+		errs = append(errs, &spec.Error{Path: f.Path, Pos: n.DriverOptsPos, Msg: fmt.Sprintf(
+			"network %q: driver_opts %q: the bridge driver takes no options", n.Name, k)})
+	}
+	return errs
+}
 
 // network makes the bridge with its gateway's hardware address, MTU and
 // address, or puts them back.

@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,10 +34,14 @@ type driver interface {
 	// firewalled says the network has a bridge on the host, which the
 	// firewall's rules name: isolation, NAT and publishes.
 	firewalled() bool
+	// check refuses, at their lines, the options of n (driver_opts) that
+	// the driver does not take.
+	check(f *spec.File, n *spec.Network) []error
 }
 
-// drivers are the network drivers, by the name of a file's driver:.
-var drivers = map[string]driver{"bridge": bridge{}}
+// drivers are the network drivers, by the name of a file's driver:; each
+// registers itself from its own file.
+var drivers = map[string]driver{}
 
 // driverOf is the driver called name ("" is bridge, the default).
 func driverOf(name string) driver {
@@ -70,10 +73,7 @@ func checkDrivers(f *spec.File) []error {
 				continue
 			}
 		}
-		for _, k := range sortedKeys(n.DriverOpts) {
-			errs = append(errs, &spec.Error{Path: f.Path, Pos: n.DriverOptsPos, Msg: fmt.Sprintf(
-				"network %q: driver_opts %q: the %s driver takes no options", n.Name, k, cmp.Or(n.Driver, "bridge"))})
-		}
+		errs = append(errs, driverOf(n.Driver).check(f, n)...)
 	}
 	return errs
 }

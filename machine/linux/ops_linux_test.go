@@ -46,6 +46,8 @@ func everyOp() []op.Operation {
 		op.AddrAdd{Link: "br-ops", Addr: pfx("10.88.0.1/24")},
 		veth,
 		vethB,
+		// A pair of its own, between two namespaces: no master.
+		op.VethAdd{NS: "ops-a", Link: "p2p0", Peer: "p2p1", PeerNS: "ops-b", MAC: mac("02:42:0a:59:00:01"), Mark: mk(names.KindEndpoint, "a/p2p")},
 		op.Hairpin{Link: "veth-ops-a", On: false},
 		op.Hairpin{Link: "veth-ops-a", On: true},
 		op.LinkSetMTU{NS: "ops-a", Link: "eth0", MTU: 1400},
@@ -77,6 +79,7 @@ func everyOp() []op.Operation {
 		op.LinkDel{Link: "veth-ops-a", Mark: veth.Mark},
 		// The rebuild an undo does, in one step.
 		op.Seq{Steps: []op.Step{{Op: veth}, {Op: op.AddrAdd{NS: "ops-a", Link: "eth0", Addr: pfx("10.88.0.2/24")}}}},
+		op.LinkDel{NS: "ops-a", Link: "p2p0", Mark: mk(names.KindEndpoint, "a/p2p")},
 		op.NetnsDel{NS: "ops-b", Mark: mk(names.KindNamespace, "b")},
 		op.LinkDel{Link: "br-ops", Mark: mk(names.KindNetwork, "lan")},
 		op.NetnsDel{NS: "ops-a", Mark: mk(names.KindNamespace, "a")},
