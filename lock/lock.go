@@ -149,9 +149,6 @@ func Holder(path string) int {
 	return pid
 }
 
-// Path is the lock file.
-func (l *Lock) Path() string { return l.path }
-
 // Release lets the next process in.
 func (l *Lock) Release() error {
 	if l == nil || l.f == nil {

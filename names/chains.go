@@ -33,23 +33,23 @@ const (
 // (XT_EXTENSION_MAXNAMELEN less its NUL).
 const maxChainName = 28
 
-// ChainDigits is how many hex digits of sha256(project) name a project's
+// chainDigits is how many hex digits of sha256(project) name a project's
 // chains: all that the longest, TOPO-<h>-DNAT, has room for. 72 bits: no
 // two projects are expected to share them by chance, and a chain that
 // holds another project's rules is refused all the same.
-const ChainDigits = maxChainName - len(ChainPrefix+"-"+SuffixDNAT)
+const chainDigits = maxChainName - len(ChainPrefix+"-"+SuffixDNAT)
 
-// LegacyChainDigits is how many digits topo used before: 32 bits, which
+// legacyChainDigits is how many digits topo used before: 32 bits, which
 // project names such as p19847 and p42256 share. Chains so named are still
 // the project's when their rules carry its mark, so that down and up
 // remove what an earlier topo made.
-const LegacyChainDigits = 8
+const legacyChainDigits = 8
 
 // ChainPrefixOf starts the names of a project's own chains.
-func ChainPrefixOf(project string) string { return chainPrefix(project, ChainDigits) }
+func ChainPrefixOf(project string) string { return chainPrefix(project, chainDigits) }
 
 // LegacyChainPrefixOf is ChainPrefixOf as an earlier topo named them.
-func LegacyChainPrefixOf(project string) string { return chainPrefix(project, LegacyChainDigits) }
+func LegacyChainPrefixOf(project string) string { return chainPrefix(project, legacyChainDigits) }
 
 func chainPrefix(project string, digits int) string {
 	sum := sha256.Sum256([]byte(project))

@@ -299,8 +299,8 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 // MTU limits: the least IPv4 allows (RFC 791), the most a Linux link
 // takes (ETH_MAX_MTU).
 const (
-	MinMTU = 68
-	MaxMTU = 65535
+	minMTU = 68
+	maxMTU = 65535
 )
 
 // mtu sets nw.MTU from n, or reports why it cannot.
@@ -311,8 +311,8 @@ func (p *parser) mtu(nw *Network, n *yaml.Node, what string) {
 		p.errorf(n, "%s: mtu must be a whole number of bytes like 1400, got %s", what, describe(v))
 		return
 	}
-	if mtu < MinMTU || mtu > MaxMTU {
-		p.errorf(n, "%s: mtu %d is out of range: use %d to %d (1500 is Ethernet's, and the default)", what, mtu, MinMTU, MaxMTU)
+	if mtu < minMTU || mtu > maxMTU {
+		p.errorf(n, "%s: mtu %d is out of range: use %d to %d (1500 is Ethernet's, and the default)", what, mtu, minMTU, maxMTU)
 		return
 	}
 	nw.MTU, nw.MTUPos = mtu, p.pos(n)

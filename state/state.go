@@ -15,7 +15,7 @@ type Snapshot struct {
 	Sysctls map[string]string `json:"sysctls,omitempty"`
 	// SysctlsBefore holds, by dotted name, the value a host sysctl had
 	// before topo first changed it, as recorded in the runtime root (see
-	// rundir.SysctlRecord) for the last project's down to put back.
+	// names.Runtime.SysctlRecord) for the last project's down to put back.
 	SysctlsBefore map[string]string `json:"sysctls_before,omitempty"`
 	// Processes are the project's container commands, from their pid files
 	// (see process.go), sorted by container.

@@ -87,13 +87,13 @@ func backendOf(proto goipt.Protocol, backend string) *iptablesExec {
 	return &iptablesExec{backend: backend, save: save, restore: restore, version: fmt.Sprintf("%d.%d.%d", v1, v2, v3)}
 }
 
-// Detect finds the iptables backend the host's rules live in:
+// detect finds the iptables backend the host's rules live in:
 // iptables-nft or iptables-legacy, whichever has rules; when both or
 // neither have, the one the `iptables` command is. Rules are never split
 // across both. A host without iptables gets machine.ErrNoFirewall. It
 // also returns the chosen backend's save output when it read one, so that
 // the first observation does not run the same save again.
-func Detect(ctx context.Context, proto goipt.Protocol) (Tables, []byte, error) {
+func detect(ctx context.Context, proto goipt.Protocol) (Tables, []byte, error) {
 	backends := []string{"nft", "legacy"}
 	flavours := map[string]*iptablesExec{}
 	found := make([]*iptablesExec, len(backends))
@@ -234,7 +234,7 @@ func (k *Kernel) iptables(ctx context.Context) (Tables, error) {
 				g, err := nftGeneration()
 				gen, genOK = g, err == nil
 			}
-			ipt, saved, err := Detect(ctx, k.proto)
+			ipt, saved, err := detect(ctx, k.proto)
 			k.mu.Lock()
 			k.ipt, k.err = ipt, err
 			k.detected = saved
@@ -270,9 +270,6 @@ func nftUnchanged(gen uint32) bool {
 	now, err := nftGeneration()
 	return err == nil && now == gen
 }
-
-// Use makes the mechanism use ipt instead of the detected iptables.
-func (k *Kernel) Use(ipt Tables) { k.ipt = ipt }
 
 // Backend detects the iptables backend and names it ("nft", "legacy"),
 // or returns machine.ErrNoFirewall.

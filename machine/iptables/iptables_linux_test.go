@@ -85,7 +85,7 @@ func TestFirewallRoundTrip(t *testing.T) {
 	for _, x := range backends(t) {
 		t.Run(x.backend, func(t *testing.T) {
 			k := newKernel(t)
-			k.Use(x)
+			k.ipt = x
 			t.Cleanup(func() { flushIptables(t, x) })
 			in := input(4)
 			steps := firewallSteps(in, nil)
@@ -111,7 +111,7 @@ func TestFirewallBatchIsAtomic(t *testing.T) {
 	for _, x := range backends(t) {
 		t.Run(x.backend, func(t *testing.T) {
 			k := newKernel(t)
-			k.Use(x)
+			k.ipt = x
 			t.Cleanup(func() { flushIptables(t, x) })
 			err := k.Apply(context.Background(), op.FirewallBatch{Table: "filter", Changes: []firewall.Change{
 				{Op: firewall.NewChain, Chain: "TOPO-X"}, {Op: firewall.Delete, Chain: "TOPO-X", Spec: "-j DROP"}}})
@@ -133,7 +133,7 @@ func BenchmarkFirewallApply1000(b *testing.B) {
 	for _, x := range backends(b) {
 		b.Run(x.backend, func(b *testing.B) {
 			k := newKernel(b)
-			k.Use(x)
+			k.ipt = x
 			in := input(1000)
 			steps := firewallSteps(in, nil)
 			rules := 0

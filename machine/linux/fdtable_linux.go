@@ -2,13 +2,13 @@ package linux
 
 import "golang.org/x/sys/unix"
 
-// ReservedFiles is how many file descriptors GrowFileTable makes room
+// reservedFiles is how many file descriptors GrowFileTable makes room
 // for: a command keeps a netlink socket open in each namespace it touches
 // (see handleCache), and a few dozen files besides.
-const ReservedFiles = 4096
+const reservedFiles = 4096
 
 // GrowFileTable makes the process's file descriptor table hold
-// ReservedFiles descriptors (fewer if RLIMIT_NOFILE is lower), in one
+// reservedFiles descriptors (fewer if RLIMIT_NOFILE is lower), in one
 // step. Linux grows the table by doubling it when a descriptor does not
 // fit, and in a process of several threads, as every Go program is, each
 // growth waits for an RCU grace period (synchronize_rcu in
@@ -20,7 +20,7 @@ const ReservedFiles = 4096
 // It blocks for that grace period: callers run it in a goroutine. Errors
 // are ignored: the kernel still grows the table when needed, as before.
 func GrowFileTable() {
-	n := ReservedFiles
+	n := reservedFiles
 	var lim unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(n) {
 		n = int(lim.Cur)

@@ -45,14 +45,14 @@ func openFrom(t *testing.T, low int) []int {
 	return fds
 }
 
-// TestGrowFileTable: the table grows to ReservedFiles at once (or to the
+// TestGrowFileTable: the table grows to reservedFiles at once (or to the
 // limit), and the copy it makes for that is closed.
 func TestGrowFileTable(t *testing.T) {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	want := min(ReservedFiles, int(lim.Cur))
+	want := min(reservedFiles, int(lim.Cur))
 	if fdSize(t) >= want {
 		t.Skipf("file table already holds %d descriptors", fdSize(t))
 	}

@@ -32,9 +32,9 @@ type Kernel struct {
 
 var _ machine.Processes = Kernel{}
 
-// StopGrace is how long a container's command has between SIGTERM and
+// stopGrace is how long a container's command has between SIGTERM and
 // SIGKILL, as docker stop's default.
-var StopGrace = 10 * time.Second
+var stopGrace = 10 * time.Second
 
 // Start starts a container's command, confined (see package
 // daemon): its own PID and mount namespaces, its user and capabilities, a
@@ -72,13 +72,13 @@ func (Kernel) Start(s op.ProcStart) error {
 }
 
 // Stop stops the process of a pid file, TERM then KILL after
-// StopGrace, and removes the record; with DropLog the log goes too. A
+// stopGrace, and removes the record; with DropLog the log goes too. A
 // missing or dead process is success.
 //
 // Equivalent to: `kill -TERM` each process of its PID namespace; `sleep 10;
 // kill -KILL` its first; `rm PIDFILE`
 func (Kernel) Stop(s op.ProcStop) error {
-	if err := daemon.Stop(s.PidFile, StopGrace); err != nil {
+	if err := daemon.Stop(s.PidFile, stopGrace); err != nil {
 		return err
 	}
 	if s.DropLog {

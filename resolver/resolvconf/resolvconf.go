@@ -13,16 +13,16 @@ import (
 // Host is where the host names its upstream resolvers.
 const Host = "/etc/resolv.conf"
 
-// MaxNameservers is how many nameserver lines count, as glibc's MAXNS.
-const MaxNameservers = 3
+// maxNameservers is how many nameserver lines count, as glibc's MAXNS.
+const maxNameservers = 3
 
 // Nameservers lists the nameserver lines of a resolv.conf as HOST:53, at
-// most MaxNameservers. A scoped IPv6 address (fe80::1%eth0) keeps its
+// most maxNameservers. A scoped IPv6 address (fe80::1%eth0) keeps its
 // zone.
 func Nameservers(b []byte) []string {
 	var out []string
 	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() && len(out) < MaxNameservers {
+	for sc.Scan() && len(out) < maxNameservers {
 		f := strings.Fields(sc.Text())
 		if len(f) < 2 || f[0] != "nameserver" {
 			continue
