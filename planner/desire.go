@@ -133,40 +133,66 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	if err := Check(f); err != nil {
 		return nil, err
 	}
-	m := &Model{Project: f.Project}
-	var errs []error
-	fail := func(pos spec.Pos, format string, args ...any) {
-		errs = append(errs, &spec.Error{Path: f.Path, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	ds := &desirer{f: f, obs: obs, m: &Model{Project: f.Project}, nets: map[string]*Network{}, picked: map[string]string{}}
+	ds.networks()
+	if len(ds.errs) > 0 {
+		return nil, spec.Join(ds.errs...)
 	}
+	ds.containers()
+	if len(ds.errs) > 0 {
+		return nil, spec.Join(ds.errs...)
+	}
+	if err := assignPorts(f, ds.m, obs); err != nil {
+		return nil, err
+	}
+	return ds.m, nil
+}
 
+// desirer resolves one file against the snapshot into a model.
+type desirer struct {
+	f    *spec.File
+	obs  *state.Snapshot
+	m    *Model
+	nets map[string]*Network
+	// picked says, of a subnet the file leaves out, where it came from,
+	// for a fixed address that must fall in it.
+	picked map[string]string
+	errs   []error
+}
+
+func (ds *desirer) fail(pos spec.Pos, format string, args ...any) {
+	ds.errs = append(ds.errs, &spec.Error{Path: ds.f.Path, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+// networks resolves the networks and their subnets: the file's, checked
+// against the host and other projects; then those the bridges carry;
+// then the first free blocks of the pools.
+func (ds *desirer) networks() {
+	f, obs, m := ds.f, ds.obs, ds.m
 	used := hostPrefixes(obs, f.Project)
 	current := currentSubnets(obs, f.Project)
-	nets := map[string]*Network{}
 	for _, n := range f.Networks {
 		dn := &Network{Name: n.Name, Driver: driverOf(n.Driver), Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet, MTU: n.MTU}
 		m.Networks = append(m.Networks, dn)
-		nets[n.Name] = dn
+		ds.nets[n.Name] = dn
 		if n.Subnet.IsValid() {
 			if owner := overlapsForeign(obs, f.Project, n.Subnet); owner != "" {
-				fail(n.SubnetPos, "network %s: subnet %s overlaps %s; choose another subnet", n.Name, n.Subnet, owner)
+				ds.fail(n.SubnetPos, "network %s: subnet %s overlaps %s; choose another subnet", n.Name, n.Subnet, owner)
 			} else if why := overlapsHost(obs, n.Subnet); why != "" {
-				fail(n.SubnetPos, "network %s: subnet %s %s; choose another subnet", n.Name, n.Subnet, why)
+				ds.fail(n.SubnetPos, "network %s: subnet %s %s; choose another subnet", n.Name, n.Subnet, why)
 			}
 		}
 	}
 	// Fixed subnets and subnets that bridges already carry are claimed
 	// before any new one is picked, so a new network never takes them.
-	// picked says, of a subnet the file leaves out, where it came from,
-	// for a fixed address that must fall in it. As with Docker, which
-	// refuses a fixed address on a network without a configured subnet,
-	// the address never chooses the subnet: the pick is the same with or
-	// without it.
-	picked := map[string]string{}
+	// As with Docker, which refuses a fixed address on a network without
+	// a configured subnet, the address never chooses the subnet: the
+	// pick is the same with or without it.
 	for _, dn := range m.Networks {
 		if !dn.Subnet.IsValid() {
 			if p, ok := current[dn.Name]; ok && !overlapsAny(p, m.Networks) {
 				dn.Subnet = p
-				picked[dn.Name] = "the subnet its bridge " + dn.Bridge + " has"
+				ds.picked[dn.Name] = "the subnet its bridge " + dn.Bridge + " has"
 			}
 		}
 	}
@@ -182,25 +208,32 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 		}
 		p, err := ipam.PickSubnet(ipam.DefaultPools, taken)
 		if err != nil {
-			fail(f.Network(dn.Name).Pos, "network %s: %v", dn.Name, err)
+			ds.fail(f.Network(dn.Name).Pos, "network %s: %v", dn.Name, err)
 			continue
 		}
 		dn.Subnet = p
-		picked[dn.Name] = "the first free block of the pools on this host"
+		ds.picked[dn.Name] = "the first free block of the pools on this host"
 	}
 	for _, dn := range m.Networks {
 		if dn.Subnet.IsValid() {
 			dn.Gateway = ipam.Gateway(dn.Subnet)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, spec.Join(errs...)
-	}
+}
 
-	// Addresses: fixed ones first, then those containers already hold, then
-	// the lowest free in file order.
+// pendingAddr is an endpoint whose address is not fixed, by its mark name.
+type pendingAddr struct {
+	ep  *Endpoint
+	key string
+}
+
+// containers resolves the containers, their namespaces and endpoints,
+// and the endpoints' addresses: fixed ones first, then those containers
+// already hold, then the lowest free in file order.
+func (ds *desirer) containers() {
+	f := ds.f
 	alloc := map[string]*ipam.Allocator{}
-	for i, dn := range m.Networks {
+	for i, dn := range ds.m.Networks {
 		a := ipam.NewAllocator(dn.Subnet)
 		if n := f.Networks[i]; n.IPRange.IsValid() {
 			a.Limit(n.IPRange)
@@ -210,60 +243,16 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 		}
 		alloc[dn.Name] = a
 	}
-	held := heldAddresses(obs, f.Project)
-	type pending struct {
-		ep  *Endpoint
-		key string
-	}
-	var todo []pending
+	var todo []pendingAddr
 	for _, c := range f.Containers {
-		dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command, Privileges: c.Privileges, Hostname: c.Hostname}
-		switch c.Mode {
-		case spec.ModeHost:
-			// Runs in the host's namespace: nothing to create.
-		case spec.ModeContainer:
-			dc.NS = names.Namespace(f.Project, c.ModeTarget)
-		default:
-			dc.NS = names.Namespace(f.Project, c.Name)
-		}
-		m.Containers = append(m.Containers, dc)
-		gwPriority := 0
-		for i, a := range c.Networks {
-			dn := nets[a.Network]
-			ep := &Endpoint{
-				Network:  a.Network,
-				Driver:   dn.Driver,
-				Bridge:   dn.Bridge,
-				MTU:      dn.MTU,
-				HostLink: names.Veth(f.Project, c.Name, a.Network),
-				IfName:   names.IfName(i),
-				Aliases:  a.Aliases,
-			}
-			dc.Endpoints = append(dc.Endpoints, ep)
-			if !dn.Internal && (!dc.DefaultGW.IsValid() || a.GwPriority > gwPriority) {
-				dc.DefaultGW, gwPriority = dn.Gateway, a.GwPriority
-			}
-			if a.IPv4.IsValid() {
-				if how := picked[a.Network]; how != "" {
-					if problem := spec.AddressProblem(dn.Subnet, a.IPv4, a.Network, how); problem != "" {
-						fail(a.IPv4Pos, "container %s: ipv4_address %s %s", c.Name, a.IPv4, problem)
-						continue
-					}
-				}
-				if !alloc[a.Network].Reserve(a.IPv4) {
-					fail(a.IPv4Pos, "container %s: ipv4_address %s is not free in network %s (%s)", c.Name, a.IPv4, a.Network, dn.Subnet)
-				}
-				ep.Addr = netip.PrefixFrom(a.IPv4, dn.Subnet.Bits())
-				continue
-			}
-			todo = append(todo, pending{ep, names.Endpoint(c.Name, a.Network)})
-		}
+		todo = append(todo, ds.container(c, alloc)...)
 	}
-	var rest []pending
+	held := heldAddresses(ds.obs, f.Project)
+	var rest []pendingAddr
 	for _, p := range todo {
 		a, ok := held[p.key]
 		if ok && alloc[p.ep.Network].Reserve(a) {
-			p.ep.Addr = netip.PrefixFrom(a, nets[p.ep.Network].Subnet.Bits())
+			p.ep.Addr = netip.PrefixFrom(a, ds.nets[p.ep.Network].Subnet.Bits())
 			continue
 		}
 		rest = append(rest, p)
@@ -271,18 +260,60 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 	for _, p := range rest {
 		a, err := alloc[p.ep.Network].Next()
 		if err != nil {
-			fail(f.Network(p.ep.Network).Pos, "network %s: %v; use a larger subnet", p.ep.Network, err)
+			ds.fail(f.Network(p.ep.Network).Pos, "network %s: %v; use a larger subnet", p.ep.Network, err)
 			continue
 		}
-		p.ep.Addr = netip.PrefixFrom(a, nets[p.ep.Network].Subnet.Bits())
+		p.ep.Addr = netip.PrefixFrom(a, ds.nets[p.ep.Network].Subnet.Bits())
 	}
-	if len(errs) > 0 {
-		return nil, spec.Join(errs...)
+}
+
+// container adds c to the model with its endpoints and their fixed
+// addresses, and returns the endpoints whose address is left to pick.
+func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator) []pendingAddr {
+	f := ds.f
+	dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command, Privileges: c.Privileges, Hostname: c.Hostname}
+	switch c.Mode {
+	case spec.ModeHost:
+		// Runs in the host's namespace: nothing to create.
+	case spec.ModeContainer:
+		dc.NS = names.Namespace(f.Project, c.ModeTarget)
+	default:
+		dc.NS = names.Namespace(f.Project, c.Name)
 	}
-	if err := assignPorts(f, m, obs); err != nil {
-		return nil, err
+	ds.m.Containers = append(ds.m.Containers, dc)
+	var todo []pendingAddr
+	gwPriority := 0
+	for i, a := range c.Networks {
+		dn := ds.nets[a.Network]
+		ep := &Endpoint{
+			Network:  a.Network,
+			Driver:   dn.Driver,
+			Bridge:   dn.Bridge,
+			MTU:      dn.MTU,
+			HostLink: names.Veth(f.Project, c.Name, a.Network),
+			IfName:   names.IfName(i),
+			Aliases:  a.Aliases,
+		}
+		dc.Endpoints = append(dc.Endpoints, ep)
+		if !dn.Internal && (!dc.DefaultGW.IsValid() || a.GwPriority > gwPriority) {
+			dc.DefaultGW, gwPriority = dn.Gateway, a.GwPriority
+		}
+		if !a.IPv4.IsValid() {
+			todo = append(todo, pendingAddr{ep, names.Endpoint(c.Name, a.Network)})
+			continue
+		}
+		if how := ds.picked[a.Network]; how != "" {
+			if problem := spec.AddressProblem(dn.Subnet, a.IPv4, a.Network, how); problem != "" {
+				ds.fail(a.IPv4Pos, "container %s: ipv4_address %s %s", c.Name, a.IPv4, problem)
+				continue
+			}
+		}
+		if !alloc[a.Network].Reserve(a.IPv4) {
+			ds.fail(a.IPv4Pos, "container %s: ipv4_address %s is not free in network %s (%s)", c.Name, a.IPv4, a.Network, dn.Subnet)
+		}
+		ep.Addr = netip.PrefixFrom(a.IPv4, dn.Subnet.Bits())
 	}
-	return m, nil
+	return todo
 }
 
 func overlapsAny(p netip.Prefix, nets []*Network) bool {
