@@ -2,6 +2,7 @@ package files
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -89,12 +90,7 @@ func (f *Fake) Nameservers() []string { return slices.Clone(f.Servers) }
 func (f *Fake) Dump(b *strings.Builder) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	paths := make([]string, 0, len(f.files))
-	for p := range f.files {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
-	for _, p := range paths {
+	for _, p := range slices.Sorted(maps.Keys(f.files)) {
 		fmt.Fprintf(b, "file %s %q\n", p, f.files[p])
 	}
 }

@@ -3,6 +3,7 @@ package links
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -92,7 +93,7 @@ func (f *Fake) Observe(_ context.Context, project string, snap *state.Snapshot, 
 	f.mu.Lock()
 	snap.Host = f.ns[""].export("")
 	var mine []string
-	for _, name := range sortedNames(f.ns) {
+	for _, name := range slices.Sorted(maps.Keys(f.ns)) {
 		if name == "" {
 			continue
 		}
@@ -135,7 +136,7 @@ func (f *Fake) SetSockets(socks []state.Socket) {
 
 func (n *fakeNS) export(name string) state.Namespace {
 	out := state.Namespace{Name: name, Mark: n.mark}
-	for _, ln := range sortedNames(n.links) {
+	for _, ln := range slices.Sorted(maps.Keys(n.links)) {
 		l := n.links[ln].Link
 		l.Addrs = slices.Clone(l.Addrs)
 		slices.Sort(l.Addrs)
@@ -472,7 +473,7 @@ func (n *fakeNS) reach(gw netip.Addr, dev string) string {
 	if !gw.IsValid() {
 		return ""
 	}
-	for _, name := range sortedNames(n.links) {
+	for _, name := range slices.Sorted(maps.Keys(n.links)) {
 		l := n.links[name]
 		if (dev != "" && name != dev) || !l.Up {
 			continue
@@ -499,7 +500,7 @@ func (n *fakeNS) dropRoutesVia(link string) {
 func (f *Fake) Dump(b *strings.Builder) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, name := range sortedNames(f.ns) {
+	for _, name := range slices.Sorted(maps.Keys(f.ns)) {
 		n := f.ns[name]
 		label := name
 		if label == "" {
@@ -514,13 +515,4 @@ func (f *Fake) Dump(b *strings.Builder) {
 			fmt.Fprintf(b, "  route %s via %s dev %s\n", r.Dst, r.Gateway, r.Dev)
 		}
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

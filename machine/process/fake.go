@@ -3,6 +3,7 @@ package process
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -106,7 +107,7 @@ func (f *Fake) Observe(project string) ([]state.Process, error) {
 	defer f.mu.Unlock()
 	dir := f.Runtime.Containers(project) + string(filepath.Separator)
 	var out []state.Process
-	for _, pf := range sortedNames(f.procs) {
+	for _, pf := range slices.Sorted(maps.Keys(f.procs)) {
 		if strings.HasPrefix(pf, dir) {
 			pr := f.procs[pf]
 			pr.Argv = slices.Clone(pr.Argv)
@@ -223,7 +224,7 @@ func (f *Fake) ObserveResolver(project string) (*state.Resolver, error) {
 	o := &state.Resolver{PID: r.pid, Alive: r.alive, Records: r.records}
 	if r.alive {
 		o.Loaded = r.loaded
-		o.Listening = sortedNames(r.listening)
+		o.Listening = slices.Sorted(maps.Keys(r.listening))
 	}
 	return o, nil
 }
@@ -252,28 +253,19 @@ func (f *Fake) KillResolver(project string) {
 func (f *Fake) Dump(b *strings.Builder) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, pf := range sortedNames(f.procs) {
+	for _, pf := range slices.Sorted(maps.Keys(f.procs)) {
 		pr := f.procs[pf]
 		fmt.Fprintf(b, "process %s netns=%q pid=%d running=%v argv=%q\n", pf, pr.NS, pr.PID, pr.Running, pr.Argv)
 	}
-	for _, l := range sortedNames(f.logs) {
+	for _, l := range slices.Sorted(maps.Keys(f.logs)) {
 		fmt.Fprintf(b, "log %s\n", l)
 	}
-	for _, p := range sortedNames(f.resolvers) {
+	for _, p := range slices.Sorted(maps.Keys(f.resolvers)) {
 		r := f.resolvers[p]
 		if r.pid == 0 && r.records == "" {
 			continue
 		}
 		fmt.Fprintf(b, "resolver %s pidfile=%v alive=%v records=%.12s loaded=%.12s listening=%v\n",
-			p, r.pid != 0, r.alive, records.Hash([]byte(r.records)), r.loaded, sortedNames(r.listening))
+			p, r.pid != 0, r.alive, records.Hash([]byte(r.records)), r.loaded, slices.Sorted(maps.Keys(r.listening)))
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

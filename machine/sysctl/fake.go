@@ -2,6 +2,7 @@ package sysctl
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -97,12 +98,7 @@ func (f *Fake) LinkGone(ns, link string) {
 func (f *Fake) Dump(b *strings.Builder) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	keys := make([]string, 0, len(f.keys))
-	for k := range f.keys {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(f.keys)) {
 		fmt.Fprintf(b, "sysctl %s=%s\n", k, f.keys[k])
 	}
 }
