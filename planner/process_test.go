@@ -19,6 +19,7 @@ import (
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/privilege"
 )
 
 func init() {
@@ -149,6 +150,50 @@ func TestDeadCommandIsDriftAndChangeRestartsOnlyIt(t *testing.T) {
 	up(t, k, noCmd)
 	if strings.Contains(k.Dump(), "worker.") {
 		t.Errorf("worker's process or log left:\n%s", k.Dump())
+	}
+}
+
+// TestChangedPrivilegesRestart: a changed user: or capability is a
+// changed command, restarted alone, with the new privileges in its step;
+// a process an earlier topo started unconfined is restarted too.
+func TestChangedPrivilegesRestart(t *testing.T) {
+	k := fake.New(nil)
+	f := parse(t, withCommands)
+	up(t, k, f)
+	changed := parse(t, strings.Replace(withCommands, "    command: [sleep, infinity]\n", "    command: [sleep, infinity]\n    user: nobody\n    cap_add: [sys_time]\n", 1))
+	p := planOf(t, k, changed)
+	var got []string
+	for _, s := range p.Steps {
+		var priv privilege.Settings
+		if start, ok := s.Op.(op.ProcStart); ok {
+			priv = start.Privileges
+		}
+		got = append(got, fmt.Sprintf("%c %s %s %+v", s.Action, s.Op.Name(), s.Ref, priv))
+	}
+	want := []string{"- proc-stop container worker {User: CapAdd:[] CapDrop:[] Privileged:false}",
+		"+ proc-start container worker {User:nobody CapAdd:[SYS_TIME] CapDrop:[] Privileged:false}"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("plan for changed privileges (-want +got):\n%s", d)
+	}
+	up(t, k, changed)
+	if p := planOf(t, k, changed); !p.Empty() {
+		t.Errorf("plan after up: %v", p.Steps)
+	}
+
+	obs, _ := k.Observe(context.Background(), "app")
+	for i := range obs.Processes {
+		obs.Processes[i].Unconfined = obs.Processes[i].Container == "web"
+	}
+	p, _, err := planner.Up(changed, obs, planner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, s := range p.Steps {
+		got = append(got, fmt.Sprintf("%c %s %s", s.Action, s.Op.Name(), s.Ref))
+	}
+	if d := cmp.Diff([]string{"- proc-stop container web", "+ proc-start container web"}, got); d != "" {
+		t.Errorf("plan for a command started unconfined (-want +got):\n%s", d)
 	}
 }
 

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/topolab/topo/kernel"
 	"github.com/topolab/topo/lock"
-	"github.com/topolab/topo/rundir"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/txn"
 )
 
@@ -19,9 +19,9 @@ import (
 // for it takes a new one.
 func TestHostLockSerialisesProjects(t *testing.T) {
 	root := runDir(t)
-	k := kernel.NewFake(nil)
-	a := &txn.Project{Name: "a", Kernel: k, Dir: filepath.Join(root, "a")}
-	b := &txn.Project{Name: "b", Kernel: k, Dir: filepath.Join(root, "b")}
+	k := fake.New(nil)
+	a := &txn.Project{Name: "a", Machine: k, Dir: filepath.Join(root, "a")}
+	b := &txn.Project{Name: "b", Machine: k, Dir: filepath.Join(root, "b")}
 	ctx := context.Background()
 	if err := a.Lock(ctx, 0, nil); err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestHostLockSerialisesProjects(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "b", txn.LockFile)); err != nil {
 		t.Fatalf("b's lock file: %v", err)
 	}
-	hostLock := filepath.Join(root, rundir.HostLockName)
+	hostLock := filepath.Join(root, names.HostLockName)
 	if fi, err := os.Stat(hostLock); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("host lock: %v, %v; want mode 0600", fi, err)
 	}
