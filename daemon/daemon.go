@@ -7,6 +7,7 @@
 package daemon
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +41,8 @@ type Spec struct {
 	// Env is the environment; nil means topo's own. A confined command's
 	// is clean (see cleanEnv): Env adds to it.
 	Env []string
+	// Dir is the working folder; "" is /.
+	Dir string
 	// Confined runs the command as a container's (see confine.go), with
 	// Privileges' user and capabilities; otherwise (the resolver) it runs
 	// with topo's own privileges, namespaces and environment.
@@ -64,6 +67,9 @@ type Record struct {
 	// before confinement).
 	PidNS      uint64             `json:"pidns,omitempty"`
 	Privileges privilege.Settings `json:"privileges,omitzero"`
+	// Env and Dir are a confined command's Spec.Env and Spec.Dir.
+	Env []string `json:"env,omitempty"`
+	Dir string   `json:"dir,omitempty"`
 }
 
 // ErrNotFound says the command does not exist or cannot be executed.
@@ -132,7 +138,7 @@ func Start(s Spec) (*Record, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = s.Env
-	cmd.Dir = "/"
+	cmd.Dir = cmp.Or(s.Dir, "/")
 	if s.Confined {
 		cmd.Env = cleanEnv(conf.user.Home, s.Env)
 		err = startConfined(cmd, s, conf)
@@ -157,6 +163,7 @@ func Start(s Spec) (*Record, error) {
 	}
 	rec := &Record{PID: cmd.Process.Pid, Start: start, Argv: s.Argv, NS: s.NS, Privileges: s.Privileges}
 	if s.Confined {
+		rec.Env, rec.Dir = s.Env, s.Dir
 		if rec.PidNS, err = pidNS(rec.PID); err != nil {
 			<-exited
 			return nil, failed()

@@ -15,6 +15,7 @@ func FileKey(path string) Key        { return Key("file:" + path) }
 func RecordsKey(project string) Key  { return Key("records:" + project) }
 func ResolverKey(project string) Key { return Key("resolver:" + project) }
 func SysctlKey(ns, key string) Key   { return Key("sysctl:" + ns + "/" + key) }
+func ProcKey(pidFile string) Key     { return Key("proc:" + pidFile) }
 func netnsNeed(ns string) []Key      { return keysIf(ns != "", NetnsKey(ns)) }
 
 func keysIf(ok bool, keys ...Key) []Key {
@@ -43,6 +44,8 @@ func Provides(o Operation) []Key {
 		return []Key{RecordsKey(o.Project)}
 	case ResolverStart:
 		return []Key{ResolverKey(o.Project)}
+	case ProcStart:
+		return []Key{ProcKey(o.PidFile)}
 	case Seq:
 		var out []Key
 		for _, p := range o.Steps {

@@ -116,11 +116,14 @@ func (o ResolverReload) Command() string { return "topo resolver reload -p " + o
 
 // ProcStart starts a container's command, detached, in NS ("" topo's own
 // namespace), its output appended to Log and its pid recorded in PidFile,
-// confined to Privileges (see package daemon).
+// confined to Privileges (see package daemon), with Env (NAME=VALUE each)
+// beside PATH, HOME and TERM, in folder Dir ("" is /).
 type ProcStart struct {
 	NS           string
 	Argv         []string
 	Privileges   privilege.Settings
+	Env          []string
+	Dir          string
 	Log, PidFile string
 }
 
@@ -138,11 +141,20 @@ type ProcStop struct {
 func (ProcStart) Name() string { return "proc-start" }
 func (ProcStop) Name() string  { return "proc-stop" }
 
-// Command: `[ip netns exec NS] ARGV... >>LOG 2>&1 &`.
+// Command: `[ip netns exec NS] [env [-C DIR] NAME=VALUE...] ARGV... >>LOG 2>&1 &`.
 func (o ProcStart) Command() string {
 	var b strings.Builder
 	if o.NS != "" {
 		b.WriteString("ip netns exec " + o.NS + " ")
+	}
+	if len(o.Env) > 0 || o.Dir != "" {
+		b.WriteString("env ")
+		if o.Dir != "" {
+			b.WriteString("-C " + shellQuote(o.Dir) + " ")
+		}
+		for _, e := range o.Env {
+			b.WriteString(shellQuote(e) + " ")
+		}
 	}
 	b.WriteString(ShellJoin(o.Argv))
 	b.WriteString(" >>" + shellQuote(o.Log) + " 2>&1 &")
@@ -195,7 +207,7 @@ func init() {
 	register("resolver-stop", func(w *wire) (Operation, error) { return ResolverStop{Project: w.Project}, nil })
 	register("resolver-reload", func(w *wire) (Operation, error) { return ResolverReload{Project: w.Project}, nil })
 	register("proc-start", func(w *wire) (Operation, error) {
-		return ProcStart{NS: w.NS, Argv: w.Argv, Privileges: w.Privileges, Log: w.Log, PidFile: w.PidFile}, nil
+		return ProcStart{NS: w.NS, Argv: w.Argv, Privileges: w.Privileges, Env: w.Env, Dir: w.Dir, Log: w.Log, PidFile: w.PidFile}, nil
 	})
 	register("proc-stop", func(w *wire) (Operation, error) {
 		return ProcStop{NS: w.NS, Argv: w.Argv, Log: w.Log, PidFile: w.PidFile, PID: w.PID, DropLog: w.DropLog}, nil
@@ -212,7 +224,7 @@ func (o ResolverStart) fill(w *wire)  { w.Project = o.Project }
 func (o ResolverStop) fill(w *wire)   { w.Project = o.Project }
 func (o ResolverReload) fill(w *wire) { w.Project = o.Project }
 func (o ProcStart) fill(w *wire) {
-	w.NS, w.Argv, w.Privileges, w.Log, w.PidFile = o.NS, o.Argv, o.Privileges, o.Log, o.PidFile
+	w.NS, w.Argv, w.Privileges, w.Env, w.Dir, w.Log, w.PidFile = o.NS, o.Argv, o.Privileges, o.Env, o.Dir, o.Log, o.PidFile
 }
 func (o ProcStop) fill(w *wire) {
 	w.NS, w.Argv, w.Log, w.PidFile, w.PID, w.DropLog = o.NS, o.Argv, o.Log, o.PidFile, o.PID, o.DropLog

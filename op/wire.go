@@ -43,8 +43,11 @@ type wire struct {
 	PID      int      `json:"pid,omitempty"`
 	// Privileges are a proc-start's user and capabilities.
 	Privileges privilege.Settings `json:"privileges,omitzero"`
-	DropLog    bool               `json:"drop_log,omitempty"`
-	Table      string             `json:"table,omitempty"`
+	// Env and Dir are a proc-start's environment and working folder.
+	Env     []string `json:"env,omitempty"`
+	Dir     string   `json:"dir,omitempty"`
+	DropLog bool     `json:"drop_log,omitempty"`
+	Table   string   `json:"table,omitempty"`
 	// Rules are a firewall batch's changes.
 	Rules   []firewall.Change `json:"rules,omitempty"`
 	Project string            `json:"project,omitempty"`

@@ -63,6 +63,29 @@ type Container struct {
 	// Publishes are the container's ports: entries, one per port, with
 	// host ports resolved.
 	Publishes []firewall.Publish
+	// Env and WorkingDir are the command's environment (beyond PATH,
+	// HOME and TERM) and working folder ("" is /).
+	Env        []string
+	WorkingDir string
+	// Domainname is the file's domainname. With Hostname it is what the
+	// hosts file names the container; a UTS namespace of the container's
+	// would take both (sethostname, setdomainname) from here.
+	Domainname string
+	// DNS are its namespace's upstream resolvers (the file's dns:, HOST:53
+	// each); DNSSearch and DNSOptions go into its resolv.conf.
+	DNS                   []string
+	DNSSearch, DNSOptions []string
+	// ExtraHosts are lines of its hosts file (extra_hosts), host-gateway
+	// resolved to the gateway of its first network.
+	ExtraHosts []HostLine
+	// DependsOn names the containers whose commands start before its own.
+	DependsOn []string
+}
+
+// HostLine is one line of a hosts file: an address and its name.
+type HostLine struct {
+	Addr netip.Addr
+	Name string
 }
 
 // Endpoint is a container's interface on a network: with the bridge
@@ -139,6 +162,7 @@ func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
 		return nil, spec.Join(ds.errs...)
 	}
 	ds.containers()
+	ds.extraHosts()
 	if len(ds.errs) > 0 {
 		return nil, spec.Join(ds.errs...)
 	}
@@ -271,7 +295,14 @@ func (ds *desirer) containers() {
 // addresses, and returns the endpoints whose address is left to pick.
 func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator) []pendingAddr {
 	f := ds.f
-	dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command, Privileges: c.Privileges, Hostname: c.Hostname}
+	dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command, Privileges: c.Privileges, Hostname: c.Hostname,
+		Env: c.Env, WorkingDir: c.WorkingDir, Domainname: c.Domainname, DNSSearch: c.DNSSearch, DNSOptions: c.DNSOptions}
+	for _, a := range c.DNS {
+		dc.DNS = append(dc.DNS, netip.AddrPortFrom(a, 53).String())
+	}
+	for _, d := range c.DependsOn {
+		dc.DependsOn = append(dc.DependsOn, d.Container)
+	}
 	switch c.Mode {
 	case spec.ModeHost:
 		// Runs in the host's namespace: nothing to create.

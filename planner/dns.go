@@ -11,16 +11,20 @@ import (
 	"github.com/topolab/topo/state"
 )
 
-// ResolvConf is the resolv.conf of every container namespace. ndots:0, as
-// Docker writes it: a name with no dot is asked as it is, first.
-func ResolvConf(project string) string {
-	return fmt.Sprintf("# Written by topo for project %s: the embedded DNS resolver.\nnameserver %s\noptions ndots:0\n", project, names.ResolverAddr)
-}
-
 // Hosts is the hosts file of the namespace ns: localhost, and the names of
 // the containers running in it on each of its addresses.
 func Hosts(m *Model, ns string) string {
 	return hosts(m.Project, byNamespace(m)[ns])
+}
+
+// nsOwner is the container of inNS whose namespace it is, or nil.
+func nsOwner(inNS []*Container) *Container {
+	for _, c := range inNS {
+		if c.OwnsNamespace() {
+			return c
+		}
+	}
+	return nil
 }
 
 // byNamespace groups the model's containers by the namespace they run in,
@@ -43,20 +47,27 @@ const hostsDefaults = "127.0.0.1\tlocalhost\n" +
 	"ff02::2\tip6-allrouters\n"
 
 // hosts is the hosts file of a namespace whose containers are those given:
-// the defaults, then each address with the hostname, its first label
-// (as Docker: `web.example` is also `web`) and the container's name, of
-// every container in the namespace.
+// the defaults, the owner's extra_hosts, then each address with the
+// hostname (HOSTNAME.DOMAINNAME first, with a domainname), its first
+// label (as Docker: `web.example` is also `web`) and the container's
+// name, of every container in the namespace.
 func hosts(project string, inNS []*Container) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by topo for project %s.\n%s", project, hostsDefaults)
 	var names []string
-	var owner *Container
+	owner := nsOwner(inNS)
+	if owner != nil {
+		for _, h := range owner.ExtraHosts {
+			fmt.Fprintf(&b, "%s\t%s\n", h.Addr, h.Name)
+		}
+	}
 	for _, c := range inNS {
-		if c.OwnsNamespace() {
-			owner = c
+		fqdn := ""
+		if c.Domainname != "" {
+			fqdn = c.Hostname + "." + c.Domainname
 		}
 		label, _, _ := strings.Cut(c.Hostname, ".")
-		for _, n := range []string{c.Hostname, label, c.Name} {
+		for _, n := range []string{fqdn, c.Hostname, label, c.Name} {
 			if n != "" && !slices.Contains(names, n) {
 				names = append(names, n)
 			}
@@ -92,7 +103,7 @@ func Records(m *Model) *records.Document {
 		if !c.OwnsNamespace() {
 			continue
 		}
-		ns := records.Namespace{Name: c.NS}
+		ns := records.Namespace{Name: c.NS, Upstreams: c.DNS}
 		for _, o := range inNS[c.NS] {
 			ns.Containers = append(ns.Containers, o.Name)
 		}
@@ -122,7 +133,7 @@ func (d *differ) dns(m *Model) {
 			if !c.OwnsNamespace() {
 				continue
 			}
-			for _, f := range []struct{ name, content string }{{names.ResolvConf, ResolvConf(m.Project)}, {names.Hosts, hosts(m.Project, inNS[c.NS])}} {
+			for _, f := range []struct{ name, content string }{{names.ResolvConf, ResolvConf(m.Project, c)}, {names.Hosts, hosts(m.Project, inNS[c.NS])}} {
 				p := names.NetnsFile(c.NS, f.name)
 				want[p], owner[p] = f.content, c.Name
 			}

@@ -85,7 +85,7 @@ func TestRecordsAndFiles(t *testing.T) {
 	if h := planner.Hosts(m, "shop-tools"); !strings.Contains(h, "127.0.1.1\ttools\n") {
 		t.Errorf("hosts of shop-tools:\n%s", h)
 	}
-	if rc := planner.ResolvConf("shop"); !strings.Contains(rc, "nameserver 127.0.0.11\noptions ndots:0\n") {
+	if rc := planner.ResolvConf("shop", nil); !strings.Contains(rc, "nameserver 127.0.0.11\noptions ndots:0\n") {
 		t.Errorf("resolv.conf:\n%s", rc)
 	}
 	// A project whose containers have no namespace of their own needs no

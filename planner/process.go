@@ -33,8 +33,10 @@ func (d *differ) processes(m *Model) {
 			// A dead command is drift: start it again over its stale record.
 			d.procStart(c, false)
 		case o.NS != c.NS || !slices.Equal(o.Argv, c.Command) || !o.Privileges.Equal(c.Privileges) || o.Unconfined ||
+			!slices.Equal(o.Env, c.Env) || o.Dir != c.WorkingDir ||
 			(c.NS != "" && d.ownNS[c.NS] == nil):
-			// Changed (its argv, namespace or privileges), started by a
+			// Changed (its argv, namespace, privileges, environment or
+			// working folder), started by a
 			// topo that did not confine commands, or its namespace was
 			// deleted under it and is about to be made anew: the old
 			// process holds the old one.
@@ -53,12 +55,16 @@ func (d *differ) processes(m *Model) {
 // no record or log exists yet, so that the undo leaves none behind.
 func (d *differ) procStart(c *Container, fresh bool) {
 	pid, log := d.rt.PidFile(d.project, c.Name), d.rt.LogFile(d.project, c.Name)
-	s := step(op.Create, op.Container(c.Name), op.ProcStart{NS: c.NS, Argv: c.Command, Privileges: c.Privileges, Log: log, PidFile: pid},
+	s := step(op.Create, op.Container(c.Name), op.ProcStart{NS: c.NS, Argv: c.Command, Privileges: c.Privileges, Env: c.Env, Dir: c.WorkingDir, Log: log, PidFile: pid},
 		op.ProcStop{NS: c.NS, Argv: c.Command, Log: log, PidFile: pid, DropLog: fresh})
 	if c.NS != "" {
 		for _, f := range names.NetnsFiles {
 			s.Needs = append(s.Needs, op.FileKey(names.NetnsFile(c.NS, f)))
 		}
+	}
+	// depends_on: after the commands it depends on, when they start too.
+	for _, dep := range c.DependsOn {
+		s.Needs = append(s.Needs, op.ProcKey(d.rt.PidFile(d.project, dep)))
 	}
 	d.add(s)
 }
@@ -67,7 +73,7 @@ func (d *differ) procStart(c *Container, fresh bool) {
 // container's command goes away for good.
 func (d *differ) procStop(o *state.Process, drop bool) {
 	ref := op.Container(o.Container)
-	undo := op.Step{Action: op.Create, Ref: ref, Op: op.ProcStart{NS: o.NS, Argv: o.Argv, Privileges: o.Privileges, Log: o.Log, PidFile: o.PidFile}}
+	undo := op.Step{Action: op.Create, Ref: ref, Op: op.ProcStart{NS: o.NS, Argv: o.Argv, Privileges: o.Privileges, Env: o.Env, Dir: o.Dir, Log: o.Log, PidFile: o.PidFile}}
 	if !o.Running {
 		// A dead process's record holds nothing to restore: starting the
 		// command would change more than the stop did. The undo is a stop

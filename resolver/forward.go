@@ -37,7 +37,7 @@ var _ Upstream = (*Forwarder)(nil)
 // set is asked again over TCP, so that the handler can cut it to the
 // asker's own limit.
 func (f *Forwarder) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	servers, err := f.upstreams()
+	servers, err := f.upstreamsFor(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +84,26 @@ func exchange(ctx context.Context, q *dns.Msg, server string, timeout time.Durat
 		r, _, err = c.ExchangeContext(ctx, q, server)
 	}
 	return r, err
+}
+
+// serversKey carries an asker's own upstreams in a context.
+type serversKey struct{}
+
+// WithServers makes Exchange ask servers (HOST:PORT each) instead of the
+// host's: the upstreams of the asker's container (its dns:).
+func WithServers(ctx context.Context, servers []string) context.Context {
+	if len(servers) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, serversKey{}, servers)
+}
+
+// upstreamsFor is the servers ctx names (WithServers), else upstreams'.
+func (f *Forwarder) upstreamsFor(ctx context.Context) ([]string, error) {
+	if s, ok := ctx.Value(serversKey{}).([]string); ok {
+		return s, nil
+	}
+	return f.upstreams()
 }
 
 // upstreams returns the servers to ask, reading resolv.conf again when its

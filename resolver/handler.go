@@ -123,7 +123,7 @@ func (h *Handler) decide(req *dns.Msg) (resp *dns.Msg, forward bool) {
 
 // forward asks the upstreams on behalf of req.
 func (h *Handler) forward(ctx context.Context, req *dns.Msg) *dns.Msg {
-	resp, err := h.Upstream.Exchange(ctx, req.Copy())
+	resp, err := h.Upstream.Exchange(WithServers(ctx, h.Store.Load().Upstreams(h.NS)), req.Copy())
 	if err != nil {
 		resp = nil
 	}

@@ -93,6 +93,9 @@ func (r *relay) owns(fd int32) bool { return r.socks[fd] != nil }
 func (r *relay) start(asker *udpSock, to unix.Sockaddr, req *dns.Msg) {
 	p := &relayed{asker: asker, to: to, req: req, server: -1}
 	servers, err := r.f.upstreams()
+	if own := asker.h.Store.Load().Upstreams(asker.h.NS); len(own) > 0 {
+		servers, err = own, nil
+	}
 	if err != nil || len(servers) == 0 {
 		p.answer(nil)
 		return

@@ -26,6 +26,9 @@ type asker struct {
 	// (or it has none): such a container reaches nothing outside, and its
 	// names stay inside too.
 	forward bool
+	// upstreams are the namespace's own (records.Namespace.Upstreams);
+	// nil for the host's.
+	upstreams []string
 }
 
 // netIndex is one network's names and addresses.
@@ -59,7 +62,7 @@ func NewStore(d *records.Document) *Store {
 	}
 	s := &Store{askers: map[string]*asker{}}
 	for _, ns := range d.Namespaces {
-		a := &asker{}
+		a := &asker{upstreams: ns.Upstreams}
 		for _, n := range ns.Networks {
 			if ix := nets[n]; ix != nil {
 				a.nets = append(a.nets, ix)
@@ -149,6 +152,15 @@ func (s *Store) Reverse(ns string, addr netip.Addr) string {
 func (s *Store) Forwards(ns string) bool {
 	a := s.askers[ns]
 	return a != nil && a.forward
+}
+
+// Upstreams are where ns's other names are forwarded when it has servers
+// of its own; nil means the host's.
+func (s *Store) Upstreams(ns string) []string {
+	if a := s.askers[ns]; a != nil {
+		return a.upstreams
+	}
+	return nil
 }
 
 // Serves reports whether ns is a namespace of the document.

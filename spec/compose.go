@@ -42,13 +42,12 @@ func init() {
 
 // composeLater are service keys whose behaviour other work brings: noted
 // as not supported yet.
-var composeLater = []string{"depends_on", "dns", "dns_opt", "dns_search", "domainname",
-	"env_file", "environment", "extra_hosts", "healthcheck", "mac_address", "sysctls", "working_dir"}
+var composeLater = []string{"mac_address", "sysctls"}
 
 // composeServiceKeys are the keys a service has in topo's reading, for
 // "did you mean" hints.
-var composeServiceKeys = []string{"command", "container_name", "entrypoint", "expose", "hostname",
-	"network_mode", "networks", "ports", "profiles", "user", "cap_add", "cap_drop", "privileged"}
+var composeServiceKeys = append([]string{"command", "container_name", "entrypoint", "expose", "hostname",
+	"network_mode", "networks", "ports", "profiles", "user", "cap_add", "cap_drop", "privileged"}, runtimeKeys...)
 
 func (p *parser) composeFile(root *yaml.Node) *File {
 	root = resolve(root)
@@ -126,7 +125,9 @@ func (p *parser) composeNetwork(nw *Network, n *yaml.Node) {
 			if s, ok := p.str(e.val, what+": driver", `"bridge"`); ok && s != "bridge" {
 				p.errorf(e.val, "%s: driver %q is not supported yet: topo networks are Linux bridges; write \"bridge\" or leave driver out", what, clip(s))
 			}
-		case "driver_opts", "enable_ipv4":
+		case "driver_opts":
+			p.composeDriverOpts(nw, e.val, what, path)
+		case "enable_ipv4":
 			p.note(e.key, "%s.%s is not supported yet: ignored", path, k)
 		case "enable_ipv6":
 			if b, ok := p.boolish(e.val, what+": enable_ipv6"); ok && b {
@@ -153,6 +154,33 @@ func (p *parser) composeNetwork(nw *Network, n *yaml.Node) {
 				p.errorf(e.key, "unknown key %q in %s%s: valid keys are %s, and x-* for extensions", clip(k), what, didYouMean(k, composeNetworkKeys), strings.Join(composeNetworkKeys, ", "))
 			}
 		}
+	}
+}
+
+// composeMTU is the bridge driver's option that sets the network's MTU.
+const composeMTU = "com.docker.network.driver.mtu"
+
+// composeDriverOpts reads a network's driver_opts: Docker's MTU option
+// is the network's mtu:; others are noted.
+func (p *parser) composeDriverOpts(nw *Network, n *yaml.Node, what, path string) {
+	for _, o := range p.mapping(n, what+": driver_opts", "a mapping of option names to values", true) {
+		if o.key.Value != composeMTU {
+			p.note(o.key, "%s.driver_opts.%s is not supported yet: ignored (topo takes %s)", path, clip(o.key.Value), composeMTU)
+			continue
+		}
+		v := resolve(o.val)
+		if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+			// Compose's options are strings: "1400".
+			if _, err := strconv.Atoi(v.Value); err == nil {
+				c := *v
+				c.Tag = "!!int"
+				if file, ok := p.origin[v]; ok {
+					p.origin[&c] = file
+				}
+				v = &c
+			}
+		}
+		p.mtu(nw, v, what+": driver_opts "+composeMTU)
 	}
 }
 
@@ -318,8 +346,13 @@ func (p *parser) service(c *Container, n *yaml.Node) {
 	what := fmt.Sprintf("service %q", clip(c.Name))
 	path := "services." + clip(c.Name)
 	var entrypoint, command *yaml.Node
+	var rn runtimeNodes
+	defer p.finishRuntime(c, &rn, what)
 	for _, e := range p.mapping(n, what, "a mapping of the service's settings, or empty", true) {
 		k := e.key.Value
+		if p.runtimeKey(c, e.key, e.val, what, &rn) {
+			continue
+		}
 		switch {
 		case k == "hostname":
 			keys.hostname = e.key

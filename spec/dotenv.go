@@ -14,6 +14,19 @@ import (
 // Variables of env win over the file's, as in Compose. Problems are
 // reported as PATH:LINE: message.
 func parseDotEnv(path string, data []byte, env Lookup) (map[string]string, error) {
+	return dotEnv(path, data, env, true)
+}
+
+// parseEnvFile reads a service's env_file as Compose does: a .env file
+// whose values are the command's as written (env only interpolates them,
+// and gives the bare KEY lines their values).
+func parseEnvFile(path string, data []byte, env Lookup) (map[string]string, error) {
+	return dotEnv(path, data, env, false)
+}
+
+// dotEnv reads a .env file; with envWins a variable env sets keeps env's
+// value.
+func dotEnv(path string, data []byte, env Lookup, envWins bool) (map[string]string, error) {
 	vars := make(map[string]string)
 	lookup := func(name string) (string, bool) {
 		if v, ok := env(name); ok {
@@ -105,7 +118,7 @@ func parseDotEnv(path string, data []byte, env Lookup) (map[string]string, error
 			}
 			val = v
 		}
-		if _, ok := env(key); !ok {
+		if _, ok := env(key); !ok || !envWins {
 			vars[key] = val
 		}
 		s, line = next, line+1

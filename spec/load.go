@@ -57,6 +57,8 @@ type loader struct {
 	disabled map[string][]string
 	// containerNames are the Compose container_name of services.
 	containerNames map[*Container]string
+	// files are the -f files, whose relative paths are the first one's.
+	files []string
 }
 
 func newParser(path string) *parser {
@@ -126,7 +128,7 @@ func resolveFiles(opt Options, data []byte) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.env = env
+	p.env, p.files = env, opt.Files
 	d := &Document{Path: first, p: p}
 	contents := make([][]byte, len(opt.Files))
 	contents[0] = data

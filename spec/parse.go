@@ -52,7 +52,7 @@ func Parse(path string, data []byte) (*File, error) {
 var validKeys = map[string][]string{
 	"file":       {"name", "networks", "containers"},
 	"network":    {"driver", "driver_opts", "subnet", "internal", "mtu"},
-	"container":  {"hostname", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged"},
+	"container":  append([]string{"hostname", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged"}, runtimeKeys...),
 	"attachment": {"aliases", "ipv4_address"},
 }
 
@@ -395,7 +395,12 @@ func (p *parser) container(c *Container, n *yaml.Node) {
 	keys := &containerKeys{}
 	p.keys[c] = keys
 	what := fmt.Sprintf("container %q", clip(c.Name))
-	for _, e := range p.mapping(n, what, "a mapping of hostname, networks, network_mode, ports, command, user, cap_add, cap_drop and privileged, or empty", true) {
+	var rn runtimeNodes
+	defer p.finishRuntime(c, &rn, what)
+	for _, e := range p.mapping(n, what, "a mapping of hostname, networks, network_mode, ports, command and the other container keys, or empty", true) {
+		if p.runtimeKey(c, e.key, e.val, what, &rn) {
+			continue
+		}
 		switch e.key.Value {
 		case "hostname":
 			keys.hostname = e.key

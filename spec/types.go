@@ -116,6 +116,28 @@ type Container struct {
 	// the host does not have.
 	Privileges privilege.Settings
 	UserPos    Pos
+	// Env is the command's environment beyond PATH, HOME and TERM:
+	// NAME=VALUE each, sorted by name (env_file's, then environment's).
+	Env    []string
+	EnvPos Pos
+	// WorkingDir is the command's working folder; "" is /.
+	WorkingDir    string
+	WorkingDirPos Pos
+	// DNS are the embedded resolver's upstreams for this container's
+	// namespace, instead of the host's; DNSSearch and DNSOptions go into
+	// its resolv.conf.
+	DNS        []netip.Addr
+	DNSSearch  []string
+	DNSOptions []string
+	// ExtraHosts are lines of its hosts file, in file order.
+	ExtraHosts []*ExtraHost
+	// Domainname is the file's domainname: the hosts file names the
+	// container HOSTNAME.DOMAINNAME too.
+	Domainname string
+	// DependsOn are the containers whose commands start before this one's.
+	DependsOn []*Dependency
+	// Healthcheck is nil when there is none (or it is disabled).
+	Healthcheck *Healthcheck // checked, not run yet
 }
 
 // Attachment is a container's membership of one network.

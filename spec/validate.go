@@ -139,6 +139,7 @@ func (p *parser) validate(f *File) {
 	}
 	p.checkRoom(f, members)
 	p.checkPublishes(f)
+	p.checkRuntime(f, containers, containerNames)
 }
 
 // checkRoom reports networks whose subnet has fewer addresses than

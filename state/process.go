@@ -19,6 +19,10 @@ type Process struct {
 	Log     string `json:"log"`
 	// Privileges are the user and capabilities it was started with.
 	Privileges privilege.Settings `json:"privileges,omitzero"`
+	// Env and Dir are the environment (beyond PATH, HOME and TERM) and
+	// working folder it was started with.
+	Env []string `json:"env,omitempty"`
+	Dir string   `json:"dir,omitempty"`
 	// Unconfined marks a process that an earlier topo started with all of
 	// its own privileges, in the host's PID namespace: up restarts it
 	// confined.

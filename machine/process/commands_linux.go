@@ -61,7 +61,7 @@ func (Kernel) Start(s op.ProcStart) error {
 	_, statErr := os.Stat(s.Log)
 	hadLog := statErr == nil
 	if _, err := daemon.Start(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile,
-		Confined: true, Privileges: s.Privileges}); err != nil {
+		Env: s.Env, Dir: s.Dir, Confined: true, Privileges: s.Privileges}); err != nil {
 		if !hadLog {
 			os.Remove(s.Log)
 		}
@@ -130,7 +130,7 @@ func (k Kernel) Observe(project string) ([]state.Process, error) {
 		out = append(out, state.Process{
 			Container: name, NS: rec.NS, Argv: rec.Argv, PID: rec.PID, Running: alive,
 			PidFile: pidFile, Log: k.Runtime.LogFile(project, name),
-			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0,
+			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0, Env: rec.Env, Dir: rec.Dir,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Container < out[j].Container })

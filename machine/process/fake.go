@@ -81,7 +81,7 @@ func (f *Fake) Start(s op.ProcStart) error {
 	f.procs[s.PidFile] = state.Process{
 		Container: names.ContainerOfPidFile(s.PidFile),
 		NS:        s.NS, Argv: slices.Clone(s.Argv), PID: f.nextPID, Running: true,
-		PidFile: s.PidFile, Log: s.Log, Privileges: s.Privileges,
+		PidFile: s.PidFile, Log: s.Log, Privileges: s.Privileges, Env: slices.Clone(s.Env), Dir: s.Dir,
 	}
 	f.nextPID++
 	f.logs[s.Log] = true

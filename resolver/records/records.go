@@ -34,6 +34,10 @@ type Namespace struct {
 	// Networks are the networks the namespace is attached to: the names
 	// it may see.
 	Networks []string `json:"networks,omitempty"`
+	// Upstreams, when set, are where its other names are forwarded
+	// (HOST:53 each: a container's dns:), instead of the host's
+	// resolv.conf nameservers, as Docker's embedded DNS takes them.
+	Upstreams []string `json:"upstreams,omitempty"`
 }
 
 // Network is one network and the names its members answer to.

@@ -1,0 +1,63 @@
+package planner
+
+import (
+	"strings"
+
+	"github.com/topolab/topo/names"
+)
+
+// This file plans what a container's command and namespace files take
+// from the file besides its networks: extra_hosts, the resolv.conf of
+// dns_search and dns_opt.
+
+// extraHosts resolves each container's extra_hosts, host-gateway to the
+// host's address on its first network (the gateway, on the bridge): where
+// the host answers the container, as Docker's host-gateway is the host's
+// address on its default bridge.
+func (ds *desirer) extraHosts() {
+	for i, c := range ds.f.Containers {
+		dc := ds.m.Containers[i]
+		for _, h := range c.ExtraHosts {
+			a := h.Addr
+			if h.Gateway {
+				if len(dc.Endpoints) == 0 {
+					ds.fail(h.Pos, "container %q: extra_hosts %s: host-gateway needs a network, and the container has none (network_mode %q): give an address", c.Name, h.Name, c.Mode)
+					continue
+				}
+				a = ds.nets[dc.Endpoints[0].Network].Gateway
+			}
+			dc.ExtraHosts = append(dc.ExtraHosts, HostLine{Addr: a, Name: h.Name})
+		}
+	}
+}
+
+// ResolvConf is the resolv.conf of a container namespace: the embedded
+// resolver, the container's dns_search, and its dns_opt with ndots:0
+// unless it sets ndots, as Docker writes it for user-defined networks (a
+// name with no dot is asked as it is, first).
+func ResolvConf(project string, c *Container) string {
+	var b strings.Builder
+	b.WriteString("# Written by topo for project " + project + ": the embedded DNS resolver.\nnameserver " + names.ResolverAddr.String() + "\n")
+	var search []string
+	opts := []string{}
+	ndots := false
+	if c != nil {
+		for _, d := range c.DNSSearch {
+			if d != "." { // "." is no search domain
+				search = append(search, d)
+			}
+		}
+		for _, o := range c.DNSOptions {
+			ndots = ndots || strings.HasPrefix(o, "ndots:")
+			opts = append(opts, o)
+		}
+	}
+	if !ndots {
+		opts = append(opts, "ndots:0")
+	}
+	if len(search) > 0 {
+		b.WriteString("search " + strings.Join(search, " ") + "\n")
+	}
+	b.WriteString("options " + strings.Join(opts, " ") + "\n")
+	return b.String()
+}
