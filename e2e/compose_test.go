@@ -219,6 +219,46 @@ func TestComposeProjects(t *testing.T) {
 				}
 			}
 		}},
+		{"runtime", []string{"compose.yaml"}, nil, func(h *host, dir string) {
+			file := filepath.Join(dir, "compose.yaml")
+			h.waitFor("app's environment in its log", func() bool {
+				out, _, _ := h.topo("logs", "--file", file, "app")
+				return strings.Contains(out, "cwd=")
+			})
+			log := h.mustTopo("logs", "--file", file, "app")
+			for _, want := range []string{"cwd=/tmp\n", "GREETING=hello\n", "FROM_FILE=from-env-file\n", "FROM_SHELL=from-dot-env\n", "PATH=/usr/local/sbin:"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("app's log lacks %q:\n%s", want, log)
+				}
+			}
+			// The embedded resolver answers the project's names, and
+			// forwards the others to app's dns:, upstream's dnsmasq.
+			h.waitFor("dnsmasq on 10.71.0.53:53", func() bool {
+				out, _ := h.sh(in("runtime-upstream", "ss -lunH src 10.71.0.53:53"))
+				return strings.TrimSpace(out) != ""
+			})
+			if out := strings.TrimSpace(h.mustSh(in("runtime-app", "dig +short +tries=1 +time=3 only.upstream.test"))); out != "10.99.0.7" {
+				t.Errorf("only.upstream.test from app = %q, want 10.99.0.7 from its dns upstream", out)
+			}
+			if out := h.mustTopo("logs", "--file", file, "upstream"); !strings.Contains(out, "query[A] only.upstream.test from 10.71.0.1") {
+				t.Errorf("upstream's dnsmasq did not log the query from the host's side of the bridge:\n%s", out)
+			}
+			if out := strings.TrimSpace(h.mustSh(in("runtime-app", "dig +short upstream"))); out != "10.71.0.53" {
+				t.Errorf("upstream from app = %q, want 10.71.0.53 from the embedded resolver", out)
+			}
+			rc := h.mustSh(in("runtime-app", "cat /etc/resolv.conf"))
+			if !strings.Contains(rc, "nameserver 127.0.0.11\nsearch lab.example\noptions ndots:2\n") {
+				t.Errorf("app's resolv.conf:\n%s", rc)
+			}
+			for name, want := range map[string]string{"db.example": "10.9.9.9", "host.topo.internal": "10.71.0.1", "app.lab.example": "10.71.0.2"} {
+				if out := h.mustSh(in("runtime-app", "getent hosts "+name)); !strings.HasPrefix(out, want+" ") {
+					t.Errorf("getent hosts %s in app = %q, want %s", name, out, want)
+				}
+			}
+			if out := h.mustSh("ip -n runtime-app link show eth0"); !strings.Contains(out, "mtu 1400") {
+				t.Errorf("app's eth0 has not the driver option's MTU:\n%s", out)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
