@@ -259,6 +259,32 @@ func TestComposeProjects(t *testing.T) {
 				t.Errorf("app's eth0 has not the driver option's MTU:\n%s", out)
 			}
 		}},
+		{"health", []string{"compose.yaml"}, nil, func(h *host, dir string) {
+			file := filepath.Join(dir, "compose.yaml")
+			// web started once db was healthy: db listened by then.
+			h.waitFor("web's first line", func() bool {
+				out, _, _ := h.topo("logs", "--file", file, "web")
+				return strings.Contains(out, "db says")
+			})
+			if out := h.mustTopo("logs", "--file", file, "web"); !strings.Contains(out, "db says postgres") {
+				t.Errorf("web started before db answered:\n%s", out)
+			}
+			ps := h.ps(file)
+			for _, c := range ps.Containers {
+				if c.Name == "db" && (c.Health == nil || c.Health.Status != "healthy") {
+					t.Errorf("ps --json: db's health is %+v, want healthy", c.Health)
+				}
+				if c.Name == "web" && c.Health != nil {
+					t.Errorf("ps --json: web, without a healthcheck, has health %+v", c.Health)
+				}
+			}
+			if out := h.mustTopo("ps", "-f", file); !strings.Contains(out, "running (healthy)") {
+				t.Errorf("ps does not show db healthy:\n%s", out)
+			}
+			if out := h.mustTopo("inspect", "-f", file, "db"); !strings.Contains(out, "health        healthy, 0 failing in a row") {
+				t.Errorf("inspect db:\n%s", out)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -357,5 +383,26 @@ networks:
 	}
 	if d := cmp.Diff(before, h.snapshot()); d != "" {
 		t.Errorf("up changed the kernel (-before +after):\n%s", d)
+	}
+}
+
+// TestComposeUnhealthyDependency: a dependency whose healthcheck fails
+// fails up at the start of the command that waits for it, naming the
+// container and the check's output, and up rolls back.
+func TestComposeUnhealthyDependency(t *testing.T) {
+	h := newHost(t)
+	dir := composeDir("health")
+	before := h.settledSnapshot()
+	_, stderr, code := h.topo("up", "-f", filepath.Join(dir, "compose.yaml"), "-f", filepath.Join(dir, "unhealthy.yaml"))
+	if code == 0 {
+		t.Fatal("up succeeded with an unhealthy dependency")
+	}
+	for _, want := range []string{`container "db" is unhealthy: its healthcheck failed 2 times in a row; the last run exited with status 1: no database here`, "ip netns exec health-web", "the kernel is as it was"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("up's error lacks %q:\n%s", want, stderr)
+		}
+	}
+	if after := h.settledSnapshot(); after != before {
+		t.Errorf("the failed up left the sandbox changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }

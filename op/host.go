@@ -1,8 +1,10 @@
 package op
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/privilege"
@@ -125,6 +127,18 @@ type ProcStart struct {
 	Env          []string
 	Dir          string
 	Log, PidFile string
+	// Await are the containers that must be healthy first (depends_on's
+	// service_healthy), as Health, the project's health file, says.
+	Await  []Await
+	Health string
+}
+
+// Await is a wait for a container's command to be healthy: the process
+// of PidFile, within Timeout.
+type Await struct {
+	Container string        `json:"container"`
+	PidFile   string        `json:"pid_file"`
+	Timeout   time.Duration `json:"timeout"`
 }
 
 // ProcStop stops the process PidFile records: TERM to its group, KILL
@@ -141,9 +155,14 @@ type ProcStop struct {
 func (ProcStart) Name() string { return "proc-start" }
 func (ProcStop) Name() string  { return "proc-stop" }
 
-// Command: `[ip netns exec NS] [env [-C DIR] NAME=VALUE...] ARGV... >>LOG 2>&1 &`.
+// Command: `[ip netns exec NS] [env [-C DIR] NAME=VALUE...] ARGV... >>LOG 2>&1 &`,
+// after a wait for each of Await: `timeout T sh -c 'until jq ...; do sleep 0.1; done' &&`.
 func (o ProcStart) Command() string {
 	var b strings.Builder
+	for _, a := range o.Await {
+		until := fmt.Sprintf("until jq -e '.[%q].status == \"healthy\"' %s >/dev/null; do sleep 0.1; done", a.Container, shellQuote(o.Health))
+		b.WriteString("timeout " + a.Timeout.String() + " sh -c " + shellQuote(until) + " && ")
+	}
 	if o.NS != "" {
 		b.WriteString("ip netns exec " + o.NS + " ")
 	}
@@ -207,7 +226,8 @@ func init() {
 	register("resolver-stop", func(w *wire) (Operation, error) { return ResolverStop{Project: w.Project}, nil })
 	register("resolver-reload", func(w *wire) (Operation, error) { return ResolverReload{Project: w.Project}, nil })
 	register("proc-start", func(w *wire) (Operation, error) {
-		return ProcStart{NS: w.NS, Argv: w.Argv, Privileges: w.Privileges, Env: w.Env, Dir: w.Dir, Log: w.Log, PidFile: w.PidFile}, nil
+		return ProcStart{NS: w.NS, Argv: w.Argv, Privileges: w.Privileges, Env: w.Env, Dir: w.Dir, Log: w.Log, PidFile: w.PidFile,
+			Await: w.Await, Health: w.Health}, nil
 	})
 	register("proc-stop", func(w *wire) (Operation, error) {
 		return ProcStop{NS: w.NS, Argv: w.Argv, Log: w.Log, PidFile: w.PidFile, PID: w.PID, DropLog: w.DropLog}, nil
@@ -225,6 +245,7 @@ func (o ResolverStop) fill(w *wire)   { w.Project = o.Project }
 func (o ResolverReload) fill(w *wire) { w.Project = o.Project }
 func (o ProcStart) fill(w *wire) {
 	w.NS, w.Argv, w.Privileges, w.Env, w.Dir, w.Log, w.PidFile = o.NS, o.Argv, o.Privileges, o.Env, o.Dir, o.Log, o.PidFile
+	w.Await, w.Health = o.Await, o.Health
 }
 func (o ProcStop) fill(w *wire) {
 	w.NS, w.Argv, w.Log, w.PidFile, w.PID, w.DropLog = o.NS, o.Argv, o.Log, o.PidFile, o.PID, o.DropLog

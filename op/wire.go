@@ -44,10 +44,13 @@ type wire struct {
 	// Privileges are a proc-start's user and capabilities.
 	Privileges privilege.Settings `json:"privileges,omitzero"`
 	// Env and Dir are a proc-start's environment and working folder.
-	Env     []string `json:"env,omitempty"`
-	Dir     string   `json:"dir,omitempty"`
-	DropLog bool     `json:"drop_log,omitempty"`
-	Table   string   `json:"table,omitempty"`
+	Env []string `json:"env,omitempty"`
+	Dir string   `json:"dir,omitempty"`
+	// Await and Health are a proc-start's waits for health.
+	Await   []Await `json:"await,omitempty"`
+	Health  string  `json:"health,omitempty"`
+	DropLog bool    `json:"drop_log,omitempty"`
+	Table   string  `json:"table,omitempty"`
 	// Rules are a firewall batch's changes.
 	Rules   []firewall.Change `json:"rules,omitempty"`
 	Project string            `json:"project,omitempty"`

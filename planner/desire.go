@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/ipam"
@@ -78,8 +79,19 @@ type Container struct {
 	// ExtraHosts are lines of its hosts file (extra_hosts), host-gateway
 	// resolved to the gateway of its first network.
 	ExtraHosts []HostLine
-	// DependsOn names the containers whose commands start before its own.
-	DependsOn []string
+	// DependsOn are the containers whose commands start before its own.
+	DependsOn []Dependency
+	// Healthcheck, of a container with a command, is run by the
+	// project's resolver process (package health); nil for none.
+	Healthcheck *spec.Healthcheck
+}
+
+// Dependency is one of a container's depends_on.
+type Dependency struct {
+	Container string
+	// Await, when not zero, bounds the wait for the container to be
+	// healthy before the command starts (service_healthy).
+	Await time.Duration
 }
 
 // HostLine is one line of a hosts file: an address and its name.
@@ -300,8 +312,15 @@ func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator
 	for _, a := range c.DNS {
 		dc.DNS = append(dc.DNS, netip.AddrPortFrom(a, 53).String())
 	}
+	if len(c.Command) > 0 {
+		dc.Healthcheck = c.Healthcheck
+	}
 	for _, d := range c.DependsOn {
-		dc.DependsOn = append(dc.DependsOn, d.Container)
+		dep := Dependency{Container: d.Container}
+		if t := f.Container(d.Container); d.Condition == spec.ServiceHealthy && t != nil && len(t.Command) > 0 && t.Healthcheck != nil {
+			dep.Await = awaitBound(t.Healthcheck)
+		}
+		dc.DependsOn = append(dc.DependsOn, dep)
 	}
 	switch c.Mode {
 	case spec.ModeHost:

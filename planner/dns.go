@@ -125,6 +125,14 @@ func Records(m *Model) *records.Document {
 // document and the resolver process.
 func (d *differ) dns(m *Model) {
 	doc := Records(m)
+	if checks := healthChecks(m, d.rt); len(checks) > 0 {
+		if doc == nil {
+			// Healthchecks of host-mode containers alone: the resolver
+			// process runs them, serving no namespace.
+			doc = &records.Document{Project: m.Project, Namespaces: []records.Namespace{}, Networks: []records.Network{}}
+		}
+		doc.Health = checks
+	}
 	want := map[string]string{} // path -> content
 	owner := map[string]string{}
 	if doc != nil {

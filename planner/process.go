@@ -5,6 +5,7 @@ import (
 
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
+	"github.com/topolab/topo/resolver/records"
 	"github.com/topolab/topo/state"
 )
 
@@ -62,9 +63,21 @@ func (d *differ) procStart(c *Container, fresh bool) {
 			s.Needs = append(s.Needs, op.FileKey(names.NetnsFile(c.NS, f)))
 		}
 	}
-	// depends_on: after the commands it depends on, when they start too.
+	// depends_on: after the commands it depends on, when they start
+	// too; after the resolver process, which runs the healthchecks it
+	// waits for, when it starts or reloads.
+	start := s.Op.(op.ProcStart)
 	for _, dep := range c.DependsOn {
-		s.Needs = append(s.Needs, op.ProcKey(d.rt.PidFile(d.project, dep)))
+		pid := d.rt.PidFile(d.project, dep.Container)
+		s.Needs = append(s.Needs, op.ProcKey(pid))
+		if dep.Await > 0 {
+			start.Await = append(start.Await, op.Await{Container: dep.Container, PidFile: pid, Timeout: dep.Await})
+		}
+	}
+	if len(start.Await) > 0 {
+		start.Health, _ = d.rt.Resolver(d.project, records.HealthFile)
+		s.Op = start
+		s.Needs = append(s.Needs, op.RecordsKey(d.project), op.ResolverKey(d.project))
 	}
 	d.add(s)
 }

@@ -2,13 +2,17 @@ package planner
 
 import (
 	"strings"
+	"time"
 
 	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/resolver/records"
+	"github.com/topolab/topo/spec"
 )
 
 // This file plans what a container's command and namespace files take
 // from the file besides its networks: extra_hosts, the resolv.conf of
-// dns_search and dns_opt.
+// dns_search and dns_opt, and what the resolver process runs of
+// healthchecks.
 
 // extraHosts resolves each container's extra_hosts, host-gateway to the
 // host's address on its first network (the gateway, on the bridge): where
@@ -60,4 +64,32 @@ func ResolvConf(project string, c *Container) string {
 	}
 	b.WriteString("options " + strings.Join(opts, " ") + "\n")
 	return b.String()
+}
+
+// awaitBound is how long up waits for a container to be healthy: by then
+// Docker's rules have given a verdict (the start period, then a failure
+// per interval until Retries of them), with a run's timeout each, and a
+// run to spare.
+func awaitBound(h *spec.Healthcheck) time.Duration {
+	every := h.Interval
+	if h.StartPeriod > 0 {
+		every = max(every, h.StartInterval)
+	}
+	return h.StartPeriod + time.Duration(h.Retries+2)*(every+h.Timeout)
+}
+
+// healthChecks are the healthchecks the project's resolver process runs,
+// one per container with a command and a healthcheck.
+func healthChecks(m *Model, rt names.Runtime) []records.Check {
+	var out []records.Check
+	for _, c := range m.Containers {
+		h := c.Healthcheck
+		if h == nil {
+			continue
+		}
+		out = append(out, records.Check{Container: c.Name, NS: c.NS, PidFile: rt.PidFile(m.Project, c.Name), Test: h.Test,
+			Privileges: c.Privileges, Env: c.Env, Dir: c.WorkingDir, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries})
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,5 +152,27 @@ func TestForwarderRereadsResolvConf(t *testing.T) {
 	q.SetQuestion("x.", dns.TypeA)
 	if _, err := f.Exchange(context.Background(), q); err == nil {
 		t.Error("no nameserver, no error")
+	}
+}
+
+// TestOwnUpstreams: a namespace with upstreams of its own (a container's
+// dns:) has its other names asked there, through the Forwarder and the
+// handler; the others keep the host's.
+func TestOwnUpstreams(t *testing.T) {
+	host := fakeServer(t, func(_ bool, q *dns.Msg) *dns.Msg { return aReply(q, "192.0.2.1", 1) })
+	own := fakeServer(t, func(_ bool, q *dns.Msg) *dns.Msg { return aReply(q, "198.51.100.9", 1) })
+	d := doc()
+	d.Namespaces[1].Upstreams = []string{own} // shop-api2
+	var p atomic.Pointer[Store]
+	p.Store(NewStore(d))
+	f := &Forwarder{Servers: []string{host}, Timeout: time.Second}
+	for ns, want := range map[string]string{"shop-api2": "198.51.100.9", "shop-web": "192.0.2.1"} {
+		h := &Handler{NS: ns, Store: &p, Upstream: f}
+		q := new(dns.Msg)
+		q.SetQuestion("elsewhere.test.", dns.TypeA)
+		r := h.Answer(context.Background(), q)
+		if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != want {
+			t.Errorf("%s: elsewhere.test = %v, want %s from its upstream", ns, r.Answer, want)
+		}
 	}
 }

@@ -40,9 +40,11 @@ const (
 )
 
 // Dependency is one depends_on entry: Container's command starts before
-// this one's (whatever its condition: see dependsOn).
+// this one's, and with ServiceHealthy this one waits until it is healthy
+// (ServiceCompletedSuccessfully is noted, and orders the start alone).
 type Dependency struct {
 	Container string
+	Condition string
 	// Required false: a dependency the project lacks is skipped with a
 	// note, as Compose warns.
 	Required bool
@@ -135,7 +137,7 @@ func (p *parser) runtimeKey(c *Container, k *yaml.Node, v *yaml.Node, what strin
 	case "depends_on":
 		p.dependsOn(c, v, what)
 	case "healthcheck":
-		p.healthcheck(c, k, v, what)
+		p.healthcheck(c, v, what)
 	default:
 		return false
 	}
@@ -400,7 +402,7 @@ var dependsKeys = []string{"condition", "restart", "required"}
 // {condition, restart, required}. A dependency that profiles left out is
 // an error, unless required: false, which Compose skips with a warning.
 func (p *parser) dependsOn(c *Container, n *yaml.Node, what string) {
-	add := func(at *yaml.Node, name string, required bool) {
+	add := func(at *yaml.Node, name, cond string, required bool) {
 		if profiles, off := p.disabled[name]; off {
 			if !required {
 				p.note(at, "%s: depends_on %q is skipped: the service is of profile %s, which is not enabled, and required is false", what, clip(name), quoteList(profiles))
@@ -409,27 +411,28 @@ func (p *parser) dependsOn(c *Container, n *yaml.Node, what string) {
 			p.errorf(at, "%s: depends_on %q names a service of profile %s, which is not enabled: enable it with --profile %s, or write required: false", what, clip(name), quoteList(profiles), profiles[0])
 			return
 		}
-		c.DependsOn = append(c.DependsOn, &Dependency{Container: name, Required: required, Pos: p.pos(at)})
+		c.DependsOn = append(c.DependsOn, &Dependency{Container: name, Condition: cond, Required: required, Pos: p.pos(at)})
 	}
 	v := resolve(n)
 	switch v.Kind {
 	case yaml.SequenceNode:
 		for _, it := range p.strList(n, what+": depends_on", `["db"]`) {
-			add(it, it.Value, true)
+			add(it, it.Value, ServiceStarted, true)
 		}
 	case yaml.MappingNode:
 		for _, e := range p.entries(v) {
-			required := true
+			cond, required := ServiceStarted, true
 			for _, o := range p.mapping(e.val, what+": depends_on: "+clip(e.key.Value), "a mapping of condition, restart and required", true) {
 				switch o.key.Value {
 				case "condition":
 					if s, ok := p.str(o.val, what+": depends_on: condition", `"service_healthy"`); ok {
 						switch s {
-						case ServiceStarted:
-						case ServiceHealthy, ServiceCompletedSuccessfully:
-							// Until healthchecks run and one-shot
-							// commands may end, the order alone.
-							p.note(o.val, "%s: depends_on %s: condition %s is not supported yet: the command starts after %s's starts, without waiting for more", what, clip(e.key.Value), s, clip(e.key.Value))
+						case ServiceStarted, ServiceHealthy:
+							cond = s
+						case ServiceCompletedSuccessfully:
+							// Until one-shot commands may end: the
+							// order alone.
+							p.note(o.val, "%s: depends_on %s: condition %s is not supported yet: the command starts after %s's starts, without waiting for it to end (a command that ends fails up)", what, clip(e.key.Value), s, clip(e.key.Value))
 						default:
 							p.errorf(o.val, "%s: depends_on %s: condition %q is not valid: use service_started, service_healthy or service_completed_successfully", what, clip(e.key.Value), clip(s))
 						}
@@ -446,7 +449,7 @@ func (p *parser) dependsOn(c *Container, n *yaml.Node, what string) {
 					}
 				}
 			}
-			add(e.key, e.key.Value, required)
+			add(e.key, e.key.Value, cond, required)
 		}
 	default:
 		if !isNull(v) {
@@ -459,9 +462,8 @@ var healthKeys = []string{"test", "interval", "timeout", "retries", "start_perio
 
 // healthcheck reads healthcheck: as Docker takes it: test as
 // ["CMD", ARGS...], ["CMD-SHELL", "LINE"], ["NONE"] or a string (a shell
-// line); disable: true is NONE. It is checked and noted: topo does not
-// run healthchecks yet.
-func (p *parser) healthcheck(c *Container, key, n *yaml.Node, what string) {
+// line); disable: true is NONE.
+func (p *parser) healthcheck(c *Container, n *yaml.Node, what string) {
 	h := &Healthcheck{Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout,
 		StartInterval: DefaultHealthStartInterval, Retries: DefaultHealthRetries, Pos: p.pos(n)}
 	var test, disable *yaml.Node
@@ -544,7 +546,6 @@ func (p *parser) healthcheck(c *Container, key, n *yaml.Node, what string) {
 		}
 	}
 	c.Healthcheck = h
-	p.note(key, "%s: healthcheck is not supported yet: it is checked, not run", what)
 }
 
 // duration reads a Compose duration ("1m30s", "500ms"): at least a
@@ -576,6 +577,9 @@ func (p *parser) checkRuntime(f *File, containers map[string]*Container, names [
 		if c.Mode == ModeHost && len(c.DNS)+len(c.DNSSearch)+len(c.DNSOptions)+len(c.ExtraHosts) > 0 {
 			p.notes.add(c.ModePos, "%s: dns, dns_search, dns_opt and extra_hosts are ignored with network_mode host: the command sees the host's own resolv.conf and hosts", what)
 		}
+		if c.Healthcheck != nil && len(c.Command) == 0 {
+			p.notes.add(c.Healthcheck.Pos, "%s: its healthcheck is not run: the container has no command (topo runs no image's)", what)
+		}
 		deps := c.DependsOn[:0]
 		for _, d := range c.DependsOn {
 			t := containers[d.Container]
@@ -589,6 +593,10 @@ func (p *parser) checkRuntime(f *File, containers map[string]*Container, names [
 				p.add(d.Pos, "%s: depends_on names the container itself", what)
 			case t == nil:
 				p.add(d.Pos, "%s: depends_on %q names no container%s: defined containers are %s", what, clip(d.Container), didYouMean(d.Container, names), quoteList(names))
+			case d.Condition == ServiceHealthy && t.Healthcheck == nil:
+				p.add(d.Pos, "%s: depends_on %q with condition service_healthy, but %q has no healthcheck: give it one, or use service_started", what, clip(d.Container), clip(d.Container))
+			case d.Condition == ServiceHealthy && len(t.Command) == 0:
+				p.notes.add(d.Pos, "%s: depends_on %q: condition service_healthy waits for nothing: %q has no command, whose health its healthcheck would check", what, clip(d.Container), clip(d.Container))
 			}
 		}
 		c.DependsOn = deps

@@ -132,9 +132,9 @@ networks:
 		notes = append(notes, n.Msg)
 	}
 	check("notes", notes, []string{
-		`service "web": depends_on db: condition service_healthy is not supported yet: the command starts after db's starts, without waiting for more`,
+		`container "web": depends_on "db": condition service_healthy waits for nothing: "db" has no command, whose health its healthcheck would check`,
 		`container "web": depends_on "cache" is skipped: there is no such container, and required is false`,
-		`service "db": healthcheck is not supported yet: it is checked, not run`,
-		`service "worker": healthcheck is not supported yet: it is checked, not run`,
+		`container "db": its healthcheck is not run: the container has no command (topo runs no image's)`,
+		`container "worker": its healthcheck is not run: the container has no command (topo runs no image's)`,
 	})
 }

@@ -137,7 +137,7 @@ type Container struct {
 	// DependsOn are the containers whose commands start before this one's.
 	DependsOn []*Dependency
 	// Healthcheck is nil when there is none (or it is disabled).
-	Healthcheck *Healthcheck // checked, not run yet
+	Healthcheck *Healthcheck
 }
 
 // Attachment is a container's membership of one network.

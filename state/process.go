@@ -23,6 +23,9 @@ type Process struct {
 	// working folder it was started with.
 	Env []string `json:"env,omitempty"`
 	Dir string   `json:"dir,omitempty"`
+	// Health is its healthcheck's, as the resolver process runs it; nil
+	// without one. It is shown, never planned on.
+	Health *Health `json:"health,omitempty"`
 	// Unconfined marks a process that an earlier topo started with all of
 	// its own privileges, in the host's PID namespace: up restarts it
 	// confined.
@@ -37,4 +40,13 @@ func (s *Snapshot) Process(container string) *Process {
 		}
 	}
 	return nil
+}
+
+// Health is a command's healthcheck: starting, healthy or unhealthy (as
+// Docker says), the failures in a row, and how the last run ended.
+type Health struct {
+	Status        string `json:"status"`
+	FailingStreak int    `json:"failing_streak,omitempty"`
+	LastExitCode  int    `json:"last_exit_code,omitempty"`
+	LastOutput    string `json:"last_output,omitempty"`
 }

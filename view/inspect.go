@@ -208,6 +208,13 @@ func (d *ContainerDetail) Render(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "  command       %s\n  pid           %s\n  log           %s\n", op.ShellJoin(d.Command), pid, dash(d.Log, "-"))
 	}
+	if h := d.Health; h != nil {
+		fmt.Fprintf(&b, "  health        %s, %d failing in a row", h.Status, h.FailingStreak)
+		if out := strings.TrimSpace(h.LastOutput); out != "" || h.LastExitCode != 0 {
+			fmt.Fprintf(&b, "; last exit %d: %s", h.LastExitCode, strings.ReplaceAll(out, "\n", " "))
+		}
+		b.WriteString("\n")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

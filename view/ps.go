@@ -9,6 +9,7 @@ import (
 
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
 )
 
 // Container states.
@@ -46,6 +47,8 @@ type Container struct {
 	Command  []string  `json:"command"`
 	// PID is the command's process while it runs, else 0.
 	PID int `json:"pid"`
+	// Health is the running command's healthcheck; absent without one.
+	Health *state.Health `json:"health,omitempty"`
 }
 
 // Address is a container's address on one network.
@@ -94,7 +97,7 @@ func (in *Input) psContainer(sc *spec.Container) Container {
 		c.State = StateExited
 	}
 	if pr != nil && pr.Running {
-		c.PID = pr.PID
+		c.PID, c.Health = pr.PID, pr.Health
 	}
 	return c
 }
@@ -129,7 +132,11 @@ func (p *PS) Render(w io.Writer) error {
 		if c.PID != 0 {
 			pid = fmt.Sprint(c.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.State, dash(c.Netns, "(host)"),
+		st := c.State
+		if c.Health != nil {
+			st += " (" + c.Health.Status + ")" // as docker ps: Up (healthy)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, st, dash(c.Netns, "(host)"),
 			dash(strings.Join(addrs, ","), "-"), dash(strings.Join(ports, ","), "-"), pid, dash(op.ShellJoin(c.Command), "-"))
 	}
 	return tw.Flush()

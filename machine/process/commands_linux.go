@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/topolab/topo/daemon"
+	"github.com/topolab/topo/health"
 	"github.com/topolab/topo/machine"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
+	"github.com/topolab/topo/resolver/records"
 	"github.com/topolab/topo/state"
 )
 
@@ -56,6 +58,11 @@ func (Kernel) Start(s op.ProcStart) error {
 	if s.NS != "" {
 		if _, err := os.Stat(filepath.Join(names.NetnsDir, s.NS)); errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("namespace %s: %w", s.NS, machine.ErrNotExist)
+		}
+	}
+	for _, a := range s.Await {
+		if err := health.Await(s.Health, a.Container, a.PidFile, a.Timeout); err != nil {
+			return err
 		}
 	}
 	_, statErr := os.Stat(s.Log)
@@ -113,6 +120,10 @@ func (k Kernel) Observe(project string) ([]state.Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
+	// Health is shown, not planned on: a file being replaced or gone
+	// leaves it out.
+	hf, _ := k.Runtime.Resolver(project, records.HealthFile)
+	healths, _ := health.Read(hf)
 	var out []state.Process
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".pid")
@@ -131,8 +142,26 @@ func (k Kernel) Observe(project string) ([]state.Process, error) {
 			Container: name, NS: rec.NS, Argv: rec.Argv, PID: rec.PID, Running: alive,
 			PidFile: pidFile, Log: k.Runtime.LogFile(project, name),
 			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0, Env: rec.Env, Dir: rec.Dir,
+			Health: observedHealth(healths[name], rec.PID, alive),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Container < out[j].Container })
 	return out, nil
+}
+
+// observedHealth is a running command's health as the resolver process
+// last wrote it: starting until a check of this process has run; nil
+// without a healthcheck.
+func observedHealth(st *health.Status, pid int, alive bool) *state.Health {
+	if st == nil || !alive {
+		return nil
+	}
+	if st.PID != pid {
+		return &state.Health{Status: health.Starting}
+	}
+	h := &state.Health{Status: st.Status, FailingStreak: st.FailingStreak}
+	if r := st.Last(); r != nil {
+		h.LastExitCode, h.LastOutput = r.ExitCode, r.Output
+	}
+	return h
 }

@@ -78,6 +78,12 @@ func (f *Fake) Start(s op.ProcStart) error {
 	if s.NS != "" && !f.hasNamespace(s.NS) {
 		return fmt.Errorf("namespace %q: %w", s.NS, machine.ErrNotExist)
 	}
+	// The fake runs no healthchecks: a running command counts as healthy.
+	for _, a := range s.Await {
+		if p, ok := f.procs[a.PidFile]; !ok || !p.Running {
+			return fmt.Errorf("container %q is not healthy: its command does not run", a.Container)
+		}
+	}
 	f.procs[s.PidFile] = state.Process{
 		Container: names.ContainerOfPidFile(s.PidFile),
 		NS:        s.NS, Argv: slices.Clone(s.Argv), PID: f.nextPID, Running: true,

@@ -152,7 +152,7 @@ func (k Kernel) ResolverStop(project string) (wait func() error, err error) {
 			return err
 		}
 		dir := filepath.Dir(pidFile)
-		for _, name := range []string{records.StatusFile, records.LogFile} {
+		for _, name := range []string{records.StatusFile, records.LogFile, records.HealthFile} {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}

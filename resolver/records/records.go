@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"time"
+
+	"github.com/topolab/topo/privilege"
 )
 
 // Document is one project's records.
@@ -22,6 +25,29 @@ type Document struct {
 	Namespaces []Namespace `json:"namespaces"`
 	// Networks are sorted by name.
 	Networks []Network `json:"networks"`
+	// Health are the healthchecks the resolver process runs (package
+	// health), sorted by container.
+	Health []Check `json:"health,omitempty"`
+}
+
+// Check is one container's healthcheck, as Docker runs it: Test every
+// Interval (StartInterval during StartPeriod while starting), each run cut
+// at Timeout, Retries failures in a row unhealthy; run as the container's
+// command runs (its namespace, user, capabilities, environment and
+// folder) while the process of PidFile runs.
+type Check struct {
+	Container     string             `json:"container"`
+	NS            string             `json:"netns,omitempty"`
+	PidFile       string             `json:"pid_file"`
+	Test          []string           `json:"test"`
+	Privileges    privilege.Settings `json:"privileges,omitzero"`
+	Env           []string           `json:"env,omitempty"`
+	Dir           string             `json:"dir,omitempty"`
+	Interval      time.Duration      `json:"interval"`
+	Timeout       time.Duration      `json:"timeout"`
+	StartPeriod   time.Duration      `json:"start_period,omitempty"`
+	StartInterval time.Duration      `json:"start_interval"`
+	Retries       int                `json:"retries"`
 }
 
 // Namespace is one namespace the resolver answers in: an asker.
@@ -64,6 +90,8 @@ func Encode(d *Document) []byte {
 	c := *d
 	c.Namespaces = append([]Namespace(nil), d.Namespaces...)
 	sort.Slice(c.Namespaces, func(i, j int) bool { return c.Namespaces[i].Name < c.Namespaces[j].Name })
+	c.Health = append([]Check(nil), d.Health...)
+	sort.Slice(c.Health, func(i, j int) bool { return c.Health[i].Container < c.Health[j].Container })
 	c.Networks = append([]Network(nil), d.Networks...)
 	sort.Slice(c.Networks, func(i, j int) bool { return c.Networks[i].Name < c.Networks[j].Name })
 	for i := range c.Networks {

@@ -17,6 +17,9 @@ const (
 	// PidFile and LogFile are the resolver process's (see package daemon).
 	PidFile = "resolver.pid"
 	LogFile = "resolver.log"
+	// HealthFile is where the resolver says how each healthcheck goes
+	// (package health).
+	HealthFile = "health.json"
 )
 
 // Status is what a running resolver reports after each load, so that
@@ -62,13 +65,17 @@ func ReadStatus(path string) (*Status, error) {
 
 // WriteStatus replaces a status file atomically, so that a reader never
 // sees half of one.
-func WriteStatus(path string, s *Status) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+func WriteStatus(path string, s *Status) error { return WriteJSON(path, s, 0o644) }
+
+// WriteJSON replaces the file at path with v as indented JSON,
+// atomically: a temporary file beside it, renamed over it.
+func WriteJSON(path string, v any, perm os.FileMode) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, append(b, '\n'), perm); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
