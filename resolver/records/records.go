@@ -88,11 +88,11 @@ type Member struct {
 // documents give equal bytes: namespaces, networks and members are sorted.
 func Encode(d *Document) []byte {
 	c := *d
-	c.Namespaces = append([]Namespace(nil), d.Namespaces...)
+	c.Namespaces = append([]Namespace{}, d.Namespaces...)
 	sort.Slice(c.Namespaces, func(i, j int) bool { return c.Namespaces[i].Name < c.Namespaces[j].Name })
 	c.Health = append([]Check(nil), d.Health...)
 	sort.Slice(c.Health, func(i, j int) bool { return c.Health[i].Container < c.Health[j].Container })
-	c.Networks = append([]Network(nil), d.Networks...)
+	c.Networks = append([]Network{}, d.Networks...)
 	sort.Slice(c.Networks, func(i, j int) bool { return c.Networks[i].Name < c.Networks[j].Name })
 	for i := range c.Networks {
 		ms := append([]Member(nil), c.Networks[i].Members...)
