@@ -19,6 +19,7 @@ import (
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
+	"github.com/topolab/topo/state"
 	"github.com/topolab/topo/view"
 )
 
@@ -60,6 +61,11 @@ var cases = []struct {
 		upOn(t, k, f)
 		k.Processes.Exit(names.DefaultRuntime.PidFile("modes", "iso")) // iso's command has ended
 	}, []string{"lan", "main", "side", "iso", "agent"}},
+	{"health", "", func(t *testing.T, k *fake.Machine, f *spec.File) {
+		upOn(t, k, f)
+		k.Processes.SetHealth(names.DefaultRuntime.PidFile("modes", "main"), &state.Health{Status: "unhealthy", FailingStreak: 3, LastExitCode: 1, LastOutput: "connection\nrefused\n"})
+		k.Processes.SetHealth(names.DefaultRuntime.PidFile("modes", "side"), &state.Health{Status: "healthy"})
+	}, []string{"main", "side"}},
 }
 
 func upOn(t *testing.T, k *fake.Machine, f *spec.File) {

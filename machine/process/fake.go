@@ -134,6 +134,17 @@ func (f *Fake) Exit(pidFile string) {
 	}
 }
 
+// SetHealth gives the command of pidFile a health, as a project's
+// resolver process writes it for the real one.
+func (f *Fake) SetHealth(pidFile string, h *state.Health) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if pr, ok := f.procs[pidFile]; ok {
+		pr.Health = h
+		f.procs[pidFile] = pr
+	}
+}
+
 func (f *Fake) resolver(project string) *fakeResolver {
 	r := f.resolvers[project]
 	if r == nil {
