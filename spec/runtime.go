@@ -1,9 +1,10 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -308,7 +309,7 @@ func (p *parser) envFiles(vars map[string]string, n *yaml.Node, what string) {
 		}
 		data, err := Read(full)
 		if err != nil {
-			if !required && os.IsNotExist(unwrapAll(err)) {
+			if !required && errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
 			p.errorf(at, "%s: env_file: %s", what, readError(err))
@@ -322,17 +323,6 @@ func (p *parser) envFiles(vars map[string]string, n *yaml.Node, what string) {
 		for k, val := range got {
 			vars[k] = val
 		}
-	}
-}
-
-// unwrapAll is the innermost error of a chain of wraps.
-func unwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok || u.Unwrap() == nil {
-			return err
-		}
-		err = u.Unwrap()
 	}
 }
 
