@@ -164,7 +164,9 @@ func example(name string) string {
 // and it filters nothing.
 func (h *host) snapshot() string {
 	h.t.Helper()
-	return h.mustSh(`ip netns list; ip -o addr; ip -o link | sed 's/link\/ether.*//'; ip route; ` + iptablesSave + `; find /run/topo /etc/netns -mindepth 1 2>/dev/null | sort || true`)
+	// DAD is the kernel's: an IPv6 address can stop being tentative
+	// between two snapshots (it takes seconds on a loaded machine).
+	return h.mustSh(`ip netns list; ip -o addr | sed 's/ tentative//'; ip -o link | sed 's/link\/ether.*//'; ip route; ` + iptablesSave + `; find /run/topo /etc/netns -mindepth 1 2>/dev/null | sort || true`)
 }
 
 // iptablesSave prints the rules without comments, counters or empty tables.
