@@ -52,6 +52,9 @@ type Spec struct {
 	// resolver reports its records loaded): Start then returns at once
 	// instead of watching the new process for an exit.
 	Ready bool
+	// MayFinish takes an end with status 0 within the start window for
+	// a one-shot's success (Compose's restart: "no"), not a failure.
+	MayFinish bool
 }
 
 // Record is what a pid file holds.
@@ -70,17 +73,25 @@ type Record struct {
 	// Env and Dir are a confined command's Spec.Env and Spec.Dir.
 	Env []string `json:"env,omitempty"`
 	Dir string   `json:"dir,omitempty"`
+	// Exit is the status the process ended with, when topo saw it end:
+	// a one-shot that finished in its start window, a command topo
+	// stop ended. nil while it runs, or when it ended unseen.
+	Exit *int `json:"exit,omitempty"`
+	// Stopped says topo stop ended it (StopKeep).
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // ErrNotFound says the command does not exist or cannot be executed.
 var ErrNotFound = errors.New("command not found or not executable")
 
-// earlyExit is how long Start watches a new process: one that ends at once
-// (a missing library, a bad flag, a script that does its work and exits)
-// is reported by the up that started it, whatever its status, while its
-// output is still there to show. TOPO_START_WINDOW (a Go duration) widens
-// it, for topo's own tests on a loaded machine.
-var earlyExit = 150 * time.Millisecond
+// earlyExit is how long Start watches a new process: one that ends within
+// its first second (a missing library, a bad flag, a port taken) is
+// reported by the up that started it while its output is still there to
+// show, unless it ended with status 0 and may (Spec.MayFinish: a one-shot
+// that did its work). The windows of commands launched together run at the
+// same time (Launch). TOPO_START_WINDOW (a Go duration) changes it, for
+// topo's own tests.
+var earlyExit = time.Second
 
 // startWindow is earlyExit, or TOPO_START_WINDOW when set and valid.
 func startWindow() time.Duration {
@@ -90,8 +101,31 @@ func startWindow() time.Duration {
 	return earlyExit
 }
 
-// Start runs s detached, in a session of its own, and writes its pid file.
+// Start runs s detached, in a session of its own, writes its pid file,
+// and watches it for an early exit (see Launch and Watch).
 func Start(s Spec) (*Record, error) {
+	l, err := Launch(s)
+	if err != nil {
+		return nil, err
+	}
+	return l.Watch()
+}
+
+// Launched is a process Launch started, whose start window Watch ends.
+type Launched struct {
+	spec     Spec
+	rec      *Record
+	cmd      *exec.Cmd
+	began    time.Time
+	logStart int64
+	exited   chan struct{}
+}
+
+// Launch runs s detached, in a session of its own, writes its pid file and
+// returns at once: Watch must follow. Launching many before watching any
+// lets their start windows run at the same time, so that N commands cost
+// one window rather than N (see BENCHMARKS.md).
+func Launch(s Spec) (*Launched, error) {
 	if len(s.Argv) == 0 {
 		return nil, errors.New("empty command")
 	}
@@ -133,8 +167,9 @@ func Start(s Spec) (*Record, error) {
 	if err := log.Chmod(0o600); err != nil { // one an earlier topo made
 		return nil, err
 	}
+	l := &Launched{spec: s, exited: make(chan struct{})}
 	// Where this run's output starts: an early exit shows only its own.
-	logStart, _ := log.Seek(0, io.SeekEnd)
+	l.logStart, _ = log.Seek(0, io.SeekEnd)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = s.Env
@@ -149,24 +184,20 @@ func Start(s Spec) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start %q: %w", s.Argv[0], err)
 	}
-	began := time.Now()
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	failed := func() error {
-		return &EarlyExitError{Argv: s.Argv, State: cmd.ProcessState, After: time.Since(began), Tail: tail(s.LogFile, logStart)}
-	}
+	l.cmd, l.began = cmd, time.Now()
+	go func() { _ = cmd.Wait(); close(l.exited) }()
 	start, err := startTime(cmd.Process.Pid)
 	if err != nil {
 		// Gone already, and reaped by Wait: it exited at once.
-		<-exited
-		return nil, failed()
+		<-l.exited
+		return nil, l.failed()
 	}
 	rec := &Record{PID: cmd.Process.Pid, Start: start, Argv: s.Argv, NS: s.NS, Privileges: s.Privileges}
 	if s.Confined {
 		rec.Env, rec.Dir = s.Env, s.Dir
 		if rec.PidNS, err = pidNS(rec.PID); err != nil {
-			<-exited
-			return nil, failed()
+			<-l.exited
+			return nil, l.failed()
 		}
 	}
 	if err := writeRecord(s.PidFile, rec); err != nil {
@@ -175,17 +206,46 @@ func Start(s Spec) (*Record, error) {
 		syscall.Kill(-rec.PID, syscall.SIGKILL)
 		return nil, err
 	}
+	l.rec = rec
+	return l, nil
+}
+
+func (l *Launched) failed() error {
+	return &EarlyExitError{Argv: l.spec.Argv, State: l.cmd.ProcessState, After: time.Since(l.began), Tail: tail(l.spec.LogFile, l.logStart)}
+}
+
+// Watch waits until the start window (from the launch) is over, and
+// fails if the process ended within it; then its pid file is gone. A
+// process launched Ready is not watched. With Spec.MayFinish, one that
+// ended with status 0 is done: its pid file stays, with its status.
+func (l *Launched) Watch() (*Record, error) {
 	watch := startWindow()
-	if s.Ready {
+	if l.spec.Ready {
 		watch = 0
 	}
+	timer := time.NewTimer(time.Until(l.began.Add(watch)))
+	defer timer.Stop()
 	select {
-	case <-exited:
-		os.Remove(s.PidFile)
-		return nil, failed()
-	case <-time.After(watch):
+	case <-l.exited:
+	case <-timer.C:
+		// Looked at late (after others' windows): an end before now
+		// is reported all the same, as the up that verifies would see it.
+		select {
+		case <-l.exited:
+		default:
+			return l.rec, nil
+		}
 	}
-	return rec, nil
+	if l.spec.MayFinish && l.cmd.ProcessState.Success() {
+		code := 0
+		l.rec.Exit = &code
+		if err := writeRecord(l.spec.PidFile, l.rec); err != nil {
+			return nil, err
+		}
+		return l.rec, nil
+	}
+	os.Remove(l.spec.PidFile)
+	return nil, l.failed()
 }
 
 // EarlyExitError says that a command ended within the start window, with
@@ -245,6 +305,9 @@ func Read(pidFile string) (*Record, bool, error) {
 // same PID namespace for a confined one, and not a zombie waiting to be
 // reaped.
 func alive(rec *Record) bool {
+	if rec.Exit != nil {
+		return false
+	}
 	st, state, err := stat(rec.PID)
 	if err != nil || st != rec.Start || state == "Z" || state == "X" {
 		return false
@@ -268,6 +331,19 @@ func Stop(pidFile string, grace time.Duration) error {
 	return s.Wait(grace)
 }
 
+// StopKeep is Stop for topo stop: the pid file stays, marked stopped,
+// with the status 137 when the process had to be killed (as docker stop
+// reports it). One that ended on SIGTERM by itself ended with a status no
+// process of topo's can read (it is not their child): none is recorded.
+func StopKeep(pidFile string, grace time.Duration) error {
+	s, err := Signal(pidFile)
+	if err != nil {
+		return err
+	}
+	s.keep = true
+	return s.Wait(grace)
+}
+
 // Stopping is a stop that Signal began and Wait ends.
 type Stopping struct {
 	pidFile string  // "" when there was no pid file: nothing to wait for
@@ -281,6 +357,8 @@ type Stopping struct {
 	// how many other processes Signal found there.
 	endsAlone bool
 	others    int
+	// keep: StopKeep's; killed: SIGKILL was sent.
+	keep, killed bool
 }
 
 // Signal begins Stop: it sends SIGTERM to the pid file's process and what
@@ -359,6 +437,7 @@ func (s *Stopping) Wait(grace time.Duration) error {
 		}
 		if alive(rec) {
 			s.kill(unix.SIGKILL)
+			s.killed = true
 			for end := time.Now().Add(time.Second); alive(rec) && time.Now().Before(end); {
 				awaitExit(s.pidfd, time.Until(end))
 			}
@@ -367,7 +446,28 @@ func (s *Stopping) Wait(grace time.Duration) error {
 			}
 		}
 	}
+	if s.keep {
+		return s.markStopped()
+	}
 	return removePidFile(s.pidFile)
+}
+
+// markStopped rewrites the pid file of a process StopKeep ended.
+func (s *Stopping) markStopped() error {
+	rec, _, err := Read(s.pidFile)
+	if err != nil || rec == nil {
+		return err
+	}
+	if s.rec != nil {
+		// It ran when the stop came: what it ended with is this stop's.
+		rec.Exit = nil
+		if s.killed {
+			code := 128 + int(unix.SIGKILL)
+			rec.Exit = &code
+		}
+	}
+	rec.Stopped = true
+	return writeRecord(s.pidFile, rec)
 }
 
 func removePidFile(pidFile string) error {

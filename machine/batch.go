@@ -17,12 +17,27 @@ import (
 // veths); a run of namespace deletions, which may follow the resolver's
 // stop and its records' removal, and be followed by bridge deletions and
 // by removals of DNS files and firewall rules, which run beside them on
-// the CPU the kernel's deletions leave idle. Batching keeps rollback
-// exact: ApplyBatch says, per operation, whether it was done.
+// the CPU the kernel's deletions leave idle. Runs of commands' starts and
+// of their stops go together too: each start watches its command for an
+// early exit (package daemon), each stop waits for its command to end,
+// and those waits run at the same time. Batching keeps
+// rollback exact: ApplyBatch says, per operation, whether it was done.
 
 // Batch says how many of ops, from the first, ApplyBatch can do together.
 func (m *Mechanisms) Batch(ops []op.Operation) int {
 	switch first := ops[0].(type) {
+	case op.ProcStart:
+		n := 1
+		for n < len(ops) && isA[op.ProcStart](ops[n]) {
+			n++
+		}
+		return n
+	case op.ProcStop:
+		n := 1
+		for n < len(ops) && isA[op.ProcStop](ops[n]) {
+			n++
+		}
+		return n
 	case op.NetnsDel:
 		return netnsDelRun(ops)
 	case op.ResolverStop:
@@ -109,6 +124,25 @@ func (m *Mechanisms) ApplyBatch(ctx context.Context, ops []op.Operation) []error
 		for i, o := range ops {
 			errs[i] = m.Apply(ctx, o)
 		}
+		return errs
+	}
+	if _, ok := ops[0].(op.ProcStart); ok {
+		m.Links.Settle(ctx)
+		ss := make([]op.ProcStart, len(ops))
+		for i, o := range ops {
+			ss[i] = o.(op.ProcStart)
+		}
+		m.Processes.StartBatch(ss, errs)
+		return errs
+	}
+	if _, ok := ops[0].(op.ProcStop); ok {
+		// Each stop waits for its command to end, up to its grace: side
+		// by side, N commands that ignore SIGTERM cost one grace, not N.
+		var wg sync.WaitGroup
+		for i, o := range ops {
+			wg.Go(func() { errs[i] = m.Processes.Stop(o.(op.ProcStop)) })
+		}
+		wg.Wait()
 		return errs
 	}
 	// The file and rule removals at the end run beside the rest, on the

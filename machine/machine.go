@@ -27,7 +27,7 @@ type Machine interface {
 	// Observe returns the host namespace, the names of all named
 	// namespaces, and the full content of the namespaces marked for
 	// project, with the project's firewall rules, files, resolver and
-	// commands.
+	// commands; for project "", the host and the names alone.
 	Observe(ctx context.Context, project string) (*state.Snapshot, error)
 	// Apply performs one operation. Deleting something already gone
 	// succeeds; creating something that exists fails with an error for
@@ -138,6 +138,9 @@ type Files interface {
 // Processes runs container commands and the projects' resolvers.
 type Processes interface {
 	Start(o op.ProcStart) error
+	// StartBatch starts a run of commands, errs getting one error per
+	// command: their start windows (package daemon) run at the same time.
+	StartBatch(ss []op.ProcStart, errs []error)
 	Stop(o op.ProcStop) error
 	// Observe reads the pid files of project's commands.
 	Observe(project string) ([]state.Process, error)

@@ -143,13 +143,15 @@ type Await struct {
 
 // ProcStop stops the process PidFile records: TERM to its group, KILL
 // after a grace period; the pid file goes, and with DropLog the log too.
-// PID is the observed process, for display only.
+// PID is the observed process, for display only. With Keep (topo stop)
+// the pid file stays, marked stopped, and so does the log.
 type ProcStop struct {
 	NS           string
 	Argv         []string
 	Log, PidFile string
 	PID          int
 	DropLog      bool
+	Keep         bool
 }
 
 func (ProcStart) Name() string { return "proc-start" }
@@ -185,6 +187,9 @@ func (o ProcStop) Command() string {
 	pid := `"$(jq .pid ` + shellQuote(o.PidFile) + `)"`
 	if o.PID != 0 {
 		pid = strconv.Itoa(o.PID)
+	}
+	if o.Keep {
+		return "kill -TERM -- -" + pid
 	}
 	rm := "rm -f " + shellQuote(o.PidFile)
 	if o.DropLog {
@@ -230,7 +235,7 @@ func init() {
 			Await: w.Await, Health: w.Health}, nil
 	})
 	register("proc-stop", func(w *wire) (Operation, error) {
-		return ProcStop{NS: w.NS, Argv: w.Argv, Log: w.Log, PidFile: w.PidFile, PID: w.PID, DropLog: w.DropLog}, nil
+		return ProcStop{NS: w.NS, Argv: w.Argv, Log: w.Log, PidFile: w.PidFile, PID: w.PID, DropLog: w.DropLog, Keep: w.Keep}, nil
 	})
 }
 
@@ -248,5 +253,5 @@ func (o ProcStart) fill(w *wire) {
 	w.Await, w.Health = o.Await, o.Health
 }
 func (o ProcStop) fill(w *wire) {
-	w.NS, w.Argv, w.Log, w.PidFile, w.PID, w.DropLog = o.NS, o.Argv, o.Log, o.PidFile, o.PID, o.DropLog
+	w.NS, w.Argv, w.Log, w.PidFile, w.PID, w.DropLog, w.Keep = o.NS, o.Argv, o.Log, o.PidFile, o.PID, o.DropLog, o.Keep
 }

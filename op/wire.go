@@ -50,6 +50,7 @@ type wire struct {
 	Await   []Await `json:"await,omitempty"`
 	Health  string  `json:"health,omitempty"`
 	DropLog bool    `json:"drop_log,omitempty"`
+	Keep    bool    `json:"keep,omitempty"`
 	Table   string  `json:"table,omitempty"`
 	// Rules are a firewall batch's changes.
 	Rules   []firewall.Change `json:"rules,omitempty"`

@@ -10,7 +10,8 @@ import (
 )
 
 // processes plans the containers' commands against the observed ones: a
-// command that is missing or died is started; one whose argv or namespace
+// command that is missing, died or was stopped is started (a one-shot
+// that finished is not); one whose argv or namespace
 // changed, or whose namespace is being made anew, is restarted; one the file
 // no longer has is stopped. Nothing else is touched, so a changed command
 // restarts only its own container's process.
@@ -30,6 +31,10 @@ func (d *differ) processes(m *Model) {
 		switch {
 		case c == nil:
 			d.procStop(o, true)
+		case o.Finished() && o.NS == c.NS && slices.Equal(o.Argv, c.Command) && o.Privileges.Equal(c.Privileges) &&
+			(c.NS == "" || d.ownNS[c.NS] != nil):
+			// A one-shot that did its work (status 0 in its start
+			// window, as Compose's restart: "no" leaves it): done.
 		case !o.Running:
 			// A dead command is drift: start it again over its stale record.
 			d.procStart(c, false)

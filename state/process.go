@@ -30,7 +30,17 @@ type Process struct {
 	// its own privileges, in the host's PID namespace: up restarts it
 	// confined.
 	Unconfined bool `json:"unconfined,omitempty"`
+	// Exit is the status it ended with, when topo saw it end (a one-shot
+	// that finished within its start window, a command topo stop ended);
+	// nil while it runs or when it died unseen.
+	Exit *int `json:"exit,omitempty"`
+	// Stopped says topo stop ended it: up starts it again.
+	Stopped bool `json:"stopped,omitempty"`
 }
+
+// Finished says the command is a one-shot that did its work: it ended
+// with status 0 within its start window, as up saw. It is not drift.
+func (p *Process) Finished() bool { return p.Exit != nil && *p.Exit == 0 && !p.Stopped }
 
 // Process returns the process of container, or nil.
 func (s *Snapshot) Process(container string) *Process {

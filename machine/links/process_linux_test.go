@@ -91,7 +91,7 @@ func TestProcessStartFailuresLeaveNothing(t *testing.T) {
 	t.Setenv("TOPO_START_WINDOW", "5s")
 	k := newKernel(t)
 	ctx := context.Background()
-	for _, argv := range [][]string{{"no-such-program-topo"}, {"sh", "-c", "echo boom; exit 3"}, {"sh", "-c", "echo done"}} {
+	for _, argv := range [][]string{{"no-such-program-topo"}, {"sh", "-c", "echo boom; exit 3"}, {"false"}} {
 		s := op.Step{Op: op.ProcStart{Argv: argv, PidFile: names.DefaultRuntime.PidFile(project, "x"), Log: names.DefaultRuntime.LogFile(project, "x")}}
 		err := k.Apply(ctx, s)
 		if err == nil {
@@ -108,5 +108,79 @@ func TestProcessStartFailuresLeaveNothing(t *testing.T) {
 	s := op.Step{Op: op.ProcStart{NS: "nope", Argv: []string{"true"}, PidFile: names.DefaultRuntime.PidFile(project, "x"), Log: names.DefaultRuntime.LogFile(project, "x")}}
 	if err := k.Apply(ctx, s); !machine.IsNotFound(err) {
 		t.Errorf("missing namespace: %v", err)
+	}
+}
+
+// TestProcessOneShotFinishes: a command that ends with status 0 within its
+// start window is a one-shot that did its work: the start succeeds, the
+// record stays with its status, and a stop removes it.
+func TestProcessOneShotFinishes(t *testing.T) {
+	sandbox.Require(t)
+	t.Setenv("TOPO_START_WINDOW", "5s")
+	k := newKernel(t)
+	ctx := context.Background()
+	s := op.ProcStart{Argv: []string{"sh", "-c", "echo done"}, PidFile: names.DefaultRuntime.PidFile(project, "x"), Log: names.DefaultRuntime.LogFile(project, "x")}
+	if err := k.Apply(ctx, op.Step{Op: s}); err != nil {
+		t.Fatalf("a one-shot ending with status 0: %v", err)
+	}
+	obs, err := k.Observe(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := obs.Process("x")
+	if pr == nil || pr.Running || !pr.Finished() {
+		t.Fatalf("observed %+v, want a finished one-shot (exit 0, not running)", pr)
+	}
+	if err := k.Apply(ctx, op.Step{Op: op.ProcStop{PidFile: s.PidFile, Log: s.Log, DropLog: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(names.DefaultRuntime.Project(project)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("runtime folder left after the stop: %v", err)
+	}
+}
+
+// TestProcessStartBatch starts a run of commands together: each gets its
+// own result, the one that dies at once fails and leaves nothing, the
+// others run.
+func TestProcessStartBatch(t *testing.T) {
+	sandbox.Require(t)
+	t.Setenv("TOPO_START_WINDOW", "3s")
+	k := newKernel(t)
+	ctx := context.Background()
+	var steps []op.Step
+	for i, argv := range [][]string{{"sleep", "1000"}, {"sh", "-c", "exit 7"}, {"sleep", "1000"}, {"no-such-program-topo"}} {
+		name := "c" + strconv.Itoa(i)
+		steps = append(steps, op.Step{Op: op.ProcStart{Argv: argv, PidFile: names.DefaultRuntime.PidFile(project, name), Log: names.DefaultRuntime.LogFile(project, name)}})
+	}
+	if n := k.Batch(steps); n != len(steps) {
+		t.Fatalf("Batch = %d, want the %d starts together", n, len(steps))
+	}
+	errs := k.ApplyBatch(ctx, steps)
+	t.Cleanup(func() {
+		for _, s := range steps {
+			k.Apply(ctx, op.Step{Op: op.ProcStop{PidFile: s.Op.(op.ProcStart).PidFile, Log: s.Op.(op.ProcStart).Log, DropLog: true}})
+		}
+	})
+	var early *daemon.EarlyExitError
+	if errs[0] != nil || errs[2] != nil || !errors.As(errs[1], &early) || !errors.Is(errs[3], daemon.ErrNotFound) {
+		t.Fatalf("results %v, want nil, an early exit, nil, not found", errs)
+	}
+	obs, err := k.Observe(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running []string
+	for _, pr := range obs.Processes {
+		if pr.Running {
+			running = append(running, pr.Container)
+		}
+	}
+	if strings.Join(running, ",") != "c0,c2" || len(obs.Processes) != 2 {
+		t.Errorf("observed %+v, want c0 and c2 running and nothing of c1, c3", obs.Processes)
+	}
+	for _, c := range []string{"c1", "c3"} {
+		if _, err := os.Stat(names.DefaultRuntime.LogFile(project, c)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: log left by a failed start", c)
+		}
 	}
 }

@@ -47,35 +47,71 @@ var stopGrace = 10 * time.Second
 //
 // Equivalent to: `ip netns exec NS setpriv ... ARGV... >>LOG 2>&1 &`, in a
 // PID namespace of its own
-func (Kernel) Start(s op.ProcStart) error {
+func (k Kernel) Start(s op.ProcStart) error {
+	errs := make([]error, 1)
+	k.StartBatch([]op.ProcStart{s}, errs)
+	return errs[0]
+}
+
+// StartBatch starts commands as Start does, each launched in turn, and then
+// watches their start windows, which run at the same time: N commands cost
+// one window, not N.
+func (Kernel) StartBatch(ss []op.ProcStart, errs []error) {
+	type started struct {
+		l      *daemon.Launched
+		hadLog bool
+	}
+	launched := make([]started, len(ss))
+	for i, s := range ss {
+		var hadLog bool
+		launched[i].l, hadLog, errs[i] = launch(s)
+		launched[i].hadLog = hadLog
+	}
+	for i, st := range launched {
+		if st.l == nil {
+			continue
+		}
+		if _, err := st.l.Watch(); err != nil {
+			errs[i] = err
+			undoLaunch(ss[i], st.hadLog)
+		}
+	}
+}
+
+// launch launches s's command; on an error nothing of it is left.
+func launch(s op.ProcStart) (l *daemon.Launched, hadLog bool, err error) {
 	rec, alive, err := daemon.Read(s.PidFile)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	if alive {
-		return fmt.Errorf("process %d (%s): %w", rec.PID, rec.Argv[0], machine.ErrExist)
+		return nil, false, fmt.Errorf("process %d (%s): %w", rec.PID, rec.Argv[0], machine.ErrExist)
 	}
 	if s.NS != "" {
 		if _, err := os.Stat(filepath.Join(names.NetnsDir, s.NS)); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("namespace %s: %w", s.NS, machine.ErrNotExist)
+			return nil, false, fmt.Errorf("namespace %s: %w", s.NS, machine.ErrNotExist)
 		}
 	}
 	for _, a := range s.Await {
 		if err := health.Await(s.Health, a.Container, a.PidFile, a.Timeout); err != nil {
-			return err
+			return nil, false, err
 		}
 	}
 	_, statErr := os.Stat(s.Log)
-	hadLog := statErr == nil
-	if _, err := daemon.Start(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile,
-		Env: s.Env, Dir: s.Dir, Confined: true, Privileges: s.Privileges}); err != nil {
-		if !hadLog {
-			os.Remove(s.Log)
-		}
-		removeEmptyDirs(s.PidFile)
-		return err
+	hadLog = statErr == nil
+	l, err = daemon.Launch(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile,
+		Env: s.Env, Dir: s.Dir, Confined: true, Privileges: s.Privileges, MayFinish: true})
+	if err != nil {
+		undoLaunch(s, hadLog)
 	}
-	return nil
+	return l, hadLog, err
+}
+
+func undoLaunch(s op.ProcStart, hadLog bool) {
+	if !hadLog {
+		os.Remove(s.Log)
+	}
+	removeEmptyDirs(s.PidFile)
 }
 
 // Stop stops the process of a pid file, TERM then KILL after
@@ -85,6 +121,9 @@ func (Kernel) Start(s op.ProcStart) error {
 // Equivalent to: `kill -TERM` each process of its PID namespace; `sleep 10;
 // kill -KILL` its first; `rm PIDFILE`
 func (Kernel) Stop(s op.ProcStop) error {
+	if s.Keep {
+		return daemon.StopKeep(s.PidFile, stopGrace)
+	}
 	if err := daemon.Stop(s.PidFile, stopGrace); err != nil {
 		return err
 	}
@@ -143,6 +182,7 @@ func (k Kernel) Observe(project string) ([]state.Process, error) {
 			PidFile: pidFile, Log: k.Runtime.LogFile(project, name),
 			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0, Env: rec.Env, Dir: rec.Dir,
 			Health: observedHealth(healths[name], rec.PID, alive),
+			Exit:   rec.Exit, Stopped: rec.Stopped,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Container < out[j].Container })

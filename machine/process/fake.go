@@ -94,11 +94,26 @@ func (f *Fake) Start(s op.ProcStart) error {
 	return nil
 }
 
+// StartBatch starts each command as Start does.
+func (f *Fake) StartBatch(ss []op.ProcStart, errs []error) {
+	for i, s := range ss {
+		errs[i] = f.Start(s)
+	}
+}
+
 // Stop ends the process of a pid file and removes its record (and with
 // DropLog its log).
 func (f *Fake) Stop(s op.ProcStop) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if pr, ok := f.procs[s.PidFile]; ok && s.Keep {
+		if pr.Running {
+			pr.Exit = nil
+		}
+		pr.Running, pr.Stopped = false, true
+		f.procs[s.PidFile] = pr
+		return nil
+	}
 	delete(f.procs, s.PidFile)
 	if s.DropLog {
 		delete(f.logs, s.Log)
