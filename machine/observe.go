@@ -15,6 +15,7 @@ import (
 // name, and the full content of those whose lo carries a mark of project,
 // with the firewall, the project's files, commands and resolver, the
 // host's sysctls topo sets and their records, its ports and nameservers.
+// For project "" it stops before the project's commands and resolver.
 func (m *Mechanisms) Observe(ctx context.Context, project string) (*state.Snapshot, error) {
 	// Never show links that the kernel is still removing for topo.
 	m.Links.Settle(ctx)
@@ -60,6 +61,10 @@ func (m *Mechanisms) Observe(ctx context.Context, project string) (*state.Snapsh
 	snap.Firewall = fwr.fw
 	if err := m.observeSysctls(project, snap); err != nil {
 		return nil, err
+	}
+	if project == "" {
+		// The host alone (topo ls finds projects by its links' marks).
+		return snap, nil
 	}
 	if snap.Processes, err = m.Processes.Observe(project); err != nil {
 		return nil, err

@@ -76,6 +76,15 @@ const (
 	LockFile    = "lock"
 )
 
+// The record of the last up that succeeded, in a project's runtime folder
+// (package registry): the files it came from, and the project as they
+// resolved, which the read-only commands use when -p names the project
+// without its file.
+const (
+	SourceFile = "source.json"
+	ConfigFile = "config.yaml"
+)
+
 // Containers is the folder of a project's container commands: for each,
 // NAME.pid (see package daemon) and NAME.log, its stdout and stderr.
 func (r Runtime) Containers(project string) string {

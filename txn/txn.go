@@ -43,6 +43,7 @@ import (
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/registry"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
@@ -355,11 +356,12 @@ func (p *Project) start(ctx context.Context) (*Result, *state.Snapshot, error) {
 	return res, obs, err
 }
 
-// removeFiles deletes the journal, the lock (still held: see lock.Remove)
+// removeFiles deletes the journal, the record of the last up (package
+// registry), the lock (still held: see lock.Remove)
 // and the runtime folder if nothing else is in it, and releases the
 // host's lock.
 func (p *Project) removeFiles() error {
-	err := journal.Remove(p.dir())
+	err := errors.Join(journal.Remove(p.dir()), registry.Remove(p.dir()))
 	if p.lock != nil {
 		err = errors.Join(err, p.lock.Remove())
 		p.lock = nil

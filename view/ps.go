@@ -16,7 +16,9 @@ import (
 const (
 	// StateRunning: the container is up and its command runs.
 	StateRunning = "running"
-	// StateExited: the container is up but its command does not run.
+	// StateExited: the container is up but its command does not run:
+	// it finished (a one-shot), was stopped, or died. Container.Exit
+	// says its status when topo saw it.
 	StateExited = "exited"
 	// StateUp: the container is up and has no command.
 	StateUp = "up"
@@ -49,6 +51,22 @@ type Container struct {
 	PID int `json:"pid"`
 	// Health is the running command's healthcheck; absent without one.
 	Health *state.Health `json:"health,omitempty"`
+	// Exit is the status an exited command ended with, when topo saw it
+	// end (a one-shot in its start window, a command topo stop killed);
+	// absent otherwise.
+	Exit *int `json:"exit_code,omitempty"`
+}
+
+// Status is the state as the table shows it: "exited (CODE)" when the
+// status is known, "running (healthy)" with a healthcheck, as docker ps.
+func (c Container) Status() string {
+	switch {
+	case c.State == StateExited && c.Exit != nil:
+		return fmt.Sprintf("%s (%d)", c.State, *c.Exit)
+	case c.Health != nil:
+		return c.State + " (" + c.Health.Status + ")"
+	}
+	return c.State
 }
 
 // Address is a container's address on one network.
@@ -95,6 +113,9 @@ func (in *Input) psContainer(sc *spec.Container) Container {
 		c.State = StateRunning
 	default:
 		c.State = StateExited
+		if pr != nil {
+			c.Exit = pr.Exit
+		}
 	}
 	if pr != nil && pr.Running {
 		c.PID, c.Health = pr.PID, pr.Health
@@ -132,11 +153,7 @@ func (p *PS) Render(w io.Writer) error {
 		if c.PID != 0 {
 			pid = fmt.Sprint(c.PID)
 		}
-		st := c.State
-		if c.Health != nil {
-			st += " (" + c.Health.Status + ")" // as docker ps: Up (healthy)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, st, dash(c.Netns, "(host)"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Status(), dash(c.Netns, "(host)"),
 			dash(strings.Join(addrs, ","), "-"), dash(strings.Join(ports, ","), "-"), pid, dash(op.ShellJoin(c.Command), "-"))
 	}
 	return tw.Flush()

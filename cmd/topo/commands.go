@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -12,8 +14,8 @@ import (
 
 	"github.com/topolab/topo/journal"
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/privilege"
 	"github.com/topolab/topo/schema"
-	"github.com/topolab/topo/txn"
 	"github.com/topolab/topo/view"
 )
 
@@ -95,7 +97,8 @@ file, 1 on error and 2 when there are changes.`,
 }
 
 func newUpCmd(g *globals) *cobra.Command {
-	var lockTimeout time.Duration
+	var lockTimeout, waitTimeout time.Duration
+	var wait bool
 	cmd := &cobra.Command{
 		Use:         "up",
 		Annotations: map[string]string{bulkAnnotation: ""},
@@ -120,23 +123,23 @@ is undone first. One process changes a project at a time: up waits up to
 			}
 			pr := view.NewProgress(g.stdout, 0)
 			p := g.txnProject(k, f.Project, pr)
-			c, cancel := context.WithCancel(ctx())
-			defer cancel()
-			in := watchInterrupts(g.stderr, "stopping at the next step and rolling back", cancel)
-			err = g.lockCtx(c, p, lockTimeout)
-			if err == nil {
-				var res *txn.Result
-				res, err = p.Up(c, f)
-				err = g.report(pr, res, err, "up", f.Project)
-				_ = p.Unlock()
-			}
-			if sig := in.stop(); sig != nil {
-				return interrupted(sig, err)
-			}
-			return err
+			return g.underLock(p, lockTimeout, "stopping at the next step and rolling back", func(c context.Context) error {
+				res, err := p.Up(c, f)
+				if err = g.report(pr, res, err, "up", f.Project); err != nil {
+					return err
+				}
+				return g.record(f.Project)
+			}, func(c context.Context) error {
+				if !wait {
+					return nil
+				}
+				return g.waitReady(c, k, f, waitTimeout)
+			})
 		},
 	}
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", defaultLockTimeout, "how long to wait for another topo changing the project")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every container's command runs (a one-shot: has finished)")
+	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 0, "how long --wait waits; 0 for as long as it takes")
 	return cmd
 }
 
@@ -166,20 +169,10 @@ it needs no file. It waits for the project's lock as up does.`,
 			// new processes, so it could not give back what was there,
 			// and what is left to remove is quicker to remove than what
 			// was removed is to remake. Waiting for the lock stops.
-			c, cancel := context.WithCancel(ctx())
-			defer cancel()
-			in := watchInterrupts(g.stderr, "finishing the removal", cancel)
-			err = g.lockCtx(c, p, lockTimeout)
-			if err == nil {
-				var res *txn.Result
-				res, err = p.Down(context.WithoutCancel(c))
-				err = g.report(pr, res, err, "down", project)
-				_ = p.Unlock()
-			}
-			if sig := in.stop(); sig != nil {
-				return interrupted(sig, err)
-			}
-			return err
+			return g.underLock(p, lockTimeout, "finishing the removal", func(c context.Context) error {
+				res, err := p.Down(context.WithoutCancel(c))
+				return g.report(pr, res, err, "down", project)
+			}, nil)
 		},
 	}
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", defaultLockTimeout, "how long to wait for another topo changing the project")
@@ -187,11 +180,33 @@ it needs no file. It waits for the project's lock as up does.`,
 }
 
 func newExecCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "exec CONTAINER -- CMD [ARG...]",
-		Short: "Run a command inside a container's namespace, with its /etc/netns files in place",
-		Args:  cobra.MinimumNArgs(2),
+	var envs []string
+	var dir, user string
+	cmd := &cobra.Command{
+		Use:         "exec [-e KEY=VAL] [-w DIR] [-u USER] CONTAINER [--] CMD [ARG...]",
+		Annotations: map[string]string{readsAnnotation: ""},
+		Short:       "Run a command inside a container's namespace, with its /etc/netns files in place",
+		Long: `exec runs a command in a container's network namespace, with the
+container's /etc/netns files over /etc/resolv.conf and /etc/hosts, as ip
+netns exec does. Flags come before the
+container: everything after it is the command, so -- is needed only before
+a command that starts with a dash. -e adds to the environment, -w sets the
+working folder, -u runs as another user (NAME, UID, NAME:GROUP or UID:GID,
+as user: in the file).`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			container, argv := args[0], args[1:]
+			if len(argv) > 0 && argv[0] == "--" {
+				argv = argv[1:]
+			}
+			if len(argv) == 0 {
+				return fmt.Errorf("exec needs a command to run in container %s (usage: %s)", container, cmd.Use)
+			}
+			for _, e := range envs {
+				if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+					return fmt.Errorf("-e %q: write KEY=VALUE", e)
+				}
+			}
 			project, err := g.projectName()
 			if err != nil {
 				return err
@@ -204,29 +219,83 @@ func newExecCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name, err := g.containerNS(project, obs, args[0])
+			name, err := g.containerNS(project, obs, container)
 			if err != nil {
 				return err
 			}
-			if name == "" {
-				// network_mode: host runs in topo's own namespace.
-				prog, err := exec.LookPath(args[1])
-				if err != nil {
-					return fmt.Errorf("container %s: %w", args[0], err)
+			environ := os.Environ()
+			if user != "" {
+				var home string
+				if argv, home, err = asUser(user, argv); err != nil {
+					return fmt.Errorf("-u: %w", err)
 				}
-				return syscall.Exec(prog, args[1:], os.Environ())
+				environ = append(environ, "HOME="+home)
 			}
-			// ip netns exec does what a container's processes need: a private
-			// mount namespace with /etc/netns/NS files over /etc and a /sys
-			// of the namespace.
-			ip, err := exec.LookPath("ip")
+			if dir != "" {
+				// The working folder is inherited through ip netns exec,
+				// whose mount namespace is a copy of this one.
+				if err := os.Chdir(dir); err != nil {
+					return fmt.Errorf("-w: %w", err)
+				}
+				if wd, err := os.Getwd(); err == nil {
+					environ = append(environ, "PWD="+wd)
+				}
+			}
+			environ = withEnv(append(environ, envs...))
+			if name != "" {
+				// ip netns exec does what a container's processes need: a
+				// private mount namespace with /etc/netns/NS files over
+				// /etc and a /sys of the namespace.
+				argv = append([]string{"ip", "netns", "exec", name}, argv...)
+			}
+			// network_mode: host runs in topo's own namespace.
+			prog, err := exec.LookPath(argv[0])
 			if err != nil {
-				return fmt.Errorf("topo exec needs the ip command (Debian package iproute2): %w", err)
+				return fmt.Errorf("container %s: %w", container, err)
 			}
-			argv := append([]string{"ip", "netns", "exec", name}, args[1:]...)
-			return syscall.Exec(ip, argv, os.Environ())
+			return syscall.Exec(prog, argv, environ)
 		},
 	}
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().StringArrayVarP(&envs, "env", "e", nil, "set an environment variable, KEY=VALUE; repeat for several")
+	cmd.Flags().StringVarP(&dir, "workdir", "w", "", "working folder of the command")
+	cmd.Flags().StringVarP(&user, "user", "u", "", "user to run as: NAME, UID, NAME:GROUP or UID:GID")
+	return cmd
+}
+
+// withEnv keeps the last value of each variable of environ, in the order
+// of their first: a program's getenv takes the first, and -e must win.
+func withEnv(environ []string) []string {
+	at := map[string]int{}
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := at[k]; ok {
+			out[i] = kv
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// asUser wraps argv to run as user u, resolved as a container's user: is,
+// with its supplementary groups; home is its HOME.
+func asUser(u string, argv []string) (wrapped []string, home string, err error) {
+	pu, err := privilege.LookupUser(u)
+	if err != nil {
+		return nil, "", err
+	}
+	groups := "--clear-groups"
+	if len(pu.Groups) > 0 {
+		gs := make([]string, len(pu.Groups))
+		for i, g := range pu.Groups {
+			gs[i] = strconv.FormatUint(uint64(g), 10)
+		}
+		groups = "--groups=" + strings.Join(gs, ",")
+	}
+	return append([]string{"setpriv", fmt.Sprintf("--reuid=%d", pu.UID), fmt.Sprintf("--regid=%d", pu.GID), groups, "--"}, argv...), pu.Home, nil
 }
 
 func newSchemaCmd(g *globals) *cobra.Command {

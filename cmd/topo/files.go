@@ -124,12 +124,17 @@ func (g *globals) options() (spec.Options, error) {
 }
 
 // load reads and validates the project's files, applying -p, and says its
-// notes on standard error, once.
+// notes on standard error, once. A command that only reads, given -p
+// without a file, reads the project from the record its last up left
+// (see recorded).
 func (g *globals) load() (*spec.File, error) {
 	if g.loaded != nil || g.loadErr != nil {
 		return g.loaded, g.loadErr
 	}
-	g.loaded, g.loadErr = g.loadFiles()
+	g.loaded, g.loadErr = g.recorded()
+	if g.loaded == nil && g.loadErr == nil {
+		g.loaded, g.loadErr = g.loadFiles()
+	}
 	return g.loaded, g.loadErr
 }
 
@@ -138,10 +143,15 @@ func (g *globals) loadFiles() (*spec.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := spec.LoadFiles(opt)
+	d, err := spec.Resolve(opt)
 	if err != nil {
 		return nil, err
 	}
+	f, err := d.File()
+	if err != nil {
+		return nil, err
+	}
+	g.doc = d
 	g.sayNotes(f)
 	if g.project != "" {
 		if err := spec.CheckProjectName(g.project); err != nil {

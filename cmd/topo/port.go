@@ -18,8 +18,9 @@ import (
 
 func newPortCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "port CONTAINER [PORT[/PROTO]]",
-		Short: "Print the host addresses a container's ports are published on, as docker port",
+		Use:         "port CONTAINER [PORT[/PROTO]]",
+		Annotations: map[string]string{readsAnnotation: ""},
+		Short:       "Print the host addresses a container's ports are published on, as docker port",
 		Long: `port reads the publishes of a container from the kernel. With PORT (and
 /tcp, the default, /udp or /sctp) it prints one HOST_IP:HOST_PORT line per
 publish of that port; without, one "PORT/PROTO -> HOST_IP:HOST_PORT" line

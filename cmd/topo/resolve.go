@@ -19,14 +19,10 @@ func (g *globals) owner(project, container string) (owner string, host bool, err
 	if err != nil || f.Project != project {
 		return container, false, nil
 	}
-	c := f.Container(container)
-	if c == nil {
-		names := make([]string, len(f.Containers))
-		for i, c := range f.Containers {
-			names[i] = c.Name
-		}
-		return "", false, fmt.Errorf("no container %s in %s; its containers are: %s", container, g.fileNames(), strings.Join(names, ", "))
+	if err := g.knownContainers(f, []string{container}); err != nil {
+		return "", false, err
 	}
+	c := f.Container(container)
 	switch c.Mode {
 	case spec.ModeHost:
 		return "", true, nil

@@ -41,6 +41,12 @@ type globals struct {
 	found   []string
 	loaded  *spec.File
 	loadErr error
+	// doc is the files resolved, when they were read (not a record).
+	doc *spec.Document
+	// reads is set for the commands that only read (and stop, start,
+	// restart, which change no network): -p without a file names a
+	// recorded project (see recorded).
+	reads   bool
 	project string
 	verbose bool
 	stdout  io.Writer
@@ -60,6 +66,9 @@ type globals struct {
 // rather than twice. GOGC in the environment still wins.
 const bulkAnnotation = "bulk"
 
+// readsAnnotation marks the commands that take -p without a file.
+const readsAnnotation = "reads"
+
 // bulkGCPercent is GOGC for the bulk commands.
 const bulkGCPercent = 400
 
@@ -77,6 +86,7 @@ network namespace (see 'ip netns'), optionally running a command.`,
 	}
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
 		_, g.bulk = cmd.Annotations[bulkAnnotation]
+		_, g.reads = cmd.Annotations[readsAnnotation]
 		if _, set := os.LookupEnv("GOGC"); g.bulk && !set {
 			debug.SetGCPercent(bulkGCPercent)
 		}
@@ -91,6 +101,10 @@ network namespace (see 'ip netns'), optionally running a command.`,
 		newPlanCmd(g),
 		newUpCmd(g),
 		newDownCmd(g),
+		newLifecycleCmd(g, verbStop),
+		newLifecycleCmd(g, verbStart),
+		newLifecycleCmd(g, verbRestart),
+		newLsCmd(g),
 		newExecCmd(g),
 		newPsCmd(g),
 		newInspectCmd(g),
@@ -102,6 +116,7 @@ network namespace (see 'ip netns'), optionally running a command.`,
 		newVersionCmd(g),
 		newResolverCmd(g),
 	)
+	g.completions(root)
 	return root
 }
 

@@ -36,6 +36,28 @@ func (g *globals) lockCtx(c context.Context, p *txn.Project, timeout time.Durati
 	})
 }
 
+// underLock runs fn holding the project's lock and the host's, then, once
+// they are released and if fn succeeded, after (when not nil). An
+// interrupt (Ctrl-C, SIGTERM) cancels their context, saying what follows
+// (onInterrupt), and ends topo with status 130.
+func (g *globals) underLock(p *txn.Project, timeout time.Duration, onInterrupt string, fn, after func(c context.Context) error) error {
+	c, cancel := context.WithCancel(ctx())
+	defer cancel()
+	in := watchInterrupts(g.stderr, onInterrupt, cancel)
+	err := g.lockCtx(c, p, timeout)
+	if err == nil {
+		err = fn(c)
+		_ = p.Unlock()
+	}
+	if err == nil && after != nil && c.Err() == nil {
+		err = after(c)
+	}
+	if sig := in.stop(); sig != nil {
+		return interrupted(sig, err)
+	}
+	return err
+}
+
 // report prints how a transaction ended (its steps were printed as they
 // ran): the summary, or which step failed and what was rolled back.
 func (g *globals) report(pr *view.Progress, res *txn.Result, err error, verb, project string) error {
