@@ -94,7 +94,7 @@ network namespace (see 'ip netns'), optionally running a command.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	g.fileFlags(root.PersistentFlags())
-	root.PersistentFlags().StringVarP(&g.project, "project-name", "p", "", "project name (default: the file's name:, else its folder's name)")
+	root.PersistentFlags().StringVarP(&g.project, "project-name", "p", "", "project name (default: the file's name:, else its folder's name); without -f, ps, inspect, port, exec, logs, graph, stop, start and restart read the project as its last up recorded it")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "say more on standard error (e.g. which iptables backend is used)")
 	root.AddCommand(
 		newValidateCmd(g),
