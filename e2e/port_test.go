@@ -49,10 +49,16 @@ containers:
 	if _, errOut, code := h.topo("port", "-f", file, "onhost"); code != 1 || !strings.Contains(errOut, "container onhost uses the host's network (network_mode: host): nothing is published for it") {
 		t.Errorf("port onhost: exit %d\n%s", code, errOut)
 	}
-	// Without the file, topo cannot tell a missing container from a
-	// stopped one: it names those that are up.
-	if _, errOut, code := h.topo("port", "-p", "ports", "nosuch"); code != 1 || !strings.Contains(errOut, "no namespace ports-nosuch (up now: web)") {
+	// Without the file, topo reads the project as its last up recorded
+	// it; without that record (a project of an earlier topo) it cannot
+	// tell a missing container from a stopped one: it names those that
+	// are up.
+	if _, errOut, code := h.topo("port", "-p", "ports", "nosuch"); code != 1 || !strings.Contains(errOut, "no container nosuch in project ports (as its last up recorded it); its containers are: web, probe, onhost") {
 		t.Errorf("port -p ports nosuch: exit %d\n%s", code, errOut)
+	}
+	h.mustSh("rm /run/topo/ports/source.json /run/topo/ports/config.yaml")
+	if _, errOut, code := h.topo("port", "-p", "ports", "nosuch"); code != 1 || !strings.Contains(errOut, "no namespace ports-nosuch (up now: web)") {
+		t.Errorf("port -p ports nosuch, without the record: exit %d\n%s", code, errOut)
 	}
 	// exec follows the same rules.
 	if _, errOut, code := h.topo("exec", "-f", file, "nosuch", "--", "true"); code != 1 || !strings.Contains(errOut, "no container nosuch in "+file) {
