@@ -349,6 +349,35 @@ func TestLogsSeveral(t *testing.T) {
 	if got := h.mustTopo("logs", "-f", file, "b", "-n", "0"); got != "" {
 		t.Errorf("logs b -n 0 = %q", got)
 	}
+	// Following all, with --tail 0: only what is written from now on,
+	// prefixed; a restart of a writes its first line again.
+	logf, err := os.Create(filepath.Join(t.TempDir(), "followed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	follow := h.Command("sh", "-c", `echo $$; exec "$0" logs --file "$1" --tail 0 -f`, topoBin, file)
+	follow.Stdout = logf
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	followed := func() string { b, _ := os.ReadFile(logf.Name()); return string(b) }
+	h.waitFor("logs -f to start", func() bool { return strings.Contains(followed(), "\n") })
+	// Until logs has read where the logs end, a restart's line may come
+	// before it: restart until one shows.
+	h.waitFor("logs -f to show a's new line", func() bool {
+		h.mustTopo("restart", "-f", file, "a")
+		return strings.Contains(followed(), "a | a started\n")
+	})
+	h.mustSh("kill -INT " + strings.SplitN(followed(), "\n", 2)[0])
+	if err := follow.Wait(); err != nil {
+		t.Errorf("logs -f, interrupted: %v", err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(strings.SplitN(followed(), "\n", 2)[1]), "\n") {
+		if l != "a | a started" {
+			t.Errorf("logs --tail 0 -f printed %q, want only a's new lines:\n%s", l, followed())
+		}
+	}
 	if _, errOut, code := h.topo("logs", "-f", file, "--timestamps"); code != 1 || !strings.Contains(errOut, "not supported yet") {
 		t.Errorf("logs --timestamps: exit %d: %s", code, errOut)
 	}
