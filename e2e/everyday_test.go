@@ -171,7 +171,11 @@ containers:
   setup: {networks: [lan], command: [sh, -c, "ip -4 -o addr show eth0; echo configured"]}
   web: {networks: [lan], command: [sleep, "1000"]}
 `)
-	h.mustTopo("up", "-f", file, "--wait", "--wait-timeout", "20s")
+	// A window wide enough for sh and ip to end within it on a loaded
+	// machine.
+	if out, errOut, code := h.topoEnv([]string{"TOPO_START_WINDOW=5s"}, "up", "-f", file, "--wait", "--wait-timeout", "20s"); code != 0 {
+		t.Fatalf("up --wait: exit %d\n%s\n%s", code, out, errOut)
+	}
 	setup := stateOf(h.psJSON("-f", file), "setup")
 	if setup.State != view.StateExited || setup.Exit == nil || *setup.Exit != 0 {
 		t.Errorf("ps setup: %+v, want exited (0)", setup)
