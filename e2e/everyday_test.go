@@ -427,3 +427,43 @@ func TestCompletion(t *testing.T) {
 	}
 	h.mustTopo("down", "-f", file)
 }
+
+// TestUpWaitForHealth: up --wait returns once every healthcheck passes
+// (the check passes only after the command has made its file, a second
+// after it starts), and fails, as Compose's does, when one reports
+// unhealthy; the network stays up, as after Compose's failed wait.
+func TestUpWaitForHealth(t *testing.T) {
+	h := newHost(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	file := writeFile(t, "waithealth", `name: waithealth
+networks:
+  lan: {subnet: 10.63.0.0/24}
+containers:
+  slow:
+    networks: [lan]
+    command: [sh, -c, "sleep 1; touch `+ready+`; exec sleep 1000"]
+    healthcheck: {test: [CMD, test, -e, `+ready+`], interval: 10s, start_period: 30s, start_interval: 100ms}
+`)
+	if out, errOut, code := h.topo("up", "-f", file, "--wait", "--wait-timeout", "30s"); code != 0 {
+		t.Fatalf("up --wait: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if c := stateOf(h.psJSON("-f", file), "slow"); c.Health == nil || c.Health.Status != "healthy" {
+		t.Errorf("ps right after up --wait: %+v, want healthy", c.Health)
+	}
+	h.mustTopo("down", "-f", file)
+
+	sick := writeFile(t, "waithealth", `name: waithealth
+networks:
+  lan: {subnet: 10.63.0.0/24}
+containers:
+  sick:
+    networks: [lan]
+    command: [sleep, "1000"]
+    healthcheck: {test: [CMD-SHELL, "echo not today; exit 1"], interval: 100ms, retries: 2}
+`)
+	_, errOut, code := h.topo("up", "-f", sick, "--wait", "--wait-timeout", "30s")
+	if code == 0 || !strings.Contains(errOut, "up --wait: container sick: its healthcheck fails: not today") {
+		t.Errorf("up --wait of an unhealthy container: exit %d\n%s", code, errOut)
+	}
+	h.mustTopo("down", "-f", sick)
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/topolab/topo/health"
 	"github.com/topolab/topo/machine"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -52,10 +53,10 @@ func (g *globals) waitReady(c context.Context, k machine.Machine, f *spec.File, 
 	}
 }
 
-// ready says whether a container's command is ready: it runs, or it is a
-// one-shot that finished; an error when it ended otherwise. This is where a
-// healthcheck joins: a command that runs is ready once its healthcheck
-// passes (ok false until then).
+// ready says whether a container's command is ready: it runs (and its
+// healthcheck, if it has one, passes), or it is a one-shot that finished;
+// an error when it ended otherwise or its healthcheck failed, as Compose's
+// up --wait fails on an unhealthy container.
 func ready(sc *spec.Container, pr *state.Process) (ok bool, err error) {
 	switch {
 	case pr == nil:
@@ -67,6 +68,10 @@ func ready(sc *spec.Container, pr *state.Process) (ok bool, err error) {
 			return false, fmt.Errorf("its command exited (%d)", *pr.Exit)
 		}
 		return false, fmt.Errorf("its command exited: see topo logs %s", sc.Name)
+	case pr.Health == nil:
+		return true, nil
+	case pr.Health.Status == health.Unhealthy:
+		return false, fmt.Errorf("its healthcheck fails: %s", strings.TrimSpace(pr.Health.LastOutput))
 	}
-	return true, nil
+	return pr.Health.Status == health.Healthy, nil
 }
