@@ -83,6 +83,8 @@ type Links interface {
 	NetnsDel(ns []op.NetnsDel, bridges []op.LinkDel, errs []error)
 	BridgeAdd(o op.BridgeAdd) error
 	VethAdd(o op.VethAdd) error
+	// MacvlanAdd makes a macvlan of a host link in a namespace.
+	MacvlanAdd(o op.MacvlanAdd) error
 	// LinkDel deletes links of one namespace.
 	LinkDel(links []op.LinkDel, errs []error)
 	LinkSetMAC(o op.LinkSetMAC) error
@@ -198,6 +200,8 @@ func (m *Mechanisms) apply(ctx context.Context, o op.Operation) error {
 		return m.Links.BridgeAdd(o)
 	case op.VethAdd:
 		return m.Links.VethAdd(o)
+	case op.MacvlanAdd:
+		return m.Links.MacvlanAdd(o)
 	case op.LinkDel:
 		errs := make([]error, 1)
 		m.Links.LinkDel([]op.LinkDel{o}, errs)

@@ -34,6 +34,8 @@ func Provides(o Operation) []Key {
 		return []Key{LinkKey(o.NS, o.Link)}
 	case VethAdd:
 		return []Key{LinkKey(o.NS, o.Link), LinkKey(o.PeerNS, o.Peer)}
+	case MacvlanAdd:
+		return []Key{LinkKey(o.NS, o.Link)}
 	case AddrAdd:
 		return []Key{AddrKey(o.NS, o.Link)}
 	case Sysctl:
@@ -65,6 +67,9 @@ func Needs(o Operation) []Key {
 	case VethAdd:
 		out := append(netnsNeed(o.NS), netnsNeed(o.PeerNS)...)
 		return append(out, keysIf(o.Master != "", LinkKey(o.NS, o.Master))...)
+	case MacvlanAdd:
+		// The parent is the host's: no step makes it.
+		return netnsNeed(o.NS)
 	case LinkDel:
 		return []Key{LinkKey(o.NS, o.Link)}
 	case LinkSetMAC:

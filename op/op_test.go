@@ -46,6 +46,7 @@ func everyOp() []op.Operation {
 		op.ProcStart{NS: "p-a", Argv: []string{"sh", "-c", "echo 'hi'"}, Log: "/run/topo/p/containers/a.log", PidFile: "/run/topo/p/containers/a.pid"},
 		op.ProcStop{NS: "p-a", Argv: []string{"sleep", "1"}, Log: "/l", PidFile: "/p", PID: 42, DropLog: true},
 		op.Seq{Steps: []op.Step{{Action: op.Create, Ref: op.Endpoint("a/lan"), Op: veth}, {Action: op.Create, Ref: op.Endpoint("a/lan"), Op: op.AddrAdd{NS: "p-a", Link: "eth0", Addr: pfx}}}},
+		op.MacvlanAdd{NS: "p-a", Link: "eth1", Parent: "eth9", Mode: "bridge", MAC: mac, MTU: 1400, Mark: mk},
 	}
 }
 
@@ -90,6 +91,7 @@ func TestCommands(t *testing.T) {
 		13: "ip -n p-a route del 10.9.0.0/16 via 10.0.0.1",
 		23: `ip netns exec p-a sh -c 'echo '\''hi'\''' >>/run/topo/p/containers/a.log 2>&1 &`,
 		24: "kill -TERM -- -42; rm -f /p /l",
+		26: "ip link add link eth9 name eth1 address 02:42:0a:00:00:02 mtu 1400 netns p-a type macvlan mode bridge",
 	} {
 		if got := ops[i].Command(); got != want {
 			t.Errorf("%s: %q, want %q", ops[i].Name(), got, want)

@@ -20,27 +20,30 @@ import (
 // Their order and names are documented (README.md) and must not change.
 type wire struct {
 	// Command is set in plans only, on top-level steps.
-	Command  string   `json:"command,omitempty"`
-	Action   Action   `json:"action"`
-	Op       string   `json:"op"`
-	Resource string   `json:"resource"`
-	NS       string   `json:"netns,omitempty"`
-	Link     string   `json:"link,omitempty"`
-	Alias    string   `json:"alias,omitempty"`
-	Master   string   `json:"master,omitempty"`
-	Peer     string   `json:"peer,omitempty"`
-	PeerNS   string   `json:"peer_netns,omitempty"`
-	MAC      string   `json:"mac,omitempty"`
-	MTU      int      `json:"mtu,omitempty"`
-	Addr     string   `json:"addr,omitempty"`
-	Dst      string   `json:"dst,omitempty"`
-	Gateway  string   `json:"gateway,omitempty"`
-	Key      string   `json:"key,omitempty"`
-	Value    string   `json:"value,omitempty"`
-	Argv     []string `json:"argv,omitempty"`
-	Log      string   `json:"log,omitempty"`
-	PidFile  string   `json:"pid_file,omitempty"`
-	PID      int      `json:"pid,omitempty"`
+	Command  string `json:"command,omitempty"`
+	Action   Action `json:"action"`
+	Op       string `json:"op"`
+	Resource string `json:"resource"`
+	NS       string `json:"netns,omitempty"`
+	Link     string `json:"link,omitempty"`
+	Alias    string `json:"alias,omitempty"`
+	Master   string `json:"master,omitempty"`
+	Peer     string `json:"peer,omitempty"`
+	PeerNS   string `json:"peer_netns,omitempty"`
+	// Parent and Mode are a macvlan's.
+	Parent  string   `json:"parent,omitempty"`
+	Mode    string   `json:"mode,omitempty"`
+	MAC     string   `json:"mac,omitempty"`
+	MTU     int      `json:"mtu,omitempty"`
+	Addr    string   `json:"addr,omitempty"`
+	Dst     string   `json:"dst,omitempty"`
+	Gateway string   `json:"gateway,omitempty"`
+	Key     string   `json:"key,omitempty"`
+	Value   string   `json:"value,omitempty"`
+	Argv    []string `json:"argv,omitempty"`
+	Log     string   `json:"log,omitempty"`
+	PidFile string   `json:"pid_file,omitempty"`
+	PID     int      `json:"pid,omitempty"`
 	// Privileges are a proc-start's user and capabilities.
 	Privileges privilege.Settings `json:"privileges,omitzero"`
 	// Env and Dir are a proc-start's environment and working folder.

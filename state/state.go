@@ -64,6 +64,14 @@ type Link struct {
 	Hairpin bool `json:"hairpin,omitempty"`
 	// Addrs are IPv4 addresses in CIDR form, sorted.
 	Addrs []string `json:"addrs,omitempty"`
+	// Parent and MacvlanMode are a macvlan's: the host link it is made
+	// on, and its mode (bridge, private, vepa, passthru).
+	Parent      string `json:"parent,omitempty"`
+	MacvlanMode string `json:"macvlan_mode,omitempty"`
+	// Neighbours are, on a host bridge topo did not make, the IPv4
+	// addresses of its neighbour table (the hosts seen on it), sorted:
+	// what an external network gives no container.
+	Neighbours []string `json:"neighbours,omitempty"`
 }
 
 // Route is an IPv4 route of the main table.

@@ -536,6 +536,8 @@ func objectOf(o op.Operation) (object, bool) {
 		return object{ns: o.NS, link: o.Link, mark: o.Mark}, true
 	case op.VethAdd:
 		return object{ns: o.NS, link: o.Link, mark: o.Mark}, true
+	case op.MacvlanAdd:
+		return object{ns: o.NS, link: o.Link, mark: o.Mark}, true
 	case op.LinkDel:
 		return object{delete: true, ns: o.NS, link: o.Link, mark: o.Mark}, true
 	}

@@ -41,6 +41,12 @@ type linkInfo struct {
 	MAC [6]byte
 	// Hairpin is a bridge port's hairpin mode (IFLA_BRPORT_MODE).
 	Hairpin bool
+	// Link is the index of the link it is made on (IFLA_LINK: a
+	// macvlan's parent), in the namespace LinkNetns says when set
+	// (IFLA_LINK_NETNSID); MacvlanMode is a macvlan's mode.
+	Link        int
+	LinkNetns   bool
+	MacvlanMode uint32
 }
 
 // addrInfo is an IPv4 address of a link.
@@ -184,11 +190,25 @@ func dumpLinks(sh *nl.SocketHandle) ([]linkInfo, error) {
 					l.MTU = u32(v)
 				case unix.IFLA_ADDRESS:
 					copy(l.MAC[:], v)
+				case unix.IFLA_LINK:
+					l.Link = int(u32(v))
+				case unix.IFLA_LINK_NETNSID:
+					l.LinkNetns = true
 				case unix.IFLA_LINKINFO:
 					return nlattr.Each(v, func(typ uint16, v []byte) error {
 						switch typ {
 						case unix.IFLA_INFO_KIND:
 							l.Kind = linkKind(nlattr.CString(v))
+						case unix.IFLA_INFO_DATA:
+							// The kernel gives the kind first.
+							if l.Kind == "macvlan" {
+								return nlattr.Each(v, func(typ uint16, v []byte) error {
+									if typ == unix.IFLA_MACVLAN_MODE {
+										l.MacvlanMode = u32(v)
+									}
+									return nil
+								})
+							}
 						case nl.IFLA_INFO_SLAVE_DATA:
 							return nlattr.Each(v, func(typ uint16, v []byte) error {
 								if typ == nl.IFLA_BRPORT_MODE && len(v) > 0 {

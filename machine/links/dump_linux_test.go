@@ -67,6 +67,7 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 		a := l.Attrs()
 		li := linkInfo{Index: a.Index, Name: a.Name, Kind: l.Type(), Alias: a.Alias, Master: a.MasterIndex, Flags: a.RawFlags, Group: a.Group, MTU: uint32(a.MTU)}
 		copy(li.MAC[:], a.HardwareAddr)
+		li.Link, li.LinkNetns = a.ParentIndex, a.NetNsID >= 0
 		if a.MasterIndex != 0 {
 			pi, err := h.LinkGetProtinfo(l)
 			if err != nil {

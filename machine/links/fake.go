@@ -230,6 +230,17 @@ func (f *Fake) linkDel(o op.LinkDel) error {
 		gone = append(gone, *p)
 	}
 	ns.dropLink(o.Link)
+	if o.NS == "" {
+		// Macvlans go with their parent, as in the kernel.
+		for name, n := range f.ns {
+			for ln, ml := range n.links {
+				if ml.Kind == "macvlan" && ml.Parent == o.Link {
+					n.dropLink(ln)
+					gone = append(gone, [2]string{name, ln})
+				}
+			}
+		}
+	}
 	// Ports of a deleted bridge are released, as the kernel does.
 	for _, p := range ns.links {
 		if p.Master == o.Link {
@@ -331,6 +342,41 @@ func (f *Fake) VethAdd(o op.VethAdd) error {
 	ns.links[o.Link] = &fakeLink{Link: state.Link{Name: o.Link, Kind: "veth", Alias: o.Mark.String(), Master: o.Master, Up: true, Hairpin: o.Master != "", MTU: mtu(o.MTU)},
 		peerNS: o.PeerNS, peer: o.Peer}
 	peerNS.links[o.Peer] = &fakeLink{Link: state.Link{Name: o.Peer, Kind: "veth", Alias: o.Mark.String(), Up: true, MTU: mtu(o.MTU)}, peerNS: o.NS, peer: o.Link}
+	return nil
+}
+
+// MacvlanAdd makes a macvlan of a host link in a namespace, up. As the
+// kernel, it refuses a missing parent, and a passthru macvlan beside any
+// other on one parent.
+func (f *Fake) MacvlanAdd(o op.MacvlanAdd) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	parent := f.ns[""].links[o.Parent]
+	if parent == nil {
+		return fmt.Errorf("parent %q: %w", o.Parent, machine.ErrNotExist)
+	}
+	if !slices.Contains(op.MacvlanModes, o.Mode) {
+		return fmt.Errorf("macvlan mode %q: invalid argument", o.Mode)
+	}
+	ns := f.ns[o.NS]
+	if ns == nil {
+		return fmt.Errorf("namespace %q: %w", o.NS, machine.ErrNotExist)
+	}
+	if ns.links[o.Link] != nil {
+		return fmt.Errorf("link %s: %w", o.Link, machine.ErrExist)
+	}
+	for _, n := range f.ns {
+		for _, l := range n.links {
+			if l.Parent == o.Parent && (l.MacvlanMode == "passthru" || o.Mode == "passthru") {
+				return fmt.Errorf("parent %s has a passthru macvlan, or a macvlan already: device or resource busy", o.Parent)
+			}
+		}
+	}
+	m := o.MTU
+	if m == 0 {
+		m = mtu(parent.MTU)
+	}
+	ns.links[o.Link] = &fakeLink{Link: state.Link{Name: o.Link, Kind: "macvlan", Alias: o.Mark.String(), Up: true, MTU: m, Parent: o.Parent, MacvlanMode: o.Mode}}
 	return nil
 }
 

@@ -111,9 +111,7 @@ func (k *Kernel) addVeth(s op.VethAdd) error {
 	}
 	defer peerNS.Close()
 
-	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
-	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
-	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(s.Link)))
+	req := createRequest(s.Link)
 	if s.MTU != 0 {
 		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(s.MTU))))
 	}
@@ -158,17 +156,8 @@ func finishVeth(k *Kernel, s op.VethAdd) error {
 	if err := k.execute(s.NS, up); err != nil {
 		return fmt.Errorf("set alias and up: %w", err)
 	}
-	// In a request of its own, before the up: the kernel applies AF_SPEC
-	// after the flags, and generates the link-local address at the up.
-	gen := linkRequest(unix.RTM_SETLINK, s.Peer)
-	af := nl.NewRtAttr(unix.IFLA_AF_SPEC, nil)
-	af.AddRtAttr(unix.AF_INET6, nil).AddRtAttr(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{in6AddrGenModeNone})
-	gen.AddData(af)
-	if err := k.execute(s.PeerNS, gen); err != nil && !errors.Is(err, unix.EAFNOSUPPORT) { // no IPv6 in this kernel
-		return fmt.Errorf("peer: turn IPv6 address generation off: %w", err)
-	}
-	if err := k.execute(s.PeerNS, markUpRequest(s.Peer, s.Mark.String())); err != nil {
-		return fmt.Errorf("peer: set alias and up: %w", err)
+	if err := k.finishInNamespace(s.PeerNS, s.Peer, s.Mark.String()); err != nil {
+		return fmt.Errorf("peer: %w", err)
 	}
 	return nil
 }
@@ -242,6 +231,15 @@ func (k *Kernel) setLinkMTU(o op.LinkSetMTU) error {
 // in6AddrGenModeNone is IN6_ADDR_GEN_MODE_NONE: no IPv6 address made for
 // a link as it comes up.
 const in6AddrGenModeNone = 1
+
+// createRequest is a request that creates a link called name, and fails
+// if one is there.
+func createRequest(name string) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	return req
+}
 
 // linkRequest is a request of type typ about the link called name.
 func linkRequest(typ int, name string) *nl.NetlinkRequest {

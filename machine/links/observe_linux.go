@@ -29,6 +29,7 @@ func (k *Kernel) Observe(ctx context.Context, project string, snap *state.Snapsh
 	// The host, hundreds of veth ends at hundreds of containers, is read
 	// beside the namespaces rather than before them.
 	hostDone := make(chan error, 1)
+	var hostLinks []linkInfo
 	go func() {
 		h, err := k.socket("")
 		if err != nil {
@@ -39,6 +40,10 @@ func (k *Kernel) Observe(ctx context.Context, project string, snap *state.Snapsh
 		links, err := retryDump(func() ([]linkInfo, error) { return dumpLinks(h.sock) })
 		if err == nil {
 			snap.Host.Links, snap.Host.Routes, err = readNamespace(h, links)
+		}
+		if err == nil {
+			hostLinks = links
+			err = readNeighbours(h, links, snap.Host.Links)
 		}
 		hostDone <- err
 	}()
@@ -51,6 +56,7 @@ func (k *Kernel) Observe(ctx context.Context, project string, snap *state.Snapsh
 	if herr := <-hostDone; herr != nil {
 		return fmt.Errorf("observe host namespace: %w", herr)
 	}
+	resolveParents(snap, hostLinks)
 	return err
 }
 
@@ -127,6 +133,12 @@ func readNamespace(h *nsHandle, links []linkInfo) ([]state.Link, []state.Route, 
 		}
 		if l.Kind == "bridge" && l.MAC != ([6]byte{}) {
 			sl.MAC = net.HardwareAddr(l.MAC[:]).String()
+		}
+		if l.Kind == "macvlan" {
+			sl.MacvlanMode, sl.Parent = macvlanModeName(l.MacvlanMode), names[l.Link]
+			if l.LinkNetns {
+				sl.Parent = parentRef(l.Link)
+			}
 		}
 		slices.Sort(sl.Addrs)
 		out = append(out, sl)

@@ -46,6 +46,8 @@ func everyOp() []op.Operation {
 		op.AddrAdd{Link: "br-ops", Addr: pfx("10.88.0.1/24")},
 		veth,
 		vethB,
+		// A macvlan of the bridge, in a container.
+		op.MacvlanAdd{NS: "ops-b", Link: "eth1", Parent: "br-ops", Mode: "bridge", MAC: mac("02:42:0a:58:01:03"), Mark: mk(names.KindEndpoint, "b/mv")},
 		// A pair of its own, between two namespaces: no master.
 		op.VethAdd{NS: "ops-a", Link: "p2p0", Peer: "p2p1", PeerNS: "ops-b", MAC: mac("02:42:0a:59:00:01"), Mark: mk(names.KindEndpoint, "a/p2p")},
 		op.Hairpin{Link: "veth-ops-a", On: false},
