@@ -89,6 +89,11 @@ type Net struct {
 	Bridge   string
 	Subnet   netip.Prefix
 	Internal bool
+	// Shared says the bridge is not topo's (an external network's):
+	// the rules then match Members, the addresses of topo's containers
+	// on it, and leave the bridge's other hosts alone (shared.go).
+	Shared  bool
+	Members []netip.Addr
 }
 
 // Publish is one published port (a range is one Publish per port).
@@ -160,6 +165,10 @@ func Generate(in Input) *state.Firewall {
 	for _, n := range in.Networks {
 		c := comment(in.Project, names.KindNetwork, n.Name)
 		br := n.Bridge
+		if n.Shared {
+			sharedRules(n, c, pubsOn[n.Name], &chains{in: &in1, out: &out1, snat: &snat, isolation: &isolation, input: &input}, in.Project)
+			continue
+		}
 		if !n.Internal {
 			in1.Rules = append(in1.Rules, rule("-o %s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT", br, c))
 		}

@@ -141,3 +141,17 @@ func (a *Allocator) Next() (netip.Addr, error) {
 	}
 	return netip.Addr{}, fmt.Errorf("subnet %s has no free address left", a.subnet)
 }
+
+// SetGateway makes gw the gateway instead of the subnet's first address,
+// which is then free: a gateway topo does not hold (a LAN's router).
+func (a *Allocator) SetGateway(gw netip.Addr) {
+	first := Gateway(a.subnet)
+	if gw == first {
+		return
+	}
+	delete(a.taken, first)
+	a.taken[gw] = true
+	if first.Less(a.next) && a.pool.Contains(first) {
+		a.next = first
+	}
+}

@@ -49,14 +49,7 @@ func TestAllocator(t *testing.T) {
 	if a.Reserve(netip.MustParseAddr("10.0.0.1")) {
 		t.Error("reserve outside the subnet accepted")
 	}
-	var got []string
-	for {
-		addr, err := a.Next()
-		if err != nil {
-			break
-		}
-		got = append(got, addr.String())
-	}
+	got := drain(a)
 	want := "[172.30.0.2 172.30.0.4 172.30.0.5 172.30.0.6]"
 	if s := fmtList(got); s != want {
 		t.Errorf("allocated %s, want %s", s, want)
@@ -78,4 +71,27 @@ func fmtList(s []string) string {
 		out += x
 	}
 	return out + "]"
+}
+
+// TestSetGateway: a gateway elsewhere (a LAN's router) is taken and the
+// first address is free for containers.
+func TestSetGateway(t *testing.T) {
+	a := NewAllocator(netip.MustParsePrefix("192.168.50.0/29"))
+	a.SetGateway(netip.MustParseAddr("192.168.50.2"))
+	got := drain(a)
+	if s, want := fmtList(got), "[192.168.50.1 192.168.50.3 192.168.50.4 192.168.50.5 192.168.50.6]"; s != want {
+		t.Errorf("allocated %s, want %s", s, want)
+	}
+}
+
+// drain takes every address a has left.
+func drain(a *Allocator) []string {
+	var got []string
+	for {
+		addr, err := a.Next()
+		if err != nil {
+			return got
+		}
+		got = append(got, addr.String())
+	}
 }

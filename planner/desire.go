@@ -36,8 +36,17 @@ type Network struct {
 	Gateway  netip.Addr
 	Internal bool
 	// MTU is the file's mtu: (0 when it gives none, which is
-	// names.DefaultMTU): the bridge's and every veth end's on it.
+	// names.DefaultMTU): the bridge's and every veth end's on it. An
+	// external bridge's, or a macvlan parent's, when not the default.
 	MTU int
+	// Parent and Mode are a macvlan network's: the host link its
+	// containers' macvlans are made on, and their mode.
+	Parent, Mode string
+	// External says Bridge is the host's, not topo's (external: true).
+	External bool
+	// taken are addresses no container gets: the host's on the LAN or
+	// the external bridge, and the bridge's neighbours.
+	taken []netip.Addr
 }
 
 // LinkMTU is the MTU the network's bridge and veth ends have.
@@ -109,7 +118,10 @@ type Endpoint struct {
 	Bridge string
 	// MTU is the network's MTU (see Network.MTU).
 	MTU int
-	// HostLink is the host end; IfName the container end (eth0, eth1, …).
+	// Parent and Mode are a macvlan's (see Network).
+	Parent, Mode string
+	// HostLink is the host end, "" for a macvlan; IfName the container
+	// end (eth0, eth1, …).
 	HostLink string
 	IfName   string
 	Addr     netip.Prefix
@@ -125,9 +137,12 @@ type Endpoint struct {
 // as "file exists" halfway through an up. It needs no kernel: validate
 // runs it.
 func Check(f *spec.File) error {
-	errs := checkDrivers(f)
+	errs := append(checkDrivers(f), checkPublishes(f)...)
 	bridges := make(map[string]*spec.Network, len(f.Networks))
 	for _, n := range f.Networks {
+		if n.External || driverOf(n.Driver) != (bridge{}) {
+			continue // no bridge of topo's
+		}
 		b := names.Bridge(f.Project, n.Name)
 		if first := bridges[b]; first != nil {
 			errs = append(errs, &spec.Error{Path: f.Path, Pos: n.Pos, Msg: fmt.Sprintf(
@@ -208,10 +223,15 @@ func (ds *desirer) networks() {
 	used := hostPrefixes(obs, f.Project)
 	current := currentSubnets(obs, f.Project)
 	for _, n := range f.Networks {
-		dn := &Network{Name: n.Name, Driver: driverOf(n.Driver), Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet, MTU: n.MTU}
+		dn := &Network{Name: n.Name, Driver: networkDriver(n), Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet, MTU: n.MTU}
 		m.Networks = append(m.Networks, dn)
 		ds.nets[n.Name] = dn
-		if n.Subnet.IsValid() {
+		switch {
+		case n.External:
+			ds.externalNetwork(n, dn)
+		case n.Driver == "macvlan":
+			ds.macvlanNetwork(n, dn)
+		case n.Subnet.IsValid():
 			if owner := overlapsForeign(obs, f.Project, n.Subnet); owner != "" {
 				ds.fail(n.SubnetPos, "network %s: subnet %s overlaps %s; choose another subnet", n.Name, n.Subnet, owner)
 			} else if why := overlapsHost(obs, n.Subnet); why != "" {
@@ -251,7 +271,7 @@ func (ds *desirer) networks() {
 		ds.picked[dn.Name] = "the first free block of the pools on this host"
 	}
 	for _, dn := range m.Networks {
-		if dn.Subnet.IsValid() {
+		if dn.Subnet.IsValid() && !dn.Gateway.IsValid() && !dn.External {
 			dn.Gateway = ipam.Gateway(dn.Subnet)
 		}
 	}
@@ -274,6 +294,9 @@ func (ds *desirer) containers() {
 		if n := f.Networks[i]; n.IPRange.IsValid() {
 			a.Limit(n.IPRange)
 		}
+		if dn.Gateway.IsValid() {
+			a.SetGateway(dn.Gateway)
+		}
 		for _, r := range f.Networks[i].Reserved {
 			a.Reserve(r)
 		}
@@ -292,6 +315,14 @@ func (ds *desirer) containers() {
 			continue
 		}
 		rest = append(rest, p)
+	}
+	// What the host holds on the LAN or the external bridge, and the
+	// bridge's neighbours, after the addresses the containers hold: the
+	// host's neighbour table soon lists those too.
+	for _, dn := range ds.m.Networks {
+		for _, r := range dn.taken {
+			alloc[dn.Name].Reserve(r)
+		}
 	}
 	for _, p := range rest {
 		a, err := alloc[p.ep.Network].Next()
@@ -340,9 +371,14 @@ func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator
 			Driver:   dn.Driver,
 			Bridge:   dn.Bridge,
 			MTU:      dn.MTU,
+			Parent:   dn.Parent,
+			Mode:     dn.Mode,
 			HostLink: names.Veth(f.Project, c.Name, a.Network),
 			IfName:   names.IfName(i),
 			Aliases:  a.Aliases,
+		}
+		if dn.Parent != "" {
+			ep.HostLink = "" // a macvlan has no host end
 		}
 		dc.Endpoints = append(dc.Endpoints, ep)
 		if !dn.Internal && (!dc.DefaultGW.IsValid() || a.GwPriority > gwPriority) {

@@ -329,7 +329,8 @@ func (d *differ) namespacesGone(rebuild map[string][]op.Step) {
 // forwarding turns ip_forward on for networks that reach out, recording
 // the value it had for the last project's down.
 func (d *differ) forwarding(m *Model) {
-	if !slices.ContainsFunc(m.Networks, func(n *Network) bool { return !n.Internal }) {
+	// A macvlan's traffic is the LAN's, not routed by the host.
+	if !slices.ContainsFunc(m.Networks, func(n *Network) bool { return !n.Internal && n.Driver.firewalled() }) {
 		return
 	}
 	old := d.obs.Sysctls[names.IPForward]
@@ -382,13 +383,16 @@ func (d *differ) checkCollisions(m *Model) {
 	}
 	for _, name := range sortedKeys(d.wantNet) {
 		n := d.wantNet[name]
-		if l := d.obs.Host.Link(n.Bridge); l != nil && l.Alias != names.NewMark(m.Project, names.KindNetwork, n.Name).String() {
+		if n.External {
+			continue // the host's bridge, which topo joins
+		}
+		if l := d.obs.Host.Link(n.Bridge); n.Bridge != "" && l != nil && l.Alias != names.NewMark(m.Project, names.KindNetwork, n.Name).String() {
 			d.errs = append(d.errs, fmt.Errorf("network %s: link %s already exists and %s; remove it or rename the network", n.Name, n.Bridge, owner(l.Alias)))
 		}
 	}
 	for _, key := range sortedKeys(d.wantEP) {
 		e := d.wantEP[key]
-		if l := d.obs.Host.Link(e.HostLink); l != nil && l.Alias != names.NewMark(m.Project, names.KindEndpoint, key).String() {
+		if l := d.obs.Host.Link(e.HostLink); e.HostLink != "" && l != nil && l.Alias != names.NewMark(m.Project, names.KindEndpoint, key).String() {
 			d.errs = append(d.errs, fmt.Errorf("container %s: link %s already exists and %s; remove it", d.epOwner[key].Name, e.HostLink, owner(l.Alias)))
 		}
 	}

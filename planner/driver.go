@@ -65,8 +65,18 @@ func rebuildOf(o *observedEndpoint) (op.Operation, bool) {
 // not have, and options a driver does not take.
 func checkDrivers(f *spec.File) []error {
 	var errs []error
+	external := map[string]*spec.Network{}
 	for _, n := range f.Networks {
+		if n.External {
+			errs = append(errs, checkExternal(f, n, external)...)
+			continue
+		}
 		if n.Driver != "" {
+			if n.Driver == "cni" {
+				errs = append(errs, &spec.Error{Path: f.Path, Pos: n.DriverPos, Msg: fmt.Sprintf(
+					"network %q: driver \"cni\" is not supported yet: topo has %s", n.Name, strings.Join(driverNames(), ", "))})
+				continue
+			}
 			if _, ok := drivers[n.Driver]; !ok {
 				errs = append(errs, &spec.Error{Path: f.Path, Pos: n.DriverPos, Msg: fmt.Sprintf(
 					"network %q: driver %q is not supported: topo has %s; write one of them or leave driver out", n.Name, n.Driver, strings.Join(driverNames(), ", "))})
@@ -82,4 +92,18 @@ func driverNames() []string {
 	out := sortedKeys(drivers)
 	slices.Sort(out)
 	return out
+}
+
+// DriverName names the network's driver: "bridge", "macvlan", or
+// "external" for a host bridge topo joins.
+func (n *Network) DriverName() string {
+	if n.External {
+		return "external"
+	}
+	for _, name := range driverNames() {
+		if drivers[name] == n.Driver {
+			return name
+		}
+	}
+	return "bridge"
 }

@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"net/netip"
+
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
@@ -17,9 +19,14 @@ const (
 func FirewallInput(m *Model) firewall.Input {
 	in := firewall.Input{Project: m.Project}
 	for _, n := range m.Networks {
-		if n.Driver.firewalled() {
-			in.Networks = append(in.Networks, firewall.Net{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})
+		if !n.Driver.firewalled() {
+			continue
 		}
+		fn := firewall.Net{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal, Shared: n.External}
+		if n.External {
+			fn.Members = members(m, n.Name)
+		}
+		in.Networks = append(in.Networks, fn)
 	}
 	for _, c := range m.Containers {
 		in.Publishes = append(in.Publishes, c.Publishes...)
@@ -49,6 +56,10 @@ func (d *differ) firewall(m *Model) {
 		}
 	}
 	for _, n := range m.Networks {
+		if !n.Driver.firewalled() || n.External {
+			// No bridge of topo's: nothing of the host's to set.
+			continue
+		}
 		localnet := "0"
 		if published[n.Name] && !n.Internal {
 			localnet = "1"
@@ -79,4 +90,17 @@ func (d *differ) firewall(m *Model) {
 		d.add(step(action, op.Firewall(tc.Table), op.FirewallBatch{Table: tc.Table, Changes: tc.Changes},
 			op.FirewallBatch{Table: tc.Table, Changes: firewall.Invert(tc.Changes)}))
 	}
+}
+
+// members are the addresses of the containers on network, in file order.
+func members(m *Model, network string) []netip.Addr {
+	var out []netip.Addr
+	for _, c := range m.Containers {
+		for _, e := range c.Endpoints {
+			if e.Network == network && c.OwnsNamespace() && e.Addr.IsValid() {
+				out = append(out, e.Addr.Addr())
+			}
+		}
+	}
+	return out
 }

@@ -40,7 +40,7 @@ func TestFixtures(t *testing.T) {
 	goldens, _ := filepath.Glob("testdata/*/topo.yaml")
 	for _, file := range goldens {
 		dir := filepath.Dir(file)
-		if usesMTU(t, file) {
+		if addedSince(t, file) {
 			continue // a feature added since: no plan of it before
 		}
 		load := func(t *testing.T) (*spec.File, *state.Snapshot) {
@@ -202,8 +202,10 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
-// usesMTU reports whether the file at path gives a network an mtu:.
-func usesMTU(t *testing.T, path string) bool {
+// addedSince reports whether the file at path uses a feature added since
+// the fixtures: a network's mtu:, or a driver other than the bridge
+// (macvlan, external).
+func addedSince(t *testing.T, path string) bool {
 	f, err := spec.Load(path)
 	return err == nil && usesLater(f)
 }
@@ -214,7 +216,7 @@ func usesMTU(t *testing.T, path string) bool {
 // healthcheck).
 func usesLater(f *spec.File) bool {
 	for _, n := range f.Networks {
-		if n.MTU != 0 {
+		if n.MTU != 0 || n.External || (n.Driver != "" && n.Driver != "bridge") {
 			return true
 		}
 	}

@@ -98,7 +98,7 @@ func rankOf(s *op.Step) rank {
 		return rankNetns
 	case op.BridgeAdd:
 		return rankBridge
-	case op.VethAdd:
+	case op.VethAdd, op.MacvlanAdd:
 		return rankVeth
 	case op.LinkDel:
 		if onNetwork {

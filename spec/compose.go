@@ -118,15 +118,17 @@ var composeNetworkKeys = []string{"driver", "driver_opts", "ipam", "internal", "
 func (p *parser) composeNetwork(nw *Network, n *yaml.Node) {
 	what := fmt.Sprintf("network %q", clip(nw.Name))
 	path := "networks." + clip(nw.Name)
+	var name, opts *entry
 	for _, e := range p.mapping(n, what, "a mapping of driver, ipam, internal and the other network keys, or empty", true) {
 		k := e.key.Value
 		switch k {
 		case "driver":
-			if s, ok := p.str(e.val, what+": driver", `"bridge"`); ok && s != "bridge" {
-				p.errorf(e.val, "%s: driver %q is not supported yet: topo networks are Linux bridges; write \"bridge\" or leave driver out", what, clip(s))
+			// Which drivers there are is the planner's (planner.Check).
+			if s, ok := p.str(e.val, what+": driver", `"bridge"`); ok {
+				nw.Driver, nw.DriverPos = s, p.pos(e.val)
 			}
 		case "driver_opts":
-			p.composeDriverOpts(nw, e.val, what, path)
+			opts = &e // read once the driver is known
 		case "enable_ipv4":
 			p.note(e.key, "%s.%s is not supported yet: ignored", path, k)
 		case "enable_ipv6":
@@ -138,13 +140,9 @@ func (p *parser) composeNetwork(nw *Network, n *yaml.Node) {
 				nw.Internal = b
 			}
 		case "external":
-			v := resolve(e.val)
-			if b, ok := boolValue(v); ok && !b {
-				continue
-			}
-			p.errorf(e.val, "%s: external networks are not supported yet: topo makes and owns its bridges; remove external to let topo make this network", what)
+			p.composeExternal(nw, e.val, what)
 		case "name":
-			p.note(e.key, "%s.name is ignored: topo names the network's bridge br-<hash>, and the network is %q in the file", path, clip(nw.Name))
+			name = &e
 		case "attachable", "labels":
 			p.note(e.key, "%s.%s is ignored: %s", path, k, noImages)
 		case "ipam":
@@ -154,6 +152,42 @@ func (p *parser) composeNetwork(nw *Network, n *yaml.Node) {
 				p.errorf(e.key, "unknown key %q in %s%s: valid keys are %s, and x-* for extensions", clip(k), what, didYouMean(k, composeNetworkKeys), strings.Join(composeNetworkKeys, ", "))
 			}
 		}
+	}
+	switch {
+	case name != nil && nw.External:
+		p.externalName(nw, name.val, what)
+	case name != nil:
+		p.note(name.key, "%s.name is ignored: topo names the network's bridge br-<hash>, and the network is %q in the file", path, clip(nw.Name))
+	}
+	switch {
+	case opts == nil:
+	case nw.Driver == "bridge" && !nw.External:
+		// Docker's bridge options: its MTU is the network's.
+		p.composeDriverOpts(nw, opts.val, what, path)
+	default:
+		// The driver's, which checks them (planner.Check).
+		p.driverOpts(nw, *opts, what)
+	}
+	p.networkDone(nw, what, nil)
+}
+
+// composeExternal reads external: true or false, or Compose's older
+// external: {name: NAME}.
+func (p *parser) composeExternal(nw *Network, n *yaml.Node, what string) {
+	v := resolve(n)
+	if v.Kind == yaml.MappingNode {
+		nw.External, nw.ExternalPos = true, p.pos(n)
+		for _, e := range p.mapping(v, what+": external", "true, false or a mapping of name", false) {
+			if e.key.Value != "name" {
+				p.errorf(e.key, "unknown key %q in %s: external: the only key is name", clip(e.key.Value), what)
+				continue
+			}
+			p.externalName(nw, e.val, what)
+		}
+		return
+	}
+	if b, ok := p.boolish(n, what+": external"); ok {
+		nw.External, nw.ExternalPos = b, p.pos(n)
 	}
 }
 
@@ -283,32 +317,12 @@ func (p *parser) ipamConfig(nw *Network, item *yaml.Node, what, path string, see
 			return
 		}
 	}
+	// Both are checked against the subnet and the driver in networkDone.
 	if gateway != nil {
-		if s, ok := p.str(gateway, what+": gateway", `"10.42.1.1"`); ok {
-			a, err := netip.ParseAddr(s)
-			want := nw.Subnet.Addr().Next()
-			switch {
-			case err != nil || !a.Is4():
-				p.errorf(gateway, "%s: gateway %q is not an IPv4 address like %q", what, clip(s), want.String())
-			case a != want:
-				p.errorf(gateway, "%s: gateway %s is not supported yet: topo's bridge holds the subnet's first address, %s; write that or leave gateway out", what, a, want)
-			}
-		}
+		p.gateway(nw, gateway, what)
 	}
 	if ipRange != nil {
-		if s, ok := p.str(ipRange, what+": ip_range", `"10.42.1.128/25"`); ok {
-			r, err := netip.ParsePrefix(s)
-			switch {
-			case err != nil || !r.Addr().Is4():
-				p.errorf(ipRange, "%s: ip_range %q is not an IPv4 CIDR block like \"10.42.1.128/25\"", what, clip(s))
-			case r.Masked() != r:
-				p.errorf(ipRange, "%s: ip_range %q is not a network address: write %q", what, s, r.Masked().String())
-			case !nw.Subnet.Contains(r.Addr()) || r.Bits() < nw.Subnet.Bits():
-				p.errorf(ipRange, "%s: ip_range %s is not inside subnet %s", what, r, nw.Subnet)
-			default:
-				nw.IPRange = r
-			}
-		}
+		p.ipRange(nw, ipRange, what)
 	}
 	if aux != nil {
 		for _, e := range p.mapping(aux, what+": aux_addresses", "a mapping of host names to IPv4 addresses", true) {

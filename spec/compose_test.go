@@ -368,10 +368,12 @@ func TestComposePrivileges(t *testing.T) {
 // TestComposeBad: what topo refuses in a Compose file, with where.
 func TestComposeBad(t *testing.T) {
 	tests := []struct{ src, want string }{
-		{"services: {a: {networks: [n]}}\nnetworks: {n: {driver: overlay}}\n",
-			`2:24: network "n": driver "overlay" is not supported yet: topo networks are Linux bridges; write "bridge" or leave driver out`},
-		{"services: {a: {networks: [n]}}\nnetworks: {n: {external: true}}\n",
-			`2:26: network "n": external networks are not supported yet: topo makes and owns its bridges; remove external to let topo make this network`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {external: maybe}}\n",
+			`2:26: network "n": external must be true or false, got the string "maybe"`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {external: true, name: a/b}}\n",
+			`2:38: network "n": name "a/b" holds '/', which an interface name cannot`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {driver: macvlan, ipam: {config: [{subnet: 10.0.0.0/24, gateway: 10.1.0.1}]}}}\n",
+			`2:80: network "n": gateway 10.1.0.1 is not an address of subnet 10.0.0.0/24: use one from 10.0.0.1 to 10.0.0.254`},
 		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 10.0.0.0/24, gateway: 10.0.0.254}]}}}\n",
 			`2:63: network "n": gateway 10.0.0.254 is not supported yet: topo's bridge holds the subnet's first address, 10.0.0.1; write that or leave gateway out`},
 		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 10.0.0.0/24}, {subnet: 10.0.1.0/24}]}}}\n",
@@ -562,5 +564,38 @@ networks:
 		if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, w) }) {
 			t.Errorf("no note %q in %q", w, notes)
 		}
+	}
+}
+
+// TestComposeDrivers: Compose's driver, driver_opts, external and name
+// map onto the network's driver, options and external bridge; a bridge's
+// driver_opts and a non-external network's name are notes.
+func TestComposeDrivers(t *testing.T) {
+	f, err := Parse("c.yaml", []byte(`services:
+  a: {networks: [lan, lab, old, br]}
+networks:
+  lan:
+    driver: macvlan
+    driver_opts: {parent: eth1, macvlan_mode: private}
+    ipam: {config: [{subnet: 192.168.50.0/24, gateway: 192.168.50.254, ip_range: 192.168.50.128/25}]}
+  lab: {external: true, name: br-lab}
+  old: {external: {name: virbr0}}
+  br:
+    driver_opts: {com.docker.network.bridge.name: docker1}
+    name: mine
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lan, lab, old, br := f.Network("lan"), f.Network("lab"), f.Network("old"), f.Network("br")
+	if lan.Driver != "macvlan" || lan.DriverOpts["parent"] != "eth1" || lan.DriverOpts["macvlan_mode"] != "private" ||
+		lan.Gateway.String() != "192.168.50.254" || lan.IPRange.String() != "192.168.50.128/25" {
+		t.Errorf("lan: %+v", lan)
+	}
+	if !lab.External || lab.ExternalName != "br-lab" || !old.External || old.ExternalName != "virbr0" {
+		t.Errorf("lab: %+v\nold: %+v", lab, old)
+	}
+	if br.External || len(br.DriverOpts) != 0 || len(f.Notes) != 2 {
+		t.Errorf("br: %+v, notes %v", br, f.Notes)
 	}
 }

@@ -51,7 +51,7 @@ func Parse(path string, data []byte) (*File, error) {
 // extensions, in the order messages list them.
 var validKeys = map[string][]string{
 	"file":       {"name", "networks", "containers"},
-	"network":    {"driver", "driver_opts", "subnet", "internal", "mtu"},
+	"network":    {"driver", "driver_opts", "subnet", "gateway", "ip_range", "internal", "mtu", "external", "name"},
 	"container":  append([]string{"hostname", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged"}, runtimeKeys...),
 	"attachment": {"aliases", "ipv4_address"},
 }
@@ -263,6 +263,7 @@ func (p *parser) networks(f *File, n *yaml.Node) {
 
 func (p *parser) network(nw *Network, n *yaml.Node) {
 	what := fmt.Sprintf("network %q", clip(nw.Name))
+	var name *yaml.Node
 	for _, e := range p.mapping(n, what, "a mapping of driver, driver_opts, subnet, internal and mtu, or empty", true) {
 		switch e.key.Value {
 		case "driver":
@@ -271,15 +272,7 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 				nw.Driver, nw.DriverPos = s, p.pos(e.val)
 			}
 		case "driver_opts":
-			nw.DriverOptsPos = p.pos(e.key)
-			for _, o := range p.mapping(e.val, what+": driver_opts", "a mapping of option names to values", true) {
-				if v, ok := p.str(o.val, what+": driver_opts: "+clip(o.key.Value), `"value"`); ok {
-					if nw.DriverOpts == nil {
-						nw.DriverOpts = map[string]string{}
-					}
-					nw.DriverOpts[o.key.Value] = v
-				}
-			}
+			p.driverOpts(nw, e, what)
 		case "subnet":
 			if !p.subnet(nw, e.val, what) {
 				p.badSubnet[nw.Name] = true
@@ -290,10 +283,20 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 			}
 		case "mtu":
 			p.mtu(nw, e.val, what)
+		case "gateway":
+			p.gateway(nw, e.val, what)
+		case "ip_range":
+			p.ipRange(nw, e.val, what)
+		case "external":
+			p.external(nw, e.val, what)
+		case "name":
+			name = e.key
+			p.externalName(nw, e.val, what)
 		default:
 			p.unknownKey(e.key, "network", "in "+what)
 		}
 	}
+	p.networkDone(nw, what, name)
 }
 
 // MTU limits: the least IPv4 allows (RFC 791), the most a Linux link

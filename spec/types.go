@@ -67,11 +67,24 @@ type Network struct {
 	// Subnet is the zero Prefix when the file leaves it to IPAM.
 	Subnet    netip.Prefix
 	SubnetPos Pos
+	// Gateway is the file's gateway: (a Compose ipam gateway), the
+	// zero Addr when it gives none: a bridge's is the subnet's first
+	// address, a macvlan's the LAN's router.
+	Gateway    netip.Addr
+	GatewayPos Pos
 	// Internal networks get no default route, no NAT and no publishes.
 	Internal bool
 	// IPRange, when valid, is the part of Subnet that addresses are
-	// picked from (a Compose ipam ip_range); fixed ones may be anywhere.
-	IPRange netip.Prefix
+	// picked from (ip_range, a Compose ipam ip_range); fixed ones may be
+	// anywhere.
+	IPRange    netip.Prefix
+	IPRangePos Pos
+	// External says the network exists already (external: true): topo
+	// attaches to the host bridge ExternalName (name:, by default the
+	// network's name) and never changes or deletes it.
+	External     bool
+	ExternalPos  Pos
+	ExternalName string
 	// Reserved addresses are never given to a container (a Compose
 	// ipam's aux_addresses).
 	Reserved []netip.Addr

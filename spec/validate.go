@@ -235,6 +235,17 @@ func (p *parser) checkAddress(nw *Network, a *Attachment, what string) bool {
 	if !nw.Subnet.IsValid() {
 		return true
 	}
+	if gw := nw.Gateway; gw.IsValid() && gw != nw.Subnet.Addr().Next() {
+		// A gateway elsewhere than the first address (a macvlan's
+		// router) leaves the first to containers.
+		switch a.IPv4 {
+		case gw:
+			p.add(a.IPv4Pos, "%s: ipv4_address %s is the gateway of network %q (%s): pick another", what, a.IPv4, clip(nw.Name), nw.GatewayPos.Ref(p.path, a.IPv4Pos))
+			return false
+		case nw.Subnet.Addr().Next():
+			return true
+		}
+	}
 	if problem := AddressProblem(nw.Subnet, a.IPv4, nw.Name, ""); problem != "" {
 		p.add(a.IPv4Pos, "%s: ipv4_address %s %s", what, a.IPv4, problem)
 		return false

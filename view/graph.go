@@ -58,6 +58,12 @@ func (in *Input) buildGraph() *graph {
 	g := &graph{title: in.Model.Project}
 	for _, n := range in.Model.Networks {
 		lines := []string{n.Name, n.Subnet.String()}
+		switch {
+		case n.External:
+			lines = append(lines, "external "+n.Bridge)
+		case n.Parent != "":
+			lines = append(lines, "macvlan on "+n.Parent)
+		}
 		if n.Internal {
 			lines = append(lines, "internal")
 		}

@@ -18,11 +18,17 @@ import (
 type NetworkDetail struct {
 	FormatVersion string `json:"format_version"`
 	// Type is "network".
-	Type     string `json:"type"`
-	Name     string `json:"name"`
-	Project  string `json:"project"`
-	State    string `json:"state"` // up or down
+	Type    string `json:"type"`
+	Name    string `json:"name"`
+	Project string `json:"project"`
+	State   string `json:"state"` // up or down
+	// Driver is "bridge", "macvlan" or "external" (a host bridge topo
+	// joins).
+	Driver string `json:"driver"`
+	// Bridge is the network's bridge, "" for macvlan; Parent the host
+	// link a macvlan network's links are made on.
 	Bridge   string `json:"bridge"`
+	Parent   string `json:"parent,omitempty"`
 	Subnet   string `json:"subnet"`
 	Gateway  string `json:"gateway"`
 	Internal bool   `json:"internal"`
@@ -59,14 +65,16 @@ type ContainerDetail struct {
 
 // Endpoint is a container's veth pair on one network.
 type Endpoint struct {
-	Network   string   `json:"network"`
-	Interface string   `json:"interface"`
-	Address   string   `json:"address"`
-	Gateway   string   `json:"gateway"`
-	MAC       string   `json:"mac"`
-	HostLink  string   `json:"host_link"`
-	Bridge    string   `json:"bridge"`
-	Aliases   []string `json:"aliases"`
+	Network   string `json:"network"`
+	Interface string `json:"interface"`
+	Address   string `json:"address"`
+	Gateway   string `json:"gateway"`
+	MAC       string `json:"mac"`
+	HostLink  string `json:"host_link"`
+	Bridge    string `json:"bridge"`
+	// Parent is a macvlan's host link.
+	Parent  string   `json:"parent,omitempty"`
+	Aliases []string `json:"aliases"`
 }
 
 // ErrNoSuchObject says a name is neither a network nor a container.
@@ -96,8 +104,13 @@ func Inspect(in *Input, name, kind string) (any, error) {
 
 func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 	d := &NetworkDetail{FormatVersion: FormatVersion, Type: "network", Name: n.Name, Project: in.Model.Project, State: StateDown,
-		Bridge: n.Bridge, Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Internal: n.Internal, Members: []Member{}}
-	if l := in.Obs.Host.Link(n.Bridge); l != nil && l.Alias == names.NewMark(in.Model.Project, names.KindNetwork, n.Name).String() {
+		Driver: n.DriverName(), Bridge: n.Bridge, Parent: n.Parent, Subnet: n.Subnet.String(), Gateway: addrText(n.Gateway), Internal: n.Internal, Members: []Member{}}
+	switch l := in.Obs.Host.Link(n.Bridge); {
+	case n.External && l != nil, n.Parent != "" && in.Obs.Host.Link(n.Parent) != nil:
+		// Nothing of the network is topo's: it is up when what it is
+		// made on is there.
+		d.State = StateUp
+	case l != nil && l.Alias == names.NewMark(in.Model.Project, names.KindNetwork, n.Name).String():
 		d.State = StateUp
 		// The kernel is the truth: a bridge holds the subnet it was given.
 		if len(l.Addrs) > 0 {
@@ -131,10 +144,10 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 	if sc.Mode != spec.ModeHost && owner != nil {
 		oc := in.container(owner.Name)
 		for i, e := range oc.Endpoints {
-			ep := Endpoint{Network: e.Network, Interface: e.IfName, HostLink: e.HostLink, Bridge: e.Bridge,
+			ep := Endpoint{Network: e.Network, Interface: e.IfName, HostLink: e.HostLink, Bridge: e.Bridge, Parent: e.Parent,
 				Aliases: nonNil(owner.Networks[i].Aliases)}
 			if n := in.network(e.Network); n != nil && !n.Internal {
-				ep.Gateway = n.Gateway.String()
+				ep.Gateway = addrText(n.Gateway)
 			}
 			if in.nsUp(mc) {
 				ep.Address, _ = in.observedAddr(mc.NS, oc.Name, e.Network)
@@ -163,10 +176,16 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 func (d *NetworkDetail) Render(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "network %s (project %s): %s\n", d.Name, d.Project, d.State)
-	fmt.Fprintf(&b, "  bridge    %s\n  subnet    %s\n  gateway   %s\n  internal  %v\n", d.Bridge, d.Subnet, d.Gateway, d.Internal)
+	fmt.Fprintf(&b, "  driver    %s\n", d.Driver)
+	if d.Parent != "" {
+		fmt.Fprintf(&b, "  parent    %s\n", d.Parent)
+	} else {
+		fmt.Fprintf(&b, "  bridge    %s\n", d.Bridge)
+	}
+	fmt.Fprintf(&b, "  subnet    %s\n  gateway   %s\n  internal  %v\n", d.Subnet, d.Gateway, d.Internal)
 	b.WriteString("  members\n")
 	for _, m := range d.Members {
-		fmt.Fprintf(&b, "    %-12s %-5s %-18s host %s", m.Container, m.Interface, dash(m.Address, "-"), m.HostLink)
+		fmt.Fprintf(&b, "    %-12s %-5s %-18s host %s", m.Container, m.Interface, dash(m.Address, "-"), dash(m.HostLink, "-"))
 		if len(m.Aliases) > 0 {
 			fmt.Fprintf(&b, "  aliases %s", strings.Join(m.Aliases, ","))
 		}
@@ -182,7 +201,7 @@ func (d *ContainerDetail) Render(w io.Writer) error {
 	fmt.Fprintf(&b, "container %s (project %s): %s\n", d.Name, d.Project, d.State)
 	fmt.Fprintf(&b, "  network_mode  %s\n  netns         %s\n  hostname      %s\n", d.NetworkMode, dash(d.Netns, "(host)"), d.Hostname)
 	for _, e := range d.Endpoints {
-		fmt.Fprintf(&b, "  endpoint      %s %s %s mac %s host %s on %s", e.Network, e.Interface, dash(e.Address, "-"), dash(e.MAC, "-"), e.HostLink, e.Bridge)
+		fmt.Fprintf(&b, "  endpoint      %s %s %s mac %s host %s on %s", e.Network, e.Interface, dash(e.Address, "-"), dash(e.MAC, "-"), dash(e.HostLink, "-"), dash(e.Bridge, e.Parent))
 		if len(e.Aliases) > 0 {
 			fmt.Fprintf(&b, " aliases %s", strings.Join(e.Aliases, ","))
 		}
@@ -217,4 +236,13 @@ func (d *ContainerDetail) Render(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// addrText is a's text, "" for none (an external network whose bridge has
+// no address in its subnet has no gateway).
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }

@@ -2,6 +2,7 @@ package linux_test
 
 import (
 	"context"
+	"os/exec"
 	"sort"
 	"testing"
 
@@ -24,6 +25,10 @@ import (
 var scenarios = []struct {
 	name  string
 	files []string // brought up in turn, then the project goes down
+	// setup makes the host's links the files need (a macvlan's parent, an
+	// external bridge) in the sandbox, and host gives them to the fake.
+	setup string
+	host  *state.Snapshot
 }{
 	{"one network", []string{`
 name: conf
@@ -32,7 +37,7 @@ networks:
 containers:
   a: {networks: [lan]}
   b: {networks: [lan]}
-`}},
+`}, "", nil},
 	{"changes", []string{`
 name: conf
 networks:
@@ -55,7 +60,36 @@ containers:
   new: {networks: [inner]}
   quiet: {networks: [lan]}
   probe: {network_mode: "container:kept"}
-`}},
+`}, "", nil},
+	{"drivers", []string{`
+name: conf
+networks:
+  lan:
+    driver: macvlan
+    driver_opts: {parent: conflan0}
+    subnet: 192.168.78.0/24
+  lab: {external: true, name: conf-lab}
+containers:
+  a: {networks: [lan, lab]}
+  b: {networks: [lab]}
+`, `
+name: conf
+networks:
+  lan:
+    driver: macvlan
+    driver_opts: {parent: conflan0, macvlan_mode: private}
+    subnet: 192.168.78.0/24
+  lab: {external: true, name: conf-lab}
+containers:
+  a: {networks: [lab, lan]}
+  b: {networks: [lan]}
+`},
+		`ip link add conf-lab type bridge; ip addr add 10.78.0.1/24 dev conf-lab; ip link set conf-lab up
+ip link add conflan0 type veth peer name conflan1; ip link set conflan0 up`,
+		&state.Snapshot{Host: state.Namespace{Links: []state.Link{
+			{Name: "conf-lab", Kind: "bridge", Up: true, MTU: 1500, Addrs: []string{"10.78.0.1/24"}},
+			{Name: "conflan0", Kind: "veth", Up: true, MTU: 1500},
+		}}}},
 }
 
 func TestFakeMatchesRealKernel(t *testing.T) {
@@ -66,7 +100,13 @@ func TestFakeMatchesRealKernel(t *testing.T) {
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			fk := fake.New(nil)
+			if sc.setup != "" {
+				if out, err := exec.Command("sh", "-c", sc.setup).CombinedOutput(); err != nil {
+					t.Fatalf("%s: %v\n%s", sc.setup, err, out)
+				}
+				t.Cleanup(func() { _ = exec.Command("sh", "-c", "ip link del conf-lab; ip link del conflan0").Run() })
+			}
+			fk := fake.New(sc.host)
 			for i, src := range sc.files {
 				f, err := spec.Parse("/conf/topo.yaml", []byte(src))
 				if err != nil {

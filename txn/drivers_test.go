@@ -1,0 +1,77 @@
+package txn_test
+
+import (
+	"os/exec"
+	"testing"
+
+	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/state"
+)
+
+// driversFile puts containers on a macvlan network of the host's link
+// rblan0 and on the host's bridge rb-lab (external), beside a bridge of
+// topo's.
+const driversFile = `
+name: rb
+networks:
+  lan:
+    driver: macvlan
+    driver_opts: {parent: rblan0}
+    subnet: 192.168.77.0/24
+    gateway: 192.168.77.254
+  lab: {external: true, name: rb-lab}
+  front: {subnet: 10.99.1.0/24}
+containers:
+  a:
+    networks: [lan, lab, front]
+    command: ["sleep", "3600"]
+  b: {networks: [lab, lan]}
+`
+
+// driversHost is the host's links driversFile names, for the fake.
+var driversHost = &state.Snapshot{Host: state.Namespace{Links: []state.Link{
+	{Name: "rb-lab", Kind: "bridge", Up: true, MAC: "02:00:0a:62:00:01", MTU: 1500, Addrs: []string{"10.98.0.1/24"}},
+	{Name: "rblan0", Kind: "veth", Up: true, MTU: 1500, Addrs: []string{"192.168.77.10/24"}},
+}}}
+
+// driversSetup makes them in the sandbox: rblan0 a veth whose peer has
+// no namespace of its own (nothing needs to answer on it), and rb-lab
+// with its hardware address set (else the kernel gives it its ports').
+const driversSetup = `set -e
+ip link add rb-lab address 02:00:0a:62:00:01 type bridge
+ip addr add 10.98.0.1/24 dev rb-lab
+ip link set rb-lab up
+ip link add rblan0 type veth peer name rblan1
+ip addr add 192.168.77.10/24 dev rblan0
+ip link set rblan0 up
+ip link set rblan1 up
+`
+
+// toEmpty returns a reset that leaves nothing of the project.
+func toEmpty(t testing.TB, k machine.Machine) func() {
+	return func() { mustDown(t, project(t, k)) }
+}
+
+// TestDriversRollbackAtEveryStep: an up of macvlan and external networks
+// that fails at any step rolls back to the kernel as it was, on the fake
+// and on the real kernel; and, on the fake, one that crashes at any call
+// converges with the next up and leaves nothing after a down.
+func TestDriversRollbackAtEveryStepFake(t *testing.T) {
+	k := fake.New(driversHost)
+	rollbackEveryStep(t, k, toEmpty(t, k), driversFile, 10)
+}
+
+func TestDriversCrashAtEveryStepFake(t *testing.T) {
+	k := fake.New(driversHost)
+	crashAtEveryStep(t, k, toEmpty(t, k), driversFile, nil, nil)
+}
+
+func TestDriversRollbackAtEveryStepKernel(t *testing.T) {
+	k := realKernel(t)
+	if out, err := exec.Command("sh", "-c", driversSetup).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("sh", "-c", "ip link del rb-lab; ip link del rblan0").Run() })
+	rollbackEveryStep(t, k, toEmpty(t, k), driversFile, 10)
+}
