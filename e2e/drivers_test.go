@@ -84,6 +84,22 @@ containers:
 	h.mustTopo("up", "-f", file)
 	reach("lanrouter", "192.168.50.128", true)
 
+	// The macvlan rule: the host does not reach its macvlans through the
+	// parent; with host_link it does, through a macvlan of its own.
+	reach("", "192.168.50.128", false)
+	if err := os.WriteFile(file, []byte(src("bridge, host_link: true")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.mustTopo("up", "-f", file)
+	reach("", "192.168.50.128", true)
+	reach("", "192.168.50.129", true)
+	if out := h.mustSh("ip -4 -o addr show | grep ' mv-'"); !strings.Contains(out, "inet 192.168.50.253/32") {
+		t.Errorf("the host's macvlan has not the highest free address of ip_range (.254 is the router's):\n%s", out)
+	}
+	if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after host_link: exit %d, want no changes:\n%s", code, out)
+	}
+
 	// Another mode: the macvlans are made again, in private mode.
 	if err := os.WriteFile(file, []byte(src("private")), 0o644); err != nil {
 		t.Fatal(err)
@@ -91,6 +107,9 @@ containers:
 	h.mustTopo("up", "-f", file)
 	if out := h.mustSh("ip -d -n mv-a link show eth0"); !strings.Contains(out, "macvlan mode private") {
 		t.Errorf("a's eth0 after the change to private:\n%s", out)
+	}
+	if out := h.mustSh("ls /sys/class/net"); strings.Contains(out, "mv-") {
+		t.Errorf("the host's macvlan is still there without host_link:\n%s", out)
 	}
 	reach("mv-a", "192.168.50.129", false)
 	reach("mv-a", "192.168.50.254", true)

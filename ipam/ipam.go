@@ -155,3 +155,16 @@ func (a *Allocator) SetGateway(gw netip.Addr) {
 		a.next = first
 	}
 }
+
+// Last returns the highest free address of the pool and takes it: the
+// address of something that must not meet the containers' sequential
+// picks (a host's own link on the network).
+func (a *Allocator) Last() (netip.Addr, error) {
+	for addr := Broadcast(a.pool); a.pool.Contains(addr); addr = addr.Prev() {
+		if a.subnet.Contains(addr) && !a.taken[addr] {
+			a.taken[addr] = true
+			return addr, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%s has no free address left", a.pool)
+}

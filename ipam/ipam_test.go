@@ -95,3 +95,15 @@ func drain(a *Allocator) []string {
 		got = append(got, addr.String())
 	}
 }
+
+// TestLast: the highest free address of the pool, then the next lower.
+func TestLast(t *testing.T) {
+	a := NewAllocator(netip.MustParsePrefix("192.168.50.0/24"))
+	a.Limit(netip.MustParsePrefix("192.168.50.128/25"))
+	a.Reserve(netip.MustParseAddr("192.168.50.254"))
+	for _, want := range []string{"192.168.50.253", "192.168.50.252"} {
+		if got, err := a.Last(); err != nil || got.String() != want {
+			t.Errorf("Last = %v, %v; want %s", got, err, want)
+		}
+	}
+}

@@ -63,3 +63,10 @@ var ResolverAddr = netip.MustParseAddr("127.0.0.11")
 // DefaultMTU is a network's MTU when the file gives none, the kernel's
 // for a new bridge or veth.
 const DefaultMTU = 1500
+
+// MacvlanHost is the host's own macvlan on a macvlan network's parent
+// (driver_opts host_link), through which the host reaches the network's
+// containers.
+func MacvlanHost(project, network string) string {
+	return "mv-" + shortHash(project+"/"+network, BridgeDigits)
+}

@@ -99,6 +99,10 @@ func (d *differ) bridgesGone() {
 			continue
 		}
 		l := d.bridges[name]
+		if l.Kind == "macvlan" {
+			d.hostLinkGone(name, l) // a macvlan network's host_link
+			continue
+		}
 		ref := op.Network(name)
 		mk, _ := names.ParseMark(l.Alias)
 		mac := parseMAC(l.MAC)

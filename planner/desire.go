@@ -40,8 +40,14 @@ type Network struct {
 	// external bridge's, or a macvlan parent's, when not the default.
 	MTU int
 	// Parent and Mode are a macvlan network's: the host link its
-	// containers' macvlans are made on, and their mode.
+	// containers' macvlans are made on, and their mode. HostLink, when
+	// set (driver_opts host_link), is the host's own macvlan on Parent,
+	// with HostAddr, through which the host routes HostRoute (ip_range)
+	// to the containers.
 	Parent, Mode string
+	HostLink     string
+	HostAddr     netip.Prefix
+	HostRoute    netip.Prefix
 	// External says Bridge is the host's, not topo's (external: true).
 	External bool
 	// taken are addresses no container gets: the host's on the LAN or
@@ -322,6 +328,9 @@ func (ds *desirer) containers() {
 	for _, dn := range ds.m.Networks {
 		for _, r := range dn.taken {
 			alloc[dn.Name].Reserve(r)
+		}
+		if dn.HostLink != "" {
+			ds.hostLinkAddr(dn, alloc[dn.Name])
 		}
 	}
 	for _, p := range rest {

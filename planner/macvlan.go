@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -25,7 +26,7 @@ type macvlan struct{}
 func init() { drivers["macvlan"] = macvlan{} }
 
 // macvlanOpts are the options of driver_opts, Docker's names.
-var macvlanOpts = []string{"parent", "macvlan_mode"}
+var macvlanOpts = []string{"parent", "macvlan_mode", "host_link"}
 
 func (macvlan) firewalled() bool { return false }
 
@@ -39,12 +40,8 @@ func (macvlan) check(f *spec.File, n *spec.Network) []error {
 		errs = append(errs, &spec.Error{Path: f.Path, Pos: pos, Msg: fmt.Sprintf("network %q: ", n.Name) + fmt.Sprintf(format, args...)})
 	}
 	for _, k := range sortedKeys(n.DriverOpts) {
-		if k == "host_link" {
-			fail(n.DriverOptsPos, "driver_opts host_link is not supported yet: the host cannot reach the network's containers through the parent; reach them from another machine of the LAN")
-			continue
-		}
 		if !slices.Contains(macvlanOpts, k) {
-			fail(n.DriverOptsPos, "driver_opts %q: the macvlan driver takes %s", k, strings.Join(macvlanOpts, " and "))
+			fail(n.DriverOptsPos, "driver_opts %q: the macvlan driver takes %s", k, strings.Join(macvlanOpts, ", "))
 		}
 	}
 	parent := n.DriverOpts["parent"]
@@ -56,6 +53,15 @@ func (macvlan) check(f *spec.File, n *spec.Network) []error {
 	}
 	if m, ok := n.DriverOpts["macvlan_mode"]; ok && !slices.Contains(op.MacvlanModes, m) {
 		fail(n.DriverOptsPos, "driver_opts macvlan_mode %q is not a macvlan mode: use one of %s", m, strings.Join(op.MacvlanModes, ", "))
+	}
+	switch h, ok := n.DriverOpts["host_link"]; {
+	case !ok || h == "false":
+	case h != "true":
+		fail(n.DriverOptsPos, "driver_opts host_link %q: write true or false", h)
+	case macvlanMode(n) != "bridge":
+		fail(n.DriverOptsPos, "driver_opts host_link needs macvlan_mode bridge: the host's macvlan reaches the containers' only in bridge mode")
+	case !n.IPRange.IsValid():
+		fail(n.DriverOptsPos, "driver_opts host_link needs ip_range: the host routes it to the containers through its macvlan, and the rest of the subnet through the parent")
 	}
 	if !n.Subnet.IsValid() && n.SubnetPos == (spec.Pos{}) {
 		fail(n.Pos, "a macvlan network needs the LAN's subnet: add subnet (and gateway, the LAN's router, if it is not the subnet's first address)")
@@ -93,8 +99,75 @@ func macvlanMode(n *spec.Network) string {
 	return "bridge"
 }
 
-// network: a macvlan network has nothing of its own on the host.
-func (macvlan) network(*differ, *Network, *state.Link) {}
+// network: a macvlan network has nothing of its own on the host but,
+// with host_link, the host's macvlan on the parent (in bridge mode, so
+// that it reaches the containers' macvlans), its address, and the route
+// of ip_range through it, which is more specific than the parent's route
+// of the subnet. have is what the kernel has, made again when it is not
+// that macvlan.
+func (macvlan) network(d *differ, n *Network, have *state.Link) {
+	ref := op.Network(n.Name)
+	if have != nil && (n.HostLink == "" || have.Kind != "macvlan" || have.Name != n.HostLink || have.Parent != n.Parent || have.MacvlanMode != "bridge") {
+		d.hostLinkGone(n.Name, have)
+		have = nil
+	}
+	if n.HostLink == "" {
+		return
+	}
+	if have == nil {
+		mk := names.NewMark(d.project, names.KindNetwork, n.Name)
+		d.add(create(ref, op.MacvlanAdd{Link: n.HostLink, Parent: n.Parent, Mode: "bridge", MAC: names.MAC(n.HostAddr.Addr()), Mark: mk},
+			op.LinkDel{Link: n.HostLink, Mark: mk}))
+		d.addrAdd(ref, "", n.HostLink, n.HostAddr)
+	} else {
+		if !have.Up {
+			d.linkUp(ref, "", have.Name)
+		}
+		d.syncAddrs(ref, "", have.Name, have.Addrs, n.HostAddr)
+	}
+	if have == nil || !slices.Contains(d.obs.Host.Routes, state.Route{Dst: n.HostRoute.String(), Dev: n.HostLink}) {
+		d.add(create(ref, op.RouteAdd{Link: n.HostLink, Dst: n.HostRoute}, op.RouteDel{Link: n.HostLink, Dst: n.HostRoute}))
+	}
+}
+
+// hostLinkGone deletes a host macvlan of the project's (host_link); its
+// undo makes it again with its addresses and the routes through it,
+// which go with it.
+func (d *differ) hostLinkGone(network string, l *state.Link) {
+	ref := op.Network(network)
+	mk, _ := names.ParseMark(l.Alias)
+	parts := []op.Step{{Action: op.Create, Ref: ref, Op: op.MacvlanAdd{Link: l.Name, Parent: l.Parent, Mode: l.MacvlanMode, MAC: addrMAC(l.Addrs), MTU: keptMTU(l), Mark: mk}}}
+	for _, a := range prefixes(l.Addrs) {
+		parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{Link: l.Name, Addr: a}})
+	}
+	for _, r := range d.obs.Host.Routes {
+		if r.Dev == l.Name {
+			dst, gw := route(r)
+			parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.RouteAdd{Link: l.Name, Dst: dst, Gateway: gw}})
+		}
+	}
+	d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.LinkDel{Link: l.Name, Mark: mk}, Undo: &op.Step{Action: op.Create, Ref: ref, Op: op.Seq{Steps: parts}}})
+}
+
+// hostLinkAddr gives the host's macvlan of dn its address: the one it has
+// when it is in ip_range, else the highest free of ip_range, away from
+// the containers' picks from the lowest.
+func (ds *desirer) hostLinkAddr(dn *Network, a *ipam.Allocator) {
+	if l := ds.obs.Host.Link(dn.HostLink); l != nil {
+		for _, p := range prefixes(l.Addrs) {
+			if dn.HostRoute.Contains(p.Addr()) && a.Reserve(p.Addr()) {
+				dn.HostAddr = netip.PrefixFrom(p.Addr(), 32)
+				return
+			}
+		}
+	}
+	addr, err := a.Last()
+	if err != nil {
+		ds.fail(ds.f.Network(dn.Name).DriverOptsPos, "network %s: no address left for the host's macvlan (host_link): %v; use a larger ip_range", dn.Name, err)
+		return
+	}
+	dn.HostAddr = netip.PrefixFrom(addr, 32)
+}
 
 // create makes the macvlan in the container's namespace, with the MAC of
 // its address.
@@ -132,6 +205,12 @@ func (macvlan) rebuild(o *observedEndpoint) (op.Operation, bool) {
 // checked against them as a bridge's is.
 func (ds *desirer) macvlanNetwork(n *spec.Network, dn *Network) {
 	dn.Bridge, dn.Parent, dn.Mode = "", n.DriverOpts["parent"], macvlanMode(n)
+	if n.DriverOpts["host_link"] == "true" {
+		dn.HostLink, dn.HostRoute = names.MacvlanHost(ds.f.Project, n.Name), n.IPRange
+		if l := ds.obs.Host.Link(dn.HostLink); l != nil && l.Alias != names.NewMark(ds.f.Project, names.KindNetwork, n.Name).String() {
+			ds.fail(n.DriverOptsPos, "network %s: link %s (for host_link) already exists and %s; remove it or rename the network", n.Name, dn.HostLink, owner(l.Alias))
+		}
+	}
 	dn.Gateway = n.Gateway
 	if !dn.Gateway.IsValid() && dn.Subnet.IsValid() {
 		dn.Gateway = ipam.Gateway(dn.Subnet)

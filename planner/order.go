@@ -98,7 +98,12 @@ func rankOf(s *op.Step) rank {
 		return rankNetns
 	case op.BridgeAdd:
 		return rankBridge
-	case op.VethAdd, op.MacvlanAdd:
+	case op.VethAdd:
+		return rankVeth
+	case op.MacvlanAdd:
+		if onNetwork {
+			return rankBridge // a macvlan network's host_link
+		}
 		return rankVeth
 	case op.LinkDel:
 		if onNetwork {

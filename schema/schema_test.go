@@ -190,6 +190,9 @@ func TestBadFilesRejected(t *testing.T) {
 		"unknown container key":  "containers: {a: {image: nginx}}\n",
 		"unknown attachment key": "networks: {n: {}}\ncontainers: {a: {networks: {n: {ipv6_address: \"fd00::1\"}}}}\n",
 		"bad driver":             "networks: {a: {driver: overlay}}\n",
+		"macvlan without parent": "networks: {a: {driver: macvlan, subnet: 192.168.50.0/24}}\n",
+		"external with mtu":      "networks: {a: {external: true, mtu: 1400}}\n",
+		"name without external":  "networks: {a: {name: br-a}}\n",
 		"internal not boolean":   "networks: {a: {internal: \"yes\"}}\n",
 		"subnet without prefix":  "networks: {a: {subnet: 10.0.0.0}}\n",
 		"bad port syntax":        "containers: {a: {ports: [\"80:\"]}}\n",
@@ -243,6 +246,8 @@ func TestGoodFilesAccepted(t *testing.T) {
 		"mixed-case names":           "networks: {n: }\ncontainers: {a: {hostname: Web.Example, networks: {n: {aliases: [WWW]}}}}\n",
 		"anchors and merge keys":     "x-base: &base {networks: [n]}\nnetworks: {n: }\ncontainers: {a: {<<: *base}}\n",
 		"full network":               "networks: {n: {driver: bridge, subnet: 10.1.0.0/16, internal: true}}\n",
+		"macvlan network":            "networks: {n: {driver: macvlan, driver_opts: {parent: eth1, macvlan_mode: private, host_link: true}, subnet: 192.168.50.0/24, gateway: 192.168.50.254, ip_range: 192.168.50.128/25}}\n",
+		"external network":           "networks: {n: {external: true, name: br-lab}, docker0: {external: true}}\n",
 		"project name":               "name: my_lab-2\n",
 		"Compose names":              "networks: {back_end: , c1.net1: }\ncontainers: {Web_1: {networks: [back_end, c1.net1]}, b: {network_mode: \"container:Web_1\"}}\n",
 	}

@@ -10,16 +10,17 @@ import (
 )
 
 // driversFile puts containers on a macvlan network of the host's link
-// rblan0 and on the host's bridge rb-lab (external), beside a bridge of
-// topo's.
+// rblan0, with the host's own macvlan (host_link), and on the host's
+// bridge rb-lab (external), beside a bridge of topo's.
 const driversFile = `
 name: rb
 networks:
   lan:
     driver: macvlan
-    driver_opts: {parent: rblan0}
+    driver_opts: {parent: rblan0, host_link: true}
     subnet: 192.168.77.0/24
     gateway: 192.168.77.254
+    ip_range: 192.168.77.128/25
   lab: {external: true, name: rb-lab}
   front: {subnet: 10.99.1.0/24}
 containers:

@@ -468,7 +468,7 @@ func (f *Fake) AddrDel(o op.AddrDel) error {
 }
 
 // RouteAdd adds a route through the up link whose addresses cover its
-// gateway.
+// gateway, or on-link through its up link when it has no gateway.
 func (f *Fake) RouteAdd(o op.RouteAdd) error {
 	ns, unlock, err := f.in(o.NS)
 	if err != nil {
@@ -482,6 +482,9 @@ func (f *Fake) RouteAdd(o op.RouteAdd) error {
 		}
 	}
 	dev := ns.reach(o.Gateway, o.Link)
+	if l := ns.links[o.Link]; !o.Gateway.IsValid() && l != nil && l.Up {
+		dev = o.Link // on-link, as ip route add DST dev LINK
+	}
 	if dev == "" {
 		return fmt.Errorf("gateway %s: network is unreachable", o.Gateway)
 	}

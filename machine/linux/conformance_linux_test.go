@@ -66,8 +66,9 @@ name: conf
 networks:
   lan:
     driver: macvlan
-    driver_opts: {parent: conflan0}
+    driver_opts: {parent: conflan0, host_link: true}
     subnet: 192.168.78.0/24
+    ip_range: 192.168.78.64/26
   lab: {external: true, name: conf-lab}
 containers:
   a: {networks: [lan, lab]}
