@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/topolab/topo/view"
 )
 
 // lanSetup makes, inside the sandbox, a "LAN": the host's link lan0 (the
@@ -73,6 +77,16 @@ containers:
 	reach("lanrouter", "192.168.50.129", true)
 	if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
 		t.Errorf("plan after up: exit %d, want no changes:\n%s", code, out)
+	}
+	var lan view.NetworkDetail
+	if err := json.Unmarshal([]byte(h.mustTopo("inspect", "-f", file, "lan", "--json")), &lan); err != nil {
+		t.Fatal(err)
+	}
+	if lan.Driver != "macvlan" || lan.Parent != "lan0" || lan.Bridge != "" || lan.State != "up" || lan.Gateway != "192.168.50.254" || len(lan.Members) != 2 || lan.Members[0].Address != "192.168.50.128/24" {
+		t.Errorf("inspect lan: %+v", lan)
+	}
+	if g := h.mustTopo("graph", "-f", file); !strings.Contains(g, "macvlan on lan0") {
+		t.Errorf("graph does not say lan is a macvlan network:\n%s", g)
 	}
 
 	// Drift: a's macvlan deleted by hand.
@@ -213,6 +227,13 @@ func TestExternalBridge(t *testing.T) {
 		t.Errorf("addresses after c joined: %s, want a's and b's kept and c .5", got)
 	}
 	reach("ext-c", "10.30.0.2")
+	var lab view.NetworkDetail
+	if err := json.Unmarshal([]byte(h.mustTopo("inspect", "-f", file, "lab", "--json")), &lab); err != nil {
+		t.Fatal(err)
+	}
+	if lab.Driver != "external" || lab.Bridge != "br-lab" || lab.State != "up" || lab.Subnet != "10.30.0.0/24" || lab.Gateway != "10.30.0.1" || len(lab.Members) != 3 {
+		t.Errorf("inspect lab: %+v", lab)
+	}
 	h.mustTopo("down", "-f", file)
 	if after := state(); after != before {
 		t.Errorf("after down:\n%s\nbefore up:\n%s", after, before)
@@ -221,6 +242,22 @@ func TestExternalBridge(t *testing.T) {
 		t.Errorf("down left:\n%s", left)
 	}
 	reach("old", "10.30.0.1")
+
+	// The same from a Compose file: external with name.
+	compose := writeFile(t, "ext", "name: ext\nservices:\n  a: {command: [sleep, \"3600\"], networks: [lab]}\nnetworks:\n  lab: {external: true, name: br-lab}\n")
+	if err := os.Rename(compose, filepath.Join(filepath.Dir(compose), "compose.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	compose = filepath.Join(filepath.Dir(compose), "compose.yaml")
+	h.mustTopo("up", "-f", compose)
+	if got := h.eth0("ext-a"); got != "10.30.0.3/24" {
+		t.Errorf("compose: a's eth0 %s, want 10.30.0.3/24", got)
+	}
+	reach("ext-a", "10.30.0.2")
+	h.mustTopo("down", "-f", compose)
+	if after := state(); after != before {
+		t.Errorf("after the Compose file's down:\n%s\nbefore:\n%s", after, before)
+	}
 
 	// A bridge the host does not have, before any step.
 	bad := writeFile(t, "ext", "name: ext\nnetworks:\n  lab: {external: true, name: br-none}\ncontainers:\n  a: {networks: [lab]}\n")
