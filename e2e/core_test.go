@@ -142,7 +142,9 @@ func assertClean(t *testing.T, h *host, project string) {
 	// No process of the project runs on: down waits for its resolver to
 	// end, while it deletes the namespaces. (An ended process has no
 	// command line, even before it is reaped.)
-	procs := h.mustSh(`for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline 2>/dev/null; echo; done`)
+	// Only this machine's: the hosts of a multi-host test share one PID
+	// namespace, each its own mount namespace.
+	procs := h.mustSh(`me=$(readlink /proc/self/ns/mnt); for p in /proc/[0-9]*; do [ "$(readlink $p/ns/mnt 2>/dev/null)" = "$me" ] || continue; tr '\0' ' ' < $p/cmdline 2>/dev/null; echo; done`)
 	for _, line := range strings.Split(procs, "\n") {
 		if strings.Contains(line, "resolver serve --dir /run/topo/"+project+" ") {
 			t.Errorf("the resolver still runs: %s", line)

@@ -40,15 +40,20 @@ func TestMain(m *testing.M) {
 }
 
 // host is one private machine for a test: a sandbox with topo's runtime
-// folder inside it.
+// folder inside it, or a host of a multi-host world (internal/hosts).
 type host struct {
-	*sandbox.Host
+	commander
 	t *testing.T
+}
+
+// commander runs commands on a machine of a test.
+type commander interface {
+	Command(name string, args ...string) *exec.Cmd
 }
 
 func newHost(t *testing.T) *host {
 	t.Helper()
-	return &host{Host: sandbox.New(t), t: t}
+	return &host{commander: sandbox.New(t), t: t}
 }
 
 // topo runs the binary inside the host and returns stdout, stderr and the

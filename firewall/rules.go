@@ -81,6 +81,8 @@ type Input struct {
 	Project   string
 	Networks  []Net
 	Publishes []Publish
+	// Underlay is set on a host with overlay networks (vxlan.go).
+	Underlay *Underlay
 }
 
 // Net is one network of the project.
@@ -214,6 +216,7 @@ func Generate(in Input) *state.Firewall {
 		dnat.Rules = append(dnat.Rules, rule("%s-p %s -m %s --dport %d %s -j DNAT --to-destination %s:%d",
 			dst, p.Proto, p.Proto, p.HostPort, comment(in.Project, names.KindPort, p.Key()), p.Addr, p.Port))
 	}
+	input.Rules = append(input.Rules, vxlanRules(in.Project, in.Underlay)...)
 	filter.Chains = append(filter.Chains, Shared()...)
 	filter.Chains = append(filter.Chains, input, isolation,
 		chain(names.ChainIngress, own+" -j "+chIn),

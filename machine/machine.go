@@ -95,6 +95,11 @@ type Links interface {
 	AddrDel(o op.AddrDel) error
 	RouteAdd(o op.RouteAdd) error
 	RouteDel(o op.RouteDel) error
+	// VxlanAdd makes an overlay's VXLAN device; Fdb and Neigh add (or,
+	// add false, delete) its static forwarding and neighbour entries.
+	VxlanAdd(o op.VxlanAdd) error
+	Fdb(o op.FdbAdd, add bool) error
+	Neigh(o op.NeighAdd, add bool) error
 	Settle(ctx context.Context)
 }
 
@@ -224,6 +229,16 @@ func (m *Mechanisms) apply(ctx context.Context, o op.Operation) error {
 		return m.Links.RouteAdd(o)
 	case op.RouteDel:
 		return m.Links.RouteDel(o)
+	case op.VxlanAdd:
+		return m.Links.VxlanAdd(o)
+	case op.FdbAdd:
+		return m.Links.Fdb(o, true)
+	case op.FdbDel:
+		return m.Links.Fdb(op.FdbAdd(o), false)
+	case op.NeighAdd:
+		return m.Links.Neigh(o, true)
+	case op.NeighDel:
+		return m.Links.Neigh(op.NeighAdd(o), false)
 	case op.Sysctl:
 		return m.Sysctls.Set(o.NS, o.Key, o.Value)
 	case op.FirewallBatch:
@@ -259,7 +274,7 @@ func (m *Mechanisms) apply(ctx context.Context, o op.Operation) error {
 // could be in the way of.
 func whileTearingDown(o op.Operation) bool {
 	switch o.(type) {
-	case op.NetnsDel, op.LinkDel, op.FileDel, op.FirewallBatch, op.ProcStop, op.RecordsDel, op.ResolverStop, op.ResolverReload:
+	case op.NetnsDel, op.LinkDel, op.FdbDel, op.NeighDel, op.FileDel, op.FirewallBatch, op.ProcStop, op.RecordsDel, op.ResolverStop, op.ResolverReload:
 		return true
 	}
 	return false

@@ -32,6 +32,8 @@ func Provides(o Operation) []Key {
 		return []Key{NetnsKey(o.NS), LinkKey(o.NS, "lo")}
 	case BridgeAdd:
 		return []Key{LinkKey(o.NS, o.Link)}
+	case VxlanAdd:
+		return []Key{LinkKey("", o.Link)}
 	case VethAdd:
 		return []Key{LinkKey(o.NS, o.Link), LinkKey(o.PeerNS, o.Peer)}
 	case MacvlanAdd:
@@ -64,6 +66,16 @@ func Needs(o Operation) []Key {
 	switch o := o.(type) {
 	case BridgeAdd:
 		return netnsNeed(o.NS)
+	case VxlanAdd:
+		return []Key{LinkKey("", o.Master)}
+	case FdbAdd:
+		return []Key{LinkKey("", o.Link)}
+	case FdbDel:
+		return []Key{LinkKey("", o.Link)}
+	case NeighAdd:
+		return []Key{LinkKey("", o.Link)}
+	case NeighDel:
+		return []Key{LinkKey("", o.Link)}
 	case VethAdd:
 		out := append(netnsNeed(o.NS), netnsNeed(o.PeerNS)...)
 		return append(out, keysIf(o.Master != "", LinkKey(o.NS, o.Master))...)

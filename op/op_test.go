@@ -47,6 +47,11 @@ func everyOp() []op.Operation {
 		op.ProcStop{NS: "p-a", Argv: []string{"sleep", "1"}, Log: "/l", PidFile: "/p", PID: 42, DropLog: true},
 		op.Seq{Steps: []op.Step{{Action: op.Create, Ref: op.Endpoint("a/lan"), Op: veth}, {Action: op.Create, Ref: op.Endpoint("a/lan"), Op: op.AddrAdd{NS: "p-a", Link: "eth0", Addr: pfx}}}},
 		op.MacvlanAdd{NS: "p-a", Link: "eth1", Parent: "eth9", Mode: "bridge", MAC: mac, MTU: 1400, Mark: mk},
+		op.VxlanAdd{Link: "vx1", Master: "br1", VNI: 4242, Local: netip.MustParseAddr("192.0.2.11"), Port: 4789, MTU: 1450, Mark: names.NewMark("p", names.KindTunnel, "lan")},
+		op.FdbAdd{Link: "vx1", MAC: net.HardwareAddr{0, 0, 0, 0, 0, 0}, Dst: netip.MustParseAddr("192.0.2.12")},
+		op.FdbDel{Link: "vx1", MAC: mac, Dst: netip.MustParseAddr("192.0.2.12")},
+		op.NeighAdd{Link: "vx1", Addr: netip.MustParseAddr("10.0.0.2"), MAC: mac},
+		op.NeighDel{Link: "vx1", Addr: netip.MustParseAddr("10.0.0.2"), MAC: mac},
 	}
 }
 

@@ -62,6 +62,12 @@ type wire struct {
 	Content string            `json:"content,omitempty"`
 	Steps   []wire            `json:"steps,omitempty"`
 	Undo    *wire             `json:"undo,omitempty"`
+	// A VXLAN device's identifier, source address and port, and a
+	// forwarding entry's remote host (vxlan.go).
+	VNI    int    `json:"vni,omitempty"`
+	Local  string `json:"local,omitempty"`
+	Port   int    `json:"port,omitempty"`
+	Remote string `json:"remote,omitempty"`
 }
 
 // registry makes each operation from its wire form, by name.

@@ -21,9 +21,18 @@ import (
 // resolved. It is what the planner diffs against the snapshot, and what
 // commands like ps and inspect show.
 type Model struct {
-	Project    string
+	Project string
+	// Host is the host of the file this is the part of (overlay.go);
+	// "" for a file without hosts.
+	Host       string
 	Networks   []*Network
 	Containers []*Container
+	// Remote are the other hosts' containers; the embedded DNS answers
+	// for those on this host's overlay networks too.
+	Remote []*Container
+	// Underlay is the host's and its peers' addresses when it has an
+	// overlay network, for the firewall.
+	Underlay *firewall.Underlay
 }
 
 // Network is a network as it will exist in the kernel.
@@ -53,6 +62,9 @@ type Network struct {
 	// taken are addresses no container gets: the host's on the LAN or
 	// the external bridge, and the bridge's neighbours.
 	taken []netip.Addr
+	// Overlay is what an overlay network has beyond a bridge; nil for
+	// other drivers.
+	Overlay *Overlay
 }
 
 // LinkMTU is the MTU the network's bridge and veth ends have.
@@ -61,6 +73,9 @@ func (n *Network) LinkMTU() int { return cmp.Or(n.MTU, names.DefaultMTU) }
 // Container is a container as it will exist in the kernel.
 type Container struct {
 	Name string
+	// Host is the file's host the container runs on; "" in a file
+	// without hosts.
+	Host string
 	// NS is the named namespace the container's processes run in: its own,
 	// or for network_mode container:NAME the one of NAME; "" for host.
 	NS        string
@@ -185,30 +200,47 @@ func Check(f *spec.File) error {
 // names, subnets (kept if a bridge already has one, else picked from the
 // pools), and container addresses (kept while the container holds them,
 // else the lowest free). Problems are reported together, with positions.
+//
+// In a file with hosts, the model is the part of this machine's host
+// (which its addresses say): see overlay.go.
 func Desire(f *spec.File, obs *state.Snapshot) (*Model, error) {
+	m, _, err := desire(f, obs, "")
+	return m, err
+}
+
+// desire is Desire for the host named host ("" for the one this machine
+// is); it returns the file of the host's own containers too.
+func desire(f *spec.File, obs *state.Snapshot, host string) (*Model, *spec.File, error) {
 	if err := Check(f); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ds := &desirer{f: f, obs: obs, m: &Model{Project: f.Project}, nets: map[string]*Network{}, picked: map[string]string{}}
+	self, err := selfHost(f, obs, host)
+	if err != nil {
+		return nil, nil, err
+	}
+	ds := &desirer{f: f, obs: obs, self: self, m: &Model{Project: f.Project}, nets: map[string]*Network{}, picked: map[string]string{}}
 	ds.networks()
 	if len(ds.errs) > 0 {
-		return nil, spec.Join(ds.errs...)
+		return nil, nil, spec.Join(ds.errs...)
 	}
 	ds.containers()
 	ds.extraHosts()
 	if len(ds.errs) > 0 {
-		return nil, spec.Join(ds.errs...)
+		return nil, nil, spec.Join(ds.errs...)
 	}
-	if err := assignPorts(f, ds.m, obs); err != nil {
-		return nil, err
+	local := ds.split()
+	if err := assignPorts(local, ds.m, obs); err != nil {
+		return nil, nil, err
 	}
-	return ds.m, nil
+	return ds.m, local, nil
 }
 
 // desirer resolves one file against the snapshot into a model.
 type desirer struct {
-	f    *spec.File
-	obs  *state.Snapshot
+	f   *spec.File
+	obs *state.Snapshot
+	// self is the host the model is for; nil in a file without hosts.
+	self *spec.Host
 	m    *Model
 	nets map[string]*Network
 	// picked says, of a subnet the file leaves out, where it came from,
@@ -232,6 +264,7 @@ func (ds *desirer) networks() {
 		dn := &Network{Name: n.Name, Driver: networkDriver(n), Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet, MTU: n.MTU}
 		m.Networks = append(m.Networks, dn)
 		ds.nets[n.Name] = dn
+		ds.overlayNetwork(n, dn)
 		switch {
 		case n.External:
 			ds.externalNetwork(n, dn)
@@ -316,7 +349,7 @@ func (ds *desirer) containers() {
 	var rest []pendingAddr
 	for _, p := range todo {
 		a, ok := held[p.key]
-		if ok && alloc[p.ep.Network].Reserve(a) {
+		if ok && !onOverlay(p.ep) && alloc[p.ep.Network].Reserve(a) {
 			p.ep.Addr = netip.PrefixFrom(a, ds.nets[p.ep.Network].Subnet.Bits())
 			continue
 		}

@@ -22,6 +22,12 @@ type Options struct {
 	// pid files, the records of host sysctls); the zero value is
 	// names.DefaultRuntime.
 	Runtime names.Runtime
+	// Host is the host of a file with hosts: whose part to plan; ""
+	// for the one whose address this machine has (overlay.go).
+	Host string
+	// Elsewhere lets Host be a host this machine is not: its part is
+	// planned against an empty kernel (plan --host), never applied.
+	Elsewhere bool
 }
 
 func (o Options) runtime() names.Runtime {
@@ -35,11 +41,15 @@ func (o Options) runtime() names.Runtime {
 // step, when a name topo needs is held by an object topo did not make, or
 // a host port it publishes by something else.
 func Up(f *spec.File, obs *state.Snapshot, o Options) (*Plan, *Model, error) {
-	m, err := Desire(f, obs)
+	obs, err := hostSnapshot(f, obs, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := errors.Join(checkSCTP(f, obs), checkHostPorts(f, obs)); err != nil {
+	m, local, err := desire(f, obs, o.Host)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := errors.Join(checkSCTP(local, obs), checkHostPorts(local, obs)); err != nil {
 		return nil, nil, err
 	}
 	p, err := diff(m, obs, o.runtime())
@@ -120,6 +130,7 @@ type differ struct {
 	// What the project owns in the kernel.
 	ownNS   map[string]*state.Namespace
 	bridges map[string]*state.Link
+	tunnels map[string]*state.Link // overlays' VXLAN devices, by network
 	eps     map[string]*observedEndpoint
 	// What the file wants, by the same keys.
 	wantNet map[string]*Network
@@ -188,6 +199,7 @@ func (d *differ) indexKernel() {
 		}
 	}
 	d.bridges = map[string]*state.Link{}
+	d.tunnels = map[string]*state.Link{}
 	d.eps = map[string]*observedEndpoint{}
 	for i := range obs.Host.Links {
 		l := &obs.Host.Links[i]
@@ -198,6 +210,8 @@ func (d *differ) indexKernel() {
 		switch mk.Kind {
 		case names.KindNetwork:
 			d.bridges[mk.Name] = l
+		case names.KindTunnel:
+			d.tunnels[mk.Name] = l
 		case names.KindEndpoint:
 			d.endpointOf(mk.Name).host = l
 		}
@@ -297,6 +311,7 @@ func (d *differ) endpointsGone() (kept, routeGone map[string]bool) {
 		d.destroyEndpoint(key, o)
 	}
 	d.namespacesGone(rebuild)
+	d.tunnelsGone()
 	d.bridgesGone()
 	return kept, routeGone
 }
@@ -396,6 +411,7 @@ func (d *differ) checkCollisions(m *Model) {
 			d.errs = append(d.errs, fmt.Errorf("container %s: link %s already exists and %s; remove it", d.epOwner[key].Name, e.HostLink, owner(l.Alias)))
 		}
 	}
+	d.checkTunnels(m)
 	if len(m.Networks) > 0 { // a project without networks has no chains
 		d.errs = append(d.errs, firewall.Conflicts(m.Project, d.obs.Firewall)...)
 	}

@@ -115,6 +115,14 @@ func Records(m *Model) *records.Document {
 		}
 		d.Namespaces = append(d.Namespaces, ns)
 	}
+	// Other hosts' containers on this host's overlays answer by name too.
+	for _, c := range m.Remote {
+		for _, e := range c.Endpoints {
+			if n := nets[e.Network]; n != nil && onOverlay(e) {
+				n.Members = append(n.Members, records.Member{Container: c.Name, Addr: e.Addr.Addr(), Names: dnsNames(c, e)})
+			}
+		}
+	}
 	if len(d.Namespaces) == 0 {
 		return nil
 	}

@@ -17,7 +17,7 @@ const (
 
 // FirewallInput is what package firewall generates the model's rules from.
 func FirewallInput(m *Model) firewall.Input {
-	in := firewall.Input{Project: m.Project}
+	in := firewall.Input{Project: m.Project, Underlay: m.Underlay}
 	for _, n := range m.Networks {
 		if !n.Driver.firewalled() {
 			continue

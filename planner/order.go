@@ -98,6 +98,11 @@ func rankOf(s *op.Step) rank {
 		return rankNetns
 	case op.BridgeAdd:
 		return rankBridge
+	case op.VxlanAdd:
+		// A port of its network's bridge, beside the bridge's state.
+		return rankBridgeSet
+	case op.FdbAdd, op.FdbDel, op.NeighAdd, op.NeighDel:
+		return rankBridgeAddr
 	case op.VethAdd:
 		return rankVeth
 	case op.MacvlanAdd:

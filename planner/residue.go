@@ -166,6 +166,7 @@ func (c *comparer) links(ns string, before, after map[string]*state.Link) {
 		if a.Hairpin != b.Hairpin {
 			c.add(&op.Step{Action: op.Change, Ref: check, Op: op.Hairpin{NS: ns, Link: name, On: b.Hairpin}}, "bridge port %s %s has hairpin %s, had %s", name, where(ns), onWord(a.Hairpin), onWord(b.Hairpin))
 		}
+		c.vxlan(name, b, a)
 		for _, addr := range prefixes(b.Addrs) {
 			if !slices.Contains(a.Addrs, addr.String()) {
 				c.add(&op.Step{Action: op.Create, Ref: check, Op: op.AddrAdd{NS: ns, Link: name, Addr: addr}}, "address %s of %s %s is missing", addr, name, where(ns))

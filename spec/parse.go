@@ -20,12 +20,18 @@ func Load(path string) (*File, error) {
 // Read reads a topology file for Parse, which rejects it if it is too
 // big: Read stops one byte past the limit, so that a wrong -f (a disk
 // image, /dev/zero) is not read whole.
+//
+// The path "-" is standard input, as for Compose: `topo up -f -` (what up
+// --all-hosts sends over ssh).
 func Read(path string) ([]byte, error) {
-	fd, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read topology file: %w", err)
+	fd := os.Stdin
+	if path != "-" {
+		var err error
+		if fd, err = os.Open(path); err != nil {
+			return nil, fmt.Errorf("read topology file: %w", err)
+		}
+		defer fd.Close()
 	}
-	defer fd.Close()
 	data, err := io.ReadAll(io.LimitReader(fd, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read topology file: %w", err)
@@ -50,9 +56,10 @@ func Parse(path string, data []byte) (*File, error) {
 // validKeys are the keys each kind of object accepts, besides x-*
 // extensions, in the order messages list them.
 var validKeys = map[string][]string{
-	"file":       {"name", "networks", "containers"},
-	"network":    {"driver", "driver_opts", "subnet", "gateway", "ip_range", "internal", "mtu", "external", "name"},
-	"container":  append([]string{"hostname", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged"}, runtimeKeys...),
+	"file":       {"name", "hosts", "networks", "containers"},
+	"host":       {"address"},
+	"network":    {"driver", "driver_opts", "subnet", "gateway", "ip_range", "internal", "mtu", "external", "name", "vni"},
+	"container":  append([]string{"hostname", "host", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged"}, runtimeKeys...),
 	"attachment": {"aliases", "ipv4_address"},
 }
 
@@ -220,6 +227,8 @@ func (p *parser) file(root *yaml.Node) *File {
 		case "name":
 			named = true
 			p.projectName(f, e.val)
+		case "hosts":
+			p.hosts(f, e.val)
 		case "networks":
 			p.networks(f, e.val)
 		case "containers":
@@ -292,6 +301,8 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 		case "name":
 			name = e.key
 			p.externalName(nw, e.val, what)
+		case "vni":
+			p.vni(nw, e.val, what)
 		default:
 			p.unknownKey(e.key, "network", "in "+what)
 		}
@@ -411,6 +422,8 @@ func (p *parser) container(c *Container, n *yaml.Node) {
 		case "networks":
 			keys.networks = e.key
 			p.attachments(c, e.val, what)
+		case "host":
+			p.host(c, e.val, what)
 		case "network_mode":
 			p.networkMode(c, e.val, what)
 		case "ports":

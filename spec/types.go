@@ -47,6 +47,9 @@ type File struct {
 	Networks []*Network
 	// Containers in file order.
 	Containers []*Container
+	// Hosts are the machines the file spans (hosts:), in file order;
+	// none for a file of one machine. See hosts.go.
+	Hosts []*Host
 	// Notes are what the file asks for that topo accepts but does not do
 	// (a Compose service's image:, say), and variables it interpolates
 	// that are not set: one line each on standard error, never an error.
@@ -92,6 +95,10 @@ type Network struct {
 	// end on the network; 0 when the file gives none (1500).
 	MTU    int
 	MTUPos Pos
+	// VNI is an overlay network's vni:; 0 when the file gives none
+	// (names.VNI derives it).
+	VNI    int
+	VNIPos Pos
 	// Implicit marks the "default" network that topo adds on demand.
 	Implicit bool
 }
@@ -151,6 +158,10 @@ type Container struct {
 	DependsOn []*Dependency
 	// Healthcheck is nil when there is none (or it is disabled).
 	Healthcheck *Healthcheck
+	// Host is the file's host: for the container, "" when it gives
+	// none (File.HostOf says which host that is).
+	Host    string
+	HostPos Pos
 }
 
 // Attachment is a container's membership of one network.

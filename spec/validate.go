@@ -41,6 +41,7 @@ func (p *parser) applyDefaults(f *File) {
 // objects and conflicts between them.
 func (p *parser) validate(f *File) {
 	p.checkSubnets(f)
+	p.checkHosts(f)
 	var networkNames, containerNames []string
 	for _, n := range f.Networks {
 		if !n.Implicit {
@@ -334,13 +335,31 @@ func (p *parser) checkSubnets(f *File) {
 // is every address. Ports left to topo (0) never collide. Like
 // checkSubnets, a sweep over publishes sorted by first host port.
 func (p *parser) checkPublishes(f *File) {
+	// Each host publishes its own containers' ports on its own
+	// addresses: ports collide only on one host.
+	hosts := map[string][]*Container{}
+	var order []string
+	for _, c := range f.Containers {
+		h := f.HostOf(c)
+		if hosts[h] == nil {
+			order = append(order, h)
+		}
+		hosts[h] = append(hosts[h], c)
+	}
+	for _, h := range order {
+		p.checkPublishesOn(hosts[h])
+	}
+}
+
+// checkPublishesOn is checkPublishes on the containers of one host.
+func (p *parser) checkPublishesOn(containers []*Container) {
 	type pub struct {
 		c   *Container
 		p   *Port
 		idx int
 	}
 	var pubs []pub
-	for _, c := range f.Containers {
+	for _, c := range containers {
 		if c.Mode != ModeBridge {
 			continue // already reported; they publish nothing
 		}

@@ -72,6 +72,9 @@ type Link struct {
 	// addresses of its neighbour table (the hosts seen on it), sorted:
 	// what an external network gives no container.
 	Neighbours []string `json:"neighbours,omitempty"`
+	// VXLAN is a VXLAN device's settings and entries, read for topo's
+	// own (a mark of the project); nil for other links.
+	VXLAN *VXLAN `json:"vxlan,omitempty"`
 }
 
 // Route is an IPv4 route of the main table.

@@ -248,7 +248,10 @@ func rollbackEveryStep(t *testing.T, k machine.Machine, reset func(), to string,
 		}
 		// A command the plan restarted runs again after the rollback, as
 		// a new process: all else of it must be as before.
-		if d := cmp.Diff(before, observe(t, k), cmpopts.IgnoreFields(state.Process{}, "PID")); d != "" {
+		// A foreign bridge's neighbours are the kernel's, learnt from the
+		// traffic of the steps (an overlay's VXLAN resolving the other
+		// hosts on the underlay), not topo's to put back.
+		if d := cmp.Diff(before, observe(t, k), cmpopts.IgnoreFields(state.Process{}, "PID"), cmpopts.IgnoreFields(state.Link{}, "Neighbours")); d != "" {
 			t.Errorf("after failing step %d (%s) and rolling back, the kernel differs (-before +after):\n%s", i, s, d)
 			result = "DIFFERS"
 			// Start the next step from the snapshot again.

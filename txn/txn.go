@@ -77,6 +77,9 @@ type Project struct {
 	// (the firewall backend, say); its error stops the run with nothing
 	// changed.
 	Preflight func(*planner.Plan) error
+	// Host is the host of a file with hosts whose part up applies; ""
+	// for the one whose address the machine has.
+	Host string
 
 	lock *lock.Lock
 	// host is the host-wide lock (names.HostLockName), taken after the
@@ -97,7 +100,7 @@ func (p *Project) options() planner.Options {
 	if rt.Root == "" {
 		rt = names.DefaultRuntime
 	}
-	return planner.Options{Runtime: rt}
+	return planner.Options{Runtime: rt, Host: p.Host}
 }
 
 func (p *Project) note(format string, args ...any) {

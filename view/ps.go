@@ -24,6 +24,9 @@ const (
 	StateUp = "up"
 	// StateDown: the container's namespace is not there.
 	StateDown = "down"
+	// StateRemote: the container is another host's (hosts:), which
+	// this one does not see.
+	StateRemote = "remote"
 )
 
 // PS is what `topo ps --json` prints.
@@ -37,6 +40,9 @@ type PS struct {
 type Container struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
+	// Host is the file's host the container runs on, in a file with
+	// hosts.
+	Host string `json:"host,omitempty"`
 	// NetworkMode is bridge, host, none or container:NAME.
 	NetworkMode string `json:"network_mode"`
 	// Netns is the named namespace the container's processes run in; ""
@@ -90,8 +96,16 @@ func BuildPS(in *Input) *PS {
 func (in *Input) psContainer(sc *spec.Container) Container {
 	mc := in.container(sc.Name)
 	c := Container{
-		Name: sc.Name, NetworkMode: modeString(sc), Netns: mc.NS,
+		Name: sc.Name, Host: mc.Host, NetworkMode: modeString(sc), Netns: mc.NS,
 		Networks: []Address{}, Ports: in.ports(sc), Command: nonNil(sc.Command),
+	}
+	if in.remote(mc) {
+		// Its addresses are the file's, as every host allocates them.
+		c.State = StateRemote
+		for _, e := range mc.Endpoints {
+			c.Networks = append(c.Networks, Address{Network: e.Network, Interface: e.IfName, Address: e.Addr.String()})
+		}
+		return c
 	}
 	up := in.nsUp(mc)
 	if owner := in.container(addressOwner(sc)); owner != nil && sc.Mode != spec.ModeHost {
@@ -136,8 +150,15 @@ func RenderJSON(w io.Writer, v any) error {
 // Render writes ps as a table, as docker ps does.
 func (p *PS) Render(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	hosts := len(p.Containers) > 0 && p.Containers[0].Host != ""
+	if hosts {
+		fmt.Fprint(tw, "HOST\t")
+	}
 	fmt.Fprintln(tw, "NAME\tSTATE\tNETNS\tADDRESSES\tPORTS\tPID\tCOMMAND")
 	for _, c := range p.Containers {
+		if hosts {
+			fmt.Fprint(tw, c.Host+"\t")
+		}
 		var addrs, ports []string
 		for _, a := range c.Networks {
 			addr := a.Address

@@ -86,7 +86,17 @@ func (in *Input) container(name string) *planner.Container {
 			return c
 		}
 	}
+	for _, c := range in.Model.Remote {
+		if c.Name == name {
+			return c
+		}
+	}
 	return nil
+}
+
+// remote says whether c runs on another host of the file.
+func (in *Input) remote(c *planner.Container) bool {
+	return c != nil && c.Host != in.Model.Host
 }
 
 func (in *Input) network(name string) *planner.Network {

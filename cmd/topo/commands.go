@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,6 +41,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 
 func newPlanCmd(g *globals) *cobra.Command {
 	var asJSON, detailed bool
+	var host string
 	cmd := &cobra.Command{
 		Use:         "plan",
 		Annotations: map[string]string{bulkAnnotation: ""},
@@ -66,7 +68,9 @@ file, 1 on error and 2 when there are changes.`,
 			if err != nil {
 				return err
 			}
-			p, _, err := planner.Up(f, obs, g.plans())
+			o := g.plans()
+			o.Host, o.Elsewhere = host, host != ""
+			p, _, err := planner.Up(f, obs, o)
 			if err != nil {
 				return err
 			}
@@ -93,12 +97,15 @@ file, 1 on error and 2 when there are changes.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
+	cmd.Flags().StringVar(&host, "host", "", "in a file with hosts: plan this host's part (another host's against an empty kernel)")
 	return cmd
 }
 
 func newUpCmd(g *globals) *cobra.Command {
 	var lockTimeout, waitTimeout time.Duration
 	var wait bool
+	var host string
+	var all bool
 	cmd := &cobra.Command{
 		Use:         "up",
 		Annotations: map[string]string{bulkAnnotation: ""},
@@ -110,6 +117,12 @@ is undone first. One process changes a project at a time: up waits up to
 --lock-timeout for another to finish, then says which pid holds the lock.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all {
+				if host != "" {
+					return errors.New("--all-hosts runs every host's part: leave --host out")
+				}
+				return g.upAll()
+			}
 			k, err := g.openMachineEarly("up")
 			if err != nil {
 				return err
@@ -123,6 +136,7 @@ is undone first. One process changes a project at a time: up waits up to
 			}
 			pr := view.NewProgress(g.stdout, 0)
 			p := g.txnProject(k, f.Project, pr)
+			p.Host = host
 			return g.underLock(p, lockTimeout, "stopping at the next step and rolling back", func(c context.Context) error {
 				res, err := p.Up(c, f)
 				if err = g.report(pr, res, err, "up", f.Project); err != nil {
@@ -140,11 +154,14 @@ is undone first. One process changes a project at a time: up waits up to
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", defaultLockTimeout, "how long to wait for another topo changing the project")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every container's command runs (a one-shot: has finished)")
 	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 0, "how long --wait waits; 0 for as long as it takes")
+	cmd.Flags().StringVar(&host, "host", "", "in a file with hosts: which host this machine is (default: the one whose address it has)")
+	cmd.Flags().BoolVar(&all, "all-hosts", false, "in a file with hosts: up on every host, over ssh ($TOPO_SSH, default ssh), in parallel; roll back the others if one fails")
 	return cmd
 }
 
 func newDownCmd(g *globals) *cobra.Command {
 	var lockTimeout time.Duration
+	var all bool
 	cmd := &cobra.Command{
 		Use:         "down",
 		Annotations: map[string]string{bulkAnnotation: ""},
@@ -154,6 +171,9 @@ project's ownership mark, after undoing an interrupted up or down. With -p
 it needs no file. It waits for the project's lock as up does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all {
+				return g.downAll()
+			}
 			k, err := g.openMachineEarly("down")
 			if err != nil {
 				return err
@@ -176,6 +196,7 @@ it needs no file. It waits for the project's lock as up does.`,
 		},
 	}
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", defaultLockTimeout, "how long to wait for another topo changing the project")
+	cmd.Flags().BoolVar(&all, "all-hosts", false, "in a file with hosts: down on every host, over ssh, in parallel")
 	return cmd
 }
 

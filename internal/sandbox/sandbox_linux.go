@@ -246,11 +246,21 @@ func setupScript() string {
 		fmt.Fprintf(&b, "mount -t %s -o %s %s %s\n", m.fstype, strings.Join(opts, ","), m.fstype, m.target)
 	}
 	b.WriteString("mkdir /run/netns\n")
+	b.WriteString(SysctlScript())
+	b.WriteString("ip link set lo up\necho ready\nexec sleep infinity\n")
+	return b.String()
+}
+
+// SysctlScript is shell that sets, in the network namespace it runs in,
+// the sysctls every sandbox sets (see sysctls), for the namespaces a
+// test makes inside its sandbox to stand for other machines: a new
+// network namespace starts with the host's IPv4 settings.
+func SysctlScript() string {
+	var b strings.Builder
 	for _, s := range sysctls {
 		path := sysctlPath(s.key)
 		fmt.Fprintf(&b, "[ ! -e %s ] || echo %s > %s\n", path, s.value, path)
 	}
-	b.WriteString("ip link set lo up\necho ready\nexec sleep infinity\n")
 	return b.String()
 }
 

@@ -56,6 +56,7 @@ func NewFake(initial *state.Snapshot) *Fake {
 		dst.mark = src.Mark
 		for _, l := range src.Links {
 			l.Addrs = slices.Clone(l.Addrs)
+			l.VXLAN = l.VXLAN.Clone()
 			dst.links[l.Name] = &fakeLink{Link: l}
 		}
 		dst.routes = append(dst.routes, src.Routes...)
@@ -140,6 +141,7 @@ func (n *fakeNS) export(name string) state.Namespace {
 		l := n.links[ln].Link
 		l.Addrs = slices.Clone(l.Addrs)
 		slices.Sort(l.Addrs)
+		l.VXLAN = l.VXLAN.Clone()
 		out.Links = append(out.Links, l)
 	}
 	out.Routes = append(out.Routes, n.routes...)
@@ -559,6 +561,9 @@ func (f *Fake) Dump(b *strings.Builder) {
 		ex := n.export(name)
 		for _, l := range ex.Links {
 			fmt.Fprintf(b, "  link %s kind=%s alias=%q master=%q up=%v mtu=%d addrs=%v\n", l.Name, l.Kind, l.Alias, l.Master, l.Up, l.MTU, l.Addrs)
+			if v := l.VXLAN; v != nil {
+				fmt.Fprintf(b, "    vxlan id=%d local=%s port=%d fdb=%q neigh=%q\n", v.VNI, v.Local, v.Port, v.FDB, v.Neigh)
+			}
 		}
 		for _, r := range ex.Routes {
 			fmt.Fprintf(b, "  route %s via %s dev %s\n", r.Dst, r.Gateway, r.Dev)

@@ -57,6 +57,9 @@ func (k *Kernel) Observe(ctx context.Context, project string, snap *state.Snapsh
 		return fmt.Errorf("observe host namespace: %w", herr)
 	}
 	resolveParents(snap, hostLinks)
+	if terr := k.observeTunnels(project, &snap.Host); terr != nil {
+		return fmt.Errorf("observe host namespace: %w", terr)
+	}
 	return err
 }
 

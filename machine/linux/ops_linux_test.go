@@ -28,6 +28,9 @@ func everyOp() []op.Operation {
 	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
 	pfx := netip.MustParsePrefix
 	gw := netip.MustParseAddr("10.88.0.1")
+	ip := netip.MustParseAddr
+	vx := op.VxlanAdd{Link: "vx-ops", Master: "br-ops", VNI: 4242, Local: ip("192.0.2.11"), Port: names.VXLANPort, MTU: 1450, Mark: mk(names.KindTunnel, "lan")}
+	remote := op.NeighAdd{Link: "vx-ops", Addr: ip("10.88.0.7"), MAC: mac("02:42:0a:58:00:07")}
 	veth := op.VethAdd{Link: "veth-ops-a", Master: "br-ops", Peer: "eth0", PeerNS: "ops-a", MAC: mac("02:42:0a:58:00:02"), MTU: 1450, Mark: mk(names.KindEndpoint, "a/lan")}
 	vethB := op.VethAdd{Link: "veth-ops-b", Master: "br-ops", Peer: "eth0", PeerNS: "ops-b", MAC: mac("02:42:0a:58:00:03"), Mark: mk(names.KindEndpoint, "b/lan")}
 	chain := names.ChainPrefix + "OPS-TEST"
@@ -44,6 +47,12 @@ func everyOp() []op.Operation {
 		op.LinkDown{Link: "br-ops"},
 		op.LinkUp{Link: "br-ops"},
 		op.AddrAdd{Link: "br-ops", Addr: pfx("10.88.0.1/24")},
+		// An overlay's VXLAN device on the bridge, with its entries.
+		vx,
+		op.FdbAdd{Link: "vx-ops", MAC: mac("00:00:00:00:00:00"), Dst: ip("192.0.2.12")},
+		op.FdbAdd{Link: "vx-ops", MAC: mac("00:00:00:00:00:00"), Dst: ip("192.0.2.13")},
+		op.FdbAdd{Link: "vx-ops", MAC: remote.MAC, Dst: ip("192.0.2.12")},
+		remote,
 		veth,
 		vethB,
 		// A macvlan of the bridge, in a container.
@@ -82,6 +91,9 @@ func everyOp() []op.Operation {
 		// The rebuild an undo does, in one step.
 		op.Seq{Steps: []op.Step{{Op: veth}, {Op: op.AddrAdd{NS: "ops-a", Link: "eth0", Addr: pfx("10.88.0.2/24")}}}},
 		op.LinkDel{NS: "ops-a", Link: "p2p0", Mark: mk(names.KindEndpoint, "a/p2p")},
+		op.FdbDel{Link: "vx-ops", MAC: mac("00:00:00:00:00:00"), Dst: ip("192.0.2.13")},
+		op.NeighDel(remote),
+		op.LinkDel{Link: "vx-ops", Mark: vx.Mark},
 		op.NetnsDel{NS: "ops-b", Mark: mk(names.KindNamespace, "b")},
 		op.LinkDel{Link: "br-ops", Mark: mk(names.KindNetwork, "lan")},
 		op.NetnsDel{NS: "ops-a", Mark: mk(names.KindNamespace, "a")},
