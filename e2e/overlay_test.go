@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -90,6 +92,14 @@ func TestOverlayAcrossHosts(t *testing.T) {
 		{From: "", Proto: "tcp", Addr: "192.0.2.12:8080", Want: "b"},
 	})
 
+	// Which host each container is on.
+	if out := h1.mustTopo("ps", "-f", file); !strings.Contains(out, "HOST") || !regexp.MustCompile(`h2\s+b\s+remote\s`).MatchString(out) || !regexp.MustCompile(`h1\s+a\s+up\s`).MatchString(out) {
+		t.Errorf("ps on h1:\n%s", out)
+	}
+	if out := h1.mustTopo("graph", "-f", file); !strings.Contains(out, "subgraph cluster_h2") || !strings.Contains(out, "ctr_b -- net_mesh") {
+		t.Errorf("graph on h1:\n%s", out)
+	}
+
 	// Drift: a forwarding entry deleted by hand.
 	h1.mustSh("bridge fdb del 00:00:00:00:00:00 dev " + vx + " dst 192.0.2.12 self")
 	out, _, code := h1.topo("plan", "-f", file, "--detailed-exitcode")
@@ -132,8 +142,9 @@ func TestOverlayAcrossHosts(t *testing.T) {
 // each other across the hosts, and nothing of another network, on either
 // host.
 func TestOverlaysIsolatedAcrossHosts(t *testing.T) {
-	_, hs := newWorld(t)
-	h1, h2 := hs["h1"], hs["h2"]
+	// h3 is on the underlay but not in the file.
+	_, hs := newWorld(t, "h3=192.0.2.13/24")
+	h1, h2, h3 := hs["h1"], hs["h2"], hs["h3"]
 	file := writeFile(t, "two", `name: two
 hosts:
   h1: { address: 192.0.2.11 }
@@ -175,6 +186,15 @@ containers:
 		{From: "two-b2", Proto: "tcp", Addr: "10.81.0.2:80"}, // r1
 		{From: "two-b2", Proto: "tcp", Addr: "10.81.0.3:80"}, // r2
 	})
+	// VXLAN is taken only from the file's hosts: h2's packets passed
+	// (above), h3's are dropped.
+	if n := vxlanDrops(t, h1); n != 0 {
+		t.Errorf("h1 dropped %d VXLAN packets of the file's hosts", n)
+	}
+	h3.expect([]check{{From: "", Proto: "udp", Addr: "192.0.2.11:4789"}})
+	if n := vxlanDrops(t, h1); n == 0 {
+		t.Errorf("h1 dropped none of h3's VXLAN packets")
+	}
 	h1.mustTopo("down", "-f", file)
 	h2.mustTopo("down", "-f", file)
 	assertClean(t, h1, "two")
@@ -224,4 +244,21 @@ func TestUpAllHosts(t *testing.T) {
 	}
 	assertClean(t, h1, "ov")
 	assertClean(t, h2, "ov")
+}
+
+// vxlanDrops is the packet count of h's rule that drops VXLAN from
+// machines not in the file.
+func vxlanDrops(t *testing.T, h *host) int {
+	t.Helper()
+	for _, line := range strings.Split(h.mustSh("iptables -t filter -L TOPO-INPUT -v -x -n"), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && strings.Contains(line, "udp dpt:4789") && f[2] == "DROP" {
+			n, err := strconv.Atoi(f[0])
+			if err != nil {
+				t.Fatalf("TOPO-INPUT: %q", line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no VXLAN rule in TOPO-INPUT:\n%s", h.mustSh("iptables -t filter -S TOPO-INPUT"))
+	return 0
 }

@@ -97,8 +97,11 @@ func driverNames() []string {
 // DriverName names the network's driver: "bridge", "macvlan", or
 // "external" for a host bridge topo joins.
 func (n *Network) DriverName() string {
-	if n.External {
+	switch {
+	case n.External:
 		return "external"
+	case n.Overlay != nil:
+		return "overlay" // the bridge driver, with a VXLAN device
 	}
 	for _, name := range driverNames() {
 		if drivers[name] == n.Driver {

@@ -16,9 +16,10 @@ const (
 
 // graph is the drawing, independent of its notation.
 type graph struct {
-	title string
-	nodes []node
-	edges []edge
+	title    string
+	nodes    []node
+	edges    []edge
+	clusters []cluster // hosts, in a file with hosts (graph_hosts.go)
 }
 
 type nodeKind int
@@ -34,6 +35,8 @@ type node struct {
 	kind   nodeKind
 	lines  []string
 	dashed bool // internal networks; containers with no network
+	// cluster is the id of the cluster the node is in; "" for none.
+	cluster string
 }
 
 type edgeKind int
@@ -55,6 +58,9 @@ type edge struct {
 // shared namespaces, host mode and published ports, in file order. It uses
 // the model's addresses: those containers hold, or will be given by up.
 func (in *Input) buildGraph() *graph {
+	if len(in.File.Hosts) > 0 {
+		return in.hostsGraph()
+	}
 	g := &graph{title: in.Model.Project}
 	for _, n := range in.Model.Networks {
 		lines := []string{n.Name, n.Subnet.String()}
@@ -153,23 +159,20 @@ func (g *graph) dot() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "graph %s {\n", dotQuote([]string{g.title}))
 	fmt.Fprintf(&b, "  label=%s;\n  labelloc=t;\n  fontname=\"Helvetica\";\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n", dotQuote([]string{"topo project " + g.title}))
-	for _, n := range g.nodes {
-		attrs := ""
-		switch n.kind {
-		case kindNetwork:
-			attrs = "shape=box, style=\"rounded,filled\", fillcolor=\"#e8f0fe\""
-			if n.dashed {
-				attrs = "shape=box, style=\"rounded,filled,dashed\", fillcolor=\"#f4f4f4\""
-			}
-		case kindContainer:
-			attrs = "shape=ellipse"
-			if n.dashed {
-				attrs += ", style=dashed"
-			}
-		case kindHost:
-			attrs = "shape=house, style=filled, fillcolor=\"#fff4d6\""
+	for _, c := range append([]cluster{{}}, g.clusters...) {
+		indent := "  "
+		if c.id != "" {
+			fmt.Fprintf(&b, "  subgraph %s {\n    label=%s;\n    style=rounded;\n", c.id, dotQuote([]string{c.label}))
+			indent = "    "
 		}
-		fmt.Fprintf(&b, "  %s [label=%s, %s];\n", n.id, dotQuote(n.lines), attrs)
+		for _, n := range g.nodes {
+			if n.cluster == c.id {
+				fmt.Fprintf(&b, "%s%s [label=%s, %s];\n", indent, n.id, dotQuote(n.lines), dotAttrs(n))
+			}
+		}
+		if c.id != "" {
+			b.WriteString("  }\n")
+		}
 	}
 	for _, e := range g.edges {
 		attrs := ""
@@ -185,6 +188,23 @@ func (g *graph) dot() string {
 	return b.String()
 }
 
+// dotAttrs are a node's shape and style in dot.
+func dotAttrs(n node) string {
+	switch n.kind {
+	case kindNetwork:
+		if n.dashed {
+			return "shape=box, style=\"rounded,filled,dashed\", fillcolor=\"#f4f4f4\""
+		}
+		return "shape=box, style=\"rounded,filled\", fillcolor=\"#e8f0fe\""
+	case kindContainer:
+		if n.dashed {
+			return "shape=ellipse, style=dashed"
+		}
+		return "shape=ellipse"
+	}
+	return "shape=house, style=filled, fillcolor=\"#fff4d6\""
+}
+
 func mermaidQuote(lines []string) string {
 	q := make([]string, len(lines))
 	for i, l := range lines {
@@ -196,15 +216,28 @@ func mermaidQuote(lines []string) string {
 func (g *graph) mermaid() string {
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
-	for _, n := range g.nodes {
-		l := mermaidQuote(n.lines)
-		switch n.kind {
-		case kindNetwork:
-			fmt.Fprintf(&b, "  %s[[%s]]\n", n.id, l)
-		case kindContainer:
-			fmt.Fprintf(&b, "  %s([%s])\n", n.id, l)
-		case kindHost:
-			fmt.Fprintf(&b, "  %s{{%s}}\n", n.id, l)
+	for _, c := range append([]cluster{{}}, g.clusters...) {
+		indent := "  "
+		if c.id != "" {
+			fmt.Fprintf(&b, "  subgraph %s [%s]\n", c.id, mermaidQuote([]string{c.label}))
+			indent = "    "
+		}
+		for _, n := range g.nodes {
+			if n.cluster != c.id {
+				continue
+			}
+			l := mermaidQuote(n.lines)
+			switch n.kind {
+			case kindNetwork:
+				fmt.Fprintf(&b, "%s%s[[%s]]\n", indent, n.id, l)
+			case kindContainer:
+				fmt.Fprintf(&b, "%s%s([%s])\n", indent, n.id, l)
+			case kindHost:
+				fmt.Fprintf(&b, "%s%s{{%s}}\n", indent, n.id, l)
+			}
+		}
+		if c.id != "" {
+			b.WriteString("  end\n")
 		}
 	}
 	for _, e := range g.edges {

@@ -32,6 +32,10 @@ type NetworkDetail struct {
 	Subnet   string `json:"subnet"`
 	Gateway  string `json:"gateway"`
 	Internal bool   `json:"internal"`
+	// VXLAN and VNI are an overlay network's VXLAN device and
+	// identifier on this host.
+	VXLAN string `json:"vxlan,omitempty"`
+	VNI   int    `json:"vni,omitempty"`
 	// Members are the containers attached, in file order.
 	Members []Member `json:"members"`
 }
@@ -43,6 +47,9 @@ type Member struct {
 	HostLink  string   `json:"host_link"`
 	Address   string   `json:"address"`
 	Aliases   []string `json:"aliases"`
+	// Host is the file's host the container is on, in a file with
+	// hosts; another host's members have the address the file gives.
+	Host string `json:"host,omitempty"`
 }
 
 // ContainerDetail is what `topo inspect CONTAINER --json` prints: the
@@ -105,6 +112,9 @@ func Inspect(in *Input, name, kind string) (any, error) {
 func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 	d := &NetworkDetail{FormatVersion: FormatVersion, Type: "network", Name: n.Name, Project: in.Model.Project, State: StateDown,
 		Driver: n.DriverName(), Bridge: n.Bridge, Parent: n.Parent, Subnet: n.Subnet.String(), Gateway: addrText(n.Gateway), Internal: n.Internal, Members: []Member{}}
+	if n.Overlay != nil {
+		d.VXLAN, d.VNI = n.Overlay.Link, n.Overlay.VNI
+	}
 	switch l := in.Obs.Host.Link(n.Bridge); {
 	case n.External && l != nil, n.Parent != "" && in.Obs.Host.Link(n.Parent) != nil:
 		// Nothing of the network is topo's: it is up when what it is
@@ -126,11 +136,16 @@ func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 				continue
 			}
 			addr := ""
-			if in.nsUp(mc) {
+			switch {
+			case in.remote(mc) && n.Overlay == nil:
+				continue // another host's network of that name
+			case in.remote(mc):
+				addr = e.Addr.String()
+			case in.nsUp(mc):
 				addr, _ = in.observedAddr(mc.NS, mc.Name, e.Network)
 			}
 			d.Members = append(d.Members, Member{Container: sc.Name, Interface: e.IfName, HostLink: e.HostLink,
-				Address: addr, Aliases: nonNil(sc.Networks[i].Aliases)})
+				Address: addr, Aliases: nonNil(sc.Networks[i].Aliases), Host: mc.Host})
 		}
 	}
 	return d
@@ -149,7 +164,10 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 			if n := in.network(e.Network); n != nil && !n.Internal {
 				ep.Gateway = addrText(n.Gateway)
 			}
-			if in.nsUp(mc) {
+			switch {
+			case in.remote(mc):
+				ep.Address = e.Addr.String()
+			case in.nsUp(mc):
 				ep.Address, _ = in.observedAddr(mc.NS, oc.Name, e.Network)
 			}
 			if a, err := netip.ParsePrefix(ep.Address); err == nil {
@@ -183,9 +201,15 @@ func (d *NetworkDetail) Render(w io.Writer) error {
 		fmt.Fprintf(&b, "  bridge    %s\n", d.Bridge)
 	}
 	fmt.Fprintf(&b, "  subnet    %s\n  gateway   %s\n  internal  %v\n", d.Subnet, d.Gateway, d.Internal)
+	if d.VXLAN != "" {
+		fmt.Fprintf(&b, "  vxlan     %s id %d\n", d.VXLAN, d.VNI)
+	}
 	b.WriteString("  members\n")
 	for _, m := range d.Members {
 		fmt.Fprintf(&b, "    %-12s %-5s %-18s host %s", m.Container, m.Interface, dash(m.Address, "-"), dash(m.HostLink, "-"))
+		if m.Host != "" {
+			fmt.Fprintf(&b, " on %s", m.Host)
+		}
 		if len(m.Aliases) > 0 {
 			fmt.Fprintf(&b, "  aliases %s", strings.Join(m.Aliases, ","))
 		}
@@ -199,6 +223,9 @@ func (d *NetworkDetail) Render(w io.Writer) error {
 func (d *ContainerDetail) Render(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "container %s (project %s): %s\n", d.Name, d.Project, d.State)
+	if d.Host != "" {
+		fmt.Fprintf(&b, "  host          %s\n", d.Host)
+	}
 	fmt.Fprintf(&b, "  network_mode  %s\n  netns         %s\n  hostname      %s\n", d.NetworkMode, dash(d.Netns, "(host)"), d.Hostname)
 	for _, e := range d.Endpoints {
 		fmt.Fprintf(&b, "  endpoint      %s %s %s mac %s host %s on %s", e.Network, e.Interface, dash(e.Address, "-"), dash(e.MAC, "-"), dash(e.HostLink, "-"), dash(e.Bridge, e.Parent))

@@ -66,6 +66,8 @@ var cases = []struct {
 		k.Processes.SetHealth(names.DefaultRuntime.PidFile("modes", "main"), &state.Health{Status: "unhealthy", FailingStreak: 3, LastExitCode: 1, LastOutput: "connection\nrefused\n"})
 		k.Processes.SetHealth(names.DefaultRuntime.PidFile("modes", "side"), &state.Health{Status: "healthy"})
 	}, []string{"main", "side"}},
+	// Seen from h1, the file's first host, up.
+	{"overlay", "testdata/overlay/topo.yaml", upOn, []string{"mesh", "lan", "a", "b"}},
 }
 
 func upOn(t *testing.T, k *fake.Machine, f *spec.File) {
@@ -92,7 +94,12 @@ func input(t *testing.T, file string, prepare func(*testing.T, *fake.Machine, *s
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := fake.New(nil)
+	var seed *state.Snapshot
+	if len(f.Hosts) > 0 {
+		// The machine is the first host: it has its address.
+		seed = &state.Snapshot{Host: state.Namespace{Links: []state.Link{{Name: "eth0", Kind: "veth", Up: true, MTU: 1500, Addrs: []string{f.Hosts[0].Address.String() + "/24"}}}}}
+	}
+	k := fake.New(seed)
 	prepare(t, k, f)
 	obs, _ := k.Observe(context.Background(), f.Project)
 	m, err := planner.Desire(f, obs)
