@@ -121,3 +121,40 @@ func TestOverlayEntries(t *testing.T) {
 		t.Errorf("down left links: %+v", obs.Host.Links)
 	}
 }
+
+// TestOverlayMoveContainer: moving b from h2 to h1 is a plan on both:
+// h1 makes b and drops b's entries toward h2, h2 removes b and gains
+// its entries toward h1.
+func TestOverlayMoveContainer(t *testing.T) {
+	before := testkit.Parse(t, twoHosts)
+	after := testkit.Parse(t, strings.Replace(twoHosts, "b: { host: h2,", "b: { host: h1,", 1))
+	vx := names.VXLAN("ov", "mesh")
+	k1, k2 := fake.New(underlayAt("192.0.2.11")), fake.New(underlayAt("192.0.2.12"))
+	testkit.Up(t, k1, before)
+	testkit.Up(t, k2, before)
+	on1 := testkit.Human(testkit.Up(t, k1, after))
+	on2 := testkit.Human(testkit.Up(t, k2, after))
+	for _, want := range []string{
+		"+ ip netns add ov-b",
+		"- bridge fdb del 02:42:0a:50:00:03 dev " + vx + " dst 192.0.2.12 self",
+		"- ip neigh del 10.80.0.3 dev " + vx,
+	} {
+		if !strings.Contains(on1, want) {
+			t.Errorf("h1's plan lacks %q:\n%s", want, on1)
+		}
+	}
+	for _, want := range []string{
+		"- ip netns del ov-b",
+		"+ bridge fdb append 02:42:0a:50:00:03 dev " + vx + " dst 192.0.2.11 self permanent",
+		"+ ip neigh add 10.80.0.3 lladdr 02:42:0a:50:00:03 dev " + vx + " nud permanent",
+	} {
+		if !strings.Contains(on2, want) {
+			t.Errorf("h2's plan lacks %q:\n%s", want, on2)
+		}
+	}
+	for _, k := range []*fake.Machine{k1, k2} {
+		if p := testkit.Plan(t, k, after); !p.Empty() {
+			t.Errorf("not converged:\n%s", testkit.Human(p))
+		}
+	}
+}

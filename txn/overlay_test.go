@@ -27,7 +27,7 @@ containers:
 // TestOverlayRollbackAtEveryStepFake and TestOverlayRollbackAtEveryStepKernel
 // are the every-step rollback proof of one host's overlay plan.
 func TestOverlayRollbackAtEveryStepFake(t *testing.T) {
-	k := fake.New(&state.Snapshot{Host: state.Namespace{Links: []state.Link{{Name: "eth0", Kind: "veth", Up: true, MTU: 1500, Addrs: []string{"192.0.2.11/24"}}}}})
+	k := fake.New(underlay())
 	rollbackEveryStep(t, k, func() { mustDown(t, project(t, k)) }, overlayFile, 15)
 }
 
@@ -42,4 +42,16 @@ func TestOverlayRollbackAtEveryStepKernel(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "under0").Run() })
 	rollbackEveryStep(t, k, func() { mustDown(t, project(t, k)) }, overlayFile, 15)
+}
+
+// TestOverlayCrashAtEveryStepFake: an up, a down and a rollback of the
+// overlay crashed at each of their kernel calls are recovered.
+func TestOverlayCrashAtEveryStepFake(t *testing.T) {
+	k := fake.New(underlay())
+	crashAtEveryStep(t, k, func() { mustDown(t, project(t, k)) }, overlayFile, nil, nil)
+}
+
+// underlay is a host with h1's address on eth0.
+func underlay() *state.Snapshot {
+	return &state.Snapshot{Host: state.Namespace{Links: []state.Link{{Name: "eth0", Kind: "veth", Up: true, MTU: 1500, Addrs: []string{"192.0.2.11/24"}}}}}
 }
