@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -239,6 +240,9 @@ func parseNeigh(link, s string) (op.NeighAdd, bool) {
 	return op.NeighAdd{Link: link, Addr: addr, MAC: mac}, ok && err == nil && err2 == nil
 }
 
+// ErrNotAHost says the machine has none of the file's hosts' addresses.
+var ErrNotAHost = errors.New("this machine has none of the hosts' addresses")
+
 // self is the host of the file this machine is: the one named (--host),
 // else the one whose underlay address this machine has. It is "" for a
 // file without hosts.
@@ -265,9 +269,16 @@ func selfHost(f *spec.File, obs *state.Snapshot, name string) (*spec.Host, error
 	case 1:
 		return mine[0], nil
 	case 0:
-		return nil, fmt.Errorf("%s: this machine has none of the hosts' addresses (%s): run topo on one of them, or say which host this is with --host NAME", f.Path, hostList(f))
+		return nil, fmt.Errorf("%s: %w (%s): run topo on one of them, or say which host this is with --host NAME", f.Path, ErrNotAHost, hostList(f))
 	}
 	return nil, fmt.Errorf("%s: this machine has the addresses of hosts %s and %s: say which host this is with --host NAME", f.Path, mine[0].Name, mine[1].Name)
+}
+
+// DesireFor is Desire for the part of host (a file with hosts), from
+// whichever machine.
+func DesireFor(f *spec.File, obs *state.Snapshot, host string) (*Model, error) {
+	m, _, err := desire(f, obs, host)
+	return m, err
 }
 
 // hostSnapshot is what the part of host o.Host is planned against: obs

@@ -43,6 +43,11 @@ func (g *globals) lookInput(cmd string, needRoot bool) (*view.Input, error) {
 		}
 	}
 	m, err := planner.Desire(f, obs)
+	if errors.Is(err, planner.ErrNotAHost) && !needRoot {
+		// Drawn from a machine that is none of the hosts: as the first
+		// would make it.
+		m, err = planner.DesireFor(f, obs, f.Hosts[0].Name)
+	}
 	if err != nil {
 		return nil, err
 	}
