@@ -15,6 +15,9 @@
 // in the same run, as the tool "topo (baseline)", and adds a table of topo
 // against it.
 //
+// With -chain N it times a routed lab instead: N routers in a chain,
+// joined by point-to-point links, with static routes (see chain.go).
+//
 // It needs root, bash, ip and iptables. It changes nothing outside its
 // sandbox.
 package main
@@ -61,6 +64,9 @@ type options struct {
 	tools    []string
 	keep     string
 	timeout  time.Duration
+	// chain, when not 0, times the chain lab of that many routers
+	// instead (chain.go).
+	chain int
 }
 
 func main() {
@@ -73,6 +79,10 @@ func main() {
 	if err := sandbox.Enter(); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
+	}
+	run := run
+	if o.chain > 0 {
+		run = func(o *options, stdout, stderr io.Writer) error { return runChain(o, o.chain, stdout, stderr) }
 	}
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -92,6 +102,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.baseline, "baseline", "", "another topo binary (an earlier build) to time beside it, in the same run")
 	fs.StringVar(&o.keep, "keep", "", "write the generated files and scripts to this folder")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "limit for any one command")
+	fs.IntVar(&o.chain, "chain", 0, "time a lab of this many routers in a chain (links and routes) against a batched script, instead")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -40,6 +40,10 @@ func agentMain() {
 		err = agentServe(os.Args[1], os.Args[2])
 	case "probe":
 		err = agentProbe(os.Stdin, os.Stdout)
+	case "sink":
+		err = agentSink(os.Args[1])
+	case "blast":
+		err = agentBlast(os.Args[1], os.Args[2])
 	default:
 		err = fmt.Errorf("unknown agent mode %q", os.Getenv(envAgent))
 	}

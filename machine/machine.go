@@ -100,6 +100,12 @@ type Links interface {
 	VxlanAdd(o op.VxlanAdd) error
 	Fdb(o op.FdbAdd, add bool) error
 	Neigh(o op.NeighAdd, add bool) error
+	// QdiscSet and QdiscDel set and remove a link's root qdisc (its
+	// impairment).
+	QdiscSet(o op.QdiscSet) error
+	QdiscDel(o op.QdiscDel) error
+	// Netem says whether the kernel has the netem qdisc.
+	Netem() bool
 	Settle(ctx context.Context)
 }
 
@@ -125,6 +131,11 @@ type Sysctls interface {
 	// Get reads a key of the host: ok is false when there is none (an
 	// interface's key once the interface is gone).
 	Get(key string) (value string, ok bool, err error)
+	// GetIn reads keys in the named namespace ns; a key it does not
+	// have is left out.
+	GetIn(ns string, keys []string) (map[string]string, error)
+	// Fresh reads keys as a namespace has them when it is made.
+	Fresh(keys []string) (map[string]string, error)
 }
 
 // Files writes and reads the files of /etc/netns/NS/ that topo writes,
@@ -138,6 +149,9 @@ type Files interface {
 	// ReadRecord reads the record of a host sysctl; ok is false when
 	// there is none.
 	ReadRecord(key string) (value string, ok bool, err error)
+	// ReadNetnsSysctls reads the record of the sysctls topo set in
+	// namespace ns (names.Runtime.NetnsSysctls); "" when there is none.
+	ReadNetnsSysctls(ns string) (string, error)
 	// Nameservers are the IPv4 nameservers of the host's resolv.conf.
 	Nameservers() []string
 }
@@ -239,8 +253,22 @@ func (m *Mechanisms) apply(ctx context.Context, o op.Operation) error {
 		return m.Links.Neigh(o, true)
 	case op.NeighDel:
 		return m.Links.Neigh(op.NeighAdd(o), false)
+	case op.QdiscSet:
+		return m.Links.QdiscSet(o)
+	case op.QdiscDel:
+		return m.Links.QdiscDel(o)
 	case op.Sysctl:
 		return m.Sysctls.Set(o.NS, o.Key, o.Value)
+	case op.SysctlReset:
+		fresh, err := m.Sysctls.Fresh([]string{o.Key})
+		if err != nil {
+			return err
+		}
+		v, ok := fresh[o.Key]
+		if !ok {
+			return nil // a key new namespaces lack: nothing to put back
+		}
+		return m.Sysctls.Set(o.NS, o.Key, v)
 	case op.FirewallBatch:
 		return m.Firewall.Apply(ctx, o)
 	case op.FileWrite:

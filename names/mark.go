@@ -80,3 +80,12 @@ func Owns(s, project string, kind Kind) bool {
 	m, ok := ParseMark(s)
 	return ok && m.Project == project && (kind == "" || m.Kind == kind)
 }
+
+// KindLink marks both ends of a point-to-point link: NAME is
+// "CONTAINER/IFNAME CONTAINER/IFNAME", its two ends in file order (no
+// container name or interface name holds a blank).
+const KindLink Kind = "link"
+
+// Link is the name of the mark of a link between interface ifA of
+// container a and ifB of b.
+func Link(a, ifA, b, ifB string) string { return a + "/" + ifA + " " + b + "/" + ifB }

@@ -70,3 +70,8 @@ const DefaultMTU = 1500
 func MacvlanHost(project, network string) string {
 	return "mv-" + shortHash(project+"/"+network, BridgeDigits)
 }
+
+// IsAddrMAC says whether mac is one MAC makes, of some address.
+func IsAddrMAC(mac net.HardwareAddr) bool {
+	return len(mac) == 6 && mac[0] == 0x02 && mac[1] == 0x42
+}

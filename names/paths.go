@@ -137,3 +137,16 @@ func (r Runtime) IsSysctlRecord(p string, keys ...string) bool {
 	}
 	return false
 }
+
+// NetnsSysctls is the record of the sysctls topo set in a container's
+// namespace NS, a key a line, so that a key the file drops is put back to
+// a new namespace's value: NS.sysctls in the root's netns folder.
+func (r Runtime) NetnsSysctls(ns string) string {
+	return path.Join(r.Root, "netns", ns+".sysctls")
+}
+
+// IsNetnsSysctls reports whether p is the sysctl record of a namespace.
+func (r Runtime) IsNetnsSysctls(p string) bool {
+	dir, file := path.Split(p)
+	return path.Clean(dir) == path.Join(r.Root, "netns") && strings.HasSuffix(file, ".sysctls") && file != ".sysctls"
+}

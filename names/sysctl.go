@@ -1,6 +1,9 @@
 package names
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // IPForward is the host sysctl that lets non-internal networks reach out.
 const IPForward = "net.ipv4.ip_forward"
@@ -48,4 +51,29 @@ func SysctlPath(key string) (string, bool) {
 		}
 	}
 	return "/proc/sys/" + strings.Join(parts, "/"), true
+}
+
+// RouteProto is the route protocol number (rtm_protocol) of the routes
+// topo adds for a file's routes:, shown by `ip route` as "proto 211": it
+// tells them from the kernel's, from DHCP's and from routes added by
+// hand, which topo leaves alone. 211 is unassigned in iproute2's
+// rt_protos.
+const RouteProto = 211
+
+// FormatSysctlRecord writes a namespace's sysctl record (see
+// Runtime.NetnsSysctls): the keys topo set there, sorted, one a line.
+func FormatSysctlRecord(keys []string) string {
+	keys = slices.Sorted(slices.Values(keys))
+	return strings.Join(keys, "\n") + "\n"
+}
+
+// ParseSysctlRecord reads a record as FormatSysctlRecord writes it.
+func ParseSysctlRecord(s string) []string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
 }

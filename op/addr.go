@@ -1,6 +1,9 @@
 package op
 
-import "net/netip"
+import (
+	"net/netip"
+	"strconv"
+)
 
 // AddrAdd adds an address, in CIDR form with its host part, to a link.
 type AddrAdd struct {
@@ -15,18 +18,25 @@ type AddrDel struct {
 }
 
 // RouteAdd adds a route of the main table: to Dst (DefaultRoute for
-// `default`) via Gateway (none when invalid), out of Link (any when "").
+// `default`) via Gateway (none when invalid), out of Link (any when ""),
+// with Metric (0 the kernel's) and protocol number Proto (0 the
+// kernel's; names.RouteProto for a file's routes:).
 type RouteAdd struct {
 	NS, Link string
 	Dst      netip.Prefix
 	Gateway  netip.Addr
+	Metric   int
+	Proto    uint8
 }
 
-// RouteDel removes a route of the main table, as RouteAdd names it.
+// RouteDel removes a route of the main table, as RouteAdd names it; with
+// a Proto, only a route of that protocol.
 type RouteDel struct {
 	NS, Link string
 	Dst      netip.Prefix
 	Gateway  netip.Addr
+	Metric   int
+	Proto    uint8
 }
 
 // DefaultRoute is the destination `default` of IPv4.
@@ -47,19 +57,29 @@ func (o AddrDel) Command() string {
 	return ipIn(o.NS) + "addr del " + o.Addr.String() + " dev " + o.Link
 }
 
-// Command: `ip [-n NS] route add DST [via GATEWAY] [dev LINK]`.
-func (o RouteAdd) Command() string { return routeCommand(o.NS, "add", o.Dst, o.Gateway, o.Link) }
+// Command: `ip [-n NS] route add DST [via GATEWAY] [dev LINK] [metric N] [proto N]`.
+func (o RouteAdd) Command() string {
+	return routeCommand(o.NS, "add", o.Dst, o.Gateway, o.Link, o.Metric, o.Proto)
+}
 
-// Command: `ip [-n NS] route del DST [via GATEWAY] [dev LINK]`.
-func (o RouteDel) Command() string { return routeCommand(o.NS, "del", o.Dst, o.Gateway, o.Link) }
+// Command: `ip [-n NS] route del DST [via GATEWAY] [dev LINK] [metric N] [proto N]`.
+func (o RouteDel) Command() string {
+	return routeCommand(o.NS, "del", o.Dst, o.Gateway, o.Link, o.Metric, o.Proto)
+}
 
-func routeCommand(ns, verb string, dst netip.Prefix, gw netip.Addr, dev string) string {
+func routeCommand(ns, verb string, dst netip.Prefix, gw netip.Addr, dev string, metric int, proto uint8) string {
 	s := ipIn(ns) + "route " + verb + " " + DstString(dst)
 	if gw.IsValid() {
 		s += " via " + gw.String()
 	}
 	if dev != "" {
 		s += " dev " + dev
+	}
+	if metric != 0 {
+		s += " metric " + strconv.Itoa(metric)
+	}
+	if proto != 0 {
+		s += " proto " + strconv.Itoa(int(proto))
 	}
 	return s
 }
@@ -92,11 +112,11 @@ func init() {
 	})
 	register("route-add", func(w *wire) (Operation, error) {
 		dst, gw, err := route(w)
-		return RouteAdd{NS: w.NS, Link: w.Link, Dst: dst, Gateway: gw}, err
+		return RouteAdd{NS: w.NS, Link: w.Link, Dst: dst, Gateway: gw, Metric: w.Metric, Proto: w.Proto}, err
 	})
 	register("route-del", func(w *wire) (Operation, error) {
 		dst, gw, err := route(w)
-		return RouteDel{NS: w.NS, Link: w.Link, Dst: dst, Gateway: gw}, err
+		return RouteDel{NS: w.NS, Link: w.Link, Dst: dst, Gateway: gw, Metric: w.Metric, Proto: w.Proto}, err
 	})
 }
 
@@ -104,7 +124,9 @@ func (o AddrAdd) fill(w *wire) { w.NS, w.Link, w.Addr = o.NS, o.Link, o.Addr.Str
 func (o AddrDel) fill(w *wire) { w.NS, w.Link, w.Addr = o.NS, o.Link, o.Addr.String() }
 func (o RouteAdd) fill(w *wire) {
 	w.NS, w.Link, w.Dst, w.Gateway = o.NS, o.Link, DstString(o.Dst), gatewayString(o.Gateway)
+	w.Metric, w.Proto = o.Metric, o.Proto
 }
 func (o RouteDel) fill(w *wire) {
 	w.NS, w.Link, w.Dst, w.Gateway = o.NS, o.Link, DstString(o.Dst), gatewayString(o.Gateway)
+	w.Metric, w.Proto = o.Metric, o.Proto
 }

@@ -94,13 +94,19 @@ func Needs(o Operation) []Key {
 		return []Key{LinkKey(o.NS, o.Link)}
 	case LinkDown:
 		return []Key{LinkKey(o.NS, o.Link)}
+	case QdiscSet:
+		return []Key{LinkKey(o.NS, o.Link)}
+	case QdiscDel:
+		return []Key{LinkKey(o.NS, o.Link)}
 	case AddrAdd:
 		return []Key{LinkKey(o.NS, o.Link)}
 	case RouteAdd:
 		return append(netnsNeed(o.NS), keysIf(o.Link != "", LinkKey(o.NS, o.Link))...)
 	case Sysctl:
 		link, ok := names.SysctlLink(o.Key)
-		return keysIf(ok && link != "all" && link != "default", LinkKey(o.NS, link))
+		return append(netnsNeed(o.NS), keysIf(ok && link != "all" && link != "default", LinkKey(o.NS, link))...)
+	case SysctlReset:
+		return netnsNeed(o.NS)
 	case ProcStart:
 		return netnsNeed(o.NS)
 	case ResolverStart:

@@ -38,8 +38,13 @@ func (FirewallBatch) Name() string { return "firewall" }
 func (FileWrite) Name() string     { return "file-write" }
 func (FileDel) Name() string       { return "file-del" }
 
-// Command: `sysctl -w KEY=VALUE`.
-func (o Sysctl) Command() string { return "sysctl -w " + o.Key + "=" + o.Value }
+// Command: `[ip netns exec NS] sysctl -w KEY=VALUE`.
+func (o Sysctl) Command() string {
+	if o.NS != "" {
+		return "ip netns exec " + o.NS + " sysctl -w " + o.Key + "=" + o.Value
+	}
+	return "sysctl -w " + o.Key + "=" + o.Value
+}
 
 // Command is one iptables command per change, a line each.
 func (o FirewallBatch) Command() string {

@@ -40,12 +40,15 @@ type BridgeAdd struct {
 }
 
 // VethAdd makes a veth pair: Link in NS, a port of Master (in hairpin
-// mode), and Peer moved to PeerNS with hardware address MAC; both ends are
-// marked and up. MTU 0 leaves the kernel's (1500) on both ends.
+// mode) when there is one, with hardware address LinkMAC when set, and
+// Peer moved to PeerNS with hardware address MAC; both ends are marked
+// and up. MTU 0 leaves the kernel's (1500) on both ends. Without a
+// master it is a point-to-point link between two namespaces.
 type VethAdd struct {
 	NS, Link, Master string
 	Peer, PeerNS     string
 	MAC              net.HardwareAddr
+	LinkMAC          net.HardwareAddr
 	MTU              int
 	Mark             names.Mark
 }
@@ -103,11 +106,15 @@ func (o BridgeAdd) Command() string {
 	return ipIn(o.NS) + "link add " + o.Link + macWord(o.MAC) + mtuWord(o.MTU) + " type bridge"
 }
 
-// Command: `ip link add LINK [mtu N] master MASTER type veth peer name PEER
-// address MAC [mtu N] netns PEERNS`.
+// Command: `ip link add LINK [address MAC] [mtu N] [master MASTER] type
+// veth peer name PEER address MAC [mtu N] netns PEERNS`.
 func (o VethAdd) Command() string {
-	return fmt.Sprintf("%slink add %s%s master %s type veth peer name %s%s%s netns %s",
-		ipIn(o.NS), o.Link, mtuWord(o.MTU), o.Master, o.Peer, macWord(o.MAC), mtuWord(o.MTU), o.PeerNS)
+	master := ""
+	if o.Master != "" {
+		master = " master " + o.Master
+	}
+	return fmt.Sprintf("%slink add %s%s%s%s type veth peer name %s%s%s netns %s",
+		ipIn(o.NS), o.Link, macWord(o.LinkMAC), mtuWord(o.MTU), master, o.Peer, macWord(o.MAC), mtuWord(o.MTU), o.PeerNS)
 }
 
 // Command: `ip [-n NS] link del LINK`.
@@ -197,7 +204,11 @@ func init() {
 			return nil, err
 		}
 		mac, err := parseMAC(w.MAC)
-		return VethAdd{NS: w.NS, Link: w.Link, Master: w.Master, Peer: w.Peer, PeerNS: w.PeerNS, MAC: mac, MTU: w.MTU, Mark: m}, err
+		if err != nil {
+			return nil, err
+		}
+		linkMAC, err := parseMAC(w.LinkMAC)
+		return VethAdd{NS: w.NS, Link: w.Link, Master: w.Master, Peer: w.Peer, PeerNS: w.PeerNS, MAC: mac, LinkMAC: linkMAC, MTU: w.MTU, Mark: m}, err
 	})
 	register("link-del", func(w *wire) (Operation, error) {
 		m, err := parseMark(w.Alias)
@@ -238,7 +249,7 @@ func (o BridgeAdd) fill(w *wire) {
 }
 func (o VethAdd) fill(w *wire) {
 	w.NS, w.Link, w.Alias, w.Master, w.Peer, w.PeerNS = o.NS, o.Link, o.Mark.String(), o.Master, o.Peer, o.PeerNS
-	w.MAC, w.MTU = macString(o.MAC), o.MTU
+	w.MAC, w.LinkMAC, w.MTU = macString(o.MAC), macString(o.LinkMAC), o.MTU
 }
 func (o LinkDel) fill(w *wire)    { w.NS, w.Link, w.Alias = o.NS, o.Link, o.Mark.String() }
 func (o LinkSetMAC) fill(w *wire) { w.NS, w.Link, w.MAC = o.NS, o.Link, macString(o.MAC) }

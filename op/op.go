@@ -121,9 +121,10 @@ const (
 	RefFirewall
 	RefRollback
 	RefRecovery
+	RefLink
 )
 
-var refWords = [...]string{"host", "container", "network", "endpoint", "dns", "firewall", "rollback", "recovery"}
+var refWords = [...]string{"host", "container", "network", "endpoint", "dns", "firewall", "rollback", "recovery", "link"}
 
 // Ref names the object of the file a step serves: "container web",
 // "network front", "endpoint web/front", "host".
@@ -148,6 +149,9 @@ func Network(name string) Ref { return Ref{RefNetwork, name} }
 
 // Endpoint is the Ref of an endpoint, CONTAINER/NETWORK.
 func Endpoint(name string) Ref { return Ref{RefEndpoint, name} }
+
+// Link is the Ref of a point-to-point link, by its mark's name.
+func Link(name string) Ref { return Ref{RefLink, name} }
 
 // Firewall is the Ref of an iptables table's changes.
 func Firewall(table string) Ref { return Ref{RefFirewall, table} }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/names"
@@ -45,6 +46,14 @@ func everyOp() []op.Operation {
 		op.ResolverReload{Project: "p"},
 		op.ProcStart{NS: "p-a", Argv: []string{"sh", "-c", "echo 'hi'"}, Log: "/run/topo/p/containers/a.log", PidFile: "/run/topo/p/containers/a.pid"},
 		op.ProcStop{NS: "p-a", Argv: []string{"sleep", "1"}, Log: "/l", PidFile: "/p", PID: 42, DropLog: true},
+		op.VethAdd{NS: "p-a", Link: "eth9", LinkMAC: mac, Peer: "eth9", PeerNS: "p-b", MAC: mac, MTU: 9000, Mark: names.NewMark("p", names.KindLink, names.Link("a", "eth9", "b", "eth9"))},
+		op.RouteAdd{NS: "p-a", Dst: netip.MustParsePrefix("10.2.0.0/24"), Gateway: gw, Metric: 5, Proto: names.RouteProto},
+		op.RouteDel{NS: "p-a", Link: "eth9", Dst: netip.MustParsePrefix("10.2.0.0/24"), Gateway: gw, Metric: 5, Proto: names.RouteProto},
+		op.QdiscSet{NS: "p-a", Link: "eth9", Imp: op.Impairment{Rate: 20e6}},
+		op.QdiscSet{NS: "p-a", Link: "eth9", Imp: op.Impairment{Delay: 20 * time.Millisecond, Jitter: 2 * time.Millisecond, Loss: 0.5, Rate: 1e8}},
+		op.QdiscDel{NS: "p-a", Link: "eth9"},
+		op.SysctlReset{NS: "p-a", Key: names.IPForward},
+		op.Sysctl{NS: "p-a", Key: names.IPForward, Value: "1"},
 		op.Seq{Steps: []op.Step{{Action: op.Create, Ref: op.Endpoint("a/lan"), Op: veth}, {Action: op.Create, Ref: op.Endpoint("a/lan"), Op: op.AddrAdd{NS: "p-a", Link: "eth0", Addr: pfx}}}},
 		op.MacvlanAdd{NS: "p-a", Link: "eth1", Parent: "eth9", Mode: "bridge", MAC: mac, MTU: 1400, Mark: mk},
 		op.VxlanAdd{Link: "vx1", Master: "br1", VNI: 4242, Local: netip.MustParseAddr("192.0.2.11"), Port: 4789, MTU: 1450, Mark: names.NewMark("p", names.KindTunnel, "lan")},
@@ -96,7 +105,7 @@ func TestCommands(t *testing.T) {
 		13: "ip -n p-a route del 10.9.0.0/16 via 10.0.0.1",
 		23: `ip netns exec p-a sh -c 'echo '\''hi'\''' >>/run/topo/p/containers/a.log 2>&1 &`,
 		24: "kill -TERM -- -42; rm -f /p /l",
-		26: "ip link add link eth9 name eth1 address 02:42:0a:00:00:02 mtu 1400 netns p-a type macvlan mode bridge",
+		34: "ip link add link eth9 name eth1 address 02:42:0a:00:00:02 mtu 1400 netns p-a type macvlan mode bridge",
 	} {
 		if got := ops[i].Command(); got != want {
 			t.Errorf("%s: %q, want %q", ops[i].Name(), got, want)

@@ -60,8 +60,14 @@ type wire struct {
 	Project string            `json:"project,omitempty"`
 	Path    string            `json:"path,omitempty"`
 	Content string            `json:"content,omitempty"`
-	Steps   []wire            `json:"steps,omitempty"`
-	Undo    *wire             `json:"undo,omitempty"`
+	// Metric and Proto are a route's; LinkMAC is a veth-add's first
+	// end's hardware address; Qdisc is a qdisc-set's impairment.
+	Metric  int         `json:"metric,omitempty"`
+	Proto   uint8       `json:"proto,omitempty"`
+	LinkMAC string      `json:"link_mac,omitempty"`
+	Qdisc   *Impairment `json:"qdisc,omitempty"`
+	Steps   []wire      `json:"steps,omitempty"`
+	Undo    *wire       `json:"undo,omitempty"`
 	// A VXLAN device's identifier, source address and port, and a
 	// forwarding entry's remote host (vxlan.go).
 	VNI    int    `json:"vni,omitempty"`

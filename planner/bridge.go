@@ -58,7 +58,7 @@ func (bridge) network(d *differ, n *Network, have *state.Link) {
 // in the container's namespace with the MAC of its address.
 func (bridge) create(d *differ, ref op.Ref, c *Container, e *Endpoint) {
 	mk := names.NewMark(d.project, names.KindEndpoint, names.Endpoint(c.Name, e.Network))
-	d.add(create(ref, op.VethAdd{Link: e.HostLink, Master: e.Bridge, Peer: e.IfName, PeerNS: c.NS, MAC: names.MAC(e.Addr.Addr()), MTU: e.MTU, Mark: mk},
+	d.add(create(ref, op.VethAdd{Link: e.HostLink, Master: e.Bridge, Peer: e.IfName, PeerNS: c.NS, MAC: e.MACOf(), MTU: e.MTU, Mark: mk},
 		op.LinkDel{Link: e.HostLink, Mark: mk}))
 }
 
@@ -87,8 +87,12 @@ func (bridge) rebuild(o *observedEndpoint) (op.Operation, bool) {
 		return nil, false
 	}
 	mk, _ := names.ParseMark(o.host.Alias)
+	mac := parseMAC(o.inner.MAC)
+	if mac == nil {
+		mac = addrMAC(o.inner.Addrs)
+	}
 	return op.VethAdd{Link: o.host.Name, Master: o.host.Master, Peer: o.inner.Name, PeerNS: o.ns,
-		MAC: addrMAC(o.inner.Addrs), MTU: keptMTU(o.inner), Mark: mk}, true
+		MAC: mac, MTU: keptMTU(o.inner), Mark: mk}, true
 }
 
 // bridgesGone deletes the bridges the file no longer has; their

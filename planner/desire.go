@@ -6,12 +6,14 @@ package planner
 import (
 	"cmp"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/ipam"
 	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/privilege"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -33,6 +35,8 @@ type Model struct {
 	// Underlay is the host's and its peers' addresses when it has an
 	// overlay network, for the firewall.
 	Underlay *firewall.Underlay
+	// Links are the point-to-point links between containers (links.go).
+	Links []*Link
 }
 
 // Network is a network as it will exist in the kernel.
@@ -94,6 +98,12 @@ type Container struct {
 	// Publishes are the container's ports: entries, one per port, with
 	// host ports resolved.
 	Publishes []firewall.Publish
+	// Links are the container's ends of links, Routes its static routes
+	// and Sysctls its net.* sysctls, in file order (links.go, routes.go,
+	// sysctls.go).
+	Links   []*LinkEnd
+	Routes  []*Route
+	Sysctls []*spec.Sysctl
 	// Env and WorkingDir are the command's environment (beyond PATH,
 	// HOME and TERM) and working folder ("" is /).
 	Env        []string
@@ -148,6 +158,19 @@ type Endpoint struct {
 	Addr     netip.Prefix
 	// Aliases are the extra DNS names of the container on this network.
 	Aliases []string
+	// MAC is the file's mac_address; nil for the one of Addr (MACOf).
+	MAC net.HardwareAddr
+	// Imp is the impairment of the container's end; zero for none.
+	Imp op.Impairment
+}
+
+// MACOf is the hardware address of the endpoint's container end: the
+// file's, else the one topo derives from its address.
+func (e *Endpoint) MACOf() net.HardwareAddr {
+	if e.MAC != nil {
+		return e.MAC
+	}
+	return names.MAC(e.Addr.Addr())
 }
 
 // Check reports, with positions, what of the file topo cannot plan
@@ -225,6 +248,14 @@ func desire(f *spec.File, obs *state.Snapshot, host string) (*Model, *spec.File,
 	}
 	ds.containers()
 	ds.extraHosts()
+	if len(ds.errs) > 0 {
+		return nil, nil, spec.Join(ds.errs...)
+	}
+	if ds.self != nil && len(ds.f.Links) > 0 {
+		// A link is a veth pair: both its ends are on one machine.
+		ds.fail(ds.f.Links[0].Pos, "links are not supported in a file with hosts: yet; put the linked containers on a network instead")
+	}
+	ds.labs()
 	if len(ds.errs) > 0 {
 		return nil, nil, spec.Join(ds.errs...)
 	}
@@ -380,7 +411,7 @@ func (ds *desirer) containers() {
 // addresses, and returns the endpoints whose address is left to pick.
 func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator) []pendingAddr {
 	f := ds.f
-	dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command, Privileges: c.Privileges, Hostname: c.Hostname,
+	dc := &Container{Name: c.Name, Mode: c.Mode, Command: c.Command, Privileges: c.Privileges, Hostname: c.Hostname, Sysctls: c.Sysctls,
 		Env: c.Env, WorkingDir: c.WorkingDir, Domainname: c.Domainname, DNSSearch: c.DNSSearch, DNSOptions: c.DNSOptions}
 	for _, a := range c.DNS {
 		dc.DNS = append(dc.DNS, netip.AddrPortFrom(a, 53).String())
@@ -416,8 +447,10 @@ func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator
 			Parent:   dn.Parent,
 			Mode:     dn.Mode,
 			HostLink: names.Veth(f.Project, c.Name, a.Network),
-			IfName:   names.IfName(i),
+			IfName:   cmp.Or(a.IfName, names.IfName(i)),
 			Aliases:  a.Aliases,
+			MAC:      a.MAC,
+			Imp:      impairment(a.Impairment),
 		}
 		if dn.Parent != "" {
 			ep.HostLink = "" // a macvlan has no host end

@@ -49,7 +49,7 @@ func Up(f *spec.File, obs *state.Snapshot, o Options) (*Plan, *Model, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := errors.Join(checkSCTP(local, obs), checkHostPorts(local, obs)); err != nil {
+	if err := errors.Join(checkSCTP(local, obs), checkHostPorts(local, obs), checkNetem(local, obs)); err != nil {
 		return nil, nil, err
 	}
 	p, err := diff(m, obs, o.runtime())
@@ -137,6 +137,9 @@ type differ struct {
 	wantNS  map[string]*Container
 	wantEP  map[string]*Endpoint
 	epOwner map[string]*Container
+	// routesGone are the routes the plan deletes (routeID), which the
+	// file's routes are then added again after.
+	routesGone map[string]bool
 }
 
 // observedEndpoint is what the kernel holds of one endpoint mark.
@@ -226,10 +229,11 @@ func (d *differ) indexKernel() {
 			mk, _ := names.ParseMark(l.Alias)
 			e := d.endpointOf(mk.Name)
 			e.ns, e.inner = ns, l
-			// Only default routes are topo's; the kernel makes and removes
+			// Only default routes and those of topo's protocol (a
+			// file's routes:) are topo's; the kernel makes and removes
 			// the subnet routes of addresses itself.
 			for _, r := range n.Routes {
-				if r.Dev == l.Name && r.Dst == "default" {
+				if r.Dev == l.Name && (r.Dst == "default" || r.Topo) {
 					e.routes = append(e.routes, r)
 				}
 			}
@@ -278,6 +282,14 @@ func (d *differ) model(m *Model) {
 			d.container(c, kept, routeGone[c.NS])
 		}
 	}
+	d.links(m)
+	for _, c := range m.Containers {
+		if c.OwnsNamespace() {
+			d.routes(c)
+			d.sysctls(c)
+		}
+	}
+	d.sysctlRecordsGone()
 	d.processes(m)
 	d.firewall(m)
 	d.dns(m)
@@ -456,8 +468,7 @@ func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 // with its undo.
 func (d *differ) routesDel(ref op.Ref, o *observedEndpoint) {
 	for _, r := range o.routes {
-		dst, gw := route(r)
-		d.add(destroy(ref, op.RouteDel{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw}, op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw}))
+		d.routeDel(ref, o.ns, r)
 	}
 }
 
@@ -476,7 +487,11 @@ func endpointRebuild(key string, o *observedEndpoint) (steps []op.Step, ok bool)
 	}
 	for _, r := range o.routes {
 		dst, gw := route(r)
-		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw}})
+		var proto uint8
+		if r.Topo {
+			proto = names.RouteProto
+		}
+		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw, Metric: r.Metric, Proto: proto}})
 	}
 	return out, true
 }
@@ -520,6 +535,9 @@ func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) (ro
 	if have == nil {
 		e.Driver.create(d, ref, c, e)
 		d.addrAdd(ref, c.NS, e.IfName, e.Addr)
+		if !e.Imp.IsZero() {
+			d.add(create(ref, op.QdiscSet{NS: c.NS, Link: e.IfName, Imp: e.Imp}, op.QdiscDel{NS: c.NS, Link: e.IfName}))
+		}
 		return false
 	}
 	e.Driver.repair(d, ref, e, have)
@@ -527,6 +545,8 @@ func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) (ro
 		d.linkUp(ref, c.NS, have.inner.Name)
 	}
 	d.mtu(ref, c.NS, have.inner, cmp.Or(e.MTU, names.DefaultMTU))
+	d.endpointMAC(ref, c.NS, e, have.inner)
+	d.impair(ref, c.NS, e.IfName, have.inner.Qdisc, e.Imp)
 	if len(have.inner.Addrs) > 0 && !slices.Contains(prefixes(have.inner.Addrs), e.Addr) {
 		// Every address goes before the new one comes (an address
 		// change), and with the last one the kernel drops every route
@@ -547,7 +567,8 @@ func (d *differ) defaultRoute(c *Container, ns *state.Namespace, gone bool) {
 	var have *state.Route
 	if ns != nil && !gone {
 		for i := range ns.Routes {
-			if ns.Routes[i].Dst == "default" {
+			// A file's default route (topo's protocol) is its routes'.
+			if ns.Routes[i].Dst == "default" && !ns.Routes[i].Topo {
 				have = &ns.Routes[i]
 			}
 		}

@@ -115,7 +115,7 @@ func rankOf(s *op.Step) rank {
 			return rankBridge
 		}
 		return rankVeth
-	case op.LinkUp, op.LinkDown, op.LinkSetMAC, op.LinkSetMTU, op.Hairpin:
+	case op.LinkUp, op.LinkDown, op.LinkSetMAC, op.LinkSetMTU, op.Hairpin, op.QdiscSet, op.QdiscDel:
 		if onNetwork {
 			return rankBridgeSet
 		}

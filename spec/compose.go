@@ -42,12 +42,12 @@ func init() {
 
 // composeLater are service keys whose behaviour other work brings: noted
 // as not supported yet.
-var composeLater = []string{"mac_address", "sysctls"}
+var composeLater = []string{"mac_address"}
 
 // composeServiceKeys are the keys a service has in topo's reading, for
 // "did you mean" hints.
 var composeServiceKeys = append([]string{"command", "container_name", "entrypoint", "expose", "hostname",
-	"network_mode", "networks", "ports", "profiles", "user", "cap_add", "cap_drop", "privileged"}, runtimeKeys...)
+	"network_mode", "networks", "ports", "profiles", "user", "cap_add", "cap_drop", "privileged", "sysctls"}, runtimeKeys...)
 
 func (p *parser) composeFile(root *yaml.Node) *File {
 	root = resolve(root)
@@ -383,6 +383,8 @@ func (p *parser) service(c *Container, n *yaml.Node) {
 			command = e.val
 		case k == "user", k == "cap_add", k == "cap_drop", k == "privileged":
 			p.privilege(c, k, e.val, what)
+		case k == "sysctls":
+			p.sysctls(c, e.val, what, path)
 		case k == "entrypoint":
 			entrypoint = e.val
 		case k == "expose", k == "profiles":
@@ -463,7 +465,9 @@ func (p *parser) serviceNetworks(c *Container, n *yaml.Node, what, path string) 
 					priority[a] = p.number(ae.val, aw+": priority")
 				case "gw_priority":
 					a.GwPriority = int(p.number(ae.val, aw+": gw_priority"))
-				case "ipv6_address", "interface_name", "mac_address", "link_local_ips", "driver_opts":
+				case "interface_name", "mac_address":
+					p.attachment(a, &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{ae.key, ae.val}}, aw)
+				case "ipv6_address", "link_local_ips", "driver_opts":
 					p.note(ae.key, "%s.%s is not supported yet: ignored", ap, k)
 				default:
 					if !strings.HasPrefix(k, "x-") {

@@ -56,11 +56,15 @@ func Parse(path string, data []byte) (*File, error) {
 // validKeys are the keys each kind of object accepts, besides x-*
 // extensions, in the order messages list them.
 var validKeys = map[string][]string{
-	"file":       {"name", "hosts", "networks", "containers"},
+	"file":       {"name", "hosts", "networks", "containers", "links"},
 	"host":       {"address"},
 	"network":    {"driver", "driver_opts", "subnet", "gateway", "ip_range", "internal", "mtu", "external", "name", "vni"},
-	"container":  append([]string{"hostname", "host", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged"}, runtimeKeys...),
-	"attachment": {"aliases", "ipv4_address"},
+	"container":  append([]string{"hostname", "host", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged", "routes", "sysctls"}, runtimeKeys...),
+	"attachment": {"aliases", "ipv4_address", "interface_name", "mac_address", "impairment"},
+	"link":       {"endpoints", "mtu", "impairment"},
+	"linkEnd":    {"container", "interface", "address", "mac"},
+	"route":      {"to", "via", "dev", "metric"},
+	"impairment": {"rate", "delay", "jitter", "loss", "duplicate", "corrupt", "reorder"},
 }
 
 // ValidKeys returns the keys each kind of object in the file accepts,
@@ -233,6 +237,8 @@ func (p *parser) file(root *yaml.Node) *File {
 			p.networks(f, e.val)
 		case "containers":
 			p.containers(f, e.val)
+		case "links":
+			p.links(f, e.val)
 		default:
 			p.unknownKey(e.key, "file", "at the top of the file")
 		}
@@ -433,6 +439,10 @@ func (p *parser) container(c *Container, n *yaml.Node) {
 			p.command(c, e.val, what)
 		case "user", "cap_add", "cap_drop", "privileged":
 			p.privilege(c, e.key.Value, e.val, what)
+		case "routes":
+			p.routes(c, e.val, what)
+		case "sysctls":
+			p.sysctls(c, e.val, what, "")
 		default:
 			p.unknownKey(e.key, "container", "in "+what)
 		}
@@ -478,12 +488,24 @@ func (p *parser) attachments(c *Container, n *yaml.Node, what string) {
 }
 
 func (p *parser) attachment(a *Attachment, n *yaml.Node, what string) {
-	for _, e := range p.mapping(n, what, "a mapping of aliases and ipv4_address, or empty", true) {
+	for _, e := range p.mapping(n, what, "a mapping of aliases, ipv4_address, interface_name, mac_address and impairment, or empty", true) {
 		switch e.key.Value {
 		case "aliases":
 			p.aliases(a, e.val, what)
 		case "ipv4_address":
 			p.ipv4Address(a, e.val, what)
+		case "interface_name":
+			if s, ok := p.str(e.val, what+": interface_name", `"lan"`); ok {
+				if msg := ifNameMsg(s); msg != "" {
+					p.errorf(e.val, "%s: interface_name %q %s", what, clip(s), msg)
+				} else {
+					a.IfName, a.IfNamePos = s, p.pos(e.val)
+				}
+			}
+		case "mac_address":
+			a.MAC = p.mac(e.val, what+": mac_address")
+		case "impairment":
+			a.Impairment = p.impairment(e.val, what)
 		default:
 			p.unknownKey(e.key, "attachment", "in "+what)
 		}

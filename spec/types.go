@@ -4,6 +4,7 @@
 package spec
 
 import (
+	"net"
 	"net/netip"
 	"strconv"
 
@@ -50,6 +51,8 @@ type File struct {
 	// Hosts are the machines the file spans (hosts:), in file order;
 	// none for a file of one machine. See hosts.go.
 	Hosts []*Host
+	// Links are the point-to-point links between containers (labs.go).
+	Links []*Link
 	// Notes are what the file asks for that topo accepts but does not do
 	// (a Compose service's image:, say), and variables it interpolates
 	// that are not set: one line each on standard error, never an error.
@@ -162,6 +165,10 @@ type Container struct {
 	// none (File.HostOf says which host that is).
 	Host    string
 	HostPos Pos
+	// Routes and Sysctls are the container's static routes and net.*
+	// sysctls, in file order (labs.go).
+	Routes  []*Route
+	Sysctls []*Sysctl
 }
 
 // Attachment is a container's membership of one network.
@@ -176,6 +183,15 @@ type Attachment struct {
 	// goes through the non-internal network whose attachment has the
 	// highest, the first in attach order among equals.
 	GwPriority int
+	// IfName is the container's interface on the network; "" for
+	// topo's, eth0, eth1… in attach order.
+	IfName    string
+	IfNamePos Pos
+	// MAC is the interface's hardware address; nil for topo's, derived
+	// from its address.
+	MAC net.HardwareAddr
+	// Impairment is what the container's side does to what it sends.
+	Impairment *Impairment
 }
 
 // Port is one ports: entry,

@@ -13,6 +13,12 @@ import (
 // applyDefaults fills in what the file leaves out, as Compose does.
 func (p *parser) applyDefaults(f *File) {
 	var needDefault *Container
+	onLink := map[string]bool{}
+	for _, l := range f.Links {
+		for _, e := range l.Ends {
+			onLink[e.Container] = true
+		}
+	}
 	for _, c := range f.Containers {
 		if c.Hostname == "" {
 			c.Hostname = c.Name
@@ -21,8 +27,9 @@ func (p *parser) applyDefaults(f *File) {
 			continue
 		}
 		// Like Compose, a bridge container with no networks (none given,
-		// or an empty list) joins the project's "default" network.
-		if len(c.Networks) == 0 {
+		// or an empty list) joins the project's "default" network; one
+		// on a link needs none (a router with only links).
+		if len(c.Networks) == 0 && !onLink[c.Name] {
 			c.Networks = []*Attachment{{Network: "default", Pos: c.Pos}}
 		}
 		// Naming "default" explicitly needs no definition either.
@@ -141,6 +148,7 @@ func (p *parser) validate(f *File) {
 	p.checkRoom(f, members)
 	p.checkPublishes(f)
 	p.checkRuntime(f, containers, containerNames)
+	p.checkLabs(f, containers, networks)
 }
 
 // checkRoom reports networks whose subnet has fewer addresses than

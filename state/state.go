@@ -25,6 +25,9 @@ type Snapshot struct {
 	// Ports is the host's ports: what publishes without a host port are
 	// picked from, and the sockets a publish must not take over.
 	Ports *HostPorts `json:"ports,omitempty"`
+	// Netem says whether the kernel has the netem qdisc (sch_netem),
+	// which impairment beyond a rate needs; nil when not read.
+	Netem *bool `json:"netem,omitempty"`
 	// Nameservers are the IPv4 nameservers of the host's resolv.conf,
 	// which automatic subnets do not cover.
 	Nameservers []string `json:"nameservers,omitempty"`
@@ -42,6 +45,12 @@ type Namespace struct {
 	Mark   string  `json:"mark,omitempty"`
 	Links  []Link  `json:"links,omitempty"`
 	Routes []Route `json:"routes,omitempty"`
+	// Sysctls are the values, in this namespace, of the keys its record
+	// names (names.Runtime.NetnsSysctls): those topo set. SysctlsBefore
+	// are the values a new namespace has of them, which they had before
+	// topo set them in the namespace it made.
+	Sysctls       map[string]string `json:"sysctls,omitempty"`
+	SysctlsBefore map[string]string `json:"sysctls_before,omitempty"`
 }
 
 // Link is a network interface.
@@ -53,7 +62,8 @@ type Link struct {
 	Alias  string `json:"alias,omitempty"`
 	Master string `json:"master,omitempty"`
 	Up     bool   `json:"up,omitempty"`
-	// MAC is a bridge's hardware address, which topo sets; "" for other
+	// MAC is the hardware address of a bridge, of an end of a link and of
+	// an endpoint's container end, which topo sets; "" for other
 	// links, whose addresses topo does not track.
 	MAC string `json:"mac,omitempty"`
 	// MTU is the link's MTU; 0 when not observed (a snapshot written
@@ -75,6 +85,25 @@ type Link struct {
 	// VXLAN is a VXLAN device's settings and entries, read for topo's
 	// own (a mark of the project); nil for other links.
 	VXLAN *VXLAN `json:"vxlan,omitempty"`
+	// Qdisc is the link's root qdisc when it is a tbf or a netem (what
+	// impairment makes); nil for the kernel's default or another kind.
+	Qdisc *Qdisc `json:"qdisc,omitempty"`
+}
+
+// Qdisc is a root qdisc of a link that impairs it.
+type Qdisc struct {
+	// Kind is "tbf" or "netem".
+	Kind string `json:"kind"`
+	// Rate is in bits per second; 0 for none.
+	Rate uint64 `json:"rate,omitempty"`
+	// Delay and Jitter are in nanoseconds.
+	Delay  int64 `json:"delay,omitempty"`
+	Jitter int64 `json:"jitter,omitempty"`
+	// Loss, Duplicate, Corrupt and Reorder are percentages.
+	Loss      float64 `json:"loss,omitempty"`
+	Duplicate float64 `json:"duplicate,omitempty"`
+	Corrupt   float64 `json:"corrupt,omitempty"`
+	Reorder   float64 `json:"reorder,omitempty"`
 }
 
 // Route is an IPv4 route of the main table.
@@ -83,6 +112,11 @@ type Route struct {
 	Dst     string `json:"dst"`
 	Gateway string `json:"gateway,omitempty"`
 	Dev     string `json:"dev,omitempty"`
+	// Metric is the route's priority; 0 for the kernel's.
+	Metric int `json:"metric,omitempty"`
+	// Topo says the route carries topo's protocol number
+	// (names.RouteProto): one of a file's routes:.
+	Topo bool `json:"topo,omitempty"`
 }
 
 // Namespace returns the named namespace, or nil.

@@ -61,6 +61,17 @@ containers:
   edge: {networks: [front, back, side]}
   tools: {network_mode: none}
   shadow: {network_mode: "container:web"}
+  r1:
+    network_mode: none
+    sysctls: {net.ipv4.ip_forward: 1}
+    routes: [{to: 10.77.0.0/24, via: 10.99.7.1}]
+  r2: {networks: [side], routes: [{to: 10.99.1.0/24, via: 10.99.7.0, metric: 7}]}
+links:
+  - endpoints:
+      - {container: r1, interface: p0, address: 10.99.7.0/31}
+      - {container: r2, interface: p0, address: 10.99.7.1/31}
+    mtu: 1400
+    impairment: {rate: 10mbit}
 `
 
 // inPlaceBase is the project, up and with its commands running, that the
@@ -81,6 +92,17 @@ containers:
   db: {networks: [back, front], command: ["sleep", "3600"]}
   probe: {network_mode: "container:web", command: ["sleep", "3600"]}
   tools: {networks: [front]}
+  r1:
+    network_mode: none
+    sysctls: {net.ipv4.ip_forward: 1}
+    routes: [{to: 10.77.0.0/24, via: 10.99.7.1}]
+    command: ["sleep", "3600"]
+  r2: {command: ["sleep", "3600"]}
+links:
+  - endpoints:
+      - {container: r1, interface: p0, address: 10.99.7.0/31}
+      - {container: r2, interface: p0, address: 10.99.7.1/31}
+    impairment: {rate: 10mbit}
 `
 
 // inPlace are the in-place changes of inPlaceBase, as replacements of its
@@ -97,6 +119,14 @@ var inPlace = []struct {
 	{"alias", "aliases: [www]", "aliases: [www2, www3]"},
 	{"port", `ports: ["18080:80"]`, `ports: ["18081:80", "127.0.0.1:18443:443"]`},
 	{"mtu", "front: {subnet: 10.99.1.0/24}", "front: {subnet: 10.99.1.0/24, mtu: 1400}"},
+	{"route", "via: 10.99.7.1}", "via: 10.99.7.1, metric: 5}"},
+	{"rate", "rate: 10mbit", "rate: 20mbit"},
+	{"link-mtu", "    impairment: {rate: 10mbit}\n", "    impairment: {rate: 10mbit}\n    mtu: 1400\n"},
+	{"link-mac", "address: 10.99.7.1/31}", "address: 10.99.7.1/31, mac: \"02:00:00:00:07:01\"}"},
+	{"link-address", "10.99.7.1/31}", "10.99.7.6/30}"},
+	{"sysctl", "net.ipv4.ip_forward: 1", "net.ipv4.ip_forward: 0"},
+	{"sysctl-gone", "    sysctls: {net.ipv4.ip_forward: 1}\n", ""},
+	{"link-gone", "links:", "x-links:"},
 }
 
 // inPlaceFile returns the changed file of change i; for "address" and
@@ -107,8 +137,14 @@ func inPlaceFile(t testing.TB, i int) string {
 		t.Fatalf("change %s: %q not in the base file", c.name, c.old)
 	}
 	out := strings.Replace(inPlaceBase, c.old, c.new_, 1)
-	if c.name == "subnet" {
+	switch c.name {
+	case "subnet":
 		out = strings.Replace(out, "10.99.1.10", "10.99.5.10", 1)
+	case "link-address":
+		out = strings.Replace(out, "10.99.7.0/31", "10.99.7.5/30", 1)
+		out = strings.Replace(out, "via: 10.99.7.1}", "via: 10.99.7.6}", 1)
+	case "link-gone":
+		out = strings.Replace(out, "    routes: [{to: 10.77.0.0/24, via: 10.99.7.1}]\n", "", 1)
 	}
 	return out
 }

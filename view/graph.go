@@ -46,6 +46,7 @@ const (
 	edgeShares                 // container:NAME
 	edgeHost                   // network_mode: host
 	edgePorts                  // host ports to a container
+	edgeLink                   // a point-to-point link between containers
 )
 
 type edge struct {
@@ -111,6 +112,9 @@ func (in *Input) buildGraph() *graph {
 			}
 			g.edges = append(g.edges, edge{from: "host", to: nodeID("ctr", sc.Name), kind: edgePorts, lines: lines})
 		}
+	}
+	for _, l := range in.Model.Links {
+		g.edges = append(g.edges, edge{from: nodeID("ctr", l.Ends[0].Container), to: nodeID("ctr", l.Ends[1].Container), kind: edgeLink, lines: linkLabel(l)})
 	}
 	return g
 }
@@ -181,6 +185,8 @@ func (g *graph) dot() string {
 			attrs = ", style=dashed"
 		case edgePorts:
 			attrs = ", color=\"#1a73e8\", fontcolor=\"#1a73e8\", dir=forward"
+		case edgeLink:
+			attrs = ", penwidth=2, color=\"#188038\", fontcolor=\"#188038\""
 		}
 		fmt.Fprintf(&b, "  %s -- %s [label=%s%s];\n", e.from, e.to, dotQuote(e.lines), attrs)
 	}
@@ -247,6 +253,8 @@ func (g *graph) mermaid() string {
 			arrow = "-.-"
 		case edgePorts:
 			arrow = "==>"
+		case edgeLink:
+			arrow = "==="
 		}
 		fmt.Fprintf(&b, "  %s %s|%s| %s\n", e.from, arrow, mermaidQuote(e.lines), e.to)
 	}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/topolab/topo/names"
@@ -62,8 +64,13 @@ type ContainerDetail struct {
 	Container
 	Hostname  string     `json:"hostname"`
 	Endpoints []Endpoint `json:"endpoints"`
+	// Links are the container's ends of point-to-point links.
+	Links []LinkEnd `json:"links,omitempty"`
 	// Routes are the main-table routes of the container's namespace.
 	Routes []state.Route `json:"routes"`
+	// Sysctls are the net.* sysctls the file sets in the container's
+	// namespace, as the kernel has them.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 	// SharedBy lists the containers whose network_mode is container:NAME.
 	SharedBy []string `json:"shared_by"`
 	PidFile  string   `json:"pid_file"`
@@ -82,6 +89,8 @@ type Endpoint struct {
 	// Parent is a macvlan's host link.
 	Parent  string   `json:"parent,omitempty"`
 	Aliases []string `json:"aliases"`
+	// Impairment is the container end's qdisc, as tc would write it.
+	Impairment string `json:"impairment,omitempty"`
 }
 
 // ErrNoSuchObject says a name is neither a network nor a container.
@@ -164,20 +173,29 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 			if n := in.network(e.Network); n != nil && !n.Internal {
 				ep.Gateway = addrText(n.Gateway)
 			}
+			var l *state.Link
 			switch {
 			case in.remote(mc):
 				ep.Address = e.Addr.String()
 			case in.nsUp(mc):
-				ep.Address, _ = in.observedAddr(mc.NS, oc.Name, e.Network)
+				ep.Address, l = in.observedAddr(mc.NS, oc.Name, e.Network)
 			}
 			if a, err := netip.ParsePrefix(ep.Address); err == nil {
 				ep.MAC = names.MAC(a.Addr()).String()
+			}
+			if l != nil {
+				ep.MAC = dash(l.MAC, ep.MAC)
+				ep.Impairment = impairmentText(l.Qdisc)
 			}
 			d.Endpoints = append(d.Endpoints, ep)
 		}
 	}
 	if ns := in.Obs.Namespace(mc.NS); mc.NS != "" && ns != nil && in.nsUp(mc) {
 		d.Routes = append(d.Routes, ns.Routes...)
+	}
+	if mc.OwnsNamespace() {
+		d.Links = in.linkEnds(mc)
+		d.Sysctls = in.namespaceSysctls(mc)
 	}
 	for _, other := range in.File.Containers {
 		if other.Mode == spec.ModeContainer && other.ModeTarget == sc.Name {
@@ -232,6 +250,16 @@ func (d *ContainerDetail) Render(w io.Writer) error {
 		if len(e.Aliases) > 0 {
 			fmt.Fprintf(&b, " aliases %s", strings.Join(e.Aliases, ","))
 		}
+		if e.Impairment != "" {
+			fmt.Fprintf(&b, " qdisc %s", e.Impairment)
+		}
+		b.WriteString("\n")
+	}
+	for _, l := range d.Links {
+		fmt.Fprintf(&b, "  link          %s %s to %s mac %s mtu %d", l.Interface, dash(l.Address, "-"), l.Peer, dash(l.MAC, "-"), l.MTU)
+		if l.Impairment != "" {
+			fmt.Fprintf(&b, " qdisc %s", l.Impairment)
+		}
 		b.WriteString("\n")
 	}
 	for _, r := range d.Routes {
@@ -239,7 +267,17 @@ func (d *ContainerDetail) Render(w io.Writer) error {
 		if r.Gateway != "" {
 			fmt.Fprintf(&b, " via %s", r.Gateway)
 		}
-		fmt.Fprintf(&b, " dev %s\n", r.Dev)
+		fmt.Fprintf(&b, " dev %s", r.Dev)
+		if r.Metric != 0 {
+			fmt.Fprintf(&b, " metric %d", r.Metric)
+		}
+		if r.Topo {
+			fmt.Fprintf(&b, " proto %d", names.RouteProto)
+		}
+		b.WriteString("\n")
+	}
+	for _, k := range slices.Sorted(maps.Keys(d.Sysctls)) {
+		fmt.Fprintf(&b, "  sysctl        %s=%s\n", k, dash(d.Sysctls[k], "-"))
 	}
 	for _, p := range d.Ports {
 		fmt.Fprintf(&b, "  port          %s\n", p)

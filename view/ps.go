@@ -51,8 +51,10 @@ type Container struct {
 	// Networks are the networks and addresses the container answers on:
 	// NAME's for network_mode container:NAME.
 	Networks []Address `json:"networks"`
-	Ports    []Port    `json:"ports"`
-	Command  []string  `json:"command"`
+	// Links are the container's ends of point-to-point links.
+	Links   []LinkEnd `json:"links,omitempty"`
+	Ports   []Port    `json:"ports"`
+	Command []string  `json:"command"`
 	// PID is the command's process while it runs, else 0.
 	PID int `json:"pid"`
 	// Health is the running command's healthcheck; absent without one.
@@ -117,6 +119,9 @@ func (in *Input) psContainer(sc *spec.Container) Container {
 			c.Networks = append(c.Networks, a)
 		}
 	}
+	if mc.OwnsNamespace() {
+		c.Links = in.linkEnds(mc)
+	}
 	pr := in.Obs.Process(sc.Name)
 	switch {
 	case !up:
@@ -166,6 +171,9 @@ func (p *PS) Render(w io.Writer) error {
 				addr = "-"
 			}
 			addrs = append(addrs, a.Network+"="+addr)
+		}
+		for _, l := range c.Links {
+			addrs = append(addrs, l.Interface+"="+dash(l.Address, "-")+" to "+l.Peer)
 		}
 		for _, pt := range c.Ports {
 			ports = append(ports, pt.String())

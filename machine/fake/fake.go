@@ -52,7 +52,10 @@ func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
 	m.Sysctls.HasLink = m.Links.HasLink
 	m.Processes.HasNamespace = m.Links.HasNamespace
 	m.Links.OnLinkGone = m.Sysctls.LinkGone
-	m.Links.OnNetnsGone = m.Processes.NetnsGone
+	m.Links.OnNetnsGone = func(ns string) {
+		m.Processes.NetnsGone(ns)
+		m.Sysctls.NetnsGone(ns)
+	}
 	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes}
 	if initial.Ports != nil {
 		m.SetPorts(initial.Ports)

@@ -30,7 +30,7 @@ func NewFake(rt names.Runtime, nameservers []string) *Fake {
 }
 
 func (f *Fake) check(ns, p string) error {
-	if names.IsNetnsFile(ns, p) || ns == "" && f.Runtime.IsSysctlRecord(p, names.HostSysctls...) {
+	if names.IsNetnsFile(ns, p) || ns == "" && (f.Runtime.IsSysctlRecord(p, names.HostSysctls...) || f.Runtime.IsNetnsSysctls(p)) {
 		return nil
 	}
 	return fmt.Errorf("file %s: not a resolv.conf or hosts of %s/%s/", p, names.NetnsEtcDir, ns)
@@ -81,6 +81,13 @@ func (f *Fake) ReadRecord(key string) (string, bool, error) {
 	defer f.mu.Unlock()
 	v, ok := f.files[f.Runtime.SysctlRecord(key)]
 	return strings.TrimSpace(v), ok, nil
+}
+
+// ReadNetnsSysctls reads a namespace's sysctl record.
+func (f *Fake) ReadNetnsSysctls(ns string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.files[f.Runtime.NetnsSysctls(ns)], nil
 }
 
 // Nameservers are Servers.

@@ -51,7 +51,7 @@ func (k Kernel) Remove(o op.FileDel) error {
 // isRecord says whether a file is the record of a host sysctl: the one
 // kind of file outside /etc/netns that file operations write.
 func (k Kernel) isRecord(ns, p string) bool {
-	return ns == "" && k.Runtime.IsSysctlRecord(p, names.HostSysctls...)
+	return ns == "" && (k.Runtime.IsSysctlRecord(p, names.HostSysctls...) || k.Runtime.IsNetnsSysctls(p))
 }
 
 // checkNetnsFile checks that p is the resolv.conf or hosts of
@@ -156,6 +156,15 @@ func (k Kernel) ReadRecord(key string) (string, bool, error) {
 		return "", false, err
 	}
 	return strings.TrimSpace(string(b)), true, nil
+}
+
+// ReadNetnsSysctls reads the record of the sysctls topo set in ns.
+func (k Kernel) ReadNetnsSysctls(ns string) (string, error) {
+	b, err := readSmallFile(k.Runtime.NetnsSysctls(ns))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return string(b), err
 }
 
 // Nameservers are the IPv4 nameservers of the host's resolv.conf, which

@@ -60,6 +60,8 @@ type routeInfo struct {
 	Dst     string // "default" for 0.0.0.0/0
 	Gateway string
 	OIF     int
+	Metric  int
+	Proto   uint8
 }
 
 // rtextFilterSkipStats is RTEXT_FILTER_SKIP_STATS: no link statistics in
@@ -293,7 +295,7 @@ func dumpRoutes(sh *nl.SocketHandle) ([]routeInfo, error) {
 				return nil
 			}
 			table := uint32(rtm.Table)
-			r := routeInfo{Dst: "default"}
+			r := routeInfo{Dst: "default", Proto: rtm.Protocol}
 			err := nlattr.Each(msg[unix.SizeofRtMsg:], func(typ uint16, v []byte) error {
 				switch typ {
 				case unix.RTA_TABLE:
@@ -306,6 +308,8 @@ func dumpRoutes(sh *nl.SocketHandle) ([]routeInfo, error) {
 					r.Gateway = net.IP(v).String()
 				case unix.RTA_OIF:
 					r.OIF = int(u32(v))
+				case unix.RTA_PRIORITY:
+					r.Metric = int(u32(v))
 				}
 				return nil
 			})

@@ -118,7 +118,7 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 	}
 	var wantRoutes []routeInfo
 	for _, r := range libRoutes {
-		wr := routeInfo{Dst: "default", OIF: r.LinkIndex}
+		wr := routeInfo{Dst: "default", OIF: r.LinkIndex, Metric: r.Priority, Proto: uint8(r.Protocol)}
 		if r.Dst != nil {
 			if ones, _ := r.Dst.Mask.Size(); ones != 0 {
 				wr.Dst = r.Dst.String()

@@ -3,7 +3,9 @@ package links
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -29,6 +31,8 @@ type Fake struct {
 	// link that is gone, after the change.
 	OnNetnsGone func(ns string)
 	OnLinkGone  func(ns, link string)
+	// HasNetem says the fake kernel has the netem qdisc.
+	HasNetem bool
 }
 
 var _ machine.Links = (*Fake)(nil)
@@ -57,6 +61,10 @@ func NewFake(initial *state.Snapshot) *Fake {
 		for _, l := range src.Links {
 			l.Addrs = slices.Clone(l.Addrs)
 			l.VXLAN = l.VXLAN.Clone()
+			if l.Qdisc != nil {
+				q := *l.Qdisc
+				l.Qdisc = &q
+			}
 			dst.links[l.Name] = &fakeLink{Link: l}
 		}
 		dst.routes = append(dst.routes, src.Routes...)
@@ -140,6 +148,10 @@ func (n *fakeNS) export(name string) state.Namespace {
 	for _, ln := range slices.Sorted(maps.Keys(n.links)) {
 		l := n.links[ln].Link
 		l.Addrs = slices.Clone(l.Addrs)
+		if l.Qdisc != nil {
+			q := *l.Qdisc
+			l.Qdisc = &q
+		}
 		slices.Sort(l.Addrs)
 		l.VXLAN = l.VXLAN.Clone()
 		out.Links = append(out.Links, l)
@@ -344,6 +356,15 @@ func (f *Fake) VethAdd(o op.VethAdd) error {
 	ns.links[o.Link] = &fakeLink{Link: state.Link{Name: o.Link, Kind: "veth", Alias: o.Mark.String(), Master: o.Master, Up: true, Hairpin: o.Master != "", MTU: mtu(o.MTU)},
 		peerNS: o.PeerNS, peer: o.Peer}
 	peerNS.links[o.Peer] = &fakeLink{Link: state.Link{Name: o.Peer, Kind: "veth", Alias: o.Mark.String(), Up: true, MTU: mtu(o.MTU)}, peerNS: o.NS, peer: o.Link}
+	// The hardware address of a link's ends and of an endpoint's
+	// container end is observed, as the kernel's is: the one given, else
+	// one the kernel picks.
+	if o.Mark.Kind == names.KindLink {
+		ns.links[o.Link].MAC = fakeMAC(o.LinkMAC, o.NS, o.Link)
+	}
+	if o.Mark.Kind == names.KindLink || o.Mark.Kind == names.KindEndpoint && o.PeerNS != "" {
+		peerNS.links[o.Peer].MAC = fakeMAC(o.MAC, o.PeerNS, o.Peer)
+	}
 	return nil
 }
 
@@ -378,8 +399,24 @@ func (f *Fake) MacvlanAdd(o op.MacvlanAdd) error {
 	if m == 0 {
 		m = mtu(parent.MTU)
 	}
-	ns.links[o.Link] = &fakeLink{Link: state.Link{Name: o.Link, Kind: "macvlan", Alias: o.Mark.String(), Up: true, MTU: m, Parent: o.Parent, MacvlanMode: o.Mode}}
+	mac := "" // the kernel's observation reads MACs in containers' namespaces only
+	if o.NS != "" {
+		mac = fakeMAC(o.MAC, o.NS, o.Link)
+	}
+	ns.links[o.Link] = &fakeLink{Link: state.Link{Name: o.Link, Kind: "macvlan", Alias: o.Mark.String(), Up: true, MTU: m, MAC: mac, Parent: o.Parent, MacvlanMode: o.Mode}}
 	return nil
+}
+
+// fakeMAC is mac, or for none a locally administered address made from
+// the end's name, as the kernel makes a random one.
+func fakeMAC(mac net.HardwareAddr, ns, link string) string {
+	if len(mac) > 0 {
+		return mac.String()
+	}
+	h := fnv.New32a()
+	h.Write([]byte(ns + "/" + link))
+	s := h.Sum32()
+	return net.HardwareAddr{0x0a, 0x58, byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)}.String()
 }
 
 // change runs fn on a link of namespace ns.
@@ -396,11 +433,11 @@ func (f *Fake) change(ns, link string, fn func(l *fakeLink) error) error {
 	return fn(l)
 }
 
-// LinkSetMAC sets a bridge's hardware address (other links' are not
-// tracked).
+// LinkSetMAC sets a bridge's or a link end's hardware address (other
+// links' are not tracked).
 func (f *Fake) LinkSetMAC(o op.LinkSetMAC) error {
 	return f.change(o.NS, o.Link, func(l *fakeLink) error {
-		if l.Kind == "bridge" {
+		if mk, _ := names.ParseMark(l.Alias); l.Kind == "bridge" || l.MAC != "" && (mk.Kind == names.KindLink || mk.Kind == names.KindEndpoint) {
 			l.MAC = o.MAC.String()
 		}
 		return nil
@@ -479,13 +516,13 @@ func (f *Fake) RouteAdd(o op.RouteAdd) error {
 	defer unlock()
 	dst := op.DstString(o.Dst)
 	for _, r := range ns.routes {
-		if r.Dst == dst {
+		if r.Dst == dst && r.Metric == o.Metric {
 			return fmt.Errorf("route %s: %w", dst, machine.ErrExist)
 		}
 	}
 	dev := ns.reach(o.Gateway, o.Link)
 	if l := ns.links[o.Link]; !o.Gateway.IsValid() && l != nil && l.Up {
-		dev = o.Link // on-link, as ip route add DST dev LINK
+		dev = o.Link // a route out of a link, without a gateway
 	}
 	if dev == "" {
 		return fmt.Errorf("gateway %s: network is unreachable", o.Gateway)
@@ -494,9 +531,36 @@ func (f *Fake) RouteAdd(o op.RouteAdd) error {
 	if o.Gateway.IsValid() {
 		gw = o.Gateway.String()
 	}
-	ns.routes = append(ns.routes, state.Route{Dst: dst, Gateway: gw, Dev: dev})
+	ns.routes = append(ns.routes, state.Route{Dst: dst, Gateway: gw, Dev: dev, Metric: o.Metric, Topo: o.Proto == names.RouteProto})
 	return nil
 }
+
+// QdiscSet makes a link's root qdisc the impairment's.
+func (f *Fake) QdiscSet(o op.QdiscSet) error {
+	if o.Imp.Kind() == "netem" && !f.HasNetem {
+		return fmt.Errorf("qdisc netem: no such file or directory (the kernel has no sch_netem)")
+	}
+	return f.change(o.NS, o.Link, func(l *fakeLink) error {
+		i := o.Imp
+		l.Qdisc = &state.Qdisc{Kind: i.Kind(), Rate: i.Rate, Delay: int64(i.Delay), Jitter: int64(i.Jitter),
+			Loss: i.Loss, Duplicate: i.Duplicate, Corrupt: i.Corrupt, Reorder: i.Reorder}
+		return nil
+	})
+}
+
+// QdiscDel removes a link's root qdisc; a missing one, link or namespace
+// is success.
+func (f *Fake) QdiscDel(o op.QdiscDel) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ns := f.ns[o.NS]; ns != nil && ns.links[o.Link] != nil {
+		ns.links[o.Link].Qdisc = nil
+	}
+	return nil
+}
+
+// Netem is HasNetem.
+func (f *Fake) Netem() bool { return f.HasNetem }
 
 // RouteDel removes a route; a missing one or namespace is success.
 func (f *Fake) RouteDel(o op.RouteDel) error {
@@ -508,7 +572,8 @@ func (f *Fake) RouteDel(o op.RouteDel) error {
 	}
 	dst := op.DstString(o.Dst)
 	for i, r := range ns.routes {
-		if r.Dst == dst && (!o.Gateway.IsValid() || r.Gateway == o.Gateway.String()) {
+		if r.Dst == dst && (!o.Gateway.IsValid() || r.Gateway == o.Gateway.String()) && r.Metric == o.Metric &&
+			(o.Proto == 0 || r.Topo == (o.Proto == names.RouteProto)) {
 			ns.routes = slices.Delete(ns.routes, i, i+1)
 			break
 		}
@@ -564,9 +629,15 @@ func (f *Fake) Dump(b *strings.Builder) {
 			if v := l.VXLAN; v != nil {
 				fmt.Fprintf(b, "    vxlan id=%d local=%s port=%d fdb=%q neigh=%q\n", v.VNI, v.Local, v.Port, v.FDB, v.Neigh)
 			}
+			if l.MAC != "" && l.Kind != "bridge" {
+				fmt.Fprintf(b, "    mac %s\n", l.MAC)
+			}
+			if q := l.Qdisc; q != nil {
+				fmt.Fprintf(b, "    qdisc %+v\n", *q)
+			}
 		}
 		for _, r := range ex.Routes {
-			fmt.Fprintf(b, "  route %s via %s dev %s\n", r.Dst, r.Gateway, r.Dev)
+			fmt.Fprintf(b, "  route %s via %s dev %s metric %d topo %v\n", r.Dst, r.Gateway, r.Dev, r.Metric, r.Topo)
 		}
 	}
 }

@@ -112,6 +112,9 @@ func (k *Kernel) addVeth(s op.VethAdd) error {
 	defer peerNS.Close()
 
 	req := createRequest(s.Link)
+	if s.LinkMAC != nil {
+		req.AddData(nl.NewRtAttr(unix.IFLA_ADDRESS, []byte(s.LinkMAC)))
+	}
 	if s.MTU != 0 {
 		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(s.MTU))))
 	}
@@ -359,10 +362,21 @@ func (k *Kernel) deleteAddr(ns, link string, p netip.Prefix) error {
 	return nil
 }
 
+// routeSpec is a route as operations name it.
+type routeSpec struct {
+	dst     netip.Prefix
+	gateway netip.Addr
+	dev     string
+	metric  int
+	proto   uint8
+}
+
 // route builds the netlink route for dst via gateway (none when invalid)
-// out of dev (may be empty) in the main table.
-func route(h *netlink.Handle, dst netip.Prefix, gateway netip.Addr, dev string) (*netlink.Route, error) {
-	r := &netlink.Route{Table: unix.RT_TABLE_MAIN}
+// out of dev (may be empty) in the main table, with its metric and
+// protocol.
+func route(h *netlink.Handle, rs routeSpec) (*netlink.Route, error) {
+	dst, gateway, dev := rs.dst, rs.gateway, rs.dev
+	r := &netlink.Route{Table: unix.RT_TABLE_MAIN, Priority: rs.metric, Protocol: netlink.RouteProtocol(rs.proto)}
 	if !dst.Addr().Is4() {
 		return nil, fmt.Errorf("destination %s: not default or an IPv4 CIDR", op.DstString(dst))
 	}
@@ -389,14 +403,14 @@ func route(h *netlink.Handle, dst netip.Prefix, gateway netip.Addr, dev string) 
 
 // addRoute adds an IPv4 route to the main table.
 //
-// Equivalent to: `ip [-n NS] route add DST via GATEWAY [dev LINK]`
-func (k *Kernel) addRoute(ns string, dst netip.Prefix, gateway netip.Addr, dev string) error {
+// Equivalent to: `ip [-n NS] route add DST via GATEWAY [dev LINK] [metric N] [proto N]`
+func (k *Kernel) addRoute(ns string, rs routeSpec) error {
 	h, err := k.handle(ns)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	r, err := route(h.Handle, dst, gateway, dev)
+	r, err := route(h.Handle, rs)
 	if err != nil {
 		return err
 	}
@@ -406,8 +420,8 @@ func (k *Kernel) addRoute(ns string, dst netip.Prefix, gateway netip.Addr, dev s
 // deleteRoute removes an IPv4 route from the main table; a missing route,
 // device or namespace is success.
 //
-// Equivalent to: `ip [-n NS] route del DST via GATEWAY [dev LINK]`
-func (k *Kernel) deleteRoute(ns string, dst netip.Prefix, gateway netip.Addr, dev string) error {
+// Equivalent to: `ip [-n NS] route del DST via GATEWAY [dev LINK] [metric N] [proto N]`
+func (k *Kernel) deleteRoute(ns string, rs routeSpec) error {
 	h, err := k.handle(ns)
 	if machine.IsNotFound(err) {
 		return nil
@@ -416,7 +430,7 @@ func (k *Kernel) deleteRoute(ns string, dst netip.Prefix, gateway netip.Addr, de
 		return err
 	}
 	defer h.Close()
-	r, err := route(h.Handle, dst, gateway, dev)
+	r, err := route(h.Handle, rs)
 	if machine.IsNotFound(err) {
 		return nil // the device went, and its routes with it
 	}

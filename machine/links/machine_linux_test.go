@@ -103,10 +103,11 @@ func twoContainers() []op.Step {
 		{Ref: ref("network front"), Op: op.BridgeAdd{Link: "br-front", MAC: mac("02:42:0a:2a:01:01"), Mark: mustMark(mark(names.KindNetwork, "front"))}},
 		{Ref: ref("network front"), Op: op.AddrAdd{Link: "br-front", Addr: pfx("10.42.1.1/24")}},
 	}
+	macs := []string{"02:42:0a:2a:01:02", "02:42:0a:2a:01:03"}
 	for i, c := range []string{"a", "b"} {
 		ep := "endpoint " + c + "/front"
 		steps = append(steps,
-			op.Step{Ref: ref(ep), Op: op.VethAdd{Link: "veth-" + c, Master: "br-front", Peer: "eth0", PeerNS: c, Mark: mustMark(mark(names.KindEndpoint, names.Endpoint(c, "front")))}},
+			op.Step{Ref: ref(ep), Op: op.VethAdd{Link: "veth-" + c, Master: "br-front", Peer: "eth0", PeerNS: c, MAC: mac(macs[i]), Mark: mustMark(mark(names.KindEndpoint, names.Endpoint(c, "front")))}},
 			op.Step{Ref: ref(ep), Op: op.AddrAdd{NS: c, Link: "eth0", Addr: pfx([]string{"10.42.1.2/24", "10.42.1.3/24"}[i])}},
 			op.Step{Ref: ref(ep), Op: op.RouteAdd{NS: c, Dst: dst("default"), Gateway: ip("10.42.1.1")}},
 		)
@@ -232,7 +233,7 @@ func TestTwoContainersOnABridge(t *testing.T) {
 	got := observe(t, k, project)
 	// The firewall part of a snapshot is checked in firewall_linux_test.go,
 	// the host's ports and nameservers in host_linux_test.go.
-	got.Firewall, got.Ports, got.Nameservers = nil, nil, nil
+	got.Firewall, got.Ports, got.Nameservers, got.Netem = nil, nil, nil, nil
 	delete(got.Sysctls, names.RouteLocalnet("br-front"))
 	delete(got.Sysctls, names.IPv6Off("br-front"))
 	container := func(name, addr string) state.Namespace {
@@ -242,7 +243,7 @@ func TestTwoContainersOnABridge(t *testing.T) {
 			Name: name,
 			Mark: mark(names.KindNamespace, name),
 			Links: []state.Link{
-				{Name: "eth0", Kind: "veth", Alias: mark(names.KindEndpoint, name+"/front"), Up: true, MTU: 1500, Addrs: []string{addr}},
+				{Name: "eth0", Kind: "veth", Alias: mark(names.KindEndpoint, name+"/front"), Up: true, MAC: names.MAC(netip.MustParsePrefix(addr).Addr()).String(), MTU: 1500, Addrs: []string{addr}},
 				nsLo,
 			},
 			Routes: []state.Route{

@@ -89,12 +89,12 @@ func (k *Kernel) AddrDel(o op.AddrDel) error { return classify(k.deleteAddr(o.NS
 
 // RouteAdd adds a route.
 func (k *Kernel) RouteAdd(o op.RouteAdd) error {
-	return classify(k.addRoute(o.NS, o.Dst, o.Gateway, o.Link))
+	return classify(k.addRoute(o.NS, routeSpec{o.Dst, o.Gateway, o.Link, o.Metric, o.Proto}))
 }
 
 // RouteDel removes a route.
 func (k *Kernel) RouteDel(o op.RouteDel) error {
-	return classify(k.deleteRoute(o.NS, o.Dst, o.Gateway, o.Link))
+	return classify(k.deleteRoute(o.NS, routeSpec{o.Dst, o.Gateway, o.Link, o.Metric, o.Proto}))
 }
 
 // kernelError keeps the kernel's own error (and its message) and adds the

@@ -98,6 +98,10 @@ func (k *Kernel) observeNetns(name, project string) (state.Namespace, error) {
 		return ns, nil
 	}
 	ns.Links, ns.Routes, err = readNamespace(h, links)
+	if err == nil {
+		setMACs(links, ns.Links)
+		err = readQdiscs(h, links, ns.Links)
+	}
 	return ns, err
 }
 
@@ -150,7 +154,7 @@ func readNamespace(h *nsHandle, links []linkInfo) ([]state.Link, []state.Route, 
 
 	var rs []state.Route // nil when none, as in a decoded snapshot
 	for _, r := range routes {
-		rs = append(rs, state.Route{Dst: r.Dst, Gateway: r.Gateway, Dev: names[r.OIF]})
+		rs = append(rs, state.Route{Dst: r.Dst, Gateway: r.Gateway, Dev: names[r.OIF], Metric: r.Metric, Topo: r.Proto == topoRouteProto})
 	}
 	slices.SortFunc(rs, func(a, b state.Route) int {
 		return cmp.Or(cmp.Compare(a.Dst, b.Dst), cmp.Compare(a.Gateway, b.Gateway), cmp.Compare(a.Dev, b.Dev))

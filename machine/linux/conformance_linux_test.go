@@ -91,6 +91,41 @@ ip link add conflan0 type veth peer name conflan1; ip link set conflan0 up`,
 			{Name: "conf-lab", Kind: "bridge", Up: true, MTU: 1500, Addrs: []string{"10.78.0.1/24"}},
 			{Name: "conflan0", Kind: "veth", Up: true, MTU: 1500},
 		}}}},
+	{"labs", []string{`
+name: conf
+networks:
+  lan: {subnet: 10.77.0.0/24}
+containers:
+  h: {networks: {lan: {interface_name: lan0, mac_address: "02:00:00:00:77:01"}}, routes: [{to: 10.78.0.0/24, via: 10.77.0.3}]}
+  r1:
+    networks: {lan: {ipv4_address: 10.77.0.3}}
+    sysctls: {net.ipv4.ip_forward: 1}
+    routes: [{to: 10.78.0.0/24, via: 10.79.0.1, metric: 3}]
+  r2: {network_mode: none, sysctls: {net.ipv4.ip_forward: 1}}
+links:
+  - endpoints:
+      - {container: r1, interface: p0, address: 10.79.0.0/31}
+      - {container: r2, interface: p0, address: 10.79.0.1/31, mac: "02:00:00:00:79:01"}
+    mtu: 9000
+    impairment: {rate: 20mbit}
+`, `
+name: conf
+networks:
+  lan: {subnet: 10.77.0.0/24}
+containers:
+  h: {networks: {lan: {interface_name: lan0}}, routes: [{to: 10.78.0.0/24, via: 10.77.0.3, metric: 1}]}
+  r1:
+    networks: {lan: {ipv4_address: 10.77.0.3}}
+    routes: [{to: 10.78.0.0/24, via: 10.79.0.1}]
+  r2: {network_mode: none, sysctls: {net.ipv4.ip_forward: 1}}
+links:
+  - endpoints:
+      - {container: r1, interface: p0, address: 10.79.0.0/31}
+      - {container: r2, interface: p0, address: 10.79.0.1/31, mac: "02:00:00:00:79:02"}
+    mtu: 1400
+    impairment: {rate: 5mbit}
+  - endpoints: ["h:p9", "r2:p9"]
+`}, "", nil},
 }
 
 func TestFakeMatchesRealKernel(t *testing.T) {
@@ -170,9 +205,15 @@ func normalize(s *state.Snapshot) *state.Snapshot {
 		if ns.Mark == "" {
 			continue
 		}
-		n := state.Namespace{Name: ns.Name, Mark: ns.Mark, Links: ns.Links}
+		n := state.Namespace{Name: ns.Name, Mark: ns.Mark, Sysctls: ns.Sysctls, SysctlsBefore: ns.SysctlsBefore}
+		for _, l := range ns.Links {
+			if mk, _ := names.ParseMark(l.Alias); mk.Kind == names.KindLink && len(l.Addrs) == 0 {
+				l.MAC = "" // the kernel's pick, at random: an end without address has no MAC of topo's
+			}
+			n.Links = append(n.Links, l)
+		}
 		for _, r := range ns.Routes {
-			if r.Dst == "default" {
+			if r.Dst == "default" || r.Topo {
 				n.Routes = append(n.Routes, r)
 			}
 		}

@@ -33,6 +33,8 @@ func everyOp() []op.Operation {
 	remote := op.NeighAdd{Link: "vx-ops", Addr: ip("10.88.0.7"), MAC: mac("02:42:0a:58:00:07")}
 	veth := op.VethAdd{Link: "veth-ops-a", Master: "br-ops", Peer: "eth0", PeerNS: "ops-a", MAC: mac("02:42:0a:58:00:02"), MTU: 1450, Mark: mk(names.KindEndpoint, "a/lan")}
 	vethB := op.VethAdd{Link: "veth-ops-b", Master: "br-ops", Peer: "eth0", PeerNS: "ops-b", MAC: mac("02:42:0a:58:00:03"), Mark: mk(names.KindEndpoint, "b/lan")}
+	p2p := op.VethAdd{NS: "ops-a", Link: "p2p0", LinkMAC: mac("02:42:0a:59:00:00"), Peer: "p2p1", PeerNS: "ops-b", MAC: mac("02:42:0a:59:00:01"), MTU: 9000,
+		Mark: mk(names.KindLink, names.Link("a", "p2p0", "b", "p2p1"))}
 	chain := names.ChainPrefix + "OPS-TEST"
 	doc := string(records.Encode(&records.Document{Project: p, Namespaces: []records.Namespace{{Name: "ops-a", Containers: []string{"a"}, Networks: []string{"lan"}}},
 		Networks: []records.Network{{Name: "lan", Members: []records.Member{{Container: "a", Addr: netip.MustParseAddr("10.88.0.2"), Names: []string{"a"}}}}}}))
@@ -57,8 +59,15 @@ func everyOp() []op.Operation {
 		vethB,
 		// A macvlan of the bridge, in a container.
 		op.MacvlanAdd{NS: "ops-b", Link: "eth1", Parent: "br-ops", Mode: "bridge", MAC: mac("02:42:0a:58:01:03"), Mark: mk(names.KindEndpoint, "b/mv")},
-		// A pair of its own, between two namespaces: no master.
-		op.VethAdd{NS: "ops-a", Link: "p2p0", Peer: "p2p1", PeerNS: "ops-b", MAC: mac("02:42:0a:59:00:01"), Mark: mk(names.KindEndpoint, "a/p2p")},
+		// A link of its own, between two namespaces: no master.
+		p2p,
+		op.AddrAdd{NS: "ops-a", Link: "p2p0", Addr: pfx("10.89.0.0/31")},
+		op.AddrAdd{NS: "ops-b", Link: "p2p1", Addr: pfx("10.89.0.1/31")},
+		op.RouteAdd{NS: "ops-a", Dst: pfx("10.90.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1"), Metric: 7, Proto: names.RouteProto},
+		op.QdiscSet{NS: "ops-a", Link: "p2p0", Imp: op.Impairment{Rate: 20e6}},
+		op.QdiscSet{NS: "ops-a", Link: "p2p0", Imp: op.Impairment{Rate: 5e6}},
+		op.FileWrite{Path: rt.NetnsSysctls("ops-b"), Content: names.FormatSysctlRecord([]string{names.IPForward})},
+		op.Sysctl{NS: "ops-b", Key: names.IPForward, Value: "1"},
 		op.Hairpin{Link: "veth-ops-a", On: false},
 		op.Hairpin{Link: "veth-ops-a", On: true},
 		op.LinkSetMTU{NS: "ops-a", Link: "eth0", MTU: 1400},
@@ -90,7 +99,11 @@ func everyOp() []op.Operation {
 		op.LinkDel{Link: "veth-ops-a", Mark: veth.Mark},
 		// The rebuild an undo does, in one step.
 		op.Seq{Steps: []op.Step{{Op: veth}, {Op: op.AddrAdd{NS: "ops-a", Link: "eth0", Addr: pfx("10.88.0.2/24")}}}},
-		op.LinkDel{NS: "ops-a", Link: "p2p0", Mark: mk(names.KindEndpoint, "a/p2p")},
+		op.SysctlReset{NS: "ops-b", Key: names.IPForward},
+		op.FileDel{Path: rt.NetnsSysctls("ops-b")},
+		op.QdiscDel{NS: "ops-a", Link: "p2p0"},
+		op.RouteDel{NS: "ops-a", Dst: pfx("10.90.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1"), Metric: 7, Proto: names.RouteProto},
+		op.LinkDel{NS: "ops-a", Link: "p2p0", Mark: p2p.Mark},
 		op.FdbDel{Link: "vx-ops", MAC: mac("00:00:00:00:00:00"), Dst: ip("192.0.2.13")},
 		op.NeighDel(remote),
 		op.LinkDel{Link: "vx-ops", Mark: vx.Mark},

@@ -79,6 +79,40 @@ func (f *Fake) Get(k string) (string, bool, error) {
 	return v, ok, nil
 }
 
+// GetIn reads keys of a named namespace; one never set reads as a new
+// namespace's (Fresh).
+func (f *Fake) GetIn(ns string, keys []string) (map[string]string, error) {
+	out, _ := f.Fresh(keys)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		if v, ok := f.keys[key(ns, k)]; ok {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// Fresh reads keys as a new namespace has them: 0 each.
+func (f *Fake) Fresh(keys []string) (map[string]string, error) {
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		out[k] = "0"
+	}
+	return out, nil
+}
+
+// NetnsGone drops the keys of a namespace that is gone.
+func (f *Fake) NetnsGone(ns string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k := range f.keys {
+		if strings.HasPrefix(k, ns+"/") {
+			delete(f.keys, k)
+		}
+	}
+}
+
 // LinkGone drops the keys of an interface that is gone.
 func (f *Fake) LinkGone(ns, link string) {
 	f.mu.Lock()

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topo/machine"
 	topons "github.com/topolab/topo/machine/netns"
@@ -58,6 +61,54 @@ func (Kernel) Get(key string) (string, bool, error) {
 		return "", false, err
 	}
 	return strings.TrimSpace(string(b)), true, nil
+}
+
+// GetIn reads keys in the named namespace, from a thread inside it.
+//
+// Equivalent to: `ip netns exec NS sysctl -n KEY...`
+func (Kernel) GetIn(ns string, keys []string) (map[string]string, error) {
+	out := make(map[string]string, len(keys))
+	err := topons.InNamed(ns, func() error { return readKeys(keys, out) })
+	return out, err
+}
+
+// Fresh reads keys in a namespace made for it on a thread of its own,
+// which ends with it: a new namespace's values.
+//
+// Equivalent to: `unshare -n sysctl -n KEY...`
+func (Kernel) Fresh(keys []string) (map[string]string, error) {
+	out := make(map[string]string, len(keys))
+	done := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread exits with its namespace.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("make a namespace to read sysctls in: %w", err)
+			return
+		}
+		done <- readKeys(keys, out)
+	}()
+	return out, <-done
+}
+
+// readKeys reads keys of the calling thread's namespace into out,
+// leaving out those it does not have.
+func readKeys(keys []string, out map[string]string) error {
+	for _, key := range keys {
+		path, ok := names.SysctlPath(key)
+		if !ok {
+			return fmt.Errorf("invalid sysctl key %q", key)
+		}
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		out[key] = strings.TrimSpace(string(b))
+	}
+	return nil
 }
 
 // ipv6 reports whether the kernel has IPv6 (not built without it, nor
