@@ -60,6 +60,25 @@ func TestRoutersExample(t *testing.T) {
 		t.Errorf("r2's end of the link is not limited to 100 Mbit/s:\n%s", out)
 	}
 
+	// ps, inspect and graph show the links, routes, sysctls and rate.
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"ps"}, []string{"eth9=10.0.12.0/31 to r2:eth9"}},
+		{[]string{"inspect", "r1"}, []string{"link          eth9 10.0.12.0/31 to r2:eth9 mac ", "mtu 9000 qdisc tbf rate 100mbit",
+			"route         10.2.0.0/24 via 10.0.12.1 dev eth9 proto 211", "sysctl        net.ipv4.ip_forward=1", "lan 10.1.0.254/24 mac 02:00:00:00:01:01"}},
+		{[]string{"inspect", "r1", "--json"}, []string{`"peer": "r2:eth9"`, `"net.ipv4.ip_forward": "1"`, `"topo": true`}},
+		{[]string{"graph"}, []string{"ctr_r1 -- ctr_r2", "eth9 10.0.12.0/31 — eth9 10.0.12.1/31", "tbf rate 100mbit"}},
+	} {
+		out := h.mustTopo(append([]string{c.args[0], "-f", file}, c.args[1:]...)...)
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("topo %s lacks %q:\n%s", strings.Join(c.args, " "), w, out)
+			}
+		}
+	}
+
 	// Idempotent, and a route made by hand is left alone.
 	h.mustSh("ip -n routers-r1 route add 10.9.0.0/24 via 10.0.12.1")
 	if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {

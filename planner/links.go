@@ -341,8 +341,8 @@ func checkNetem(f *spec.File, obs *state.Snapshot) error {
 			refuse(a.Impairment, fmt.Sprintf("container %s: network %s", c.Name, a.Network))
 		}
 	}
-	for i, l := range f.Links {
-		refuse(l.Impairment, fmt.Sprintf("link %d", i+1))
+	for _, l := range f.Links {
+		refuse(l.Impairment, fmt.Sprintf("link %d", l.N))
 	}
 	return spec.Join(errs...)
 }

@@ -22,7 +22,9 @@ import (
 // Link is one entry of links:: a veth pair between two containers'
 // namespaces, no bridge.
 type Link struct {
-	Pos  Pos
+	Pos Pos
+	// N is the link's number in the file's links:, from 1, for messages.
+	N    int
 	Ends [2]*LinkEnd
 	// MTU is both ends'; 0 when the file gives none (1500).
 	MTU    int
@@ -114,7 +116,7 @@ func (p *parser) links(f *File, n *yaml.Node) {
 		return
 	}
 	for i, item := range v.Content {
-		l := &Link{Pos: p.pos(item)}
+		l := &Link{Pos: p.pos(item), N: i + 1}
 		what := fmt.Sprintf("link %d", i+1)
 		ok := true
 		for _, e := range p.mapping(item, what, "a mapping of endpoints, mtu and impairment", false) {
@@ -143,8 +145,12 @@ func (p *parser) links(f *File, n *yaml.Node) {
 
 func (p *parser) linkEnds(l *Link, n *yaml.Node, what string) bool {
 	v := resolve(n)
-	if v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
+	if v.Kind != yaml.SequenceNode {
 		p.errorf(n, "%s: endpoints must be a list of two ends, like [\"r1:eth1\", \"r2:eth1\"], got %s", what, describe(v))
+		return false
+	}
+	if len(v.Content) != 2 {
+		p.errorf(n, "%s: endpoints has %d ends: a link has two (a veth pair), like [\"r1:eth1\", \"r2:eth1\"]", what, len(v.Content))
 		return false
 	}
 	for i, item := range v.Content {
@@ -363,7 +369,7 @@ func (p *parser) routes(c *Container, n *yaml.Node, what string) {
 	for _, item := range v.Content {
 		r := &Route{Pos: p.pos(item)}
 		w := what + ": route"
-		hasTo, hasVia := false, false
+		hasTo, hasVia, badTo := false, false, false
 		for _, e := range p.mapping(item, w, "a mapping of to, via, dev and metric", false) {
 			switch e.key.Value {
 			case "to":
@@ -386,10 +392,10 @@ func (p *parser) routes(c *Container, n *yaml.Node, what string) {
 				switch {
 				case err != nil || !pfx.Addr().Is4():
 					p.errorf(e.val, "%s: to %q is not an IPv4 prefix like \"10.2.0.0/24\", nor default", w, clip(s))
-					hasTo = false
+					badTo = true
 				case pfx.Masked() != pfx:
 					p.errorf(e.val, "%s: to %q is not a network address: write %q", w, s, pfx.Masked().String())
-					hasTo = false
+					badTo = true
 				default:
 					r.To = pfx
 				}
@@ -420,6 +426,7 @@ func (p *parser) routes(c *Container, n *yaml.Node, what string) {
 			}
 		}
 		switch {
+		case badTo:
 		case !hasTo:
 			p.errorf(item, "%s: to is missing: give a prefix like 10.2.0.0/24, or default", w)
 		case !hasVia && r.Dev == "":
@@ -554,8 +561,8 @@ func (p *parser) checkLabs(f *File, containers map[string]*Container, networks m
 			claim(c, name, a.Pos, pfx, pending, fmt.Sprintf("its interface on network %q", clip(a.Network)))
 		}
 	}
-	for i, l := range f.Links {
-		what := fmt.Sprintf("link %d", i+1)
+	for _, l := range f.Links {
+		what := fmt.Sprintf("link %d", l.N)
 		ok := true
 		for _, end := range l.Ends {
 			c := containers[end.Container]
