@@ -92,7 +92,7 @@ func TestCrashRecovery(t *testing.T) {
 			defer wg.Done()
 			t.Run(fmt.Sprintf("worker%d", w), func(t *testing.T) {
 				h := newHost(t)
-				file := writeFile(t, "crash", bigFile("crash", 300))
+				file := writeFile(t, "crash", bigFile("crash", 300)+labChain(8))
 				rng := rand.New(rand.NewPCG(seed, uint64(w)))
 				// How long a whole up and down take here bounds the delays:
 				// first measured now, then again by each attempt's own

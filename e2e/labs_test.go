@@ -334,3 +334,29 @@ func TestNetemDelay(t *testing.T) {
 		t.Errorf("round trip over a 20ms±2ms link each way: min %.1f ms, want at least 36:\n%s", min, out)
 	}
 }
+
+// labChain is what bigFile's containers: goes on with for a lab: n
+// routers in a chain of links (/31s, the first at 10 Mbit/s), each
+// forwarding, with a route to the far end of the chain either way.
+func labChain(n int) string {
+	var b strings.Builder
+	addr := func(j, side int) string { return fmt.Sprintf("10.250.%d.%d", j/128, 2*(j%128)+side) }
+	for i := range n {
+		fmt.Fprintf(&b, "  lab%d:\n    sysctls: {net.ipv4.ip_forward: 1}\n    routes:\n", i)
+		if i > 0 {
+			fmt.Fprintf(&b, "      - {to: 10.251.0.0/24, via: %s}\n", addr(i-1, 0))
+		}
+		if i < n-1 {
+			fmt.Fprintf(&b, "      - {to: 10.252.0.0/24, via: %s}\n", addr(i, 1))
+		}
+	}
+	b.WriteString("links:\n")
+	for j := range n - 1 {
+		fmt.Fprintf(&b, "  - endpoints:\n      - {container: lab%d, interface: right, address: %s/31}\n      - {container: lab%d, interface: left, address: %s/31}\n",
+			j, addr(j, 0), j+1, addr(j, 1))
+		if j == 0 {
+			b.WriteString("    impairment: {rate: 10mbit}\n")
+		}
+	}
+	return b.String()
+}
