@@ -131,7 +131,7 @@ func TestLinkRate(t *testing.T) {
 	h := newHost(t)
 	src := func(rate string) string {
 		return "name: rate\ncontainers:\n" +
-			"  a: {command: [\"sleep\", \"3600\"]}\n  b: {command: [\"sleep\", \"3600\"]}\n" +
+			"  a: {command: [\"sleep\", \"3600\"]}\n  b: {command: [\"sleep\", \"3600\"]}\n  c: {command: [\"sleep\", \"3600\"]}\n" +
 			"links:\n  - endpoints:\n" +
 			"      - {container: a, interface: p0, address: 10.0.13.0/31}\n" +
 			"      - {container: b, interface: p0, address: 10.0.13.1/31}\n" +
@@ -140,7 +140,7 @@ func TestLinkRate(t *testing.T) {
 	file := writeFile(t, "rate", src("20mbit"))
 	h.mustTopo("up", "-f", file)
 	pids := func() string {
-		return h.mustSh("jq .pid /run/topo/rate/containers/a.pid /run/topo/rate/containers/b.pid")
+		return h.mustSh("jq .pid /run/topo/rate/containers/a.pid /run/topo/rate/containers/b.pid /run/topo/rate/containers/c.pid")
 	}
 	before := pids()
 	if out := h.mustSh("ip -n rate-a -o link"); strings.Contains(out, "eth0") {
@@ -171,12 +171,31 @@ func TestLinkRate(t *testing.T) {
 		t.Errorf("commands restarted: pids %q, were %q", after, before)
 	}
 	// Without impairment, the qdiscs go.
-	if err := os.WriteFile(file, []byte(strings.Replace(src("5mbit"), "    impairment: {rate: 5mbit}\n", "", 1)), 0o644); err != nil {
+	plain := strings.Replace(src("5mbit"), "    impairment: {rate: 5mbit}\n", "", 1)
+	if err := os.WriteFile(file, []byte(plain), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h.mustTopo("up", "-f", file)
 	if out := h.mustSh("tc -n rate-a qdisc show dev p0; tc -n rate-b qdisc show dev p0"); strings.Contains(out, "tbf") {
 		t.Errorf("the rate's qdiscs stayed:\n%s", out)
+	}
+	// A link added, then removed: no command restarts.
+	if err := os.WriteFile(file, []byte(plain+"  - endpoints: [\"b:p1\", \"c:p1\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.mustTopo("up", "-f", file)
+	if _, ok := h.sh("ip -n rate-c link show p1 | grep -q 'state UP'"); !ok {
+		t.Errorf("the added link's end in c is not up:\n%s", h.mustSh("ip -n rate-c link"))
+	}
+	if err := os.WriteFile(file, []byte(plain), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.mustTopo("up", "-f", file)
+	if out, ok := h.sh("ip -n rate-b link show p1"); ok {
+		t.Errorf("the removed link's end stayed:\n%s", out)
+	}
+	if after := pids(); after != before {
+		t.Errorf("adding and removing a link restarted commands: pids %q, were %q", after, before)
 	}
 }
 
