@@ -150,8 +150,9 @@ type Files interface {
 	// there is none.
 	ReadRecord(key string) (value string, ok bool, err error)
 	// ReadNetnsSysctls reads the record of the sysctls topo set in
-	// namespace ns (names.Runtime.NetnsSysctls); "" when there is none.
-	ReadNetnsSysctls(ns string) (string, error)
+	// project's namespace ns (names.Runtime.NetnsSysctls); "" when there
+	// is none.
+	ReadNetnsSysctls(project, ns string) (string, error)
 	// Nameservers are the IPv4 nameservers of the host's resolv.conf.
 	Nameservers() []string
 }

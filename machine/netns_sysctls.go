@@ -12,9 +12,9 @@ import (
 // readNetnsSysctls reads, in the namespace, the keys its record names;
 // nil when it has no record.
 //
-// Equivalent to: `cat /run/topo/netns/NS.sysctls; ip netns exec NS sysctl -n KEY...`
-func (m *Mechanisms) readNetnsSysctls(ns string) (map[string]string, error) {
-	rec, err := m.Files.ReadNetnsSysctls(ns)
+// Equivalent to: `cat /run/topo/PROJECT/NS.sysctls; ip netns exec NS sysctl -n KEY...`
+func (m *Mechanisms) readNetnsSysctls(project, ns string) (map[string]string, error) {
+	rec, err := m.Files.ReadNetnsSysctls(project, ns)
 	if err != nil || rec == "" {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ func (m *Mechanisms) Observe(ctx context.Context, project string) (*state.Snapsh
 	// 12-17 ms more before its first deletion.
 	sysctls := map[string]map[string]string{}
 	own := func(ns string) error {
-		sc, err := m.readNetnsSysctls(ns)
+		sc, err := m.readNetnsSysctls(project, ns)
 		if err != nil {
 			return err
 		}

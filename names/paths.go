@@ -138,15 +138,16 @@ func (r Runtime) IsSysctlRecord(p string, keys ...string) bool {
 	return false
 }
 
-// NetnsSysctls is the record of the sysctls topo set in a container's
-// namespace NS, a key a line, so that a key the file drops is put back to
-// a new namespace's value: NS.sysctls in the root's netns folder.
-func (r Runtime) NetnsSysctls(ns string) string {
-	return path.Join(r.Root, "netns", ns+".sysctls")
+// NetnsSysctls is the record of the sysctls topo set in namespace NS of
+// project's, a key a line, so that a key the file drops is put back to a
+// new namespace's value: NS.sysctls in the project's folder, which goes
+// with it.
+func (r Runtime) NetnsSysctls(project, ns string) string {
+	return path.Join(r.Project(project), ns+".sysctls")
 }
 
 // IsNetnsSysctls reports whether p is the sysctl record of a namespace.
 func (r Runtime) IsNetnsSysctls(p string) bool {
 	dir, file := path.Split(p)
-	return path.Clean(dir) == path.Join(r.Root, "netns") && strings.HasSuffix(file, ".sysctls") && file != ".sysctls"
+	return path.Dir(path.Clean(dir)) == path.Clean(r.Root) && strings.HasSuffix(file, ".sysctls") && file != ".sysctls"
 }

@@ -140,6 +140,9 @@ type differ struct {
 	// routesGone are the routes the plan deletes (routeID), which the
 	// file's routes are then added again after.
 	routesGone map[string]bool
+	// linksGone are the links (by mark name) that go with their
+	// namespaces, whose undo rebuilds them (links.go).
+	linksGone map[string]bool
 }
 
 // observedEndpoint is what the kernel holds of one endpoint mark.
@@ -322,6 +325,7 @@ func (d *differ) endpointsGone() (kept, routeGone map[string]bool) {
 		}
 		d.destroyEndpoint(key, o)
 	}
+	d.linksGoneWithNamespaces(rebuild)
 	d.namespacesGone(rebuild)
 	d.tunnelsGone()
 	d.bridgesGone()

@@ -179,7 +179,7 @@ func (d *differ) links(m *Model) {
 		want[l.Mark.Name] = l
 	}
 	for _, name := range sortedKeys(have) {
-		if l := want[name]; l != nil && d.linkIntact(l, have[name]) {
+		if l := want[name]; d.linksGone[name] || l != nil && d.linkIntact(l, have[name]) {
 			continue
 		}
 		d.destroyLink(name, have[name])
@@ -264,9 +264,57 @@ func (d *differ) repairLinkEnd(l *Link, e *LinkEnd, o observedEnd) {
 	d.impair(ref, e.NS, e.IfName, o.link.Qdisc, l.Imp)
 }
 
+// linksGoneWithNamespaces leaves to the deletion of their namespaces the
+// links whose two ends' namespaces both go (a down): deleting a link is a
+// wait of the kernel's each, deleting namespaces one wait for them all.
+// The rebuild of such a link, with the routes through it, is part of the
+// undo of the first of its namespaces by name, which then needs the
+// other: so that one goes first, and comes back last.
+func (d *differ) linksGoneWithNamespaces(rebuild map[string][]op.Step) {
+	have := d.linkEnds()
+	for _, name := range sortedKeys(have) {
+		ends := have[name]
+		if len(ends) != 2 || d.wantNS[ends[0].ns] != nil || d.wantNS[ends[1].ns] != nil {
+			continue
+		}
+		if d.linksGone == nil {
+			d.linksGone = map[string]bool{}
+		}
+		d.linksGone[name] = true
+		parts := linkRebuild(name, ends)
+		for _, o := range ends {
+			for _, r := range o.routes {
+				dst, gw := route(r)
+				parts = append(parts, op.Step{Action: op.Create, Ref: linkRef(name), Op: op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw, Metric: r.Metric, Proto: names.RouteProto}})
+			}
+		}
+		rebuild[ends[0].ns] = append(rebuild[ends[0].ns], parts...)
+	}
+}
+
+// linkRebuild makes an observed link again as it was: both ends' names,
+// MACs, MTU, addresses and impairment.
+func linkRebuild(name string, ends []observedEnd) []op.Step {
+	ref := linkRef(name)
+	first, peer := ends[0], ends[1]
+	mk, _ := names.ParseMark(first.link.Alias)
+	parts := []op.Step{{Action: op.Create, Ref: ref, Op: op.VethAdd{
+		NS: first.ns, Link: first.link.Name, LinkMAC: parseMAC(first.link.MAC),
+		Peer: peer.link.Name, PeerNS: peer.ns, MAC: parseMAC(peer.link.MAC), MTU: keptMTU(first.link), Mark: mk}}}
+	for _, o := range ends {
+		for _, a := range prefixes(o.link.Addrs) {
+			parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{NS: o.ns, Link: o.link.Name, Addr: a}})
+		}
+		if q := observedImpairment(o.link.Qdisc); !q.IsZero() {
+			parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.QdiscSet{NS: o.ns, Link: o.link.Name, Imp: q}})
+		}
+	}
+	return parts
+}
+
 // destroyLink removes a link the kernel holds: the routes through its
 // ends, each with its undo, then the pair, whose undo makes it again as
-// it was (both ends' names, MACs, MTU, addresses and impairment).
+// it was.
 func (d *differ) destroyLink(name string, ends []observedEnd) {
 	ref := linkRef(name)
 	for _, o := range ends {
@@ -284,18 +332,7 @@ func (d *differ) destroyLink(name string, ends []observedEnd) {
 		}
 		return
 	}
-	peer := ends[1]
-	parts := []op.Step{{Action: op.Create, Ref: ref, Op: op.VethAdd{
-		NS: first.ns, Link: first.link.Name, LinkMAC: parseMAC(first.link.MAC),
-		Peer: peer.link.Name, PeerNS: peer.ns, MAC: parseMAC(peer.link.MAC), MTU: keptMTU(first.link), Mark: mk}}}
-	for _, o := range ends {
-		for _, a := range prefixes(o.link.Addrs) {
-			parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{NS: o.ns, Link: o.link.Name, Addr: a}})
-		}
-		if q := observedImpairment(o.link.Qdisc); !q.IsZero() {
-			parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.QdiscSet{NS: o.ns, Link: o.link.Name, Imp: q}})
-		}
-	}
+	parts := linkRebuild(name, ends)
 	undo := &op.Step{Action: op.Create, Ref: ref, Op: op.Seq{Steps: parts}}
 	if len(parts) == 1 {
 		undo = &parts[0]

@@ -21,7 +21,7 @@ func (d *differ) sysctls(c *Container) {
 	if ns := d.ownNS[c.NS]; ns != nil {
 		now, before = ns.Sysctls, ns.SysctlsBefore
 	}
-	path := d.rt.NetnsSysctls(c.NS)
+	path := d.rt.NetnsSysctls(d.project, c.NS)
 	wantKeys := map[string]bool{}
 	var needs []op.Key
 	for _, s := range c.Sysctls {
@@ -55,7 +55,7 @@ func (d *differ) sysctls(c *Container) {
 // before they are set, removed (or shortened) after the keys it drops
 // are put back (needs).
 func (d *differ) sysctlRecord(ref op.Ref, ns string, now map[string]string, want []string, needs []op.Key) {
-	path := d.rt.NetnsSysctls(ns)
+	path := d.rt.NetnsSysctls(d.project, ns)
 	had := slices.Sorted(maps.Keys(now))
 	if slices.Equal(had, want) {
 		return
@@ -93,7 +93,7 @@ func (d *differ) sysctlRecordsGone() {
 			continue
 		}
 		mk, _ := names.ParseMark(ns.Mark)
-		path := d.rt.NetnsSysctls(name)
+		path := d.rt.NetnsSysctls(d.project, name)
 		d.add(destroy(op.Container(mk.Name), op.FileDel{Path: path}, op.FileWrite{Path: path, Content: recordOf(slices.Sorted(maps.Keys(ns.Sysctls)))}))
 	}
 }

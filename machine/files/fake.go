@@ -84,10 +84,10 @@ func (f *Fake) ReadRecord(key string) (string, bool, error) {
 }
 
 // ReadNetnsSysctls reads a namespace's sysctl record.
-func (f *Fake) ReadNetnsSysctls(ns string) (string, error) {
+func (f *Fake) ReadNetnsSysctls(project, ns string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.files[f.Runtime.NetnsSysctls(ns)], nil
+	return f.files[f.Runtime.NetnsSysctls(project, ns)], nil
 }
 
 // Nameservers are Servers.

@@ -159,8 +159,8 @@ func (k Kernel) ReadRecord(key string) (string, bool, error) {
 }
 
 // ReadNetnsSysctls reads the record of the sysctls topo set in ns.
-func (k Kernel) ReadNetnsSysctls(ns string) (string, error) {
-	b, err := readSmallFile(k.Runtime.NetnsSysctls(ns))
+func (k Kernel) ReadNetnsSysctls(project, ns string) (string, error) {
+	b, err := readSmallFile(k.Runtime.NetnsSysctls(project, ns))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}

@@ -66,7 +66,7 @@ func everyOp() []op.Operation {
 		op.RouteAdd{NS: "ops-a", Dst: pfx("10.90.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1"), Metric: 7, Proto: names.RouteProto},
 		op.QdiscSet{NS: "ops-a", Link: "p2p0", Imp: op.Impairment{Rate: 20e6}},
 		op.QdiscSet{NS: "ops-a", Link: "p2p0", Imp: op.Impairment{Rate: 5e6}},
-		op.FileWrite{Path: rt.NetnsSysctls("ops-b"), Content: names.FormatSysctlRecord([]string{names.IPForward})},
+		op.FileWrite{Path: rt.NetnsSysctls(p, "ops-b"), Content: names.FormatSysctlRecord([]string{names.IPForward})},
 		op.Sysctl{NS: "ops-b", Key: names.IPForward, Value: "1"},
 		op.Hairpin{Link: "veth-ops-a", On: false},
 		op.Hairpin{Link: "veth-ops-a", On: true},
@@ -100,7 +100,7 @@ func everyOp() []op.Operation {
 		// The rebuild an undo does, in one step.
 		op.Seq{Steps: []op.Step{{Op: veth}, {Op: op.AddrAdd{NS: "ops-a", Link: "eth0", Addr: pfx("10.88.0.2/24")}}}},
 		op.SysctlReset{NS: "ops-b", Key: names.IPForward},
-		op.FileDel{Path: rt.NetnsSysctls("ops-b")},
+		op.FileDel{Path: rt.NetnsSysctls(p, "ops-b")},
 		op.QdiscDel{NS: "ops-a", Link: "p2p0"},
 		op.RouteDel{NS: "ops-a", Dst: pfx("10.90.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1"), Metric: 7, Proto: names.RouteProto},
 		op.LinkDel{NS: "ops-a", Link: "p2p0", Mark: p2p.Mark},
