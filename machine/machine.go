@@ -2,8 +2,8 @@
 // the live state of a project and performs operations (package op). A
 // Machine is composed of small mechanisms, each behind an interface of its
 // own with a real implementation and a fake: Links (netlink: namespaces,
-// links, addresses, routes), Firewall (iptables), Sysctls, Files
-// (/etc/netns, the records of host sysctls) and Processes (container
+// links, addresses, routes, qdiscs), Firewall (iptables), Sysctls, Files
+// (/etc/netns, the records of sysctls topo set) and Processes (container
 // commands, the resolver). Apply dispatches on the operation's type, once,
 // here; the real composition is package machine/linux's, the in-memory
 // one package machine/fake's, and both run the same code above the

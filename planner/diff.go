@@ -446,6 +446,9 @@ func (d *differ) destroyEndpoint(key string, o *observedEndpoint) {
 	ref := op.Endpoint(key)
 	if o.inner != nil {
 		d.routesDel(ref, o)
+		// The qdisc goes with the link; removed first, its undo puts it
+		// back on the link made again.
+		d.impair(ref, o.ns, o.inner.Name, o.inner.Qdisc, op.Impairment{})
 		for _, a := range prefixes(o.inner.Addrs) {
 			d.add(destroy(ref, op.AddrDel{NS: o.ns, Link: o.inner.Name, Addr: a}, op.AddrAdd{NS: o.ns, Link: o.inner.Name, Addr: a}))
 		}
@@ -489,13 +492,12 @@ func endpointRebuild(key string, o *observedEndpoint) (steps []op.Step, ok bool)
 	for _, a := range prefixes(o.inner.Addrs) {
 		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{NS: o.ns, Link: o.inner.Name, Addr: a}})
 	}
+	if q := observedImpairment(o.inner.Qdisc); !q.IsZero() {
+		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.QdiscSet{NS: o.ns, Link: o.inner.Name, Imp: q}})
+	}
 	for _, r := range o.routes {
 		dst, gw := route(r)
-		var proto uint8
-		if r.Topo {
-			proto = names.RouteProto
-		}
-		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw, Metric: r.Metric, Proto: proto}})
+		out = append(out, op.Step{Action: op.Create, Ref: ref, Op: op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw, Metric: r.Metric, Proto: routeProto(r)}})
 	}
 	return out, true
 }

@@ -285,7 +285,7 @@ func (d *differ) linksGoneWithNamespaces(rebuild map[string][]op.Step) {
 		for _, o := range ends {
 			for _, r := range o.routes {
 				dst, gw := route(r)
-				parts = append(parts, op.Step{Action: op.Create, Ref: linkRef(name), Op: op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw, Metric: r.Metric, Proto: names.RouteProto}})
+				parts = append(parts, op.Step{Action: op.Create, Ref: linkRef(name), Op: op.RouteAdd{NS: o.ns, Link: r.Dev, Dst: dst, Gateway: gw, Metric: r.Metric, Proto: routeProto(r)}})
 			}
 		}
 		rebuild[ends[0].ns] = append(rebuild[ends[0].ns], parts...)

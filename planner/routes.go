@@ -78,16 +78,22 @@ func routeID(ns string, r state.Route) string {
 // remembers it, so that the routes a file wants are added again.
 func (d *differ) routeDel(ref op.Ref, ns string, r state.Route) {
 	dst, gw := route(r)
-	var proto uint8
-	if r.Topo {
-		proto = names.RouteProto
-	}
+	proto := routeProto(r)
 	d.add(destroy(ref, op.RouteDel{NS: ns, Link: r.Dev, Dst: dst, Gateway: gw, Metric: r.Metric, Proto: proto},
 		op.RouteAdd{NS: ns, Link: r.Dev, Dst: dst, Gateway: gw, Metric: r.Metric, Proto: proto}))
 	if d.routesGone == nil {
 		d.routesGone = map[string]bool{}
 	}
 	d.routesGone[routeID(ns, r)] = true
+}
+
+// routeProto is the protocol number an observed route is made again
+// with: topo's for a file's route, else the kernel's.
+func routeProto(r state.Route) uint8 {
+	if r.Topo {
+		return names.RouteProto
+	}
+	return 0
 }
 
 // routes plans a container's static routes against the kernel's routes

@@ -127,6 +127,9 @@ var inPlace = []struct {
 	{"sysctl", "net.ipv4.ip_forward: 1", "net.ipv4.ip_forward: 0"},
 	{"sysctl-gone", "    sysctls: {net.ipv4.ip_forward: 1}\n", ""},
 	{"link-gone", "links:", "x-links:"},
+	{"endpoint-rate", "tools: {networks: [front]}", "tools: {networks: {front: {impairment: {rate: 50mbit}}}}"},
+	{"endpoint-mac", "tools: {networks: [front]}", `tools: {networks: {front: {mac_address: "02:00:00:00:99:01"}}}`},
+	{"interface-name", "tools: {networks: [front]}", "tools: {networks: {front: {interface_name: lan}}}"},
 }
 
 // inPlaceFile returns the changed file of change i; for "address" and

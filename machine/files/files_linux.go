@@ -1,7 +1,8 @@
 // Package files is the files mechanism of package machine: the
 // resolv.conf and hosts of /etc/netns/NS/ that `ip netns exec` puts over
-// /etc, and the records of host sysctls from before topo changed them.
-// Fake is its in-memory counterpart.
+// /etc, the records of host sysctls from before topo changed them, and
+// those of the sysctls topo set in namespaces. Fake is its in-memory
+// counterpart.
 package files
 
 import (

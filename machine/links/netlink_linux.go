@@ -1,6 +1,6 @@
 // Package links is the netlink mechanism of package machine: named
-// network namespaces, links, addresses and routes, observed and changed
-// through netlink handles bound to each namespace (never through the
+// network namespaces, links, addresses, routes and root qdiscs, observed
+// and changed through netlink handles bound to each namespace (never through the
 // calling thread's namespace). Named namespaces are kept under /run/netns
 // as iproute2 keeps them, so that `ip netns list` and `ip netns exec` see
 // them. It holds the machinery that makes large runs fast: its own dumps
