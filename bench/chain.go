@@ -128,10 +128,12 @@ func runChain(o *options, n int, stdout, stderr io.Writer) error {
 	res := map[string]*times{toolTopo: {}, toolBatched: {}}
 	loadBefore := loadavg()
 	for r := range o.runs {
-		for j, tool := range []string{toolTopo, toolBatched} {
-			if (j+r)%2 == 1 {
-				tool = []string{toolBatched, toolTopo}[j]
-			}
+		order := []string{toolTopo, toolBatched}
+		if r%2 == 1 {
+			// Neither always runs first after the other's teardown.
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, tool := range order {
 			up, down := []string{o.topo, "-f", yaml, "up"}, []string{o.topo, "-f", yaml, "down"}
 			if tool == toolBatched {
 				up, down = []string{"bash", upSh}, []string{"bash", downSh}
@@ -144,6 +146,12 @@ func runChain(o *options, n int, stdout, stderr io.Writer) error {
 				return err
 			} else if got.namespaces != base.namespaces+n {
 				return fmt.Errorf("chain %d, %s up: %s, want %d namespaces", n, tool, got, base.namespaces+n)
+			}
+			if tool == toolTopo {
+				// Converged: a plan has nothing to do (untimed).
+				if _, err := measure(o.timeout, []string{o.topo, "-f", yaml, "plan", "--detailed-exitcode"}); err != nil {
+					return fmt.Errorf("chain %d: no-op plan: %w", n, err)
+				}
 			}
 			d, err := measure(o.timeout, down)
 			if err != nil {
