@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/topolab/topo/machine"
 	"github.com/topolab/topo/machine/nlattr"
+	topons "github.com/topolab/topo/machine/netns"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/state"
@@ -251,9 +251,9 @@ func percent(p uint32) float64 {
 func nlaAlign(n int) int { return (n + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1) }
 
 // Netem reports whether the kernel has the netem qdisc: it tries to add
-// one to lo in a namespace made for the test on a thread of its own,
-// which ends with it, so nothing of the machine's changes. Asked once a
-// process.
+// one to lo in a namespace made for the test on a thread of its own, and
+// freed when the thread goes back to its namespace, so nothing of the
+// machine's changes. Asked once a process.
 func (k *Kernel) Netem() bool {
 	netemOnce.Do(func() { netemFound = probeNetem() == nil })
 	return netemFound
@@ -264,27 +264,24 @@ var (
 	netemFound bool
 )
 
+// Equivalent to: `unshare -n tc qdisc add dev lo root netem delay 1ms`
 func probeNetem() error {
-	done := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread, in its throwaway namespace, exits
-		// with the goroutine.
-		runtime.LockOSThread()
+	// OnThread puts the thread back in its namespace after: a thread left
+	// to end in the throwaway one could be the main thread, which the Go
+	// runtime keeps, and /proc/self/net would then show that namespace.
+	return topons.OnThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- err
-			return
+			return err
 		}
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
-			done <- err
-			return
+			return err
 		}
 		defer h.Close()
 		lo, err := h.LinkByName("lo")
-		if err == nil {
-			err = h.QdiscAdd(qdiscOf(lo.Attrs().Index, op.Impairment{Delay: time.Millisecond}))
+		if err != nil {
+			return err
 		}
-		done <- err
-	}()
-	return <-done
+		return h.QdiscAdd(qdiscOf(lo.Attrs().Index, op.Impairment{Delay: time.Millisecond}))
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -73,22 +72,19 @@ func (Kernel) GetIn(ns string, keys []string) (map[string]string, error) {
 }
 
 // Fresh reads keys in a namespace made for it on a thread of its own,
-// which ends with it: a new namespace's values.
+// which then goes back to its namespace (so the new one is freed): a new
+// namespace's values.
 //
 // Equivalent to: `unshare -n sysctl -n KEY...`
 func (Kernel) Fresh(keys []string) (map[string]string, error) {
 	out := make(map[string]string, len(keys))
-	done := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread exits with its namespace.
-		runtime.LockOSThread()
+	err := topons.OnThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("make a namespace to read sysctls in: %w", err)
-			return
+			return fmt.Errorf("make a namespace to read sysctls in: %w", err)
 		}
-		done <- readKeys(keys, out)
-	}()
-	return out, <-done
+		return readKeys(keys, out)
+	})
+	return out, err
 }
 
 // readKeys reads keys of the calling thread's namespace into out,
