@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topo/machine"
-	"github.com/topolab/topo/machine/nlattr"
 	topons "github.com/topolab/topo/machine/netns"
+	"github.com/topolab/topo/machine/nlattr"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/state"
