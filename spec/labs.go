@@ -153,13 +153,15 @@ func (p *parser) linkEnds(l *Link, n *yaml.Node, what string) bool {
 		p.errorf(n, "%s: endpoints has %d ends: a link has two (a veth pair), like [\"r1:eth1\", \"r2:eth1\"]", what, len(v.Content))
 		return false
 	}
+	// Both ends or none: a link with one end is no link, and the checks
+	// after parsing take both for given.
+	var ends [2]*LinkEnd
 	for i, item := range v.Content {
-		end := p.linkEnd(item, fmt.Sprintf("%s, end %d", what, i+1))
-		if end == nil {
+		if ends[i] = p.linkEnd(item, fmt.Sprintf("%s, end %d", what, i+1)); ends[i] == nil {
 			return false
 		}
-		l.Ends[i] = end
 	}
+	l.Ends = ends
 	return true
 }
 
