@@ -37,26 +37,19 @@ type remoteRun struct {
 }
 
 func (g *globals) fleet() (*fleet, error) {
-	opt, err := g.options()
+	// The files themselves, never the record of an earlier up: every
+	// host is sent the document they resolve to.
+	f, err := g.loadFiles()
 	if err != nil {
 		return nil, err
 	}
-	d, err := spec.Resolve(opt)
-	if err != nil {
-		return nil, err
-	}
-	f, err := d.File()
-	if err != nil {
-		return nil, err
-	}
-	g.sayNotes(f)
 	if len(f.Hosts) == 0 {
 		return nil, fmt.Errorf("--all-hosts: %s has no hosts:; without them there is one machine: leave --all-hosts out", g.fileNames())
 	}
-	project := cmp.Or(g.project, f.Project)
+	project := f.Project // -p applied
 	var doc bytes.Buffer
 	// One file, interpolated here, named: each host reads the same.
-	if err := d.Render(&doc, "yaml", project); err != nil {
+	if err := g.doc.Render(&doc, "yaml", project); err != nil {
 		return nil, err
 	}
 	return &fleet{g: g, project: project, hosts: f.Hosts, doc: doc.Bytes()}, nil
