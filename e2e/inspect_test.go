@@ -54,7 +54,7 @@ func TestLookingInside(t *testing.T) {
 	}
 	br := h.bridgeWith("10.42.1.1/24")
 	want := view.NetworkDetail{FormatVersion: "1", Type: "network", Name: "front", Project: "shop", State: "up", Driver: "bridge", Bridge: br.Name,
-		Subnet: "10.42.1.0/24", Gateway: "10.42.1.1", Members: []view.Member{{Container: "web", Interface: "eth0",
+		Subnet: "10.42.1.0/24", Gateway: "10.42.1.1", MTU: 1500, Members: []view.Member{{Container: "web", Interface: "eth0",
 			HostLink: front.Members[0].HostLink, Address: "10.42.1.10/24", Aliases: []string{"www"}}}}
 	if d := cmp.Diff(want, front); d != "" {
 		t.Errorf("inspect front (-want +got):\n%s", d)

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/topolab/topo/view"
 )
 
 // TestNetworkMTU: a network's mtu: is the MTU of its bridge and of both
@@ -48,8 +51,23 @@ func TestNetworkMTU(t *testing.T) {
 			}
 		}
 	}
+	// inspected is the MTU `topo inspect lan` shows.
+	inspected := func() int {
+		t.Helper()
+		var d view.NetworkDetail
+		if err := json.Unmarshal([]byte(h.mustTopo("inspect", "-f", file, "lan", "--json")), &d); err != nil {
+			t.Fatal(err)
+		}
+		if text := h.mustTopo("inspect", "-f", file, "lan"); !strings.Contains(text, fmt.Sprintf("\n  mtu       %d\n", d.MTU)) {
+			t.Errorf("inspect lan says mtu %d in JSON, and as text:\n%s", d.MTU, text)
+		}
+		return d.MTU
+	}
 	if got := mtus(); got != "1400 1400 1400 1400 1400" {
 		t.Errorf("MTUs of the bridge, its ports, a's and b's eth0: %s, want 1400 each", got)
+	}
+	if got := inspected(); got != 1400 {
+		t.Errorf("inspect lan: mtu %d, want 1400", got)
 	}
 	fits(1400)
 	pid := func() string {
@@ -69,13 +87,21 @@ func TestNetworkMTU(t *testing.T) {
 	if got := mtus(); got != "9000 9000 9000 9000 9000" {
 		t.Errorf("MTUs after the change: %s, want 9000 each", got)
 	}
+	if got := inspected(); got != 9000 {
+		t.Errorf("inspect lan after the change: mtu %d, want 9000", got)
+	}
 	fits(9000)
 	if after := pid(); after != before {
 		t.Errorf("a's command restarted: pid %s, was %s", after, before)
 	}
 
-	// Drift: an MTU changed by hand is put back.
+	// Drift: an MTU changed by hand is put back. inspect shows the
+	// kernel's.
 	h.mustSh("ip -n mtu-b link set eth0 mtu 1280")
+	h.mustSh("ip link set " + br + " mtu 8000")
+	if got := inspected(); got != 8000 {
+		t.Errorf("inspect lan after the bridge's MTU was set to 8000 by hand: mtu %d", got)
+	}
 	if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 2 || !strings.Contains(out, "~ ip -n mtu-b link set eth0 mtu 9000  # endpoint b/lan") {
 		t.Errorf("plan after b's MTU changed by hand: exit %d\n%s", code, out)
 	}

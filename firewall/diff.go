@@ -533,9 +533,10 @@ func RestoreInput(table string, cs []Change) []byte {
 	return append(b, "COMMIT\n"...)
 }
 
-// Command renders a change as the iptables command a person would type.
-func Command(table string, c Change) string {
-	return "iptables -t " + table + " " + c.Args()
+// Command renders a change as the iptables (or ip6tables) command a
+// person would type.
+func Command(f Family, table string, c Change) string {
+	return f.Program() + " -t " + table + " " + c.Args()
 }
 
 // Part returns project's part of f, as Diff looks at it: the project's own

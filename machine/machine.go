@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/state"
 )
@@ -109,9 +110,11 @@ type Links interface {
 	Settle(ctx context.Context)
 }
 
-// Firewall is the firewall mechanism, behind which iptables is one
-// backend: it reads topo's tables and applies a batch of changes to one
-// of them, all or nothing.
+// Firewall is the firewall mechanism of one address family, behind which
+// iptables is one backend: it reads topo's tables and applies a batch of
+// changes to one of them, all or nothing. A machine has one of each
+// family (Mechanisms.Firewall, Firewall6), the kernel's tables of the two
+// being apart.
 type Firewall interface {
 	// Backend names the backend, or fails with ErrNoFirewall.
 	Backend(ctx context.Context) (string, error)
@@ -180,8 +183,10 @@ type Processes interface {
 
 // Mechanisms is a Machine made of its mechanisms.
 type Mechanisms struct {
-	Links     Links
+	Links Links
+	// Firewall is IPv4's (iptables), Firewall6 IPv6's (ip6tables).
 	Firewall  Firewall
+	Firewall6 Firewall
 	Sysctls   Sysctls
 	Files     Files
 	Processes Processes
@@ -271,7 +276,7 @@ func (m *Mechanisms) apply(ctx context.Context, o op.Operation) error {
 		}
 		return m.Sysctls.Set(o.NS, o.Key, v)
 	case op.FirewallBatch:
-		return m.Firewall.Apply(ctx, o)
+		return m.firewallOf(o.Family).Apply(ctx, o)
 	case op.FileWrite:
 		return m.Files.Write(o)
 	case op.FileDel:
@@ -296,6 +301,14 @@ func (m *Mechanisms) apply(ctx context.Context, o op.Operation) error {
 		return m.Processes.Stop(o)
 	}
 	return fmt.Errorf("operation %s (%T): no mechanism performs it", o.Name(), o)
+}
+
+// firewallOf is the firewall of family f.
+func (m *Mechanisms) firewallOf(f firewall.Family) Firewall {
+	if f == firewall.IPv6 {
+		return m.Firewall6
+	}
+	return m.Firewall
 }
 
 // whileTearingDown says whether o may run while the kernel still removes

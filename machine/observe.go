@@ -19,17 +19,22 @@ import (
 func (m *Mechanisms) Observe(ctx context.Context, project string) (*state.Snapshot, error) {
 	// Never show links that the kernel is still removing for topo.
 	m.Links.Settle(ctx)
-	// The firewall may be read by a process of its own that mostly waits
-	// on the kernel: it is read while the namespaces are.
+	// The firewalls may be read by processes of their own that mostly
+	// wait on the kernel: they are read while the namespaces are, both
+	// families at once.
 	type fwResult struct {
 		fw  *state.Firewall
 		err error
 	}
-	fwc := make(chan fwResult, 1)
-	go func() {
-		fw, err := m.Firewall.Observe(ctx)
-		fwc <- fwResult{fw, err}
-	}()
+	readFirewall := func(fw Firewall) <-chan fwResult {
+		c := make(chan fwResult, 1)
+		go func() {
+			f, err := fw.Observe(ctx)
+			c <- fwResult{f, err}
+		}()
+		return c
+	}
+	fwc, fw6c := readFirewall(m.Firewall), readFirewall(m.Firewall6)
 	snap := &state.Snapshot{}
 	var mu sync.Mutex
 	// The reader that finds a namespace to be the project's reads its
@@ -63,14 +68,17 @@ func (m *Mechanisms) Observe(ctx context.Context, project string) (*state.Snapsh
 		return nil
 	}
 	err := m.Links.Observe(ctx, project, snap, own)
-	fwr := <-fwc
+	fwr, fw6r := <-fwc, <-fw6c
 	if err != nil {
 		return nil, err
 	}
 	if fwr.err != nil {
 		return nil, fwr.err
 	}
-	snap.Firewall = fwr.fw
+	if fw6r.err != nil {
+		return nil, fmt.Errorf("ip6tables: %w", fw6r.err)
+	}
+	snap.Firewall, snap.Firewall6 = fwr.fw, fw6r.fw
 	if err := m.attachNetnsSysctls(snap, sysctls); err != nil {
 		return nil, err
 	}

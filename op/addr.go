@@ -39,17 +39,26 @@ type RouteDel struct {
 	Proto    uint8
 }
 
-// DefaultRoute is the destination `default` of IPv4.
-var DefaultRoute = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+// DefaultRoute is the destination `default` of IPv4; IPv6's is ::/0,
+// which plans and snapshots write as such.
+var (
+	DefaultRoute  = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	DefaultRoute6 = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+)
 
 func (AddrAdd) Name() string  { return "addr-add" }
 func (AddrDel) Name() string  { return "addr-del" }
 func (RouteAdd) Name() string { return "route-add" }
 func (RouteDel) Name() string { return "route-del" }
 
-// Command: `ip [-n NS] addr add ADDR dev LINK`.
+// Command: `ip [-n NS] addr add ADDR dev LINK`, and `nodad` for IPv6:
+// the address is usable at once.
 func (o AddrAdd) Command() string {
-	return ipIn(o.NS) + "addr add " + o.Addr.String() + " dev " + o.Link
+	s := ipIn(o.NS) + "addr add " + o.Addr.String() + " dev " + o.Link
+	if o.Addr.Addr().Is6() {
+		s += " nodad"
+	}
+	return s
 }
 
 // Command: `ip [-n NS] addr del ADDR dev LINK`.

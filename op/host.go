@@ -15,9 +15,11 @@ type Sysctl struct {
 	NS, Key, Value string
 }
 
-// FirewallBatch applies changes to one iptables table in one
-// iptables-restore --noflush: all of them or none.
+// FirewallBatch applies changes to one table of one family in one
+// iptables-restore (or ip6tables-restore) --noflush: all of them or none.
 type FirewallBatch struct {
+	// Family is the table's: IPv4 (iptables), the zero value, or IPv6.
+	Family  firewall.Family
 	Table   string
 	Changes []firewall.Change
 }
@@ -50,7 +52,7 @@ func (o Sysctl) Command() string {
 func (o FirewallBatch) Command() string {
 	lines := make([]string, len(o.Changes))
 	for i, c := range o.Changes {
-		lines[i] = firewall.Command(o.Table, c)
+		lines[i] = firewall.Command(o.Family, o.Table, c)
 	}
 	return strings.Join(lines, "\n")
 }
@@ -70,7 +72,7 @@ func (o FirewallBatch) Lines() []FirewallLine {
 		if !c.Adds() {
 			g = '-'
 		}
-		out[i] = FirewallLine{g, firewall.Command(o.Table, c)}
+		out[i] = FirewallLine{g, firewall.Command(o.Family, o.Table, c)}
 	}
 	return out
 }
@@ -223,7 +225,9 @@ func shellQuote(s string) string {
 // The wire form of these operations (see wire.go).
 func init() {
 	register("sysctl", func(w *wire) (Operation, error) { return Sysctl{NS: w.NS, Key: w.Key, Value: w.Value}, nil })
-	register("firewall", func(w *wire) (Operation, error) { return FirewallBatch{Table: w.Table, Changes: w.Rules}, nil })
+	register("firewall", func(w *wire) (Operation, error) {
+		return FirewallBatch{Family: w.Family, Table: w.Table, Changes: w.Rules}, nil
+	})
 	register("file-write", func(w *wire) (Operation, error) {
 		return FileWrite{NS: w.NS, Path: w.Path, Content: w.Content}, nil
 	})
@@ -245,7 +249,7 @@ func init() {
 }
 
 func (o Sysctl) fill(w *wire)         { w.NS, w.Key, w.Value = o.NS, o.Key, o.Value }
-func (o FirewallBatch) fill(w *wire)  { w.Table, w.Rules = o.Table, o.Changes }
+func (o FirewallBatch) fill(w *wire)  { w.Family, w.Table, w.Rules = o.Family, o.Table, o.Changes }
 func (o FileWrite) fill(w *wire)      { w.NS, w.Path, w.Content = o.NS, o.Path, o.Content }
 func (o FileDel) fill(w *wire)        { w.NS, w.Path = o.NS, o.Path }
 func (o RecordsWrite) fill(w *wire)   { w.Project, w.Content = o.Project, o.Content }

@@ -11,6 +11,8 @@ package op
 import (
 	"fmt"
 	"strings"
+
+	"github.com/topolab/topo/firewall"
 )
 
 // Operation is one kernel change. Only this package's types are
@@ -103,7 +105,7 @@ func (s Step) Headline() string { return Headline(s.Op) }
 // Headline is Step.Headline for an operation.
 func Headline(o Operation) string {
 	if fb, ok := o.(FirewallBatch); ok {
-		return fmt.Sprintf("iptables-restore --noflush: %d changes to table %s", len(fb.Changes), fb.Table)
+		return fmt.Sprintf("%s-restore --noflush: %d changes to table %s", fb.Family.Program(), len(fb.Changes), fb.Table)
 	}
 	return o.Command()
 }
@@ -153,8 +155,14 @@ func Endpoint(name string) Ref { return Ref{RefEndpoint, name} }
 // Link is the Ref of a point-to-point link, by its mark's name.
 func Link(name string) Ref { return Ref{RefLink, name} }
 
-// Firewall is the Ref of an iptables table's changes.
-func Firewall(table string) Ref { return Ref{RefFirewall, table} }
+// Firewall is the Ref of the changes of a table of family f: "firewall
+// nat" (IPv4's), "firewall ipv6 nat".
+func Firewall(f firewall.Family, table string) Ref {
+	if f == firewall.IPv6 {
+		return Ref{RefFirewall, f.String() + " " + table}
+	}
+	return Ref{RefFirewall, table}
+}
 
 func (r Ref) String() string {
 	if r.Name == "" {

@@ -54,7 +54,9 @@ type wire struct {
 	Health  string  `json:"health,omitempty"`
 	DropLog bool    `json:"drop_log,omitempty"`
 	Keep    bool    `json:"keep,omitempty"`
-	Table   string  `json:"table,omitempty"`
+	// Family is a firewall batch's, left out for IPv4.
+	Family firewall.Family `json:"family,omitempty"`
+	Table  string          `json:"table,omitempty"`
 	// Rules are a firewall batch's changes.
 	Rules   []firewall.Change `json:"rules,omitempty"`
 	Project string            `json:"project,omitempty"`

@@ -115,9 +115,9 @@ func (d *differ) bridgesGone() {
 		}
 		add := op.Step{Action: op.Create, Ref: ref, Op: op.BridgeAdd{Link: l.Name, MAC: mac, MTU: keptMTU(l), Mark: mk}}
 		undo := &add
-		if len(l.Addrs) > 0 {
+		if addrs := prefixes(l.Addrs); len(addrs) > 0 {
 			parts := []op.Step{add}
-			for _, a := range prefixes(l.Addrs) {
+			for _, a := range addrs {
 				parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{Link: l.Name, Addr: a}})
 			}
 			undo = &op.Step{Action: op.Create, Ref: ref, Op: op.Seq{Steps: parts}}

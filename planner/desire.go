@@ -600,10 +600,10 @@ func currentSubnets(obs *state.Snapshot, project string) map[string]netip.Prefix
 	out := map[string]netip.Prefix{}
 	for _, l := range obs.Host.Links {
 		mk, ok := names.ParseMark(l.Alias)
-		if !ok || mk.Project != project || mk.Kind != names.KindNetwork || len(l.Addrs) == 0 {
+		if !ok || mk.Project != project || mk.Kind != names.KindNetwork {
 			continue
 		}
-		if p, err := netip.ParsePrefix(l.Addrs[0]); err == nil {
+		if p, ok := l.Addr(false); ok {
 			out[mk.Name] = p.Masked()
 		}
 	}
@@ -620,10 +620,10 @@ func heldAddresses(obs *state.Snapshot, project string) map[string]netip.Addr {
 		}
 		for _, l := range ns.Links {
 			mk, ok := names.ParseMark(l.Alias)
-			if !ok || mk.Project != project || mk.Kind != names.KindEndpoint || len(l.Addrs) == 0 {
+			if !ok || mk.Project != project || mk.Kind != names.KindEndpoint {
 				continue
 			}
-			if p, err := netip.ParsePrefix(l.Addrs[0]); err == nil {
+			if p, ok := l.Addr(false); ok {
 				out[mk.Name] = p.Addr()
 			}
 		}

@@ -430,6 +430,7 @@ func (d *differ) checkCollisions(m *Model) {
 	d.checkTunnels(m)
 	if len(m.Networks) > 0 { // a project without networks has no chains
 		d.errs = append(d.errs, firewall.Conflicts(m.Project, d.obs.Firewall)...)
+		d.errs = append(d.errs, firewall.Conflicts(m.Project, d.obs.Firewall6)...)
 	}
 }
 
@@ -553,7 +554,7 @@ func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) (ro
 	d.mtu(ref, c.NS, have.inner, cmp.Or(e.MTU, names.DefaultMTU))
 	d.endpointMAC(ref, c.NS, e, have.inner)
 	d.impair(ref, c.NS, e.IfName, have.inner.Qdisc, e.Imp)
-	if len(have.inner.Addrs) > 0 && !slices.Contains(prefixes(have.inner.Addrs), e.Addr) {
+	if addrs := prefixes(have.inner.Addrs); len(addrs) > 0 && !slices.Contains(addrs, e.Addr) {
 		// Every address goes before the new one comes (an address
 		// change), and with the last one the kernel drops every route
 		// through the link: delete them first, as steps whose undo puts
@@ -609,11 +610,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// prefixes reads observed addresses (CIDR form, host part kept).
+// prefixes reads the observed addresses topo manages (CIDR form, host
+// part kept): all but IPv6 link-local ones, which the kernel makes on a
+// link as it comes up (a bridge's, once it has a port) and takes away
+// with it. No plan adds, removes or restores them.
 func prefixes(addrs []string) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(addrs))
 	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a); err == nil {
+		if p, err := netip.ParsePrefix(a); err == nil && !p.Addr().IsLinkLocalUnicast() {
 			out = append(out, p)
 		}
 	}

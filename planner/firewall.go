@@ -87,7 +87,7 @@ func (d *differ) firewall(m *Model) {
 		case adds == 0:
 			action = op.Destroy
 		}
-		d.add(step(action, op.Firewall(tc.Table), op.FirewallBatch{Table: tc.Table, Changes: tc.Changes},
+		d.add(step(action, op.Firewall(firewall.IPv4, tc.Table), op.FirewallBatch{Table: tc.Table, Changes: tc.Changes},
 			op.FirewallBatch{Table: tc.Table, Changes: firewall.Invert(tc.Changes)}))
 	}
 }

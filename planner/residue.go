@@ -79,7 +79,8 @@ func Compare(project string, before, after *state.Snapshot, o Options) *Comparis
 	c.processes(before.Processes, after.Processes)
 	c.files(before.Files, after.Files)
 	c.resolver(before.Resolver, after.Resolver)
-	c.firewall(before.Firewall, after.Firewall)
+	c.firewall(firewall.IPv4, before.Firewall, after.Firewall)
+	c.firewall(firewall.IPv6, before.Firewall6, after.Firewall6)
 	return &Comparison{Differences: c.out}
 }
 
@@ -315,10 +316,10 @@ func (c *comparer) resolver(before, after *state.Resolver) {
 	}
 }
 
-func (c *comparer) firewall(before, after *state.Firewall) {
+func (c *comparer) firewall(fam firewall.Family, before, after *state.Firewall) {
 	b, a := firewall.Part(before, c.project), firewall.Part(after, c.project)
 	for _, tc := range firewall.Diff(c.project, b, a) {
-		c.add(&op.Step{Action: op.Change, Ref: check, Op: op.FirewallBatch{Table: tc.Table, Changes: tc.Changes}},
-			"%d iptables rules or chains of project %s in table %s differ", len(tc.Changes), c.project, tc.Table)
+		c.add(&op.Step{Action: op.Change, Ref: check, Op: op.FirewallBatch{Family: fam, Table: tc.Table, Changes: tc.Changes}},
+			"%d %s rules or chains of project %s in table %s differ", len(tc.Changes), fam.Program(), c.project, tc.Table)
 	}
 }

@@ -4,6 +4,8 @@
 // planner tests can keep observed states in golden folders.
 package state
 
+import "net/netip"
+
 // Snapshot is the kernel as topo sees it at one moment.
 type Snapshot struct {
 	// Host is the namespace topo runs in.
@@ -20,8 +22,10 @@ type Snapshot struct {
 	// Processes are the project's container commands, from their pid files
 	// (see process.go), sorted by container.
 	Processes []Process `json:"processes,omitempty"`
-	// Firewall holds topo's iptables chains and the jumps into them.
-	Firewall *Firewall `json:"firewall,omitempty"`
+	// Firewall holds topo's iptables chains and the jumps into them;
+	// Firewall6 the same of ip6tables (nil on a host without them).
+	Firewall  *Firewall `json:"firewall,omitempty"`
+	Firewall6 *Firewall `json:"firewall6,omitempty"`
 	// Ports is the host's ports: what publishes without a host port are
 	// picked from, and the sockets a publish must not take over.
 	Ports *HostPorts `json:"ports,omitempty"`
@@ -72,7 +76,8 @@ type Link struct {
 	// Hairpin says a bridge port may send a frame back out of the port it
 	// came in by; false for links that are not bridge ports.
 	Hairpin bool `json:"hairpin,omitempty"`
-	// Addrs are IPv4 addresses in CIDR form, sorted.
+	// Addrs are the link's addresses of both families in CIDR form,
+	// sorted: the kernel's own IPv6 link-local ones (fe80::/10) too.
 	Addrs []string `json:"addrs,omitempty"`
 	// Parent and MacvlanMode are a macvlan's: the host link it is made
 	// on, and its mode (bridge, private, vepa, passthru).
@@ -106,9 +111,9 @@ type Qdisc struct {
 	Reorder   float64 `json:"reorder,omitempty"`
 }
 
-// Route is an IPv4 route of the main table.
+// Route is a route of the main table, IPv4 or IPv6.
 type Route struct {
-	// Dst is "default" or a CIDR.
+	// Dst is "default" (IPv4's), "::/0" (IPv6's default) or a CIDR.
 	Dst     string `json:"dst"`
 	Gateway string `json:"gateway,omitempty"`
 	Dev     string `json:"dev,omitempty"`
@@ -117,6 +122,18 @@ type Route struct {
 	// Topo says the route carries topo's protocol number
 	// (names.RouteProto): one of a file's routes:.
 	Topo bool `json:"topo,omitempty"`
+}
+
+// Addr returns the first of the link's addresses of the family (IPv6
+// when v6) that is not link-local: the one topo gave it.
+func (l *Link) Addr(v6 bool) (netip.Prefix, bool) {
+	for _, a := range l.Addrs {
+		p, err := netip.ParsePrefix(a)
+		if err == nil && p.Addr().Is6() == v6 && !p.Addr().IsLinkLocalUnicast() {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
 }
 
 // Namespace returns the named namespace, or nil.

@@ -34,6 +34,9 @@ type NetworkDetail struct {
 	Subnet   string `json:"subnet"`
 	Gateway  string `json:"gateway"`
 	Internal bool   `json:"internal"`
+	// MTU is the bridge's, as the kernel has it once the network is up;
+	// the file's (1500 by default) before.
+	MTU int `json:"mtu"`
 	// VXLAN and VNI are an overlay network's VXLAN device and
 	// identifier on this host.
 	VXLAN string `json:"vxlan,omitempty"`
@@ -120,7 +123,7 @@ func Inspect(in *Input, name, kind string) (any, error) {
 
 func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 	d := &NetworkDetail{FormatVersion: FormatVersion, Type: "network", Name: n.Name, Project: in.Model.Project, State: StateDown,
-		Driver: n.DriverName(), Bridge: n.Bridge, Parent: n.Parent, Subnet: n.Subnet.String(), Gateway: addrText(n.Gateway), Internal: n.Internal, Members: []Member{}}
+		Driver: n.DriverName(), Bridge: n.Bridge, Parent: n.Parent, Subnet: n.Subnet.String(), Gateway: addrText(n.Gateway), Internal: n.Internal, MTU: n.LinkMTU(), Members: []Member{}}
 	if n.Overlay != nil {
 		d.VXLAN, d.VNI = n.Overlay.Link, n.Overlay.VNI
 	}
@@ -132,10 +135,11 @@ func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 	case l != nil && l.Alias == names.NewMark(in.Model.Project, names.KindNetwork, n.Name).String():
 		d.State = StateUp
 		// The kernel is the truth: a bridge holds the subnet it was given.
-		if len(l.Addrs) > 0 {
-			if p, err := netip.ParsePrefix(l.Addrs[0]); err == nil {
-				d.Subnet, d.Gateway = p.Masked().String(), p.Addr().String()
-			}
+		if p, ok := l.Addr(false); ok {
+			d.Subnet, d.Gateway = p.Masked().String(), p.Addr().String()
+		}
+		if l.MTU != 0 {
+			d.MTU = l.MTU
 		}
 	}
 	for _, sc := range in.File.Containers {
@@ -218,7 +222,7 @@ func (d *NetworkDetail) Render(w io.Writer) error {
 	} else {
 		fmt.Fprintf(&b, "  bridge    %s\n", d.Bridge)
 	}
-	fmt.Fprintf(&b, "  subnet    %s\n  gateway   %s\n  internal  %v\n", d.Subnet, d.Gateway, d.Internal)
+	fmt.Fprintf(&b, "  subnet    %s\n  gateway   %s\n  internal  %v\n  mtu       %d\n", d.Subnet, d.Gateway, d.Internal, d.MTU)
 	if d.VXLAN != "" {
 		fmt.Fprintf(&b, "  vxlan     %s id %d\n", d.VXLAN, d.VNI)
 	}

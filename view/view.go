@@ -133,8 +133,8 @@ func (in *Input) observedAddr(ns, container, network string) (addr string, link 
 	for i := range n.Links {
 		l := &n.Links[i]
 		if l.Alias == want {
-			if len(l.Addrs) > 0 {
-				return l.Addrs[0], l
+			if p, ok := l.Addr(false); ok {
+				return p.String(), l
 			}
 			return "", l
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/topolab/topo/internal/golden"
 	"github.com/topolab/topo/machine/fake"
 	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
@@ -211,5 +212,42 @@ func TestDotRenders(t *testing.T) {
 		if err != nil || !bytes.Contains(out, []byte("<svg")) || bytes.Contains(out, []byte("Warning")) {
 			t.Errorf("dot -Tsvg %s: %v\n%.400s", f, err, out)
 		}
+	}
+}
+
+// TestInspectMTU: inspect shows a network's MTU, the file's while the
+// network is down, the bridge's in the kernel once it is up, even when
+// someone changed it by hand.
+func TestInspectMTU(t *testing.T) {
+	f, err := spec.Parse("/lab/mtu/topo.yaml", []byte("networks:\n  lan: {mtu: 1400}\n  plain: {}\ncontainers:\n  a: {networks: [lan, plain]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fake.New(nil)
+	mtu := func(network string) int {
+		t.Helper()
+		obs, _ := k.Observe(context.Background(), f.Project)
+		m, err := planner.Desire(f, obs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := view.Inspect(&view.Input{File: f, Model: m, Obs: obs}, network, "network")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.(*view.NetworkDetail).MTU
+	}
+	if got, got2 := mtu("lan"), mtu("plain"); got != 1400 || got2 != 1500 {
+		t.Errorf("down: lan's mtu %d, plain's %d; want 1400 and 1500", got, got2)
+	}
+	upOn(t, k, f)
+	if got := mtu("lan"); got != 1400 {
+		t.Errorf("up: lan's mtu %d, want 1400", got)
+	}
+	if err := k.Links.LinkSetMTU(op.LinkSetMTU{Link: names.Bridge(f.Project, "lan"), MTU: 1300}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mtu("lan"); got != 1300 {
+		t.Errorf("after the bridge's MTU was set by hand to 1300: inspect says %d", got)
 	}
 }

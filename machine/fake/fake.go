@@ -26,8 +26,10 @@ import (
 // tests to seed, break or inspect.
 type Machine struct {
 	*machine.Mechanisms
-	Links     *links.Fake
+	Links *links.Fake
+	// Firewall is IPv4's, Firewall6 IPv6's.
 	Firewall  *iptables.Fake
+	Firewall6 *iptables.Fake
 	Sysctls   *sysctl.Fake
 	Files     *files.Fake
 	Processes *process.Fake
@@ -45,6 +47,7 @@ func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
 	m := &Machine{
 		Links:     links.NewFake(initial),
 		Firewall:  iptables.NewFake(initial.Firewall),
+		Firewall6: iptables.NewFake(initial.Firewall6),
 		Sysctls:   sysctl.NewFake(initial.Sysctls),
 		Files:     files.NewFake(rt, initial.Nameservers),
 		Processes: process.NewFake(rt, initial.Processes),
@@ -56,7 +59,7 @@ func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
 		m.Processes.NetnsGone(ns)
 		m.Sysctls.NetnsGone(ns)
 	}
-	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes}
+	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Firewall6: m.Firewall6, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes}
 	if initial.Ports != nil {
 		m.SetPorts(initial.Ports)
 	}
@@ -89,8 +92,13 @@ func (m *Machine) Dump() string {
 	m.Sysctls.Dump(&b)
 	m.Links.Dump(&b)
 	m.Processes.Dump(&b)
-	for _, line := range strings.Split(strings.TrimSuffix(m.Firewall.Save(), "\n"), "\n") {
-		fmt.Fprintf(&b, "iptables %s\n", line)
+	for _, fw := range []struct {
+		prog string
+		f    *iptables.Fake
+	}{{"iptables", m.Firewall}, {"ip6tables", m.Firewall6}} {
+		for _, line := range strings.Split(strings.TrimSuffix(fw.f.Save(), "\n"), "\n") {
+			fmt.Fprintf(&b, "%s %s\n", fw.prog, line)
+		}
 	}
 	m.Files.Dump(&b)
 	return b.String()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -287,6 +288,9 @@ func (k *Kernel) Backend(ctx context.Context) (string, error) {
 //
 // Equivalent to: `iptables-save`
 func (k *Kernel) Observe(ctx context.Context) (*state.Firewall, error) {
+	if k.proto == goipt.ProtocolIPv6 && !kernelHasIPv6() {
+		return nil, nil
+	}
 	ipt, err := k.iptables(ctx)
 	if errors.Is(err, machine.ErrNoFirewall) {
 		return nil, nil
@@ -296,11 +300,11 @@ func (k *Kernel) Observe(ctx context.Context) (*state.Firewall, error) {
 	}
 	out, err := k.save(ctx, ipt)
 	if err != nil {
-		return nil, fmt.Errorf("read iptables: %w", err)
+		return nil, fmt.Errorf("read %s: %w", program(k.proto, "", ""), err)
 	}
 	ts, err := firewall.ParseSave(out)
 	if err != nil {
-		return nil, fmt.Errorf("read iptables: %w", err)
+		return nil, fmt.Errorf("read %s: %w", program(k.proto, "", ""), err)
 	}
 	fw := &state.Firewall{Backend: ipt.Backend()}
 	for _, table := range []string{firewall.TableFilter, firewall.TableNat} {
@@ -311,6 +315,13 @@ func (k *Kernel) Observe(ctx context.Context) (*state.Firewall, error) {
 		}
 	}
 	return fw, nil
+}
+
+// kernelHasIPv6 says the kernel has IPv6, without which ip6tables has no
+// tables to read.
+func kernelHasIPv6() bool {
+	_, err := os.Stat("/proc/sys/net/ipv6")
+	return err == nil
 }
 
 // Apply runs one firewall batch as one iptables-restore.

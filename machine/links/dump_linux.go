@@ -49,15 +49,19 @@ type linkInfo struct {
 	MacvlanMode uint32
 }
 
-// addrInfo is an IPv4 address of a link.
+// addrInfo is an address of a link, of either family.
 type addrInfo struct {
 	Index int
 	CIDR  string // as net.IPNet's String
 }
 
-// routeInfo is a route of the main IPv4 table.
+// ip6DefaultMetric is the metric the kernel gives an IPv6 route added
+// with none (IP6_RT_PRIO_USER).
+const ip6DefaultMetric = 1024
+
+// routeInfo is a route of the main table, of either family.
 type routeInfo struct {
-	Dst     string // "default" for 0.0.0.0/0
+	Dst     string // "default" for 0.0.0.0/0, "::/0" for IPv6's default
 	Gateway string
 	OIF     int
 	Metric  int
@@ -239,18 +243,21 @@ func linkKind(kind string) string {
 	return kind
 }
 
-// dumpAddrs lists the IPv4 addresses of sh's namespace.
+// dumpAddrs lists the addresses of both families of sh's namespace, in
+// one dump: the kernel's own IPv6 ones too (a bridge's link-local
+// address, lo's ::1), which the planner leaves alone.
 //
-// Equivalent to: `ip -4 addr`
+// Equivalent to: `ip addr`
 func dumpAddrs(sh *nl.SocketHandle) ([]addrInfo, error) {
 	var out []addrInfo
-	err := dump(sh, unix.RTM_GETADDR, unix.RTM_NEWADDR, nl.NewIfAddrmsg(unix.AF_INET), nil,
+	err := dump(sh, unix.RTM_GETADDR, unix.RTM_NEWADDR, nl.NewIfAddrmsg(unix.AF_UNSPEC), nil,
 		func(msg []byte) error {
 			if len(msg) < unix.SizeofIfAddrmsg {
 				return fmt.Errorf("short address message (%d bytes)", len(msg))
 			}
 			ifa := (*unix.IfAddrmsg)(unsafe.Pointer(&msg[0]))
-			if ifa.Family != unix.AF_INET {
+			bits := familyBits(ifa.Family)
+			if bits == 0 {
 				return nil
 			}
 			var address, local net.IP
@@ -265,10 +272,11 @@ func dumpAddrs(sh *nl.SocketHandle) ([]addrInfo, error) {
 			})
 			// IPv4 gives both; they differ on a point-to-point address,
 			// whose own (local) address then has no prefix: read as the
-			// library does.
-			ipn := net.IPNet{IP: address, Mask: net.CIDRMask(int(ifa.Prefixlen), 32)}
+			// library does. IPv6 gives IFA_ADDRESS alone, but for a
+			// point-to-point address, whose IFA_LOCAL is its own.
+			ipn := net.IPNet{IP: address, Mask: net.CIDRMask(int(ifa.Prefixlen), bits)}
 			if local != nil && !local.Equal(address) {
-				ipn = net.IPNet{IP: local, Mask: net.CIDRMask(32, 32)}
+				ipn = net.IPNet{IP: local, Mask: net.CIDRMask(bits, bits)}
 			}
 			if ipn.IP == nil {
 				return err
@@ -279,30 +287,46 @@ func dumpAddrs(sh *nl.SocketHandle) ([]addrInfo, error) {
 	return out, err
 }
 
-// dumpRoutes lists the routes of the main IPv4 table of sh's namespace,
-// without the kernel's cached clones.
+// familyBits is the length of an address of the family: 32 for AF_INET,
+// 128 for AF_INET6, 0 for others.
+func familyBits(family uint8) int {
+	switch family {
+	case unix.AF_INET:
+		return 32
+	case unix.AF_INET6:
+		return 128
+	}
+	return 0
+}
+
+// dumpRoutes lists the routes of the main table of both families of sh's
+// namespace, in one dump, without the kernel's cached clones.
 //
-// Equivalent to: `ip -4 route show table main`
+// Equivalent to: `ip route show table main; ip -6 route show table main`
 func dumpRoutes(sh *nl.SocketHandle) ([]routeInfo, error) {
 	var out []routeInfo
-	err := dump(sh, unix.RTM_GETROUTE, unix.RTM_NEWROUTE, &nl.RtMsg{RtMsg: unix.RtMsg{Family: unix.AF_INET}}, nil,
+	err := dump(sh, unix.RTM_GETROUTE, unix.RTM_NEWROUTE, &nl.RtMsg{RtMsg: unix.RtMsg{Family: unix.AF_UNSPEC}}, nil,
 		func(msg []byte) error {
 			if len(msg) < unix.SizeofRtMsg {
 				return fmt.Errorf("short route message (%d bytes)", len(msg))
 			}
 			rtm := (*unix.RtMsg)(unsafe.Pointer(&msg[0]))
-			if rtm.Family != unix.AF_INET || rtm.Flags&unix.RTM_F_CLONED != 0 {
+			bits := familyBits(rtm.Family)
+			if bits == 0 || rtm.Flags&unix.RTM_F_CLONED != 0 {
 				return nil
 			}
 			table := uint32(rtm.Table)
 			r := routeInfo{Dst: "default", Proto: rtm.Protocol}
+			if bits == 128 {
+				r.Dst = "::/0"
+			}
 			err := nlattr.Each(msg[unix.SizeofRtMsg:], func(typ uint16, v []byte) error {
 				switch typ {
 				case unix.RTA_TABLE:
 					table = u32(v)
 				case unix.RTA_DST:
 					if rtm.Dst_len != 0 {
-						r.Dst = (&net.IPNet{IP: net.IP(v), Mask: net.CIDRMask(int(rtm.Dst_len), 32)}).String()
+						r.Dst = (&net.IPNet{IP: net.IP(v), Mask: net.CIDRMask(int(rtm.Dst_len), bits)}).String()
 					}
 				case unix.RTA_GATEWAY:
 					r.Gateway = net.IP(v).String()
@@ -313,6 +337,12 @@ func dumpRoutes(sh *nl.SocketHandle) ([]routeInfo, error) {
 				}
 				return nil
 			})
+			if bits == 128 && r.Metric == ip6DefaultMetric {
+				// The kernel's own metric for an IPv6 route added without
+				// one: read as IPv4's, 0, so that a route topo adds reads
+				// back as it was asked for.
+				r.Metric = 0
+			}
 			if table == unix.RT_TABLE_MAIN {
 				out = append(out, r)
 			}

@@ -15,7 +15,8 @@ import (
 // several kinds with aliases and masters, a point-to-point address, an
 // address on a down link, routes with and without a gateway, a multipath
 // route, a blackhole route, and routes in other tables (which are left
-// out).
+// out); of both families, IPv6 addresses (the kernel's link-local and ::1
+// among them) and routes as IPv4's.
 func TestDumpsReadAsTheLibrary(t *testing.T) {
 	const ns = "dumps"
 	k := newKernel(t) // its cleanup removes the namespace
@@ -44,6 +45,11 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 		{"route", "add", "blackhole", "192.168.9.0/24"},
 		{"route", "add", "192.168.10.0/24", "via", "10.2.0.1", "table", "100"},
 		{"route", "add", "192.168.11.0/24", "via", "10.2.0.1", "table", "1000"},
+		{"addr", "add", "fd00:2::2/64", "dev", "v1", "nodad"},
+		{"addr", "add", "fd00:3::1", "peer", "fd00:3::2/128", "dev", "d0", "nodad"},
+		{"route", "add", "::/0", "via", "fd00:2::1"},
+		{"route", "add", "fd00:7::/64", "dev", "d0"},
+		{"route", "add", "fd00:8::/64", "via", "fd00:2::1", "table", "100"},
 	} {
 		run(t, "ip", append([]string{"-n", ns}, args...)...)
 	}
@@ -93,7 +99,7 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	libAddrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	libAddrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,21 +110,32 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 	if diff := gocmp.Diff(wantAddrs, addrs); diff != "" {
 		t.Errorf("addresses (-library +topo):\n%s", diff)
 	}
-	if !slices.Contains(addrs, addrInfo{Index: linkIndex(links, "d0"), CIDR: "10.3.0.1/32"}) {
-		t.Errorf("addresses %v: no 10.3.0.1/32, the point-to-point one, on d0", addrs)
+	for _, a := range []string{"10.3.0.1/32", "fd00:3::1/128"} {
+		if !slices.Contains(addrs, addrInfo{Index: linkIndex(links, "d0"), CIDR: a}) {
+			t.Errorf("addresses %v: no %s, the point-to-point one, on d0", addrs, a)
+		}
+	}
+	if !slices.Contains(addrs, addrInfo{Index: linkIndex(links, "v1"), CIDR: "fd00:2::2/64"}) {
+		t.Errorf("addresses %v: no fd00:2::2/64 on v1", addrs)
 	}
 
 	routes, err := dumpRoutes(h.sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	libRoutes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	libRoutes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wantRoutes []routeInfo
 	for _, r := range libRoutes {
 		wr := routeInfo{Dst: "default", OIF: r.LinkIndex, Metric: r.Priority, Proto: uint8(r.Protocol)}
+		if r.Family == netlink.FAMILY_V6 {
+			wr.Dst = "::/0"
+			if wr.Metric == ip6DefaultMetric {
+				wr.Metric = 0
+			}
+		}
 		if r.Dst != nil {
 			if ones, _ := r.Dst.Mask.Size(); ones != 0 {
 				wr.Dst = r.Dst.String()
@@ -135,7 +152,7 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 	if diff := gocmp.Diff(wantRoutes, routes); diff != "" {
 		t.Errorf("routes (-library +topo):\n%s", diff)
 	}
-	for _, dst := range []string{"default", "192.168.8.0/24", "192.168.9.0/24"} {
+	for _, dst := range []string{"default", "192.168.8.0/24", "192.168.9.0/24", "::/0", "fd00:7::/64"} {
 		if !slices.ContainsFunc(routes, func(r routeInfo) bool { return r.Dst == dst }) {
 			t.Errorf("routes %v: none to %s", routes, dst)
 		}

@@ -487,8 +487,8 @@ func (f *Fake) AddrAdd(o op.AddrAdd) error {
 }
 
 // AddrDel removes an address; a missing one, link or namespace is
-// success. As the kernel does when a link loses its last IPv4 address,
-// every route through it goes too.
+// success. As the kernel does when a link loses its last address of a
+// family, every route of that family through it goes too.
 func (f *Fake) AddrDel(o op.AddrDel) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -500,10 +500,17 @@ func (f *Fake) AddrDel(o op.AddrDel) error {
 	if i := slices.Index(l.Addrs, o.Addr.String()); i >= 0 {
 		l.Addrs = slices.Delete(l.Addrs, i, i+1)
 	}
-	if len(l.Addrs) == 0 {
-		ns.dropRoutesVia(o.Link)
+	v4 := o.Addr.Addr().Is4()
+	if !slices.ContainsFunc(l.Addrs, func(a string) bool { p, err := netip.ParsePrefix(a); return err == nil && p.Addr().Is4() == v4 }) {
+		ns.routes = slices.DeleteFunc(ns.routes, func(r state.Route) bool { return r.Dev == o.Link && routeIs4(r) == v4 })
 	}
 	return nil
+}
+
+// routeIs4 says r is an IPv4 route.
+func routeIs4(r state.Route) bool {
+	dst, err := op.ParseDst(r.Dst)
+	return err != nil || dst.Addr().Is4()
 }
 
 // RouteAdd adds a route through the up link whose addresses cover its

@@ -301,24 +301,32 @@ func (k *Kernel) setLinkUp(ns, name string, up bool) error {
 	return h.LinkSetDown(l)
 }
 
-// addr is an IPv4 address in CIDR form, keeping the host part, as the
-// library takes it.
-func addr(p netip.Prefix) (*netlink.Addr, error) {
-	if !p.Addr().Is4() {
-		return nil, fmt.Errorf("address %s: not IPv4", p)
+// addr is an address in CIDR form, keeping the host part, as the library
+// takes it. An IPv6 address skips duplicate address detection
+// (IFA_F_NODAD): it is usable at once, as the file's addresses are
+// unique on the bridge by construction, and up never waits for DAD.
+func addr(p netip.Prefix) *netlink.Addr {
+	a := &netlink.Addr{IPNet: prefixNet(p)}
+	if p.Addr().Is6() {
+		a.Flags = unix.IFA_F_NODAD
 	}
-	return &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}}, nil
+	return a
 }
 
-// addAddr adds an IPv4 address to a link. The broadcast address is the
-// subnet's last one (netlink computes it when Broadcast is unset, for
-// prefixes up to /30), as Docker and CNI set it.
+// prefixNet is p as a net.IPNet, of p's family, host part kept.
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// addAddr adds an address to a link. An IPv4 address's broadcast address
+// is the subnet's last one (netlink computes it when Broadcast is unset,
+// for prefixes up to /30), as Docker and CNI set it.
 //
-// Equivalent to: `ip [-n NS] addr add ADDR broadcast + dev LINK`
+// Equivalent to: `ip [-n NS] addr add ADDR broadcast + dev LINK`, or for
+// IPv6 `ip [-n NS] addr add ADDR dev LINK nodad`
 func (k *Kernel) addAddr(ns, link string, p netip.Prefix) error {
-	a, err := addr(p)
-	if err != nil {
-		return err
+	if !p.IsValid() {
+		return fmt.Errorf("address %s: not an address in CIDR form", p)
 	}
 	h, err := k.handle(ns)
 	if err != nil {
@@ -329,7 +337,7 @@ func (k *Kernel) addAddr(ns, link string, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	return h.AddrAdd(l, a)
+	return h.AddrAdd(l, addr(p))
 }
 
 // deleteAddr removes an address from a link; a missing address, link or
@@ -337,10 +345,10 @@ func (k *Kernel) addAddr(ns, link string, p netip.Prefix) error {
 //
 // Equivalent to: `ip [-n NS] addr del ADDR dev LINK`
 func (k *Kernel) deleteAddr(ns, link string, p netip.Prefix) error {
-	a, err := addr(p)
-	if err != nil {
-		return err
+	if !p.IsValid() {
+		return fmt.Errorf("address %s: not an address in CIDR form", p)
 	}
+	a := addr(p)
 	h, err := k.handle(ns)
 	if machine.IsNotFound(err) {
 		return nil
@@ -372,19 +380,18 @@ type routeSpec struct {
 }
 
 // route builds the netlink route for dst via gateway (none when invalid)
-// out of dev (may be empty) in the main table, with its metric and
-// protocol.
+// out of dev (may be empty) in the main table, of dst's family, with its
+// metric and protocol.
 func route(h *netlink.Handle, rs routeSpec) (*netlink.Route, error) {
 	dst, gateway, dev := rs.dst, rs.gateway, rs.dev
 	r := &netlink.Route{Table: unix.RT_TABLE_MAIN, Priority: rs.metric, Protocol: netlink.RouteProtocol(rs.proto)}
-	if !dst.Addr().Is4() {
-		return nil, fmt.Errorf("destination %s: not default or an IPv4 CIDR", op.DstString(dst))
+	if !dst.IsValid() {
+		return nil, fmt.Errorf("destination %s: not default or a CIDR", op.DstString(dst))
 	}
-	dst = dst.Masked()
-	r.Dst = &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), 32)}
+	r.Dst = prefixNet(dst.Masked())
 	if gateway.IsValid() {
-		if !gateway.Is4() {
-			return nil, fmt.Errorf("gateway %s: not an IPv4 address", gateway)
+		if gateway.Is4() != dst.Addr().Is4() {
+			return nil, fmt.Errorf("gateway %s: not of the family of destination %s", gateway, op.DstString(dst))
 		}
 		r.Gw = gateway.AsSlice()
 	} else {
@@ -401,7 +408,7 @@ func route(h *netlink.Handle, rs routeSpec) (*netlink.Route, error) {
 	return r, nil
 }
 
-// addRoute adds an IPv4 route to the main table.
+// addRoute adds a route to the main table.
 //
 // Equivalent to: `ip [-n NS] route add DST via GATEWAY [dev LINK] [metric N] [proto N]`
 func (k *Kernel) addRoute(ns string, rs routeSpec) error {
@@ -417,7 +424,7 @@ func (k *Kernel) addRoute(ns string, rs routeSpec) error {
 	return h.RouteAdd(r)
 }
 
-// deleteRoute removes an IPv4 route from the main table; a missing route,
+// deleteRoute removes a route from the main table; a missing route,
 // device or namespace is success.
 //
 // Equivalent to: `ip [-n NS] route del DST via GATEWAY [dev LINK] [metric N] [proto N]`

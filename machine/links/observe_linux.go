@@ -23,8 +23,8 @@ import (
 // for which it calls own. A namespace marked by another project shows its
 // mark only; a foreign one its name only.
 //
-// Equivalent to: `ip link; ip -4 addr; ip -4 route; ip netns list` and, for
-// each of project's namespaces, `ip -n NS link; ip -n NS -4 addr; ip -n NS -4 route`.
+// Equivalent to: `ip link; ip addr; ip route; ip -6 route; ip netns list`
+// and, for each of project's namespaces, the same with `-n NS`.
 func (k *Kernel) Observe(ctx context.Context, project string, snap *state.Snapshot, own func(ns string) error) error {
 	// The host, hundreds of veth ends at hundreds of containers, is read
 	// beside the namespaces rather than before them.
@@ -105,8 +105,8 @@ func (k *Kernel) observeNetns(name, project string) (state.Namespace, error) {
 	return ns, err
 }
 
-// readNamespace reads the IPv4 addresses and IPv4 main-table routes of the
-// namespace h is bound to, whose links are given, in one dump each whatever
+// readNamespace reads the addresses and main-table routes, of both
+// families, of the namespace h is bound to, whose links are given, in one dump each whatever
 // the number of links, and returns links and routes sorted.
 func readNamespace(h *nsHandle, links []linkInfo) ([]state.Link, []state.Route, error) {
 	addrs, err := retryDump(func() ([]addrInfo, error) { return dumpAddrs(h.sock) })

@@ -2,6 +2,7 @@ package linux_test
 
 import (
 	"context"
+	"net/netip"
 	"os/exec"
 	"sort"
 	"testing"
@@ -198,7 +199,7 @@ func normalize(s *state.Snapshot) *state.Snapshot {
 	out := &state.Snapshot{}
 	for _, l := range s.Host.Links {
 		if _, ok := names.ParseMark(l.Alias); ok {
-			out.Host.Links = append(out.Host.Links, l)
+			out.Host.Links = append(out.Host.Links, ownAddrs(l))
 		}
 	}
 	for _, ns := range s.Namespaces {
@@ -207,13 +208,14 @@ func normalize(s *state.Snapshot) *state.Snapshot {
 		}
 		n := state.Namespace{Name: ns.Name, Mark: ns.Mark, Sysctls: ns.Sysctls, SysctlsBefore: ns.SysctlsBefore}
 		for _, l := range ns.Links {
+			l = ownAddrs(l)
 			if mk, _ := names.ParseMark(l.Alias); mk.Kind == names.KindLink && len(l.Addrs) == 0 {
 				l.MAC = "" // the kernel's pick, at random: an end without address has no MAC of topo's
 			}
 			n.Links = append(n.Links, l)
 		}
 		for _, r := range ns.Routes {
-			if r.Dst == "default" || r.Topo {
+			if r.Dst == "default" || r.Dst == "::/0" || r.Topo {
 				n.Routes = append(n.Routes, r)
 			}
 		}
@@ -228,4 +230,19 @@ func normalize(s *state.Snapshot) *state.Snapshot {
 		out.Resolver = &r
 	}
 	return out
+}
+
+// ownAddrs is l without the IPv6 addresses the kernel makes itself, as
+// a link comes up (link-local ones, a bridge's once it has a port) or
+// with lo (::1), which the fake does not model.
+func ownAddrs(l state.Link) state.Link {
+	var kept []string
+	for _, a := range l.Addrs {
+		if p, err := netip.ParsePrefix(a); err == nil && (p.Addr().IsLinkLocalUnicast() || p.Addr() == netip.IPv6Loopback()) {
+			continue
+		}
+		kept = append(kept, a)
+	}
+	l.Addrs = kept
+	return l
 }

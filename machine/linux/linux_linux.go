@@ -1,6 +1,6 @@
 // Package linux composes the real mechanisms of package machine into the
-// Machine topo runs on: netlink (links), iptables, sysctls, files and
-// processes, all in the network namespace the process runs in.
+// Machine topo runs on: netlink (links), iptables and ip6tables, sysctls,
+// files and processes, all in the network namespace the process runs in.
 package linux
 
 import (
@@ -35,6 +35,7 @@ func New(ctx context.Context, o Options) (*machine.Mechanisms, error) {
 	return &machine.Mechanisms{
 		Links:     l,
 		Firewall:  iptables.New(ctx, goipt.ProtocolIPv4, o.Prefetch),
+		Firewall6: iptables.New(ctx, goipt.ProtocolIPv6, o.Prefetch),
 		Sysctls:   sysctl.Kernel{},
 		Files:     files.Kernel{Runtime: o.Runtime},
 		Processes: process.Kernel{Runtime: o.Runtime},

@@ -16,6 +16,7 @@ import (
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/resolver/records"
+	"github.com/topolab/topo/state"
 )
 
 // everyOp is a run that performs every kind of operation: it makes two
@@ -28,6 +29,7 @@ func everyOp() []op.Operation {
 	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
 	pfx := netip.MustParsePrefix
 	gw := netip.MustParseAddr("10.88.0.1")
+	gw6 := netip.MustParseAddr("fd00:88::1")
 	ip := netip.MustParseAddr
 	vx := op.VxlanAdd{Link: "vx-ops", Master: "br-ops", VNI: 4242, Local: ip("192.0.2.11"), Port: names.VXLANPort, MTU: 1450, Mark: mk(names.KindTunnel, "lan")}
 	remote := op.NeighAdd{Link: "vx-ops", Addr: ip("10.88.0.7"), MAC: mac("02:42:0a:58:00:07")}
@@ -35,7 +37,8 @@ func everyOp() []op.Operation {
 	vethB := op.VethAdd{Link: "veth-ops-b", Master: "br-ops", Peer: "eth0", PeerNS: "ops-b", MAC: mac("02:42:0a:58:00:03"), Mark: mk(names.KindEndpoint, "b/lan")}
 	p2p := op.VethAdd{NS: "ops-a", Link: "p2p0", LinkMAC: mac("02:42:0a:59:00:00"), Peer: "p2p1", PeerNS: "ops-b", MAC: mac("02:42:0a:59:00:01"), MTU: 9000,
 		Mark: mk(names.KindLink, names.Link("a", "p2p0", "b", "p2p1"))}
-	chain := names.ChainPrefix + "OPS-TEST"
+	chain := testChain
+	six := []firewall.Change{{Op: firewall.NewChain, Chain: chain}, {Op: firewall.Append, Chain: chain, Spec: "-s fd00:88::/64 -j RETURN"}}
 	doc := string(records.Encode(&records.Document{Project: p, Namespaces: []records.Namespace{{Name: "ops-a", Containers: []string{"a"}, Networks: []string{"lan"}}},
 		Networks: []records.Network{{Name: "lan", Members: []records.Member{{Container: "a", Addr: netip.MustParseAddr("10.88.0.2"), Names: []string{"a"}}}}}}))
 	return []op.Operation{
@@ -77,6 +80,11 @@ func everyOp() []op.Operation {
 		op.RouteAdd{NS: "ops-a", Dst: op.DefaultRoute, Gateway: gw},
 		op.RouteDel{NS: "ops-a", Dst: op.DefaultRoute, Gateway: gw},
 		op.RouteAdd{NS: "ops-a", Link: "eth0", Dst: op.DefaultRoute, Gateway: gw},
+		// IPv6 beside it.
+		op.AddrAdd{Link: "br-ops", Addr: pfx("fd00:88::1/64")},
+		op.AddrAdd{NS: "ops-a", Link: "eth0", Addr: pfx("fd00:88::2/64")},
+		op.RouteAdd{NS: "ops-a", Link: "eth0", Dst: op.DefaultRoute6, Gateway: gw6},
+		op.FirewallBatch{Family: firewall.IPv6, Table: firewall.TableFilter, Changes: six},
 		op.Sysctl{Key: names.RouteLocalnet("br-ops"), Value: "1"},
 		op.FirewallBatch{Table: firewall.TableFilter, Changes: []firewall.Change{{Op: firewall.NewChain, Chain: chain}, {Op: firewall.Append, Chain: chain, Spec: "-j RETURN"}}},
 		op.FileWrite{NS: "ops-a", Path: names.NetnsFile("ops-a", names.Hosts), Content: "127.0.0.1\tlocalhost\n"},
@@ -94,6 +102,9 @@ func everyOp() []op.Operation {
 		op.FileDel{NS: "ops-a", Path: names.NetnsFile("ops-a", names.ResolvConf)},
 		op.FirewallBatch{Table: firewall.TableFilter, Changes: []firewall.Change{{Op: firewall.Flush, Chain: chain, Flushed: []string{"-j RETURN"}}, {Op: firewall.DeleteChain, Chain: chain}}},
 		op.Sysctl{Key: names.RouteLocalnet("br-ops"), Value: "0"},
+		op.FirewallBatch{Family: firewall.IPv6, Table: firewall.TableFilter, Changes: firewall.Invert(six)},
+		op.RouteDel{NS: "ops-a", Link: "eth0", Dst: op.DefaultRoute6, Gateway: gw6},
+		op.AddrDel{NS: "ops-a", Link: "eth0", Addr: pfx("fd00:88::2/64")},
 		op.RouteDel{NS: "ops-a", Link: "eth0", Dst: op.DefaultRoute, Gateway: gw},
 		op.AddrDel{NS: "ops-a", Link: "eth0", Addr: pfx("10.88.0.2/24")},
 		op.LinkDel{Link: "veth-ops-a", Mark: veth.Mark},
@@ -113,6 +124,24 @@ func everyOp() []op.Operation {
 		op.Sysctl{Key: names.IPForward, Value: "0"},
 		op.FileDel{Path: rt.SysctlRecord(names.IPForward)},
 	}
+}
+
+// testChain is the chain the run's firewall batches make, in both
+// families.
+const testChain = names.ChainPrefix + "OPS-TEST"
+
+// chainRules are the rules of chain in fw's filter table; nil when it has
+// no such chain.
+func chainRules(fw *state.Firewall, chain string) []string {
+	c := fw.Table(firewall.TableFilter).Chain(chain)
+	if c == nil {
+		return nil
+	}
+	out := []string{}
+	for _, r := range c.Rules {
+		out = append(out, r.Spec)
+	}
+	return out
 }
 
 // TestEveryOperation performs every kind of operation on the real machine
@@ -156,6 +185,15 @@ func TestEveryOperation(t *testing.T) {
 		}
 		if d := cmp.Diff(normalize(f), normalize(r)); d != "" {
 			t.Errorf("%s, the fake and the real machine differ (-fake +real):\n%s", when, d)
+		}
+		// Each family's batch went to its own tables.
+		for _, fam := range []struct {
+			name       string
+			fake, real *state.Firewall
+		}{{"iptables", f.Firewall, r.Firewall}, {"ip6tables", f.Firewall6, r.Firewall6}} {
+			if d := cmp.Diff(chainRules(fam.fake, testChain), chainRules(fam.real, testChain)); d != "" {
+				t.Errorf("%s, %s chain %s: the fake and the real machine differ (-fake +real):\n%s", when, fam.name, testChain, d)
+			}
 		}
 	}
 	for i, o := range everyOp() {
