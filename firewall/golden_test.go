@@ -56,7 +56,7 @@ func TestGolden(t *testing.T) {
 
 			// The project's chains hold exactly what Generate asked for.
 			obs, _ := k.Observe(context.Background(), f.Project)
-			want := firewall.Generate(planner.FirewallInput(m))
+			want := firewall.Generate(planner.FirewallInput(m, firewall.IPv4))
 			for _, wt := range want.Tables {
 				for _, wc := range wt.Chains {
 					if wc.Builtin || wc.Name == names.ChainUser || !strings.HasPrefix(wc.Name, names.ChainPrefixOf(f.Project)) {

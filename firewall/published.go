@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"fmt"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -22,8 +21,9 @@ type Published struct {
 	Proto     string
 }
 
-// String renders the host side as `docker port` does: HOST_IP:HOST_PORT.
-func (p Published) String() string { return fmt.Sprintf("%s:%d", p.HostIP, p.HostPort) }
+// String renders the host side as `docker port` does: HOST_IP:HOST_PORT,
+// [HOST_IP]:HOST_PORT for IPv6.
+func (p Published) String() string { return netip.AddrPortFrom(p.HostIP, p.HostPort).String() }
 
 var dportRE = regexp.MustCompile(`--dport (\d+)`)
 
@@ -105,12 +105,15 @@ func parsePublished(spec string) (Published, bool) {
 	}
 	ctr, rest, ok1 := strings.Cut(mk.Name, "/")
 	rest, proto, ok2 := strings.Cut(rest, "/")
+	// The host address may be IPv6, colons and all: the last two parts
+	// are the host and container ports.
 	parts := strings.Split(rest, ":")
-	if !ok1 || !ok2 || len(parts) != 3 {
+	if !ok1 || !ok2 || len(parts) < 3 {
 		return Published{}, false
 	}
-	ip, err1 := netip.ParseAddr(parts[0])
-	port, err2 := strconv.ParseUint(parts[2], 10, 16)
+	n := len(parts)
+	ip, err1 := netip.ParseAddr(strings.Join(parts[:n-2], ":"))
+	port, err2 := strconv.ParseUint(parts[n-1], 10, 16)
 	if err1 != nil || err2 != nil {
 		return Published{}, false
 	}

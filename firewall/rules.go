@@ -78,6 +78,9 @@ func IsProjectChain(project, chain string) bool { return projectChains(project)[
 // Input is what the rules are generated from: the planner's model, with
 // every name, address and host port resolved.
 type Input struct {
+	// Family is the tables' (IPv6: ip6tables'), whose addresses the
+	// networks' subnets and the publishes' are.
+	Family    Family
 	Project   string
 	Networks  []Net
 	Publishes []Publish
@@ -175,8 +178,8 @@ func Generate(in Input) *state.Firewall {
 			in1.Rules = append(in1.Rules, rule("-o %s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT", br, c))
 		}
 		for _, p := range pubsOn[n.Name] {
-			in1.Rules = append(in1.Rules, rule("-d %s/32 -o %s -p %s -m %s --dport %d -m conntrack --ctstate DNAT %s -j ACCEPT",
-				p.Addr, br, p.Proto, p.Proto, p.Port, comment(in.Project, names.KindPort, p.Key())))
+			in1.Rules = append(in1.Rules, rule("-d %s -o %s -p %s -m %s --dport %d -m conntrack --ctstate DNAT %s -j ACCEPT",
+				host(p.Addr), br, p.Proto, p.Proto, p.Port, comment(in.Project, names.KindPort, p.Key())))
 		}
 		in1.Rules = append(in1.Rules,
 			rule("-i %s -o %s %s -j ACCEPT", br, br, c),
@@ -194,18 +197,20 @@ func Generate(in Input) *state.Firewall {
 		snat.Rules = append(snat.Rules, rule("-s %s ! -o %s %s -j MASQUERADE", n.Subnet, br, c))
 		if len(pubsOn[n.Name]) > 0 {
 			// From the host through 127.0.0.1 (with route_localnet on the
-			// bridge), and hairpin: a container of the network reaching a
-			// publish of the network through the host's address, whose
-			// answer must come back through the host.
-			snat.Rules = append(snat.Rules,
-				rule("-s 127.0.0.0/8 -o %s %s -j MASQUERADE", br, c),
-				rule("-s %s -o %s -m conntrack --ctstate DNAT %s -j MASQUERADE", n.Subnet, br, c))
+			// bridge; IPv6 has no such way for ::1), and hairpin: a
+			// container of the network reaching a publish of the network
+			// through the host's address, whose answer must come back
+			// through the host.
+			if in.Family == IPv4 {
+				snat.Rules = append(snat.Rules, rule("-s 127.0.0.0/8 -o %s %s -j MASQUERADE", br, c))
+			}
+			snat.Rules = append(snat.Rules, rule("-s %s -o %s -m conntrack --ctstate DNAT %s -j MASQUERADE", n.Subnet, br, c))
 		}
 	}
 	for _, p := range in.Publishes {
 		dst := ""
 		if !p.HostIP.IsUnspecified() {
-			dst = fmt.Sprintf("-d %s/32 ", p.HostIP)
+			dst = fmt.Sprintf("-d %s ", host(p.HostIP))
 			if p.HostIP.IsLoopback() {
 				// Only the host's own packets leave by lo: a packet from
 				// another host sent to 127.0.0.1 never matches, unlike
@@ -213,8 +218,8 @@ func Generate(in Input) *state.Firewall {
 				dst += "-o lo "
 			}
 		}
-		dnat.Rules = append(dnat.Rules, rule("%s-p %s -m %s --dport %d %s -j DNAT --to-destination %s:%d",
-			dst, p.Proto, p.Proto, p.HostPort, comment(in.Project, names.KindPort, p.Key()), p.Addr, p.Port))
+		dnat.Rules = append(dnat.Rules, rule("%s-p %s -m %s --dport %d %s -j DNAT --to-destination %s",
+			dst, p.Proto, p.Proto, p.HostPort, comment(in.Project, names.KindPort, p.Key()), netip.AddrPortFrom(p.Addr, p.Port)))
 	}
 	input.Rules = append(input.Rules, vxlanRules(in.Project, in.Underlay)...)
 	filter.Chains = append(filter.Chains, Shared()...)
@@ -263,6 +268,10 @@ func isPerProject(chain string) bool { return slices.Contains(perProject, chain)
 func sharedJump(to string) state.FwRule {
 	return state.FwRule{Spec: "-m comment --comment \"" + names.SharedComment + "\" -j " + to}
 }
+
+// host is a as a match of one address, as iptables-save prints it:
+// 10.0.0.2/32, fd00::2/128.
+func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
 func rule(format string, args ...any) state.FwRule {
 	return state.FwRule{Spec: fmt.Sprintf(format, args...)}

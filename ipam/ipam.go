@@ -5,6 +5,8 @@
 package ipam
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -56,8 +58,26 @@ func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
 	return false
 }
 
-// nextBlock returns the block of the same size right after p.
+// nextBlock returns the block of the same size right after p, of
+// either family.
 func nextBlock(p netip.Prefix) (netip.Prefix, bool) {
+	if p.Addr().Is6() {
+		b := p.Addr().As16()
+		// Add 1 at the block's last bit, carrying towards the first.
+		bit := p.Bits() - 1
+		for i := bit / 8; i >= 0; i-- {
+			inc := byte(1)
+			if i == bit/8 {
+				inc = 1 << (7 - bit%8)
+			}
+			old := b[i]
+			b[i] += inc
+			if b[i] > old {
+				return netip.PrefixFrom(netip.AddrFrom16(b), p.Bits()), true
+			}
+		}
+		return netip.Prefix{}, false
+	}
 	a := p.Addr().As4()
 	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
 	step := uint32(1) << (32 - p.Bits())
@@ -97,13 +117,16 @@ type Allocator struct {
 }
 
 // NewAllocator returns an allocator for subnet with the network, gateway and
-// broadcast addresses already taken.
+// (IPv4's) broadcast addresses already taken. IPv6 has no broadcast; its
+// first address is the subnet-router anycast address.
 func NewAllocator(subnet netip.Prefix) *Allocator {
 	subnet = subnet.Masked()
 	a := &Allocator{subnet: subnet, pool: subnet, taken: map[netip.Addr]bool{}}
 	a.taken[subnet.Addr()] = true
 	a.taken[Gateway(subnet)] = true
-	a.taken[Broadcast(subnet)] = true
+	if subnet.Addr().Is4() {
+		a.taken[Broadcast(subnet)] = true
+	}
 	a.next = Gateway(subnet).Next()
 	return a
 }
@@ -167,4 +190,26 @@ func (a *Allocator) Last() (netip.Addr, error) {
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("%s has no free address left", a.pool)
+}
+
+// ULA is the host's unique local IPv6 prefix (RFC 4193), a /48 whose 40
+// bits of global ID are pseudo-random and stable: derived from the
+// host's machine ID (/etc/machine-id), keyed so that the prefix does not
+// reveal it, as systemd's sd_id128_get_machine_app_specific derives IDs
+// for one application. Automatic IPv6 subnets are /64s of it. A host
+// without a machine ID gets the prefix of the empty one.
+func ULA(machineID string) netip.Prefix {
+	mac := hmac.New(sha256.New, []byte(machineID))
+	mac.Write([]byte("topo ULA global ID"))
+	sum := mac.Sum(nil)
+	var b [16]byte
+	b[0] = 0xfd // the locally assigned half of fc00::/7
+	copy(b[1:6], sum[:5])
+	return netip.PrefixFrom(netip.AddrFrom16(b), 48)
+}
+
+// ULAPools is the pool automatic IPv6 subnets come from: the /64s of
+// the host's ULA prefix.
+func ULAPools(machineID string) []Pool {
+	return []Pool{{Base: ULA(machineID), Size: 64}}
 }

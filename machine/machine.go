@@ -158,6 +158,8 @@ type Files interface {
 	ReadNetnsSysctls(project, ns string) (string, error)
 	// Nameservers are the IPv4 nameservers of the host's resolv.conf.
 	Nameservers() []string
+	// MachineID is the host's machine ID, "" when it has none.
+	MachineID() string
 }
 
 // Processes runs container commands and the projects' resolvers.

@@ -98,6 +98,7 @@ func (m *Mechanisms) Observe(ctx context.Context, project string) (*state.Snapsh
 		return nil, fmt.Errorf("read host ports: %w", err)
 	}
 	snap.Nameservers = m.Files.Nameservers()
+	snap.MachineID = m.Files.MachineID()
 	if snap.Resolver, err = m.Processes.ObserveResolver(project); err != nil {
 		return nil, fmt.Errorf("observe DNS resolver of project %s: %w", project, err)
 	}

@@ -5,12 +5,16 @@ import (
 	"strings"
 )
 
-// IPForward is the host sysctl that lets non-internal networks reach out.
-const IPForward = "net.ipv4.ip_forward"
+// IPForward is the host sysctl that lets non-internal networks reach
+// out; IPv6Forward IPv6's, for non-internal networks with IPv6.
+const (
+	IPForward   = "net.ipv4.ip_forward"
+	IPv6Forward = "net.ipv6.conf.all.forwarding"
+)
 
 // HostSysctls are the host sysctls a snapshot carries, with their records
 // from before topo first changed them.
-var HostSysctls = []string{IPForward}
+var HostSysctls = []string{IPForward, IPv6Forward}
 
 // The host's port ranges, which publishes without a host port pick from.
 const (

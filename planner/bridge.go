@@ -3,7 +3,6 @@ package planner
 import (
 	"cmp"
 	"fmt"
-	"net/netip"
 
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
@@ -35,11 +34,13 @@ func (bridge) check(f *spec.File, n *spec.Network) []error {
 // address, or puts them back.
 func (bridge) network(d *differ, n *Network, have *state.Link) {
 	ref := op.Network(n.Name)
-	gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
+	gws := n.GatewayAddrs()
 	mk := names.NewMark(d.project, names.KindNetwork, n.Name)
 	if have == nil {
 		d.add(create(ref, op.BridgeAdd{Link: n.Bridge, MAC: names.MAC(n.Gateway), MTU: n.MTU, Mark: mk}, op.LinkDel{Link: n.Bridge, Mark: mk}))
-		d.addrAdd(ref, "", n.Bridge, gw)
+		for _, gw := range gws {
+			d.addrAdd(ref, "", n.Bridge, gw)
+		}
 		return
 	}
 	if !have.Up {
@@ -51,7 +52,7 @@ func (bridge) network(d *differ, n *Network, have *state.Link) {
 		d.add(change(ref, op.LinkSetMAC{Link: n.Bridge, MAC: want}, op.LinkSetMAC{Link: n.Bridge, MAC: parseMAC(have.MAC)}))
 	}
 	d.mtu(ref, "", have, n.LinkMTU())
-	d.syncAddrs(ref, "", n.Bridge, have.Addrs, gw)
+	d.syncAddrs(ref, "", n.Bridge, have.Addrs, gws...)
 }
 
 // create makes the veth pair: the host end on the bridge, the other end

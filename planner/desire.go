@@ -43,10 +43,14 @@ type Model struct {
 type Network struct {
 	Name string
 	// Driver makes its links (driver.go).
-	Driver   driver
-	Bridge   string
-	Subnet   netip.Prefix
-	Gateway  netip.Addr
+	Driver  driver
+	Bridge  string
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	// Subnet6 and Gateway6 are the network's IPv6 ones; invalid for an
+	// IPv4-only network.
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
 	Internal bool
 	// MTU is the file's mtu: (0 when it gives none, which is
 	// names.DefaultMTU): the bridge's and every veth end's on it. An
@@ -89,8 +93,10 @@ type Container struct {
 	// DNS answers to it, as to the name.
 	Hostname string
 	// DefaultGW is the gateway of the first non-internal network, if any,
-	// or of the one with the highest gw_priority.
-	DefaultGW netip.Addr
+	// or of the one with the highest gw_priority; DefaultGW6 the same of
+	// the networks with IPv6.
+	DefaultGW  netip.Addr
+	DefaultGW6 netip.Addr
 	// Command is the argv started in NS on up; empty for none.
 	Command []string
 	// Privileges are the command's user and capabilities.
@@ -156,6 +162,8 @@ type Endpoint struct {
 	HostLink string
 	IfName   string
 	Addr     netip.Prefix
+	// Addr6 is its IPv6 address, on a network with IPv6.
+	Addr6 netip.Prefix
 	// Aliases are the extra DNS names of the container on this network.
 	Aliases []string
 	// MAC is the file's mac_address; nil for the one of Addr (MACOf).
@@ -275,9 +283,9 @@ type desirer struct {
 	m    *Model
 	nets map[string]*Network
 	// picked says, of a subnet the file leaves out, where it came from,
-	// for a fixed address that must fall in it.
-	picked map[string]string
-	errs   []error
+	// for a fixed address that must fall in it; picked6 of an IPv6 one.
+	picked, picked6 map[string]string
+	errs            []error
 }
 
 func (ds *desirer) fail(pos spec.Pos, format string, args ...any) {
@@ -290,7 +298,7 @@ func (ds *desirer) fail(pos spec.Pos, format string, args ...any) {
 func (ds *desirer) networks() {
 	f, obs, m := ds.f, ds.obs, ds.m
 	used := hostPrefixes(obs, f.Project)
-	current := currentSubnets(obs, f.Project)
+	current := currentSubnets(obs, f.Project, false)
 	for _, n := range f.Networks {
 		dn := &Network{Name: n.Name, Driver: networkDriver(n), Bridge: names.Bridge(f.Project, n.Name), Internal: n.Internal, Subnet: n.Subnet, MTU: n.MTU}
 		m.Networks = append(m.Networks, dn)
@@ -345,6 +353,7 @@ func (ds *desirer) networks() {
 			dn.Gateway = ipam.Gateway(dn.Subnet)
 		}
 	}
+	ds.networks6(used)
 }
 
 // pendingAddr is an endpoint whose address is not fixed, by its mark name.
@@ -376,20 +385,39 @@ func (ds *desirer) containers() {
 	for _, c := range f.Containers {
 		todo = append(todo, ds.container(c, alloc)...)
 	}
-	held := heldAddresses(ds.obs, f.Project)
+	ds.addresses6()
+	ds.assign(todo, alloc, false)
+}
+
+// assign gives the endpoints of todo their address of a family (IPv6
+// when v6): the one the container holds, if free, else the lowest free,
+// in the order given.
+func (ds *desirer) assign(todo []pendingAddr, alloc map[string]*ipam.Allocator, v6 bool) {
+	set := func(p pendingAddr, a netip.Addr) {
+		if n := ds.nets[p.ep.Network]; v6 {
+			p.ep.Addr6 = netip.PrefixFrom(a, n.Subnet6.Bits())
+		} else {
+			p.ep.Addr = netip.PrefixFrom(a, n.Subnet.Bits())
+		}
+	}
+	held := heldAddresses(ds.obs, ds.f.Project, v6)
 	var rest []pendingAddr
 	for _, p := range todo {
 		a, ok := held[p.key]
 		if ok && !onOverlay(p.ep) && alloc[p.ep.Network].Reserve(a) {
-			p.ep.Addr = netip.PrefixFrom(a, ds.nets[p.ep.Network].Subnet.Bits())
+			set(p, a)
 			continue
 		}
 		rest = append(rest, p)
 	}
 	// What the host holds on the LAN or the external bridge, and the
 	// bridge's neighbours, after the addresses the containers hold: the
-	// host's neighbour table soon lists those too.
+	// host's neighbour table soon lists those too. IPv4 only: those
+	// drivers have no IPv6 yet (spec refuses it).
 	for _, dn := range ds.m.Networks {
+		if v6 {
+			break
+		}
 		for _, r := range dn.taken {
 			alloc[dn.Name].Reserve(r)
 		}
@@ -400,10 +428,10 @@ func (ds *desirer) containers() {
 	for _, p := range rest {
 		a, err := alloc[p.ep.Network].Next()
 		if err != nil {
-			ds.fail(f.Network(p.ep.Network).Pos, "network %s: %v; use a larger subnet", p.ep.Network, err)
+			ds.fail(ds.f.Network(p.ep.Network).Pos, "network %s: %v; use a larger subnet", p.ep.Network, err)
 			continue
 		}
-		p.ep.Addr = netip.PrefixFrom(a, ds.nets[p.ep.Network].Subnet.Bits())
+		set(p, a)
 	}
 }
 
@@ -436,7 +464,7 @@ func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator
 	}
 	ds.m.Containers = append(ds.m.Containers, dc)
 	var todo []pendingAddr
-	gwPriority := 0
+	gwPriority, gw6Priority := 0, 0
 	for i, a := range c.Networks {
 		dn := ds.nets[a.Network]
 		ep := &Endpoint{
@@ -458,6 +486,9 @@ func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator
 		dc.Endpoints = append(dc.Endpoints, ep)
 		if !dn.Internal && (!dc.DefaultGW.IsValid() || a.GwPriority > gwPriority) {
 			dc.DefaultGW, gwPriority = dn.Gateway, a.GwPriority
+		}
+		if !dn.Internal && dn.Gateway6.IsValid() && (!dc.DefaultGW6.IsValid() || a.GwPriority > gw6Priority) {
+			dc.DefaultGW6, gw6Priority = dn.Gateway6, a.GwPriority
 		}
 		if !a.IPv4.IsValid() {
 			todo = append(todo, pendingAddr{ep, names.Endpoint(c.Name, a.Network)})
@@ -595,24 +626,25 @@ func overlapsForeign(obs *state.Snapshot, project string, p netip.Prefix) string
 	return ""
 }
 
-// currentSubnets are the subnets this project's bridges carry, by network.
-func currentSubnets(obs *state.Snapshot, project string) map[string]netip.Prefix {
+// currentSubnets are the subnets of a family (IPv6 when v6) this
+// project's bridges carry, by network.
+func currentSubnets(obs *state.Snapshot, project string, v6 bool) map[string]netip.Prefix {
 	out := map[string]netip.Prefix{}
 	for _, l := range obs.Host.Links {
 		mk, ok := names.ParseMark(l.Alias)
 		if !ok || mk.Project != project || mk.Kind != names.KindNetwork {
 			continue
 		}
-		if p, ok := l.Addr(false); ok {
+		if p, ok := l.Addr(v6); ok {
 			out[mk.Name] = p.Masked()
 		}
 	}
 	return out
 }
 
-// heldAddresses are the addresses the project's containers hold now, by
-// endpoint name (CONTAINER/NETWORK).
-func heldAddresses(obs *state.Snapshot, project string) map[string]netip.Addr {
+// heldAddresses are the addresses of a family (IPv6 when v6) the
+// project's containers hold now, by endpoint name (CONTAINER/NETWORK).
+func heldAddresses(obs *state.Snapshot, project string, v6 bool) map[string]netip.Addr {
 	out := map[string]netip.Addr{}
 	for _, ns := range obs.Namespaces {
 		if mk, ok := names.ParseMark(ns.Mark); !ok || mk.Project != project {
@@ -623,7 +655,7 @@ func heldAddresses(obs *state.Snapshot, project string) map[string]netip.Addr {
 			if !ok || mk.Project != project || mk.Kind != names.KindEndpoint {
 				continue
 			}
-			if p, ok := l.Addr(false); ok {
+			if p, ok := l.Addr(v6); ok {
 				out[mk.Name] = p.Addr()
 			}
 		}

@@ -67,14 +67,18 @@ func Down(project string, obs *state.Snapshot, o Options) *Plan {
 	rt := o.runtime()
 	d := newDiffer(&Model{Project: project}, obs, rt)
 	d.model(&Model{Project: project}) // an empty model cannot collide
-	if before, ok := obs.SysctlsBefore[names.IPForward]; ok && !othersPresent(project, obs) {
-		if now := obs.Sysctls[names.IPForward]; now == "1" && before != "1" {
-			d.add(change(op.Host, op.Sysctl{Key: names.IPForward, Value: before}, op.Sysctl{Key: names.IPForward, Value: now}))
+	for _, key := range names.HostSysctls {
+		before, ok := obs.SysctlsBefore[key]
+		if !ok || othersPresent(project, obs) {
+			continue
 		}
-		_, del := sysctlRecord(rt, names.IPForward, before)
+		if now := obs.Sysctls[key]; now == "1" && before != "1" {
+			d.add(change(op.Host, op.Sysctl{Key: key, Value: before}, op.Sysctl{Key: key, Value: now}))
+		}
+		_, del := sysctlRecord(rt, key, before)
 		// After forwarding is put back: a crash between them leaves the
 		// record for the next down.
-		del.Needs = []op.Key{op.SysctlKey("", names.IPForward)}
+		del.Needs = []op.Key{op.SysctlKey("", key)}
 		d.add(del)
 	}
 	return d.plan()
@@ -236,7 +240,7 @@ func (d *differ) indexKernel() {
 			// file's routes:) are topo's; the kernel makes and removes
 			// the subnet routes of addresses itself.
 			for _, r := range n.Routes {
-				if r.Dev == l.Name && (r.Dst == "default" || r.Topo) {
+				if r.Dev == l.Name && (isDefault(r) || r.Topo) {
 					e.routes = append(e.routes, r)
 				}
 			}
@@ -311,7 +315,7 @@ func (d *differ) endpointsGone() (kept, routeGone map[string]bool) {
 			continue
 		}
 		for _, r := range o.routes {
-			if r.Dst == "default" {
+			if isDefault(r) {
 				routeGone[o.ns] = true
 			}
 		}
@@ -357,26 +361,33 @@ func (d *differ) namespacesGone(rebuild map[string][]op.Step) {
 	}
 }
 
-// forwarding turns ip_forward on for networks that reach out, recording
-// the value it had for the last project's down.
+// forwarding turns ip_forward on for networks that reach out, and IPv6's
+// forwarding for those of them with IPv6, recording the value each had
+// for the last project's down.
 func (d *differ) forwarding(m *Model) {
 	// A macvlan's traffic is the LAN's, not routed by the host.
-	if !slices.ContainsFunc(m.Networks, func(n *Network) bool { return !n.Internal && n.Driver.firewalled() }) {
+	routed := func(n *Network) bool { return !n.Internal && n.Driver.firewalled() }
+	d.forwardingOf(names.IPForward, slices.ContainsFunc(m.Networks, routed))
+	d.forwardingOf(names.IPv6Forward, slices.ContainsFunc(m.Networks, func(n *Network) bool { return routed(n) && n.Subnet6.IsValid() }))
+}
+
+func (d *differ) forwardingOf(key string, needed bool) {
+	if !needed {
 		return
 	}
-	old := d.obs.Sysctls[names.IPForward]
+	old := d.obs.Sysctls[key]
 	if old == "1" {
 		return
 	}
 	if old == "" {
 		old = "0"
 	}
-	on := change(op.Host, op.Sysctl{Key: names.IPForward, Value: "1"}, op.Sysctl{Key: names.IPForward, Value: old})
-	if _, ok := d.obs.SysctlsBefore[names.IPForward]; !ok {
+	on := change(op.Host, op.Sysctl{Key: key, Value: "1"}, op.Sysctl{Key: key, Value: old})
+	if _, ok := d.obs.SysctlsBefore[key]; !ok {
 		// The first to set it records what it was, before setting it.
-		write, _ := sysctlRecord(d.rt, names.IPForward, old)
+		write, _ := sysctlRecord(d.rt, key, old)
 		d.add(write)
-		on.Needs = []op.Key{op.FileKey(d.rt.SysctlRecord(names.IPForward))}
+		on.Needs = []op.Key{op.FileKey(d.rt.SysctlRecord(key))}
 	}
 	d.add(on)
 }
@@ -519,18 +530,19 @@ func (d *differ) mtu(ref op.Ref, ns string, have *state.Link, want int) {
 	}
 }
 
-// syncAddrs makes link carry exactly want.
-func (d *differ) syncAddrs(ref op.Ref, ns, link string, have []string, want netip.Prefix) {
-	found := false
-	for _, a := range prefixes(have) {
-		if a == want {
-			found = true
-			continue
+// syncAddrs makes link carry exactly want (one address of each family
+// at most), the kernel's link-local ones aside.
+func (d *differ) syncAddrs(ref op.Ref, ns, link string, have []string, want ...netip.Prefix) {
+	got := prefixes(have)
+	for _, a := range got {
+		if !slices.Contains(want, a) {
+			d.add(destroy(ref, op.AddrDel{NS: ns, Link: link, Addr: a}, op.AddrAdd{NS: ns, Link: link, Addr: a}))
 		}
-		d.add(destroy(ref, op.AddrDel{NS: ns, Link: link, Addr: a}, op.AddrAdd{NS: ns, Link: link, Addr: a}))
 	}
-	if !found {
-		d.addrAdd(ref, ns, link, want)
+	for _, a := range want {
+		if !slices.Contains(got, a) {
+			d.addrAdd(ref, ns, link, a)
+		}
 	}
 }
 
@@ -541,7 +553,9 @@ func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) (ro
 	ref := op.Endpoint(names.Endpoint(c.Name, e.Network))
 	if have == nil {
 		e.Driver.create(d, ref, c, e)
-		d.addrAdd(ref, c.NS, e.IfName, e.Addr)
+		for _, a := range e.Addrs() {
+			d.addrAdd(ref, c.NS, e.IfName, a)
+		}
 		if !e.Imp.IsZero() {
 			d.add(create(ref, op.QdiscSet{NS: c.NS, Link: e.IfName, Imp: e.Imp}, op.QdiscDel{NS: c.NS, Link: e.IfName}))
 		}
@@ -554,52 +568,64 @@ func (d *differ) endpoint(c *Container, e *Endpoint, have *observedEndpoint) (ro
 	d.mtu(ref, c.NS, have.inner, cmp.Or(e.MTU, names.DefaultMTU))
 	d.endpointMAC(ref, c.NS, e, have.inner)
 	d.impair(ref, c.NS, e.IfName, have.inner.Qdisc, e.Imp)
-	if addrs := prefixes(have.inner.Addrs); len(addrs) > 0 && !slices.Contains(addrs, e.Addr) {
+	want := e.Addrs()
+	if slices.ContainsFunc(prefixes(have.inner.Addrs), func(a netip.Prefix) bool { return !slices.Contains(want, a) }) {
 		// Every address goes before the new one comes (an address
-		// change), and with the last one the kernel drops every route
-		// through the link: delete them first, as steps whose undo puts
-		// them back, and let the caller add them again after the new
-		// address.
+		// change), and with the last one of a family the kernel drops
+		// every route of it through the link: delete them first, as
+		// steps whose undo puts them back, and let the caller add them
+		// again after the new address.
 		d.routesDel(ref, have)
 		routesGone = len(have.routes) > 0
 	}
-	d.syncAddrs(ref, c.NS, e.IfName, have.inner.Addrs, e.Addr)
+	d.syncAddrs(ref, c.NS, e.IfName, have.inner.Addrs, want...)
 	return routesGone
 }
 
-// defaultRoute makes the container's default route point at its first
-// non-internal network's gateway, or removes it when there is none.
+// defaultRoute makes the container's default routes, IPv4's and IPv6's,
+// point at its first non-internal network's gateway of the family, or
+// removes one when there is none.
 func (d *differ) defaultRoute(c *Container, ns *state.Namespace, gone bool) {
+	d.defaultRouteOf(c, ns, gone, op.DefaultRoute, c.DefaultGW)
+	d.defaultRouteOf(c, ns, gone, op.DefaultRoute6, c.DefaultGW6)
+}
+
+// defaultRouteOf makes the default route to dst go through want.
+func (d *differ) defaultRouteOf(c *Container, ns *state.Namespace, gone bool, dst netip.Prefix, want netip.Addr) {
 	ref := op.Container(c.Name)
 	var have *state.Route
 	if ns != nil && !gone {
 		for i := range ns.Routes {
 			// A file's default route (topo's protocol) is its routes'.
-			if ns.Routes[i].Dst == "default" && !ns.Routes[i].Topo {
+			if ns.Routes[i].Dst == op.DstString(dst) && !ns.Routes[i].Topo {
 				have = &ns.Routes[i]
 			}
 		}
 	}
-	want := c.DefaultGW
 	if have != nil && have.Gateway == addrString(want) {
 		return
 	}
 	if have != nil {
 		_, gw := route(*have)
-		d.add(destroy(ref, op.RouteDel{NS: c.NS, Link: have.Dev, Dst: op.DefaultRoute, Gateway: gw},
-			op.RouteAdd{NS: c.NS, Link: have.Dev, Dst: op.DefaultRoute, Gateway: gw}))
+		d.add(destroy(ref, op.RouteDel{NS: c.NS, Link: have.Dev, Dst: dst, Gateway: gw},
+			op.RouteAdd{NS: c.NS, Link: have.Dev, Dst: dst, Gateway: gw}))
 	}
 	if want.IsValid() {
-		s := create(ref, op.RouteAdd{NS: c.NS, Dst: op.DefaultRoute, Gateway: want}, op.RouteDel{NS: c.NS, Dst: op.DefaultRoute, Gateway: want})
+		s := create(ref, op.RouteAdd{NS: c.NS, Dst: dst, Gateway: want}, op.RouteDel{NS: c.NS, Dst: dst, Gateway: want})
 		// Through the address of the network whose gateway it is.
 		for _, e := range c.Endpoints {
-			if e.Addr.Masked().Contains(want) {
-				s.Needs = append(s.Needs, op.AddrKey(c.NS, e.IfName))
+			for _, a := range e.Addrs() {
+				if a.Masked().Contains(want) {
+					s.Needs = append(s.Needs, op.AddrKey(c.NS, e.IfName))
+				}
 			}
 		}
 		d.add(s)
 	}
 }
+
+// isDefault says r is a default route, of either family.
+func isDefault(r state.Route) bool { return r.Dst == "default" || r.Dst == "::/0" }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

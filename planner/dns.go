@@ -82,7 +82,9 @@ func hosts(project string, inNS []*Container) string {
 		fmt.Fprintf(&b, "127.0.1.1\t%s\n", strings.Join(names, " "))
 	}
 	for _, e := range owner.Endpoints {
-		fmt.Fprintf(&b, "%s\t%s\n", e.Addr.Addr(), strings.Join(names, " "))
+		for _, a := range e.Addrs() {
+			fmt.Fprintf(&b, "%s\t%s\n", a.Addr(), strings.Join(names, " "))
+		}
 	}
 	return b.String()
 }
@@ -110,7 +112,11 @@ func Records(m *Model) *records.Document {
 		for _, e := range c.Endpoints {
 			ns.Networks = append(ns.Networks, e.Network)
 			if n := nets[e.Network]; n != nil {
-				n.Members = append(n.Members, records.Member{Container: c.Name, Addr: e.Addr.Addr(), Names: dnsNames(c, e)})
+				m := records.Member{Container: c.Name, Addr: e.Addr.Addr(), Names: dnsNames(c, e)}
+				if e.Addr6.IsValid() {
+					m.Addr6 = e.Addr6.Addr()
+				}
+				n.Members = append(n.Members, m)
 			}
 		}
 		d.Namespaces = append(d.Namespaces, ns)

@@ -6,6 +6,7 @@ import (
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
+	"github.com/topolab/topo/state"
 )
 
 // Default ephemeral range, as Linux's net.ipv4.ip_local_port_range, for
@@ -15,28 +16,42 @@ const (
 	defaultEphemeralHigh = 60999
 )
 
-// FirewallInput is what package firewall generates the model's rules from.
-func FirewallInput(m *Model) firewall.Input {
-	in := firewall.Input{Project: m.Project, Underlay: m.Underlay}
+// FirewallInput is what package firewall generates the model's rules of
+// family fam from: for IPv6, the networks with IPv6 and the publishes on
+// IPv6 host addresses. The overlay's underlay is IPv4's (its VXLAN
+// packets are IPv4).
+func FirewallInput(m *Model, fam firewall.Family) firewall.Input {
+	in := firewall.Input{Family: fam, Project: m.Project}
+	if fam == firewall.IPv4 {
+		in.Underlay = m.Underlay
+	}
 	for _, n := range m.Networks {
-		if !n.Driver.firewalled() {
+		subnet := n.Subnet
+		if fam == firewall.IPv6 {
+			subnet = n.Subnet6
+		}
+		if !n.Driver.firewalled() || !subnet.IsValid() {
 			continue
 		}
-		fn := firewall.Net{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal, Shared: n.External}
+		fn := firewall.Net{Name: n.Name, Bridge: n.Bridge, Subnet: subnet, Internal: n.Internal, Shared: n.External}
 		if n.External {
 			fn.Members = members(m, n.Name)
 		}
 		in.Networks = append(in.Networks, fn)
 	}
 	for _, c := range m.Containers {
-		in.Publishes = append(in.Publishes, c.Publishes...)
+		for _, p := range c.Publishes {
+			if p.Addr.Is6() == (fam == firewall.IPv6) {
+				in.Publishes = append(in.Publishes, p)
+			}
+		}
 	}
 	return in
 }
 
 // firewall plans the rules (one step per table, applied in one batch),
 // the route_localnet of bridges with publishes, and IPv6 off on internal
-// networks' bridges (on others topo leaves it as it is).
+// networks' bridges without IPv6 (on others topo leaves it as it is).
 func (d *differ) firewall(m *Model) {
 	published := map[string]bool{}
 	for _, c := range m.Containers {
@@ -65,13 +80,20 @@ func (d *differ) firewall(m *Model) {
 			localnet = "1"
 		}
 		sysctl(n, names.RouteLocalnet(n.Bridge), localnet)
-		if n.Internal {
+		if n.Internal && !n.Subnet6.IsValid() {
 			sysctl(n, names.IPv6Off(n.Bridge), "1")
 		}
 	}
 
-	want := firewall.Generate(FirewallInput(m))
-	for _, tc := range firewall.Diff(m.Project, want, d.obs.Firewall) {
+	d.firewallOf(m, firewall.IPv4, d.obs.Firewall)
+	d.firewallOf(m, firewall.IPv6, d.obs.Firewall6)
+}
+
+// firewallOf plans the rules of family fam against have, the tables of
+// the family observed.
+func (d *differ) firewallOf(m *Model, fam firewall.Family, have *state.Firewall) {
+	want := firewall.Generate(FirewallInput(m, fam))
+	for _, tc := range firewall.Diff(m.Project, want, have) {
 		adds, dels := 0, 0
 		for _, c := range tc.Changes {
 			if c.Adds() {
@@ -87,8 +109,8 @@ func (d *differ) firewall(m *Model) {
 		case adds == 0:
 			action = op.Destroy
 		}
-		d.add(step(action, op.Firewall(firewall.IPv4, tc.Table), op.FirewallBatch{Table: tc.Table, Changes: tc.Changes},
-			op.FirewallBatch{Table: tc.Table, Changes: firewall.Invert(tc.Changes)}))
+		d.add(step(action, op.Firewall(fam, tc.Table), op.FirewallBatch{Family: fam, Table: tc.Table, Changes: tc.Changes},
+			op.FirewallBatch{Family: fam, Table: tc.Table, Changes: firewall.Invert(tc.Changes)}))
 	}
 }
 

@@ -26,8 +26,8 @@ import (
 // its down, and each in-place change). They are not golden files: -update
 // does not rewrite them, since the restructuring must print the same bytes.
 // TOPO_WRITE_FIXTURES=1 writes them, which only the commit that made them
-// did. A file that uses a feature added since (mtu:, links, routes, sysctls…)
-// is not among them.
+// did. A file that uses a feature added since (mtu:, IPv6, links, routes,
+// sysctls…) is not among them.
 
 // fixtureCase is one plan to compare: name is its folder under
 // testdata/before.
@@ -210,7 +210,7 @@ func TestFixtures(t *testing.T) {
 }
 
 // addedSince reports whether the file at path uses a feature added since
-// the fixtures: a network's mtu:, or a driver other than the bridge
+// the fixtures: a network's mtu:, IPv6, or a driver other than the bridge
 // (macvlan, external), or what labs have (usesLabs).
 func addedSince(t *testing.T, path string) bool {
 	f, err := spec.Load(path)
@@ -223,7 +223,7 @@ func addedSince(t *testing.T, path string) bool {
 // healthcheck).
 func usesLater(f *spec.File) bool {
 	for _, n := range f.Networks {
-		if n.MTU != 0 || n.External || (n.Driver != "" && n.Driver != "bridge") {
+		if n.MTU != 0 || n.IPv6() || n.External || (n.Driver != "" && n.Driver != "bridge") {
 			return true
 		}
 	}

@@ -32,7 +32,7 @@ func checkHostPorts(f *spec.File, obs *state.Snapshot) error {
 	}
 	own := map[string]bool{}
 	others := map[key][]firewall.Published{}
-	for _, p := range firewall.ReadAllPublished(obs.Firewall) {
+	for _, p := range append(firewall.ReadAllPublished(obs.Firewall), firewall.ReadAllPublished(obs.Firewall6)...) {
 		if p.Project == f.Project {
 			own[firewall.RandomKey(p.Container, p.HostIP, p.Port, p.Proto, false, p.HostPort)] = true
 			continue

@@ -92,7 +92,7 @@ func TestRandomPortIsSharedAcrossHostAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := planner.FirewallInput(model)
+	m := planner.FirewallInput(model, firewall.IPv4)
 	for i, p := range m.Publishes {
 		if p.Port == 81 && p.HostIP.String() == "10.0.0.5" {
 			m.Publishes[i].HostPort = 40007

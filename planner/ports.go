@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -75,9 +76,17 @@ func newPortPicker(project string, obs *state.Snapshot) *portPicker {
 			}
 		}
 	}
-	nat := obs.Firewall.Table(firewall.TableNat)
+	for _, fw := range []*state.Firewall{obs.Firewall, obs.Firewall6} {
+		pk.readPublished(project, fw.Table(firewall.TableNat))
+	}
+	return pk
+}
+
+// readPublished reads the publishes of a nat table: this project's
+// random ones are kept, every other one is taken.
+func (pk *portPicker) readPublished(project string, nat *state.FwTable) {
 	if nat == nil {
-		return pk
+		return
 	}
 	for _, c := range nat.Chains {
 		if c.Builtin {
@@ -100,7 +109,6 @@ func newPortPicker(project string, obs *state.Snapshot) *portPicker {
 			}
 		}
 	}
-	return pk
 }
 
 // expand gives each container of the model its publishes, one per port
@@ -134,19 +142,20 @@ func (pk *portPicker) expand(f *spec.File, m *Model) (pending []*firewall.Publis
 		var srcs []*spec.Port // the entry of each of c.Publishes
 		for _, p := range sc.Ports {
 			for i := 0; i <= int(p.ContainerEnd-p.ContainerStart); i++ {
-				pub := firewall.Publish{Container: sc.Name, Network: ep.Network, Bridge: ep.Bridge, Addr: ep.Addr.Addr(),
-					HostIP: p.HostIP, Port: p.ContainerStart + uint16(i), Proto: p.Proto}
-				switch {
-				case p.PicksHostPort():
-					pub.Random, pub.PickLow, pub.PickHigh = true, p.HostStart, p.HostEnd
-				case p.HostStart != 0:
-					pub.HostPort = p.HostStart + uint16(i)
-					pk.used[p.Proto][int(pub.HostPort)] = true
-				default:
-					pub.Random = true
+				for _, pub := range publishesOf(sc.Name, ep, p.HostIP) {
+					pub.Port, pub.Proto = p.ContainerStart+uint16(i), p.Proto
+					switch {
+					case p.PicksHostPort():
+						pub.Random, pub.PickLow, pub.PickHigh = true, p.HostStart, p.HostEnd
+					case p.HostStart != 0:
+						pub.HostPort = p.HostStart + uint16(i)
+						pk.used[p.Proto][int(pub.HostPort)] = true
+					default:
+						pub.Random = true
+					}
+					c.Publishes = append(c.Publishes, pub)
+					srcs = append(srcs, p)
 				}
-				c.Publishes = append(c.Publishes, pub)
-				srcs = append(srcs, p)
 			}
 		}
 		for i := range c.Publishes {
@@ -157,6 +166,24 @@ func (pk *portPicker) expand(f *spec.File, m *Model) (pending []*firewall.Publis
 		}
 	}
 	return pending, from
+}
+
+// publishesOf are what a ports: entry on hostIP publishes of endpoint ep:
+// an IPv4 address to its IPv4 address, an IPv6 one to its IPv6 address,
+// and 0.0.0.0 to both, [::] for IPv6, as Docker publishes on a dual-stack
+// network (one host port for both).
+func publishesOf(container string, ep *Endpoint, hostIP netip.Addr) []firewall.Publish {
+	pub := firewall.Publish{Container: container, Network: ep.Network, Bridge: ep.Bridge, Addr: ep.Addr.Addr(), HostIP: hostIP}
+	if hostIP.Is6() {
+		pub.Addr = ep.Addr6.Addr()
+		return []firewall.Publish{pub}
+	}
+	out := []firewall.Publish{pub}
+	if hostIP.IsUnspecified() && ep.Addr6.IsValid() {
+		pub.HostIP, pub.Addr = netip.IPv6Unspecified(), ep.Addr6.Addr()
+		out = append(out, pub)
+	}
+	return out
 }
 
 // portGroup are publishes that get one host port.

@@ -162,24 +162,29 @@ func (h *Handler) local(store *Store, req *dns.Msg, q dns.Question) *dns.Msg {
 			return r
 		}
 	}
-	addrs, known := store.Lookup(h.NS, name)
+	addrs, known := store.Lookup(h.NS, name, false)
 	if !known {
 		return nil
 	}
 	r := reply(req, dns.RcodeSuccess)
-	if q.Qtype != dns.TypeA && q.Qtype != dns.TypeANY {
-		// The name exists, with no record of this type: NOERROR, no answer.
-		return r
+	// Round-robin: each query gets the holders in a new order. A name
+	// without a record of the type asked has NOERROR, no answer.
+	if q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY {
+		for _, i := range rand.Perm(len(addrs)) {
+			r.Answer = append(r.Answer, &dns.A{
+				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: TTL},
+				A:   net.IP(addrs[i].AsSlice()),
+			})
+		}
 	}
-	// Round-robin: each query gets the holders in a new order.
-	order := rand.Perm(len(addrs))
-	r.Answer = make([]dns.RR, 0, len(addrs))
-	for _, i := range order {
-		b := addrs[i].As4()
-		r.Answer = append(r.Answer, &dns.A{
-			Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: TTL},
-			A:   net.IPv4(b[0], b[1], b[2], b[3]),
-		})
+	if q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY {
+		addrs6, _ := store.Lookup(h.NS, name, true)
+		for _, i := range rand.Perm(len(addrs6)) {
+			r.Answer = append(r.Answer, &dns.AAAA{
+				Hdr:  dns.RR_Header{Name: q.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: TTL},
+				AAAA: net.IP(addrs6[i].AsSlice()),
+			})
+		}
 	}
 	return r
 }
@@ -209,6 +214,9 @@ func dropOPT(m *dns.Msg) {
 
 // reverseAddr parses d.c.b.a.in-addr.arpa (canonical) into a.b.c.d.
 func reverseAddr(name string) (netip.Addr, bool) {
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		return reverseAddr6(rest)
+	}
 	rest, ok := strings.CutSuffix(name, ".in-addr.arpa")
 	if !ok {
 		return netip.Addr{}, false
@@ -259,4 +267,30 @@ func packUDP(req, resp *dns.Msg, buf []byte) ([]byte, error) {
 	}
 	resp.Truncate(udpSize(req))
 	return resp.PackBuffer(buf)
+}
+
+// reverseAddr6 reads the 32 nibbles of an ip6.arpa name, last first
+// (RFC 3596): "a.0.0.0. … .2.4.d.f" is fd42:…::a.
+func reverseAddr6(nibbles string) (netip.Addr, bool) {
+	parts := strings.Split(nibbles, ".")
+	if len(parts) != 32 {
+		return netip.Addr{}, false
+	}
+	var b [16]byte
+	for i, p := range parts {
+		if len(p) != 1 {
+			return netip.Addr{}, false
+		}
+		v := strings.IndexByte("0123456789abcdef", p[0])
+		if v < 0 {
+			return netip.Addr{}, false
+		}
+		j := 31 - i // nibble index from the address's first
+		if j%2 == 0 {
+			b[j/2] |= byte(v) << 4
+		} else {
+			b[j/2] |= byte(v)
+		}
+	}
+	return netip.AddrFrom16(b), true
 }

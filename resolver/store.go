@@ -31,10 +31,12 @@ type asker struct {
 	upstreams []string
 }
 
-// netIndex is one network's names and addresses.
+// netIndex is one network's names and addresses: IPv4 ones, and
+// IPv6 ones (byName6) of the members that have them.
 type netIndex struct {
-	name   string
-	byName map[string][]netip.Addr
+	name    string
+	byName  map[string][]netip.Addr
+	byName6 map[string][]netip.Addr
 	// ptr is the name an address answers to in reverse: CONTAINER.NETWORK.
 	ptr map[netip.Addr]string
 }
@@ -44,7 +46,7 @@ func NewStore(d *records.Document) *Store {
 	nets := map[string]*netIndex{}
 	internal := map[string]bool{}
 	for _, n := range d.Networks {
-		ix := &netIndex{name: strings.ToLower(n.Name), byName: map[string][]netip.Addr{}, ptr: map[netip.Addr]string{}}
+		ix := &netIndex{name: strings.ToLower(n.Name), byName: map[string][]netip.Addr{}, byName6: map[string][]netip.Addr{}, ptr: map[netip.Addr]string{}}
 		for _, m := range n.Members {
 			seen := map[string]bool{}
 			for _, name := range m.Names {
@@ -54,8 +56,14 @@ func NewStore(d *records.Document) *Store {
 				}
 				seen[name] = true
 				ix.byName[name] = appendUnique(ix.byName[name], m.Addr)
+				if m.Addr6.IsValid() {
+					ix.byName6[name] = appendUnique(ix.byName6[name], m.Addr6)
+				}
 			}
 			ix.ptr[m.Addr] = canonical(m.Container) + "." + ix.name + "."
+			if m.Addr6.IsValid() {
+				ix.ptr[m.Addr6] = ix.ptr[m.Addr]
+			}
 		}
 		nets[n.Name] = ix
 		internal[n.Name] = n.Internal
@@ -97,37 +105,39 @@ func canonical(name string) string {
 	return name
 }
 
-// Lookup returns the IPv4 addresses that name (canonical) has for the
-// namespace ns, and whether ns knows the name at all. A name is looked up
-// in each network the asker shares, then, as NAME.NETWORK, in NETWORK.
-func (s *Store) Lookup(ns, name string) ([]netip.Addr, bool) {
+// Lookup returns the IPv4 addresses (IPv6 with v6) that name
+// (canonical) has for the namespace ns, and whether ns knows the name at
+// all. A name is looked up in each network the asker shares, then, as
+// NAME.NETWORK, in NETWORK.
+func (s *Store) Lookup(ns, name string, v6 bool) ([]netip.Addr, bool) {
 	a := s.askers[ns]
 	if a == nil {
 		return nil, false
 	}
 	var out []netip.Addr
 	found := false
-	for _, ix := range a.nets {
-		if addrs, ok := ix.byName[name]; ok {
-			found = true
-			for _, x := range addrs {
-				out = appendUnique(out, x)
-			}
+	collect := func(ix *netIndex, name string) {
+		if _, ok := ix.byName[name]; !ok {
+			return
 		}
+		found = true
+		addrs := ix.byName[name]
+		if v6 {
+			addrs = ix.byName6[name]
+		}
+		for _, x := range addrs {
+			out = appendUnique(out, x)
+		}
+	}
+	for _, ix := range a.nets {
+		collect(ix, name)
 	}
 	if found {
 		return out, true
 	}
 	for _, ix := range a.nets {
-		prefix, ok := strings.CutSuffix(name, "."+ix.name)
-		if !ok {
-			continue
-		}
-		if addrs, ok := ix.byName[prefix]; ok {
-			found = true
-			for _, x := range addrs {
-				out = appendUnique(out, x)
-			}
+		if prefix, ok := strings.CutSuffix(name, "."+ix.name); ok {
+			collect(ix, prefix)
 		}
 	}
 	return out, found

@@ -188,7 +188,7 @@ func TestBadFilesRejected(t *testing.T) {
 		"unknown top key":        "netwroks: {}\n",
 		"unknown network key":    "networks: {a: {subnett: 10.0.0.0/24}}\n",
 		"unknown container key":  "containers: {a: {image: nginx}}\n",
-		"unknown attachment key": "networks: {n: {}}\ncontainers: {a: {networks: {n: {ipv6_address: \"fd00::1\"}}}}\n",
+		"unknown attachment key": "networks: {n: {}}\ncontainers: {a: {networks: {n: {link_local_ips: [\"fe80::1\"]}}}}\n",
 		"bad driver":             "networks: {a: {driver: weave}}\n",
 		"macvlan without parent": "networks: {a: {driver: macvlan, subnet: 192.168.50.0/24}}\n",
 		"external with mtu":      "networks: {a: {external: true, mtu: 1400}}\n",

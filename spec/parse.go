@@ -58,9 +58,9 @@ func Parse(path string, data []byte) (*File, error) {
 var validKeys = map[string][]string{
 	"file":       {"name", "hosts", "networks", "containers", "links"},
 	"host":       {"address"},
-	"network":    {"driver", "driver_opts", "subnet", "gateway", "ip_range", "internal", "mtu", "external", "name", "vni"},
+	"network":    {"driver", "driver_opts", "subnet", "gateway", "ip_range", "internal", "mtu", "enable_ipv6", "enable_ipv4", "external", "name", "vni"},
 	"container":  append([]string{"hostname", "host", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged", "routes", "sysctls"}, runtimeKeys...),
-	"attachment": {"aliases", "ipv4_address", "interface_name", "mac_address", "impairment"},
+	"attachment": {"aliases", "ipv4_address", "ipv6_address", "interface_name", "mac_address", "impairment"},
 	"link":       {"endpoints", "mtu", "impairment"},
 	"linkEnd":    {"container", "interface", "address", "mac"},
 	"route":      {"to", "via", "dev", "metric"},
@@ -279,7 +279,7 @@ func (p *parser) networks(f *File, n *yaml.Node) {
 func (p *parser) network(nw *Network, n *yaml.Node) {
 	what := fmt.Sprintf("network %q", clip(nw.Name))
 	var name *yaml.Node
-	for _, e := range p.mapping(n, what, "a mapping of driver, driver_opts, subnet, internal and mtu, or empty", true) {
+	for _, e := range p.mapping(n, what, "a mapping of driver, driver_opts, subnet, internal, mtu, enable_ipv6 and enable_ipv4, or empty", true) {
 		switch e.key.Value {
 		case "driver":
 			// Which drivers there are is the planner's (planner.Check).
@@ -289,9 +289,11 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 		case "driver_opts":
 			p.driverOpts(nw, e, what)
 		case "subnet":
-			if !p.subnet(nw, e.val, what) {
-				p.badSubnet[nw.Name] = true
-			}
+			p.subnets(nw, e.val, what)
+		case "enable_ipv6":
+			p.enableIPv6(nw, e.val, what)
+		case "enable_ipv4":
+			p.enableIPv4(e.val, what)
 		case "internal":
 			if b, ok := p.boolean(e.val, what+": internal"); ok {
 				nw.Internal = b
@@ -350,7 +352,7 @@ func (p *parser) subnet(nw *Network, n *yaml.Node, what string) bool {
 	case err != nil:
 		p.errorf(n, "%s: subnet %q is not an IPv4 CIDR block like \"10.42.1.0/24\"", what, clip(s))
 	case !pfx.Addr().Is4():
-		p.errorf(n, "%s: subnet %q is not IPv4: topo networks are IPv4 only", what, clip(s))
+		p.errorf(n, "%s: subnet %q is not an IPv4 CIDR block like \"10.42.1.0/24\"", what, clip(s))
 	case pfx.Bits() > 30:
 		p.errorf(n, "%s: subnet %q has prefix length /%d: use /8 to /30 (a /31 or /32 has no room for a container once the network, gateway and broadcast addresses are taken; Docker accepts it, and fails when the first container joins)", what, s, pfx.Bits())
 	case pfx.Bits() < 8:
@@ -483,12 +485,12 @@ func (p *parser) attachments(c *Container, n *yaml.Node, what string) {
 			c.Networks = append(c.Networks, a)
 		}
 	default:
-		p.errorf(n, "%s: networks must be a list of network names, or a mapping of network names to {aliases, ipv4_address}, got %s", what, describe(v))
+		p.errorf(n, "%s: networks must be a list of network names, or a mapping of network names to {aliases, ipv4_address, ipv6_address}, got %s", what, describe(v))
 	}
 }
 
 func (p *parser) attachment(a *Attachment, n *yaml.Node, what string) {
-	for _, e := range p.mapping(n, what, "a mapping of aliases, ipv4_address, interface_name, mac_address and impairment, or empty", true) {
+	for _, e := range p.mapping(n, what, "a mapping of aliases, ipv4_address, ipv6_address, interface_name, mac_address and impairment, or empty", true) {
 		switch e.key.Value {
 		case "aliases":
 			p.aliases(a, e.val, what)
@@ -506,6 +508,8 @@ func (p *parser) attachment(a *Attachment, n *yaml.Node, what string) {
 			a.MAC = p.mac(e.val, what+": mac_address")
 		case "impairment":
 			a.Impairment = p.impairment(e.val, what)
+		case "ipv6_address":
+			p.ipv6Address(a, e.val, what)
 		default:
 			p.unknownKey(e.key, "attachment", "in "+what)
 		}

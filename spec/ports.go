@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-const portForms = `forms: "80", "8080:80", "127.0.0.1:8080:80", "127.0.0.1::80", "8000-8002:80-82", "53/udp", "3456/sctp"`
+const portForms = `forms: "80", "8080:80", "127.0.0.1:8080:80", "127.0.0.1::80", "[::]:8080:80", "[::]::443", "8000-8002:80-82", "53/udp", "3456/sctp"`
 
 // Protocols are the protocols a port publishes, as Docker takes them.
 var Protocols = []string{"tcp", "udp", "sctp"}
@@ -37,7 +37,7 @@ func splitPortParts(raw string) (ip, host, ctr string, n int) {
 // then the protocol after the first '/' of the container part, any case,
 // tcp when empty ("80/" is 80/tcp); an empty host address is 0.0.0.0 and
 // an empty host port, or 0, a free one. Container port 0, which Docker
-// takes, is refused. Host addresses are IPv4 only. On
+// takes, is refused. On
 // failure it returns a message saying what is wrong. Single ports get
 // End == Start; an unspecified host port is 0..0.
 func parsePort(raw string) (*Port, string) {
@@ -105,8 +105,8 @@ func isProtocol(s string) bool {
 	return false
 }
 
-// parseHostIP reads the host address of a ports: entry, with or without
-// brackets, as Docker does; topo publishes on IPv4 addresses only.
+// parseHostIP reads the host address of a ports: entry, IPv4 or IPv6,
+// with or without brackets, as Docker does.
 func parseHostIP(raw, ip string) (netip.Addr, string) {
 	s := ip
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
@@ -115,11 +115,14 @@ func parseHostIP(raw, ip string) (netip.Addr, string) {
 	a, err := netip.ParseAddr(s)
 	switch {
 	case err != nil || a.Zone() != "":
-		return netip.Addr{}, fmt.Sprintf("port %q: host address %q is not an IPv4 address like 127.0.0.1", clip(raw), clip(ip))
+		return netip.Addr{}, fmt.Sprintf("port %q: host address %q is not an address like 127.0.0.1 or [fd00::1]", clip(raw), clip(ip))
 	case a.Is4In6():
 		return a.Unmap(), ""
-	case a.Is6():
-		return netip.Addr{}, fmt.Sprintf("port %q: host address %s is IPv6, which topo does not publish on yet: use an IPv4 address, or leave the address out for 0.0.0.0; %s", clip(raw), a, portForms)
+	case a == netip.IPv6Loopback():
+		// DNAT to a container keeps the source ::1, which the kernel
+		// never routes off lo, and IPv6 has no route_localnet: Docker
+		// serves such a publish with its userland proxy.
+		return netip.Addr{}, fmt.Sprintf("port %q: publishing on ::1 is not supported yet: the kernel routes no packet from ::1 to a container, so it needs a proxy process, which topo does not run; publish on [::] or on an IPv6 address of the host, or on 127.0.0.1", clip(raw))
 	}
 	return a, ""
 }

@@ -78,6 +78,14 @@ type Network struct {
 	// address, a macvlan's the LAN's router.
 	Gateway    netip.Addr
 	GatewayPos Pos
+	// Subnet6 is the IPv6 subnet of subnet:, the zero Prefix when the
+	// file gives none (see IPv6).
+	Subnet6    netip.Prefix
+	Subnet6Pos Pos
+	// EnableIPv6 is enable_ipv6: true; IPv6Off is enable_ipv6: false.
+	EnableIPv6    bool
+	IPv6Off       bool
+	EnableIPv6Pos Pos
 	// Internal networks get no default route, no NAT and no publishes.
 	Internal bool
 	// IPRange, when valid, is the part of Subnet that addresses are
@@ -179,6 +187,10 @@ type Attachment struct {
 	// IPv4 is the zero Addr when IPAM picks the address.
 	IPv4    netip.Addr
 	IPv4Pos Pos
+	// IPv6 is ipv6_address, the zero Addr when IPAM picks it (on a
+	// network with IPv6).
+	IPv6    netip.Addr
+	IPv6Pos Pos
 	// GwPriority chooses the default route (a Compose gw_priority): it
 	// goes through the non-internal network whose attachment has the
 	// highest, the first in attach order among equals.

@@ -49,6 +49,7 @@ func (p *parser) applyDefaults(f *File) {
 func (p *parser) validate(f *File) {
 	p.checkSubnets(f)
 	p.checkHosts(f)
+	p.checkIPv6(f)
 	var networkNames, containerNames []string
 	for _, n := range f.Networks {
 		if !n.Implicit {

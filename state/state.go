@@ -35,6 +35,9 @@ type Snapshot struct {
 	// Nameservers are the IPv4 nameservers of the host's resolv.conf,
 	// which automatic subnets do not cover.
 	Nameservers []string `json:"nameservers,omitempty"`
+	// MachineID is the host's machine ID, from which its IPv6 ULA
+	// prefix is derived (see ipam.ULA); "" when it has none.
+	MachineID string `json:"machine_id,omitempty"`
 	// Resolver is the project's DNS resolver; nil when it has none.
 	Resolver *Resolver `json:"resolver,omitempty"`
 	// Files are the project's files under /etc/netns/NS/ (resolv.conf,

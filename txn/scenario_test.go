@@ -43,8 +43,8 @@ const bigFile = `
 name: rb
 networks:
   front: {subnet: 10.99.1.0/24}
-  back: {subnet: 10.99.2.0/24, internal: true}
-  side: {subnet: 10.99.3.0/24}
+  back: {subnet: [10.99.2.0/24, "fd99:2::/64"], internal: true}
+  side: {subnet: [10.99.3.0/24, "fd99:3::/64"]}
 containers:
   web:
     networks:
@@ -130,6 +130,7 @@ var inPlace = []struct {
 	{"endpoint-rate", "tools: {networks: [front]}", "tools: {networks: {front: {impairment: {rate: 50mbit}}}}"},
 	{"endpoint-mac", "tools: {networks: [front]}", `tools: {networks: {front: {mac_address: "02:00:00:00:99:01"}}}`},
 	{"interface-name", "tools: {networks: [front]}", "tools: {networks: {front: {interface_name: lan}}}"},
+	{"ipv6", "front: {subnet: 10.99.1.0/24}", `front: {subnet: [10.99.1.0/24, "fd99:1::/64"]}`},
 }
 
 // inPlaceFile returns the changed file of change i; for "address" and

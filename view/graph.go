@@ -65,6 +65,9 @@ func (in *Input) buildGraph() *graph {
 	g := &graph{title: in.Model.Project}
 	for _, n := range in.Model.Networks {
 		lines := []string{n.Name, n.Subnet.String()}
+		if n.Subnet6.IsValid() {
+			lines = append(lines, n.Subnet6.String())
+		}
 		switch {
 		case n.External:
 			lines = append(lines, "external "+n.Bridge)
@@ -100,6 +103,9 @@ func (in *Input) buildGraph() *graph {
 		}
 		for i, e := range mc.Endpoints {
 			lines := []string{e.IfName + " " + e.Addr.String()}
+			if e.Addr6.IsValid() {
+				lines = append(lines, e.Addr6.String())
+			}
 			if al := sc.Networks[i].Aliases; len(al) > 0 {
 				lines = append(lines, strings.Join(al, ", "))
 			}

@@ -29,10 +29,13 @@ type NetworkDetail struct {
 	Driver string `json:"driver"`
 	// Bridge is the network's bridge, "" for macvlan; Parent the host
 	// link a macvlan network's links are made on.
-	Bridge   string `json:"bridge"`
-	Parent   string `json:"parent,omitempty"`
-	Subnet   string `json:"subnet"`
-	Gateway  string `json:"gateway"`
+	Bridge  string `json:"bridge"`
+	Parent  string `json:"parent,omitempty"`
+	Subnet  string `json:"subnet"`
+	Gateway string `json:"gateway"`
+	// Subnet6 and Gateway6 are the IPv6 ones, of a network with IPv6.
+	Subnet6  string `json:"subnet6,omitempty"`
+	Gateway6 string `json:"gateway6,omitempty"`
 	Internal bool   `json:"internal"`
 	// MTU is the bridge's, as the kernel has it once the network is up;
 	// the file's (1500 by default) before.
@@ -51,6 +54,7 @@ type Member struct {
 	Interface string   `json:"interface"`
 	HostLink  string   `json:"host_link"`
 	Address   string   `json:"address"`
+	Address6  string   `json:"address6,omitempty"`
 	Aliases   []string `json:"aliases"`
 	// Host is the file's host the container is on, in a file with
 	// hosts; another host's members have the address the file gives.
@@ -86,6 +90,8 @@ type Endpoint struct {
 	Interface string `json:"interface"`
 	Address   string `json:"address"`
 	Gateway   string `json:"gateway"`
+	Address6  string `json:"address6,omitempty"`
+	Gateway6  string `json:"gateway6,omitempty"`
 	MAC       string `json:"mac"`
 	HostLink  string `json:"host_link"`
 	Bridge    string `json:"bridge"`
@@ -124,6 +130,9 @@ func Inspect(in *Input, name, kind string) (any, error) {
 func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 	d := &NetworkDetail{FormatVersion: FormatVersion, Type: "network", Name: n.Name, Project: in.Model.Project, State: StateDown,
 		Driver: n.DriverName(), Bridge: n.Bridge, Parent: n.Parent, Subnet: n.Subnet.String(), Gateway: addrText(n.Gateway), Internal: n.Internal, MTU: n.LinkMTU(), Members: []Member{}}
+	if n.Subnet6.IsValid() {
+		d.Subnet6, d.Gateway6 = n.Subnet6.String(), n.Gateway6.String()
+	}
 	if n.Overlay != nil {
 		d.VXLAN, d.VNI = n.Overlay.Link, n.Overlay.VNI
 	}
@@ -141,6 +150,9 @@ func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 		if l.MTU != 0 {
 			d.MTU = l.MTU
 		}
+		if p, ok := l.Addr(true); ok {
+			d.Subnet6, d.Gateway6 = p.Masked().String(), p.Addr().String()
+		}
 	}
 	for _, sc := range in.File.Containers {
 		mc := in.container(sc.Name)
@@ -148,17 +160,17 @@ func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 			if e.Network != n.Name {
 				continue
 			}
-			addr := ""
+			addr, addr6 := "", ""
 			switch {
 			case in.remote(mc) && n.Overlay == nil:
 				continue // another host's network of that name
 			case in.remote(mc):
 				addr = e.Addr.String()
 			case in.nsUp(mc):
-				addr, _ = in.observedAddr(mc.NS, mc.Name, e.Network)
+				addr, addr6 = in.observedAddrs(mc.NS, mc.Name, e.Network)
 			}
 			d.Members = append(d.Members, Member{Container: sc.Name, Interface: e.IfName, HostLink: e.HostLink,
-				Address: addr, Aliases: nonNil(sc.Networks[i].Aliases), Host: mc.Host})
+				Address: addr, Address6: addr6, Aliases: nonNil(sc.Networks[i].Aliases), Host: mc.Host})
 		}
 	}
 	return d
@@ -176,6 +188,9 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 				Aliases: nonNil(owner.Networks[i].Aliases)}
 			if n := in.network(e.Network); n != nil && !n.Internal {
 				ep.Gateway = addrText(n.Gateway)
+				if n.Gateway6.IsValid() {
+					ep.Gateway6 = n.Gateway6.String()
+				}
 			}
 			var l *state.Link
 			switch {
@@ -183,6 +198,11 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 				ep.Address = e.Addr.String()
 			case in.nsUp(mc):
 				ep.Address, l = in.observedAddr(mc.NS, oc.Name, e.Network)
+				if l != nil {
+					if p, ok := l.Addr(true); ok {
+						ep.Address6 = p.String()
+					}
+				}
 			}
 			if a, err := netip.ParsePrefix(ep.Address); err == nil {
 				ep.MAC = names.MAC(a.Addr()).String()
@@ -222,13 +242,20 @@ func (d *NetworkDetail) Render(w io.Writer) error {
 	} else {
 		fmt.Fprintf(&b, "  bridge    %s\n", d.Bridge)
 	}
-	fmt.Fprintf(&b, "  subnet    %s\n  gateway   %s\n  internal  %v\n  mtu       %d\n", d.Subnet, d.Gateway, d.Internal, d.MTU)
+	fmt.Fprintf(&b, "  subnet    %s\n  gateway   %s\n", d.Subnet, d.Gateway)
+	if d.Subnet6 != "" {
+		fmt.Fprintf(&b, "  subnet6   %s\n  gateway6  %s\n", d.Subnet6, d.Gateway6)
+	}
+	fmt.Fprintf(&b, "  internal  %v\n  mtu       %d\n", d.Internal, d.MTU)
 	if d.VXLAN != "" {
 		fmt.Fprintf(&b, "  vxlan     %s id %d\n", d.VXLAN, d.VNI)
 	}
 	b.WriteString("  members\n")
 	for _, m := range d.Members {
 		fmt.Fprintf(&b, "    %-12s %-5s %-18s host %s", m.Container, m.Interface, dash(m.Address, "-"), dash(m.HostLink, "-"))
+		if m.Address6 != "" {
+			fmt.Fprintf(&b, "  ipv6 %s", m.Address6)
+		}
 		if m.Host != "" {
 			fmt.Fprintf(&b, " on %s", m.Host)
 		}
@@ -251,6 +278,9 @@ func (d *ContainerDetail) Render(w io.Writer) error {
 	fmt.Fprintf(&b, "  network_mode  %s\n  netns         %s\n  hostname      %s\n", d.NetworkMode, dash(d.Netns, "(host)"), d.Hostname)
 	for _, e := range d.Endpoints {
 		fmt.Fprintf(&b, "  endpoint      %s %s %s mac %s host %s on %s", e.Network, e.Interface, dash(e.Address, "-"), dash(e.MAC, "-"), dash(e.HostLink, "-"), dash(e.Bridge, e.Parent))
+		if e.Address6 != "" {
+			fmt.Fprintf(&b, " ipv6 %s", e.Address6)
+		}
 		if len(e.Aliases) > 0 {
 			fmt.Fprintf(&b, " aliases %s", strings.Join(e.Aliases, ","))
 		}

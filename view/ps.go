@@ -83,6 +83,8 @@ type Address struct {
 	Interface string `json:"interface"`
 	// Address is in CIDR form, as the kernel holds it; "" while down.
 	Address string `json:"address"`
+	// Address6 is its IPv6 address, on a network with IPv6.
+	Address6 string `json:"address6,omitempty"`
 }
 
 // BuildPS lists the file's containers, in file order, as the kernel shows
@@ -114,7 +116,7 @@ func (in *Input) psContainer(sc *spec.Container) Container {
 		for _, e := range owner.Endpoints {
 			a := Address{Network: e.Network, Interface: e.IfName}
 			if up {
-				a.Address, _ = in.observedAddr(mc.NS, owner.Name, e.Network)
+				a.Address, a.Address6 = in.observedAddrs(mc.NS, owner.Name, e.Network)
 			}
 			c.Networks = append(c.Networks, a)
 		}
@@ -169,6 +171,9 @@ func (p *PS) Render(w io.Writer) error {
 			addr := a.Address
 			if addr == "" {
 				addr = "-"
+			}
+			if a.Address6 != "" {
+				addr += "+" + a.Address6
 			}
 			addrs = append(addrs, a.Network+"="+addr)
 		}

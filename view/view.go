@@ -6,6 +6,7 @@ package view
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/planner"
@@ -47,13 +48,18 @@ type Port struct {
 	Protocol      string `json:"protocol"`
 }
 
-// String renders a port as docker ps does: 0.0.0.0:8080->80/tcp.
+// String renders a port as docker ps does: 0.0.0.0:8080->80/tcp,
+// [::]:8080->80/tcp.
 func (p Port) String() string {
 	host := "?"
 	if p.HostPort != 0 {
 		host = fmt.Sprint(p.HostPort)
 	}
-	return fmt.Sprintf("%s:%s->%d/%s", p.HostIP, host, p.ContainerPort, p.Protocol)
+	ip := p.HostIP
+	if strings.Contains(ip, ":") {
+		ip = "[" + ip + "]"
+	}
+	return fmt.Sprintf("%s:%s->%d/%s", ip, host, p.ContainerPort, p.Protocol)
 }
 
 // FilePorts are a container's published ports as the file says them: a
@@ -140,6 +146,18 @@ func (in *Input) observedAddr(ns, container, network string) (addr string, link 
 		}
 	}
 	return "", nil
+}
+
+// observedAddrs are the IPv4 and IPv6 addresses the kernel shows on the
+// container end of an endpoint, "" for each it has not.
+func (in *Input) observedAddrs(ns, container, network string) (addr, addr6 string) {
+	addr, l := in.observedAddr(ns, container, network)
+	if l != nil {
+		if p, ok := l.Addr(true); ok {
+			addr6 = p.String()
+		}
+	}
+	return addr, addr6
 }
 
 func modeString(c *spec.Container) string {

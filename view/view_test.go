@@ -69,6 +69,7 @@ var cases = []struct {
 	}, []string{"main", "side"}},
 	// Seen from h1, the file's first host, up.
 	{"overlay", "testdata/overlay/topo.yaml", upOn, []string{"mesh", "lan", "a", "b"}},
+	{"dualstack-up", "../examples/dualstack/topo.yaml", upOn, []string{"front", "back", "inner", "web"}},
 }
 
 func upOn(t *testing.T, k *fake.Machine, f *spec.File) {

@@ -67,7 +67,7 @@ per publish.`,
 				fmt.Fprintf(g.stderr, "container %s shares %s's network namespace (network_mode: container:%s): these are %s's publishes\n", name, owner, owner, owner)
 			}
 			found := false
-			for _, p := range firewall.ReadPublished(project, obs.Firewall) {
+			for _, p := range append(firewall.ReadPublished(project, obs.Firewall), firewall.ReadPublished(project, obs.Firewall6)...) {
 				if p.Container != owner {
 					continue
 				}

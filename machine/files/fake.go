@@ -18,8 +18,10 @@ type Fake struct {
 	Runtime names.Runtime
 	// Servers are the host's resolv.conf nameservers.
 	Servers []string
-	mu      sync.Mutex
-	files   map[string]string
+	// ID is the host's machine ID.
+	ID    string
+	mu    sync.Mutex
+	files map[string]string
 }
 
 var _ machine.Files = (*Fake)(nil)
@@ -89,6 +91,9 @@ func (f *Fake) ReadNetnsSysctls(project, ns string) (string, error) {
 	defer f.mu.Unlock()
 	return f.files[f.Runtime.NetnsSysctls(project, ns)], nil
 }
+
+// MachineID is ID.
+func (f *Fake) MachineID() string { return f.ID }
 
 // Nameservers are Servers.
 func (f *Fake) Nameservers() []string { return slices.Clone(f.Servers) }

@@ -176,6 +176,18 @@ func (k Kernel) ReadNetnsSysctls(project, ns string) (string, error) {
 // Equivalent to: `grep ^nameserver /etc/resolv.conf`
 func (Kernel) Nameservers() []string { return nameservers(resolvconf.Host) }
 
+// MachineID is the host's /etc/machine-id, from which topo derives its
+// IPv6 ULA prefix (ipam.ULA); "" when it has none.
+//
+// Equivalent to: `cat /etc/machine-id`
+func (Kernel) MachineID() string {
+	b, err := readSmallFile("/etc/machine-id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // nameservers are the IPv4 nameservers of the resolv.conf at path.
 func nameservers(path string) []string {
 	b, err := os.ReadFile(path)

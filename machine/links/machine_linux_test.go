@@ -261,9 +261,10 @@ func TestTwoContainersOnABridge(t *testing.T) {
 	got := observe(t, k, project)
 	// The firewall part of a snapshot is checked in firewall_linux_test.go,
 	// the host's ports and nameservers in host_linux_test.go.
-	got.Firewall, got.Firewall6, got.Ports, got.Nameservers, got.Netem = nil, nil, nil, nil, nil
+	got.Firewall, got.Firewall6, got.Ports, got.Nameservers, got.Netem, got.MachineID = nil, nil, nil, nil, nil, ""
 	delete(got.Sysctls, names.RouteLocalnet("br-front"))
 	delete(got.Sysctls, names.IPv6Off("br-front"))
+	delete(got.Sysctls, names.IPv6Forward)
 	container := func(name, addr string) state.Namespace {
 		nsLo := lo
 		nsLo.Alias = mark(names.KindNamespace, name)

@@ -26,7 +26,7 @@ var _ machine.Sysctls = (*Fake)(nil)
 // NewFake returns a fake holding the host's keys (which may be nil), with
 // forwarding off unless they say otherwise.
 func NewFake(keys map[string]string) *Fake {
-	f := &Fake{keys: map[string]string{names.IPForward: "0"}}
+	f := &Fake{keys: map[string]string{names.IPForward: "0", names.IPv6Forward: "0"}}
 	for k, v := range keys {
 		f.keys[k] = v
 	}

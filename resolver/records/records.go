@@ -79,6 +79,8 @@ type Network struct {
 type Member struct {
 	Container string     `json:"container"`
 	Addr      netip.Addr `json:"addr"`
+	// Addr6 is its IPv6 address, on a network with IPv6.
+	Addr6 netip.Addr `json:"addr6,omitzero"`
 	// Names are lower-case DNS names without the trailing dot: the
 	// container's name, its hostname and its aliases on this network.
 	Names []string `json:"names"`
@@ -121,6 +123,9 @@ func Decode(b []byte) (*Document, error) {
 		for _, m := range n.Members {
 			if !m.Addr.Is4() {
 				return nil, fmt.Errorf("records: network %s: container %s has no IPv4 address", n.Name, m.Container)
+			}
+			if m.Addr6.IsValid() && !m.Addr6.Is6() {
+				return nil, fmt.Errorf("records: network %s: container %s: addr6 %s is not IPv6", n.Name, m.Container, m.Addr6)
 			}
 		}
 	}
