@@ -112,3 +112,33 @@ func TestRelay(t *testing.T) {
 		t.Errorf("big answer: tc=%v, %d records; want some of the 60 with TC", r.Truncated, len(r.Answer))
 	}
 }
+
+// TestRelayIPv6Upstream: a nameserver of the host on IPv6 answers the
+// relay, as one on IPv4 does.
+func TestRelayIPv6Upstream(t *testing.T) {
+	sandbox.Require(t)
+	addNamespaces(t, "shop-web", "shop-api2", "shop-db", "shop-lone")
+	up, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := up.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) == nil {
+				b, _ := aReply(q, "198.51.100.6", 1).Pack()
+				up.WriteTo(b, from)
+			}
+		}
+	}()
+	r := relayAsk(t, &Forwarder{Servers: []string{up.LocalAddr().String()}, Timeout: time.Second}, "example.test.", false)
+	if got := aRecords(r); r.Rcode != dns.RcodeSuccess || len(got) != 1 || got[0] != "198.51.100.6" {
+		t.Errorf("through an upstream on %s: %v", up.LocalAddr(), r)
+	}
+}
