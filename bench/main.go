@@ -45,11 +45,12 @@ import (
 const (
 	toolTopo       = "topo"
 	toolBaseline   = "topo (baseline)"
+	toolDualStack  = "topo (dual stack)"
 	toolBatched    = "batched script"
 	toolPerCommand = "per-command script"
 )
 
-var allTools = []string{toolTopo, toolBaseline, toolBatched, toolPerCommand}
+var allTools = []string{toolTopo, toolDualStack, toolBaseline, toolBatched, toolPerCommand}
 
 type options struct {
 	sizes []int
@@ -61,9 +62,11 @@ type options struct {
 	topo     string
 	// baseline is another topo binary timed beside topo; "" for none.
 	baseline string
-	tools    []string
-	keep     string
-	timeout  time.Duration
+	// dualStack times topo on the dual-stack file too.
+	dualStack bool
+	tools     []string
+	keep      string
+	timeout   time.Duration
 	// chain, when not 0, times the chain lab of that many routers
 	// instead (chain.go).
 	chain int
@@ -101,6 +104,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.topo, "topo", "bin/topo", "the topo binary to time")
 	fs.StringVar(&o.baseline, "baseline", "", "another topo binary (an earlier build) to time beside it, in the same run")
 	fs.StringVar(&o.keep, "keep", "", "write the generated files and scripts to this folder")
+	fs.BoolVar(&o.dualStack, "dualstack", false, "also time topo on the same topology with every network dual stack (enable_ipv6), in the same run")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "limit for any one command")
 	fs.IntVar(&o.chain, "chain", 0, "time a lab of this many routers in a chain (links and routes) against a batched script, instead")
 	if err := fs.Parse(args); err != nil {
@@ -121,7 +125,7 @@ func parseFlags(args []string) (*options, error) {
 	}
 	for _, t := range strings.Split(*tools, ",") {
 		t = strings.TrimSpace(t)
-		if !slices.Contains(allTools, t) {
+		if !slices.Contains(allTools, t) || t == toolDualStack {
 			return nil, fmt.Errorf("-tools: unknown tool %q; choose from %q", t, allTools)
 		}
 		o.tools = append(o.tools, t)
@@ -142,11 +146,17 @@ func parseFlags(args []string) (*options, error) {
 	} else if slices.Contains(o.tools, toolBaseline) {
 		return nil, errors.New("-tools: the baseline is timed with -baseline PATH")
 	}
+	if o.dualStack {
+		if !slices.Contains(o.tools, toolTopo) {
+			return nil, errors.New("-dualstack times topo on a dual-stack file beside topo: keep topo in -tools")
+		}
+		o.tools = append(o.tools, toolDualStack)
+	}
 	if o.runs < 1 || o.slowRuns < 1 {
 		return nil, errors.New("-runs and -per-command-runs must be at least 1")
 	}
-	if others := len(o.tools) - len(slices.DeleteFunc(slices.Clone(o.tools), func(t string) bool { return t != toolBaseline })); others > 1 && !slices.Contains(o.tools, toolBatched) {
-		return nil, errors.New("-tools: ratios are to the batched script, so include it (or time topo alone, with -baseline)")
+	if others := len(slices.DeleteFunc(slices.Clone(o.tools), func(t string) bool { return t == toolBaseline || t == toolDualStack })); others > 1 && !slices.Contains(o.tools, toolBatched) {
+		return nil, errors.New("-tools: ratios are to the batched script, so include it (or time topo alone, with -baseline or -dualstack)")
 	}
 	abs, err := filepath.Abs(o.topo)
 	if err != nil {
@@ -242,7 +252,8 @@ func loadavg() string {
 }
 
 type files struct {
-	yaml                         string
+	// yaml6 is the same topology with every network dual stack.
+	yaml, yaml6                  string
 	perCommand, batched          scripts
 	perCommandPaths, batchedPath [2]string
 }
@@ -251,6 +262,17 @@ type files struct {
 func writeFiles(dir string, t benchtopo.Topology) (*files, error) {
 	f := &files{yaml: filepath.Join(dir, fmt.Sprintf("topo-%d.yaml", t.N)), perCommand: perCommand(t), batched: batched(t)}
 	if err := os.WriteFile(f.yaml, t.YAML(), 0o644); err != nil {
+		return nil, err
+	}
+	// In a folder of its own: the project is the same, its name comes
+	// from the file.
+	t6 := t
+	t6.IPv6 = true
+	f.yaml6 = filepath.Join(dir, "dualstack", fmt.Sprintf("topo-%d.yaml", t.N))
+	if err := os.MkdirAll(filepath.Dir(f.yaml6), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(f.yaml6, t6.YAML(), 0o644); err != nil {
 		return nil, err
 	}
 	write := func(name, content string) (string, error) {
@@ -290,8 +312,12 @@ func cycle(o *options, t benchtopo.Topology, f *files, tool string, base kernelC
 		slab = 1 << 30 // no slabinfo: settle on links and names only
 	}
 	var up, down []string
-	bin := o.topo
+	bin, yaml := o.topo, f.yaml
 	switch tool {
+	case toolDualStack:
+		yaml = f.yaml6
+		up = []string{bin, "-f", yaml, "up"}
+		down = []string{bin, "-f", yaml, "down"}
 	case toolBaseline:
 		bin = o.baseline
 		fallthrough
@@ -313,14 +339,14 @@ func cycle(o *options, t benchtopo.Topology, f *files, tool string, base kernelC
 	} else if got.links < want.links || got.namespaces != want.namespaces {
 		return m, fmt.Errorf("after up: %s, want %s", got, want)
 	}
-	if tool == toolTopo || tool == toolBaseline {
+	if tool == toolTopo || tool == toolBaseline || tool == toolDualStack {
 		// The kernel finishes bringing new links up in deferred work that
 		// takes the same lock as every netlink change (IPv6 duplicate
 		// address detection runs about a second after a link goes up); a
 		// plan is timed once that is over, as when a person runs it.
 		time.Sleep(planDelay)
 		// A converged project plans no change: exit 0, not 2.
-		if m.plan, err = measure(o.timeout, []string{bin, "-f", f.yaml, "plan", "--detailed-exitcode"}); err != nil {
+		if m.plan, err = measure(o.timeout, []string{bin, "-f", yaml, "plan", "--detailed-exitcode"}); err != nil {
 			return m, fmt.Errorf("no-op plan: %w", err)
 		}
 	}
@@ -505,7 +531,7 @@ func report(w io.Writer, o *options, results map[int]map[string][]measurement, t
 				upRatio = fmt.Sprintf("%.2f×", s.up.Seconds()/ref.up.Seconds())
 				downRatio = fmt.Sprintf("%.2f×", s.settled.Seconds()/ref.settled.Seconds())
 			}
-			if tool == toolTopo || tool == toolBaseline {
+			if tool == toolTopo || tool == toolBaseline || tool == toolDualStack {
 				plan = secs(s.plan)
 			}
 			fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %.1f MiB |\n",
@@ -515,6 +541,9 @@ func report(w io.Writer, o *options, results map[int]map[string][]measurement, t
 	fmt.Fprintln(w, "\n\"down, settled\" runs until the kernel has removed every link and namespace name (a deleted namespace's veths go asynchronously, after the command returns); ratios use it. Between runs the benchmark also waits, untimed, for the kernel to free the deleted namespaces. The no-op plan runs 2 s after up. Peak RSS is of the largest process a command ran.")
 	if o.baseline != "" {
 		againstBaseline(w, o, sums)
+	}
+	if o.dualStack {
+		dualStackCost(w, o, sums)
 	}
 	targets(w, sums)
 }
@@ -551,6 +580,25 @@ func againstBaseline(w io.Writer, o *options, sums map[int]map[string]summary) {
 		return
 	}
 	fmt.Fprintf(w, "\nMore than 5%% slower than the baseline: %s.\n", strings.Join(slower, ", "))
+}
+
+// dualStackCost compares topo on the dual-stack file with topo on the
+// IPv4-only one, same run: issue 19's target is under 30% more.
+func dualStackCost(w io.Writer, o *options, sums map[int]map[string]summary) {
+	fmt.Fprintln(w, "\nDual stack against IPv4 only, same binary and run; ratio = dual stack / IPv4 only (target: under 1.30×):")
+	fmt.Fprintln(w, "\n| N | up | IPv4 only | ratio | no-op plan | IPv4 only | ratio | down, settled | IPv4 only | ratio |")
+	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, n := range o.sizes {
+		d, okD := sums[n][toolDualStack]
+		t, ok := sums[n][toolTopo]
+		if !ok || !okD {
+			continue
+		}
+		ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f×", a.Seconds()/b.Seconds()) }
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n,
+			secs(d.up), secs(t.up), ratio(d.up, t.up), secs(d.plan), secs(t.plan), ratio(d.plan, t.plan),
+			secs(d.settled), secs(t.settled), ratio(d.settled, t.settled))
+	}
 }
 
 // targets checks issue 7's goals against the medians, where the run has
