@@ -107,3 +107,37 @@ func TestLast(t *testing.T) {
 		}
 	}
 }
+
+// TestULA: a /48 of fd00::/8, the same for one machine ID, another for
+// another; its /64s are picked in order, skipping those in use.
+func TestULA(t *testing.T) {
+	a, b := ULA("0123456789abcdef0123456789abcdef"), ULA("fedcba9876543210fedcba9876543210")
+	fd := netip.MustParsePrefix("fd00::/8")
+	if a.Bits() != 48 || !fd.Contains(a.Addr()) || a.Masked() != a || a != ULA("0123456789abcdef0123456789abcdef") || a == b {
+		t.Errorf("ULA: %s and %s", a, b)
+	}
+	first := netip.PrefixFrom(a.Addr(), 64)
+	got, err := PickSubnet(ULAPools("0123456789abcdef0123456789abcdef"), []netip.Prefix{first, netip.MustParsePrefix("10.0.0.0/8")})
+	second, _ := nextBlock(first)
+	if err != nil || got != second || got.Bits() != 64 || !a.Contains(got.Addr()) {
+		t.Errorf("pick with the first /64 taken: %s (%v), want %s", got, err, second)
+	}
+	if last, ok := nextBlock(netip.MustParsePrefix("ffff:ffff:ffff:ffff::/64")); ok {
+		t.Errorf("next block after the last: %s", last)
+	}
+	if next, _ := nextBlock(netip.MustParsePrefix("fd00:0:0:ffff::/64")); next != netip.MustParsePrefix("fd00:0:1::/64") {
+		t.Errorf("next block carries: %s", next)
+	}
+}
+
+// TestAllocator6: an IPv6 subnet's addresses in order after the gateway,
+// with no broadcast address taken.
+func TestAllocator6(t *testing.T) {
+	a := NewAllocator(netip.MustParsePrefix("fd42::/120"))
+	if first, _ := a.Next(); first != netip.MustParseAddr("fd42::2") {
+		t.Errorf("first address: %s", first)
+	}
+	if !a.Reserve(netip.MustParseAddr("fd42::ff")) {
+		t.Error("the last address of an IPv6 subnet is a container's too")
+	}
+}
