@@ -55,7 +55,7 @@ func agentMain() {
 }
 
 // agentServe answers name on TCP port (every address, IPv6 too) and UDP
-// port (every IPv4 address), says "ready" on stdout once both listen,
+// port (every address but link-local ones, IPv6 too), says "ready" on stdout once both listen,
 // then "got LINE" for each datagram (its first line), so that one that
 // arrives is seen even when its answer is lost; it ends when stdin
 // closes: when the test ends, or dies.
@@ -82,10 +82,14 @@ func agentServe(name, port string) error {
 	}
 	for _, a := range addrs {
 		ip, ok := a.(*net.IPNet)
-		if !ok || ip.IP.To4() == nil {
-			continue
+		if !ok || ip.IP.IsLinkLocalUnicast() {
+			continue // a link-local address needs its zone
 		}
-		ul, err := net.ListenPacket("udp4", net.JoinHostPort(ip.IP.String(), port))
+		network := "udp6"
+		if ip.IP.To4() != nil {
+			network = "udp4"
+		}
+		ul, err := net.ListenPacket(network, net.JoinHostPort(ip.IP.String(), port))
 		if err != nil {
 			return err
 		}

@@ -108,9 +108,19 @@ func (h *host) network(file, name string) view.NetworkDetail {
 // member is the address, without its length, of container c on network d.
 func member(t *testing.T, d view.NetworkDetail, c string) string {
 	t.Helper()
+	return memberOf(t, d, c, false)
+}
+
+// memberOf is member's IPv4 address, or with v6 its IPv6 one.
+func memberOf(t *testing.T, d view.NetworkDetail, c string, v6 bool) string {
+	t.Helper()
 	for _, m := range d.Members {
 		if m.Container == c {
-			a, _, _ := strings.Cut(m.Address, "/")
+			addr := m.Address
+			if v6 {
+				addr = m.Address6
+			}
+			a, _, _ := strings.Cut(addr, "/")
 			return a
 		}
 	}
@@ -125,7 +135,7 @@ func member(t *testing.T, d view.NetworkDetail, c string) string {
 // un-NATed.
 func (h *host) bridgeNetfilter() {
 	h.t.Helper()
-	h.mustSh("f=/proc/sys/net/bridge/bridge-nf-call-iptables; if [ -e $f ]; then echo 1 >$f; fi")
+	h.mustSh("for f in /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables; do if [ -e $f ]; then echo 1 >$f; fi; done")
 }
 
 // link is the host's link name.

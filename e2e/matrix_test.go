@@ -12,7 +12,8 @@ import (
 )
 
 // The isolation matrix: every network of two projects, internal or not,
-// probed with TCP and UDP from containers, the host and an outside host.
+// all of them dual stack, probed with TCP and UDP, over IPv4 and over
+// IPv6, from containers, the host and an outside host.
 // The README documents the matrix between these markers; the test
 // compares what it sees with it, cell by cell, and -update rewrites it.
 const (
@@ -24,22 +25,22 @@ const (
 // probes and a server container NAMEs that answers "PROJECT.NAME". The
 // server is on network also too, when there is one.
 type matrixNet struct {
-	project, name, subnet string
-	internal              bool
-	also                  string
+	project, name, subnet, subnet6 string
+	internal                       bool
+	also                           string
 }
 
 func (n matrixNet) label() string { return n.project + "." + n.name }
 
 var matrixNets = []matrixNet{
-	{"a", "n1", "10.81.1.0/24", false, ""},
-	{"a", "n2", "10.81.2.0/24", false, ""},
-	{"a", "i1", "10.81.3.0/24", true, ""},
-	{"a", "i2", "10.81.4.0/24", true, ""},
+	{"a", "n1", "10.81.1.0/24", "fd81:1::/64", false, ""},
+	{"a", "n2", "10.81.2.0/24", "fd81:2::/64", false, ""},
+	{"a", "i1", "10.81.3.0/24", "fd81:3::/64", true, ""},
+	{"a", "i2", "10.81.4.0/24", "fd81:4::/64", true, ""},
 	// As web in the shop: a publisher on an internal network too, whose
 	// answers to that network take the short way, not through the host.
-	{"b", "n1", "10.82.1.0/24", false, "i1"},
-	{"b", "i1", "10.82.2.0/24", true, ""},
+	{"b", "n1", "10.82.1.0/24", "fd82:1::/64", false, "i1"},
+	{"b", "i1", "10.82.2.0/24", "fd82:2::/64", true, ""},
 }
 
 // matrixPorts are each project's publishes of its n1 server's port 7000,
@@ -55,7 +56,7 @@ func matrixFile(project string) string {
 	fmt.Fprintf(&b, "name: %s\nnetworks:\n", project)
 	for _, n := range matrixNets {
 		if n.project == project {
-			fmt.Fprintf(&b, "  %s: {subnet: %s, internal: %v}\n", n.name, n.subnet, n.internal)
+			fmt.Fprintf(&b, "  %s: {subnet: [%s, %q], internal: %v}\n", n.name, n.subnet, n.subnet6, n.internal)
 		}
 	}
 	b.WriteString("containers:\n")
@@ -87,7 +88,9 @@ func matrixFile(project string) string {
 // the outside host.
 type matrixSource struct {
 	label, ns string
-	gateway   string // the host's address on the source's network
+	// gateway and gateway6 are the host's addresses on the source's
+	// network.
+	gateway, gateway6 string
 }
 
 // matrixTarget is a row: what is probed, at which address, from a source.
@@ -110,8 +113,8 @@ type matrixTarget struct {
 // containers' subnets to the host.
 func TestIsolationMatrix(t *testing.T) {
 	h := newHost(t)
-	h.outside()
-	h.mustSh("ip -n outside route add 10.80.0.0/12 via " + hostAddr)
+	h.outside6()
+	h.mustSh("ip -n outside route add 10.80.0.0/12 via " + hostAddr + "; ip -n outside route add fd80::/12 via " + hostAddr6)
 	h.bridgeNetfilter()
 	files := map[string]string{}
 	for _, p := range []string{"a", "b"} {
@@ -119,22 +122,22 @@ func TestIsolationMatrix(t *testing.T) {
 		h.mustTopo("up", "-f", files[p])
 	}
 
-	servers := map[string]string{} // label -> address
+	servers, servers6 := map[string]string{}, map[string]string{} // label -> address
 	sources := []matrixSource{}
-	var n1Gateway string
+	var n1Gateway, n1Gateway6 string
 	for _, n := range matrixNets {
 		d := h.network(files[n.project], n.name)
-		servers[n.label()] = member(t, d, n.name+"s")
+		servers[n.label()], servers6[n.label()] = member(t, d, n.name+"s"), memberOf(t, d, n.name+"s", true)
 		ns := n.project + "-" + n.name + "c"
-		sources = append(sources, matrixSource{n.label(), ns, d.Gateway})
+		sources = append(sources, matrixSource{n.label(), ns, d.Gateway, d.Gateway6})
 		if n.internal {
-			h.mustSh(fmt.Sprintf("ip -n %s route add default via %s", ns, d.Gateway))
+			h.mustSh(fmt.Sprintf("ip -n %s route add default via %s; ip -n %s route add ::/0 via %s", ns, d.Gateway, ns, d.Gateway6))
 		}
 		if n.label() == "a.n1" {
-			n1Gateway = d.Gateway
+			n1Gateway, n1Gateway6 = d.Gateway, d.Gateway6
 		}
 	}
-	sources = append(sources, matrixSource{"host", "", n1Gateway}, matrixSource{"outside", "outside", n1Gateway})
+	sources = append(sources, matrixSource{"host", "", n1Gateway, n1Gateway6}, matrixSource{"outside", "outside", n1Gateway, n1Gateway6})
 	heard := map[string]*server{"host": h.agentServe("", "host", matrixPort)}
 	for _, n := range matrixNets {
 		heard[n.label()] = h.agentServe(n.project+"-"+n.name+"s", n.label(), matrixPort)
@@ -142,6 +145,7 @@ func TestIsolationMatrix(t *testing.T) {
 
 	at := func(addr string) func(matrixSource) string { return func(matrixSource) string { return addr } }
 	gateway := func(s matrixSource) string { return s.gateway }
+	gateway6 := func(s matrixSource) string { return "[" + s.gateway6 + "]" }
 	loopback := func(s matrixSource) string {
 		if s.label == "host" {
 			return "127.0.0.1" // elsewhere it is the prober's own
@@ -152,9 +156,14 @@ func TestIsolationMatrix(t *testing.T) {
 	for _, n := range matrixNets {
 		targets = append(targets, matrixTarget{n.label(), at(servers[n.label()]), matrixPort, n.label()})
 	}
+	for _, n := range matrixNets {
+		targets = append(targets, matrixTarget{n.label() + ", at its IPv6 address", at("[" + servers6[n.label()] + "]"), matrixPort, n.label()})
+	}
 	targets = append(targets,
 		matrixTarget{"host, at the gateway", gateway, matrixPort, "host"},
-		matrixTarget{"host, at " + hostAddr, at(hostAddr), matrixPort, "host"})
+		matrixTarget{"host, at " + hostAddr, at(hostAddr), matrixPort, "host"},
+		matrixTarget{"host, at the IPv6 gateway", gateway6, matrixPort, "host"},
+		matrixTarget{"host, at " + hostAddr6, at("[" + hostAddr6 + "]"), matrixPort, "host"})
 	for _, p := range []string{"a", "b"} {
 		base, id := matrixPorts[p], p+".n1"
 		pub := func(bind string, port int, via string, addr func(matrixSource) string) matrixTarget {
@@ -167,7 +176,10 @@ func TestIsolationMatrix(t *testing.T) {
 			pub("127.0.0.1", base+1, "127.0.0.1", loopback),
 			pub("127.0.0.1", base+1, hostAddr, at(hostAddr)),
 			pub(hostAddr, base+2, hostAddr, at(hostAddr)),
-			pub(hostAddr, base+2, "the gateway", gateway))
+			pub(hostAddr, base+2, "the gateway", gateway),
+			// 0.0.0.0 answers on [::] too, the container being dual stack.
+			pub("0.0.0.0", base, hostAddr6, at("["+hostAddr6+"]")),
+			pub("0.0.0.0", base, "the IPv6 gateway", gateway6))
 	}
 
 	readme := readmePath()

@@ -190,6 +190,16 @@ func Generate(in Input) *state.Firewall {
 			// answers to what the host itself opened. Stricter than
 			// Docker, whose internal networks reach the host's services.
 			isolation.Rules = append(isolation.Rules, rule("-i %s ! -o %s %s -j DROP", br, br, c))
+			if in.Family == IPv6 {
+				// Neighbour discovery is ICMPv6, which conntrack does
+				// not track (INVALID): the host's solicitations would
+				// get no advertisement back. New connections drop, and
+				// what conntrack cannot place but ICMPv6.
+				input.Rules = append(input.Rules,
+					rule("-i %s -m conntrack --ctstate NEW %s -j DROP", br, c),
+					rule("-i %s ! -p ipv6-icmp -m conntrack --ctstate INVALID %s -j DROP", br, c))
+				continue
+			}
 			input.Rules = append(input.Rules, rule("-i %s -m conntrack ! --ctstate RELATED,ESTABLISHED %s -j DROP", br, c))
 			continue
 		}
