@@ -130,10 +130,12 @@ func (p *parser) composeNetwork(nw *Network, n *yaml.Node) {
 		case "driver_opts":
 			opts = &e // read once the driver is known
 		case "enable_ipv4":
-			p.note(e.key, "%s.%s is not supported yet: ignored", path, k)
+			if b, ok := p.boolish(e.val, what+": enable_ipv4"); ok && !b {
+				p.errorf(e.val, "%s: enable_ipv4: false (an IPv6-only network) is not supported yet: leave it out for a dual-stack network (enable_ipv6: true)", what)
+			}
 		case "enable_ipv6":
-			if b, ok := p.boolish(e.val, what+": enable_ipv6"); ok && b {
-				p.note(e.key, "%s.enable_ipv6 is not supported yet: the network is IPv4 only", path)
+			if b, ok := p.boolish(e.val, what+": enable_ipv6"); ok {
+				nw.EnableIPv6, nw.IPv6Off, nw.EnableIPv6Pos = b, !b, p.pos(e.val)
 			}
 		case "internal":
 			if b, ok := p.boolish(e.val, what+": internal"); ok {
@@ -167,6 +169,11 @@ func (p *parser) composeNetwork(nw *Network, n *yaml.Node) {
 	default:
 		// The driver's, which checks them (planner.Check).
 		p.driverOpts(nw, *opts, what)
+	}
+	if nw.Subnet6.IsValid() && !nw.EnableIPv6 {
+		// As Docker, whose IPv6 pools need enable_ipv6.
+		p.notes.add(nw.Subnet6Pos, "%s: IPv6 subnet %s is ignored: the network has no enable_ipv6: true, so it is IPv4 only", path, nw.Subnet6)
+		nw.Subnet6 = netip.Prefix{}
 	}
 	p.networkDone(nw, what, nil)
 }
@@ -295,11 +302,9 @@ func (p *parser) ipamConfig(nw *Network, item *yaml.Node, what, path string, see
 		}
 	}
 	if subnet != nil {
-		if s := resolve(subnet); s.Kind == yaml.ScalarNode {
-			if pfx, err := netip.ParsePrefix(s.Value); err == nil && pfx.Addr().Is6() {
-				p.note(subnet, "%s: IPv6 subnet %s is not supported yet: the network is IPv4 only", path, pfx)
-				return
-			}
+		if s := resolve(subnet); s.Kind == yaml.ScalarNode && isIPv6Text(s.Value) {
+			p.ipamConfig6(nw, subnet, gateway, ipRange, aux, what, path)
+			return
 		}
 		if *seen != nil {
 			p.errorf(subnet, "%s: a second IPv4 subnet (the first is at %s): topo networks have one IPv4 subnet", what, p.ref(p.pos(*seen), subnet))
@@ -467,7 +472,9 @@ func (p *parser) serviceNetworks(c *Container, n *yaml.Node, what, path string) 
 					a.GwPriority = int(p.number(ae.val, aw+": gw_priority"))
 				case "interface_name", "mac_address":
 					p.attachment(a, &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{ae.key, ae.val}}, aw)
-				case "ipv6_address", "link_local_ips", "driver_opts":
+				case "ipv6_address":
+					p.ipv6Address(a, ae.val, aw)
+				case "link_local_ips", "driver_opts":
 					p.note(ae.key, "%s.%s is not supported yet: ignored", ap, k)
 				default:
 					if !strings.HasPrefix(k, "x-") {

@@ -330,6 +330,46 @@ networks:
 	}
 }
 
+// TestComposeIPv6: enable_ipv6, an IPv6 ipam subnet beside the IPv4 one
+// and ipv6_address read as topo's own keys.
+func TestComposeIPv6(t *testing.T) {
+	f, err := Parse("/p/six/compose.yaml", []byte(`services:
+  web:
+    networks:
+      front: {ipv6_address: "fd00:5::10"}
+      auto: {}
+      four: {}
+networks:
+  front:
+    enable_ipv6: true
+    ipam: {config: [{subnet: 10.5.0.0/24}, {subnet: "fd00:5::/64", gateway: "fd00:5::1"}]}
+  auto: {enable_ipv6: true}
+  four:
+    ipam: {config: [{subnet: 10.6.0.0/24}, {subnet: "fd00:6::/64"}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	front, auto := f.Network("front"), f.Network("auto")
+	if front.Subnet != netip.MustParsePrefix("10.5.0.0/24") || front.Subnet6 != netip.MustParsePrefix("fd00:5::/64") || !front.IPv6() || !auto.IPv6() || auto.Subnet6.IsValid() {
+		t.Errorf("front %+v, auto %+v", front, auto)
+	}
+	if a := f.Container("web").Networks[0]; a.IPv6 != netip.MustParseAddr("fd00:5::10") {
+		t.Errorf("front attachment %+v", a)
+	}
+	// As Docker's, an IPv6 pool needs enable_ipv6: without it, noted.
+	if four := f.Network("four"); four.IPv6() {
+		t.Errorf("four, without enable_ipv6, has IPv6: %+v", four)
+	}
+	var notes []string
+	for _, n := range f.Notes {
+		notes = append(notes, n.Msg)
+	}
+	if d := cmp.Diff([]string{"networks.four: IPv6 subnet fd00:6::/64 is ignored: the network has no enable_ipv6: true, so it is IPv4 only"}, notes); d != "" {
+		t.Errorf("notes (-want +got):\n%s", d)
+	}
+}
+
 // TestComposePrivileges: a service's user, cap_add, cap_drop and
 // privileged are read as in topo's files, merged across -f files as
 // Compose merges lists (added to, each once).
@@ -387,6 +427,9 @@ func TestComposeBad(t *testing.T) {
 		{"services: {a: {network_mode: \"service:b\"}}\n", `1:30: container "a": network_mode "container:b" names no container: defined containers are "a"`},
 		{"services: {a: {}}\ncontainers: {b: {}}\n", `2:1: the file has both services: (line 1) and containers:: a Compose file has services, a topo file containers; keep one`},
 		{"services: {a: {networks: [n]}}\nnetworks: {n: {internal: maybe}}\n", `2:26: network "n": internal must be true or false, got the string "maybe"`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {enable_ipv4: false, enable_ipv6: true}}\n", `2:29: network "n": enable_ipv4: false (an IPv6-only network) is not supported yet`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 'fd00:1::/64', gateway: 'fd00:1::9'}]}}}\n", `2:65: network "n": gateway fd00:1::9 is not supported yet`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 'fd00:1::/64'}, {subnet: 'fd00:2::/64'}]}}}\n", `2:66: network "n": a second IPv6 subnet (the first is at line 2)`},
 	}
 	for _, tt := range tests {
 		_, err := Parse("c.yaml", []byte(tt.src))

@@ -243,3 +243,30 @@ func (p *parser) checkPorts6(c *Container, nets map[string]*Network) {
 		}
 	}
 }
+
+// ipamConfig6 reads a Compose ipam.config entry of an IPv6 subnet: the
+// subnet, a gateway only if it is the one topo's bridge holds, and no
+// ip_range or aux_addresses yet.
+func (p *parser) ipamConfig6(nw *Network, subnet, gateway, ipRange, aux *yaml.Node, what, path string) {
+	if nw.Subnet6.IsValid() {
+		p.errorf(subnet, "%s: a second IPv6 subnet (the first is at %s): topo networks have one IPv6 subnet", what, p.ref(nw.Subnet6Pos, subnet))
+		return
+	}
+	if !p.subnet6(nw, subnet, what) {
+		p.badSubnet[nw.Name] = true
+		return
+	}
+	if gateway != nil {
+		if s, ok := p.str(gateway, what+": gateway", `"fd42:1::1"`); ok {
+			a, err := netip.ParseAddr(s)
+			if want := nw.Subnet6.Addr().Next(); err != nil || a != want {
+				p.errorf(gateway, "%s: gateway %s is not supported yet: topo's bridge holds the IPv6 subnet's first address after the subnet-router one, %s; write that or leave gateway out", what, clip(s), want)
+			}
+		}
+	}
+	for _, x := range []*yaml.Node{ipRange, aux} {
+		if x != nil {
+			p.note(x, "%s: ip_range and aux_addresses of an IPv6 subnet are not supported yet: ignored", path)
+		}
+	}
+}
