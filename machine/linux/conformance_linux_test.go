@@ -127,6 +127,23 @@ links:
     impairment: {rate: 5mbit}
   - endpoints: ["h:p9", "r2:p9"]
 `}, "", nil},
+	{"dual stack", []string{`
+name: conf
+networks:
+  lan: {subnet: [10.77.0.0/24, "fd77::/64"]}
+  inner: {internal: true, subnet: [10.78.0.0/24, "fd78::/64"]}
+containers:
+  a: {networks: [lan, inner], ports: ["8080:80", "[::]::443"]}
+  b: {networks: [lan]}
+`, `
+name: conf
+networks:
+  lan: {subnet: 10.77.0.0/24}
+  inner: {internal: true, subnet: [10.78.0.0/24, "fd78::/64"]}
+containers:
+  a: {networks: [inner, lan]}
+  b: {networks: [lan]}
+`}, "", nil},
 }
 
 func TestFakeMatchesRealKernel(t *testing.T) {
