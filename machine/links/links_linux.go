@@ -75,9 +75,10 @@ func (k *Kernel) addBridge(o op.BridgeAdd) error {
 // their link-local addresses and routes too. A bridge port needs no
 // address of its own; it forwards IPv6 all the same.
 //
-// No IPv6 address on the peer, the container's interface: topo's
-// networks are IPv4-only, and there Docker gives containers no IPv6
-// either. Otherwise each new interface sends duplicate address
+// No IPv6 address of its own on the peer, the container's interface: on
+// an IPv4-only network Docker gives containers no IPv6 either, and on a
+// dual-stack one the planner adds the container's address (nodad), no
+// link-local or SLAAC one. Otherwise each new interface sends duplicate address
 // detection, router solicitation and multicast listener packets as it
 // comes up, which its bridge floods to every other port: work that grows
 // with the square of the containers on a network (a fifth of the CPU of
