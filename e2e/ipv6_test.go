@@ -160,6 +160,14 @@ func TestDualStack(t *testing.T) {
 		t.Errorf("client: AAAA db = %q; db shares no network with client", got)
 	}
 
+	// /etc/hosts has the IPv6 addresses too, as getent sees them.
+	if hosts := h.mustSh("cat /etc/netns/dualstack-web/hosts"); !strings.Contains(hosts, "fd42:2::10\tweb") || !strings.Contains(hosts, webFront+"\tweb") {
+		t.Errorf("web's hosts file has not its IPv6 addresses:\n%s", hosts)
+	}
+	if got := strings.Fields(h.mustSh(in("dualstack-web", "getent ahostsv6 web"))); len(got) == 0 || (got[0] != webFront && got[0] != "fd42:2::10") {
+		t.Errorf("getent ahostsv6 web in web: %v", got)
+	}
+
 	// ps and inspect show IPv6.
 	var front view.NetworkDetail
 	if err := json.Unmarshal([]byte(h.mustTopo("inspect", "-f", file, "front", "--json")), &front); err != nil {
