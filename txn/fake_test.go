@@ -93,7 +93,7 @@ func TestVerifyRollsBack(t *testing.T) {
 	before := k.Dump()
 	drop := func(o op.Operation) bool {
 		r, ok := o.(op.RouteAdd)
-		return ok && r.NS == "rb-worker"
+		return ok && r.NS == "rb-worker" && r.Dst == op.DefaultRoute
 	}
 	p := project(t, liar{k, drop})
 	_, err := p.Up(context.Background(), parse(t, bigFile))

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/topolab/topo/applier"
+	"github.com/topolab/topo/internal/testkit"
 	"github.com/topolab/topo/machine"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
@@ -180,13 +181,15 @@ func runDir(t testing.TB) string {
 	return dir
 }
 
+// observe observes the project, without the kernel's link-local
+// addresses, which come when the kernel gets to them.
 func observe(t testing.TB, k machine.Machine) *state.Snapshot {
 	t.Helper()
 	s, err := k.Observe(context.Background(), "rb")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return testkit.WithoutLinkLocal(s)
 }
 
 func mustUp(t testing.TB, p *txn.Project, src string) {

@@ -6,6 +6,8 @@ package testkit
 import (
 	"bytes"
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/topolab/topo/applier"
@@ -101,4 +103,28 @@ func JSON(p *planner.Plan) string {
 func Is[T op.Operation](s op.Step) bool {
 	_, ok := s.Op.(T)
 	return ok
+}
+
+// WithoutLinkLocal drops from s, in place, the IPv6 link-local addresses
+// and routes the kernel makes for a link as it comes up (a bridge's,
+// once it has a port up): when they appear is the kernel's business,
+// and plans leave them alone. It returns s.
+func WithoutLinkLocal(s *state.Snapshot) *state.Snapshot {
+	drop := func(n *state.Namespace) {
+		for i := range n.Links {
+			n.Links[i].Addrs = slices.DeleteFunc(n.Links[i].Addrs, func(a string) bool { return strings.HasPrefix(a, "fe80:") })
+			if len(n.Links[i].Addrs) == 0 {
+				n.Links[i].Addrs = nil
+			}
+		}
+		n.Routes = slices.DeleteFunc(n.Routes, func(r state.Route) bool { return strings.HasPrefix(r.Dst, "fe80:") })
+		if len(n.Routes) == 0 {
+			n.Routes = nil
+		}
+	}
+	drop(&s.Host)
+	for i := range s.Namespaces {
+		drop(&s.Namespaces[i])
+	}
+	return s
 }

@@ -207,14 +207,14 @@ func undo(t *testing.T, k *testKernel, steps []op.Step) {
 
 // observe observes project, without the kernel's link-local addresses
 // and routes, which come when the kernel gets to them (see
-// withoutLinkLocal).
+// testkit.WithoutLinkLocal).
 func observe(t *testing.T, k *testKernel, project string) *state.Snapshot {
 	t.Helper()
 	snap, err := k.m.Observe(context.Background(), project)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return withoutLinkLocal(snap)
+	return testkit.WithoutLinkLocal(snap)
 }
 
 func run(t *testing.T, name string, args ...string) string {
@@ -227,30 +227,6 @@ func run(t *testing.T, name string, args ...string) string {
 }
 
 var lo = state.Link{Name: "lo", Kind: "device", Up: true, MTU: 65536, Addrs: []string{"127.0.0.1/8", "::1/128"}}
-
-// withoutLinkLocal drops from s the IPv6 link-local addresses and routes
-// the kernel makes for a link as it comes up (a bridge's, once it has a
-// port up): when they appear is the kernel's business, and the planner
-// leaves them alone.
-func withoutLinkLocal(s *state.Snapshot) *state.Snapshot {
-	drop := func(n *state.Namespace) {
-		for i := range n.Links {
-			n.Links[i].Addrs = slices.DeleteFunc(n.Links[i].Addrs, func(a string) bool { return strings.HasPrefix(a, "fe80:") })
-			if len(n.Links[i].Addrs) == 0 {
-				n.Links[i].Addrs = nil
-			}
-		}
-		n.Routes = slices.DeleteFunc(n.Routes, func(r state.Route) bool { return strings.HasPrefix(r.Dst, "fe80:") })
-		if len(n.Routes) == 0 {
-			n.Routes = nil
-		}
-	}
-	drop(&s.Host)
-	for i := range s.Namespaces {
-		drop(&s.Namespaces[i])
-	}
-	return s
-}
 
 func TestTwoContainersOnABridge(t *testing.T) {
 	k := newKernel(t)
