@@ -2,8 +2,11 @@
 // DNS resolver) inside a named network namespace, records them in a pid
 // file, tells whether they still run, and stops them. A pid file records the
 // process's start time too, and a container's command its PID namespace,
-// so that a recycled pid is never taken for the process topo started, and
-// never signalled. A container's command runs confined (see confine.go).
+// so that a recycled pid, or any process a pid file names that topo did
+// not start, is never taken for the process topo started, and never
+// signalled (see alive). Pid files and logs are reached without following
+// links, root's alone (package safedir). A container's command runs
+// confined (see confine.go).
 package daemon
 
 import (
@@ -16,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topo/privilege"
+	"github.com/topolab/topo/safedir"
 )
 
 // Spec says what to start and where.
@@ -38,6 +43,9 @@ type Spec struct {
 	LogFile string
 	// PidFile is written once the process runs.
 	PidFile string
+	// Tree holds LogFile and PidFile: they are reached without following
+	// links, and made root's alone (see package safedir).
+	Tree safedir.Tree
 	// Env is the environment; nil means topo's own. A confined command's
 	// is clean (see cleanEnv): Env adds to it.
 	Env []string
@@ -153,13 +161,11 @@ func Launch(s Spec) (*Launched, error) {
 		}
 		argv = append([]string{ip, "netns", "exec", s.NS}, argv...)
 	}
-	for _, dir := range []string{filepath.Dir(s.LogFile), filepath.Dir(s.PidFile)} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
+	if err := s.Tree.MkdirAll(filepath.Dir(s.PidFile)); err != nil {
+		return nil, err
 	}
 	// Root's alone: a command's output may hold what others must not read.
-	log, err := os.OpenFile(s.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	log, err := s.Tree.OpenFile(s.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +206,7 @@ func Launch(s Spec) (*Launched, error) {
 			return nil, l.failed()
 		}
 	}
-	if err := writeRecord(s.PidFile, rec); err != nil {
+	if err := writeRecord(s.Tree, s.PidFile, rec); err != nil {
 		// The process leads its session (and a confined one its PID
 		// namespace): the group, or the namespace, goes with it.
 		syscall.Kill(-rec.PID, syscall.SIGKILL)
@@ -211,7 +217,7 @@ func Launch(s Spec) (*Launched, error) {
 }
 
 func (l *Launched) failed() error {
-	return &EarlyExitError{Argv: l.spec.Argv, State: l.cmd.ProcessState, After: time.Since(l.began), Tail: tail(l.spec.LogFile, l.logStart)}
+	return &EarlyExitError{Argv: l.spec.Argv, State: l.cmd.ProcessState, After: time.Since(l.began), Tail: tail(l.spec.Tree, l.spec.LogFile, l.logStart)}
 }
 
 // Watch waits until the start window (from the launch) is over, and
@@ -239,12 +245,12 @@ func (l *Launched) Watch() (*Record, error) {
 	if l.spec.MayFinish && l.cmd.ProcessState.Success() {
 		code := 0
 		l.rec.Exit = &code
-		if err := writeRecord(l.spec.PidFile, l.rec); err != nil {
+		if err := writeRecord(l.spec.Tree, l.spec.PidFile, l.rec); err != nil {
 			return nil, err
 		}
 		return l.rec, nil
 	}
-	os.Remove(l.spec.PidFile)
+	_ = l.spec.Tree.Remove(l.spec.PidFile)
 	return nil, l.failed()
 }
 
@@ -272,22 +278,18 @@ func (e *EarlyExitError) Error() string {
 		e.Argv[0], how, e.After.Round(time.Millisecond), out)
 }
 
-func writeRecord(path string, rec *Record) error {
+func writeRecord(t safedir.Tree, path string, rec *Record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return t.WriteAtomic(path+".tmp", path, append(b, '\n'), 0o600)
 }
 
 // Read returns the pid file's record and whether that process still runs.
 // A missing pid file is (nil, false, nil).
-func Read(pidFile string) (*Record, bool, error) {
-	b, err := os.ReadFile(pidFile)
+func Read(t safedir.Tree, pidFile string) (*Record, bool, error) {
+	b, err := t.ReadFile(pidFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -301,9 +303,15 @@ func Read(pidFile string) (*Record, bool, error) {
 	return &rec, alive(&rec), nil
 }
 
-// alive reports whether rec's process runs: same pid, same start time,
-// same PID namespace for a confined one, and not a zombie waiting to be
-// reaped.
+// alive reports whether rec's process runs and is still the one topo
+// started, and so may be signalled: same pid and start time, not a
+// zombie waiting to be reaped, and for a confined command the first
+// process of the PID namespace recorded, which is not topo's own; for
+// an unconfined one (the resolver) the leader of its process group (it
+// was started in a session of its own, and is stopped through its
+// group) running the recorded command. A pid file that names any other
+// process, live or recycled, names no process of topo's: nothing is
+// signalled, and a stop just removes the file.
 func alive(rec *Record) bool {
 	if rec.Exit != nil {
 		return false
@@ -314,17 +322,47 @@ func alive(rec *Record) bool {
 	}
 	if rec.PidNS != 0 {
 		ns, err := pidNS(rec.PID)
-		return err == nil && ns == rec.PidNS
+		own, oerr := pidNS(os.Getpid())
+		return err == nil && oerr == nil && ns == rec.PidNS && ns != own && firstOfNamespace(rec.PID)
 	}
-	return true
+	pgid, err := unix.Getpgid(rec.PID)
+	return err == nil && pgid == rec.PID && runs(rec.PID, rec.Argv)
+}
+
+// firstOfNamespace reports whether pid is 1 in its own PID namespace
+// (the last of /proc/PID/status' NSpid).
+func firstOfNamespace(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(v)
+			return len(f) > 1 && f[len(f)-1] == "1"
+		}
+	}
+	return false
+}
+
+// runs reports whether pid's command line is argv: the same arguments,
+// and a program of the same name (argv[0] as the file gave it, the
+// command line the path it was found at).
+func runs(pid int, argv []string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || len(argv) == 0 {
+		return false
+	}
+	got := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	return len(got) == len(argv) && filepath.Base(got[0]) == filepath.Base(argv[0]) && slices.Equal(got[1:], argv[1:])
 }
 
 // Stop sends SIGTERM to the pid file's process and what it started (its
 // PID namespace, or for an unconfined one its process group), then
 // SIGKILL after grace, and removes the pid file. A missing pid file or a
 // dead process is success.
-func Stop(pidFile string, grace time.Duration) error {
-	s, err := Signal(pidFile)
+func Stop(t safedir.Tree, pidFile string, grace time.Duration) error {
+	s, err := Signal(t, pidFile)
 	if err != nil {
 		return err
 	}
@@ -335,8 +373,8 @@ func Stop(pidFile string, grace time.Duration) error {
 // with the status 137 when the process had to be killed (as docker stop
 // reports it). One that ended on SIGTERM by itself ended with a status no
 // process of topo's can read (it is not their child): none is recorded.
-func StopKeep(pidFile string, grace time.Duration) error {
-	s, err := Signal(pidFile)
+func StopKeep(t safedir.Tree, pidFile string, grace time.Duration) error {
+	s, err := Signal(t, pidFile)
 	if err != nil {
 		return err
 	}
@@ -346,6 +384,7 @@ func StopKeep(pidFile string, grace time.Duration) error {
 
 // Stopping is a stop that Signal began and Wait ends.
 type Stopping struct {
+	tree    safedir.Tree
 	pidFile string  // "" when there was no pid file: nothing to wait for
 	rec     *Record // nil when the process was not running
 	pidfd   int
@@ -364,12 +403,12 @@ type Stopping struct {
 // Signal begins Stop: it sends SIGTERM to the pid file's process and what
 // it started, and returns at once, so that the caller can do other work
 // while the process ends. Wait must follow.
-func Signal(pidFile string) (*Stopping, error) {
-	rec, ok, err := Read(pidFile)
+func Signal(t safedir.Tree, pidFile string) (*Stopping, error) {
+	rec, ok, err := Read(t, pidFile)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stopping{pidfd: -1}
+	s := &Stopping{tree: t, pidfd: -1}
 	if rec == nil {
 		return s, nil
 	}
@@ -449,12 +488,12 @@ func (s *Stopping) Wait(grace time.Duration) error {
 	if s.keep {
 		return s.markStopped()
 	}
-	return removePidFile(s.pidFile)
+	return s.tree.Remove(s.pidFile)
 }
 
 // markStopped rewrites the pid file of a process StopKeep ended.
 func (s *Stopping) markStopped() error {
-	rec, _, err := Read(s.pidFile)
+	rec, _, err := Read(s.tree, s.pidFile)
 	if err != nil || rec == nil {
 		return err
 	}
@@ -467,14 +506,7 @@ func (s *Stopping) markStopped() error {
 		}
 	}
 	rec.Stopped = true
-	return writeRecord(s.pidFile, rec)
-}
-
-func removePidFile(pidFile string) error {
-	if err := os.Remove(pidFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
+	return writeRecord(s.tree, s.pidFile, rec)
 }
 
 // awaitExit waits at most d for the process of pidfd to end, or 20 ms
@@ -516,8 +548,8 @@ func stat(pid int) (uint64, string, error) {
 }
 
 // tail is the last ten lines of path from offset on.
-func tail(path string, offset int64) string {
-	b, _ := os.ReadFile(path)
+func tail(t safedir.Tree, path string, offset int64) string {
+	b, _ := t.ReadFile(path)
 	b = b[min(int(offset), len(b)):]
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return ""

@@ -3,11 +3,14 @@ package daemon
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/topolab/topo/safedir"
 )
 
 // These tests run processes in topo's own namespace only (NS ""): they
@@ -15,16 +18,16 @@ import (
 func TestStartReadStop(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "p.pid")
-	rec, err := Start(Spec{Argv: []string{"sh", "-c", "echo started; sleep 60 & wait"}, LogFile: filepath.Join(dir, "log"), PidFile: pidFile})
+	rec, err := Start(Spec{Tree: safedir.Runtime(dir), Argv: []string{"sh", "-c", "echo started; sleep 60 & wait"}, LogFile: filepath.Join(dir, "log"), PidFile: pidFile})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(-rec.PID, syscall.SIGKILL) })
-	got, ok, err := Read(pidFile)
+	got, ok, err := Read(safedir.Runtime(dir), pidFile)
 	if err != nil || !ok || got.PID != rec.PID || got.Argv[0] != "sh" {
 		t.Fatalf("Read = %+v, %v, %v", got, ok, err)
 	}
-	if err := Stop(pidFile, 2*time.Second); err != nil {
+	if err := Stop(safedir.Runtime(dir), pidFile, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if alive(rec) {
@@ -37,7 +40,7 @@ func TestStartReadStop(t *testing.T) {
 		t.Errorf("log = %q", b)
 	}
 	// Stopping again, or something never started, is fine.
-	if err := Stop(pidFile, time.Second); err != nil {
+	if err := Stop(safedir.Runtime(dir), pidFile, time.Second); err != nil {
 		t.Error(err)
 	}
 }
@@ -45,12 +48,12 @@ func TestStartReadStop(t *testing.T) {
 func TestStopEscalatesToKill(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "p.pid")
-	rec, err := Start(Spec{Argv: []string{"sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"}, LogFile: filepath.Join(dir, "log"), PidFile: pidFile})
+	rec, err := Start(Spec{Tree: safedir.Runtime(dir), Argv: []string{"sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"}, LogFile: filepath.Join(dir, "log"), PidFile: pidFile})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(-rec.PID, syscall.SIGKILL) })
-	if err := Stop(pidFile, 200*time.Millisecond); err != nil {
+	if err := Stop(safedir.Runtime(dir), pidFile, 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	if alive(rec) {
@@ -64,7 +67,7 @@ func TestStartErrors(t *testing.T) {
 	defer func(d time.Duration) { earlyExit = d }(earlyExit)
 	earlyExit = 5 * time.Second
 	dir := t.TempDir()
-	_, err := Start(Spec{Argv: []string{"no-such-program-topo"}, LogFile: filepath.Join(dir, "log"), PidFile: filepath.Join(dir, "p")})
+	_, err := Start(Spec{Tree: safedir.Runtime(dir), Argv: []string{"no-such-program-topo"}, LogFile: filepath.Join(dir, "log"), PidFile: filepath.Join(dir, "p")})
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing program: %v", err)
 	}
@@ -79,7 +82,7 @@ func TestStartErrors(t *testing.T) {
 		{"echo boom >&2; exit 3", `"sh" exited at once, with status 3, `},
 		{"kill -SEGV $$", `"sh" exited at once, killed by signal SIGSEGV, `},
 	} {
-		_, err = Start(Spec{Argv: []string{"sh", "-c", c.script}, LogFile: log, PidFile: filepath.Join(dir, "p")})
+		_, err = Start(Spec{Tree: safedir.Runtime(dir), Argv: []string{"sh", "-c", c.script}, LogFile: log, PidFile: filepath.Join(dir, "p")})
 		var early *EarlyExitError
 		if !errors.As(err, &early) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "earlier run") {
 			t.Errorf("%s: %v, want an EarlyExitError saying %q with this run's output alone", c.script, err, c.want)
@@ -91,20 +94,38 @@ func TestStartErrors(t *testing.T) {
 	if err == nil || !strings.HasSuffix(err.Error(), " It printed nothing.") {
 		t.Errorf("a command that printed nothing: %v", err)
 	}
-	if _, err = Start(Spec{Argv: []string{"sh", "-c", "echo boom >&2; exit 3"}, LogFile: log, PidFile: filepath.Join(dir, "p")}); err == nil ||
+	if _, err = Start(Spec{Tree: safedir.Runtime(dir), Argv: []string{"sh", "-c", "echo boom >&2; exit 3"}, LogFile: log, PidFile: filepath.Join(dir, "p")}); err == nil ||
 		!strings.HasSuffix(err.Error(), "Its last lines of output:\n    boom") {
 		t.Errorf("its output: %v", err)
 	}
 }
 
 func TestRecycledPIDIsNotAlive(t *testing.T) {
+	// A process started as topo starts the resolver: a session (and a
+	// process group) of its own.
+	leader := exec.Command("sleep", "60")
+	leader.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// And one that leads no group, with its start time and command line.
+	member := exec.Command("sleep", "61")
+	for _, c := range []*exec.Cmd{leader, member} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	}
+	st, _ := startTime(leader.Process.Pid)
+	if !alive(&Record{PID: leader.Process.Pid, Start: st, Argv: []string{"sleep", "60"}}) {
+		t.Error("the process started is not alive")
+	}
 	// A record whose start time does not match is another process.
-	rec := &Record{PID: os.Getpid(), Start: 1}
-	if alive(rec) {
+	if alive(&Record{PID: leader.Process.Pid, Start: 1, Argv: []string{"sleep", "60"}}) {
 		t.Error("a pid with another start time counts as alive")
 	}
-	st, _ := startTime(os.Getpid())
-	if !alive(&Record{PID: os.Getpid(), Start: st}) {
-		t.Error("this process is not alive")
+	if alive(&Record{PID: leader.Process.Pid, Start: st, Argv: []string{"nginx"}}) {
+		t.Error("a process running another command than recorded counts as alive")
+	}
+	mst, _ := startTime(member.Process.Pid)
+	if alive(&Record{PID: member.Process.Pid, Start: mst, Argv: []string{"sleep", "61"}}) {
+		t.Error("a process that leads no group counts as alive: its group would be signalled")
 	}
 }

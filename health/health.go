@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 	"time"
 
@@ -61,7 +60,8 @@ func (s *Status) Last() *Result {
 // Read reads a health file: the status of each container with a
 // healthcheck. A missing file is an empty map.
 func Read(path string) (map[string]*Status, error) {
-	b, err := os.ReadFile(path)
+	// Never through a link: topo runs as root (see package safedir).
+	b, err := records.RuntimeTree(path).ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]*Status{}, nil
 	}
@@ -86,7 +86,7 @@ func write(path string, st map[string]*Status) error { return records.WriteJSON(
 func Await(file, container, pidFile string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		rec, alive, err := daemon.Read(pidFile)
+		rec, alive, err := daemon.Read(records.RuntimeTree(file), pidFile)
 		if err != nil {
 			return err
 		}

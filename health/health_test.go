@@ -10,6 +10,7 @@ import (
 
 	"github.com/topolab/topo/daemon"
 	"github.com/topolab/topo/resolver/records"
+	"github.com/topolab/topo/safedir"
 )
 
 // command starts a process the way topo's commands are recorded, and
@@ -18,11 +19,11 @@ func command(t *testing.T) (pidFile string, pid int) {
 	t.Helper()
 	dir := t.TempDir()
 	pidFile = filepath.Join(dir, "db.pid")
-	rec, err := daemon.Start(daemon.Spec{Argv: []string{"sleep", "60"}, LogFile: filepath.Join(dir, "db.log"), PidFile: pidFile, Ready: true})
+	rec, err := daemon.Start(daemon.Spec{Argv: []string{"sleep", "60"}, LogFile: filepath.Join(dir, "db.log"), PidFile: pidFile, Tree: safedir.Runtime(dir), Ready: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = daemon.Stop(pidFile, time.Second) })
+	t.Cleanup(func() { _ = daemon.Stop(safedir.Runtime(dir), pidFile, time.Second) })
 	return pidFile, rec.PID
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log"
-	"os"
 	"sync"
 	"time"
 
@@ -58,7 +57,7 @@ func (r *Runner) Load(checks []records.Check) {
 		ctx, cancel := context.WithCancel(context.Background())
 		run := &running{check: key(c), cancel: cancel, done: make(chan struct{})}
 		r.running[name] = run
-		r.status[name] = &Status{Status: Starting, PID: pidOf(c)}
+		r.status[name] = &Status{Status: Starting, PID: r.pidOf(c)}
 		go func() {
 			defer close(run.done)
 			r.loop(ctx, c)
@@ -74,7 +73,7 @@ func (r *Runner) Load(checks []records.Check) {
 // Stop ends every check and removes the file.
 func (r *Runner) Stop() {
 	r.Load(nil)
-	os.Remove(r.File)
+	_ = records.RuntimeTree(r.File).Remove(r.File)
 }
 
 // Probe runs c's test once, as the container's command runs, cut at its
@@ -89,9 +88,11 @@ func key(c records.Check) string {
 	return string(b)
 }
 
-// pidOf is the process of c's command while it runs, else 0.
-func pidOf(c records.Check) int {
-	rec, alive, err := daemon.Read(c.PidFile)
+// pidOf is the process of c's command while it runs, else 0. Its pid
+// file is in the runtime root of r's file, reached without following
+// links (see package safedir).
+func (r *Runner) pidOf(c records.Check) int {
+	rec, alive, err := daemon.Read(records.RuntimeTree(r.File), c.PidFile)
 	if err != nil || rec == nil || !alive {
 		return 0
 	}
@@ -112,7 +113,7 @@ func (r *Runner) loop(ctx context.Context, c records.Check) {
 			return
 		case <-time.After(wait):
 		}
-		pid := pidOf(c)
+		pid := r.pidOf(c)
 		if pid == 0 {
 			continue // the command does not run: nothing to check
 		}

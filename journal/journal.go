@@ -46,6 +46,7 @@ import (
 
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
+	"github.com/topolab/topo/safedir"
 )
 
 // FileName is the journal's name in the project's runtime folder.
@@ -85,26 +86,41 @@ type record struct {
 
 // Writer appends one transaction's records.
 type Writer struct {
-	f *os.File
+	f   *os.File
+	dir string
+	// size is where the last whole record ends. broken is the first
+	// failed write: the file was cut back to size, and nothing more is
+	// written (see write).
+	size   int64
+	broken error
+}
+
+// Tree is the runtime folder that holds the project folder dir: the
+// journal is reached from it without following links, and must be
+// root's alone (see package safedir).
+func Tree(dir string) safedir.Tree {
+	return safedir.Runtime(filepath.Dir(filepath.Clean(dir)))
 }
 
 // Begin starts a new transaction in dir, replacing any earlier journal,
 // and writes its begin record. verb is "up" or "down"; steps is the plan's
-// length.
+// length. If the begin record cannot be written (a full disk), there is
+// no journal.
 func Begin(dir, verb string, steps int) (*Writer, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	path := filepath.Join(dir, FileName)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	d, err := Tree(dir).OpenDir(dir, true)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	w := &Writer{f: f}
+	defer d.Close()
+	f, err := d.OpenFile(FileName, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	w := &Writer{f: f, dir: dir}
 	now := time.Now().UTC()
 	if err := w.write(record{Rec: recBegin, Format: Format, Verb: verb, Pid: os.Getpid(), Time: &now, Steps: steps}); err != nil {
 		f.Close()
-		return nil, err
+		return nil, errors.Join(err, Remove(dir))
 	}
 	return w, nil
 }
@@ -113,34 +129,54 @@ func Begin(dir, verb string, steps int) (*Writer, error) {
 // record its progress in, so that a crash during recovery is recovered in
 // turn.
 func Append(dir string) (*Writer, error) {
-	path := filepath.Join(dir, FileName)
-	data, err := os.ReadFile(path)
+	d, err := Tree(dir).OpenDir(dir, false)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	defer d.Close()
+	f, err := d.OpenFile(FileName, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	// A crash may have torn the last line: cut it, so that the records
 	// appended now start on a line of their own.
-	if n := len(data); n > 0 && data[n-1] != '\n' {
-		if err := f.Truncate(int64(bytes.LastIndexByte(data, '\n') + 1)); err != nil {
+	size := int64(bytes.LastIndexByte(data, '\n') + 1)
+	if size != int64(len(data)) {
+		if err := f.Truncate(size); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("journal: %w", err)
 		}
 	}
-	return &Writer{f: f}, nil
+	return &Writer{f: f, dir: dir, size: size}, nil
 }
 
+// write appends records in one write. A write that fails (a full disk)
+// may have left part of a record: the file is cut back to the end of
+// the last whole one, and the writer writes no more, so that the
+// journal stays a true, if short, account: every step it says started
+// did, and a later recovery undoes them, whose undos are safe to repeat.
 func (w *Writer) write(rs ...record) error {
+	if w.broken != nil {
+		return w.broken
+	}
 	lines, err := encode(rs)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	if _, err := w.f.Write(bytes.Join(lines, nil)); err != nil {
-		return fmt.Errorf("journal %s: %w", w.f.Name(), err)
+	b := bytes.Join(lines, nil)
+	if _, err := w.f.Write(b); err != nil {
+		w.broken = fmt.Errorf("journal %s: %w", w.f.Name(), err)
+		if terr := w.f.Truncate(w.size); terr != nil {
+			w.broken = errors.Join(w.broken, fmt.Errorf("journal %s: cut back to its last whole record: %w", w.f.Name(), terr))
+		}
+		return w.broken
 	}
+	w.size += int64(len(b))
 	return nil
 }
 
@@ -202,14 +238,25 @@ func (w *Writer) Undone(i int, err error) error {
 }
 
 // End closes the transaction with one of the end records and closes the
-// file.
+// file. When the record cannot be written (a full disk, an earlier
+// record that failed), the journal is removed instead: the transaction
+// is over either way, and a journal without its end would say it is not.
 func (w *Writer) End(rec string) error {
 	err := w.write(record{Rec: rec})
-	return errors.Join(err, w.f.Close())
+	err = errors.Join(err, w.f.Close())
+	if err != nil {
+		if rerr := Remove(w.dir); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	return nil
 }
 
 // Close closes the file without ending the transaction (it stays pending).
 func (w *Writer) Close() error { return w.f.Close() }
+
+// Broken is the first record the writer failed to write, or nil.
+func (w *Writer) Broken() error { return w.broken }
 
 // StepState is what the journal knows of one step.
 type StepState int
@@ -277,7 +324,7 @@ func (p *Pending) Summary() string {
 // (no journal, or its last transaction ended). A torn last line, as a crash
 // mid-write leaves, is ignored; any other damage is an error.
 func Read(dir string) (*Pending, error) {
-	data, err := os.ReadFile(filepath.Join(dir, FileName))
+	data, err := Tree(dir).ReadFile(filepath.Join(dir, FileName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -378,9 +425,5 @@ func last(data []byte, sc *bufio.Scanner) bool {
 
 // Remove deletes the journal (after `down`, nothing of the project stays).
 func Remove(dir string) error {
-	err := os.Remove(filepath.Join(dir, FileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
+	return Tree(dir).Remove(filepath.Join(dir, FileName))
 }

@@ -14,14 +14,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/topolab/topo/safedir"
 )
 
 // Lock is a held project lock.
 type Lock struct {
 	f    *os.File
+	tree safedir.Tree
 	path string
 }
 
@@ -44,23 +48,25 @@ func (e *BusyError) Error() string {
 // blocking flock in a goroutine could not be abandoned cleanly.
 const poll = 20 * time.Millisecond
 
-// Acquire takes the lock at path, creating the file and its folder as
-// needed. While another process holds it, Acquire tries again every few
+// Acquire takes the lock at path, in the Tree t (reached without
+// following links, and root's alone: see package safedir), creating the
+// file (0600) and its folder as needed. While another process holds it, Acquire tries again every few
 // milliseconds for up to timeout (0: try once), calling waiting once with
 // the holder's pid when it first has to wait; then it returns a
-// *BusyError. It writes this process's pid into the file.
-func Acquire(ctx context.Context, path string, timeout time.Duration, waiting func(pid int)) (*Lock, error) {
+// *BusyError. It writes this process's pid into the file, if it can: on
+// a full disk the lock works without it.
+func Acquire(ctx context.Context, t safedir.Tree, path string, timeout time.Duration, waiting func(pid int)) (*Lock, error) {
 	start := time.Now()
 	told := false
 	for {
-		l, err := try(path)
+		l, err := try(t, path)
 		if err == nil {
 			return l, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		pid := Holder(path)
+		pid := Holder(t, path)
 		if waiting != nil && !told {
 			waiting(pid)
 			told = true
@@ -80,22 +86,24 @@ func Acquire(ctx context.Context, path string, timeout time.Duration, waiting fu
 // try makes one attempt. The file it locks must still be the one at path:
 // a holder may have removed it (Remove) between our open and our flock, and
 // a lock on a removed file excludes nobody.
-func try(path string) (*Lock, error) {
+func try(t safedir.Tree, path string) (*Lock, error) {
 	var f *os.File
-	// A holder's Remove may delete the folder between our MkdirAll and
-	// OpenFile: make it again.
+	var d *safedir.Dir
+	// A holder's Remove may delete the folder between our making it and
+	// opening the file: make it again.
 	for range 10 {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		var err error
+		if d, err = t.OpenDir(filepath.Dir(path), true); err != nil {
 			return nil, err
 		}
-		// os.OpenFile sets O_CLOEXEC: the lock is never inherited by a
+		// The file is opened O_CLOEXEC: the lock is never inherited by a
 		// program topo starts, which would otherwise hold it after topo
 		// exits.
-		var err error
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err = d.OpenFile(filepath.Base(path), os.O_RDWR|os.O_CREATE, 0o600)
 		if err == nil {
 			break
 		}
+		d.Close()
 		if !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
@@ -103,45 +111,45 @@ func try(path string) (*Lock, error) {
 	if f == nil {
 		return nil, fmt.Errorf("folder %s keeps disappearing", filepath.Dir(path))
 	}
+	defer d.Close()
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		return nil, err
 	}
-	same, err := samefile(f, path)
+	same, err := samefile(f, d, filepath.Base(path))
 	if err != nil || !same {
 		f.Close()
 		if err == nil || errors.Is(err, os.ErrNotExist) {
 			// Removed under us: the next attempt makes a new one.
-			return try(path)
+			return try(t, path)
 		}
 		return nil, err
 	}
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	// The pid only tells waiters whom they wait for: a full disk, where
+	// it cannot be written, must not stop a down.
+	if f.Truncate(0) == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write pid: %w", err)
-	}
-	return &Lock{f: f, path: path}, nil
+	return &Lock{f: f, tree: t, path: path}, nil
 }
 
-func samefile(f *os.File, path string) (bool, error) {
+func samefile(f *os.File, d *safedir.Dir, name string) (bool, error) {
 	a, err := f.Stat()
 	if err != nil {
 		return false, err
 	}
-	b, err := os.Stat(path)
+	b, err := d.Lstat(name)
 	if err != nil {
 		return false, err
 	}
-	return os.SameFile(a, b), nil
+	st := a.Sys().(*syscall.Stat_t)
+	return st.Dev == b.Dev && st.Ino == b.Ino, nil
 }
 
 // Holder returns the pid written in the lock file at path, or 0. The pid
 // is as seen in the holder's PID namespace.
-func Holder(path string) int {
-	b, err := os.ReadFile(path)
+func Holder(t safedir.Tree, path string) int {
+	b, err := t.ReadFile(path)
 	if err != nil {
 		return 0
 	}
@@ -166,9 +174,6 @@ func (l *Lock) Remove() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	err := os.Remove(l.path)
-	if errors.Is(err, os.ErrNotExist) {
-		err = nil
-	}
+	err := l.tree.Remove(l.path)
 	return errors.Join(err, l.Release())
 }

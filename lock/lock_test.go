@@ -11,13 +11,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/topolab/topo/safedir"
 )
 
 // TestMain doubles as a helper process: with LOCK_HELPER set, the test
 // binary takes that lock, says so, and sleeps until killed.
 func TestMain(m *testing.M) {
 	if path := os.Getenv("LOCK_HELPER"); path != "" {
-		l, err := Acquire(context.Background(), path, 0, nil)
+		l, err := Acquire(context.Background(), treeOf(path), path, 0, nil)
 		if err != nil {
 			os.Stdout.WriteString("error " + err.Error() + "\n")
 			os.Exit(1)
@@ -32,15 +34,15 @@ func TestMain(m *testing.M) {
 
 func TestExcludesAndReportsHolder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "proj", "lock")
-	l, err := Acquire(context.Background(), path, 0, nil)
+	l, err := Acquire(context.Background(), treeOf(path), path, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := Holder(path); got != os.Getpid() {
+	if got := Holder(treeOf(path), path); got != os.Getpid() {
 		t.Errorf("Holder = %d, want %d", got, os.Getpid())
 	}
 	var told []int
-	_, err = Acquire(context.Background(), path, 100*time.Millisecond, func(pid int) { told = append(told, pid) })
+	_, err = Acquire(context.Background(), treeOf(path), path, 100*time.Millisecond, func(pid int) { told = append(told, pid) })
 	var busy *BusyError
 	if !errors.As(err, &busy) || busy.Pid != os.Getpid() || busy.Waited < 100*time.Millisecond {
 		t.Fatalf("second Acquire: %v, want a BusyError naming pid %d after 100ms", err, os.Getpid())
@@ -51,7 +53,7 @@ func TestExcludesAndReportsHolder(t *testing.T) {
 	if err := l.Release(); err != nil {
 		t.Fatal(err)
 	}
-	l2, err := Acquire(context.Background(), path, 0, nil)
+	l2, err := Acquire(context.Background(), treeOf(path), path, 0, nil)
 	if err != nil {
 		t.Fatalf("after release: %v", err)
 	}
@@ -63,7 +65,7 @@ func TestExcludesAndReportsHolder(t *testing.T) {
 // process may hold it at a time.
 func TestWaitersAfterRemove(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lock")
-	first, err := Acquire(context.Background(), path, 0, nil)
+	first, err := Acquire(context.Background(), treeOf(path), path, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func TestWaitersAfterRemove(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, err := Acquire(context.Background(), path, 10*time.Second, nil)
+			l, err := Acquire(context.Background(), treeOf(path), path, 10*time.Second, nil)
 			if err != nil {
 				t.Error(err)
 				return
@@ -121,22 +123,25 @@ func TestDeadHolder(t *testing.T) {
 	if line != "locked\n" {
 		t.Fatalf("helper: %q", line)
 	}
-	_, err = Acquire(context.Background(), path, 0, nil)
+	_, err = Acquire(context.Background(), treeOf(path), path, 0, nil)
 	var busy *BusyError
 	if !errors.As(err, &busy) || busy.Pid != cmd.Process.Pid {
 		t.Fatalf("while the helper lives: %v, want busy by pid %d", err, cmd.Process.Pid)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	if got := Holder(path); got != cmd.Process.Pid {
+	if got := Holder(treeOf(path), path); got != cmd.Process.Pid {
 		t.Errorf("file names %d, want the dead %d", got, cmd.Process.Pid)
 	}
-	l, err := Acquire(context.Background(), path, 0, nil)
+	l, err := Acquire(context.Background(), treeOf(path), path, 0, nil)
 	if err != nil {
 		t.Fatalf("after the holder died: %v", err)
 	}
 	defer l.Release()
-	if got := Holder(path); got != os.Getpid() {
+	if got := Holder(treeOf(path), path); got != os.Getpid() {
 		t.Errorf("Holder = %d, want %d", got, os.Getpid())
 	}
 }
+
+// treeOf is the Tree of the folder of a lock.
+func treeOf(path string) safedir.Tree { return safedir.Runtime(filepath.Dir(path)) }

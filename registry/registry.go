@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/safedir"
 	"github.com/topolab/topo/spec"
 )
 
@@ -46,19 +48,20 @@ func Write(rt names.Runtime, project string, src Source, config []byte) error {
 		data []byte
 	}{{names.ConfigFile, config}, {names.SourceFile, append(b, '\n')}} {
 		tmp := filepath.Join(dir, f.name+".tmp")
-		if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
-			return fmt.Errorf("record project %s: %w", project, err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
+		if err := tree(rt).WriteAtomic(tmp, filepath.Join(dir, f.name), f.data, 0o600); err != nil {
 			return fmt.Errorf("record project %s: %w", project, err)
 		}
 	}
 	return nil
 }
 
+// tree is the runtime root, whose files are reached without following
+// links (see package safedir).
+func tree(rt names.Runtime) safedir.Tree { return safedir.Runtime(rt.Root) }
+
 // ReadSource reads where a project came from; nil when it has no record.
 func ReadSource(rt names.Runtime, project string) (*Source, error) {
-	b, err := os.ReadFile(filepath.Join(rt.Project(project), names.SourceFile))
+	b, err := tree(rt).ReadFile(filepath.Join(rt.Project(project), names.SourceFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -77,8 +80,17 @@ func ReadSource(rt names.Runtime, project string) (*Source, error) {
 // dropped.
 func Load(rt names.Runtime, project string) (*spec.File, error) {
 	path := filepath.Join(rt.Project(project), names.ConfigFile)
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	// Read by path (spec reads its files so), once known to be a file
+	// of topo's own folders and not a link (see package safedir).
+	st, err := tree(rt).Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the record of project %s's last up: %w", project, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("the record of project %s's last up: %s is not a regular file", project, path)
 	}
 	f, err := spec.LoadFiles(spec.Options{Files: []string{path}, EnvFiles: []string{},
 		Env: func(string) (string, bool) { return "", false }})
@@ -90,11 +102,13 @@ func Load(rt names.Runtime, project string) (*spec.File, error) {
 	return f, nil
 }
 
-// Remove deletes the record; a missing one is no error.
+// Remove deletes the record of the project folder dir; a missing one is
+// no error. A link there is refused, not followed (see package safedir).
 func Remove(dir string) error {
+	t := safedir.Runtime(filepath.Dir(filepath.Clean(dir)))
 	var errs []error
 	for _, name := range []string{names.ConfigFile, names.SourceFile} {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := t.Remove(filepath.Join(dir, name)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -103,7 +117,7 @@ func Remove(dir string) error {
 
 // Projects lists the projects that have a runtime folder, sorted.
 func Projects(rt names.Runtime) ([]string, error) {
-	entries, err := os.ReadDir(rt.Root)
+	entries, err := tree(rt).ReadDir(rt.Root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

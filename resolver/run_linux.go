@@ -10,6 +10,7 @@ import (
 
 	"github.com/topolab/topo/health"
 	"github.com/topolab/topo/resolver/records"
+	"github.com/topolab/topo/safedir"
 )
 
 // Run is the resolver process of one project: it serves the records
@@ -32,11 +33,13 @@ func Run(dir string, up Upstream, logger *log.Logger) error {
 	}
 	statusPath := filepath.Join(dir, records.StatusFile)
 	checks := &health.Runner{File: filepath.Join(dir, records.HealthFile), Log: logger}
+	// Its files are reached without following links, as topo's are.
+	tree := safedir.Runtime(filepath.Dir(filepath.Clean(dir)))
 	st := &records.Status{PID: os.Getpid(), Namespaces: map[string]records.NamespaceID{}}
 	load := func() error {
 		st.Generation++
 		st.Errors = nil
-		b, err := os.ReadFile(filepath.Join(dir, records.DocumentFile))
+		b, err := tree.ReadFile(filepath.Join(dir, records.DocumentFile))
 		var d *records.Document
 		if err == nil {
 			d, err = records.Decode(b)
@@ -73,7 +76,7 @@ func Run(dir string, up Upstream, logger *log.Logger) error {
 		// namespace's sockets with it; closing them one by one first
 		// took 20 ms of topo down's time at 500 namespaces.
 		checks.Stop()
-		os.Remove(statusPath)
+		_ = tree.Remove(statusPath)
 		return nil
 	}
 	return nil

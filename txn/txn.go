@@ -26,12 +26,12 @@
 package txn
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -44,8 +44,10 @@ import (
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/registry"
+	"github.com/topolab/topo/safedir"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
+	"golang.org/x/sys/unix"
 )
 
 // LockFile is the lock's name in the project's runtime folder.
@@ -94,6 +96,10 @@ func (p *Project) dir() string {
 	return p.options().Runtime.Project(p.Name)
 }
 
+// tree is the runtime folder that holds the project's: every file of
+// both is reached without following links (see package safedir).
+func (p *Project) tree() safedir.Tree { return journal.Tree(p.dir()) }
+
 // options are the planner's: the runtime's paths.
 func (p *Project) options() planner.Options {
 	rt := p.Runtime
@@ -123,7 +129,7 @@ func (p *Project) note(format string, args ...any) {
 // therefore run one after the other; a project's own lock is always taken
 // first, so that no two processes wait for each other.
 func (p *Project) Lock(ctx context.Context, timeout time.Duration, waiting func(pid int, host bool)) error {
-	l, err := lock.Acquire(ctx, filepath.Join(p.dir(), LockFile), timeout, func(pid int) {
+	l, err := lock.Acquire(ctx, p.tree(), filepath.Join(p.dir(), LockFile), timeout, func(pid int) {
 		if waiting != nil {
 			waiting(pid, false)
 		}
@@ -131,7 +137,7 @@ func (p *Project) Lock(ctx context.Context, timeout time.Duration, waiting func(
 	if err != nil {
 		return fmt.Errorf("project %s: %w", p.Name, err)
 	}
-	h, err := lock.Acquire(ctx, p.hostLockPath(), timeout, func(pid int) {
+	h, err := lock.Acquire(ctx, p.tree(), p.hostLockPath(), timeout, func(pid int) {
 		if waiting != nil {
 			waiting(pid, true)
 		}
@@ -156,7 +162,7 @@ func (p *Project) Unlock() error {
 	if p.lock == nil {
 		return nil
 	}
-	entries, err := os.ReadDir(p.dir())
+	entries, err := p.tree().ReadDir(p.dir())
 	if err == nil && len(entries) == 1 && entries[0].Name() == LockFile {
 		return p.removeFiles()
 	}
@@ -176,15 +182,16 @@ func (p *Project) releaseHost() error {
 	h := p.host
 	p.host = nil
 	root := filepath.Dir(p.dir())
-	entries, err := os.ReadDir(root)
+	entries, err := p.tree().ReadDir(root)
 	if err != nil || slices.ContainsFunc(entries, fs.DirEntry.IsDir) {
 		return h.Release()
 	}
 	err = h.Remove()
 	if p.Dir == "" {
 		// Only topo's own root, and only when empty (lock.Acquire makes
-		// it again, even if this races with its MkdirAll).
-		_ = os.Remove(root)
+		// it again, even if this races with it); rmdir(2), which
+		// removes no link.
+		_ = unix.Rmdir(root)
 	}
 	return err
 }
@@ -193,6 +200,9 @@ func (p *Project) releaseHost() error {
 // rollback was incomplete the journal stays open, so that the next up or
 // down tries the failed undos again.
 func (p *Project) endRollback(w *journal.Writer, err error) error {
+	if w == nil {
+		return nil
+	}
 	var se *applier.StepError
 	var ve *VerifyError
 	if errors.As(err, &se) && se.Rollback != nil || errors.As(err, &ve) && ve.Rollback != nil {
@@ -205,6 +215,9 @@ func (p *Project) endRollback(w *journal.Writer, err error) error {
 // record makes the transaction finished should the deletion not happen;
 // the deletion keeps the runtime folder to what the project needs.
 func (p *Project) end(w *journal.Writer, rec string) error {
+	if w == nil {
+		return nil // a down on a full disk, without a journal
+	}
 	if err := w.End(rec); err != nil {
 		return err
 	}
@@ -369,9 +382,7 @@ func (p *Project) removeFiles() error {
 		err = errors.Join(err, p.lock.Remove())
 		p.lock = nil
 	}
-	if rerr := os.Remove(p.dir()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && !errors.Is(rerr, os.ErrExist) && !isNotEmpty(rerr) {
-		err = errors.Join(err, rerr)
-	}
+	err = errors.Join(err, p.tree().Rmdir(p.dir()))
 	return errors.Join(err, p.releaseHost())
 }
 
@@ -382,10 +393,20 @@ func (p *Project) begin(verb string, plan *planner.Plan) (*journal.Writer, *appl
 		}
 	}
 	w, err := journal.Begin(p.dir(), verb, len(plan.Steps))
-	if err != nil {
+	a := &applier.Applier{Machine: p.Machine}
+	switch {
+	case err == nil:
+		a.Journal = w
+	case verb == "down" && errors.Is(err, unix.ENOSPC):
+		// A down must work on a full disk, which is when it is most
+		// needed. Without a journal an interrupted down is finished by
+		// the next one, which removes whatever carries the project's
+		// mark; what it cannot do without one is recognise a step
+		// caught half done (a namespace unmounted, its file left).
+		p.note("Project %s: %v; down goes on without a journal (if it is interrupted, run down again).", p.Name, err)
+	default:
 		return nil, nil, fmt.Errorf("%s of project %s: %w", verb, p.Name, err)
 	}
-	a := &applier.Applier{Machine: p.Machine, Journal: w}
 	if p.Hook != nil {
 		p.Hook.Planned(plan)
 		a.Hook = p.Hook
@@ -404,12 +425,18 @@ func (p *Project) Recover(ctx context.Context) (*journal.Pending, error) {
 		return nil, err
 	}
 	p.note("Project %s: %s; undoing it first.", p.Name, pend.Summary())
+	snap, err := p.Machine.Observe(ctx, p.Name)
+	if err != nil {
+		return pend, fmt.Errorf("recovery of project %s: %w", p.Name, err)
+	}
+	t := &trust{project: p.Name, rt: p.options().Runtime, snap: snap, made: map[string]bool{}}
 	w, err := journal.Append(p.dir())
 	if err != nil {
 		return pend, err
 	}
 	undone := 0
 	var errs []error
+	var recordErr error
 	for i := len(pend.Entries) - 1; i >= 0; i-- {
 		e := pend.Entries[i]
 		inFlight := false
@@ -423,11 +450,11 @@ func (p *Project) Recover(ctx context.Context) (*journal.Pending, error) {
 			errs = append(errs, fmt.Errorf("step %d (%s) cannot be undone", e.Index+1, e.Step.Command()))
 			continue
 		}
-		if err := w.Undo(e.Index); err != nil {
-			errs = append(errs, err)
-			break
-		}
-		err := p.undo(ctx, e.Step, inFlight)
+		// Undo even when a record fails (a full disk): the journal is
+		// then cut back to its last whole record, which still says the
+		// step may be in effect, and undoing it again is safe.
+		recordErr = cmp.Or(recordErr, w.Undo(e.Index))
+		err := p.undo(ctx, t, e.Step, inFlight)
 		if err != nil {
 			err = fmt.Errorf("undo of step %d (%s): %w", e.Index+1, e.Step.Undo.Command(), err)
 			errs = append(errs, err)
@@ -437,10 +464,10 @@ func (p *Project) Recover(ctx context.Context) (*journal.Pending, error) {
 		if p.Hook != nil {
 			p.Hook.RolledBack(e.Index, e.Step.Undo, err)
 		}
-		if jerr := w.Undone(e.Index, err); jerr != nil {
-			errs = append(errs, jerr)
-			break
-		}
+		recordErr = cmp.Or(recordErr, w.Undone(e.Index, err))
+	}
+	if recordErr != nil {
+		p.note("Project %s: recovery could not record its progress: %v", p.Name, recordErr)
 	}
 	if err := p.end(w, journal.RecRecovered); err != nil {
 		return pend, err
@@ -456,7 +483,7 @@ func (p *Project) Recover(ctx context.Context) (*journal.Pending, error) {
 
 // undo runs the undo of s, which may have been in flight (s itself, or its
 // undo, may have happened in part).
-func (p *Project) undo(ctx context.Context, s op.Step, inFlight bool) error {
+func (p *Project) undo(ctx context.Context, t *trust, s op.Step, inFlight bool) error {
 	u := s.Undo.Op
 	if o, ok := objectOf(u); ok && o.delete && o.mark.IsZero() {
 		if c, ok := objectOf(s.Op); ok && !c.mark.IsZero() {
@@ -472,19 +499,37 @@ func (p *Project) undo(ctx context.Context, s op.Step, inFlight bool) error {
 		// A rebuild (a container with its veths): each part as an undo of
 		// its own, so that what already stands is taken as done.
 		for _, part := range seq.Steps {
-			if err := p.runUndo(ctx, part.Op, inFlight); err != nil {
+			if err := p.runUndo(ctx, t, part.Ref, part.Op, inFlight); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return p.runUndo(ctx, u, inFlight)
+	return p.runUndo(ctx, t, s.Ref, u, inFlight)
 }
 
-// runUndo runs one undo u, tolerating what a crash may have left.
-func (p *Project) runUndo(ctx context.Context, u op.Operation, inFlight bool) error {
+// runUndo runs one undo u, of the step of ref, tolerating what a crash
+// may have left.
+//
+// It runs only what trust accepts, checked when it is its turn: a
+// rebuild's veths need the namespace its first part makes again.
+func (p *Project) runUndo(ctx context.Context, t *trust, ref op.Ref, u op.Operation, inFlight bool) error {
+	if err := t.check(u); err != nil {
+		return err
+	}
+	err := p.runUndoOnce(ctx, t, ref, u, inFlight)
+	if err == nil {
+		t.ran(u)
+	}
+	return err
+}
+
+func (p *Project) runUndoOnce(ctx context.Context, t *trust, ref op.Ref, u op.Operation, inFlight bool) error {
 	o, isObject := objectOf(u)
-	if inFlight && isObject && o.delete && !o.mark.IsZero() {
+	// Only an object named as the step's own is taken for one its create
+	// left half made.
+	inFlight = inFlight && isObject && t.derived(o, ref)
+	if inFlight && o.delete && !o.mark.IsZero() {
 		// A create interrupted before it marked its object: delete the
 		// object without the ownership check, which would refuse it.
 		if mark, exists, err := p.observeMark(ctx, o); err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/topolab/topo/planner"
+	"github.com/topolab/topo/safedir"
 	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 	"github.com/topolab/topo/view"
@@ -317,7 +317,8 @@ use --file to name the topology file.`,
 				return err
 			}
 			o.prefix = len(rest) != 1
-			return printLogs(g.stdout, logs, o)
+			// Never through a link: topo runs as root (see package safedir).
+			return printLogs(g.stdout, safedir.Runtime(g.runtime.Root), logs, o)
 		},
 	}
 }
@@ -343,6 +344,8 @@ type containerLog struct {
 // the order named or, for all, in file order. Without the file, all are
 // the project's logs on the host.
 func (g *globals) logsOf(project string, containers []string) ([]containerLog, error) {
+	// Never through a link: topo runs as root (see package safedir).
+	tree := safedir.Runtime(g.runtime.Root)
 	var out []containerLog
 	f, err := g.load()
 	if err != nil || f.Project != project {
@@ -356,9 +359,11 @@ func (g *globals) logsOf(project string, containers []string) ([]containerLog, e
 				}
 			}
 		} else {
-			paths, _ := filepath.Glob(filepath.Join(g.runtime.Containers(project), "*.log"))
-			for _, p := range paths {
-				containers = append(containers, strings.TrimSuffix(filepath.Base(p), ".log"))
+			entries, _ := tree.ReadDir(g.runtime.Containers(project))
+			for _, e := range entries {
+				if n, ok := strings.CutSuffix(e.Name(), ".log"); ok && e.Type().IsRegular() {
+					containers = append(containers, n)
+				}
 			}
 		}
 		if len(containers) == 0 {
@@ -375,7 +380,7 @@ func (g *globals) logsOf(project string, containers []string) ([]containerLog, e
 			}
 		}
 		path := g.runtime.LogFile(project, c)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if _, err := tree.Lstat(path); errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("container %s of project %s has no log (%s): is it up, and does it have a command?", c, project, path)
 		} else if err != nil {
 			return nil, err
@@ -393,7 +398,7 @@ type logsOptions struct {
 }
 
 // printLogs prints logs as o says; following, until interrupted.
-func printLogs(w io.Writer, logs []containerLog, o logsOptions) error {
+func printLogs(w io.Writer, tree safedir.Tree, logs []containerLog, o logsOptions) error {
 	width := 0
 	for _, l := range logs {
 		width = max(width, len(l.name))
@@ -406,7 +411,7 @@ func printLogs(w io.Writer, logs []containerLog, o logsOptions) error {
 		if o.prefix {
 			writers[i] = &linePrefixer{w: w, mu: &mu, prefix: fmt.Sprintf("%-*s | ", width, l.name)}
 		}
-		b, err := os.ReadFile(l.path)
+		b, err := tree.ReadFile(l.path)
 		if err != nil {
 			return err
 		}
@@ -428,7 +433,7 @@ func printLogs(w io.Writer, logs []containerLog, o logsOptions) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(logs))
 	for i, l := range logs {
-		wg.Go(func() { errs[i] = followLog(sig, writers[i], l.path, offsets[i], 200*time.Millisecond) })
+		wg.Go(func() { errs[i] = followLog(sig, writers[i], tree, l.path, offsets[i], 200*time.Millisecond) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -502,7 +507,7 @@ func isFile(p string) bool {
 // followLog copies the log at path to w, then polls for growth until ctx
 // ends. A log that shrinks or is replaced (after down and up) is read again
 // from its start; one that is gone is waited for.
-func followLog(ctx context.Context, w io.Writer, path string, from int64, every time.Duration) error {
+func followLog(ctx context.Context, w io.Writer, tree safedir.Tree, path string, from int64, every time.Duration) error {
 	var lf *os.File
 	defer func() {
 		if lf != nil {
@@ -510,7 +515,7 @@ func followLog(ctx context.Context, w io.Writer, path string, from int64, every 
 		}
 	}()
 	off := from
-	if f, err := os.Open(path); err == nil {
+	if f, err := tree.OpenFile(path, os.O_RDONLY, 0); err == nil {
 		if _, err := f.Seek(from, io.SeekStart); err == nil {
 			lf = f
 		} else {
@@ -525,7 +530,7 @@ func followLog(ctx context.Context, w io.Writer, path string, from int64, every 
 				stale = err != nil || !os.SameFile(fi, cur) || fi.Size() < off
 			}
 			if stale {
-				if nf, err := os.Open(path); err == nil {
+				if nf, err := tree.OpenFile(path, os.O_RDONLY, 0); err == nil {
 					if lf != nil {
 						lf.Close()
 					}

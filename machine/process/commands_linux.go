@@ -20,6 +20,7 @@ import (
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/resolver/records"
+	"github.com/topolab/topo/safedir"
 	"github.com/topolab/topo/state"
 )
 
@@ -33,6 +34,10 @@ type Kernel struct {
 }
 
 var _ machine.Processes = Kernel{}
+
+// tree is the runtime root: every file there is reached without
+// following links (see package safedir).
+func (k Kernel) tree() safedir.Tree { return safedir.Runtime(k.Runtime.Root) }
 
 // stopGrace is how long a container's command has between SIGTERM and
 // SIGKILL, as docker stop's default.
@@ -56,7 +61,7 @@ func (k Kernel) Start(s op.ProcStart) error {
 // StartBatch starts commands as Start does, each launched in turn, and then
 // watches their start windows, which run at the same time: N commands cost
 // one window, not N.
-func (Kernel) StartBatch(ss []op.ProcStart, errs []error) {
+func (k Kernel) StartBatch(ss []op.ProcStart, errs []error) {
 	type started struct {
 		l      *daemon.Launched
 		hadLog bool
@@ -64,7 +69,7 @@ func (Kernel) StartBatch(ss []op.ProcStart, errs []error) {
 	launched := make([]started, len(ss))
 	for i, s := range ss {
 		var hadLog bool
-		launched[i].l, hadLog, errs[i] = launch(s)
+		launched[i].l, hadLog, errs[i] = k.launch(s)
 		launched[i].hadLog = hadLog
 	}
 	for i, st := range launched {
@@ -73,14 +78,14 @@ func (Kernel) StartBatch(ss []op.ProcStart, errs []error) {
 		}
 		if _, err := st.l.Watch(); err != nil {
 			errs[i] = err
-			undoLaunch(ss[i], st.hadLog)
+			k.undoLaunch(ss[i], st.hadLog)
 		}
 	}
 }
 
 // launch launches s's command; on an error nothing of it is left.
-func launch(s op.ProcStart) (l *daemon.Launched, hadLog bool, err error) {
-	rec, alive, err := daemon.Read(s.PidFile)
+func (k Kernel) launch(s op.ProcStart) (l *daemon.Launched, hadLog bool, err error) {
+	rec, alive, err := daemon.Read(k.tree(), s.PidFile)
 	if err != nil {
 		return nil, false, err
 	}
@@ -97,21 +102,21 @@ func launch(s op.ProcStart) (l *daemon.Launched, hadLog bool, err error) {
 			return nil, false, err
 		}
 	}
-	_, statErr := os.Stat(s.Log)
+	_, statErr := k.tree().Lstat(s.Log)
 	hadLog = statErr == nil
-	l, err = daemon.Launch(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile,
+	l, err = daemon.Launch(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile, Tree: k.tree(),
 		Env: s.Env, Dir: s.Dir, Confined: true, Privileges: s.Privileges, MayFinish: true})
 	if err != nil {
-		undoLaunch(s, hadLog)
+		k.undoLaunch(s, hadLog)
 	}
 	return l, hadLog, err
 }
 
-func undoLaunch(s op.ProcStart, hadLog bool) {
+func (k Kernel) undoLaunch(s op.ProcStart, hadLog bool) {
 	if !hadLog {
-		os.Remove(s.Log)
+		_ = k.tree().Remove(s.Log)
 	}
-	removeEmptyDirs(s.PidFile)
+	k.removeEmptyDirs(s.PidFile)
 }
 
 // Stop stops the process of a pid file, TERM then KILL after
@@ -120,29 +125,29 @@ func undoLaunch(s op.ProcStart, hadLog bool) {
 //
 // Equivalent to: `kill -TERM` each process of its PID namespace; `sleep 10;
 // kill -KILL` its first; `rm PIDFILE`
-func (Kernel) Stop(s op.ProcStop) error {
+func (k Kernel) Stop(s op.ProcStop) error {
 	if s.Keep {
-		return daemon.StopKeep(s.PidFile, stopGrace)
+		return daemon.StopKeep(k.tree(), s.PidFile, stopGrace)
 	}
-	if err := daemon.Stop(s.PidFile, stopGrace); err != nil {
+	if err := daemon.Stop(k.tree(), s.PidFile, stopGrace); err != nil {
 		return err
 	}
 	if s.DropLog {
-		if err := os.Remove(s.Log); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := k.tree().Remove(s.Log); err != nil {
 			return err
 		}
 	}
-	removeEmptyDirs(s.PidFile)
+	k.removeEmptyDirs(s.PidFile)
 	return nil
 }
 
 // removeEmptyDirs removes the containers folder of a pid file and the
 // project's runtime folder when nothing is left in them, so that down
 // leaves no trace; a folder that still holds something stays.
-func removeEmptyDirs(pidFile string) {
+func (k Kernel) removeEmptyDirs(pidFile string) {
 	dir := filepath.Dir(pidFile)
-	if os.Remove(dir) == nil {
-		os.Remove(filepath.Dir(dir))
+	if k.tree().Rmdir(dir) == nil {
+		_ = k.tree().Rmdir(filepath.Dir(dir))
 	}
 }
 
@@ -152,7 +157,7 @@ func removeEmptyDirs(pidFile string) {
 // Equivalent to: `for f in /run/topo/PROJECT/containers/*.pid; do kill -0 $(jq .pid $f); done`
 func (k Kernel) Observe(project string) ([]state.Process, error) {
 	dir := k.Runtime.Containers(project)
-	entries, err := os.ReadDir(dir)
+	entries, err := k.tree().ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -170,7 +175,7 @@ func (k Kernel) Observe(project string) ([]state.Process, error) {
 			continue
 		}
 		pidFile := filepath.Join(dir, e.Name())
-		rec, alive, err := daemon.Read(pidFile)
+		rec, alive, err := daemon.Read(k.tree(), pidFile)
 		if err != nil {
 			return nil, fmt.Errorf("container %s: %w (remove the file if topo is not running it)", name, err)
 		}

@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/topolab/topo/daemon"
 	"github.com/topolab/topo/machine"
-	"github.com/topolab/topo/machine/files"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/resolver/records"
@@ -48,14 +50,12 @@ func (k Kernel) RecordsWrite(o op.RecordsWrite) error {
 	if _, err := records.Decode([]byte(content)); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	if err := files.WriteAtomic(filepath.Join(filepath.Dir(p), "."+records.DocumentFile+".tmp"), p, content, 0o644); err != nil {
+	// Root's alone, as every state file: the resolver runs as root.
+	if err := k.tree().WriteAtomic(filepath.Join(filepath.Dir(p), "."+records.DocumentFile+".tmp"), p, []byte(content), 0o600); err != nil {
 		return err
 	}
 	pid, _ := k.resolverFile(project, records.PidFile)
-	if _, alive, err := daemon.Read(pid); err != nil || !alive {
+	if _, alive, err := daemon.Read(k.tree(), pid); err != nil || !alive {
 		return err
 	}
 	return k.ResolverReload(project)
@@ -67,7 +67,7 @@ func (k Kernel) RecordsDel(project string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := k.tree().Remove(p); err != nil {
 		return err
 	}
 	k.removeRundirIfEmpty(project)
@@ -78,7 +78,7 @@ func (k Kernel) RecordsDel(project string) error {
 // else (a lock, a journal, logs) is left in it.
 // (/run/topo itself stays once made, as /run/docker does.)
 func (k Kernel) removeRundirIfEmpty(project string) {
-	_ = os.Remove(k.Runtime.Project(project))
+	_ = k.tree().Rmdir(k.Runtime.Project(project))
 }
 
 // ResolverStart starts the project's resolver, detached, in the host's
@@ -93,17 +93,17 @@ func (k Kernel) ResolverStart(project string) error {
 		return err
 	}
 	dir := filepath.Dir(pidFile)
-	if _, alive, err := daemon.Read(pidFile); err != nil {
+	if _, alive, err := daemon.Read(k.tree(), pidFile); err != nil {
 		return err
 	} else if alive {
 		return fmt.Errorf("resolver of project %s: %w", project, machine.ErrExist)
 	}
-	want, err := os.ReadFile(filepath.Join(dir, records.DocumentFile))
+	want, err := k.tree().ReadFile(filepath.Join(dir, records.DocumentFile))
 	if err != nil {
 		return fmt.Errorf("the resolver needs its records document: %w", err)
 	}
 	statusFile := filepath.Join(dir, records.StatusFile)
-	if err := os.Remove(statusFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := k.tree().Remove(statusFile); err != nil {
 		return err
 	}
 	argvOf := k.ResolverArgv
@@ -114,12 +114,30 @@ func (k Kernel) ResolverStart(project string) error {
 	if err != nil {
 		return err
 	}
-	rec, err := daemon.Start(daemon.Spec{Argv: argv, LogFile: filepath.Join(dir, records.LogFile), PidFile: pidFile, Ready: true})
+	logFile := filepath.Join(dir, records.LogFile)
+	_, statErr := k.tree().Lstat(logFile)
+	rec, err := daemon.Start(daemon.Spec{Argv: argv, LogFile: logFile, PidFile: pidFile, Tree: k.tree(), Ready: true})
 	if err != nil {
+		// The step leaves nothing: a resolver killed because its pid
+		// could not be recorded may have written its status.
+		_ = k.tree().Remove(statusFile)
+		if statErr != nil {
+			_ = k.tree().Remove(logFile)
+		}
 		return err
 	}
 	if err := awaitLoad(statusFile, rec.PID, 0, records.Hash(want)); err != nil {
-		return errors.Join(fmt.Errorf("%w (log: %s)", err, filepath.Join(dir, records.LogFile)), k.stop(project))
+		// What it said last (a status it could not write, say), before
+		// the stop removes its log.
+		var st unix.Statfs_t
+		if b, _ := k.tree().ReadFile(logFile); len(strings.TrimSpace(string(b))) > 0 {
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			err = fmt.Errorf("%w: %s", err, lines[len(lines)-1])
+		} else if unix.Statfs(dir, &st) == nil && st.Bavail == 0 {
+			// Nor could it say why: its log is on the same full disk.
+			err = fmt.Errorf("%w: %s: %w", err, dir, unix.ENOSPC)
+		}
+		return errors.Join(fmt.Errorf("%w (log: %s)", err, logFile), k.stop(project))
 	}
 	return nil
 }
@@ -143,7 +161,7 @@ func (k Kernel) ResolverStop(project string) (wait func() error, err error) {
 	if err != nil {
 		return nil, err
 	}
-	stopping, err := daemon.Signal(pidFile)
+	stopping, err := daemon.Signal(k.tree(), pidFile)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +171,7 @@ func (k Kernel) ResolverStop(project string) (wait func() error, err error) {
 		}
 		dir := filepath.Dir(pidFile)
 		for _, name := range []string{records.StatusFile, records.LogFile, records.HealthFile} {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := k.tree().Remove(filepath.Join(dir, name)); err != nil {
 				return err
 			}
 		}
@@ -172,14 +190,14 @@ func (k Kernel) ResolverReload(project string) error {
 		return err
 	}
 	dir := filepath.Dir(pidFile)
-	rec, alive, err := daemon.Read(pidFile)
+	rec, alive, err := daemon.Read(k.tree(), pidFile)
 	if err != nil {
 		return err
 	}
 	if !alive {
 		return fmt.Errorf("resolver of project %s is not running; run topo up", project)
 	}
-	want, err := os.ReadFile(filepath.Join(dir, records.DocumentFile))
+	want, err := k.tree().ReadFile(filepath.Join(dir, records.DocumentFile))
 	if err != nil {
 		return err
 	}
@@ -234,11 +252,11 @@ func (k Kernel) ObserveResolver(project string) (*state.Resolver, error) {
 		return nil, err
 	}
 	dir := filepath.Dir(pidFile)
-	rec, alive, err := daemon.Read(pidFile)
+	rec, alive, err := daemon.Read(k.tree(), pidFile)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
 	}
-	doc, err := os.ReadFile(filepath.Join(dir, records.DocumentFile))
+	doc, err := k.tree().ReadFile(filepath.Join(dir, records.DocumentFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("resolver: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/topolab/topo/safedir"
 )
 
 // Files of a project's resolver, in the project's runtime folder.
@@ -49,7 +51,7 @@ type NamespaceID struct {
 
 // ReadStatus reads a status file; a missing one is (nil, nil).
 func ReadStatus(path string) (*Status, error) {
-	b, err := os.ReadFile(path)
+	b, err := RuntimeTree(path).ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -65,7 +67,7 @@ func ReadStatus(path string) (*Status, error) {
 
 // WriteStatus replaces a status file atomically, so that a reader never
 // sees half of one.
-func WriteStatus(path string, s *Status) error { return WriteJSON(path, s, 0o644) }
+func WriteStatus(path string, s *Status) error { return WriteJSON(path, s, 0o600) }
 
 // WriteJSON replaces the file at path with v as indented JSON,
 // atomically: a temporary file beside it, renamed over it.
@@ -75,8 +77,11 @@ func WriteJSON(path string, v any, perm os.FileMode) error {
 		return err
 	}
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return RuntimeTree(path).WriteAtomic(tmp, path, append(b, '\n'), perm)
+}
+
+// RuntimeTree is the runtime root that holds the project folder of a
+// resolver's file: it is reached without following links.
+func RuntimeTree(path string) safedir.Tree {
+	return safedir.Runtime(filepath.Dir(filepath.Dir(filepath.Clean(path))))
 }

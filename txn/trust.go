@@ -1,0 +1,281 @@
+package txn
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/names"
+	"github.com/topolab/topo/op"
+	"github.com/topolab/topo/state"
+)
+
+// trust decides which operations read back from a journal recovery runs.
+// The journal is root's alone (package safedir refuses one that is not),
+// but it is still data from disk: recovery runs an operation only when it
+// is one topo's plans make, on objects that carry the project's mark
+// (or that recovery itself just made with it), and never starts a
+// command. Whatever it refuses is left to the plan that follows, which
+// starts from a fresh observation of the kernel.
+type trust struct {
+	project string
+	rt      names.Runtime
+	snap    *state.Snapshot
+	// made are the namespaces and host links recovery made with the
+	// project's mark, by name.
+	made map[string]bool
+}
+
+// errUntrusted marks an operation recovery refuses.
+var errUntrusted = errors.New("recovery refuses it")
+
+func (t *trust) refuse(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errUntrusted)
+}
+
+// mark checks that m is one of the project's marks of kind.
+func (t *trust) mark(m names.Mark, kind names.Kind) error {
+	if m.Project != t.project || m.Kind != kind || m.Name == "" {
+		return t.refuse("mark %q is not the project's %s mark", m, kind)
+	}
+	return nil
+}
+
+// namespace checks that ns is one of the project's namespaces.
+func (t *trust) namespace(ns string) error {
+	if t.made["ns:"+ns] {
+		return nil
+	}
+	if n := t.snap.Namespace(ns); n != nil && names.Owns(n.Mark, t.project, names.KindNamespace) {
+		return nil
+	}
+	return t.refuse("namespace %q does not carry the project's mark", ns)
+}
+
+// link checks that link, in ns ("" the host), is the project's: a host
+// link that carries its mark, or any link of one of its namespaces.
+func (t *trust) link(ns, link string) error {
+	if ns != "" {
+		return t.namespace(ns)
+	}
+	if t.made["link:"+link] {
+		return nil
+	}
+	if l := t.snap.Host.Link(link); link != "" && l != nil && names.Owns(l.Alias, t.project, "") {
+		return nil
+	}
+	return t.refuse("host link %q does not carry the project's mark", link)
+}
+
+// derived reports whether name is what names derives for the object of
+// ref: the only objects without a mark that recovery deletes are those a
+// create in flight left half made, and their names are the project's.
+func (t *trust) derived(o object, ref op.Ref) bool {
+	switch {
+	case o.netns:
+		return ref.Kind == op.RefContainer && o.ns == names.Namespace(t.project, ref.Name)
+	case o.ns != "":
+		return false
+	case ref.Kind == op.RefNetwork:
+		return o.link == names.Bridge(t.project, ref.Name)
+	case ref.Kind == op.RefEndpoint:
+		c, n, ok := strings.Cut(ref.Name, "/")
+		return ok && o.link == names.Veth(t.project, c, n)
+	}
+	return false
+}
+
+// commentRe finds a rule's comment, where topo's rules carry their mark.
+var commentRe = regexp.MustCompile(`--comment\s+"?([^"\s]+)"?`)
+
+// sharedChains are the chains every project shares, and builtins the
+// kernel's that topo jumps from.
+var (
+	sharedChains = map[string]bool{names.ChainUser: true, names.ChainInput: true, names.ChainIsolation: true, names.ChainIngress: true, names.ChainEgress: true}
+	builtins     = map[string]bool{"INPUT": true, "FORWARD": true, "OUTPUT": true, "PREROUTING": true, "POSTROUTING": true}
+)
+
+// change checks one firewall change: chains are the project's or the
+// shared ones, and every rule added or deleted carries the project's
+// mark (or, for a jump into a shared chain, topo's shared comment).
+func (t *trust) change(c firewall.Change) error {
+	own := firewall.IsProjectChain(t.project, c.Chain)
+	switch c.Op {
+	case firewall.NewChain, firewall.DeleteChain:
+		if own || sharedChains[c.Chain] {
+			return nil
+		}
+	case firewall.Flush:
+		if own {
+			return nil
+		}
+	case firewall.Append, firewall.Insert, firewall.Delete:
+		if !own && !sharedChains[c.Chain] && !builtins[c.Chain] {
+			break
+		}
+		m := commentRe.FindStringSubmatch(c.Spec)
+		if m != nil && (names.Owns(m[1], t.project, "") || m[1] == names.SharedComment) {
+			return nil
+		}
+		return t.refuse("rule %q of chain %s does not carry the project's mark", c.Spec, c.Chain)
+	}
+	return t.refuse("%s of chain %s", c.Op, c.Chain)
+}
+
+// netnsFile checks a file of /etc/netns/NS/: NS is the project's, or
+// gone and named as the project's namespaces are (the undo of a down
+// puts the files back before it makes the namespace again).
+func (t *trust) netnsFile(ns, path string) error {
+	if !names.IsNetnsFile(ns, path) {
+		return t.refuse("file %s is not the resolv.conf or hosts of %s/%s/", path, names.NetnsEtcDir, ns)
+	}
+	if t.snap.Namespace(ns) == nil && strings.HasPrefix(ns, t.project+"-") {
+		return nil
+	}
+	return t.namespace(ns)
+}
+
+// check says whether recovery may run o.
+func (t *trust) check(o op.Operation) error {
+	switch o := o.(type) {
+	case op.Seq:
+		for _, part := range o.Steps {
+			if err := t.check(part.Op); err != nil {
+				return err
+			}
+		}
+		return nil
+	case op.NetnsAdd:
+		return t.mark(o.Mark, names.KindNamespace)
+	case op.NetnsDel:
+		return t.mark(o.Mark, names.KindNamespace)
+	case op.BridgeAdd:
+		return t.mark(o.Mark, names.KindNetwork)
+	case op.VethAdd:
+		if err := t.mark(o.Mark, names.KindEndpoint); err != nil {
+			return err
+		}
+		if o.Master != "" {
+			if err := t.link(o.NS, o.Master); err != nil {
+				return err
+			}
+		}
+		if o.NS != "" {
+			if err := t.namespace(o.NS); err != nil {
+				return err
+			}
+		}
+		return t.namespace(o.PeerNS)
+	case op.LinkDel:
+		if o.Mark.Project != t.project {
+			return t.refuse("%s deletes a link by its name alone", o.Command())
+		}
+		if o.NS != "" {
+			return t.namespace(o.NS)
+		}
+		return nil
+	case op.LinkSetMAC:
+		return t.link(o.NS, o.Link)
+	case op.LinkSetMTU:
+		return t.link(o.NS, o.Link)
+	case op.Hairpin:
+		return t.link(o.NS, o.Link)
+	case op.LinkUp:
+		return t.link(o.NS, o.Link)
+	case op.LinkDown:
+		return t.link(o.NS, o.Link)
+	case op.AddrAdd:
+		return t.link(o.NS, o.Link)
+	case op.AddrDel:
+		return t.link(o.NS, o.Link)
+	case op.RouteAdd:
+		return t.link(o.NS, o.Link)
+	case op.RouteDel:
+		return t.link(o.NS, o.Link)
+	case op.Sysctl:
+		return t.sysctl(o)
+	case op.FirewallBatch:
+		if o.Table != "filter" && o.Table != "nat" {
+			return t.refuse("table %q", o.Table)
+		}
+		for _, c := range o.Changes {
+			if err := t.change(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	case op.FileWrite:
+		if o.NS == "" && t.rt.IsSysctlRecord(o.Path, names.HostSysctls...) {
+			return nil
+		}
+		return t.netnsFile(o.NS, o.Path)
+	case op.FileDel:
+		if o.NS == "" && t.rt.IsSysctlRecord(o.Path, names.HostSysctls...) {
+			return nil
+		}
+		return t.netnsFile(o.NS, o.Path)
+	case op.RecordsWrite:
+		return t.ownProject(o.Project)
+	case op.RecordsDel:
+		return t.ownProject(o.Project)
+	case op.ResolverStart:
+		return t.ownProject(o.Project)
+	case op.ResolverStop:
+		return t.ownProject(o.Project)
+	case op.ResolverReload:
+		return t.ownProject(o.Project)
+	case op.ProcStop:
+		c := names.ContainerOfPidFile(o.PidFile)
+		if o.PidFile != t.rt.PidFile(t.project, c) || o.DropLog && o.Log != t.rt.LogFile(t.project, c) {
+			return t.refuse("pid file %s or log %s is not one of the project's", o.PidFile, o.Log)
+		}
+		return nil
+	case op.ProcStart:
+		return t.refuse("recovery starts no command read back from a journal (%s); the next up starts the file's", op.ShellJoin(o.Argv))
+	}
+	return t.refuse("operation %s", o.Name())
+}
+
+// sysctl checks a sysctl: ip_forward, or one of a project's link's keys
+// that topo sets, to 0 or 1.
+func (t *trust) sysctl(o op.Sysctl) error {
+	if o.Value != "0" && o.Value != "1" {
+		return t.refuse("sysctl %s=%q", o.Key, o.Value)
+	}
+	if o.NS != "" {
+		return t.namespace(o.NS)
+	}
+	if o.Key == names.IPForward {
+		return nil
+	}
+	link, ok := names.SysctlLink(o.Key)
+	if !ok || o.Key != names.RouteLocalnet(link) && o.Key != names.IPv6Off(link) {
+		return t.refuse("sysctl %s", o.Key)
+	}
+	return t.link("", link)
+}
+
+func (t *trust) ownProject(project string) error {
+	if project != t.project {
+		return t.refuse("project %q is not %q", project, t.project)
+	}
+	return nil
+}
+
+// ran notes what a successful operation made with the project's mark.
+func (t *trust) ran(o op.Operation) {
+	switch o := o.(type) {
+	case op.NetnsAdd:
+		t.made["ns:"+o.NS] = true
+	case op.BridgeAdd:
+		if o.NS == "" {
+			t.made["link:"+o.Link] = true
+		}
+	case op.VethAdd:
+		if o.NS == "" {
+			t.made["link:"+o.Link] = true
+		}
+	}
+}
