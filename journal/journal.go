@@ -158,8 +158,8 @@ func Append(dir string) (*Writer, error) {
 // write appends records in one write. A write that fails (a full disk)
 // may have left part of a record: the file is cut back to the end of
 // the last whole one, and the writer writes no more, so that the
-// journal stays a true, if short, account: every step it says started
-// did, and a later recovery undoes them, whose undos are safe to repeat.
+// journal stays a true, if short, account that recovery reads: the steps
+// it lists may be in effect, and undoing them again is safe.
 func (w *Writer) write(rs ...record) error {
 	if w.broken != nil {
 		return w.broken
@@ -254,9 +254,6 @@ func (w *Writer) End(rec string) error {
 
 // Close closes the file without ending the transaction (it stays pending).
 func (w *Writer) Close() error { return w.f.Close() }
-
-// Broken is the first record the writer failed to write, or nil.
-func (w *Writer) Broken() error { return w.broken }
 
 // StepState is what the journal knows of one step.
 type StepState int
