@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -28,11 +27,9 @@ type trust struct {
 	made map[string]bool
 }
 
-// errUntrusted marks an operation recovery refuses.
-var errUntrusted = errors.New("recovery refuses it")
-
+// refuse says why recovery does not run an operation.
 func (t *trust) refuse(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errUntrusted)
+	return fmt.Errorf("recovery refuses it: "+format, args...)
 }
 
 // mark checks that m is one of the project's marks of kind.
