@@ -180,7 +180,7 @@ func (Kernel) Nameservers() []string { return nameservers(resolvconf.Host) }
 //
 // Equivalent to: `cat /etc/machine-id`
 func (Kernel) MachineID() string {
-	b, err := readSmallFile("/etc/machine-id")
+	b, err := os.ReadFile("/etc/machine-id")
 	if err != nil {
 		return ""
 	}
