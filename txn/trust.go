@@ -3,6 +3,7 @@ package txn
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/topolab/topo/firewall"
@@ -235,8 +236,8 @@ func (t *trust) check(o op.Operation) error {
 	return t.refuse("operation %s", o.Name())
 }
 
-// sysctl checks a sysctl: ip_forward, or one of a project's link's keys
-// that topo sets, to 0 or 1.
+// sysctl checks a sysctl: a host's forwarding key (IPv4's or IPv6's), or
+// one of a project's link's keys that topo sets, to 0 or 1.
 func (t *trust) sysctl(o op.Sysctl) error {
 	if o.Value != "0" && o.Value != "1" {
 		return t.refuse("sysctl %s=%q", o.Key, o.Value)
@@ -244,7 +245,7 @@ func (t *trust) sysctl(o op.Sysctl) error {
 	if o.NS != "" {
 		return t.namespace(o.NS)
 	}
-	if o.Key == names.IPForward {
+	if slices.Contains(names.HostSysctls, o.Key) {
 		return nil
 	}
 	link, ok := names.SysctlLink(o.Key)
