@@ -15,6 +15,11 @@
 // in the same run, as the tool "topo (baseline)", and adds a table of topo
 // against it.
 //
+// It also times a kernel floor of its own (floor.go): the least work that
+// leaves the kernel as topo's up leaves it, and its down, and prints topo
+// against it; before timing it checks, at a small N, that the floor's
+// state is topo's (floorcheck.go).
+//
 // With -chain N it times a routed lab instead: N routers in a chain,
 // joined by point-to-point links, with static routes (see chain.go).
 //
@@ -46,11 +51,12 @@ const (
 	toolTopo       = "topo"
 	toolBaseline   = "topo (baseline)"
 	toolDualStack  = "topo (dual stack)"
+	toolFloor      = "kernel floor"
 	toolBatched    = "batched script"
 	toolPerCommand = "per-command script"
 )
 
-var allTools = []string{toolTopo, toolDualStack, toolBaseline, toolBatched, toolPerCommand}
+var allTools = []string{toolTopo, toolDualStack, toolBaseline, toolFloor, toolBatched, toolPerCommand}
 
 type options struct {
 	sizes []int
@@ -70,9 +76,15 @@ type options struct {
 	// chain, when not 0, times the chain lab of that many routers
 	// instead (chain.go).
 	chain int
+	// check is the N at which the floor's state is checked against
+	// topo's before timing; 0 for no check.
+	check int
 }
 
 func main() {
+	if ok, code := floorMain(os.Args[1:]); ok {
+		os.Exit(code)
+	}
 	o, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -96,7 +108,7 @@ func main() {
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	sizes := fs.String("n", "100,500,1000", "comma-separated numbers of containers")
-	tools := fs.String("tools", strings.Join([]string{toolTopo, toolBatched, toolPerCommand}, ","), "comma-separated tools to time (-baseline adds its own)")
+	tools := fs.String("tools", strings.Join([]string{toolTopo, toolFloor, toolBatched, toolPerCommand}, ","), "comma-separated tools to time (-baseline adds its own)")
 	o := &options{}
 	fs.IntVar(&o.k, "k", 4, "number of bridge networks")
 	fs.IntVar(&o.runs, "runs", 3, "runs per size and tool; the table shows medians")
@@ -107,6 +119,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.dualStack, "dualstack", false, "also time topo on the same topology with every network dual stack (enable_ipv6), in the same run")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "limit for any one command")
 	fs.IntVar(&o.chain, "chain", 0, "time a lab of this many routers in a chain (links and routes) against a batched script, instead")
+	fs.IntVar(&o.check, "check", 12, "before timing, check at this N that the kernel floor leaves topo's kernel state (0: no check)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -155,8 +168,16 @@ func parseFlags(args []string) (*options, error) {
 	if o.runs < 1 || o.slowRuns < 1 {
 		return nil, errors.New("-runs and -per-command-runs must be at least 1")
 	}
-	if others := len(slices.DeleteFunc(slices.Clone(o.tools), func(t string) bool { return t == toolBaseline || t == toolDualStack })); others > 1 && !slices.Contains(o.tools, toolBatched) {
-		return nil, errors.New("-tools: ratios are to the batched script, so include it (or time topo alone, with -baseline or -dualstack)")
+	if others := len(slices.DeleteFunc(slices.Clone(o.tools), func(t string) bool {
+		return t == toolBaseline || t == toolDualStack || t == toolFloor
+	})); others > 1 && !slices.Contains(o.tools, toolBatched) {
+		return nil, errors.New("-tools: ratios are to the batched script, so include it (or time topo alone, with -baseline, -dualstack or the kernel floor)")
+	}
+	if o.check < 0 || o.check > 0 && (o.check+o.k-1)/o.k > 4000 {
+		return nil, fmt.Errorf("-check %d: a number of containers, or 0", o.check)
+	}
+	if !slices.Contains(o.tools, toolFloor) || !slices.Contains(o.tools, toolTopo) {
+		o.check = 0 // nothing to check against
 	}
 	abs, err := filepath.Abs(o.topo)
 	if err != nil {
@@ -212,11 +233,23 @@ func run(o *options, stdout, stderr io.Writer) error {
 	results := map[int]map[string][]measurement{}
 	start := time.Now()
 	loadBefore := loadavg()
+	if o.check > 0 {
+		if err := checkFloor(context.Background(), o, filepath.Join(dir, "check"), o.check); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "N=%-5d the kernel floor leaves the kernel as topo does, and its down as before\n", o.check)
+	}
 	for _, n := range o.sizes {
 		t := benchtopo.Topology{Project: "bench", N: n, K: o.k}
 		files, err := writeFiles(dir, t)
 		if err != nil {
 			return err
+		}
+		if slices.Contains(o.tools, toolFloor) {
+			// Planned here, untimed, on the clean sandbox.
+			if files.floor, err = writeFloorTarget(context.Background(), files.yaml); err != nil {
+				return err
+			}
 		}
 		results[n] = map[string][]measurement{}
 		for r := range o.runs {
@@ -256,6 +289,8 @@ type files struct {
 	yaml, yaml6                  string
 	perCommand, batched          scripts
 	perCommandPaths, batchedPath [2]string
+	// floor is the kernel floor's target (floor.go).
+	floor string
 }
 
 // writeFiles writes the topology file and the scripts for t into dir.
@@ -324,6 +359,14 @@ func cycle(o *options, t benchtopo.Topology, f *files, tool string, base kernelC
 	case toolTopo:
 		up = []string{bin, "-f", f.yaml, "up"}
 		down = []string{bin, "-f", f.yaml, "down"}
+	case toolFloor:
+		var err error
+		if up, err = floorCommand("up", f.floor); err != nil {
+			return m, err
+		}
+		if down, err = floorCommand("down", f.floor); err != nil {
+			return m, err
+		}
 	case toolBatched:
 		up, down = []string{"bash", f.batchedPath[0]}, []string{"bash", f.batchedPath[1]}
 	case toolPerCommand:
@@ -354,20 +397,9 @@ func cycle(o *options, t benchtopo.Topology, f *files, tool string, base kernelC
 		return m, fmt.Errorf("down: %w", err)
 	}
 	settled := time.Now()
-	for {
-		got, err := count()
-		if err != nil {
-			return m, err
-		}
-		if got == base {
-			break
-		}
-		if time.Since(settled) > o.timeout {
-			return m, fmt.Errorf("after down the kernel did not settle in %s: %s, want %s", o.timeout, got, base)
-		}
-		time.Sleep(time.Millisecond)
+	if m.settle, err = settle(base, o.timeout); err != nil {
+		return m, err
 	}
-	m.settle = time.Since(settled)
 	// The kernel frees deleted namespaces later still, in cleanup work
 	// that holds locks the next command needs: before the next run, wait
 	// (untimed) until its count of them is back to where it was before
@@ -380,6 +412,25 @@ func cycle(o *options, t benchtopo.Topology, f *files, tool string, base kernelC
 		time.Sleep(10 * time.Millisecond)
 	}
 	return m, nil
+}
+
+// settle waits until the sandbox holds what it held before up, and
+// returns how long that took.
+func settle(base kernelCount, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		got, err := count()
+		if err != nil {
+			return 0, err
+		}
+		if got == base {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("after down the kernel did not settle in %s: %s, want %s", timeout, got, base)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // cooldownMax bounds the untimed wait for the kernel to free the
@@ -545,7 +596,36 @@ func report(w io.Writer, o *options, results map[int]map[string][]measurement, t
 	if o.dualStack {
 		dualStackCost(w, o, sums)
 	}
+	if slices.Contains(o.tools, toolFloor) {
+		againstFloor(w, o, sums, results)
+	}
 	targets(w, sums)
+}
+
+// againstFloor compares topo with the kernel floor, timed in the same
+// run: each ratio is topo's over the floor's, medians and then each
+// round's (the r-th run of each, timed one after the other).
+func againstFloor(w io.Writer, o *options, sums map[int]map[string]summary, results map[int]map[string][]measurement) {
+	fmt.Fprintln(w, "\ntopo against the kernel floor (the least work that leaves the same kernel state, see BENCHMARKS.md), same run; ratio = topo / floor, down settled:")
+	fmt.Fprintln(w, "\n| N | topo up | floor up | ratio | topo down | floor down | ratio | peak RSS topo / floor | up ratio per round | down ratio per round |")
+	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|--:|:--|:--|")
+	for _, n := range o.sizes {
+		t, ok := sums[n][toolTopo]
+		f, okF := sums[n][toolFloor]
+		if !ok || !okF {
+			continue
+		}
+		var ups, downs []string
+		tr, fr := results[n][toolTopo], results[n][toolFloor]
+		for r := range min(len(tr), len(fr)) {
+			ups = append(ups, fmt.Sprintf("%.2f", tr[r].up.wall.Seconds()/fr[r].up.wall.Seconds()))
+			downs = append(downs, fmt.Sprintf("%.2f", (tr[r].down.wall+tr[r].settle).Seconds()/(fr[r].down.wall+fr[r].settle).Seconds()))
+		}
+		fmt.Fprintf(w, "| %d | %s | %s | %.2f× | %s | %s | %.2f× | %.1f / %.1f MiB | %s | %s |\n", n,
+			secs(t.up), secs(f.up), t.up.Seconds()/f.up.Seconds(),
+			secs(t.settled), secs(f.settled), t.settled.Seconds()/f.settled.Seconds(),
+			mib(t.peak), mib(f.peak), strings.Join(ups, ", "), strings.Join(downs, ", "))
+	}
 }
 
 // againstBaseline compares topo with the baseline binary, timed in the
@@ -601,7 +681,8 @@ func dualStackCost(w io.Writer, o *options, sums map[int]map[string]summary) {
 	}
 }
 
-// targets checks issue 7's goals against the medians, where the run has
+// targets checks issue 7's goals, and issue 24's against the kernel
+// floor, against the medians, where the run has
 // the sizes they need.
 func targets(w io.Writer, sums map[int]map[string]summary) {
 	var lines []string
@@ -630,6 +711,17 @@ func targets(w io.Writer, sums map[int]map[string]summary) {
 		check(r <= 2.2, "up at N=1000 at most 2.2× N=500: %.2f×", r)
 		r = topo1000.settled.Seconds() / topo500.settled.Seconds()
 		check(r <= 2.2, "down at N=1000 at most 2.2× N=500: %.2f×", r)
+	}
+	for _, n := range []int{500, 1000, 2000} {
+		t, ok := sums[n][toolTopo]
+		f, okF := sums[n][toolFloor]
+		if !ok || !okF {
+			continue
+		}
+		r := t.up.Seconds() / f.up.Seconds()
+		check(r <= 1.2, "up at N=%d at most 1.2× the kernel floor: %.2f×", n, r)
+		r = t.settled.Seconds() / f.settled.Seconds()
+		check(r <= 1.1, "down at N=%d at most 1.1× the kernel floor: %.2f×", n, r)
 	}
 	if len(lines) > 0 {
 		fmt.Fprintf(w, "\nTargets:\n%s\n", strings.Join(lines, "\n"))
