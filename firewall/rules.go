@@ -90,8 +90,10 @@ type Input struct {
 
 // Net is one network of the project.
 type Net struct {
-	Name     string
-	Bridge   string
+	Name   string
+	Bridge string
+	// Subnet is the network's of the family; none for the IPv4 of an
+	// IPv6-only network, which gets drops alone.
 	Subnet   netip.Prefix
 	Internal bool
 	// Shared says the bridge is not topo's (an external network's):
@@ -170,6 +172,13 @@ func Generate(in Input) *state.Firewall {
 	for _, n := range in.Networks {
 		c := comment(in.Project, names.KindNetwork, n.Name)
 		br := n.Bridge
+		if !n.Subnet.IsValid() {
+			// No address of the family (IPv4 of an IPv6-only network):
+			// nothing of it is forwarded, into the bridge or out of it.
+			in1.Rules = append(in1.Rules, rule("-o %s %s -j DROP", br, c))
+			isolation.Rules = append(isolation.Rules, rule("-i %s %s -j DROP", br, c))
+			continue
+		}
 		if n.Shared {
 			sharedRules(n, c, pubsOn[n.Name], &chains{in: &in1, out: &out1, snat: &snat, isolation: &isolation, input: &input}, in.Project)
 			continue

@@ -50,9 +50,22 @@ func shortHash(s string, n int) string {
 }
 
 // MAC is the hardware address Docker gives a container with address a:
-// 02:42 followed by the four bytes of a. topo gives a network's bridge the
-// one of its gateway address the same way.
+// 02:42 followed by the four bytes of a (of an IPv6 a, folded to four).
+// topo gives a network's bridge the one of its gateway address the same
+// way.
 func MAC(a netip.Addr) net.HardwareAddr {
+	if a.Is6() {
+		// An IPv6-only endpoint's, or bridge's: the address folded to
+		// 32 bits (its four words XORed), which tells apart the
+		// addresses of one subnet as the last 32 bits do, and the
+		// gateways of different subnets too.
+		b := a.As16()
+		var m [4]byte
+		for k := range m {
+			m[k] = b[k] ^ b[4+k] ^ b[8+k] ^ b[12+k]
+		}
+		return net.HardwareAddr{0x02, 0x42, m[0], m[1], m[2], m[3]}
+	}
 	b := a.As4()
 	return net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
 }

@@ -37,7 +37,7 @@ func (bridge) network(d *differ, n *Network, have *state.Link) {
 	gws := n.GatewayAddrs()
 	mk := names.NewMark(d.project, names.KindNetwork, n.Name)
 	if have == nil {
-		d.add(create(ref, op.BridgeAdd{Link: n.Bridge, MAC: names.MAC(n.Gateway), MTU: n.MTU, Mark: mk}, op.LinkDel{Link: n.Bridge, Mark: mk}))
+		d.add(create(ref, op.BridgeAdd{Link: n.Bridge, MAC: n.gatewayMAC(), MTU: n.MTU, Mark: mk}, op.LinkDel{Link: n.Bridge, Mark: mk}))
 		for _, gw := range gws {
 			d.addrAdd(ref, "", n.Bridge, gw)
 		}
@@ -46,7 +46,7 @@ func (bridge) network(d *differ, n *Network, have *state.Link) {
 	if !have.Up {
 		d.linkUp(ref, "", n.Bridge)
 	}
-	if want := names.MAC(n.Gateway); have.MAC != want.String() {
+	if want := n.gatewayMAC(); have.MAC != want.String() {
 		// Made by an earlier topo, or changed by hand: put back, so
 		// that the gateway's address stops following the ports'.
 		d.add(change(ref, op.LinkSetMAC{Link: n.Bridge, MAC: want}, op.LinkSetMAC{Link: n.Bridge, MAC: parseMAC(have.MAC)}))

@@ -178,6 +178,9 @@ func (e *Endpoint) MACOf() net.HardwareAddr {
 	if e.MAC != nil {
 		return e.MAC
 	}
+	if !e.Addr.IsValid() {
+		return names.MAC(e.Addr6.Addr()) // IPv6 only
+	}
 	return names.MAC(e.Addr.Addr())
 }
 
@@ -322,16 +325,16 @@ func (ds *desirer) networks() {
 	// As with Docker, which refuses a fixed address on a network without
 	// a configured subnet, the address never chooses the subnet: the
 	// pick is the same with or without it.
-	for _, dn := range m.Networks {
-		if !dn.Subnet.IsValid() {
+	for i, dn := range m.Networks {
+		if !dn.Subnet.IsValid() && f.Networks[i].IPv4() {
 			if p, ok := current[dn.Name]; ok && !overlapsAny(p, m.Networks) {
 				dn.Subnet = p
 				ds.picked[dn.Name] = "the subnet its bridge " + dn.Bridge + " has"
 			}
 		}
 	}
-	for _, dn := range m.Networks {
-		if dn.Subnet.IsValid() {
+	for i, dn := range m.Networks {
+		if dn.Subnet.IsValid() || !f.Networks[i].IPv4() {
 			continue
 		}
 		taken := append([]netip.Prefix(nil), used...)
@@ -369,6 +372,9 @@ func (ds *desirer) containers() {
 	f := ds.f
 	alloc := map[string]*ipam.Allocator{}
 	for i, dn := range ds.m.Networks {
+		if !dn.Subnet.IsValid() {
+			continue // IPv6 only: addresses6 gives its addresses
+		}
 		a := ipam.NewAllocator(dn.Subnet)
 		if n := f.Networks[i]; n.IPRange.IsValid() {
 			a.Limit(n.IPRange)
@@ -484,11 +490,14 @@ func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator
 			ep.HostLink = "" // a macvlan has no host end
 		}
 		dc.Endpoints = append(dc.Endpoints, ep)
-		if !dn.Internal && (!dc.DefaultGW.IsValid() || a.GwPriority > gwPriority) {
+		if !dn.Internal && dn.Gateway.IsValid() && (!dc.DefaultGW.IsValid() || a.GwPriority > gwPriority) {
 			dc.DefaultGW, gwPriority = dn.Gateway, a.GwPriority
 		}
 		if !dn.Internal && dn.Gateway6.IsValid() && (!dc.DefaultGW6.IsValid() || a.GwPriority > gw6Priority) {
 			dc.DefaultGW6, gw6Priority = dn.Gateway6, a.GwPriority
+		}
+		if !dn.Subnet.IsValid() {
+			continue // IPv6 only (spec refuses an ipv4_address on it)
 		}
 		if !a.IPv4.IsValid() {
 			todo = append(todo, pendingAddr{ep, names.Endpoint(c.Name, a.Network)})

@@ -30,9 +30,11 @@ func FirewallInput(m *Model, fam firewall.Family) firewall.Input {
 		if fam == firewall.IPv6 {
 			subnet = n.Subnet6
 		}
-		if !n.Driver.firewalled() || !subnet.IsValid() {
+		if !n.Driver.firewalled() || !subnet.IsValid() && (fam == firewall.IPv6 || !n.Subnet6.IsValid()) {
 			continue
 		}
+		// An IPv6-only network is in IPv4's rules too, as one with no
+		// IPv4 subnet: its bridge forwards no IPv4 at all.
 		fn := firewall.Net{Name: n.Name, Bridge: n.Bridge, Subnet: subnet, Internal: n.Internal, Shared: n.External}
 		if n.External {
 			fn.Members = members(m, n.Name)
@@ -76,7 +78,7 @@ func (d *differ) firewall(m *Model) {
 			continue
 		}
 		localnet := "0"
-		if published[n.Name] && !n.Internal {
+		if published[n.Name] && !n.Internal && n.Subnet.IsValid() {
 			localnet = "1"
 		}
 		sysctl(n, names.RouteLocalnet(n.Bridge), localnet)

@@ -113,7 +113,10 @@ func (ds *desirer) addresses6() {
 // GatewayAddrs are the addresses the network's bridge carries: the
 // gateway of each family it has, in CIDR form.
 func (n *Network) GatewayAddrs() []netip.Prefix {
-	out := []netip.Prefix{netip.PrefixFrom(n.Gateway, n.Subnet.Bits())}
+	var out []netip.Prefix
+	if n.Gateway.IsValid() {
+		out = append(out, netip.PrefixFrom(n.Gateway, n.Subnet.Bits()))
+	}
 	if n.Gateway6.IsValid() {
 		out = append(out, netip.PrefixFrom(n.Gateway6, n.Subnet6.Bits()))
 	}
@@ -121,9 +124,12 @@ func (n *Network) GatewayAddrs() []netip.Prefix {
 }
 
 // Addrs are the endpoint's addresses: its IPv4 one, and its IPv6 one on
-// a network with IPv6.
+// a network with IPv6 (its only one on an IPv6-only network).
 func (e *Endpoint) Addrs() []netip.Prefix {
-	out := []netip.Prefix{e.Addr}
+	var out []netip.Prefix
+	if e.Addr.IsValid() {
+		out = append(out, e.Addr)
+	}
 	if e.Addr6.IsValid() {
 		out = append(out, e.Addr6)
 	}

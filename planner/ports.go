@@ -171,14 +171,20 @@ func (pk *portPicker) expand(f *spec.File, m *Model) (pending []*firewall.Publis
 // publishesOf are what a ports: entry on hostIP publishes of endpoint ep:
 // an IPv4 address to its IPv4 address, an IPv6 one to its IPv6 address,
 // and 0.0.0.0 to both, [::] for IPv6, as Docker publishes on a dual-stack
-// network (one host port for both).
+// network (one host port for both), to the IPv6 one alone on an IPv6-only
+// network.
 func publishesOf(container string, ep *Endpoint, hostIP netip.Addr) []firewall.Publish {
 	pub := firewall.Publish{Container: container, Network: ep.Network, Bridge: ep.Bridge, Addr: ep.Addr.Addr(), HostIP: hostIP}
 	if hostIP.Is6() {
 		pub.Addr = ep.Addr6.Addr()
 		return []firewall.Publish{pub}
 	}
-	out := []firewall.Publish{pub}
+	var out []firewall.Publish
+	if ep.Addr.IsValid() {
+		out = append(out, pub)
+	}
+	// On an IPv6-only network (no IPv4 address: spec refuses any
+	// other IPv4 host address), [::] alone, as Docker 27 binds it.
 	if hostIP.IsUnspecified() && ep.Addr6.IsValid() {
 		pub.HostIP, pub.Addr = netip.IPv6Unspecified(), ep.Addr6.Addr()
 		out = append(out, pub)

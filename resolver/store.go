@@ -55,14 +55,18 @@ func NewStore(d *records.Document) *Store {
 					continue
 				}
 				seen[name] = true
-				ix.byName[name] = appendUnique(ix.byName[name], m.Addr)
+				// One family alone on an IPv6-only network.
+				if m.Addr.IsValid() {
+					ix.byName[name] = appendUnique(ix.byName[name], m.Addr)
+				}
 				if m.Addr6.IsValid() {
 					ix.byName6[name] = appendUnique(ix.byName6[name], m.Addr6)
 				}
 			}
-			ix.ptr[m.Addr] = canonical(m.Container) + "." + ix.name + "."
-			if m.Addr6.IsValid() {
-				ix.ptr[m.Addr6] = ix.ptr[m.Addr]
+			for _, a := range []netip.Addr{m.Addr, m.Addr6} {
+				if a.IsValid() {
+					ix.ptr[a] = canonical(m.Container) + "." + ix.name + "."
+				}
 			}
 		}
 		nets[n.Name] = ix
@@ -117,8 +121,9 @@ func (s *Store) Lookup(ns, name string, v6 bool) ([]netip.Addr, bool) {
 	var out []netip.Addr
 	found := false
 	collect := func(ix *netIndex, name string) {
-		if _, ok := ix.byName[name]; !ok {
-			return
+		_, ok4 := ix.byName[name]
+		if _, ok6 := ix.byName6[name]; !ok4 && !ok6 {
+			return // a name of an IPv6-only network has AAAA alone
 		}
 		found = true
 		addrs := ix.byName[name]

@@ -130,8 +130,8 @@ func (p *parser) composeNetwork(nw *Network, n *yaml.Node) {
 		case "driver_opts":
 			opts = &e // read once the driver is known
 		case "enable_ipv4":
-			if b, ok := p.boolish(e.val, what+": enable_ipv4"); ok && !b {
-				p.errorf(e.val, "%s: enable_ipv4: false (an IPv6-only network) is not supported yet: leave it out for a dual-stack network (enable_ipv6: true)", what)
+			if b, ok := p.boolish(e.val, what+": enable_ipv4"); ok {
+				nw.IPv4Off, nw.EnableIPv4Pos = !b, p.pos(e.val)
 			}
 		case "enable_ipv6":
 			if b, ok := p.boolish(e.val, what+": enable_ipv6"); ok {

@@ -427,7 +427,7 @@ func TestComposeBad(t *testing.T) {
 		{"services: {a: {network_mode: \"service:b\"}}\n", `1:30: container "a": network_mode "container:b" names no container: defined containers are "a"`},
 		{"services: {a: {}}\ncontainers: {b: {}}\n", `2:1: the file has both services: (line 1) and containers:: a Compose file has services, a topo file containers; keep one`},
 		{"services: {a: {networks: [n]}}\nnetworks: {n: {internal: maybe}}\n", `2:26: network "n": internal must be true or false, got the string "maybe"`},
-		{"services: {a: {networks: [n]}}\nnetworks: {n: {enable_ipv4: false, enable_ipv6: true}}\n", `2:29: network "n": enable_ipv4: false (an IPv6-only network) is not supported yet`},
+		{"services: {a: {networks: [n]}}\nnetworks: {n: {enable_ipv4: false}}\n", `2:29: network "n": enable_ipv4: false makes an IPv6-only network, which needs IPv6`},
 		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 'fd00:1::/64', gateway: 'fd00:1::9'}]}}}\n", `2:65: network "n": gateway fd00:1::9 is not supported yet`},
 		{"services: {a: {networks: [n]}}\nnetworks: {n: {ipam: {config: [{subnet: 'fd00:1::/64'}, {subnet: 'fd00:2::/64'}]}}}\n", `2:66: network "n": a second IPv6 subnet (the first is at line 2)`},
 	}

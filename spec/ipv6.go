@@ -105,10 +105,10 @@ func (p *parser) enableIPv6(nw *Network, n *yaml.Node, what string) {
 	}
 }
 
-// enableIPv4 reads enable_ipv4:, which only true may be yet.
-func (p *parser) enableIPv4(n *yaml.Node, what string) {
-	if b, ok := p.boolean(n, what+": enable_ipv4"); ok && !b {
-		p.errorf(n, "%s: enable_ipv4: false (an IPv6-only network) is not supported yet: leave it out for a dual-stack network (enable_ipv6: true)", what)
+// enableIPv4 reads enable_ipv4: (false is an IPv6-only network).
+func (p *parser) enableIPv4(nw *Network, n *yaml.Node, what string) {
+	if b, ok := p.boolean(n, what+": enable_ipv4"); ok {
+		nw.IPv4Off, nw.EnableIPv4Pos = !b, p.pos(n)
 	}
 }
 
@@ -166,6 +166,7 @@ func (p *parser) checkIPv6(f *File) {
 			}
 		}
 	}
+	p.checkIPv6Only(f, nets)
 	for _, c := range f.Containers {
 		p.checkPorts6(c, nets)
 	}
@@ -227,13 +228,7 @@ func AddressProblem6(s netip.Prefix, a netip.Addr, network, picked string) strin
 // whose port forwards to a network without IPv6: the first of its
 // networks that is not internal, as for IPv4.
 func (p *parser) checkPorts6(c *Container, nets map[string]*Network) {
-	var to *Network
-	for _, a := range c.Networks {
-		if nw := nets[a.Network]; nw != nil && !nw.Internal {
-			to = nw
-			break
-		}
-	}
+	to := portNetwork(c, nets)
 	if to == nil || to.IPv6() {
 		return
 	}

@@ -293,7 +293,7 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 		case "enable_ipv6":
 			p.enableIPv6(nw, e.val, what)
 		case "enable_ipv4":
-			p.enableIPv4(e.val, what)
+			p.enableIPv4(nw, e.val, what)
 		case "internal":
 			if b, ok := p.boolean(e.val, what+": internal"); ok {
 				nw.Internal = b

@@ -86,6 +86,10 @@ type Network struct {
 	EnableIPv6    bool
 	IPv6Off       bool
 	EnableIPv6Pos Pos
+	// IPv4Off is enable_ipv4: false: an IPv6-only network, with no IPv4
+	// subnet, gateway or address at all (v6only.go).
+	IPv4Off       bool
+	EnableIPv4Pos Pos
 	// Internal networks get no default route, no NAT and no publishes.
 	Internal bool
 	// IPRange, when valid, is the part of Subnet that addresses are

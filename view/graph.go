@@ -3,6 +3,7 @@ package view
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 
 	"github.com/topolab/topo/spec"
@@ -64,9 +65,11 @@ func (in *Input) buildGraph() *graph {
 	}
 	g := &graph{title: in.Model.Project}
 	for _, n := range in.Model.Networks {
-		lines := []string{n.Name, n.Subnet.String()}
-		if n.Subnet6.IsValid() {
-			lines = append(lines, n.Subnet6.String())
+		lines := []string{n.Name}
+		for _, p := range []netip.Prefix{n.Subnet, n.Subnet6} {
+			if p.IsValid() {
+				lines = append(lines, p.String())
+			}
 		}
 		switch {
 		case n.External:
@@ -102,9 +105,13 @@ func (in *Input) buildGraph() *graph {
 			g.edges = append(g.edges, edge{from: nodeID("ctr", sc.Name), to: "host", kind: edgeHost, lines: []string{"network_mode: host"}})
 		}
 		for i, e := range mc.Endpoints {
-			lines := []string{e.IfName + " " + e.Addr.String()}
-			if e.Addr6.IsValid() {
-				lines = append(lines, e.Addr6.String())
+			lines := []string{e.IfName}
+			for i, a := range e.Addrs() {
+				if i == 0 {
+					lines[0] += " " + a.String()
+				} else {
+					lines = append(lines, a.String())
+				}
 			}
 			if al := sc.Networks[i].Aliases; len(al) > 0 {
 				lines = append(lines, strings.Join(al, ", "))

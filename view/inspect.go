@@ -1,6 +1,7 @@
 package view
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -129,7 +130,7 @@ func Inspect(in *Input, name, kind string) (any, error) {
 
 func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 	d := &NetworkDetail{FormatVersion: FormatVersion, Type: "network", Name: n.Name, Project: in.Model.Project, State: StateDown,
-		Driver: n.DriverName(), Bridge: n.Bridge, Parent: n.Parent, Subnet: n.Subnet.String(), Gateway: addrText(n.Gateway), Internal: n.Internal, MTU: n.LinkMTU(), Members: []Member{}}
+		Driver: n.DriverName(), Bridge: n.Bridge, Parent: n.Parent, Subnet: prefixText(n.Subnet), Gateway: addrText(n.Gateway), Internal: n.Internal, MTU: n.LinkMTU(), Members: []Member{}}
 	if n.Subnet6.IsValid() {
 		d.Subnet6, d.Gateway6 = n.Subnet6.String(), n.Gateway6.String()
 	}
@@ -204,7 +205,7 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 					}
 				}
 			}
-			if a, err := netip.ParsePrefix(ep.Address); err == nil {
+			if a, err := netip.ParsePrefix(cmp.Or(ep.Address, ep.Address6)); err == nil {
 				ep.MAC = names.MAC(a.Addr()).String()
 			}
 			if l != nil {
@@ -344,4 +345,12 @@ func addrText(a netip.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+// prefixText is p as text, "" for none (an IPv6-only network's IPv4).
+func prefixText(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
 }

@@ -107,7 +107,7 @@ func (in *Input) psContainer(sc *spec.Container) Container {
 		// Its addresses are the file's, as every host allocates them.
 		c.State = StateRemote
 		for _, e := range mc.Endpoints {
-			c.Networks = append(c.Networks, Address{Network: e.Network, Interface: e.IfName, Address: e.Addr.String()})
+			c.Networks = append(c.Networks, Address{Network: e.Network, Interface: e.IfName, Address: prefixText(e.Addr), Address6: prefixText(e.Addr6)})
 		}
 		return c
 	}
@@ -169,10 +169,12 @@ func (p *PS) Render(w io.Writer) error {
 		var addrs, ports []string
 		for _, a := range c.Networks {
 			addr := a.Address
-			if addr == "" {
+			switch {
+			case addr == "" && a.Address6 != "":
+				addr = a.Address6 // an IPv6-only network
+			case addr == "":
 				addr = "-"
-			}
-			if a.Address6 != "" {
+			case a.Address6 != "":
 				addr += "+" + a.Address6
 			}
 			addrs = append(addrs, a.Network+"="+addr)

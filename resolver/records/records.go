@@ -77,8 +77,9 @@ type Network struct {
 
 // Member is one container's endpoint on a network.
 type Member struct {
-	Container string     `json:"container"`
-	Addr      netip.Addr `json:"addr"`
+	Container string `json:"container"`
+	// Addr is its IPv4 address; none on an IPv6-only network.
+	Addr netip.Addr `json:"addr,omitzero"`
 	// Addr6 is its IPv6 address, on a network with IPv6.
 	Addr6 netip.Addr `json:"addr6,omitzero"`
 	// Names are lower-case DNS names without the trailing dot: the
@@ -121,8 +122,8 @@ func Decode(b []byte) (*Document, error) {
 	for _, n := range d.Networks {
 		nets[n.Name] = true
 		for _, m := range n.Members {
-			if !m.Addr.Is4() {
-				return nil, fmt.Errorf("records: network %s: container %s has no IPv4 address", n.Name, m.Container)
+			if m.Addr.IsValid() && !m.Addr.Is4() || !m.Addr.IsValid() && !m.Addr6.IsValid() {
+				return nil, fmt.Errorf("records: network %s: container %s has no IPv4 address, nor an IPv6 one", n.Name, m.Container)
 			}
 			if m.Addr6.IsValid() && !m.Addr6.Is6() {
 				return nil, fmt.Errorf("records: network %s: container %s: addr6 %s is not IPv6", n.Name, m.Container, m.Addr6)
