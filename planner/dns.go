@@ -132,6 +132,7 @@ func Records(m *Model) *records.Document {
 	if len(d.Namespaces) == 0 {
 		return nil
 	}
+	d.Proxies = proxies(m)
 	return d
 }
 

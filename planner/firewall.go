@@ -43,7 +43,7 @@ func FirewallInput(m *Model, fam firewall.Family) firewall.Input {
 	}
 	for _, c := range m.Containers {
 		for _, p := range c.Publishes {
-			if p.Addr.Is6() == (fam == firewall.IPv6) {
+			if p.Addr.Is6() == (fam == firewall.IPv6) && !proxied(p) {
 				in.Publishes = append(in.Publishes, p)
 			}
 		}
@@ -58,7 +58,7 @@ func (d *differ) firewall(m *Model) {
 	published := map[string]bool{}
 	for _, c := range m.Containers {
 		for _, p := range c.Publishes {
-			published[p.Network] = true
+			published[p.Network] = published[p.Network] || !proxied(p)
 		}
 	}
 	sysctl := func(n *Network, key, want string) {

@@ -71,7 +71,7 @@ func newPortPicker(project string, obs *state.Snapshot) *portPicker {
 	}
 	if hp := obs.Ports; hp != nil {
 		for _, s := range hp.Sockets {
-			if pk.used[s.Proto] != nil {
+			if pk.used[s.Proto] != nil && !resolverSocket(obs.Resolver, s) {
 				pk.used[s.Proto][s.Port] = true
 			}
 		}
@@ -79,6 +79,7 @@ func newPortPicker(project string, obs *state.Snapshot) *portPicker {
 	for _, fw := range []*state.Firewall{obs.Firewall, obs.Firewall6} {
 		pk.readPublished(project, fw.Table(firewall.TableNat))
 	}
+	pk.readProxies(obs.Resolver)
 	return pk
 }
 

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"cmp"
 	"strings"
 	"time"
 
@@ -28,7 +29,8 @@ func (ds *desirer) extraHosts() {
 					ds.fail(h.Pos, "container %q: extra_hosts %s: host-gateway needs a network, and the container has none (network_mode %q): give an address", c.Name, h.Name, c.Mode)
 					continue
 				}
-				a = ds.nets[dc.Endpoints[0].Network].Gateway
+				n := ds.nets[dc.Endpoints[0].Network]
+				a = cmp.Or(n.Gateway, n.Gateway6) // IPv6's on an IPv6-only network
 			}
 			dc.ExtraHosts = append(dc.ExtraHosts, HostLine{Addr: a, Name: h.Name})
 		}

@@ -15,7 +15,8 @@ import (
 
 // Run is the resolver process of one project: it serves the records
 // document in dir (records.DocumentFile), loads it again on SIGHUP, and
-// stops on SIGTERM or SIGINT, after which the process must exit. After
+// stops on SIGTERM or SIGINT, after which the process must exit. It
+// runs the document's proxies too (proxy.go). After
 // each load it writes records.StatusFile, which is how topo observes what
 // the resolver serves.
 func Run(dir string, up Upstream, logger *log.Logger) error {
@@ -35,6 +36,7 @@ func Run(dir string, up Upstream, logger *log.Logger) error {
 	checks := &health.Runner{File: filepath.Join(dir, records.HealthFile), Log: logger}
 	// Its files are reached without following links, as topo's are.
 	tree := safedir.Runtime(filepath.Dir(filepath.Clean(dir)))
+	px := newProxies(logger)
 	st := &records.Status{PID: os.Getpid(), Namespaces: map[string]records.NamespaceID{}}
 	load := func() error {
 		st.Generation++
@@ -51,6 +53,7 @@ func Run(dir string, up Upstream, logger *log.Logger) error {
 		} else {
 			checks.Load(d.Health)
 			served, errs := s.Load(d)
+			errs = append(errs, px.Load(d.Proxies)...)
 			st.Hash, st.Namespaces = records.Hash(b), served
 			for _, e := range errs {
 				st.Errors = append(st.Errors, e.Error())
@@ -76,6 +79,7 @@ func Run(dir string, up Upstream, logger *log.Logger) error {
 		// namespace's sockets with it; closing them one by one first
 		// took 20 ms of topo down's time at 500 namespaces.
 		checks.Stop()
+		px.Close()
 		_ = tree.Remove(statusPath)
 		return nil
 	}

@@ -228,6 +228,13 @@ func AddressProblem6(s netip.Prefix, a netip.Addr, network, picked string) strin
 // whose port forwards to a network without IPv6: the first of its
 // networks that is not internal, as for IPv4.
 func (p *parser) checkPorts6(c *Container, nets map[string]*Network) {
+	for _, pt := range c.Ports {
+		if pt.HostIP == netip.IPv6Loopback() && pt.Proto == "sctp" {
+			// A publish on ::1 is a proxy of the resolver process's
+			// (planner/proxy.go), which forwards TCP and UDP.
+			p.add(pt.Pos, "container %q: port %q: SCTP on ::1 is not supported: topo forwards publishes on ::1 with a proxy, for tcp and udp; publish SCTP on [::] or 127.0.0.1", clip(c.Name), clip(pt.Raw))
+		}
+	}
 	to := portNetwork(c, nets)
 	if to == nil || to.IPv6() {
 		return

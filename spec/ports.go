@@ -118,11 +118,6 @@ func parseHostIP(raw, ip string) (netip.Addr, string) {
 		return netip.Addr{}, fmt.Sprintf("port %q: host address %q is not an address like 127.0.0.1 or [fd00::1]", clip(raw), clip(ip))
 	case a.Is4In6():
 		return a.Unmap(), ""
-	case a == netip.IPv6Loopback():
-		// DNAT to a container keeps the source ::1, which the kernel
-		// never routes off lo, and IPv6 has no route_localnet: Docker
-		// serves such a publish with its userland proxy.
-		return netip.Addr{}, fmt.Sprintf("port %q: publishing on ::1 is not supported yet: the kernel routes no packet from ::1 to a container, so it needs a proxy process, which topo does not run; publish on [::] or on an IPv6 address of the host, or on 127.0.0.1", clip(raw))
 	}
 	return a, ""
 }

@@ -21,7 +21,8 @@ func newPortCmd(g *globals) *cobra.Command {
 		Use:         "port CONTAINER [PORT[/PROTO]]",
 		Annotations: map[string]string{readsAnnotation: ""},
 		Short:       "Print the host addresses a container's ports are published on, as docker port",
-		Long: `port reads the publishes of a container from the kernel. With PORT (and
+		Long: `port reads the publishes of a container from the kernel (and those on
+[::1] from the project's resolver process, which forwards them). With PORT (and
 /tcp, the default, /udp or /sctp) it prints one HOST_IP:HOST_PORT line per
 publish of that port; without, one "PORT/PROTO -> HOST_IP:HOST_PORT" line
 per publish.`,
@@ -67,7 +68,9 @@ per publish.`,
 				fmt.Fprintf(g.stderr, "container %s shares %s's network namespace (network_mode: container:%s): these are %s's publishes\n", name, owner, owner, owner)
 			}
 			found := false
-			for _, p := range append(firewall.ReadPublished(project, obs.Firewall), firewall.ReadPublished(project, obs.Firewall6)...) {
+			published := append(firewall.ReadPublished(project, obs.Firewall), firewall.ReadPublished(project, obs.Firewall6)...)
+			// Those on [::1] are the resolver process's proxies.
+			for _, p := range append(published, planner.ProxiesServed(project, obs.Resolver)...) {
 				if p.Container != owner {
 					continue
 				}

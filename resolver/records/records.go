@@ -28,6 +28,24 @@ type Document struct {
 	// Health are the healthchecks the resolver process runs (package
 	// health), sorted by container.
 	Health []Check `json:"health,omitempty"`
+	// Proxies are the publishes the resolver process forwards itself,
+	// sorted by Key: those on [::1] (see Proxy).
+	Proxies []Proxy `json:"proxies,omitempty"`
+}
+
+// Proxy is one publish on the host's IPv6 loopback, [::1]:PORT, which no
+// DNAT rule can make (a packet from ::1 is never routed off lo, and IPv6
+// has no route_localnet), so the resolver process listens there and
+// forwards each connection (TCP) or each client's datagrams (UDP) to the
+// container's IPv6 address, as Docker's userland proxy does.
+type Proxy struct {
+	// Key names the publish as its rules would (firewall.Publish.Key),
+	// so that a host port topo picked is kept.
+	Key       string         `json:"key"`
+	Container string         `json:"container"`
+	Proto     string         `json:"proto"`
+	Listen    netip.AddrPort `json:"listen"`
+	Target    netip.AddrPort `json:"target"`
 }
 
 // Check is one container's healthcheck, as Docker runs it: Test every
@@ -95,6 +113,8 @@ func Encode(d *Document) []byte {
 	sort.Slice(c.Namespaces, func(i, j int) bool { return c.Namespaces[i].Name < c.Namespaces[j].Name })
 	c.Health = append([]Check(nil), d.Health...)
 	sort.Slice(c.Health, func(i, j int) bool { return c.Health[i].Container < c.Health[j].Container })
+	c.Proxies = append([]Proxy(nil), d.Proxies...)
+	sort.Slice(c.Proxies, func(i, j int) bool { return c.Proxies[i].Key < c.Proxies[j].Key })
 	c.Networks = append([]Network{}, d.Networks...)
 	sort.Slice(c.Networks, func(i, j int) bool { return c.Networks[i].Name < c.Networks[j].Name })
 	for i := range c.Networks {
@@ -128,6 +148,11 @@ func Decode(b []byte) (*Document, error) {
 			if m.Addr6.IsValid() && !m.Addr6.Is6() {
 				return nil, fmt.Errorf("records: network %s: container %s: addr6 %s is not IPv6", n.Name, m.Container, m.Addr6)
 			}
+		}
+	}
+	for _, px := range d.Proxies {
+		if px.Proto != "tcp" && px.Proto != "udp" || !px.Listen.Addr().Is6() || !px.Target.Addr().Is6() || px.Listen.Port() == 0 || px.Target.Port() == 0 {
+			return nil, fmt.Errorf("records: proxy %s: want tcp or udp from an IPv6 address and port to another, got %s %s to %s", px.Key, px.Proto, px.Listen, px.Target)
 		}
 	}
 	for _, ns := range d.Namespaces {
