@@ -89,6 +89,13 @@ func TestDualStack(t *testing.T) {
 	// Container to container, on each network, by address and by name.
 	reach("client", "dualstack-client", "["+webFront+"]", 9000, true, "hello-v6")
 	reach("db", "dualstack-db", "[fd42:2::10]", 9000, true, "hello-v6")
+	h.waitFor("web's http.server to listen on 80", func() bool {
+		out, _ := h.sh(in("dualstack-web", "ss -ltnH sport = :80"))
+		return strings.TrimSpace(out) != ""
+	})
+	if out, ok := h.sh(in("dualstack-client", "curl -sS -6 -o /dev/null -w %{http_code} --max-time 5 http://web/")); !ok || out != "200" {
+		t.Errorf("client: curl -6 http://web/ (by name, AAAA): %q", out)
+	}
 	if got := h.reply("dualstack-client", "web", 9000); got != "hello-v6" {
 		t.Errorf("client -> web:9000 by name: %q", got)
 	}
@@ -104,11 +111,11 @@ func TestDualStack(t *testing.T) {
 	}
 	reach("client", "dualstack-client", "[fd42:2::10]", 9000, false, "")
 	// The internal network reaches nothing outside, even with a route.
-	h.mustSh("ip -n dualstack-vault -6 route add default via fd42:3::1")
+	h.mustSh("ip -n dualstack-vault -6 route add default via fd42:4::1")
 	if out, ok := h.sh(pingCmd("dualstack-vault", outsideAddr6, false)); ok {
 		t.Errorf("vault, on an internal network, reached the outside host:\n%s", out)
 	}
-	if out, ok := h.sh(pingCmd("dualstack-vault", "fd42:3::1", false)); ok {
+	if out, ok := h.sh(pingCmd("dualstack-vault", "fd42:4::1", false)); ok {
 		t.Errorf("vault, on an internal network, reached the host through its gateway:\n%s", out)
 	}
 	// NAT out: the outside host answers client, masqueraded.
@@ -124,13 +131,9 @@ func TestDualStack(t *testing.T) {
 			fmt.Sscanf(strings.TrimPrefix(l, "443/tcp -> [::]:"), "%d", &random)
 		}
 	}
-	if !strings.Contains(ports, "80/tcp -> 0.0.0.0:8080") || !strings.Contains(ports, "80/tcp -> [::]:8080") || random < 32768 || strings.Contains(ports, "443/tcp -> 0.0.0.0") {
-		t.Fatalf("topo port web:\n%s\nwant 80/tcp on 0.0.0.0:8080 and [::]:8080, 443/tcp on [::] and a free port", ports)
+	if !strings.Contains(ports, "80/tcp -> 0.0.0.0:8080") || !strings.Contains(ports, "80/tcp -> [::]:8080") || !strings.Contains(ports, "80/tcp -> [::1]:8081") || random < 32768 || strings.Contains(ports, "443/tcp -> 0.0.0.0") {
+		t.Fatalf("topo port web:\n%s\nwant 80/tcp on 0.0.0.0:8080, [::]:8080 and [::1]:8081, 443/tcp on [::] and a free port", ports)
 	}
-	h.waitFor("web's http.server to listen on 80", func() bool {
-		out, _ := h.sh(in("dualstack-web", "ss -ltnH sport = :80"))
-		return strings.TrimSpace(out) != ""
-	})
 	reach("outside", "outside", "["+hostAddr6+"]", random, true, "hello-443")
 	if out, ok := h.sh(in("outside", "curl -sS -6 -o /dev/null -w %{http_code} --retry 5 --retry-connrefused --retry-delay 1 http://["+hostAddr6+"]:8080/")); !ok || out != "200" {
 		t.Errorf("outside -> [%s]:8080 (0.0.0.0:8080 answers on [::]): curl says %q", hostAddr6, out)
@@ -139,6 +142,8 @@ func TestDualStack(t *testing.T) {
 		t.Errorf("outside -> %s:8080 over IPv4: curl says %q", hostAddr, out)
 	}
 	reach("outside", "outside", hostAddr, random, false, "") // [::] only
+	h.checkLoopback6(file)
+	h.checkV6Only(file)
 
 	// DNS: AAAA of names and aliases, PTR of an IPv6 address.
 	dig := func(ns, args string) string {

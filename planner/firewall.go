@@ -82,8 +82,17 @@ func (d *differ) firewall(m *Model) {
 			localnet = "1"
 		}
 		sysctl(n, names.RouteLocalnet(n.Bridge), localnet)
-		if n.Internal && !n.Subnet6.IsValid() {
-			sysctl(n, names.IPv6Off(n.Bridge), "1")
+		if n.Internal {
+			// Off without IPv6; on again, before the bridge's IPv6
+			// address comes, when the network gets IPv6 in place.
+			off := "1"
+			if n.Subnet6.IsValid() {
+				off = "0"
+			}
+			sysctl(n, names.IPv6Off(n.Bridge), off)
+			if off == "0" {
+				d.needsIPv6On(n)
+			}
 		}
 	}
 
@@ -127,4 +136,16 @@ func members(m *Model, network string) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// needsIPv6On makes the IPv6 addresses planned for n's bridge wait for
+// its IPv6 to be on (disable_ipv6 0), which the kernel refuses them
+// without (EACCES).
+func (d *differ) needsIPv6On(n *Network) {
+	key := op.SysctlKey("", names.IPv6Off(n.Bridge))
+	for i := range d.steps {
+		if a, ok := d.steps[i].Op.(op.AddrAdd); ok && a.NS == "" && a.Link == n.Bridge && a.Addr.Addr().Is6() {
+			d.steps[i].Needs = append(d.steps[i].Needs, key)
+		}
+	}
 }

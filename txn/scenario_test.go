@@ -132,6 +132,8 @@ var inPlace = []struct {
 	{"endpoint-mac", "tools: {networks: [front]}", `tools: {networks: {front: {mac_address: "02:00:00:00:99:01"}}}`},
 	{"interface-name", "tools: {networks: [front]}", "tools: {networks: {front: {interface_name: lan}}}"},
 	{"ipv6", "front: {subnet: 10.99.1.0/24}", `front: {subnet: [10.99.1.0/24, "fd99:1::/64"]}`},
+	{"ipv6-only", "back: {subnet: 10.99.2.0/24, internal: true}", `back: {enable_ipv4: false, subnet: "fd99:2::/64", internal: true}`},
+	{"ipv6-loopback", `ports: ["18080:80"]`, `ports: ["18080:80", "[::1]:18444:443", "[::1]::53/udp"]`},
 }
 
 // inPlaceFile returns the changed file of change i; for "address" and
@@ -148,6 +150,9 @@ func inPlaceFile(t testing.TB, i int) string {
 	case "link-address":
 		out = strings.Replace(out, "10.99.7.0/31", "10.99.7.5/30", 1)
 		out = strings.Replace(out, "via: 10.99.7.1}", "via: 10.99.7.6}", 1)
+	case "ipv6-loopback":
+		// A publish on [::1] needs IPv6 on the network it forwards to.
+		out = strings.Replace(out, "front: {subnet: 10.99.1.0/24}", `front: {subnet: [10.99.1.0/24, "fd99:1::/64"]}`, 1)
 	case "link-gone":
 		out = strings.Replace(out, "    routes: [{to: 10.77.0.0/24, via: 10.99.7.1}]\n", "", 1)
 	}
