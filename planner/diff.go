@@ -594,10 +594,12 @@ func (d *differ) defaultRoute(c *Container, ns *state.Namespace, gone bool) {
 func (d *differ) defaultRouteOf(c *Container, ns *state.Namespace, gone bool, dst netip.Prefix, want netip.Addr) {
 	ref := op.Container(c.Name)
 	var have *state.Route
-	if ns != nil && !gone {
+	if ns != nil {
 		for i := range ns.Routes {
 			// A file's default route (topo's protocol) is its routes'.
-			if ns.Routes[i].Dst == op.DstString(dst) && !ns.Routes[i].Topo {
+			// One the plan deletes with its link's addresses (gone) is
+			// added again; one through another link stays.
+			if ns.Routes[i].Dst == op.DstString(dst) && !ns.Routes[i].Topo && !(gone && d.routesGone[routeID(c.NS, ns.Routes[i])]) {
 				have = &ns.Routes[i]
 			}
 		}

@@ -144,6 +144,25 @@ containers:
   a: {networks: [inner, lan]}
   b: {networks: [lan]}
 `}, "", nil},
+	{"ipv6 only", []string{`
+name: conf
+networks:
+  lan: {enable_ipv4: false, subnet: "fd77::/64"}
+  inner: {enable_ipv4: false, internal: true, subnet: "fd78::/64"}
+  dual: {subnet: [10.79.0.0/24, "fd79::/64"]}
+containers:
+  a: {networks: [lan, inner], ports: ["8080:80", "[::1]:8081:80", "[::1]::53/udp"]}
+  b: {networks: [lan, dual]}
+`, `
+name: conf
+networks:
+  lan: {subnet: [10.77.0.0/24, "fd77::/64"]}
+  inner: {enable_ipv4: false, internal: true, subnet: "fd78::/64"}
+  dual: {enable_ipv4: false, subnet: "fd79::/64"}
+containers:
+  a: {networks: [lan, inner], ports: ["8080:80"]}
+  b: {networks: [lan, dual]}
+`}, "", nil},
 }
 
 func TestFakeMatchesRealKernel(t *testing.T) {
