@@ -49,7 +49,7 @@ func Up(f *spec.File, obs *state.Snapshot, o Options) (*Plan, *Model, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := errors.Join(checkSCTP(local, obs), checkHostPorts(local, obs), checkNetem(local, obs)); err != nil {
+	if err := errors.Join(checkSCTP(local, obs), checkHostPorts(local, obs), checkProxyPorts(local, obs), checkNetem(local, obs)); err != nil {
 		return nil, nil, err
 	}
 	p, err := diff(m, obs, o.runtime())

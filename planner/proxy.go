@@ -1,10 +1,13 @@
 package planner
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/resolver/records"
+	"github.com/topolab/topo/spec"
 	"github.com/topolab/topo/state"
 )
 
@@ -72,4 +75,58 @@ func (pk *portPicker) readProxies(r *state.Resolver) {
 // in the host's namespace, a proxy's, whose port is the project's own.
 func resolverSocket(r *state.Resolver, s state.Socket) bool {
 	return r != nil && r.Alive && s.PID != 0 && s.PID == r.PID
+}
+
+// checkProxyPorts refuses, before any step, a fixed host port on [::1]
+// that a socket of the host holds already on ::1 or on every IPv6
+// address (::): the proxy's bind() would fail there. checkHostPorts
+// checks the publishes that are rules.
+func checkProxyPorts(f *spec.File, obs *state.Snapshot) error {
+	if obs.Ports == nil {
+		return nil
+	}
+	own := map[string]bool{} // the proxies the project has: its own ports
+	if r := obs.Resolver; r != nil && r.Records != "" {
+		if d, err := records.Decode([]byte(r.Records)); err == nil {
+			for _, px := range d.Proxies {
+				own[px.Key] = true
+			}
+		}
+	}
+	var errs []error
+	for _, c := range f.Containers {
+		for _, p := range c.Ports {
+			if p.HostIP != netip.IPv6Loopback() || p.HostStart == 0 || p.PicksHostPort() {
+				continue
+			}
+			for i := 0; i <= int(p.HostEnd-p.HostStart); i++ {
+				port := int(p.HostStart) + i
+				if own[firewall.RandomKey(c.Name, p.HostIP, p.ContainerStart+uint16(i), p.Proto, false, uint16(port))] {
+					continue
+				}
+				if s, ok := loopback6Holder(obs, p.Proto, port); ok {
+					errs = append(errs, &spec.Error{Path: f.Path, Pos: p.Pos, Msg: fmt.Sprintf(
+						"container %s: port %q: failed to bind host port [::1]:%d/%s: address already in use: %s; stop it, or publish on another host port",
+						c.Name, p.Raw, port, p.Proto, holder(s))})
+					break
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loopback6Holder is a socket of the host, not the project's resolver's,
+// that holds port on ::1.
+func loopback6Holder(obs *state.Snapshot, proto string, port int) (state.Socket, bool) {
+	for _, s := range obs.Ports.Sockets {
+		a, err := netip.ParseAddr(s.Addr)
+		if err != nil || s.Proto != proto || s.Port != port || resolverSocket(obs.Resolver, s) {
+			continue
+		}
+		if a == netip.IPv6Loopback() || a.Is6() && a.IsUnspecified() {
+			return s, true
+		}
+	}
+	return state.Socket{}, false
 }
