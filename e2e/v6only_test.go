@@ -180,3 +180,24 @@ func TestIPv6OnlyInPlace(t *testing.T) {
 		t.Errorf("down left:\n%s", left)
 	}
 }
+
+// TestLoopback6PortTaken: a host port on ::1 that a process of the host
+// holds stops up before any step, at the publish's line, naming it.
+func TestLoopback6PortTaken(t *testing.T) {
+	need(t, "socat", "ss")
+	h := newHost(t)
+	cmd := h.Command("socat", "TCP6-LISTEN:18081,bind=[::1],fork,reuseaddr", "SYSTEM:echo taken")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	h.waitFor("socat to listen on [::1]:18081", func() bool { return strings.TrimSpace(h.mustSh("ss -ltnH sport = :18081")) != "" })
+	file := writeFile(t, "lo6", "name: lo6\nnetworks:\n  lan: {subnet: [10.84.0.0/24, \"fd42:84::/64\"]}\ncontainers:\n  web:\n    networks: [lan]\n    ports: [\"[::1]:18081:80\"]\n")
+	out, errOut, code := h.topo("up", "-f", file)
+	if code != 1 || !strings.Contains(errOut, `:7:13: container web: port "[::1]:18081:80": failed to bind host port [::1]:18081/tcp: address already in use: socat (pid `) {
+		t.Errorf("up with [::1]:18081 taken: exit %d\n%s\n%s\nwant exit 1 and the holder named at the line", code, out, errOut)
+	}
+	if left := h.leftovers("lo6"); strings.TrimSpace(left) != "" {
+		t.Errorf("a refused up left:\n%s", left)
+	}
+}
