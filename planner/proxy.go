@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/topolab/topo/firewall"
 	"github.com/topolab/topo/resolver/records"
@@ -44,15 +45,12 @@ func proxies(m *Model) []records.Proxy {
 // reports it loaded without a problem; none when it does not run, or
 // serves another document.
 func ProxiesServed(project string, r *state.Resolver) []firewall.Published {
-	if r == nil || !r.Alive || r.Records == "" || r.Loaded != records.Hash([]byte(r.Records)) || len(r.Errors) > 0 {
-		return nil
-	}
-	d, err := records.Decode([]byte(r.Records))
-	if err != nil {
+	pxs := recordedProxies(r)
+	if len(pxs) == 0 || !r.Alive || r.Loaded != records.Hash([]byte(r.Records)) || len(r.Errors) > 0 {
 		return nil
 	}
 	var out []firewall.Published
-	for _, px := range d.Proxies {
+	for _, px := range pxs {
 		out = append(out, firewall.Published{Project: project, Container: px.Container, HostIP: px.Listen.Addr(), HostPort: px.Listen.Port(), Port: px.Target.Port(), Proto: px.Proto})
 	}
 	return out
@@ -61,14 +59,23 @@ func ProxiesServed(project string, r *state.Resolver) []firewall.Published {
 // readProxies keeps the host ports topo picked for the project's
 // proxies, as readPublished keeps those of rules.
 func (pk *portPicker) readProxies(r *state.Resolver) {
-	if r == nil || r.Records == "" {
-		return
+	for _, px := range recordedProxies(r) {
+		pk.kept[px.Key] = int(px.Listen.Port())
 	}
-	if d, err := records.Decode([]byte(r.Records)); err == nil {
-		for _, px := range d.Proxies {
-			pk.kept[px.Key] = int(px.Listen.Port())
-		}
+}
+
+// recordedProxies are the proxies of the project's records document on
+// disk. The document of a large project is large: it is decoded only
+// when it has proxies.
+func recordedProxies(r *state.Resolver) []records.Proxy {
+	if r == nil || !strings.Contains(r.Records, `"proxies"`) {
+		return nil
 	}
+	d, err := records.Decode([]byte(r.Records))
+	if err != nil {
+		return nil
+	}
+	return d.Proxies
 }
 
 // resolverSocket reports whether s is the project's running resolver's:
@@ -86,12 +93,8 @@ func checkProxyPorts(f *spec.File, obs *state.Snapshot) error {
 		return nil
 	}
 	own := map[string]bool{} // the proxies the project has: its own ports
-	if r := obs.Resolver; r != nil && r.Records != "" {
-		if d, err := records.Decode([]byte(r.Records)); err == nil {
-			for _, px := range d.Proxies {
-				own[px.Key] = true
-			}
-		}
+	for _, px := range recordedProxies(obs.Resolver) {
+		own[px.Key] = true
 	}
 	var errs []error
 	for _, c := range f.Containers {
