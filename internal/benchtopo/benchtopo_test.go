@@ -2,6 +2,7 @@ package benchtopo
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 
 	"github.com/topolab/topo/machine/fake"
@@ -52,6 +53,58 @@ func TestCheck(t *testing.T) {
 	for _, top := range []Topology{{N: 0, K: 4}, {N: 10, K: 0}, {N: 10, K: 17}, {N: 50000, K: 4}} {
 		if top.Check() == nil {
 			t.Errorf("Check(%+v) accepted a shape the plan cannot hold", top)
+		}
+	}
+}
+
+// TestMeshAddrMatchesIPAM: the addresses Mesh says are the ones topo
+// gives, on one bridge and on every host of an overlay alike, so that
+// the pings of both files go to the same addresses.
+func TestMeshAddrMatchesIPAM(t *testing.T) {
+	for _, overlay := range []bool{false, true} {
+		m := Mesh{Project: "m", Groups: 3, PerGroup: 7, Overlay: overlay}
+		if err := m.Check(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := spec.Parse("topo.yaml", m.YAML())
+		if err != nil {
+			t.Fatalf("overlay %v: %v", overlay, err)
+		}
+		obs, err := fake.New(nil).Observe(context.Background(), m.Project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		views := []string{""}
+		if overlay {
+			views = []string{m.Host(0), m.Host(1), m.Host(2)}
+		}
+		for _, host := range views {
+			var model *planner.Model
+			if host == "" {
+				model, err = planner.Desire(f, obs)
+			} else {
+				model, err = planner.DesireFor(f, obs, host)
+			}
+			if err != nil {
+				t.Fatalf("overlay %v, host %q: %v", overlay, host, err)
+			}
+			got := map[string]netip.Addr{}
+			for _, c := range append(model.Containers, model.Remote...) {
+				if len(c.Endpoints) != 1 || c.Endpoints[0].Network != MeshNetwork {
+					t.Fatalf("host %q: container %s has endpoints %v", host, c.Name, c.Endpoints)
+				}
+				got[c.Name] = c.Endpoints[0].Addr.Addr()
+			}
+			if len(got) != m.Groups*m.PerGroup {
+				t.Fatalf("overlay %v, host %q: %d containers, want %d", overlay, host, len(got), m.Groups*m.PerGroup)
+			}
+			for g := range m.Groups {
+				for i := range m.PerGroup {
+					if a := got[m.Container(g, i)]; a != m.Addr(g, i) {
+						t.Errorf("overlay %v, host %q: %s has %s, Mesh says %s", overlay, host, m.Container(g, i), a, m.Addr(g, i))
+					}
+				}
+			}
 		}
 	}
 }
