@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/topolab/topo/internal/hosts"
 	"github.com/topolab/topo/internal/sandbox"
 )
 
@@ -20,6 +21,7 @@ import (
 var topoBin string
 
 func TestMain(m *testing.M) {
+	hosts.PingMain()
 	agentMain()
 	dir, err := os.MkdirTemp("", "topo-e2e-")
 	if err != nil {
