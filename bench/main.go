@@ -23,6 +23,10 @@
 // With -chain N it times a routed lab instead: N routers in a chain,
 // joined by point-to-point links, with static routes (see chain.go).
 //
+// With -overlay GxN it times G simulated hosts with N containers each on
+// an overlay network, up, pings between the hosts and down, against one
+// host with the G*N containers on one bridge (see overlay.go).
+//
 // It needs root, bash, ip and iptables. It changes nothing outside its
 // sandbox.
 package main
@@ -79,9 +83,13 @@ type options struct {
 	// check is the N at which the floor's state is checked against
 	// topo's before timing; 0 for no check.
 	check int
+	// mesh, when it has groups, times overlay hosts against one host
+	// instead (overlay_linux.go).
+	mesh benchtopo.Mesh
 }
 
 func main() {
+	pingerMain()
 	if ok, code := floorMain(os.Args[1:]); ok {
 		os.Exit(code)
 	}
@@ -96,8 +104,11 @@ func main() {
 		os.Exit(1)
 	}
 	run := run
-	if o.chain > 0 {
+	switch {
+	case o.chain > 0:
 		run = func(o *options, stdout, stderr io.Writer) error { return runChain(o, o.chain, stdout, stderr) }
+	case o.mesh.Groups > 0:
+		run = func(o *options, stdout, stderr io.Writer) error { return runOverlay(o, o.mesh, stdout, stderr) }
 	}
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -120,8 +131,16 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "limit for any one command")
 	fs.IntVar(&o.chain, "chain", 0, "time a lab of this many routers in a chain (links and routes) against a batched script, instead")
 	fs.IntVar(&o.check, "check", 12, "before timing, check at this N that the kernel floor leaves topo's kernel state (0: no check)")
+	overlay := fs.String("overlay", "", "time HOSTSxCONTAINERS (like 3x100) on an overlay across simulated hosts, and one host with them all on a bridge, instead")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if *overlay != "" {
+		m, err := parseMesh(*overlay)
+		if err != nil {
+			return nil, err
+		}
+		o.mesh = m
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
