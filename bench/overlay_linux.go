@@ -53,8 +53,10 @@ const (
 // meshRun is one cycle of one setup: the whole up, pings and down, and
 // each host's up and down where they ran one after another.
 type meshRun struct {
-	up, pings, down  time.Duration
-	slowest          time.Duration
+	up, pings, down time.Duration
+	// rtt is the median of the pings' round trips, slowest the
+	// longest.
+	rtt, slowest     time.Duration
 	hostUp, hostDown []time.Duration
 }
 
@@ -124,8 +126,8 @@ func runOverlay(o *options, m benchtopo.Mesh, stdout, stderr io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("run %d, %s: %w", r+1, b.label(s), err)
 			}
-			fmt.Fprintf(stderr, "run %d/%d  %-28s up %6.3fs  pings %6.3fs (slowest %.3fs)  down %6.3fs\n",
-				r+1, o.runs, b.label(s), mr.up.Seconds(), mr.pings.Seconds(), mr.slowest.Seconds(), mr.down.Seconds())
+			fmt.Fprintf(stderr, "run %d/%d  %-29s up %6.3fs  pings %6.3fs (round trip median %.4fs, slowest %.3fs)  down %6.3fs\n",
+				r+1, o.runs, b.label(s), mr.up.Seconds(), mr.pings.Seconds(), mr.rtt.Seconds(), mr.slowest.Seconds(), mr.down.Seconds())
 			res[s] = append(res[s], mr)
 		}
 	}
@@ -255,6 +257,7 @@ func (b *meshBench) ping(setup string, r *meshRun) error {
 	}
 	wg.Wait()
 	r.pings = time.Since(start)
+	var rtts []time.Duration
 	for i, es := range echoes {
 		if errs[i] != nil {
 			return errs[i]
@@ -263,9 +266,11 @@ func (b *meshBench) ping(setup string, r *meshRun) error {
 			if e.Err != "" {
 				return fmt.Errorf("ping: %s", e.Err)
 			}
+			rtts = append(rtts, e.RTT)
 			r.slowest = max(r.slowest, e.RTT)
 		}
 	}
+	r.rtt = median(rtts)
 	return nil
 }
 
@@ -320,8 +325,8 @@ func (b *meshBench) report(w io.Writer, res map[string][]meshRun, took time.Dura
 	for g := range m.Groups {
 		hostCols = append(hostCols, m.Host(g))
 	}
-	fmt.Fprintf(w, "| setup | up | up of %s | pings | slowest ping | down | down of %s |\n", strings.Join(hostCols, ", "), strings.Join(hostCols, ", "))
-	fmt.Fprintln(w, "|:--|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintf(w, "| setup | up | up of %s | pings | round trip | slowest | down | down of %s |\n", strings.Join(hostCols, ", "), strings.Join(hostCols, ", "))
+	fmt.Fprintln(w, "|:--|--:|--:|--:|--:|--:|--:|--:|")
 	for _, s := range []string{meshSingle, meshEach, meshAllHost} {
 		rs := res[s]
 		if len(rs) == 0 {
@@ -344,13 +349,14 @@ func (b *meshBench) report(w io.Writer, res map[string][]meshRun, took time.Dura
 			}
 			return strings.Join(parts, ", ") + " s"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", b.label(s),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f ms | %s | %s | %s |\n", b.label(s),
 			secs(col(func(r meshRun) time.Duration { return r.up })),
 			perHost(func(r meshRun) []time.Duration { return r.hostUp }),
 			secs(col(func(r meshRun) time.Duration { return r.pings })),
+			float64(col(func(r meshRun) time.Duration { return r.rtt }).Microseconds())/1000,
 			secs(col(func(r meshRun) time.Duration { return r.slowest })),
 			secs(col(func(r meshRun) time.Duration { return r.down })),
 			perHost(func(r meshRun) []time.Duration { return r.hostDown }))
 	}
-	fmt.Fprintf(w, "\nThe hosts are namespaces of one machine: \"up on each\" runs each host's up alone, one after another, and its up and down are the sums; up --all-hosts runs them at once over the ssh stand-in, on the same %d CPUs. \"pings\" is from the first request to the last reply, one pinger process per host; \"slowest ping\" is one ping's round trip, retries included. Down returns once the kernel has removed the links; between runs the benchmark waits, untimed, for every host to be back to its links and namespaces.\n", runtime.NumCPU())
+	fmt.Fprintf(w, "\nThe hosts are namespaces of one machine: \"up on each\" runs each host's up alone, one after another, and its up and down are the sums; up --all-hosts runs them at once over the ssh stand-in, on the same %d CPUs. \"pings\" is from the first request to the last reply, one pinger process per host; \"round trip\" is the median ping's, from its first request to its reply, \"slowest\" the longest. Down returns once the kernel has removed the links; between runs the benchmark waits, untimed, for every host to be back to its links and namespaces.\n", runtime.NumCPU())
 }
