@@ -9,6 +9,13 @@
 // echo requests from many of a host's namespaces at once. Nothing here
 // touches the machine it runs on: every namespace is made inside the
 // sandbox, and ends with it.
+//
+// What the kernel keeps once for all namespaces stays the machine's: its
+// neighbour (ARP) table and that table's limits above all
+// (net.ipv4.neigh.default.gc_thresh1-3, which every namespace shows but
+// which change the one table), so the hosts never set them, and the
+// containers of all hosts share the machine's table (see README's
+// overlay section).
 package hosts
 
 import (
