@@ -56,8 +56,9 @@ type Echo struct {
 	Err   string        `json:"err,omitempty"`
 }
 
-// resend is how long a ping waits for its reply before it asks again, as
-// ping's interval (shorter: the first request may wait on ARP).
+// resend is how long a ping waits for its reply before it sends its next
+// request (ping waits a second; a slow reply counts here as ping's
+// would, by the request it answers).
 const resend = 200 * time.Millisecond
 
 // Ping sends each ping's echo requests on the host until it is answered
