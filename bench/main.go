@@ -25,7 +25,7 @@
 //
 // With -overlay GxN it times G simulated hosts with N containers each on
 // an overlay network, up, pings between the hosts and down, against one
-// host with the G*N containers on one bridge (see overlay.go).
+// host with the G*N containers on one bridge (see overlay_linux.go).
 //
 // It needs root, bash, ip and iptables. It changes nothing outside its
 // sandbox.
