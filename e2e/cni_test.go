@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -106,4 +107,116 @@ func TestCNIBridge(t *testing.T) {
 	if out := h.mustSh("iptables-save; ip netns list"); strings.Contains(out, "CNI") || strings.Contains(out, "10.88.0") || strings.Contains(out, "cn-") {
 		t.Errorf("down left rules or namespaces:\n%s", out)
 	}
+}
+
+// TestCNIFailingPlugin: a chain whose last plugin has a bad config fails
+// its ADD: up says the plugin's message and CNI error code, and leaves
+// the kernel and topo's runtime folder as they were, the steps before it
+// (a bridge network of topo's, the other container's attachment) rolled
+// back and the chain's own half-done ADD undone by its DEL.
+func TestCNIFailingPlugin(t *testing.T) {
+	needCNI(t)
+	h := newHost(t)
+	file := writeFile(t, "cf", `name: cf
+networks:
+  front: {subnet: 10.42.7.0/24}
+  plug:
+    driver: cni
+    cni:
+      cniVersion: 1.0.0
+      plugins:
+        - { type: bridge, bridge: cni-fail0, isGateway: true, ipMasq: true,
+            ipam: { type: host-local, ranges: [[{ subnet: 10.88.7.0/24 }]] } }
+        - { type: bandwidth, ingressRate: -5, ingressBurst: 100000 }
+containers:
+  a: {networks: [front, plug], command: ["sleep", "3600"]}
+  b: {networks: [plug]}
+`)
+	before := h.snapshot()
+	_, stderr, code := h.topo("up", "-f", file)
+	if code != 1 || !strings.Contains(stderr, `plugin type="bandwidth"`) || !strings.Contains(stderr, "CNI error code") {
+		t.Errorf("up of a chain with a bad bandwidth config: exit %d, want 1 with the plugin's message and code:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "cni add plug a") && !strings.Contains(stderr, "cni add plug b") {
+		t.Errorf("the failure does not name its step:\n%s", stderr)
+	}
+	if after := h.snapshot(); after != before {
+		t.Errorf("a failed up changed the machine:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestCNIDriftAndInPlace: an attachment's interface deleted by hand fails
+// its chain's CHECK: plan shows its DEL and ADD, and up puts it back. A
+// running container joins a second CNI network and leaves it again in
+// place: its command keeps running, and the other attachment stays.
+//
+// Without ipMasq: Debian's bridge plugin (1.1.1) finds what its DEL
+// removes of NAT from the interface's addresses, and leaves the rule of
+// an interface deleted by hand (README, CNI networks).
+func TestCNIDriftAndInPlace(t *testing.T) {
+	needCNI(t)
+	h := newHost(t)
+	src := strings.Replace(cniBridgeFile, " ipMasq: true,", "", 1)
+	file := writeFile(t, "cn", src)
+	h.mustTopo("up", "-f", file)
+	h.mustSh("ip -n cn-a link del eth0")
+	plan, _, code := h.topo("plan", "-f", file, "--detailed-exitcode")
+	if code != 2 || !strings.Contains(plan, "- cni del plug a  # endpoint a/plug") || !strings.Contains(plan, "+ cni add plug a  # endpoint a/plug") || strings.Contains(plan, "plug b") {
+		t.Errorf("plan after a's eth0 was deleted by hand: exit %d\n%s", code, plan)
+	}
+	h.mustTopo("up", "-f", file)
+	if out, ok := h.sh(in("cn-b", "ping -c1 -W2 a")); !ok {
+		t.Errorf("ping a from b after the repair: %s", out)
+	}
+	if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after the repair: exit %d\n%s", code, out)
+	}
+
+	pid := func() string { return strings.TrimSpace(h.mustSh("cat /run/topo/cn/containers/a.pid")) }
+	was, bAddr := pid(), h.eth0("cn-b")
+	joined := strings.Replace(src, "  a: {networks: [plug], command", `  lab:
+    driver: cni
+    cni:
+      cniVersion: 1.0.0
+      plugins:
+        - { type: bridge, bridge: cni-lab0, isGateway: true,
+            ipam: { type: host-local, ranges: [[{ subnet: 10.89.0.0/24 }]] } }
+  a: {networks: [plug, lab], command`, 1)
+	joined = strings.Replace(joined, "containers:\n  lab:", "  lab:", 1)
+	joined = strings.Replace(joined, "  a: {networks: [plug, lab]", "containers:\n  a: {networks: [plug, lab]", 1)
+	if err := os.WriteFile(file, []byte(joined), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan = h.mustTopo("plan", "-f", file)
+	if !strings.Contains(plan, "+ cni add lab a  # endpoint a/lab") || strings.Contains(plan, "cni del") || strings.Contains(plan, "proc") {
+		t.Errorf("plan of a joining lab:\n%s", plan)
+	}
+	h.mustTopo("up", "-f", file)
+	if out := h.mustSh("ip -n cn-a -4 -o addr show dev eth1"); !strings.Contains(out, "10.89.0.") {
+		t.Errorf("a's eth1 on lab: %s", out)
+	}
+	if now := pid(); now != was {
+		t.Errorf("joining lab restarted a's command: pid %s, was %s", now, was)
+	}
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan = h.mustTopo("plan", "-f", file)
+	if !strings.Contains(plan, "- cni del lab a  # endpoint a/lab") || strings.Contains(plan, "cni add") {
+		t.Errorf("plan of a leaving lab:\n%s", plan)
+	}
+	h.mustTopo("up", "-f", file)
+	if out, ok := h.sh("ip -n cn-a link show eth1; ip link show cni-lab0"); ok {
+		t.Errorf("a's eth1 or lab's bridge stayed:\n%s", out)
+	}
+	if now := pid(); now != was {
+		t.Errorf("leaving lab restarted a's command: pid %s, was %s", now, was)
+	}
+	if got := h.eth0("cn-b"); got != bAddr {
+		t.Errorf("b's address changed: %s, was %s", got, bAddr)
+	}
+	if out, ok := h.sh(in("cn-a", "ping -c1 -W2 b")); !ok {
+		t.Errorf("ping b from a after lab: %s", out)
+	}
+	h.mustTopo("down", "-f", file)
 }

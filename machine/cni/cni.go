@@ -66,13 +66,30 @@ func (k *Kernel) Add(ctx context.Context, o op.CNIAdd) error {
 	}
 	c := k.config(o.Cache)
 	if _, err := c.AddNetworkList(ctx, list, rt); err != nil {
-		if derr := c.DelNetworkList(context.WithoutCancel(ctx), list, rt); derr != nil {
-			err = errors.Join(err, fmt.Errorf("and its DEL, which undoes what the chain did before it failed: %w", derr))
+		err = Explain(err)
+		if derr := k.undoAdd(context.WithoutCancel(ctx), c, list, rt); derr != nil {
+			err = errors.Join(err, fmt.Errorf("and the DEL that undoes what the chain did before it failed: %w", derr))
 		}
 		k.forgetIfEmpty(o.Cache)
-		return fmt.Errorf("network %s, container %s: %w", o.Network, o.Container, Explain(err))
+		return fmt.Errorf("network %s, container %s: %w", o.Network, o.Container, err)
 	}
 	return nil
+}
+
+// undoAdd runs the DEL of each plugin of a chain whose ADD failed, the
+// last first, each on its own: the chain's DEL stops at its first
+// failure, and the plugin that failed its ADD (a bad config) fails its
+// DEL too, which must not keep the plugins before it from theirs.
+func (k *Kernel) undoAdd(ctx context.Context, c *libcni.CNIConfig, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {
+	var errs []error
+	for i := len(list.Plugins) - 1; i >= 0; i-- {
+		one := *list
+		one.Plugins = list.Plugins[i : i+1]
+		if err := c.DelNetworkList(ctx, &one, rt); err != nil && i < len(list.Plugins)-1 {
+			errs = append(errs, Explain(err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Del runs the chain's DEL and drops its cache entry; when it was the
