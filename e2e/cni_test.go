@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/topolab/topo/view"
 )
@@ -219,4 +221,141 @@ func TestCNIDriftAndInPlace(t *testing.T) {
 		t.Errorf("ping b from a after lab: %s", out)
 	}
 	h.mustTopo("down", "-f", file)
+}
+
+// reachByName pings each of names from each namespace of from.
+func (h *host) reachByName(from []string, names ...string) {
+	h.t.Helper()
+	for _, ns := range from {
+		for _, n := range names {
+			if out, ok := h.sh(in(ns, "ping -c1 -W2 "+n)); !ok {
+				h.t.Errorf("ping %s from %s: %s", n, ns, out)
+			}
+		}
+	}
+}
+
+// TestCNIPtp: a chain of Debian's ptp plugin, read from a .conflist file
+// as CNI runtimes read them, gives each container a veth pair to the
+// host and a route through it; the containers reach each other by name,
+// routed by the host, and down leaves no link or route.
+func TestCNIPtp(t *testing.T) {
+	needCNI(t)
+	h := newHost(t)
+	file := writeFile(t, "cp", `name: cp
+networks:
+  p2p:
+    driver: cni
+    cni: {config: 20-p2p.conflist}
+containers:
+  a: {networks: [p2p]}
+  b: {networks: {p2p: {aliases: [bee]}}}
+`)
+	conflist := `{"cniVersion": "1.0.0", "name": "p2p", "plugins": [
+  {"type": "ptp", "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.90.0.0/24"}]]}}]}`
+	if err := os.WriteFile(filepath.Join(filepath.Dir(file), "20-p2p.conflist"), []byte(conflist), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := h.snapshot()
+	h.mustTopo("up", "-f", file)
+	if out := h.mustSh("ip -n cp-a -d link show eth0"); !strings.Contains(out, "veth") {
+		t.Errorf("a's eth0 is no veth:\n%s", out)
+	}
+	if out := h.mustSh("ip route"); strings.Count(out, "10.90.0.") < 2 {
+		t.Errorf("the host has no route to each container:\n%s", out)
+	}
+	h.reachByName([]string{"cp-a"}, "b", "bee")
+	h.reachByName([]string{"cp-b"}, "a")
+	if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after up: exit %d\n%s", code, out)
+	}
+	h.mustTopo("down", "-f", file)
+	if after := h.snapshot(); after != before {
+		t.Errorf("down did not leave the machine as it was:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestCNIMacvlan: a chain of Debian's macvlan plugin on a parent whose
+// other side is a LAN (a namespace of the test's): the containers get
+// addresses of the chain's range, reach each other by name and the
+// LAN's router, which reaches them at their addresses; down leaves the
+// parent as it was.
+func TestCNIMacvlan(t *testing.T) {
+	needCNI(t)
+	h := newHost(t)
+	h.mustSh(lanSetup)
+	file := writeFile(t, "cm", `name: cm
+networks:
+  lan:
+    driver: cni
+    cni:
+      cniVersion: 1.0.0
+      plugins:
+        - { type: macvlan, master: lan0, mode: bridge,
+            ipam: { type: host-local, ranges: [[{ subnet: 192.168.50.0/24, rangeStart: 192.168.50.100, rangeEnd: 192.168.50.120, gateway: 192.168.50.254 }]] } }
+containers:
+  a: {networks: [lan]}
+  b: {networks: [lan]}
+`)
+	before := h.snapshot()
+	h.mustTopo("up", "-f", file)
+	for _, ns := range []string{"cm-a", "cm-b"} {
+		if out := h.mustSh("ip -n " + ns + " -d link show eth0"); !strings.Contains(out, "macvlan mode bridge") {
+			t.Errorf("%s eth0 is no macvlan in bridge mode:\n%s", ns, out)
+		}
+		a := strings.Split(h.eth0(ns), "/")[0]
+		if !strings.HasPrefix(a, "192.168.50.1") {
+			t.Errorf("%s eth0: %s, not in the chain's range", ns, a)
+		}
+		if out, ok := h.sh(in("lanrouter", "ping -c1 -W2 "+a)); !ok {
+			t.Errorf("the LAN's router does not reach %s at %s: %s", ns, a, out)
+		}
+	}
+	h.reachByName([]string{"cm-a"}, "b", "192.168.50.254")
+	h.reachByName([]string{"cm-b"}, "a")
+	h.mustTopo("down", "-f", file)
+	if after := h.snapshot(); after != before {
+		t.Errorf("down did not leave the machine as it was:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestCNIBandwidth: a bridge chain with Debian's bandwidth plugin
+// shapes what enters a container (a tbf on its host end): a bulk TCP
+// transfer into it runs within 25% of ingressRate; down takes the
+// shaping with the attachments.
+func TestCNIBandwidth(t *testing.T) {
+	needCNI(t)
+	h := newHost(t)
+	file := writeFile(t, "cb", `name: cb
+networks:
+  plug:
+    driver: cni
+    cni:
+      cniVersion: 1.0.0
+      plugins:
+        - { type: bridge, bridge: cni-bw0, isGateway: true,
+            ipam: { type: host-local, ranges: [[{ subnet: 10.88.9.0/24 }]] } }
+        - { type: bandwidth, ingressRate: 10000000, ingressBurst: 200000 }
+containers:
+  a: {networks: [plug]}
+  b: {networks: [plug]}
+`)
+	h.mustTopo("up", "-f", file)
+	if out := h.mustSh("tc qdisc show"); !strings.Contains(out, "tbf") {
+		t.Errorf("no tbf on the host ends:\n%s", out)
+	}
+	bAddr := strings.Split(h.eth0("cb-b"), "/")[0]
+	got := h.throughput("cb-b", "cb-a", bAddr, 3*time.Second)
+	if got < 10e6*0.75 || got > 10e6*1.25 {
+		t.Errorf("bulk TCP into b, ingressRate 10 Mbit/s: %.0f bit/s, not within 25%%", got)
+	} else {
+		t.Logf("ingressRate 10000000 bit/s: measured %.0f bit/s", got)
+	}
+	h.mustTopo("down", "-f", file)
+	if out := h.mustSh("tc qdisc show"); strings.Contains(out, "tbf") {
+		t.Errorf("down left the shaping:\n%s", out)
+	}
+	if out, ok := h.sh("ip link show cni-bw0"); ok {
+		t.Errorf("down left the bridge:\n%s", out)
+	}
 }
