@@ -107,22 +107,58 @@ type CNIAttachment struct {
 }
 
 // cniNetwork resolves a CNI network: it has no bridge of topo's, subnet
-// or gateway.
+// or gateway. A bridge its chain names that is topo's bridge of another
+// project, or of another of its networks, is refused: the one that made
+// it removes it at its down, under the other's containers.
 func (ds *desirer) cniNetwork(n *spec.Network, dn *Network) {
 	dn.Bridge = ""
-	dn.CNI = &CNINetwork{Raw: n.CNI.Config}
+	dn.CNI = &CNINetwork{Raw: n.CNI.Config, Bridge: cniBridge(n.CNI.Config)}
+	if l := ds.obs.Host.Link(dn.CNI.Bridge); l != nil && dn.CNI.Bridge != "" {
+		if mk, ok := names.ParseMark(l.Alias); ok && (mk.Project != ds.f.Project || mk.Name != n.Name) {
+			ds.fail(n.CNI.Pos, "network %s: the chain's bridge %s %s; name another bridge in the bridge plugin's bridge:", n.Name, dn.CNI.Bridge, owner(l.Alias))
+		}
+	}
+}
+
+// cniBridge is the bridge of a bridge plugin first in chain ("cni0"
+// when it names none, the plugin's default); "" for other chains.
+func cniBridge(chain []byte) string {
 	var list struct {
 		Plugins []struct {
 			Type   string `json:"type"`
 			Bridge string `json:"bridge"`
 		} `json:"plugins"`
 	}
-	if json.Unmarshal(n.CNI.Config, &list) == nil && len(list.Plugins) > 0 && list.Plugins[0].Type == "bridge" {
-		dn.CNI.Bridge = list.Plugins[0].Bridge
-		if dn.CNI.Bridge == "" {
-			dn.CNI.Bridge = "cni0" // the bridge plugin's default
-		}
+	if json.Unmarshal(chain, &list) != nil || len(list.Plugins) == 0 || list.Plugins[0].Type != "bridge" {
+		return ""
 	}
+	if list.Plugins[0].Bridge == "" {
+		return "cni0"
+	}
+	return list.Plugins[0].Bridge
+}
+
+// checkCNIBridges refuses two CNI networks of a file whose chains' bridge
+// plugins name one bridge: topo makes it for one of them.
+func checkCNIBridges(f *spec.File) []error {
+	var errs []error
+	first := map[string]*spec.Network{}
+	for _, n := range f.Networks {
+		if n.Driver != "cni" || n.CNI == nil {
+			continue
+		}
+		b := cniBridge(n.CNI.Config)
+		if b == "" {
+			continue
+		}
+		if o := first[b]; o != nil {
+			errs = append(errs, &spec.Error{Path: f.Path, Pos: n.CNI.Pos, Msg: fmt.Sprintf(
+				"network %q: its chain's bridge %s is network %q's too (%s): name another bridge in the bridge plugin's bridge:, or put the containers on one network", n.Name, b, o.Name, o.CNI.Pos.Ref(f.Path, n.CNI.Pos))})
+			continue
+		}
+		first[b] = n
+	}
+	return errs
 }
 
 // cniConfig is the conflist topo runs for network n of project: the

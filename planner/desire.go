@@ -198,6 +198,7 @@ func (e *Endpoint) MACOf() net.HardwareAddr {
 // runs it.
 func Check(f *spec.File) error {
 	errs := append(checkDrivers(f), checkPublishes(f)...)
+	errs = append(errs, checkCNIBridges(f)...)
 	bridges := make(map[string]*spec.Network, len(f.Networks))
 	for _, n := range f.Networks {
 		if n.External || driverOf(n.Driver) != (bridge{}) {
