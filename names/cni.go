@@ -29,3 +29,22 @@ func (r Runtime) CNIIPAM(project string) string { return path.Join(r.CNI(project
 func CNIResult(dir, network, id, ifname string) string {
 	return path.Join(dir, "results", network+"-"+id+"-"+ifname)
 }
+
+// IsPluginType says whether s can be a CNI plugin's type as topo runs
+// them: a program's name in the plugin path (letters, digits, '.', '_'
+// and '-', starting with a letter or digit), never a path.
+func IsPluginType(s string) bool {
+	if s == "" || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}

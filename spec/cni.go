@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/topolab/topo/names"
 )
 
 // CNI is a network's plugin chain (driver: cni), as CNI runtimes read a
@@ -143,8 +145,8 @@ func (p *parser) cniPlugins(v *yaml.Node, what string) bool {
 			if typ == "" {
 				p.errorf(it, "%s has no type: name its plugin, as in type: bridge", pw)
 				ok = false
-			} else if strings.ContainsAny(typ, "/\\") || typ == "." || typ == ".." {
-				p.errorf(it, "%s: type %q is not a plugin's name (a program of the plugin path)", pw, clip(typ))
+			} else if !names.IsPluginType(typ) {
+				p.errorf(it, "%s: type %q is not a plugin's name (a program of the plugin path: letters, digits, '.', '_' and '-')", pw, clip(typ))
 				ok = false
 			}
 		}
@@ -173,7 +175,7 @@ func cniProblem(list map[string]any) string {
 	for i, pl := range plugins {
 		m, _ := pl.(map[string]any)
 		t, _ := m["type"].(string)
-		if t == "" || strings.ContainsAny(t, "/\\") || t == "." || t == ".." {
+		if !names.IsPluginType(t) {
 			return fmt.Sprintf("plugins[%d] has no type, or one that is not a plugin's name", i)
 		}
 	}

@@ -7,17 +7,25 @@
 package cni
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
@@ -41,15 +49,60 @@ func New(rt names.Runtime) *Kernel {
 }
 
 func (k *Kernel) config(cache string) *libcni.CNIConfig {
-	return libcni.NewCNIConfigWithCacheDir(k.Path, cache, nil)
+	return libcni.NewCNIConfigWithCacheDir(k.Path, cache, &execer{DefaultExec: invoke.DefaultExec{RawExec: &invoke.RawExec{}, PluginDecoder: version.PluginDecoder{}}})
 }
 
-func runtimeConf(o op.CNIAdd) (*libcni.RuntimeConf, error) {
+// runtimeConf is what the chain runs with for o; it refuses a cache that
+// is not a project's CNI folder of the runtime root (a DEL may remove
+// it).
+func (k *Kernel) runtimeConf(o op.CNIAdd) (*libcni.RuntimeConf, error) {
+	if c := filepath.Clean(o.Cache); filepath.Base(c) != "cni" || filepath.Dir(filepath.Dir(c)) != filepath.Clean(k.Runtime.Root) {
+		return nil, fmt.Errorf("network %s: cache %s is not a project's CNI folder under %s", o.Network, o.Cache, k.Runtime.Root)
+	}
 	p, err := names.NetnsPath(o.NS)
 	if err != nil {
 		return nil, err
 	}
 	return &libcni.RuntimeConf{ContainerID: o.NS, NetNS: p, IfName: o.IfName}, nil
+}
+
+// execer runs plugins as libcni's own does, but an ADD or CHECK dies
+// with topo: a topo killed in the middle of a chain's ADD leaves no
+// plugin running on beside the recovery that undoes it with DEL. A DEL
+// is left to finish: one cut short can lose what it had still to remove
+// (Debian's bridge plugin finds its NAT rules from the interface it
+// deleted first), and DEL again is harmless.
+type execer struct{ invoke.DefaultExec }
+
+func (e *execer) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	c := exec.CommandContext(ctx, pluginPath)
+	c.Env, c.Stdin, c.Stdout, c.Stderr = environ, bytes.NewReader(stdin), &stdout, &stderr
+	if !slices.Contains(environ, "CNI_COMMAND=DEL") {
+		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
+	// Pdeathsig follows the thread that forked, not the process: the
+	// thread stays until the plugin ends.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := c.Run(); err != nil {
+		return nil, pluginError(err, stdout.Bytes(), stderr.Bytes())
+	}
+	return stdout.Bytes(), nil
+}
+
+// pluginError is a failed plugin's error as CNI's spec has it print it
+// (a JSON types.Error on stdout), or what it wrote otherwise.
+func pluginError(err error, stdout, stderr []byte) error {
+	e := &types.Error{}
+	switch {
+	case len(stdout) > 0 && json.Unmarshal(stdout, e) == nil && e.Msg != "":
+	case len(stderr) > 0:
+		e.Msg = fmt.Sprintf("netplugin failed: %q", stderr)
+	default:
+		e.Msg = fmt.Sprintf("netplugin failed with no error message: %v", err)
+	}
+	return e
 }
 
 // Add runs the chain's ADD. A chain that fails halfway is undone with
@@ -60,7 +113,7 @@ func (k *Kernel) Add(ctx context.Context, o op.CNIAdd) error {
 	if err != nil {
 		return fmt.Errorf("network %s: the chain's config: %w", o.Network, err)
 	}
-	rt, err := runtimeConf(o)
+	rt, err := k.runtimeConf(o)
 	if err != nil {
 		return err
 	}
@@ -100,7 +153,7 @@ func (k *Kernel) Del(ctx context.Context, o op.CNIDel) error {
 	if err != nil {
 		return fmt.Errorf("network %s: the chain's config: %w", o.Network, err)
 	}
-	rt, err := runtimeConf(op.CNIAdd(o))
+	rt, err := k.runtimeConf(op.CNIAdd(o))
 	if err != nil {
 		return err
 	}
