@@ -223,7 +223,27 @@ func TestCNIDriftAndInPlace(t *testing.T) {
 	if out, ok := h.sh(in("cn-a", "ping -c1 -W2 b")); !ok {
 		t.Errorf("ping b from a after lab: %s", out)
 	}
+
+	// Another chain (its bridge renamed): every attachment is made
+	// again on the new bridge, and the old bridge goes.
+	if err := os.WriteFile(file, []byte(strings.Replace(src, "cni-plug0", "cni-plug1", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.mustTopo("up", "-f", file)
+	if out, ok := h.sh("ip link show cni-plug0"); ok {
+		t.Errorf("the old bridge stayed:\n%s", out)
+	}
+	if out := h.mustSh("ip -o link show master cni-plug1 | wc -l"); strings.TrimSpace(out) != "2" {
+		t.Errorf("cni-plug1 has %s ports, want 2", out)
+	}
+	h.reachByName([]string{"cn-a"}, "b")
+	if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after the new chain: exit %d\n%s", code, out)
+	}
 	h.mustTopo("down", "-f", file)
+	if out, ok := h.sh("ip link show cni-plug1"); ok {
+		t.Errorf("down left the bridge:\n%s", out)
+	}
 }
 
 // reachByName pings each of names from each namespace of from.

@@ -189,13 +189,20 @@ func (d *differ) cniConfig(n *Network) string {
 // of its name, marked as the network's so that it goes with it; the
 // plugin gives it its addresses, which topo leaves alone. A bridge the
 // host had is the plugin's to join, never changed by topo.
+//
+// The bridge topo made for the chain before, when the chain now names
+// another (or none), goes, after the DELs of the attachments on it.
 func (cniDriver) network(d *differ, n *Network, have *state.Link) {
-	b := n.CNI.Bridge
+	b, ref := n.CNI.Bridge, op.Network(n.Name)
+	mk := names.NewMark(d.project, names.KindNetwork, n.Name)
+	if have != nil && have.Name != b {
+		d.add(destroy(ref, op.LinkDel{Link: have.Name, Mark: mk}, op.BridgeAdd{Link: have.Name, MTU: keptMTU(have), Mark: mk}))
+		have = nil
+	}
 	if b == "" || have != nil || d.obs.Host.Link(b) != nil {
 		return
 	}
-	mk := names.NewMark(d.project, names.KindNetwork, n.Name)
-	d.add(create(op.Network(n.Name), op.BridgeAdd{Link: b, Mark: mk}, op.LinkDel{Link: b, Mark: mk}))
+	d.add(create(ref, op.BridgeAdd{Link: b, Mark: mk}, op.LinkDel{Link: b, Mark: mk}))
 }
 
 // A CNI network has no endpoints of topo's: its attachments are the
@@ -269,16 +276,16 @@ func (d *differ) cniAddKeys() []op.Key {
 	return out
 }
 
-// observedCNI is the attachment the kernel holds for a container's on
-// network, when its CHECK passes and no ADD of the plan makes it again;
+// observedCNI is the kernel's attachment to network of namespace ns on
+// ifname, when its CHECK passes and no ADD of the plan makes it again;
 // nil otherwise.
-func (d *differ) observedCNI(ns string, a *CNIAttachment) *state.CNIAttachment {
-	if d.cniAdded[cniKey(a.Network, ns, a.IfName)] {
+func (d *differ) observedCNI(network, ns, ifname string) *state.CNIAttachment {
+	if d.cniAdded[cniKey(network, ns, ifname)] {
 		return nil
 	}
 	for i := range d.obs.CNI {
 		o := &d.obs.CNI[i]
-		if o.Network == a.Network && o.ID == ns && o.IfName == a.IfName && o.Check == "" {
+		if o.Network == network && o.ID == ns && o.IfName == ifname && o.Check == "" {
 			return o
 		}
 	}
@@ -289,26 +296,6 @@ func (d *differ) observedCNI(ns string, a *CNIAttachment) *state.CNIAttachment {
 // are the chain's.
 func (c *Container) cniIfName(dev string) bool {
 	return slices.ContainsFunc(c.CNI, func(a *CNIAttachment) bool { return a.IfName == dev })
-}
-
-// CNIAddrs are the addresses the kernel's cached result gives a
-// container's attachment to network, for ps, inspect and graph; nil when
-// there is none.
-func CNIAddrs(obs *state.Snapshot, c *Container, network string) []string {
-	if obs == nil {
-		return nil
-	}
-	for _, a := range c.CNI {
-		if a.Network != network {
-			continue
-		}
-		for _, o := range obs.CNI {
-			if o.Network == network && o.ID == c.NS && o.IfName == a.IfName {
-				return o.Addrs
-			}
-		}
-	}
-	return nil
 }
 
 // cniHosts are the hosts files of want (by path) whose container has CNI
@@ -337,7 +324,7 @@ func (d *differ) cniHosts(m *Model, want map[string]string) map[string]op.HostsW
 func (d *differ) hostsWrite(ref op.Ref, hw op.HostsWrite, old string, exists bool) {
 	known := true
 	filled := hw.Filled(func(l op.CNIHostsLine) []string {
-		o := d.observedCNI(l.ID, &CNIAttachment{Network: l.Network, IfName: l.IfName})
+		o := d.observedCNI(l.Network, l.ID, l.IfName)
 		if o == nil {
 			known = false
 			return nil
