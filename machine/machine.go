@@ -183,6 +183,22 @@ type Processes interface {
 	ObserveResolver(project string) (*state.Resolver, error)
 }
 
+// CNI runs CNI plugin chains (package machine/cni): an ADD or DEL of a
+// container's attachment, and the project's attachments as the cache
+// of their ADDs records them, each with its chain's CHECK.
+type CNI interface {
+	// Add runs the chain's ADD; one that fails has changed nothing (its
+	// DEL undid what it did) and says the plugin's message and code.
+	Add(ctx context.Context, o op.CNIAdd) error
+	// Del runs its DEL; an attachment that is gone is success.
+	Del(ctx context.Context, o op.CNIDel) error
+	// Observe reads project's attachments.
+	Observe(ctx context.Context, project string) ([]state.CNIAttachment, error)
+	// Addrs are the addresses (CIDR) of the interface of an attachment
+	// that its cached result gives; none when it has no result.
+	Addrs(l op.CNIHostsLine) []string
+}
+
 // Mechanisms is a Machine made of its mechanisms.
 type Mechanisms struct {
 	Links Links
@@ -192,6 +208,7 @@ type Mechanisms struct {
 	Sysctls   Sysctls
 	Files     Files
 	Processes Processes
+	CNI       CNI
 }
 
 var _ Machine = (*Mechanisms)(nil)
@@ -297,6 +314,12 @@ func (m *Mechanisms) apply(ctx context.Context, o op.Operation) error {
 		return wait()
 	case op.ResolverReload:
 		return m.Processes.ResolverReload(o.Project)
+	case op.CNIAdd:
+		return m.CNI.Add(ctx, o)
+	case op.CNIDel:
+		return m.CNI.Del(ctx, o)
+	case op.HostsWrite:
+		return m.Files.Write(op.FileWrite{NS: o.NS, Path: o.Path, Content: o.Filled(m.CNI.Addrs)})
 	case op.ProcStart:
 		return m.Processes.Start(o)
 	case op.ProcStop:
@@ -318,7 +341,7 @@ func (m *Mechanisms) firewallOf(f firewall.Family) Firewall {
 // could be in the way of.
 func whileTearingDown(o op.Operation) bool {
 	switch o.(type) {
-	case op.NetnsDel, op.LinkDel, op.FdbDel, op.NeighDel, op.FileDel, op.FirewallBatch, op.ProcStop, op.RecordsDel, op.ResolverStop, op.ResolverReload:
+	case op.NetnsDel, op.LinkDel, op.CNIDel, op.FdbDel, op.NeighDel, op.FileDel, op.FirewallBatch, op.ProcStop, op.RecordsDel, op.ResolverStop, op.ResolverReload:
 		return true
 	}
 	return false

@@ -97,6 +97,11 @@ func (m *Mechanisms) Observe(ctx context.Context, project string) (*state.Snapsh
 	if snap.Ports, err = m.observePorts(); err != nil {
 		return nil, fmt.Errorf("read host ports: %w", err)
 	}
+	if m.CNI != nil {
+		if snap.CNI, err = m.CNI.Observe(ctx, project); err != nil {
+			return nil, err
+		}
+	}
 	snap.Nameservers = m.Files.Nameservers()
 	snap.MachineID = m.Files.MachineID()
 	if snap.Resolver, err = m.Processes.ObserveResolver(project); err != nil {

@@ -16,6 +16,7 @@ func RecordsKey(project string) Key  { return Key("records:" + project) }
 func ResolverKey(project string) Key { return Key("resolver:" + project) }
 func SysctlKey(ns, key string) Key   { return Key("sysctl:" + ns + "/" + key) }
 func ProcKey(pidFile string) Key     { return Key("proc:" + pidFile) }
+func CNIKey(network, ns string) Key  { return Key("cni:" + network + "/" + ns) }
 func netnsNeed(ns string) []Key      { return keysIf(ns != "", NetnsKey(ns)) }
 
 func keysIf(ok bool, keys ...Key) []Key {
@@ -38,11 +39,15 @@ func Provides(o Operation) []Key {
 		return []Key{LinkKey(o.NS, o.Link), LinkKey(o.PeerNS, o.Peer)}
 	case MacvlanAdd:
 		return []Key{LinkKey(o.NS, o.Link)}
+	case CNIAdd:
+		return []Key{CNIKey(o.Network, o.NS)}
 	case AddrAdd:
 		return []Key{AddrKey(o.NS, o.Link)}
 	case Sysctl:
 		return []Key{SysctlKey(o.NS, o.Key)}
 	case FileWrite:
+		return []Key{FileKey(o.Path)}
+	case HostsWrite:
 		return []Key{FileKey(o.Path)}
 	case RecordsWrite:
 		return []Key{RecordsKey(o.Project)}
@@ -82,6 +87,10 @@ func Needs(o Operation) []Key {
 	case MacvlanAdd:
 		// The parent is the host's: no step makes it.
 		return netnsNeed(o.NS)
+	case CNIAdd:
+		return netnsNeed(o.NS)
+	case CNIDel:
+		return []Key{CNIKey(o.Network, o.NS)}
 	case LinkDel:
 		return []Key{LinkKey(o.NS, o.Link)}
 	case LinkSetMAC:
@@ -137,6 +146,8 @@ func Removes(o Operation) []Key {
 	switch o := o.(type) {
 	case NetnsDel:
 		return []Key{NetnsKey(o.NS)}
+	case CNIDel:
+		return []Key{CNIKey(o.Network, o.NS)}
 	case LinkDel:
 		return []Key{LinkKey(o.NS, o.Link)}
 	case AddrDel:

@@ -61,6 +61,10 @@ func everyOp() []op.Operation {
 		op.FdbDel{Link: "vx1", MAC: mac, Dst: netip.MustParseAddr("192.0.2.12")},
 		op.NeighAdd{Link: "vx1", Addr: netip.MustParseAddr("10.0.0.2"), MAC: mac},
 		op.NeighDel{Link: "vx1", Addr: netip.MustParseAddr("10.0.0.2"), MAC: mac},
+		op.CNIAdd{Network: "plug", Container: "a", NS: "p-a", IfName: "eth1", Config: `{"cniVersion":"1.0.0"}`, Cache: "/run/topo/p/cni"},
+		op.CNIDel{Network: "plug", Container: "a", NS: "p-a", IfName: "eth1", Config: `{"cniVersion":"1.0.0"}`, Cache: "/run/topo/p/cni"},
+		op.HostsWrite{NS: "p-a", Path: "/etc/netns/p-a/hosts", Content: "127.0.0.1\tlocalhost\n",
+			CNI: []op.CNIHostsLine{{Cache: "/run/topo/p/cni", Network: "plug", ID: "p-a", IfName: "eth1", Names: "a"}}},
 	}
 }
 

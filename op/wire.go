@@ -76,6 +76,11 @@ type wire struct {
 	Local  string `json:"local,omitempty"`
 	Port   int    `json:"port,omitempty"`
 	Remote string `json:"remote,omitempty"`
+	// Network and Container name a CNI attachment (cni.go).
+	Network   string `json:"network,omitempty"`
+	Container string `json:"container,omitempty"`
+	// Hosts are a hosts-write's lines of CNI attachments' addresses.
+	Hosts []CNIHostsLine `json:"hosts,omitempty"`
 }
 
 // registry makes each operation from its wire form, by name.

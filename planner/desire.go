@@ -73,6 +73,8 @@ type Network struct {
 	// Overlay is what an overlay network has beyond a bridge; nil for
 	// other drivers.
 	Overlay *Overlay
+	// CNI is a CNI network's chain (cni.go); nil for other drivers.
+	CNI *CNINetwork
 }
 
 // LinkMTU is the MTU the network's bridge and veth ends have.
@@ -89,6 +91,9 @@ type Container struct {
 	NS        string
 	Mode      spec.Mode
 	Endpoints []*Endpoint
+	// CNI are its attachments to CNI networks, whose interfaces the
+	// chains make (cni.go).
+	CNI []*CNIAttachment
 	// Hostname is the file's hostname (the name by default); the embedded
 	// DNS answers to it, as to the name.
 	Hostname string
@@ -193,6 +198,7 @@ func (e *Endpoint) MACOf() net.HardwareAddr {
 // runs it.
 func Check(f *spec.File) error {
 	errs := append(checkDrivers(f), checkPublishes(f)...)
+	errs = append(errs, checkCNIBridges(f)...)
 	bridges := make(map[string]*spec.Network, len(f.Networks))
 	for _, n := range f.Networks {
 		if n.External || driverOf(n.Driver) != (bridge{}) {
@@ -312,6 +318,8 @@ func (ds *desirer) networks() {
 			ds.externalNetwork(n, dn)
 		case n.Driver == "macvlan":
 			ds.macvlanNetwork(n, dn)
+		case n.Driver == "cni":
+			ds.cniNetwork(n, dn)
 		case n.Subnet.IsValid():
 			if owner := overlapsForeign(obs, f.Project, n.Subnet); owner != "" {
 				ds.fail(n.SubnetPos, "network %s: subnet %s overlaps %s; choose another subnet", n.Name, n.Subnet, owner)
@@ -326,7 +334,7 @@ func (ds *desirer) networks() {
 	// a configured subnet, the address never chooses the subnet: the
 	// pick is the same with or without it.
 	for i, dn := range m.Networks {
-		if !dn.Subnet.IsValid() && f.Networks[i].IPv4() {
+		if !dn.Subnet.IsValid() && f.Networks[i].IPv4() && dn.CNI == nil {
 			if p, ok := current[dn.Name]; ok && !overlapsAny(p, m.Networks) {
 				dn.Subnet = p
 				ds.picked[dn.Name] = "the subnet its bridge " + dn.Bridge + " has"
@@ -334,8 +342,8 @@ func (ds *desirer) networks() {
 		}
 	}
 	for i, dn := range m.Networks {
-		if dn.Subnet.IsValid() || !f.Networks[i].IPv4() {
-			continue
+		if dn.Subnet.IsValid() || !f.Networks[i].IPv4() || dn.CNI != nil {
+			continue // IPv6 only, or a CNI network, whose addresses are its chain's
 		}
 		taken := append([]netip.Prefix(nil), used...)
 		for _, other := range m.Networks {
@@ -373,7 +381,7 @@ func (ds *desirer) containers() {
 	alloc := map[string]*ipam.Allocator{}
 	for i, dn := range ds.m.Networks {
 		if !dn.Subnet.IsValid() {
-			continue // IPv6 only: addresses6 gives its addresses
+			continue // IPv6 only (addresses6 gives its addresses), or CNI (its chain)
 		}
 		a := ipam.NewAllocator(dn.Subnet)
 		if n := f.Networks[i]; n.IPRange.IsValid() {
@@ -473,6 +481,10 @@ func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator
 	gwPriority, gw6Priority := 0, 0
 	for i, a := range c.Networks {
 		dn := ds.nets[a.Network]
+		if dn.CNI != nil {
+			dc.CNI = append(dc.CNI, &CNIAttachment{Network: a.Network, IfName: cmp.Or(a.IfName, names.IfName(i)), Aliases: a.Aliases})
+			continue
+		}
 		ep := &Endpoint{
 			Network:  a.Network,
 			Driver:   dn.Driver,

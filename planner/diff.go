@@ -147,6 +147,8 @@ type differ struct {
 	// linksGone are the links (by mark name) that go with their
 	// namespaces, whose undo rebuilds them (links.go).
 	linksGone map[string]bool
+	// cniAdded are the CNI attachments the plan adds (cni.go).
+	cniAdded map[string]bool
 }
 
 // observedEndpoint is what the kernel holds of one endpoint mark.
@@ -289,6 +291,7 @@ func (d *differ) model(m *Model) {
 			d.container(c, kept, routeGone[c.NS])
 		}
 	}
+	d.cniAttachments(m)
 	d.links(m)
 	for _, c := range m.Containers {
 		if c.OwnsNamespace() {
@@ -365,9 +368,12 @@ func (d *differ) namespacesGone(rebuild map[string][]op.Step) {
 // forwarding for those of them with IPv6, recording the value each had
 // for the last project's down.
 func (d *differ) forwarding(m *Model) {
-	// A macvlan's traffic is the LAN's, not routed by the host.
+	// A macvlan's traffic is the LAN's, not routed by the host. A CNI
+	// chain's bridge (isGateway) and ptp plugins turn ip_forward on
+	// themselves: topo does it first, so that it is recorded, rolled
+	// back and put back at the last down as its own.
 	routed := func(n *Network) bool { return !n.Internal && n.Driver.firewalled() }
-	d.forwardingOf(names.IPForward, slices.ContainsFunc(m.Networks, routed))
+	d.forwardingOf(names.IPForward, slices.ContainsFunc(m.Networks, func(n *Network) bool { return routed(n) || n.CNI != nil }))
 	d.forwardingOf(names.IPv6Forward, slices.ContainsFunc(m.Networks, func(n *Network) bool { return routed(n) && n.Subnet6.IsValid() }))
 }
 
@@ -596,10 +602,11 @@ func (d *differ) defaultRouteOf(c *Container, ns *state.Namespace, gone bool, ds
 	var have *state.Route
 	if ns != nil {
 		for i := range ns.Routes {
-			// A file's default route (topo's protocol) is its routes'.
-			// One the plan deletes with its link's addresses (gone) is
-			// added again; one through another link stays.
-			if ns.Routes[i].Dst == op.DstString(dst) && !ns.Routes[i].Topo && !(gone && d.routesGone[routeID(c.NS, ns.Routes[i])]) {
+			// A file's default route (topo's protocol) is its routes',
+			// one through a CNI interface its chain's. One the plan
+			// deletes with its link's addresses (gone) is added again;
+			// one through another link stays.
+			if ns.Routes[i].Dst == op.DstString(dst) && !ns.Routes[i].Topo && !c.cniIfName(ns.Routes[i].Dev) && !(gone && d.routesGone[routeID(c.NS, ns.Routes[i])]) {
 				have = &ns.Routes[i]
 			}
 		}

@@ -54,13 +54,33 @@ const hostsDefaults = "127.0.0.1\tlocalhost\n" +
 func hosts(project string, inNS []*Container) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by topo for project %s.\n%s", project, hostsDefaults)
-	var names []string
 	owner := nsOwner(inNS)
 	if owner != nil {
 		for _, h := range owner.ExtraHosts {
 			fmt.Fprintf(&b, "%s\t%s\n", h.Addr, h.Name)
 		}
 	}
+	names := hostsNames(inNS)
+	if owner == nil || len(names) == 0 {
+		return b.String()
+	}
+	if len(owner.Endpoints) == 0 && len(owner.CNI) == 0 {
+		// No network: the names still resolve, to loopback, as Debian
+		// gives the host's own name.
+		fmt.Fprintf(&b, "127.0.1.1\t%s\n", strings.Join(names, " "))
+	}
+	for _, e := range owner.Endpoints {
+		for _, a := range e.Addrs() {
+			fmt.Fprintf(&b, "%s\t%s\n", a.Addr(), strings.Join(names, " "))
+		}
+	}
+	return b.String()
+}
+
+// hostsNames are the names a hosts file gives the addresses of a
+// namespace whose containers are inNS.
+func hostsNames(inNS []*Container) []string {
+	var names []string
 	for _, c := range inNS {
 		fqdn := ""
 		if c.Domainname != "" {
@@ -73,20 +93,7 @@ func hosts(project string, inNS []*Container) string {
 			}
 		}
 	}
-	if owner == nil || len(names) == 0 {
-		return b.String()
-	}
-	if len(owner.Endpoints) == 0 {
-		// No network: the names still resolve, to loopback, as Debian
-		// gives the host's own name.
-		fmt.Fprintf(&b, "127.0.1.1\t%s\n", strings.Join(names, " "))
-	}
-	for _, e := range owner.Endpoints {
-		for _, a := range e.Addrs() {
-			fmt.Fprintf(&b, "%s\t%s\n", a.Addr(), strings.Join(names, " "))
-		}
-	}
-	return b.String()
+	return names
 }
 
 // Records is the records document of the model's embedded DNS, or nil when
@@ -117,6 +124,13 @@ func Records(m *Model) *records.Document {
 					m.Addr6 = e.Addr6.Addr()
 				}
 				n.Members = append(n.Members, m)
+			}
+		}
+		for _, a := range c.CNI {
+			ns.Networks = append(ns.Networks, a.Network)
+			if n := nets[a.Network]; n != nil {
+				n.Members = append(n.Members, records.Member{Container: c.Name, Names: dnsNames(c, &Endpoint{Aliases: a.Aliases}),
+					CNI: &records.CNIRef{Network: a.Network, ID: c.NS, IfName: a.IfName}})
 			}
 		}
 		d.Namespaces = append(d.Namespaces, ns)
@@ -162,13 +176,13 @@ func (d *differ) dns(m *Model) {
 			}
 		}
 	}
-	d.files(want, owner)
+	d.files(want, owner, d.cniHosts(m, want))
 	d.resolver(m, doc)
 }
 
 // files plans the DNS files of the project's namespaces: want by path,
 // each for the container owner names.
-func (d *differ) files(want, owner map[string]string) {
+func (d *differ) files(want, owner map[string]string, cni map[string]op.HostsWrite) {
 	// Files of namespaces (or names) the file no longer has.
 	for _, p := range sortedKeys(d.obs.Files) {
 		if _, ok := want[p]; ok {
@@ -181,6 +195,10 @@ func (d *differ) files(want, owner map[string]string) {
 		ns := names.NetnsOfFile(p)
 		ref := op.Container(owner[p])
 		old, ok := d.obs.Files[p]
+		if hw, isCNI := cni[p]; isCNI {
+			d.hostsWrite(ref, hw, old, ok)
+			continue
+		}
 		switch {
 		case !ok:
 			d.add(create(ref, op.FileWrite{NS: ns, Path: p, Content: want[p]}, op.FileDel{NS: ns, Path: p}))
@@ -209,6 +227,7 @@ func (d *differ) resolver(m *Model, doc *records.Document) {
 	}
 	content := string(records.Encode(doc))
 	current := r.Records
+	adds := d.cniAddKeys()
 	if inter, ok := d.detach(m, r); ok {
 		// The resolver's sockets keep a deleted namespace alive, and a
 		// namespace made again by a rollback would have none: so the
@@ -223,10 +242,12 @@ func (d *differ) resolver(m *Model, doc *records.Document) {
 		if current == "" {
 			s = create(op.Resolver, op.RecordsWrite{Project: p, Content: content}, op.RecordsDel{Project: p})
 		}
-		// The resolver listens in each namespace of the document.
+		// The resolver listens in each namespace of the document, and
+		// reads the results of the CNI attachments it names.
 		for _, ns := range doc.Namespaces {
 			s.Needs = append(s.Needs, op.NetnsKey(ns.Name))
 		}
+		s.Needs = append(s.Needs, adds...)
 		d.add(s)
 	}
 	switch {
@@ -237,6 +258,12 @@ func (d *differ) resolver(m *Model, doc *records.Document) {
 		// Current records on disk, but the resolver serves others, or
 		// misses a namespace (one made again since it listened): stale.
 		d.add(change(op.Resolver, op.ResolverReload{Project: p}, op.ResolverReload{Project: p}))
+	case len(adds) > 0 && current == content:
+		// The records name CNI attachments whose results the plan
+		// makes again: the resolver reads them anew.
+		s := change(op.Resolver, op.ResolverReload{Project: p}, op.ResolverReload{Project: p})
+		s.Needs = adds
+		d.add(s)
 	}
 }
 

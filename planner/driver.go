@@ -72,11 +72,6 @@ func checkDrivers(f *spec.File) []error {
 			continue
 		}
 		if n.Driver != "" {
-			if n.Driver == "cni" {
-				errs = append(errs, &spec.Error{Path: f.Path, Pos: n.DriverPos, Msg: fmt.Sprintf(
-					"network %q: driver \"cni\" is not supported yet: topo has %s", n.Name, strings.Join(driverNames(), ", "))})
-				continue
-			}
 			if _, ok := drivers[n.Driver]; !ok {
 				errs = append(errs, &spec.Error{Path: f.Path, Pos: n.DriverPos, Msg: fmt.Sprintf(
 					"network %q: driver %q is not supported: topo has %s; write one of them or leave driver out", n.Name, n.Driver, strings.Join(driverNames(), ", "))})

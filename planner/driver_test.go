@@ -18,7 +18,7 @@ networks:
     driver_opts: {com.docker.network.bridge.name: docker1}
   c: {}
 `)
-	want := `/lab/topo.yaml:4:13: network "a": driver "weave" is not supported: topo has bridge, macvlan, overlay; write one of them or leave driver out
+	want := `/lab/topo.yaml:4:13: network "a": driver "weave" is not supported: topo has bridge, cni, macvlan, overlay; write one of them or leave driver out
 /lab/topo.yaml:7:5: network "b": driver_opts "com.docker.network.bridge.name": the bridge driver takes no options`
 	if err := planner.Check(f); err == nil || err.Error() != want {
 		t.Errorf("Check:\n%v\nwant:\n%s", err, want)

@@ -85,12 +85,11 @@ func (ds *desirer) addresses6() {
 	var todo []pendingAddr
 	for i, c := range f.Containers {
 		dc := ds.m.Containers[i]
-		for j, a := range c.Networks {
-			al, dn := alloc[a.Network], ds.nets[a.Network]
-			if al == nil || j >= len(dc.Endpoints) {
+		for _, a := range c.Networks {
+			al, dn, ep := alloc[a.Network], ds.nets[a.Network], dc.Endpoint(a.Network)
+			if al == nil || ep == nil {
 				continue
 			}
-			ep := dc.Endpoints[j]
 			if !a.IPv6.IsValid() {
 				todo = append(todo, pendingAddr{ep, names.Endpoint(c.Name, a.Network)})
 				continue

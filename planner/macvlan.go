@@ -260,9 +260,13 @@ func checkPublishes(f *spec.File) []error {
 		if n == nil || driverOf(n.Driver).firewalled() {
 			continue
 		}
+		why := "whose containers are reached at their own address on the LAN, not through the host's"
+		if n.Driver == "cni" {
+			why = "whose chain makes its own rules (CNI's portmap plugin publishes ports)"
+		}
 		errs = append(errs, &spec.Error{Path: f.Path, Pos: c.Ports[0].Pos, Msg: fmt.Sprintf(
-			"container %q: ports: its publishes would go to network %q, a %s network, whose containers are reached at their own address on the LAN, not through the host's: remove ports, or attach the container to a bridge network first",
-			c.Name, n.Name, n.Driver)})
+			"container %q: ports: its publishes would go to network %q, a %s network, %s: remove ports, or attach the container to a bridge network first",
+			c.Name, n.Name, n.Driver, why)})
 	}
 	return errs
 }

@@ -103,7 +103,7 @@ func rankOf(s *op.Step) rank {
 		return rankBridgeSet
 	case op.FdbAdd, op.FdbDel, op.NeighAdd, op.NeighDel:
 		return rankBridgeAddr
-	case op.VethAdd:
+	case op.VethAdd, op.CNIAdd, op.CNIDel:
 		return rankVeth
 	case op.MacvlanAdd:
 		if onNetwork {
@@ -132,6 +132,8 @@ func rankOf(s *op.Step) rank {
 			return rankFirewallGone
 		}
 		return rankFirewall
+	case op.HostsWrite:
+		return rankDNSFiles
 	case op.RecordsWrite, op.RecordsDel:
 		return rankDNSFiles
 	case op.ResolverStart, op.ResolverStop, op.ResolverReload:

@@ -51,6 +51,7 @@ func Run(dir string, up Upstream, logger *log.Logger) error {
 			st.Errors = append(st.Errors, err.Error())
 			logger.Printf("load %d: %v", st.Generation, err)
 		} else {
+			FillCNI(d, dir, tree.ReadFile)
 			checks.Load(d.Health)
 			served, errs := s.Load(d)
 			errs = append(errs, px.Load(d.Proxies)...)

@@ -48,6 +48,9 @@ func NewStore(d *records.Document) *Store {
 	for _, n := range d.Networks {
 		ix := &netIndex{name: strings.ToLower(n.Name), byName: map[string][]netip.Addr{}, byName6: map[string][]netip.Addr{}, ptr: map[netip.Addr]string{}}
 		for _, m := range n.Members {
+			if !m.Addr.IsValid() && !m.Addr6.IsValid() {
+				continue // a CNI attachment without a result yet
+			}
 			seen := map[string]bool{}
 			for _, name := range m.Names {
 				name = canonical(name)

@@ -77,6 +77,9 @@ func (p *parser) networkDone(nw *Network, what string, name *yaml.Node) {
 	if name != nil && !nw.External {
 		p.errorf(name, "%s: name: is the host bridge of an external network: add external: true, or remove name (topo names its own bridges br-<hash>)", what)
 	}
+	if nw.CNI != nil && nw.Driver != "cni" {
+		p.add(nw.CNI.Pos, "%s: cni: is the plugin chain of a CNI network: add driver: cni, or remove cni", what)
+	}
 	if nw.External && nw.ExternalName == "" {
 		nw.ExternalName = nw.Name
 	}

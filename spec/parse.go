@@ -58,7 +58,7 @@ func Parse(path string, data []byte) (*File, error) {
 var validKeys = map[string][]string{
 	"file":       {"name", "hosts", "networks", "containers", "links"},
 	"host":       {"address"},
-	"network":    {"driver", "driver_opts", "subnet", "gateway", "ip_range", "internal", "mtu", "enable_ipv6", "enable_ipv4", "external", "name", "vni"},
+	"network":    {"driver", "driver_opts", "subnet", "gateway", "ip_range", "internal", "mtu", "enable_ipv6", "enable_ipv4", "external", "name", "vni", "cni"},
 	"container":  append([]string{"hostname", "host", "networks", "network_mode", "ports", "command", "user", "cap_add", "cap_drop", "privileged", "routes", "sysctls"}, runtimeKeys...),
 	"attachment": {"aliases", "ipv4_address", "ipv6_address", "interface_name", "mac_address", "impairment"},
 	"link":       {"endpoints", "mtu", "impairment"},
@@ -311,6 +311,8 @@ func (p *parser) network(nw *Network, n *yaml.Node) {
 			p.externalName(nw, e.val, what)
 		case "vni":
 			p.vni(nw, e.val, what)
+		case "cni":
+			p.cni(nw, e, what)
 		default:
 			p.unknownKey(e.key, "network", "in "+what)
 		}

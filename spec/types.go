@@ -114,6 +114,9 @@ type Network struct {
 	// (names.VNI derives it).
 	VNI    int
 	VNIPos Pos
+	// CNI is the plugin chain of a driver: cni network (cni.go); nil
+	// for other drivers.
+	CNI *CNI
 	// Implicit marks the "default" network that topo adds on demand.
 	Implicit bool
 }

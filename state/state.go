@@ -40,6 +40,9 @@ type Snapshot struct {
 	MachineID string `json:"machine_id,omitempty"`
 	// Resolver is the project's DNS resolver; nil when it has none.
 	Resolver *Resolver `json:"resolver,omitempty"`
+	// CNI are the project's CNI attachments, sorted by network, ID and
+	// interface (cni.go).
+	CNI []CNIAttachment `json:"cni,omitempty"`
 	// Files are the project's files under /etc/netns/NS/ (resolv.conf,
 	// hosts) of its namespaces, by path.
 	Files map[string]string `json:"files,omitempty"`

@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -232,6 +233,28 @@ func (t *trust) check(o op.Operation) error {
 		return nil
 	case op.ProcStart:
 		return t.refuse("recovery starts no command read back from a journal (%s); the next up starts the file's", op.ShellJoin(o.Argv))
+	case op.CNIAdd:
+		if err := t.cni(o); err != nil {
+			return err
+		}
+		return t.namespace(o.NS)
+	case op.CNIDel:
+		// Its namespace may be gone (deleted by hand, or by the rest of
+		// the rollback): DEL then releases what the chain holds outside.
+		if err := t.cni(op.CNIAdd(o)); err != nil {
+			return err
+		}
+		if t.snap.Namespace(o.NS) == nil && strings.HasPrefix(o.NS, t.project+"-") {
+			return nil
+		}
+		return t.namespace(o.NS)
+	case op.HostsWrite:
+		for _, l := range o.CNI {
+			if l.Cache != t.rt.CNI(t.project) {
+				return t.refuse("%s reads the CNI cache %s, not the project's", o.Command(), l.Cache)
+			}
+		}
+		return t.netnsFile(o.NS, o.Path)
 	}
 	return t.refuse("operation %s", o.Name())
 }
@@ -276,4 +299,26 @@ func (t *trust) ran(o op.Operation) {
 			t.made["link:"+o.Link] = true
 		}
 	}
+}
+
+// cni checks a chain's ADD or DEL: in the project's cache, with plugins
+// named as programs of the plugin path.
+func (t *trust) cni(o op.CNIAdd) error {
+	if o.Cache != t.rt.CNI(t.project) {
+		return t.refuse("the chain of network %s uses the CNI cache %s, not the project's", o.Network, o.Cache)
+	}
+	var list struct {
+		Plugins []struct {
+			Type string `json:"type"`
+		} `json:"plugins"`
+	}
+	if err := json.Unmarshal([]byte(o.Config), &list); err != nil || len(list.Plugins) == 0 {
+		return t.refuse("the chain of network %s is no conflist", o.Network)
+	}
+	for _, p := range list.Plugins {
+		if !names.IsPluginType(p.Type) {
+			return t.refuse("the chain of network %s: plugin type %q is not a program's name", o.Network, p.Type)
+		}
+	}
+	return nil
 }

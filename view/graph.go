@@ -54,6 +54,8 @@ type edge struct {
 	from, to string
 	kind     edgeKind
 	lines    []string
+	// network is an attachment's, which orders a container's edges.
+	network string
 }
 
 // buildGraph draws networks, containers with their addresses and aliases,
@@ -70,6 +72,9 @@ func (in *Input) buildGraph() *graph {
 			if p.IsValid() {
 				lines = append(lines, p.String())
 			}
+		}
+		if n.CNI != nil {
+			lines = append(lines, cniChain(n))
 		}
 		switch {
 		case n.External:
@@ -104,7 +109,8 @@ func (in *Input) buildGraph() *graph {
 		case spec.ModeHost:
 			g.edges = append(g.edges, edge{from: nodeID("ctr", sc.Name), to: "host", kind: edgeHost, lines: []string{"network_mode: host"}})
 		}
-		for i, e := range mc.Endpoints {
+		var attach []edge
+		for _, e := range mc.Endpoints {
 			lines := []string{e.IfName}
 			for i, a := range e.Addrs() {
 				if i == 0 {
@@ -113,11 +119,25 @@ func (in *Input) buildGraph() *graph {
 					lines = append(lines, a.String())
 				}
 			}
-			if al := sc.Networks[i].Aliases; len(al) > 0 {
+			if al := aliasesOf(sc, e.Network); len(al) > 0 {
 				lines = append(lines, strings.Join(al, ", "))
 			}
-			g.edges = append(g.edges, edge{from: nodeID("ctr", sc.Name), to: nodeID("net", e.Network), kind: edgeAttach, lines: lines})
+			attach = append(attach, edge{from: nodeID("ctr", sc.Name), to: nodeID("net", e.Network), kind: edgeAttach, lines: lines, network: e.Network})
 		}
+		for _, a := range mc.CNI {
+			// The chain's result, once it ran: the model has none.
+			addr, addr6, _, _ := cniAddrs(in.cniResult(mc, a))
+			lines := []string{strings.TrimSpace(a.IfName + " " + addr)}
+			if addr6 != "" {
+				lines = append(lines, addr6)
+			}
+			if al := aliasesOf(sc, a.Network); len(al) > 0 {
+				lines = append(lines, strings.Join(al, ", "))
+			}
+			attach = append(attach, edge{from: nodeID("ctr", sc.Name), to: nodeID("net", a.Network), kind: edgeAttach, lines: lines, network: a.Network})
+		}
+		sortByAttach(sc, attach, func(e edge) string { return e.network })
+		g.edges = append(g.edges, attach...)
 		if ports := in.ports(sc); len(ports) > 0 {
 			var lines []string
 			for _, p := range ports {

@@ -85,11 +85,10 @@ func (in *Input) hostsGraph() *graph {
 				g.edges = append(g.edges, edge{from: id, to: hostNode, kind: edgeHost, lines: []string{"network_mode: host"}})
 			}
 			mc := in.container(sc.Name)
-			for j, a := range sc.Networks {
+			for _, a := range sc.Networks {
 				n := f.Network(a.Network)
 				lines := []string{}
-				if mc != nil && j < len(mc.Endpoints) && (h.Name == in.Model.Host || n.Driver == spec.Overlay || n.Subnet.IsValid()) {
-					e := mc.Endpoints[j]
+				if e := endpointOf(mc, a.Network); e != nil && (h.Name == in.Model.Host || n.Driver == spec.Overlay || n.Subnet.IsValid()) {
 					lines = append(lines, e.IfName+" "+e.Addr.String())
 				}
 				if len(a.Aliases) > 0 {

@@ -157,7 +157,7 @@ func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 	}
 	for _, sc := range in.File.Containers {
 		mc := in.container(sc.Name)
-		for i, e := range mc.Endpoints {
+		for _, e := range mc.Endpoints {
 			if e.Network != n.Name {
 				continue
 			}
@@ -171,10 +171,37 @@ func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 				addr, addr6 = in.observedAddrs(mc.NS, mc.Name, e.Network)
 			}
 			d.Members = append(d.Members, Member{Container: sc.Name, Interface: e.IfName, HostLink: e.HostLink,
-				Address: addr, Address6: addr6, Aliases: nonNil(sc.Networks[i].Aliases), Host: mc.Host})
+				Address: addr, Address6: addr6, Aliases: aliasesOf(sc, e.Network), Host: mc.Host})
 		}
 	}
+	if n.CNI != nil {
+		in.cniMembers(n, d)
+	}
 	return d
+}
+
+// cniMembers are the attachments to a CNI network, as their results
+// give them; the network is up when one is there.
+func (in *Input) cniMembers(n *planner.Network, d *NetworkDetail) {
+	d.Subnet, d.Gateway, d.MTU = "", "", 0
+	d.Bridge = n.CNI.Bridge
+	for _, sc := range in.File.Containers {
+		mc := in.container(sc.Name)
+		for _, a := range mc.CNI {
+			if a.Network != n.Name {
+				continue
+			}
+			o := in.cniResult(mc, a)
+			addr, addr6, gw, _ := cniAddrs(o)
+			if o != nil {
+				d.State = StateUp
+				if p, err := netip.ParsePrefix(addr); err == nil && d.Subnet == "" {
+					d.Subnet, d.Gateway = p.Masked().String(), gw
+				}
+			}
+			d.Members = append(d.Members, Member{Container: sc.Name, Interface: a.IfName, Address: addr, Address6: addr6, Aliases: aliasesOf(sc, n.Name)})
+		}
+	}
 }
 
 func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
@@ -184,9 +211,9 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 	owner := in.File.Container(addressOwner(sc))
 	if sc.Mode != spec.ModeHost && owner != nil {
 		oc := in.container(owner.Name)
-		for i, e := range oc.Endpoints {
+		for _, e := range oc.Endpoints {
 			ep := Endpoint{Network: e.Network, Interface: e.IfName, HostLink: e.HostLink, Bridge: e.Bridge, Parent: e.Parent,
-				Aliases: nonNil(owner.Networks[i].Aliases)}
+				Aliases: aliasesOf(owner, e.Network)}
 			if n := in.network(e.Network); n != nil && !n.Internal {
 				ep.Gateway = addrText(n.Gateway)
 				if n.Gateway6.IsValid() {
@@ -214,6 +241,19 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 			}
 			d.Endpoints = append(d.Endpoints, ep)
 		}
+		for _, a := range oc.CNI {
+			ep := Endpoint{Network: a.Network, Interface: a.IfName, Aliases: aliasesOf(owner, a.Network)}
+			o := in.cniResult(mc, a)
+			ep.Address, ep.Address6, ep.Gateway, ep.Gateway6 = cniAddrs(o)
+			if o != nil {
+				ep.MAC = o.MAC
+			}
+			if n := in.network(a.Network); n != nil {
+				ep.Bridge = n.CNI.Bridge
+			}
+			d.Endpoints = append(d.Endpoints, ep)
+		}
+		sortByAttach(owner, d.Endpoints, func(e Endpoint) string { return e.Network })
 	}
 	if ns := in.Obs.Namespace(mc.NS); mc.NS != "" && ns != nil && in.nsUp(mc) {
 		d.Routes = append(d.Routes, ns.Routes...)

@@ -120,6 +120,12 @@ func (in *Input) psContainer(sc *spec.Container) Container {
 			}
 			c.Networks = append(c.Networks, a)
 		}
+		for _, ca := range owner.CNI {
+			a := Address{Network: ca.Network, Interface: ca.IfName}
+			a.Address, a.Address6, _, _ = cniAddrs(in.cniResult(owner, ca))
+			c.Networks = append(c.Networks, a)
+		}
+		sortByAttach(in.File.Container(owner.Name), c.Networks, func(a Address) string { return a.Network })
 	}
 	if mc.OwnsNamespace() {
 		c.Links = in.linkEnds(mc)

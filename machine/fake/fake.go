@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/cni"
 	"github.com/topolab/topo/machine/files"
 	"github.com/topolab/topo/machine/iptables"
 	"github.com/topolab/topo/machine/links"
@@ -33,6 +34,7 @@ type Machine struct {
 	Sysctls   *sysctl.Fake
 	Files     *files.Fake
 	Processes *process.Fake
+	CNI       *cni.Fake
 }
 
 // New returns a fake machine holding initial (which may be nil), its
@@ -51,7 +53,9 @@ func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
 		Sysctls:   sysctl.NewFake(initial.Sysctls),
 		Files:     files.NewFake(rt, initial.Nameservers),
 		Processes: process.NewFake(rt, initial.Processes),
+		CNI:       cni.NewFake(rt),
 	}
+	m.CNI.HasNamespace = m.Links.HasNamespace
 	m.Sysctls.HasLink = m.Links.HasLink
 	m.Processes.HasNamespace = m.Links.HasNamespace
 	m.Links.OnLinkGone = m.Sysctls.LinkGone
@@ -59,7 +63,7 @@ func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
 		m.Processes.NetnsGone(ns)
 		m.Sysctls.NetnsGone(ns)
 	}
-	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Firewall6: m.Firewall6, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes}
+	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Firewall6: m.Firewall6, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes, CNI: m.CNI}
 	if initial.Ports != nil {
 		m.SetPorts(initial.Ports)
 	}
@@ -101,5 +105,8 @@ func (m *Machine) Dump() string {
 		}
 	}
 	m.Files.Dump(&b)
+	for _, line := range m.CNI.Dump() {
+		fmt.Fprintln(&b, line)
+	}
 	return b.String()
 }

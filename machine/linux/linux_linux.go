@@ -9,6 +9,7 @@ import (
 	goipt "github.com/coreos/go-iptables/iptables"
 
 	"github.com/topolab/topo/machine"
+	"github.com/topolab/topo/machine/cni"
 	"github.com/topolab/topo/machine/files"
 	"github.com/topolab/topo/machine/iptables"
 	"github.com/topolab/topo/machine/links"
@@ -39,5 +40,6 @@ func New(ctx context.Context, o Options) (*machine.Mechanisms, error) {
 		Sysctls:   sysctl.Kernel{},
 		Files:     files.Kernel{Runtime: o.Runtime},
 		Processes: process.Kernel{Runtime: o.Runtime},
+		CNI:       cni.New(o.Runtime),
 	}, nil
 }

@@ -41,6 +41,8 @@ func everyOp() []op.Operation {
 	six := []firewall.Change{{Op: firewall.NewChain, Chain: chain}, {Op: firewall.Append, Chain: chain, Spec: "-s fd00:88::/64 -j RETURN"}}
 	doc := string(records.Encode(&records.Document{Project: p, Namespaces: []records.Namespace{{Name: "ops-a", Containers: []string{"a"}, Networks: []string{"lan"}}},
 		Networks: []records.Network{{Name: "lan", Members: []records.Member{{Container: "a", Addr: netip.MustParseAddr("10.88.0.2"), Names: []string{"a"}}}}}}))
+	cniAdd := op.CNIAdd{Network: "ptp", Container: "a", NS: "ops-a", IfName: "eth5", Cache: rt.CNI(p),
+		Config: `{"cniVersion":"1.0.0","name":"ptp","plugins":[{"type":"ptp","ipam":{"type":"host-local","dataDir":"` + rt.CNIIPAM(p) + `","ranges":[[{"subnet":"10.91.0.0/24"}]]}}]}`}
 	return []op.Operation{
 		op.FileWrite{Path: rt.SysctlRecord(names.IPForward), Content: "0\n"},
 		op.Sysctl{Key: names.IPForward, Value: "1"},
@@ -87,6 +89,13 @@ func everyOp() []op.Operation {
 		op.FirewallBatch{Family: firewall.IPv6, Table: firewall.TableFilter, Changes: six},
 		op.Sysctl{Key: names.RouteLocalnet("br-ops"), Value: "1"},
 		op.FirewallBatch{Table: firewall.TableFilter, Changes: []firewall.Change{{Op: firewall.NewChain, Chain: chain}, {Op: firewall.Append, Chain: chain, Spec: "-j RETURN"}}},
+		// A CNI attachment (Debian's ptp plugin), its hosts file, and
+		// its DEL, which leaves nothing: the fake's addresses are not
+		// the plugin's, and the file is written again below.
+		cniAdd,
+		op.HostsWrite{NS: "ops-a", Path: names.NetnsFile("ops-a", names.Hosts), Content: "127.0.0.1\tlocalhost\n",
+			CNI: []op.CNIHostsLine{{Cache: cniAdd.Cache, Network: cniAdd.Network, ID: cniAdd.NS, IfName: cniAdd.IfName, Names: "a"}}},
+		op.CNIDel(cniAdd),
 		op.FileWrite{NS: "ops-a", Path: names.NetnsFile("ops-a", names.Hosts), Content: "127.0.0.1\tlocalhost\n"},
 		op.FileWrite{NS: "ops-a", Path: names.NetnsFile("ops-a", names.ResolvConf), Content: "nameserver 127.0.0.11\n"},
 		op.RecordsWrite{Project: p, Content: doc},

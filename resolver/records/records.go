@@ -103,6 +103,19 @@ type Member struct {
 	// Names are lower-case DNS names without the trailing dot: the
 	// container's name, its hostname and its aliases on this network.
 	Names []string `json:"names"`
+	// CNI, on a CNI network, is the attachment whose cached result
+	// holds the addresses (known only once its chain ran): the resolver
+	// reads them from the project's CNI cache when it loads, and Addr
+	// is then unset.
+	CNI *CNIRef `json:"cni,omitempty"`
+}
+
+// CNIRef names a CNI attachment in the cache: the chain's network name,
+// the container ID (the container's namespace) and the interface.
+type CNIRef struct {
+	Network string `json:"network"`
+	ID      string `json:"id"`
+	IfName  string `json:"ifname"`
 }
 
 // Encode renders d as indented JSON with a trailing newline. Equal
@@ -142,7 +155,7 @@ func Decode(b []byte) (*Document, error) {
 	for _, n := range d.Networks {
 		nets[n.Name] = true
 		for _, m := range n.Members {
-			if m.Addr.IsValid() && !m.Addr.Is4() || !m.Addr.IsValid() && !m.Addr6.IsValid() {
+			if m.CNI == nil && (m.Addr.IsValid() && !m.Addr.Is4() || !m.Addr.IsValid() && !m.Addr6.IsValid()) {
 				return nil, fmt.Errorf("records: network %s: container %s has no IPv4 address, nor an IPv6 one", n.Name, m.Container)
 			}
 			if m.Addr6.IsValid() && !m.Addr6.Is6() {
