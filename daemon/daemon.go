@@ -51,6 +51,9 @@ type Spec struct {
 	Env []string
 	// Dir is the working folder; "" is /.
 	Dir string
+	// UTS, of a confined command, is the UTS namespace (a bind mount
+	// under Tree, see names.Runtime.UTS) it runs in; "" keeps the host's.
+	UTS string
 	// Confined runs the command as a container's (see confine.go), with
 	// Privileges' user and capabilities; otherwise (the resolver) it runs
 	// with topo's own privileges, namespaces and environment.
@@ -81,6 +84,8 @@ type Record struct {
 	// Env and Dir are a confined command's Spec.Env and Spec.Dir.
 	Env []string `json:"env,omitempty"`
 	Dir string   `json:"dir,omitempty"`
+	// UTS is a confined command's Spec.UTS.
+	UTS string `json:"uts,omitempty"`
 	// Exit is the status the process ended with, when topo saw it end:
 	// a one-shot that finished in its start window, a command topo
 	// stop ended. nil while it runs, or when it ended unseen.
@@ -200,7 +205,7 @@ func Launch(s Spec) (*Launched, error) {
 	}
 	rec := &Record{PID: cmd.Process.Pid, Start: start, Argv: s.Argv, NS: s.NS, Privileges: s.Privileges}
 	if s.Confined {
-		rec.Env, rec.Dir = s.Env, s.Dir
+		rec.Env, rec.Dir, rec.UTS = s.Env, s.Dir, s.UTS
 		if rec.PidNS, err = pidNS(rec.PID); err != nil {
 			<-l.exited
 			return nil, l.failed()

@@ -61,6 +61,9 @@ func everyOp() []op.Operation {
 		op.FdbDel{Link: "vx1", MAC: mac, Dst: netip.MustParseAddr("192.0.2.12")},
 		op.NeighAdd{Link: "vx1", Addr: netip.MustParseAddr("10.0.0.2"), MAC: mac},
 		op.NeighDel{Link: "vx1", Addr: netip.MustParseAddr("10.0.0.2"), MAC: mac},
+		op.UTSAdd{Path: "/run/topo/p/uts/p-web", Hostname: "web", Domainname: "lab.example"},
+		op.UTSSet{Path: "/run/topo/p/uts/p-web", Hostname: "www"},
+		op.UTSDel{Path: "/run/topo/p/uts/p-web"},
 	}
 }
 

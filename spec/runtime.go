@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/topolab/topo/names"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -133,6 +135,8 @@ func (p *parser) runtimeKey(c *Container, k *yaml.Node, v *yaml.Node, what strin
 			c.Domainname = strings.ToLower(s)
 			if !isDNSName(c.Domainname) {
 				p.errorf(v, "%s: domainname %q is not a valid DNS name: use labels of %s, joined by dots", what, clip(s), labelRule)
+			} else if len(c.Domainname) > names.HostnameMax {
+				p.errorf(v, "%s: domainname %q is %d bytes: the kernel holds at most %d in a domainname", what, clip(s), len(s), names.HostnameMax)
 			}
 		}
 	case "depends_on":

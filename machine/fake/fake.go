@@ -18,6 +18,7 @@ import (
 	"github.com/topolab/topo/machine/links"
 	"github.com/topolab/topo/machine/process"
 	"github.com/topolab/topo/machine/sysctl"
+	"github.com/topolab/topo/machine/uts"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
 )
@@ -33,6 +34,7 @@ type Machine struct {
 	Sysctls   *sysctl.Fake
 	Files     *files.Fake
 	Processes *process.Fake
+	UTS       *uts.Fake
 }
 
 // New returns a fake machine holding initial (which may be nil), its
@@ -51,15 +53,17 @@ func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
 		Sysctls:   sysctl.NewFake(initial.Sysctls),
 		Files:     files.NewFake(rt, initial.Nameservers),
 		Processes: process.NewFake(rt, initial.Processes),
+		UTS:       uts.NewFake(rt, initial.UTS),
 	}
 	m.Sysctls.HasLink = m.Links.HasLink
 	m.Processes.HasNamespace = m.Links.HasNamespace
+	m.Processes.HasUTS = m.UTS.Has
 	m.Links.OnLinkGone = m.Sysctls.LinkGone
 	m.Links.OnNetnsGone = func(ns string) {
 		m.Processes.NetnsGone(ns)
 		m.Sysctls.NetnsGone(ns)
 	}
-	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Firewall6: m.Firewall6, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes}
+	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Firewall6: m.Firewall6, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes, UTS: m.UTS}
 	if initial.Ports != nil {
 		m.SetPorts(initial.Ports)
 	}
@@ -92,6 +96,7 @@ func (m *Machine) Dump() string {
 	m.Sysctls.Dump(&b)
 	m.Links.Dump(&b)
 	m.Processes.Dump(&b)
+	m.UTS.Dump(&b)
 	for _, fw := range []struct {
 		prog string
 		f    *iptables.Fake

@@ -105,7 +105,7 @@ func (k Kernel) launch(s op.ProcStart) (l *daemon.Launched, hadLog bool, err err
 	_, statErr := k.tree().Lstat(s.Log)
 	hadLog = statErr == nil
 	l, err = daemon.Launch(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile, Tree: k.tree(),
-		Env: s.Env, Dir: s.Dir, Confined: true, Privileges: s.Privileges, MayFinish: true})
+		Env: s.Env, Dir: s.Dir, UTS: s.UTS, Confined: true, Privileges: s.Privileges, MayFinish: true})
 	if err != nil {
 		k.undoLaunch(s, hadLog)
 	}
@@ -185,7 +185,7 @@ func (k Kernel) Observe(project string) ([]state.Process, error) {
 		out = append(out, state.Process{
 			Container: name, NS: rec.NS, Argv: rec.Argv, PID: rec.PID, Running: alive,
 			PidFile: pidFile, Log: k.Runtime.LogFile(project, name),
-			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0, Env: rec.Env, Dir: rec.Dir,
+			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0, Env: rec.Env, Dir: rec.Dir, UTS: rec.UTS,
 			Health: observedHealth(healths[name], rec.PID, alive),
 			Exit:   rec.Exit, Stopped: rec.Stopped,
 		})
