@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/privilege"
 )
 
@@ -144,11 +145,13 @@ type ProcStart struct {
 }
 
 // Await is a wait for a container's command to be healthy: the process
-// of PidFile, within Timeout.
+// of PidFile, within Timeout; or, Completed, to have ended with status 0
+// (depends_on's service_completed_successfully), as long as it runs.
 type Await struct {
 	Container string        `json:"container"`
 	PidFile   string        `json:"pid_file"`
 	Timeout   time.Duration `json:"timeout"`
+	Completed bool          `json:"completed,omitempty"`
 }
 
 // ProcStop stops the process PidFile records: TERM to its group, KILL
@@ -172,6 +175,11 @@ func (ProcStop) Name() string  { return "proc-stop" }
 func (o ProcStart) Command() string {
 	var b strings.Builder
 	for _, a := range o.Await {
+		if a.Completed {
+			exit := shellQuote(names.ExitFile(a.PidFile))
+			b.WriteString("sh -c " + shellQuote("until [ -e "+exit+" ]; do sleep 0.1; done; [ \"$(jq .code "+exit+")\" = 0 ]") + " && ")
+			continue
+		}
 		until := fmt.Sprintf("until jq -e '.[%q].status == \"healthy\"' %s >/dev/null; do sleep 0.1; done", a.Container, shellQuote(o.Health))
 		b.WriteString("timeout " + a.Timeout.String() + " sh -c " + shellQuote(until) + " && ")
 	}

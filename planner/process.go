@@ -75,14 +75,20 @@ func (d *differ) procStart(c *Container, fresh bool) {
 	// too; after the resolver process, which runs the healthchecks it
 	// waits for, when it starts or reloads.
 	start := s.Op.(op.ProcStart)
+	health := false
 	for _, dep := range c.DependsOn {
 		pid := d.rt.PidFile(d.project, dep.Container)
 		s.Needs = append(s.Needs, op.ProcKey(pid))
-		if dep.Await > 0 {
+		switch {
+		case dep.Completed:
+			start.Await = append(start.Await, op.Await{Container: dep.Container, PidFile: pid, Completed: true})
+		case dep.Await > 0:
 			start.Await = append(start.Await, op.Await{Container: dep.Container, PidFile: pid, Timeout: dep.Await})
+			health = true
 		}
 	}
-	if len(start.Await) > 0 {
+	s.Op = start
+	if health {
 		start.Health, _ = d.rt.Resolver(d.project, records.HealthFile)
 		s.Op = start
 		s.Needs = append(s.Needs, op.RecordsKey(d.project), op.ResolverKey(d.project))
