@@ -220,7 +220,12 @@ func Launch(s Spec) (*Launched, error) {
 	if err := writeRecord(s.Tree, s.PidFile, rec); err != nil {
 		// The process leads its session (and a confined one its PID
 		// namespace): the group, or the namespace, goes with it.
+		// Waited for, so that nothing it writes comes after the caller
+		// cleans up (a confined one's shim records the end, then says
+		// so: no record stays).
 		syscall.Kill(-rec.PID, syscall.SIGKILL)
+		<-l.exited
+		_ = s.Tree.Remove(names.ExitFile(s.PidFile))
 		return nil, err
 	}
 	l.rec = rec
