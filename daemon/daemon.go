@@ -6,7 +6,8 @@
 // not start, is never taken for the process topo started, and never
 // signalled (see alive). Pid files and logs are reached without following
 // links, root's alone (package safedir). A container's command runs
-// confined (see confine.go).
+// confined (see confine.go), started by a shim that stays its parent
+// (see shim.go).
 package daemon
 
 import (
@@ -87,9 +88,10 @@ type Record struct {
 	Dir string   `json:"dir,omitempty"`
 	// UTS is a confined command's Spec.UTS.
 	UTS string `json:"uts,omitempty"`
-	// Exit is the status the process ended with, when topo saw it end:
-	// a one-shot that finished in its start window, a command topo
-	// stop ended. nil while it runs, or when it ended unseen.
+	// Exit is the status the process ended with: a one-shot that
+	// finished in its start window, a command topo stop ended, and (as
+	// Read fills it in) one whose shim recorded its end. nil while it
+	// runs, or when it ended unseen (a command without a shim).
 	Exit *int `json:"exit,omitempty"`
 	// Stopped says topo stop ended it (StopKeep).
 	Stopped bool `json:"stopped,omitempty"`
@@ -133,7 +135,6 @@ func Start(s Spec) (*Record, error) {
 type Launched struct {
 	spec     Spec
 	rec      *Record
-	cmd      *exec.Cmd // an unconfined process's; a confined one's is its shim's child
 	began    time.Time
 	logStart int64
 	// exited is closed when the process has ended (or, for a confined
@@ -203,7 +204,7 @@ func Launch(s Spec) (*Launched, error) {
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start %q: %w", s.Argv[0], err)
 		}
-		l.cmd, l.began = cmd, time.Now()
+		l.began = time.Now()
 		go func() {
 			_ = cmd.Wait()
 			l.end = exitOf(cmd.Process.Pid, 0, cmd.ProcessState)

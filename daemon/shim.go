@@ -142,6 +142,10 @@ func shimMain() int {
 	// A shim holds little: it copies output.
 	debug.SetGCPercent(20)
 	runtime.GOMAXPROCS(1)
+	// Inherited without close-on-exec: the command gets none of them.
+	for fd := 3; fd <= 5; fd++ {
+		syscall.CloseOnExec(fd)
+	}
 	status := os.NewFile(4, "status")
 	say := func(m shimMsg) {
 		b, _ := json.Marshal(m)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -171,4 +172,43 @@ func TestDependsOnCompletedSuccessfully(t *testing.T) {
 		t.Errorf("up of a failing dependency: exit %d, want 1 with %q and its rollback:\n%s", code, want, errOut)
 	}
 	assertClean(t, h, "oneshot")
+}
+
+// TestShimLeavesTheCommandNothing: the command's stdout and stderr are one
+// pipe, its shim's, and it holds none of the shim's own files (its log,
+// its index of times, its word to topo).
+func TestShimLeavesTheCommandNothing(t *testing.T) {
+	h := newHost(t)
+	file := writeFile(t, "fds", "name: fds\ncontainers:\n  web: {command: [sleep, \"1000\"]}\n")
+	h.mustTopo("up", "-f", file)
+	pid := h.pidOf("fds", "web")
+	var rec struct {
+		Shim int `json:"shim"`
+	}
+	if err := json.Unmarshal([]byte(h.mustSh("cat /run/topo/fds/containers/web.pid")), &rec); err != nil || rec.Shim == 0 {
+		t.Fatalf("no shim in the pid file: %v", err)
+	}
+	targets := func(pid int, fds ...string) []string {
+		var out []string
+		for _, fd := range fds {
+			out = append(out, strings.TrimSpace(h.mustSh(fmt.Sprintf("readlink /proc/%d/fd/%s", pid, fd))))
+		}
+		return out
+	}
+	own := targets(rec.Shim, "3", "4", "5")
+	if own[0] != "/run/topo/fds/containers/web.log" || own[2] != "/run/topo/fds/containers/web.log.times" {
+		t.Errorf("the shim's files %v", own)
+	}
+	out := targets(pid, "1", "2")
+	if out[0] != out[1] || !strings.HasPrefix(out[0], "pipe:") {
+		t.Errorf("stdout and stderr %q, want one pipe", out)
+	}
+	held := h.mustSh(fmt.Sprintf("for f in /proc/%d/fd/*; do readlink $f; done", pid))
+	for _, f := range own {
+		if strings.Contains(held, f+"\n") {
+			t.Errorf("the command holds its shim's %s:\n%s", f, held)
+		}
+	}
+	h.mustTopo("down", "-f", file)
+	assertClean(t, h, "fds")
 }
