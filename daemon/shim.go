@@ -256,18 +256,21 @@ func AwaitEnd(t safedir.Tree, pidFile string) (int, error) {
 			return 0, errors.New("its command has not started, or failed to (its pid file is gone)")
 		case !ok && rec.Exit != nil:
 			return *rec.Exit, nil
-		case !ok && shimRuns(rec):
-			// Ended; its shim is about to say how.
+		case !ok:
+			// Ended; its shim is about to say how, or has since the read.
+			if rec.Shim == 0 {
+				return 0, errors.New("its command ended unseen (started by a topo before shims): how is not known")
+			}
 			if fd, err := unix.PidfdOpen(rec.Shim, 0); err == nil {
-				awaitExit(fd, shimGrace)
+				if shimRuns(rec) {
+					awaitExit(fd, shimGrace)
+				}
 				unix.Close(fd)
 			}
 			if rec, _, err := Read(t, pidFile); err == nil && rec != nil && rec.Exit != nil {
 				return *rec.Exit, nil
 			}
-			return 0, errors.New("its command ended, and its shim did not say how")
-		case !ok:
-			return 0, errors.New("its command ended unseen (started by a topo before shims, or its shim was killed): how is not known")
+			return 0, errors.New("its command ended, and its shim did not say how (was it killed?)")
 		}
 		fd, err := unix.PidfdOpen(rec.PID, 0)
 		if err != nil {
