@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/topolab/topo/privilege"
+	"github.com/topolab/topo/safedir"
 )
 
 // A confined command (a container's) is started as `ip netns exec` would
@@ -155,12 +156,17 @@ func enterAndStart(cmd *exec.Cmd, s Spec, c *confinement) error {
 			return err
 		}
 	}
+	if s.UTS != "" {
+		if err := EnterUTS(s.Tree, s.UTS); err != nil {
+			return err
+		}
+	}
 	// Nothing mounted or unmounted from here on reaches the host's
 	// mount namespace.
 	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("make / a slave mount: %w", err)
 	}
-	if err := hideNamespaces(); err != nil {
+	if err := hideNamespaces(s.Tree.Root); err != nil {
 		return err
 	}
 	if s.NS != "" {
@@ -207,25 +213,51 @@ func enterNetns(ns string) error {
 	return nil
 }
 
+// EnterUTS moves this thread into the UTS namespace bound at path, a
+// file of tree (reached without following links): the container's
+// hostname.
+func EnterUTS(tree safedir.Tree, path string) error {
+	f, err := tree.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("UTS namespace: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWUTS); err != nil {
+		return fmt.Errorf("enter the UTS namespace %s: %w", path, err)
+	}
+	return nil
+}
+
 // netnsDir is where ip netns keeps named namespaces.
 const netnsDir = "/run/netns"
 
 // hideNamespaces makes every namespace file (nsfs mount) unreachable, so
 // that the command cannot open another namespace and hand it to setns or
 // to netlink (IFLA_NET_NS_FD): an empty read-only tmpfs goes over
-// /run/netns, where ip netns and topo keep theirs, and those elsewhere
-// (Docker's /run/docker/netns, say) are unmounted. One mount for all of
-// /run/netns, not an unmount each: every unmount waits for an RCU grace
-// period, and a host with N namespaces would make each start cost N.
-func hideNamespaces() error {
-	if err := unix.Mount("tmpfs", netnsDir, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=4k"); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("hide %s: %w", netnsDir, err)
+// /run/netns, where ip netns and topo keep theirs, and one over topo's
+// runtime root (the UTS namespaces, and the other containers' logs and
+// records, which no command needs), and those elsewhere (Docker's
+// /run/docker/netns, say) are unmounted. One mount for each folder, not an
+// unmount each: every unmount waits for an RCU grace period, and a host
+// with N namespaces would make each start cost N.
+func hideNamespaces(runtimeRoot string) error {
+	hidden := []string{netnsDir}
+	if runtimeRoot != "" {
+		hidden = append(hidden, filepath.Clean(runtimeRoot))
+	}
+	for _, dir := range hidden {
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=4k"); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("hide %s: %w", dir, err)
+		}
 	}
 	others, err := otherNamespaceFiles()
 	if err != nil {
 		return err
 	}
 	for _, mp := range others {
+		if runtimeRoot != "" && strings.HasPrefix(mp, filepath.Clean(runtimeRoot)+"/") {
+			continue // under the tmpfs
+		}
 		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("hide namespace file %s: %w", mp, err)
 		}

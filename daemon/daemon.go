@@ -6,7 +6,8 @@
 // not start, is never taken for the process topo started, and never
 // signalled (see alive). Pid files and logs are reached without following
 // links, root's alone (package safedir). A container's command runs
-// confined (see confine.go).
+// confined (see confine.go), started by a shim that stays its parent
+// (see shim.go).
 package daemon
 
 import (
@@ -27,6 +28,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/privilege"
 	"github.com/topolab/topo/safedir"
 )
@@ -51,6 +53,9 @@ type Spec struct {
 	Env []string
 	// Dir is the working folder; "" is /.
 	Dir string
+	// UTS, of a confined command, is the UTS namespace (a bind mount
+	// under Tree, see names.Runtime.UTS) it runs in; "" keeps the host's.
+	UTS string
 	// Confined runs the command as a container's (see confine.go), with
 	// Privileges' user and capabilities; otherwise (the resolver) it runs
 	// with topo's own privileges, namespaces and environment.
@@ -81,12 +86,19 @@ type Record struct {
 	// Env and Dir are a confined command's Spec.Env and Spec.Dir.
 	Env []string `json:"env,omitempty"`
 	Dir string   `json:"dir,omitempty"`
-	// Exit is the status the process ended with, when topo saw it end:
-	// a one-shot that finished in its start window, a command topo
-	// stop ended. nil while it runs, or when it ended unseen.
+	// UTS is a confined command's Spec.UTS.
+	UTS string `json:"uts,omitempty"`
+	// Exit is the status the process ended with: a one-shot that
+	// finished in its start window, a command topo stop ended, and (as
+	// Read fills it in) one whose shim recorded its end. nil while it
+	// runs, or when it ended unseen (a command without a shim).
 	Exit *int `json:"exit,omitempty"`
 	// Stopped says topo stop ended it (StopKeep).
 	Stopped bool `json:"stopped,omitempty"`
+	// Shim and ShimStart are a confined command's shim (see shim.go),
+	// which a stop waits for: it records how the command ended.
+	Shim      int    `json:"shim,omitempty"`
+	ShimStart uint64 `json:"shim_start,omitempty"`
 }
 
 // ErrNotFound says the command does not exist or cannot be executed.
@@ -123,16 +135,19 @@ func Start(s Spec) (*Record, error) {
 type Launched struct {
 	spec     Spec
 	rec      *Record
-	cmd      *exec.Cmd
 	began    time.Time
 	logStart int64
-	exited   chan struct{}
+	// exited is closed when the process has ended (or, for a confined
+	// one, when its shim said so, end holding how, or went).
+	exited chan struct{}
+	end    *Exit
 }
 
 // Launch runs s detached, in a session of its own, writes its pid file and
 // returns at once: Watch must follow. Launching many before watching any
 // lets their start windows run at the same time, so that N commands cost
-// one window rather than N (see BENCHMARKS.md).
+// one window rather than N (see BENCHMARKS.md). A confined command is
+// started by its shim (see shim.go).
 func Launch(s Spec) (*Launched, error) {
 	if len(s.Argv) == 0 {
 		return nil, errors.New("empty command")
@@ -140,10 +155,9 @@ func Launch(s Spec) (*Launched, error) {
 	// Resolve the program here so that a typo fails up before anything
 	// runs, with a message naming it; a confined command by its own PATH.
 	var prog string
-	var conf *confinement
 	var err error
 	if s.Confined {
-		if conf, err = resolveConfinement(s); err != nil {
+		if _, err = resolveConfinement(s); err != nil {
 			return nil, err
 		}
 		prog, err = lookPath(s.Argv[0])
@@ -176,48 +190,86 @@ func Launch(s Spec) (*Launched, error) {
 	l := &Launched{spec: s, exited: make(chan struct{})}
 	// Where this run's output starts: an early exit shows only its own.
 	l.logStart, _ = log.Seek(0, io.SeekEnd)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = s.Env
-	cmd.Dir = cmp.Or(s.Dir, "/")
+	var rec *Record
 	if s.Confined {
-		cmd.Env = cleanEnv(conf.user.Home, s.Env)
-		err = startConfined(cmd, s, conf)
+		if rec, err = l.launchShim(log); err != nil {
+			return nil, err
+		}
 	} else {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.Env = s.Env
+		cmd.Dir = cmp.Or(s.Dir, "/")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		err = cmd.Start()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("start %q: %w", s.Argv[0], err)
-	}
-	l.cmd, l.began = cmd, time.Now()
-	go func() { _ = cmd.Wait(); close(l.exited) }()
-	start, err := startTime(cmd.Process.Pid)
-	if err != nil {
-		// Gone already, and reaped by Wait: it exited at once.
-		<-l.exited
-		return nil, l.failed()
-	}
-	rec := &Record{PID: cmd.Process.Pid, Start: start, Argv: s.Argv, NS: s.NS, Privileges: s.Privileges}
-	if s.Confined {
-		rec.Env, rec.Dir = s.Env, s.Dir
-		if rec.PidNS, err = pidNS(rec.PID); err != nil {
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start %q: %w", s.Argv[0], err)
+		}
+		l.began = time.Now()
+		go func() {
+			_ = cmd.Wait()
+			l.end = exitOf(cmd.Process.Pid, 0, cmd.ProcessState)
+			close(l.exited)
+		}()
+		start, err := startTime(cmd.Process.Pid)
+		if err != nil {
+			// Gone already, and reaped by Wait: it exited at once.
 			<-l.exited
 			return nil, l.failed()
 		}
+		rec = &Record{PID: cmd.Process.Pid, Start: start, Argv: s.Argv, NS: s.NS, Privileges: s.Privileges}
 	}
 	if err := writeRecord(s.Tree, s.PidFile, rec); err != nil {
 		// The process leads its session (and a confined one its PID
 		// namespace): the group, or the namespace, goes with it.
+		// Waited for, so that nothing it writes comes after the caller
+		// cleans up (a confined one's shim records the end, then says
+		// so: no record stays).
 		syscall.Kill(-rec.PID, syscall.SIGKILL)
+		<-l.exited
+		_ = s.Tree.Remove(names.ExitFile(s.PidFile))
 		return nil, err
 	}
 	l.rec = rec
 	return l, nil
 }
 
+// launchShim starts a confined command through its shim, its output
+// going to log, and returns its record.
+func (l *Launched) launchShim(log *os.File) (*Record, error) {
+	s := l.spec
+	// How an earlier run ended is not this one's.
+	if err := s.Tree.Remove(names.ExitFile(s.PidFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	times, err := s.Tree.OpenFile(names.LogTimes(s.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer times.Close()
+	ends := make(chan *Exit, 1)
+	shim, msg, err := startShim(s, log, times, ends)
+	if err != nil {
+		return nil, err
+	}
+	l.began = time.Now()
+	go func() {
+		l.end = <-ends
+		close(l.exited)
+	}()
+	rec := &Record{PID: msg.PID, Start: msg.Start, Argv: s.Argv, NS: s.NS, Privileges: s.Privileges, Env: s.Env, Dir: s.Dir, UTS: s.UTS,
+		Shim: shim.Process.Pid}
+	rec.ShimStart, _ = startTime(rec.Shim)
+	if rec.PidNS, err = pidNS(rec.PID); err != nil {
+		// Ended already: the shim says how.
+		<-l.exited
+		return nil, l.failed()
+	}
+	return rec, nil
+}
+
 func (l *Launched) failed() error {
-	return &EarlyExitError{Argv: l.spec.Argv, State: l.cmd.ProcessState, After: time.Since(l.began), Tail: tail(l.spec.Tree, l.spec.LogFile, l.logStart)}
+	_ = l.spec.Tree.Remove(names.ExitFile(l.spec.PidFile))
+	return &EarlyExitError{Argv: l.spec.Argv, Exit: l.end, After: time.Since(l.began), Tail: tail(l.spec.Tree, l.spec.LogFile, l.logStart)}
 }
 
 // Watch waits until the start window (from the launch) is over, and
@@ -242,7 +294,7 @@ func (l *Launched) Watch() (*Record, error) {
 			return l.rec, nil
 		}
 	}
-	if l.spec.MayFinish && l.cmd.ProcessState.Success() {
+	if l.spec.MayFinish && l.end != nil && l.end.Code == 0 {
 		code := 0
 		l.rec.Exit = &code
 		if err := writeRecord(l.spec.Tree, l.spec.PidFile, l.rec); err != nil {
@@ -260,15 +312,15 @@ func (l *Launched) Watch() (*Record, error) {
 // lines of its output.
 type EarlyExitError struct {
 	Argv  []string
-	State *os.ProcessState
+	Exit  *Exit         // nil when its shim went without a word
 	After time.Duration // from its start to when Start saw it gone
 	Tail  string        // its last lines of output, "" for none
 }
 
 func (e *EarlyExitError) Error() string {
-	how := fmt.Sprintf("with status %d", e.State.ExitCode())
-	if ws, ok := e.State.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		how = "killed by signal " + unix.SignalName(ws.Signal())
+	how := "in a way its shim did not say"
+	if e.Exit != nil {
+		how = e.Exit.how()
 	}
 	out := " It printed nothing."
 	if e.Tail != "" {
@@ -300,7 +352,26 @@ func Read(t safedir.Tree, pidFile string) (*Record, bool, error) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, false, fmt.Errorf("pid file %s: %w", pidFile, err)
 	}
-	return &rec, alive(&rec), nil
+	if alive(&rec) {
+		return &rec, true, nil
+	}
+	if rec.Exit == nil && rec.Shim != 0 {
+		// Ended since: its shim says how, if it is this process's word.
+		if e, _ := ReadExit(t, pidFile); e != nil && e.PID == rec.PID && e.Start == rec.Start {
+			rec.Exit = &e.Code
+		}
+	}
+	return &rec, false, nil
+}
+
+// shimRuns reports whether rec's shim still runs (it writes how the
+// command ended, then ends).
+func shimRuns(rec *Record) bool {
+	if rec.Shim == 0 {
+		return false
+	}
+	st, state, err := stat(rec.Shim)
+	return err == nil && st == rec.ShimStart && state != "Z" && state != "X"
 }
 
 // alive reports whether rec's process runs and is still the one topo
@@ -370,9 +441,10 @@ func Stop(t safedir.Tree, pidFile string, grace time.Duration) error {
 }
 
 // StopKeep is Stop for topo stop: the pid file stays, marked stopped,
-// with the status 137 when the process had to be killed (as docker stop
-// reports it). One that ended on SIGTERM by itself ended with a status no
-// process of topo's can read (it is not their child): none is recorded.
+// with the status the process ended with (its shim's word; 137 when it
+// had to be killed, as docker stop reports it). One without a shim (a
+// command of a topo before shims) that ended on SIGTERM by itself ended
+// with a status no process of topo's can read: none is recorded.
 func StopKeep(t safedir.Tree, pidFile string, grace time.Duration) error {
 	s, err := Signal(t, pidFile)
 	if err != nil {
@@ -388,6 +460,7 @@ type Stopping struct {
 	pidFile string  // "" when there was no pid file: nothing to wait for
 	rec     *Record // nil when the process was not running
 	pidfd   int
+	shimfd  int // its shim's pidfd; -1 when none runs
 	sent    time.Time
 	// endsAlone: the process is the first of its PID namespace and does
 	// not catch or ignore SIGTERM, which the kernel therefore dropped; as
@@ -408,11 +481,20 @@ func Signal(t safedir.Tree, pidFile string) (*Stopping, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stopping{tree: t, pidfd: -1}
+	s := &Stopping{tree: t, pidfd: -1, shimfd: -1}
 	if rec == nil {
 		return s, nil
 	}
 	s.pidFile = pidFile
+	if shimRuns(rec) {
+		if fd, err := unix.PidfdOpen(rec.Shim, 0); err == nil {
+			if shimRuns(rec) {
+				s.shimfd = fd
+			} else {
+				unix.Close(fd)
+			}
+		}
+	}
 	if !ok {
 		return s, nil
 	}
@@ -485,11 +567,23 @@ func (s *Stopping) Wait(grace time.Duration) error {
 			}
 		}
 	}
+	if s.shimfd >= 0 {
+		// The shim copies the last output and records how the command
+		// ended, then ends: its records are done before they go.
+		defer unix.Close(s.shimfd)
+		awaitExit(s.shimfd, shimGrace)
+	}
 	if s.keep {
 		return s.markStopped()
 	}
+	if err := s.tree.Remove(names.ExitFile(s.pidFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	return s.tree.Remove(s.pidFile)
 }
+
+// shimGrace bounds the wait for a shim once its command has ended.
+const shimGrace = 2 * time.Second
 
 // markStopped rewrites the pid file of a process StopKeep ended.
 func (s *Stopping) markStopped() error {
@@ -497,13 +591,11 @@ func (s *Stopping) markStopped() error {
 	if err != nil || rec == nil {
 		return err
 	}
-	if s.rec != nil {
-		// It ran when the stop came: what it ended with is this stop's.
-		rec.Exit = nil
-		if s.killed {
-			code := 128 + int(unix.SIGKILL)
-			rec.Exit = &code
-		}
+	if s.rec != nil && rec.Exit == nil && s.killed {
+		// It ran when the stop came, and no shim said how it ended
+		// (one that topo stop killed says 137 itself).
+		code := 128 + int(unix.SIGKILL)
+		rec.Exit = &code
 	}
 	rec.Stopped = true
 	return writeRecord(s.tree, s.pidFile, rec)

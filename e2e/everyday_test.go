@@ -382,8 +382,8 @@ func TestLogsSeveral(t *testing.T) {
 			t.Errorf("logs --tail 0 -f printed %q, want only a's new lines:\n%s", l, followed())
 		}
 	}
-	if _, errOut, code := h.topo("logs", "-f", file, "--timestamps"); code != 1 || !strings.Contains(errOut, "not supported yet") {
-		t.Errorf("logs --timestamps: exit %d: %s", code, errOut)
+	if out := h.mustTopo("logs", "-f", file, "--timestamps", "b"); !regexpMatch(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z b started\n`, out) {
+		t.Errorf("logs --timestamps b:\n%s", out)
 	}
 	if _, errOut, code := h.topo("logs", "-f", file, "quiet"); code != 1 || !strings.Contains(errOut, "has no command") {
 		t.Errorf("logs quiet: exit %d: %s", code, errOut)

@@ -100,7 +100,7 @@ func TestWebServerCommand(t *testing.T) {
 	file := example("shop")
 	out := h.mustTopo("up", "-f", file)
 	// Piped progress: plain step lines, then the summary.
-	if !strings.Contains(out, "+ ip netns exec shop-web python3 -m http.server 80 >>/run/topo/shop/containers/web.log 2>&1 &  # container web\n") ||
+	if !strings.Contains(out, "+ nsenter --uts=/run/topo/shop/uts/shop-web ip netns exec shop-web python3 -m http.server 80 >>/run/topo/shop/containers/web.log 2>&1 &  # container web\n") ||
 		!regexpMatch(`(?m)^Project shop: up done in \S+: \d+ added, \d+ changed, 0 destroyed\.$`, out) {
 		t.Errorf("up output:\n%s", out)
 	}
@@ -156,7 +156,7 @@ func TestWebServerCommand(t *testing.T) {
 	h.mustSh(fmt.Sprintf("kill -9 %d", pid))
 	h.waitFor("web to die", func() bool { return !h.alive(pid) })
 	out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode")
-	if code != 2 || len(stepLines(out)) != 1 || !strings.Contains(out, "+ ip netns exec shop-web python3 -m http.server 80") {
+	if code != 2 || len(stepLines(out)) != 1 || !strings.Contains(out, "+ nsenter --uts=/run/topo/shop/uts/shop-web ip netns exec shop-web python3 -m http.server 80") {
 		t.Errorf("plan after kill: exit %d\n%s", code, out)
 	}
 	for _, c := range h.ps(file).Containers {
@@ -198,7 +198,7 @@ containers:
 	out := h.mustTopo("plan", "-f", file)
 	want := []string{
 		fmt.Sprintf(`  - kill -TERM -- -%d; rm -f /run/topo/cmds/containers/b.pid  # container b`, b),
-		`  + ip netns exec cmds-b sleep 3000 >>/run/topo/cmds/containers/b.log 2>&1 &  # container b`,
+		`  + nsenter --uts=/run/topo/cmds/uts/cmds-b ip netns exec cmds-b sleep 3000 >>/run/topo/cmds/containers/b.log 2>&1 &  # container b`,
 	}
 	if d := cmp.Diff(want, stepLines(out)); d != "" {
 		t.Errorf("plan of a changed command (-want +got):\n%s", d)
@@ -259,7 +259,7 @@ containers:
 				t.Errorf("up's error does not carry the output:\n%s", errOut)
 			}
 			// The piped progress names the failed step and each undo.
-			if !regexpMatch(`(?m)^Project badcmd: up failed in \S+ at step \d+ of \d+: \+ ip netns exec badcmd-b `, out) ||
+			if !regexpMatch(`(?m)^Project badcmd: up failed in \S+ at step \d+ of \d+: \+ nsenter --uts=/run/topo/badcmd/uts/badcmd-b ip netns exec badcmd-b `, out) ||
 				!strings.Contains(out, "rolled back step") || !strings.Contains(out, "the kernel is as it was") ||
 				!strings.Contains(out, "- kill -TERM -- -") {
 				t.Errorf("up output:\n%s", out)

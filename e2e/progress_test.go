@@ -37,12 +37,13 @@ func TestProgressOnATerminal(t *testing.T) {
 			results++
 		}
 	}
-	// A step per namespace, the bridge, two files per container, the
-	// resolver's two, one firewall step per table, and forwarding put
-	// back with its record removed: each has its result on its own line;
-	// a firewall step's lines but the last have none.
-	if results != 3+1+6+2+2+2 {
-		t.Errorf("%d results on the lines, want 16 (one per step):\n%s", results, out)
+	// A step per namespace and per UTS namespace, the bridge, two files
+	// per container, the resolver's two, one firewall step per table,
+	// and forwarding put back with its record removed: each has its
+	// result on its own line; a firewall step's lines but the last have
+	// none.
+	if results != 3+3+1+6+2+2+2 {
+		t.Errorf("%d results on the lines, want 19 (one per step):\n%s", results, out)
 	}
 	for _, c := range []string{"a", "b", "c"} {
 		if !regexpMatch(`(?m)^\[ *\d+/\d+\] - ip netns del three-`+c+`  # container `+c+` \.\.\. ok `, out) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -79,7 +80,7 @@ func (r *Runner) Stop() {
 // Probe runs c's test once, as the container's command runs, cut at its
 // timeout or when ctx ends.
 func Probe(ctx context.Context, c records.Check) (int, string) {
-	return daemon.Probe(ctx, daemon.Spec{Argv: c.Test, NS: c.NS, Env: c.Env, Dir: c.Dir, Confined: true, Privileges: c.Privileges},
+	return daemon.Probe(ctx, daemon.Spec{Argv: c.Test, NS: c.NS, UTS: c.UTS, Tree: records.RuntimeTree(filepath.Dir(c.PidFile)), Env: c.Env, Dir: c.Dir, Confined: true, Privileges: c.Privileges},
 		c.Timeout, maxOutput)
 }
 

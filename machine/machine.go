@@ -209,6 +209,7 @@ type Mechanisms struct {
 	Files     Files
 	Processes Processes
 	CNI       CNI
+	UTS       UTSNamespaces
 }
 
 var _ Machine = (*Mechanisms)(nil)
@@ -324,6 +325,12 @@ func (m *Mechanisms) apply(ctx context.Context, o op.Operation) error {
 		return m.Processes.Start(o)
 	case op.ProcStop:
 		return m.Processes.Stop(o)
+	case op.UTSAdd:
+		return m.UTS.Add(o.Path, o.Hostname, o.Domainname)
+	case op.UTSSet:
+		return m.UTS.Set(o.Path, o.Hostname, o.Domainname)
+	case op.UTSDel:
+		return m.UTS.Del(o.Path)
 	}
 	return fmt.Errorf("operation %s (%T): no mechanism performs it", o.Name(), o)
 }
@@ -341,7 +348,7 @@ func (m *Mechanisms) firewallOf(f firewall.Family) Firewall {
 // could be in the way of.
 func whileTearingDown(o op.Operation) bool {
 	switch o.(type) {
-	case op.NetnsDel, op.LinkDel, op.CNIDel, op.FdbDel, op.NeighDel, op.FileDel, op.FirewallBatch, op.ProcStop, op.RecordsDel, op.ResolverStop, op.ResolverReload:
+	case op.NetnsDel, op.LinkDel, op.CNIDel, op.FdbDel, op.NeighDel, op.FileDel, op.FirewallBatch, op.ProcStop, op.RecordsDel, op.ResolverStop, op.ResolverReload, op.UTSDel:
 		return true
 	}
 	return false

@@ -94,6 +94,9 @@ func (m *Mechanisms) Observe(ctx context.Context, project string) (*state.Snapsh
 	if snap.Processes, err = m.Processes.Observe(project); err != nil {
 		return nil, err
 	}
+	if snap.UTS, err = m.UTS.Observe(project); err != nil {
+		return nil, fmt.Errorf("observe the UTS namespaces of project %s: %w", project, err)
+	}
 	if snap.Ports, err = m.observePorts(); err != nil {
 		return nil, fmt.Errorf("read host ports: %w", err)
 	}

@@ -151,3 +151,13 @@ func (r Runtime) IsNetnsSysctls(p string) bool {
 	dir, file := path.Split(p)
 	return path.Dir(path.Clean(dir)) == path.Clean(r.Root) && strings.HasSuffix(file, ".sysctls") && file != ".sysctls"
 }
+
+// ExitFile is the record of how the command of pid file p ended, which
+// the process that started it and waits for it (package daemon's shim)
+// writes when it ends: NAME.exit beside NAME.pid.
+func ExitFile(pidFile string) string { return strings.TrimSuffix(pidFile, ".pid") + ".exit" }
+
+// LogTimes is the index of when each part of log was written (the
+// shim notes it as it copies the output), which logs --timestamps reads:
+// NAME.log.times beside NAME.log.
+func LogTimes(log string) string { return log + ".times" }

@@ -55,6 +55,8 @@ func Provides(o Operation) []Key {
 		return []Key{ResolverKey(o.Project)}
 	case ProcStart:
 		return []Key{ProcKey(o.PidFile)}
+	case UTSAdd:
+		return []Key{UTSKey(o.Path)}
 	case Seq:
 		var out []Key
 		for _, p := range o.Steps {
@@ -117,7 +119,9 @@ func Needs(o Operation) []Key {
 	case SysctlReset:
 		return netnsNeed(o.NS)
 	case ProcStart:
-		return netnsNeed(o.NS)
+		return append(netnsNeed(o.NS), keysIf(o.UTS != "", UTSKey(o.UTS))...)
+	case UTSSet:
+		return []Key{UTSKey(o.Path)}
 	case ResolverStart:
 		return []Key{RecordsKey(o.Project)}
 	case ResolverReload:
@@ -158,6 +162,8 @@ func Removes(o Operation) []Key {
 		return []Key{RecordsKey(o.Project)}
 	case ResolverStop:
 		return []Key{ResolverKey(o.Project)}
+	case UTSDel:
+		return []Key{UTSKey(o.Path)}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/privilege"
 )
 
@@ -138,14 +139,19 @@ type ProcStart struct {
 	// service_healthy), as Health, the project's health file, says.
 	Await  []Await
 	Health string
+	// UTS is the UTS namespace the command runs in (op.UTSAdd's Path);
+	// "" the host's.
+	UTS string
 }
 
 // Await is a wait for a container's command to be healthy: the process
-// of PidFile, within Timeout.
+// of PidFile, within Timeout; or, Completed, to have ended with status 0
+// (depends_on's service_completed_successfully), as long as it runs.
 type Await struct {
 	Container string        `json:"container"`
 	PidFile   string        `json:"pid_file"`
 	Timeout   time.Duration `json:"timeout"`
+	Completed bool          `json:"completed,omitempty"`
 }
 
 // ProcStop stops the process PidFile records: TERM to its group, KILL
@@ -164,13 +170,21 @@ type ProcStop struct {
 func (ProcStart) Name() string { return "proc-start" }
 func (ProcStop) Name() string  { return "proc-stop" }
 
-// Command: `[ip netns exec NS] [env [-C DIR] NAME=VALUE...] ARGV... >>LOG 2>&1 &`,
+// Command: `[nsenter --uts=UTS] [ip netns exec NS] [env [-C DIR] NAME=VALUE...] ARGV... >>LOG 2>&1 &`,
 // after a wait for each of Await: `timeout T sh -c 'until jq ...; do sleep 0.1; done' &&`.
 func (o ProcStart) Command() string {
 	var b strings.Builder
 	for _, a := range o.Await {
+		if a.Completed {
+			exit := shellQuote(names.ExitFile(a.PidFile))
+			b.WriteString("sh -c " + shellQuote("until [ -e "+exit+" ]; do sleep 0.1; done; [ \"$(jq .code "+exit+")\" = 0 ]") + " && ")
+			continue
+		}
 		until := fmt.Sprintf("until jq -e '.[%q].status == \"healthy\"' %s >/dev/null; do sleep 0.1; done", a.Container, shellQuote(o.Health))
 		b.WriteString("timeout " + a.Timeout.String() + " sh -c " + shellQuote(until) + " && ")
+	}
+	if o.UTS != "" {
+		b.WriteString("nsenter --uts=" + shellQuote(o.UTS) + " ")
 	}
 	if o.NS != "" {
 		b.WriteString("ip netns exec " + o.NS + " ")
@@ -241,7 +255,7 @@ func init() {
 	register("resolver-reload", func(w *wire) (Operation, error) { return ResolverReload{Project: w.Project}, nil })
 	register("proc-start", func(w *wire) (Operation, error) {
 		return ProcStart{NS: w.NS, Argv: w.Argv, Privileges: w.Privileges, Env: w.Env, Dir: w.Dir, Log: w.Log, PidFile: w.PidFile,
-			Await: w.Await, Health: w.Health}, nil
+			Await: w.Await, Health: w.Health, UTS: w.UTS}, nil
 	})
 	register("proc-stop", func(w *wire) (Operation, error) {
 		return ProcStop{NS: w.NS, Argv: w.Argv, Log: w.Log, PidFile: w.PidFile, PID: w.PID, DropLog: w.DropLog, Keep: w.Keep}, nil
@@ -259,7 +273,7 @@ func (o ResolverStop) fill(w *wire)   { w.Project = o.Project }
 func (o ResolverReload) fill(w *wire) { w.Project = o.Project }
 func (o ProcStart) fill(w *wire) {
 	w.NS, w.Argv, w.Privileges, w.Env, w.Dir, w.Log, w.PidFile = o.NS, o.Argv, o.Privileges, o.Env, o.Dir, o.Log, o.PidFile
-	w.Await, w.Health = o.Await, o.Health
+	w.Await, w.Health, w.UTS = o.Await, o.Health, o.UTS
 }
 func (o ProcStop) fill(w *wire) {
 	w.NS, w.Argv, w.Log, w.PidFile, w.PID, w.DropLog, w.Keep = o.NS, o.Argv, o.Log, o.PidFile, o.PID, o.DropLog, o.Keep

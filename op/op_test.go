@@ -65,6 +65,9 @@ func everyOp() []op.Operation {
 		op.CNIDel{Network: "plug", Container: "a", NS: "p-a", IfName: "eth1", Config: `{"cniVersion":"1.0.0"}`, Cache: "/run/topo/p/cni"},
 		op.HostsWrite{NS: "p-a", Path: "/etc/netns/p-a/hosts", Content: "127.0.0.1\tlocalhost\n",
 			CNI: []op.CNIHostsLine{{Cache: "/run/topo/p/cni", Network: "plug", ID: "p-a", IfName: "eth1", Names: "a"}}},
+		op.UTSAdd{Path: "/run/topo/p/uts/p-web", Hostname: "web", Domainname: "lab.example"},
+		op.UTSSet{Path: "/run/topo/p/uts/p-web", Hostname: "www"},
+		op.UTSDel{Path: "/run/topo/p/uts/p-web"},
 	}
 }
 

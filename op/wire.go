@@ -62,6 +62,10 @@ type wire struct {
 	Project string            `json:"project,omitempty"`
 	Path    string            `json:"path,omitempty"`
 	Content string            `json:"content,omitempty"`
+	// A UTS namespace's names (uts.go); UTS is a proc-start's.
+	Hostname   string `json:"hostname,omitempty"`
+	Domainname string `json:"domainname,omitempty"`
+	UTS        string `json:"uts,omitempty"`
 	// Metric and Proto are a route's; LinkMAC is a veth-add's first
 	// end's hardware address; Qdisc is a qdisc-set's impairment.
 	Metric  int         `json:"metric,omitempty"`

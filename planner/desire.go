@@ -143,6 +143,9 @@ type Dependency struct {
 	// Await, when not zero, bounds the wait for the container to be
 	// healthy before the command starts (service_healthy).
 	Await time.Duration
+	// Completed: the command starts once the container's has ended with
+	// status 0 (service_completed_successfully).
+	Completed bool
 }
 
 // HostLine is one line of a hosts file: an address and its name.
@@ -466,6 +469,7 @@ func (ds *desirer) container(c *spec.Container, alloc map[string]*ipam.Allocator
 		if t := f.Container(d.Container); d.Condition == spec.ServiceHealthy && t != nil && len(t.Command) > 0 && t.Healthcheck != nil {
 			dep.Await = awaitBound(t.Healthcheck)
 		}
+		dep.Completed = d.Condition == spec.ServiceCompletedSuccessfully
 		dc.DependsOn = append(dc.DependsOn, dep)
 	}
 	switch c.Mode {

@@ -300,6 +300,7 @@ func (d *differ) model(m *Model) {
 		}
 	}
 	d.sysctlRecordsGone()
+	d.uts()
 	d.processes(m)
 	d.firewall(m)
 	d.dns(m)

@@ -60,6 +60,9 @@ const (
 	// first, then the resolver that listens in the namespaces.
 	rankDNSFiles
 	rankResolver
+	// rankUTS: the containers' UTS namespaces, just before the commands
+	// that run in them.
+	rankUTS
 	// rankProcess: container commands start last, in a namespace that is
 	// complete, and stop first, before anything they use goes away.
 	rankProcess
@@ -140,6 +143,8 @@ func rankOf(s *op.Step) rank {
 		return rankResolver
 	case op.ProcStart, op.ProcStop:
 		return rankProcess
+	case op.UTSAdd, op.UTSSet, op.UTSDel:
+		return rankUTS
 	case op.Seq:
 		if len(o.Steps) > 0 {
 			return rankOf(&o.Steps[0])

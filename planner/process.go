@@ -40,12 +40,14 @@ func (d *differ) processes(m *Model) {
 			d.procStart(c, false)
 		case o.NS != c.NS || !slices.Equal(o.Argv, c.Command) || !o.Privileges.Equal(c.Privileges) || o.Unconfined ||
 			!slices.Equal(o.Env, c.Env) || o.Dir != c.WorkingDir ||
-			(c.NS != "" && d.ownNS[c.NS] == nil):
+			(c.NS != "" && d.ownNS[c.NS] == nil) ||
+			o.UTS != UTSOf(d.rt, d.project, c) || d.utsFresh(o.UTS):
 			// Changed (its argv, namespace, privileges, environment or
 			// working folder), started by a
-			// topo that did not confine commands, or its namespace was
-			// deleted under it and is about to be made anew: the old
-			// process holds the old one.
+			// topo that did not confine commands, or its namespace (or
+			// its UTS namespace) was deleted under it and is about to be
+			// made anew: the old process holds the old one. One
+			// started before UTS namespaces runs in the host's.
 			d.procStop(o, false)
 			d.procStart(c, false)
 		}
@@ -61,7 +63,8 @@ func (d *differ) processes(m *Model) {
 // no record or log exists yet, so that the undo leaves none behind.
 func (d *differ) procStart(c *Container, fresh bool) {
 	pid, log := d.rt.PidFile(d.project, c.Name), d.rt.LogFile(d.project, c.Name)
-	s := step(op.Create, op.Container(c.Name), op.ProcStart{NS: c.NS, Argv: c.Command, Privileges: c.Privileges, Env: c.Env, Dir: c.WorkingDir, Log: log, PidFile: pid},
+	s := step(op.Create, op.Container(c.Name), op.ProcStart{NS: c.NS, Argv: c.Command, Privileges: c.Privileges, Env: c.Env, Dir: c.WorkingDir, Log: log, PidFile: pid,
+		UTS: UTSOf(d.rt, d.project, c)},
 		op.ProcStop{NS: c.NS, Argv: c.Command, Log: log, PidFile: pid, DropLog: fresh})
 	if c.NS != "" {
 		for _, f := range names.NetnsFiles {
@@ -72,14 +75,20 @@ func (d *differ) procStart(c *Container, fresh bool) {
 	// too; after the resolver process, which runs the healthchecks it
 	// waits for, when it starts or reloads.
 	start := s.Op.(op.ProcStart)
+	health := false
 	for _, dep := range c.DependsOn {
 		pid := d.rt.PidFile(d.project, dep.Container)
 		s.Needs = append(s.Needs, op.ProcKey(pid))
-		if dep.Await > 0 {
+		switch {
+		case dep.Completed:
+			start.Await = append(start.Await, op.Await{Container: dep.Container, PidFile: pid, Completed: true})
+		case dep.Await > 0:
 			start.Await = append(start.Await, op.Await{Container: dep.Container, PidFile: pid, Timeout: dep.Await})
+			health = true
 		}
 	}
-	if len(start.Await) > 0 {
+	s.Op = start
+	if health {
 		start.Health, _ = d.rt.Resolver(d.project, records.HealthFile)
 		s.Op = start
 		s.Needs = append(s.Needs, op.RecordsKey(d.project), op.ResolverKey(d.project))
@@ -91,7 +100,7 @@ func (d *differ) procStart(c *Container, fresh bool) {
 // container's command goes away for good.
 func (d *differ) procStop(o *state.Process, drop bool) {
 	ref := op.Container(o.Container)
-	undo := op.Step{Action: op.Create, Ref: ref, Op: op.ProcStart{NS: o.NS, Argv: o.Argv, Privileges: o.Privileges, Env: o.Env, Dir: o.Dir, Log: o.Log, PidFile: o.PidFile}}
+	undo := op.Step{Action: op.Create, Ref: ref, Op: op.ProcStart{NS: o.NS, Argv: o.Argv, Privileges: o.Privileges, Env: o.Env, Dir: o.Dir, Log: o.Log, PidFile: o.PidFile, UTS: o.UTS}}
 	if !o.Running {
 		// A dead process's record holds nothing to restore: starting the
 		// command would change more than the stop did. The undo is a stop

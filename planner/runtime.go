@@ -89,7 +89,7 @@ func healthChecks(m *Model, rt names.Runtime) []records.Check {
 		if h == nil {
 			continue
 		}
-		out = append(out, records.Check{Container: c.Name, NS: c.NS, PidFile: rt.PidFile(m.Project, c.Name), Test: h.Test,
+		out = append(out, records.Check{Container: c.Name, NS: c.NS, UTS: UTSOf(rt, m.Project, c), PidFile: rt.PidFile(m.Project, c.Name), Test: h.Test,
 			Privileges: c.Privileges, Env: c.Env, Dir: c.WorkingDir, Interval: h.Interval, Timeout: h.Timeout,
 			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries})
 	}

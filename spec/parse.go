@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/topolab/topo/names"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -458,6 +460,8 @@ func (p *parser) hostname(c *Container, v *yaml.Node, what string) {
 		c.Hostname = strings.ToLower(s)
 		if !isDNSName(c.Hostname) {
 			p.errorf(v, "%s: hostname %q is not a valid DNS name: use labels of %s, joined by dots", what, clip(s), labelRule)
+		} else if len(c.Hostname) > names.HostnameMax {
+			p.errorf(v, "%s: hostname %q is %d bytes: the kernel holds at most %d in a hostname", what, clip(s), len(s), names.HostnameMax)
 		}
 	}
 }

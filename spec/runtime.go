@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/topolab/topo/names"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -133,6 +135,8 @@ func (p *parser) runtimeKey(c *Container, k *yaml.Node, v *yaml.Node, what strin
 			c.Domainname = strings.ToLower(s)
 			if !isDNSName(c.Domainname) {
 				p.errorf(v, "%s: domainname %q is not a valid DNS name: use labels of %s, joined by dots", what, clip(s), labelRule)
+			} else if len(c.Domainname) > names.HostnameMax {
+				p.errorf(v, "%s: domainname %q is %d bytes: the kernel holds at most %d in a domainname", what, clip(s), len(s), names.HostnameMax)
 			}
 		}
 	case "depends_on":
@@ -417,12 +421,8 @@ func (p *parser) dependsOn(c *Container, n *yaml.Node, what string) {
 				case "condition":
 					if s, ok := p.str(o.val, what+": depends_on: condition", `"service_healthy"`); ok {
 						switch s {
-						case ServiceStarted, ServiceHealthy:
+						case ServiceStarted, ServiceHealthy, ServiceCompletedSuccessfully:
 							cond = s
-						case ServiceCompletedSuccessfully:
-							// Until one-shot commands may end: the
-							// order alone.
-							p.note(o.val, "%s: depends_on %s: condition %s is not supported yet: the command starts after %s's starts, without waiting for it to end (a command that ends fails up)", what, clip(e.key.Value), s, clip(e.key.Value))
 						default:
 							p.errorf(o.val, "%s: depends_on %s: condition %q is not valid: use service_started, service_healthy or service_completed_successfully", what, clip(e.key.Value), clip(s))
 						}
@@ -585,6 +585,8 @@ func (p *parser) checkRuntime(f *File, containers map[string]*Container, names [
 				p.add(d.Pos, "%s: depends_on %q names no container%s: defined containers are %s", what, clip(d.Container), didYouMean(d.Container, names), quoteList(names))
 			case d.Condition == ServiceHealthy && t.Healthcheck == nil:
 				p.add(d.Pos, "%s: depends_on %q with condition service_healthy, but %q has no healthcheck: give it one, or use service_started", what, clip(d.Container), clip(d.Container))
+			case d.Condition == ServiceCompletedSuccessfully && len(t.Command) == 0:
+				p.add(d.Pos, "%s: depends_on %q with condition service_completed_successfully, but %q has no command: nothing of it runs, or ends; give it one, or use service_started", what, clip(d.Container), clip(d.Container))
 			case d.Condition == ServiceHealthy && len(t.Command) == 0:
 				p.notes.add(d.Pos, "%s: depends_on %q: condition service_healthy waits for nothing: %q has no command, whose health its healthcheck would check", what, clip(d.Container), clip(d.Container))
 			}

@@ -23,6 +23,8 @@ type Process struct {
 	// working folder it was started with.
 	Env []string `json:"env,omitempty"`
 	Dir string   `json:"dir,omitempty"`
+	// UTS is the UTS namespace it runs in ("" the host's).
+	UTS string `json:"uts,omitempty"`
 	// Health is its healthcheck's, as the resolver process runs it; nil
 	// without one. It is shown, never planned on.
 	Health *Health `json:"health,omitempty"`

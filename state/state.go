@@ -22,6 +22,9 @@ type Snapshot struct {
 	// Processes are the project's container commands, from their pid files
 	// (see process.go), sorted by container.
 	Processes []Process `json:"processes,omitempty"`
+	// UTS are the UTS namespaces of the project's containers, sorted by
+	// path (see uts.go).
+	UTS []UTS `json:"uts,omitempty"`
 	// Firewall holds topo's iptables chains and the jumps into them;
 	// Firewall6 the same of ip6tables (nil on a host without them).
 	Firewall  *Firewall `json:"firewall,omitempty"`

@@ -231,6 +231,12 @@ func (t *trust) check(o op.Operation) error {
 			return t.refuse("pid file %s or log %s is not one of the project's", o.PidFile, o.Log)
 		}
 		return nil
+	case op.UTSAdd:
+		return t.uts(o.Path)
+	case op.UTSSet:
+		return t.uts(o.Path)
+	case op.UTSDel:
+		return t.uts(o.Path)
 	case op.ProcStart:
 		return t.refuse("recovery starts no command read back from a journal (%s); the next up starts the file's", op.ShellJoin(o.Argv))
 	case op.CNIAdd:
@@ -276,6 +282,14 @@ func (t *trust) sysctl(o op.Sysctl) error {
 		return t.refuse("sysctl %s", o.Key)
 	}
 	return t.link("", link)
+}
+
+// uts checks that path is a UTS namespace of the project's folder.
+func (t *trust) uts(path string) error {
+	if !t.rt.IsUTS(t.project, path) {
+		return t.refuse("%s is not a UTS namespace of the project's (%s/)", path, t.rt.UTSDir(t.project))
+	}
+	return nil
 }
 
 func (t *trust) ownProject(project string) error {

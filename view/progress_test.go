@@ -43,11 +43,11 @@ func runProgress(t *testing.T, tty bool, failAt int) string {
 	p := upPlan(t, "  a: {networks: [lan]}\n")
 	// Firewall steps span many lines; this test is about the frame around
 	// steps, which single-line steps show best.
-	// So do DNS steps, which would only lengthen it.
+	// So do DNS and UTS steps, which would only lengthen it.
 	steps := p.Steps[:0]
 	for _, st := range p.Steps {
 		switch st.Op.(type) {
-		case op.FileWrite, op.RecordsWrite, op.ResolverStart, op.FirewallBatch:
+		case op.FileWrite, op.RecordsWrite, op.ResolverStart, op.FirewallBatch, op.UTSAdd:
 			continue
 		}
 		steps = append(steps, st)
@@ -180,7 +180,7 @@ func TestProgressOfBatchesAndFirewallSteps(t *testing.T) {
 		}
 	}
 	// The namespaces' deletions ran as one batch.
-	if !strings.Contains(got, "- ip netns del lab-a  # container a ... ok T\n[ 4/") || !strings.Contains(got, "- ip netns del lab-b  # container b ... ok T\n") {
+	if !strings.Contains(got, "- ip netns del lab-a  # container a ... ok T\n[ 6/") || !strings.Contains(got, "- ip netns del lab-b  # container b ... ok T\n") {
 		t.Errorf("the deletions of a and b:\n%s", got)
 	}
 	if sum := down.Summary(); !strings.HasSuffix(got, fmt.Sprintf("Project lab: down done in T: %d added, %d changed, %d destroyed.\n", sum.Add, sum.Change, sum.Destroy)) {

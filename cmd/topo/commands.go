@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,9 +14,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/topolab/topo/daemon"
 	"github.com/topolab/topo/journal"
 	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/privilege"
+	"github.com/topolab/topo/safedir"
 	"github.com/topolab/topo/schema"
 	"github.com/topolab/topo/view"
 )
@@ -209,7 +212,7 @@ func newExecCmd(g *globals) *cobra.Command {
 		Short:       "Run a command inside a container's namespace, with its /etc/netns files in place",
 		Long: `exec runs a command in a container's network namespace, with the
 container's /etc/netns files over /etc/resolv.conf and /etc/hosts, as ip
-netns exec does. Flags come before the
+netns exec does, and in its UTS namespace (its hostname). Flags come before the
 container: everything after it is the command, so -- is needed only before
 a command that starts with a dash. -e adds to the environment, -w sets the
 working folder, -u runs as another user (NAME, UID, NAME:GROUP or UID:GID,
@@ -273,6 +276,14 @@ as user: in the file).`,
 			prog, err := exec.LookPath(argv[0])
 			if err != nil {
 				return fmt.Errorf("container %s: %w", container, err)
+			}
+			if u := obs.UTSOf(g.runtime.UTS(project, name)); name != "" && u != nil && u.Mounted {
+				// The container's hostname: this thread, which execs,
+				// enters its UTS namespace (ip netns exec keeps it).
+				runtime.LockOSThread()
+				if err := daemon.EnterUTS(safedir.Runtime(g.runtime.Root), u.Path); err != nil {
+					return fmt.Errorf("container %s: %w", container, err)
+				}
 			}
 			return syscall.Exec(prog, argv, environ)
 		},

@@ -146,7 +146,7 @@ func (g *globals) lifecyclePlan(f *spec.File, obs *state.Snapshot, verb string, 
 		o := obs.Process(name)
 		running := o != nil && o.Running
 		if running && verb != verbStart {
-			restart := op.ProcStart{NS: o.NS, Argv: o.Argv, Privileges: o.Privileges, Log: log, PidFile: pidFile}
+			restart := op.ProcStart{NS: o.NS, Argv: o.Argv, Privileges: o.Privileges, Env: o.Env, Dir: o.Dir, UTS: o.UTS, Log: log, PidFile: pidFile}
 			plan.Steps = append(plan.Steps, op.Step{Action: op.Destroy, Ref: ref,
 				Op:   op.ProcStop{NS: o.NS, Argv: o.Argv, Log: log, PidFile: pidFile, PID: o.PID, Keep: true},
 				Undo: &op.Step{Action: op.Create, Ref: ref, Op: restart}})
@@ -162,7 +162,8 @@ func (g *globals) lifecyclePlan(f *spec.File, obs *state.Snapshot, verb string, 
 		// with its record, or without one and its log.
 		undo := op.ProcStop{NS: mc.NS, Argv: mc.Command, Log: log, PidFile: pidFile, Keep: o != nil, DropLog: o == nil}
 		starts = append(starts, op.Step{Action: op.Create, Ref: ref,
-			Op:   op.ProcStart{NS: mc.NS, Argv: mc.Command, Privileges: mc.Privileges, Log: log, PidFile: pidFile},
+			Op: op.ProcStart{NS: mc.NS, Argv: mc.Command, Privileges: mc.Privileges, Env: mc.Env, Dir: mc.WorkingDir,
+				UTS: planner.UTSOf(g.runtime, f.Project, mc), Log: log, PidFile: pidFile},
 			Undo: &op.Step{Action: op.Destroy, Ref: ref, Op: undo}})
 	}
 	if len(down) > 0 {

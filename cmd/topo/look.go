@@ -246,14 +246,16 @@ As root it shows the addresses containers hold; otherwise those up would give.`,
 // --file always names the file and --follow always follows.
 func newLogsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:         "logs [--file FILE | -p PROJECT] [CONTAINER...] [-f|--follow] [-n|--tail N]",
+		Use:         "logs [--file FILE | -p PROJECT] [CONTAINER...] [-f|--follow] [-n|--tail N] [-t|--timestamps]",
 		Annotations: map[string]string{readsAnnotation: ""},
 		Short:       "Print containers' command output; -f follows it",
 		Long: `logs prints what containers' commands wrote to stdout and stderr, kept in
 /run/topo/PROJECT/containers/CONTAINER.log: of one container as it is, of
 several (or, without a name, of every container with a command) with each
 line after the container's name, as docker compose logs does. --tail N
-(-n N) starts at the last N lines of each. With -f or --follow it keeps
+(-n N) starts at the last N lines of each; --timestamps (-t) puts before
+each line the time it was written, RFC 3339 in UTC, as docker logs does.
+With -f or --follow it keeps
 printing what is written until interrupted. In this command -f means
 follow, as in docker logs, unless the word after it is an existing file:
 use --file to name the topology file.`,
@@ -298,7 +300,7 @@ use --file to name the topology file.`,
 				case strings.HasPrefix(a, "--tail="):
 					o.tail, err = tailLines(strings.TrimPrefix(a, "--tail="))
 				case a == "-t" || a == "--timestamps":
-					return fmt.Errorf("logs %s: not supported yet: a command's output goes to its log as it writes it, and no process of topo's stays to note when each line came", a)
+					o.timestamps = true
 				case strings.HasPrefix(a, "-") && a != "-":
 					return fmt.Errorf("logs: unknown flag %s", a)
 				default:
@@ -393,8 +395,8 @@ func (g *globals) logsOf(project string, containers []string) ([]containerLog, e
 // logsOptions are how logs prints: follow, prefix each line with its
 // container's name, start at the last tail lines (-1: all).
 type logsOptions struct {
-	follow, prefix bool
-	tail           int
+	follow, prefix, timestamps bool
+	tail                       int
 }
 
 // printLogs prints logs as o says; following, until interrupted.
@@ -405,26 +407,30 @@ func printLogs(w io.Writer, tree safedir.Tree, logs []containerLog, o logsOption
 	}
 	var mu sync.Mutex // one line at a time, whole, from any log
 	writers := make([]io.Writer, len(logs))
+	var prefixers []*linePrefixer
 	offsets := make([]int64, len(logs))
 	for i, l := range logs {
 		writers[i] = w
 		if o.prefix {
-			writers[i] = &linePrefixer{w: w, mu: &mu, prefix: fmt.Sprintf("%-*s | ", width, l.name)}
+			p := &linePrefixer{w: w, mu: &mu, prefix: fmt.Sprintf("%-*s | ", width, l.name)}
+			writers[i], prefixers = p, append(prefixers, p)
 		}
 		b, err := tree.ReadFile(l.path)
 		if err != nil {
 			return err
 		}
 		offsets[i] = int64(len(b))
-		if _, err := writers[i].Write(lastLines(b, o.tail)); err != nil {
+		shown := lastLines(b, o.tail)
+		if o.timestamps {
+			writers[i] = newStamper(writers[i], tree, l.path, int64(len(b)-len(shown)))
+		}
+		if _, err := writers[i].Write(shown); err != nil {
 			return err
 		}
 	}
 	if !o.follow {
-		for _, wr := range writers {
-			if p, ok := wr.(*linePrefixer); ok {
-				p.flush()
-			}
+		for _, p := range prefixers {
+			p.flush()
 		}
 		return nil
 	}

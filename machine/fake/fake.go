@@ -19,6 +19,7 @@ import (
 	"github.com/topolab/topo/machine/links"
 	"github.com/topolab/topo/machine/process"
 	"github.com/topolab/topo/machine/sysctl"
+	"github.com/topolab/topo/machine/uts"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/state"
 )
@@ -35,6 +36,7 @@ type Machine struct {
 	Files     *files.Fake
 	Processes *process.Fake
 	CNI       *cni.Fake
+	UTS       *uts.Fake
 }
 
 // New returns a fake machine holding initial (which may be nil), its
@@ -54,16 +56,18 @@ func NewAt(rt names.Runtime, initial *state.Snapshot) *Machine {
 		Files:     files.NewFake(rt, initial.Nameservers),
 		Processes: process.NewFake(rt, initial.Processes),
 		CNI:       cni.NewFake(rt),
+		UTS:       uts.NewFake(rt, initial.UTS),
 	}
 	m.CNI.HasNamespace = m.Links.HasNamespace
 	m.Sysctls.HasLink = m.Links.HasLink
 	m.Processes.HasNamespace = m.Links.HasNamespace
+	m.Processes.HasUTS = m.UTS.Has
 	m.Links.OnLinkGone = m.Sysctls.LinkGone
 	m.Links.OnNetnsGone = func(ns string) {
 		m.Processes.NetnsGone(ns)
 		m.Sysctls.NetnsGone(ns)
 	}
-	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Firewall6: m.Firewall6, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes, CNI: m.CNI}
+	m.Mechanisms = &machine.Mechanisms{Links: m.Links, Firewall: m.Firewall, Firewall6: m.Firewall6, Sysctls: m.Sysctls, Files: m.Files, Processes: m.Processes, CNI: m.CNI, UTS: m.UTS}
 	if initial.Ports != nil {
 		m.SetPorts(initial.Ports)
 	}
@@ -96,6 +100,7 @@ func (m *Machine) Dump() string {
 	m.Sysctls.Dump(&b)
 	m.Links.Dump(&b)
 	m.Processes.Dump(&b)
+	m.UTS.Dump(&b)
 	for _, fw := range []struct {
 		prog string
 		f    *iptables.Fake

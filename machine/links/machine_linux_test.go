@@ -26,6 +26,7 @@ import (
 	topons "github.com/topolab/topo/machine/netns"
 	"github.com/topolab/topo/machine/process"
 	"github.com/topolab/topo/machine/sysctl"
+	"github.com/topolab/topo/machine/uts"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/state"
@@ -152,7 +153,8 @@ func newKernel(t testing.TB) *testKernel {
 	t.Cleanup(func() { reset(t) })
 	return &testKernel{k, &machine.Mechanisms{Links: k, Firewall: iptables.New(context.Background(), goipt.ProtocolIPv4, false),
 		Firewall6: iptables.New(context.Background(), goipt.ProtocolIPv6, false),
-		Sysctls:   sysctl.Kernel{}, Files: files.Kernel{Runtime: names.DefaultRuntime}, Processes: process.Kernel{Runtime: names.DefaultRuntime}}}
+		Sysctls:   sysctl.Kernel{}, Files: files.Kernel{Runtime: names.DefaultRuntime}, Processes: process.Kernel{Runtime: names.DefaultRuntime},
+		UTS: uts.Kernel{Runtime: names.DefaultRuntime}}}
 }
 
 // reset empties the sandbox after a test, whatever the test left, so that

@@ -15,6 +15,7 @@ import (
 	"github.com/topolab/topo/machine/links"
 	"github.com/topolab/topo/machine/process"
 	"github.com/topolab/topo/machine/sysctl"
+	"github.com/topolab/topo/machine/uts"
 	"github.com/topolab/topo/names"
 )
 
@@ -41,5 +42,6 @@ func New(ctx context.Context, o Options) (*machine.Mechanisms, error) {
 		Files:     files.Kernel{Runtime: o.Runtime},
 		Processes: process.Kernel{Runtime: o.Runtime},
 		CNI:       cni.New(o.Runtime),
+		UTS:       uts.Kernel{Runtime: o.Runtime},
 	}, nil
 }

@@ -98,6 +98,16 @@ func (k Kernel) launch(s op.ProcStart) (l *daemon.Launched, hadLog bool, err err
 		}
 	}
 	for _, a := range s.Await {
+		if a.Completed {
+			code, err := daemon.AwaitEnd(k.tree(), a.PidFile)
+			if err != nil {
+				return nil, false, fmt.Errorf("container %q has not completed successfully (depends_on's service_completed_successfully): %w", a.Container, err)
+			}
+			if code != 0 {
+				return nil, false, fmt.Errorf("container %q exited with status %d: it did not complete successfully, which depends_on's service_completed_successfully waits for (topo logs %s)", a.Container, code, a.Container)
+			}
+			continue
+		}
 		if err := health.Await(s.Health, a.Container, a.PidFile, a.Timeout); err != nil {
 			return nil, false, err
 		}
@@ -105,7 +115,7 @@ func (k Kernel) launch(s op.ProcStart) (l *daemon.Launched, hadLog bool, err err
 	_, statErr := k.tree().Lstat(s.Log)
 	hadLog = statErr == nil
 	l, err = daemon.Launch(daemon.Spec{Argv: s.Argv, NS: s.NS, LogFile: s.Log, PidFile: s.PidFile, Tree: k.tree(),
-		Env: s.Env, Dir: s.Dir, Confined: true, Privileges: s.Privileges, MayFinish: true})
+		Env: s.Env, Dir: s.Dir, UTS: s.UTS, Confined: true, Privileges: s.Privileges, MayFinish: true})
 	if err != nil {
 		k.undoLaunch(s, hadLog)
 	}
@@ -115,6 +125,7 @@ func (k Kernel) launch(s op.ProcStart) (l *daemon.Launched, hadLog bool, err err
 func (k Kernel) undoLaunch(s op.ProcStart, hadLog bool) {
 	if !hadLog {
 		_ = k.tree().Remove(s.Log)
+		_ = k.tree().Remove(names.LogTimes(s.Log))
 	}
 	k.removeEmptyDirs(s.PidFile)
 }
@@ -134,6 +145,9 @@ func (k Kernel) Stop(s op.ProcStop) error {
 	}
 	if s.DropLog {
 		if err := k.tree().Remove(s.Log); err != nil {
+			return err
+		}
+		if err := k.tree().Remove(names.LogTimes(s.Log)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
@@ -185,7 +199,7 @@ func (k Kernel) Observe(project string) ([]state.Process, error) {
 		out = append(out, state.Process{
 			Container: name, NS: rec.NS, Argv: rec.Argv, PID: rec.PID, Running: alive,
 			PidFile: pidFile, Log: k.Runtime.LogFile(project, name),
-			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0, Env: rec.Env, Dir: rec.Dir,
+			Privileges: rec.Privileges, Unconfined: rec.PidNS == 0, Env: rec.Env, Dir: rec.Dir, UTS: rec.UTS,
 			Health: observedHealth(healths[name], rec.PID, alive),
 			Exit:   rec.Exit, Stopped: rec.Stopped,
 		})

@@ -27,6 +27,8 @@ type Fake struct {
 	Missing []string
 	// HasNamespace, when set, says whether a namespace exists.
 	HasNamespace func(ns string) bool
+	// HasUTS, when set, says whether a UTS namespace exists.
+	HasUTS func(path string) bool
 
 	mu          sync.Mutex
 	procs       map[string]state.Process // by pid file
@@ -78,8 +80,19 @@ func (f *Fake) Start(s op.ProcStart) error {
 	if s.NS != "" && !f.hasNamespace(s.NS) {
 		return fmt.Errorf("namespace %q: %w", s.NS, machine.ErrNotExist)
 	}
+	if s.UTS != "" && f.HasUTS != nil && !f.HasUTS(s.UTS) {
+		return fmt.Errorf("UTS namespace %s: %w", s.UTS, machine.ErrNotExist)
+	}
 	// The fake runs no healthchecks: a running command counts as healthy.
 	for _, a := range s.Await {
+		if p := f.procs[a.PidFile]; a.Completed {
+			// Nor does it run commands to their end: one that finished
+			// did (a seeded record), any other has not.
+			if !p.Finished() {
+				return fmt.Errorf("container %q has not completed successfully", a.Container)
+			}
+			continue
+		}
 		if p, ok := f.procs[a.PidFile]; !ok || !p.Running {
 			return fmt.Errorf("container %q is not healthy: its command does not run", a.Container)
 		}
@@ -87,7 +100,7 @@ func (f *Fake) Start(s op.ProcStart) error {
 	f.procs[s.PidFile] = state.Process{
 		Container: names.ContainerOfPidFile(s.PidFile),
 		NS:        s.NS, Argv: slices.Clone(s.Argv), PID: f.nextPID, Running: true,
-		PidFile: s.PidFile, Log: s.Log, Privileges: s.Privileges, Env: slices.Clone(s.Env), Dir: s.Dir,
+		PidFile: s.PidFile, Log: s.Log, Privileges: s.Privileges, Env: slices.Clone(s.Env), Dir: s.Dir, UTS: s.UTS,
 	}
 	f.nextPID++
 	f.logs[s.Log] = true

@@ -119,8 +119,10 @@ func (k Kernel) ResolverStart(project string) error {
 	rec, err := daemon.Start(daemon.Spec{Argv: argv, LogFile: logFile, PidFile: pidFile, Tree: k.tree(), Ready: true})
 	if err != nil {
 		// The step leaves nothing: a resolver killed because its pid
-		// could not be recorded may have written its status.
+		// could not be recorded may have written its status and its
+		// healthchecks' file.
 		_ = k.tree().Remove(statusFile)
+		_ = k.tree().Remove(filepath.Join(dir, records.HealthFile))
 		if statErr != nil {
 			_ = k.tree().Remove(logFile)
 		}

@@ -56,6 +56,7 @@ type Proxy struct {
 type Check struct {
 	Container     string             `json:"container"`
 	NS            string             `json:"netns,omitempty"`
+	UTS           string             `json:"uts,omitempty"`
 	PidFile       string             `json:"pid_file"`
 	Test          []string           `json:"test"`
 	Privileges    privilege.Settings `json:"privileges,omitzero"`
