@@ -576,13 +576,8 @@ func (p *parser) longPort(c *Container, n *yaml.Node, what string) {
 		case "host_ip":
 			hostIP = scalar(e.val, k, `"127.0.0.1"`)
 			if a, err := netip.ParseAddr(hostIP); err == nil && a.Is6() {
-				if a.IsUnspecified() {
-					p.note(e.val, "%s: ports: host_ip %s: topo publishes on IPv4 only, here 0.0.0.0", what, a)
-					hostIP = "0.0.0.0"
-				} else {
-					p.errorf(e.val, "%s: ports: host_ip %s is IPv6, which is not supported yet", what, a)
-					ok = false
-				}
+				// The short syntax's form of an IPv6 host address.
+				hostIP = "[" + a.String() + "]"
 			}
 		case "protocol":
 			proto = scalar(e.val, k, `"tcp"`)

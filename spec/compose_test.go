@@ -370,6 +370,36 @@ networks:
 	}
 }
 
+// TestComposeIPv6HostIP: the long port syntax's IPv6 host_ip is the short
+// syntax's bracketed address, as Compose reads it: [::1] for the host
+// alone, [::] for every IPv6 address.
+func TestComposeIPv6HostIP(t *testing.T) {
+	f, err := Parse("/p/six/compose.yaml", []byte(`services:
+  web:
+    networks: [front]
+    ports:
+      - {target: 80, published: 8081, host_ip: "::1"}
+      - {target: 443, published: 8443, host_ip: "::"}
+      - {target: 53, published: 5353, host_ip: "fd00:5::1", protocol: udp}
+networks:
+  front: {enable_ipv6: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range f.Container("web").Ports {
+		got = append(got, fmt.Sprintf("%s %d:%d/%s", p.HostIP, p.HostStart, p.ContainerStart, p.Proto))
+	}
+	want := []string{"::1 8081:80/tcp", ":: 8443:443/tcp", "fd00:5::1 5353:53/udp"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("ports (-want +got):\n%s", d)
+	}
+	if len(f.Notes) != 0 {
+		t.Errorf("notes: %v", f.Notes)
+	}
+}
+
 // TestComposePrivileges: a service's user, cap_add, cap_drop and
 // privileged are read as in topo's files, merged across -f files as
 // Compose merges lists (added to, each once).
