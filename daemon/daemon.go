@@ -259,12 +259,29 @@ func (l *Launched) launchShim(log *os.File) (*Record, error) {
 	rec := &Record{PID: msg.PID, Start: msg.Start, Argv: s.Argv, NS: s.NS, Privileges: s.Privileges, Env: s.Env, Dir: s.Dir, UTS: s.UTS,
 		Shim: shim.Process.Pid}
 	rec.ShimStart, _ = startTime(rec.Shim)
-	if rec.PidNS, err = pidNS(rec.PID); err != nil {
-		// Ended already: the shim says how.
+	if rec.PidNS, err = launchedNS(rec.PID); err != nil {
+		// Ended already: the shim says how. A one-shot may end before
+		// its namespace is read (a 2 ms "echo"); its record, with its
+		// status, names no process to signal.
 		<-l.exited
+		if l.finished() {
+			code := 0
+			rec.Exit = &code
+			return rec, nil
+		}
 		return nil, l.failed()
 	}
 	return rec, nil
+}
+
+// launchedNS reads a launched command's PID namespace; a test makes it
+// late, as a loaded machine does.
+var launchedNS = pidNS
+
+// finished reports whether the process ended with status 0 and may
+// (Spec.MayFinish): a one-shot that did its work.
+func (l *Launched) finished() bool {
+	return l.spec.MayFinish && l.end != nil && l.end.Code == 0
 }
 
 func (l *Launched) failed() error {
@@ -294,7 +311,7 @@ func (l *Launched) Watch() (*Record, error) {
 			return l.rec, nil
 		}
 	}
-	if l.spec.MayFinish && l.end != nil && l.end.Code == 0 {
+	if l.finished() {
 		code := 0
 		l.rec.Exit = &code
 		if err := writeRecord(l.spec.Tree, l.spec.PidFile, l.rec); err != nil {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +83,46 @@ func readTimes(t *testing.T, path string) []string {
 		out = append(out, off)
 	}
 	return out
+}
+
+// TestOneShotGoneBeforeItsNamespaceIsRead: a one-shot that may finish and
+// ends with status 0 before Launch reads its PID namespace (a loaded
+// machine, an "echo") is a finished one-shot, not an early exit.
+func TestOneShotGoneBeforeItsNamespaceIsRead(t *testing.T) {
+	sandbox.Require(t)
+	old := launchedNS
+	t.Cleanup(func() { launchedNS = old })
+	launchedNS = func(pid int) (uint64, error) {
+		// Late: the command has ended and its shim has reaped it.
+		for {
+			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); os.IsNotExist(err) {
+				return old(pid)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	dir := t.TempDir()
+	tree := safedir.Runtime(dir)
+	pid, log := filepath.Join(dir, "c.pid"), filepath.Join(dir, "c.log")
+	spec := Spec{Tree: tree, Confined: true, Privileges: privilege.Settings{}, LogFile: log, PidFile: pid, MayFinish: true,
+		Argv: []string{"sh", "-c", "echo done"}}
+	rec, err := Start(spec)
+	if err != nil {
+		t.Fatalf("a one-shot gone before its namespace was read: %v", err)
+	}
+	if rec.Exit == nil || *rec.Exit != 0 {
+		t.Fatalf("record %+v, want a finished one-shot with status 0", rec)
+	}
+	got, ok, err := Read(tree, pid)
+	if err != nil || ok || got == nil || got.Exit == nil || *got.Exit != 0 {
+		t.Fatalf("Read: %+v, running %v, %v; want the one-shot's record with status 0", got, ok, err)
+	}
+	if err := Stop(tree, pid, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Without MayFinish the same end is an early exit.
+	spec.MayFinish = false
+	if _, err := Start(spec); err == nil {
+		t.Fatal("a command that must keep running ended at once and started")
+	}
 }
