@@ -201,3 +201,45 @@ func TestLoopback6PortTaken(t *testing.T) {
 		t.Errorf("a refused up left:\n%s", left)
 	}
 }
+
+// TestLoopback6ToIPv4Only: a publish on [::1] of a container whose
+// network has no IPv6 is forwarded by the resolver's proxy to its IPv4
+// address, as docker-proxy does: TCP and UDP from the host's ::1 reach
+// it, the proxy listens on ::1 alone, and down takes it away.
+func TestLoopback6ToIPv4Only(t *testing.T) {
+	need(t, "curl", "ss", "socat")
+	h := newHost(t)
+	file := writeFile(t, "lo4", `name: lo4
+networks:
+  lan: {subnet: 10.85.0.0/24}
+containers:
+  web:
+    networks: [lan]
+    ports: ["[::1]:18082:80", "[::1]:18083:5300/udp"]
+`)
+	h.mustTopo("up", "-f", file)
+	h.serve("lo4-web", 80, "tcp", "socat", "TCP4-LISTEN:80,fork,reuseaddr", "SYSTEM:echo HTTP/1.0 200 OK; echo")
+	h.serve("lo4-web", 5300, "udp", "socat", "UDP4-RECVFROM:5300,fork", "EXEC:cat")
+	if out, ok := h.sh("curl -sS -6 -o /dev/null -w %{http_code} --retry 5 --retry-connrefused --retry-delay 1 http://[::1]:18082/"); !ok || out != "200" {
+		t.Errorf("host -> [::1]:18082 (the proxy to web's IPv4 address): curl says %q", out)
+	}
+	if out, ok := h.sh("for i in 1 2 3 4 5; do r=$(echo udp-ok | socat -t 2 - UDP6:[::1]:18083) && [ -n \"$r\" ] && { echo \"$r\"; exit 0; }; done; exit 1"); !ok || strings.TrimSpace(out) != "udp-ok" {
+		t.Errorf("host -> [::1]:18083/udp (the proxy to web's IPv4 address): %q", out)
+	}
+	if ln := strings.Fields(h.mustSh("ss -ltnH sport = :18082")); len(ln) < 4 || ln[3] != "[::1]:18082" {
+		t.Errorf("host's listeners on 18082: %v, want [::1]:18082 alone", ln)
+	}
+	if ports := h.mustTopo("port", "-f", file, "web"); !strings.Contains(ports, "80/tcp -> [::1]:18082") || !strings.Contains(ports, "5300/udp -> [::1]:18083") {
+		t.Errorf("topo port web:\n%s\nwant 80/tcp on [::1]:18082 and 5300/udp on [::1]:18083", ports)
+	}
+	if plan := h.mustTopo("plan", "-f", file); !strings.Contains(plan, "No changes") {
+		t.Errorf("plan after up is not empty:\n%s", plan)
+	}
+	h.mustTopo("down", "-f", file)
+	if out := strings.TrimSpace(h.mustSh("ss -ltnH sport = :18082")); out != "" {
+		t.Errorf("down left a listener on 18082: %s", out)
+	}
+	if left := h.leftovers("lo4"); strings.TrimSpace(left) != "" {
+		t.Errorf("down left:\n%s", left)
+	}
+}

@@ -171,13 +171,18 @@ func (pk *portPicker) expand(f *spec.File, m *Model) (pending []*firewall.Publis
 
 // publishesOf are what a ports: entry on hostIP publishes of endpoint ep:
 // an IPv4 address to its IPv4 address, an IPv6 one to its IPv6 address,
+// [::1] to its IPv4 address when it has no IPv6 one,
 // and 0.0.0.0 to both, [::] for IPv6, as Docker publishes on a dual-stack
 // network (one host port for both), to the IPv6 one alone on an IPv6-only
 // network.
 func publishesOf(container string, ep *Endpoint, hostIP netip.Addr) []firewall.Publish {
 	pub := firewall.Publish{Container: container, Network: ep.Network, Bridge: ep.Bridge, Addr: ep.Addr.Addr(), HostIP: hostIP}
 	if hostIP.Is6() {
-		pub.Addr = ep.Addr6.Addr()
+		// [::1] to an IPv4-only network's endpoint is its IPv4
+		// address: the proxy forwards it (planner/proxy.go).
+		if ep.Addr6.IsValid() || hostIP != netip.IPv6Loopback() {
+			pub.Addr = ep.Addr6.Addr()
+		}
 		return []firewall.Publish{pub}
 	}
 	var out []firewall.Publish

@@ -15,8 +15,10 @@ import (
 
 // The resolver process also forwards the publishes on [::1]
 // (records.Proxy), which no DNAT can make: it listens on the host's
-// loopback and connects to the container, as Docker's docker-proxy. It
-// runs in the host's namespace, where its listeners are.
+// loopback and connects to the container, as Docker's docker-proxy: to
+// its IPv6 address, or to its IPv4 one when its network has no IPv6
+// (docker-proxy's IPv6-to-IPv4). It runs in the host's namespace, where
+// its listeners are.
 
 // Proxy bounds: how long a UDP client's flow lives idle (docker-proxy's
 // is 90 s), how many flows one publish holds at once, and how long a
@@ -111,7 +113,7 @@ func (p *proxies) serveTCP(ln *net.TCPListener, target netip.AddrPort) {
 func (p *proxies) spliceTCP(c *net.TCPConn, target netip.AddrPort) {
 	defer c.Close()
 	d := net.Dialer{Timeout: dialTimeout}
-	up, err := d.Dial("tcp6", target.String())
+	up, err := d.Dial("tcp", target.String())
 	if err != nil {
 		p.log.Printf("proxy %s: connect to %s: %v", c.LocalAddr(), target, err)
 		return
@@ -154,7 +156,7 @@ func (p *proxies) serveUDP(conn *net.UDPConn, target netip.AddrPort) {
 		mu.Lock()
 		f := flows[from]
 		if f == nil && len(flows) < maxUDPFlows {
-			if f, err = net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(target)); err != nil {
+			if f, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(target)); err != nil {
 				p.log.Printf("proxy %s: to %s: %v", conn.LocalAddr(), target, err)
 			} else {
 				flows[from] = f

@@ -25,6 +25,28 @@ func listenAddr(t *testing.T, p *proxies, px records.Proxy) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// udpEcho answers each datagram to ip (a random port) with "echo "
+// and the datagram, until the test ends.
+func udpEcho(t *testing.T, network string, ip net.IP) *net.UDPConn {
+	t.Helper()
+	echo, err := net.ListenUDP(network, &net.UDPAddr{IP: ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Close() })
+	go func() {
+		buf := make([]byte, 100)
+		for {
+			n, from, err := echo.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			_, _ = echo.WriteToUDPAddrPort(append([]byte("echo "), buf[:n]...), from)
+		}
+	}()
+	return echo
+}
+
 // TestProxies forwards TCP (both ways, each half closed on its own) and
 // UDP over [::1] to servers on [::1], and stops what a load leaves out,
 // keeping what it keeps; a port in use fails the load.
@@ -47,21 +69,7 @@ func TestProxies(t *testing.T) {
 			}()
 		}
 	}()
-	echo, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		buf := make([]byte, 100)
-		for {
-			n, from, err := echo.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			_, _ = echo.WriteToUDPAddrPort(append([]byte("echo "), buf[:n]...), from)
-		}
-	}()
+	echo := udpEcho(t, "udp6", net.IPv6loopback)
 
 	lo := netip.IPv6Loopback()
 	tcp := records.Proxy{Key: "web/::1::80/tcp", Container: "web", Proto: "tcp", Listen: netip.AddrPortFrom(lo, 0), Target: ln.Addr().(*net.TCPAddr).AddrPort()}
@@ -116,5 +124,59 @@ func TestProxies(t *testing.T) {
 	busy.Listen = ln.Addr().(*net.TCPAddr).AddrPort()
 	if errs := p.Load([]records.Proxy{udp, busy}); len(errs) != 1 || !strings.Contains(errs[0].Error(), "web/::1::80/tcp") {
 		t.Errorf("load of a proxy on a port in use: %v, want one error naming it", errs)
+	}
+}
+
+// TestProxiesToIPv4: a proxy on [::1] forwards to an IPv4 address (a
+// container whose network has no IPv6, as docker-proxy does), TCP and UDP.
+func TestProxiesToIPv4(t *testing.T) {
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		ln.Close()
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("from " + c.LocalAddr().String()))
+			c.Close()
+		}
+	}()
+	echo := udpEcho(t, "udp4", net.IPv4(127, 0, 0, 1))
+	lo := netip.IPv6Loopback()
+	tcp := records.Proxy{Key: "web/::1::80/tcp", Container: "web", Proto: "tcp", Listen: netip.AddrPortFrom(lo, 0), Target: ln.Addr().(*net.TCPAddr).AddrPort()}
+	udp := records.Proxy{Key: "web/::1::53/udp", Container: "web", Proto: "udp", Listen: netip.AddrPortFrom(lo, 0), Target: echo.LocalAddr().(*net.UDPAddr).AddrPort()}
+	p := newProxies(log.New(io.Discard, "", 0))
+	defer p.Close()
+	if errs := p.Load([]records.Proxy{tcp, udp}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	c, err := net.DialTCP("tcp6", nil, net.TCPAddrFromAddrPort(listenAddr(t, p, tcp)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(c); err != nil || string(b) != "from "+ln.Addr().String() {
+		t.Errorf("TCP from [::1] through the proxy: %q, %v; want the IPv4 server's %q", b, err, "from "+ln.Addr().String())
+	}
+	c.Close()
+	u, err := net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(listenAddr(t, p, udp)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	_ = u.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	_, _ = u.Write([]byte("one"))
+	if n, err := u.Read(buf); err != nil || string(buf[:n]) != "echo one" {
+		t.Errorf("UDP from [::1] through the proxy to IPv4: %q, %v; want \"echo one\"", buf[:n], err)
 	}
 }

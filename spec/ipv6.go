@@ -240,8 +240,9 @@ func (p *parser) checkPorts6(c *Container, nets map[string]*Network) {
 		return
 	}
 	for _, pt := range c.Ports {
-		if pt.HostIP.Is6() {
-			p.add(pt.Pos, "container %q: port %q: host address %s is IPv6, but network %q, which the port forwards to, has no IPv6: give it enable_ipv6: true, or publish on an IPv4 address", clip(c.Name), clip(pt.Raw), pt.HostIP, clip(to.Name))
+		// [::1] is a proxy's, which forwards to an IPv4 address too.
+		if pt.HostIP.Is6() && pt.HostIP != netip.IPv6Loopback() {
+			p.add(pt.Pos, "container %q: port %q: host address %s is IPv6, but network %q, which the port forwards to, has no IPv6: give it enable_ipv6: true, or publish on an IPv4 address or [::1]", clip(c.Name), clip(pt.Raw), pt.HostIP, clip(to.Name))
 		}
 	}
 }

@@ -165,8 +165,8 @@ func Decode(b []byte) (*Document, error) {
 		}
 	}
 	for _, px := range d.Proxies {
-		if px.Proto != "tcp" && px.Proto != "udp" || !px.Listen.Addr().Is6() || !px.Target.Addr().Is6() || px.Listen.Port() == 0 || px.Target.Port() == 0 {
-			return nil, fmt.Errorf("records: proxy %s: want tcp or udp from an IPv6 address and port to another, got %s %s to %s", px.Key, px.Proto, px.Listen, px.Target)
+		if px.Proto != "tcp" && px.Proto != "udp" || !px.Listen.Addr().Is6() || !px.Target.Addr().IsValid() || px.Listen.Port() == 0 || px.Target.Port() == 0 {
+			return nil, fmt.Errorf("records: proxy %s: want tcp or udp from an IPv6 address and port to an address and port, got %s %s to %s", px.Key, px.Proto, px.Listen, px.Target)
 		}
 	}
 	for _, ns := range d.Namespaces {
