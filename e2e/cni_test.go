@@ -336,6 +336,10 @@ containers:
 	}
 	h.reachByName([]string{"cm-a"}, "b", "192.168.50.254")
 	h.reachByName([]string{"cm-b"}, "a")
+	// The LAN's traffic is not routed by the host: its forwarding stays off.
+	if v := strings.TrimSpace(h.mustSh("sysctl -n net.ipv4.ip_forward")); v != "0" {
+		t.Errorf("a macvlan chain turned ip_forward to %s, want it left at 0", v)
+	}
 	h.mustTopo("down", "-f", file)
 	if after := h.snapshot(); after != before {
 		t.Errorf("down did not leave the machine as it was:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -475,4 +479,45 @@ printf '#!/bin/sh\ntouch /run/pwned\n' > /run/evil && chmod 755 /run/evil`)
 		t.Errorf("plan after the recovery: exit %d\n%s", code, out)
 	}
 	h.mustTopo("down", "-f", file)
+}
+
+// TestCNIForwarding: a bridge chain with a gateway on IPv4 and IPv6
+// ranges turns both families' forwarding on (the plugin would): topo does
+// it first, so that its down puts back what the host had, IPv6's too.
+func TestCNIForwarding(t *testing.T) {
+	needCNI(t)
+	h := newHost(t)
+	file := writeFile(t, "cf", `name: cf
+networks:
+  plug:
+    driver: cni
+    cni:
+      cniVersion: 1.0.0
+      plugins:
+        - { type: bridge, bridge: cni-cf0, isGateway: true,
+            ipam: { type: host-local, ranges: [[{ subnet: 10.87.0.0/24 }], [{ subnet: "fd87::/64" }]] } }
+containers:
+  a: {networks: [plug]}
+`)
+	forwarding := func() string {
+		return strings.Join(strings.Fields(h.mustSh("sysctl -n net.ipv4.ip_forward net.ipv6.conf.all.forwarding")), " ")
+	}
+	if v := forwarding(); v != "0 0" {
+		t.Fatalf("the sandbox forwards before up: %s", v)
+	}
+	before := h.snapshot()
+	h.mustTopo("up", "-f", file)
+	if v := forwarding(); v != "1 1" {
+		t.Errorf("after up, ip_forward and IPv6 forwarding are %s, want 1 1", v)
+	}
+	if plan := h.mustTopo("plan", "-f", file); !strings.Contains(plan, "No changes") {
+		t.Errorf("plan after up is not empty:\n%s", plan)
+	}
+	h.mustTopo("down", "-f", file)
+	if v := forwarding(); v != "0 0" {
+		t.Errorf("after down, ip_forward and IPv6 forwarding are %s, want the host's 0 0 back", v)
+	}
+	if after := h.snapshot(); after != before {
+		t.Errorf("down did not leave the machine as it was:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
 }

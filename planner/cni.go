@@ -2,8 +2,10 @@ package planner
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -96,6 +98,9 @@ type CNINetwork struct {
 	// Bridge is the bridge a bridge plugin first in the chain is on
 	// ("cni0" when it names none); "" for other chains.
 	Bridge string
+	// Forwards says the chain turns the host's forwarding on itself:
+	// IPv4's, and IPv6's with Forwards6 (cniForwards).
+	Forwards, Forwards6 bool
 }
 
 // CNIAttachment is a container's attachment to a CNI network.
@@ -113,6 +118,7 @@ type CNIAttachment struct {
 func (ds *desirer) cniNetwork(n *spec.Network, dn *Network) {
 	dn.Bridge = ""
 	dn.CNI = &CNINetwork{Raw: n.CNI.Config, Bridge: cniBridge(n.CNI.Config)}
+	dn.CNI.Forwards, dn.CNI.Forwards6 = cniForwards(n.CNI.Config)
 	if l := ds.obs.Host.Link(dn.CNI.Bridge); l != nil && dn.CNI.Bridge != "" {
 		if mk, ok := names.ParseMark(l.Alias); ok && (mk.Project != ds.f.Project || mk.Name != n.Name) {
 			ds.fail(n.CNI.Pos, "network %s: the chain's bridge %s %s; name another bridge in the bridge plugin's bridge:", n.Name, dn.CNI.Bridge, owner(l.Alias))
@@ -136,6 +142,55 @@ func cniBridge(chain []byte) string {
 		return "cni0"
 	}
 	return list.Plugins[0].Bridge
+}
+
+// cniForwards reports whether chain turns the host's IPv4 and IPv6
+// forwarding on: the reference bridge plugin does with isGateway (which
+// isDefaultGateway implies) and ptp always, given an IPAM, each for the
+// families of the addresses its IPAM gives (ip.EnableForward), taken
+// from a host-local or static IPAM's subnets; an IPAM that names none
+// (dhcp, a third party's) is taken to give IPv4. Other plugins (macvlan,
+// ipvlan, host-device, bandwidth, portmap, firewall, tuning) route
+// nothing of the host's.
+func cniForwards(chain []byte) (v4, v6 bool) {
+	type subnet struct {
+		Subnet  string `json:"subnet"`
+		Address string `json:"address"`
+	}
+	var list struct {
+		Plugins []struct {
+			Type             string `json:"type"`
+			IsGateway        bool   `json:"isGateway"`
+			IsDefaultGateway bool   `json:"isDefaultGateway"`
+			IPAM             struct {
+				Type string `json:"type"`
+				subnet
+				Ranges    [][]subnet `json:"ranges"`
+				Addresses []subnet   `json:"addresses"`
+			} `json:"ipam"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(chain, &list) != nil {
+		return false, false
+	}
+	for _, p := range list.Plugins {
+		if p.IPAM.Type == "" || p.Type != "ptp" && (p.Type != "bridge" || !p.IsGateway && !p.IsDefaultGateway) {
+			continue // no IPAM: layer 2 alone
+		}
+		nets := append([]subnet{p.IPAM.subnet}, p.IPAM.Addresses...)
+		for _, r := range p.IPAM.Ranges {
+			nets = append(nets, r...)
+		}
+		named := false
+		for _, s := range nets {
+			if pf, err := netip.ParsePrefix(cmp.Or(s.Subnet, s.Address)); err == nil {
+				named = true
+				v4, v6 = v4 || pf.Addr().Is4(), v6 || pf.Addr().Is6()
+			}
+		}
+		v4 = v4 || !named
+	}
+	return v4, v6
 }
 
 // checkCNIBridges refuses two CNI networks of a file whose chains' bridge

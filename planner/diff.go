@@ -370,12 +370,14 @@ func (d *differ) namespacesGone(rebuild map[string][]op.Step) {
 // for the last project's down.
 func (d *differ) forwarding(m *Model) {
 	// A macvlan's traffic is the LAN's, not routed by the host. A CNI
-	// chain's bridge (isGateway) and ptp plugins turn ip_forward on
+	// chain's bridge (isGateway) and ptp plugins turn forwarding on
 	// themselves: topo does it first, so that it is recorded, rolled
 	// back and put back at the last down as its own.
 	routed := func(n *Network) bool { return !n.Internal && n.Driver.firewalled() }
-	d.forwardingOf(names.IPForward, slices.ContainsFunc(m.Networks, func(n *Network) bool { return routed(n) || n.CNI != nil }))
-	d.forwardingOf(names.IPv6Forward, slices.ContainsFunc(m.Networks, func(n *Network) bool { return routed(n) && n.Subnet6.IsValid() }))
+	d.forwardingOf(names.IPForward, slices.ContainsFunc(m.Networks, func(n *Network) bool { return routed(n) || n.CNI != nil && n.CNI.Forwards }))
+	d.forwardingOf(names.IPv6Forward, slices.ContainsFunc(m.Networks, func(n *Network) bool {
+		return routed(n) && n.Subnet6.IsValid() || n.CNI != nil && n.CNI.Forwards6
+	}))
 }
 
 func (d *differ) forwardingOf(key string, needed bool) {
