@@ -149,10 +149,11 @@ func comment(project string, kind names.Kind, name string) string {
 
 // Generate returns the rules the project needs, as iptables-save would
 // print them, in the order they must have. The shared chains are part of
-// it as soon as the project has a network; a project with nothing needs
+// it as soon as the project has a network of the family, or its
+// overlays' underlay is of the family; a project with nothing needs
 // nothing.
 func Generate(in Input) *state.Firewall {
-	if len(in.Networks) == 0 {
+	if len(in.Networks) == 0 && in.Underlay == nil {
 		return &state.Firewall{}
 	}
 	pre := names.ChainPrefixOf(in.Project)

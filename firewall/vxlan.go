@@ -17,7 +17,7 @@ type Underlay struct {
 	Peers []netip.Addr
 }
 
-// vxlanRules drop, in TOPO-INPUT, VXLAN packets to the host's underlay
+// vxlanRules drop, in TOPO-INPUT of the underlay's family, VXLAN packets to the host's underlay
 // address from anything but the file's other hosts: otherwise any
 // machine of the underlay could put frames on the overlays. One
 // negated range match per peer, stacked: the packet is dropped when it
@@ -27,7 +27,7 @@ func vxlanRules(project string, u *Underlay) []state.FwRule {
 		return nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "-d %s/32 -p udp -m udp --dport %d", u.Local, names.VXLANPort)
+	fmt.Fprintf(&b, "-d %s -p udp -m udp --dport %d", host(u.Local), names.VXLANPort)
 	for _, p := range u.Peers {
 		fmt.Fprintf(&b, " -m iprange ! --src-range %s-%s", p, p)
 	}

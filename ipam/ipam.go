@@ -213,3 +213,16 @@ func ULA(machineID string) netip.Prefix {
 func ULAPools(machineID string) []Pool {
 	return []Pool{{Base: ULA(machineID), Size: 64}}
 }
+
+// OverlayULA is the automatic IPv6 subnet of an overlay network: a /64
+// of fd00::/8 whose 56 bits of global and subnet ID are a hash of
+// project and network. Every host of the file must derive the same
+// subnet from the file alone, so the host's own ULA prefix, from its
+// machine ID, cannot be used.
+func OverlayULA(project, network string) netip.Prefix {
+	sum := sha256.Sum256([]byte("topo overlay ULA/" + project + "/" + network))
+	var b [16]byte
+	b[0] = 0xfd
+	copy(b[1:8], sum[:7])
+	return netip.PrefixFrom(netip.AddrFrom16(b), 64)
+}

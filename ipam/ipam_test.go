@@ -130,6 +130,22 @@ func TestULA(t *testing.T) {
 	}
 }
 
+// TestOverlayULA: an overlay's automatic IPv6 subnet is a /64 of
+// fd00::/8 from project and network alone, pinned: hosts running other
+// builds of topo must derive the same one.
+func TestOverlayULA(t *testing.T) {
+	got := OverlayULA("ov6", "mesh")
+	if want := netip.MustParsePrefix("fd76:50a:e876:8e79::/64"); got != want {
+		t.Errorf("OverlayULA(ov6, mesh) = %s, want %s", got, want)
+	}
+	if !netip.MustParsePrefix("fd00::/8").Contains(got.Addr()) || got.Masked() != got {
+		t.Errorf("OverlayULA(ov6, mesh) = %s: not a /64 of fd00::/8", got)
+	}
+	if OverlayULA("ov6", "mesh2") == got || OverlayULA("ov7", "mesh") == got {
+		t.Errorf("another network or project derives %s too", got)
+	}
+}
+
 // TestAllocator6: an IPv6 subnet's addresses in order after the gateway,
 // with no broadcast address taken.
 func TestAllocator6(t *testing.T) {

@@ -3,6 +3,7 @@ package names
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"net/netip"
 )
 
 // KindTunnel marks an overlay network's VXLAN device; NAME is the
@@ -23,8 +24,21 @@ const VXLANPort = 4789
 
 // VXLANOverhead is what VXLAN adds to a frame on an IPv4 underlay (outer
 // IP 20, UDP 8, VXLAN 8, inner Ethernet 14): an overlay's MTU is its
-// underlay's minus this.
-const VXLANOverhead = 50
+// underlay's minus this. VXLANOverhead6 is an IPv6 underlay's, whose
+// outer header is 40.
+const (
+	VXLANOverhead  = 50
+	VXLANOverhead6 = 70
+)
+
+// VXLANOverheadOn is the overhead of VXLAN on an underlay whose
+// addresses are of local's family.
+func VXLANOverheadOn(local netip.Addr) int {
+	if local.Is6() {
+		return VXLANOverhead6
+	}
+	return VXLANOverhead
+}
 
 // VNI is the VXLAN network identifier of an overlay network whose file
 // gives none: from a hash of project and network, the same on every host,

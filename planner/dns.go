@@ -139,7 +139,7 @@ func Records(m *Model) *records.Document {
 	for _, c := range m.Remote {
 		for _, e := range c.Endpoints {
 			if n := nets[e.Network]; n != nil && onOverlay(e) {
-				n.Members = append(n.Members, records.Member{Container: c.Name, Addr: e.Addr.Addr(), Names: dnsNames(c, e)})
+				n.Members = append(n.Members, records.Member{Container: c.Name, Addr: e.Addr.Addr(), Addr6: e.Addr6.Addr(), Names: dnsNames(c, e)})
 			}
 		}
 	}

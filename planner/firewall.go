@@ -18,11 +18,11 @@ const (
 
 // FirewallInput is what package firewall generates the model's rules of
 // family fam from: for IPv6, the networks with IPv6 and the publishes on
-// IPv6 host addresses. The overlay's underlay is IPv4's (its VXLAN
-// packets are IPv4).
+// IPv6 host addresses. The overlays' underlay is the family of the
+// hosts' addresses, which their VXLAN packets are.
 func FirewallInput(m *Model, fam firewall.Family) firewall.Input {
 	in := firewall.Input{Family: fam, Project: m.Project}
-	if fam == firewall.IPv4 {
+	if m.Underlay != nil && m.Underlay.Local.Is6() == (fam == firewall.IPv6) {
 		in.Underlay = m.Underlay
 	}
 	for _, n := range m.Networks {

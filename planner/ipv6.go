@@ -10,7 +10,8 @@ import (
 
 // IPv6 beside IPv4, on networks that have it (spec.Network.IPv6): a
 // subnet (the file's, the one the bridge has, else the first free /64 of
-// the host's ULA prefix), the bridge's gateway, the first address, and
+// the host's ULA prefix; an overlay's, the file's or one derived from
+// the file, ipam.OverlayULA), the bridge's gateway, the first address, and
 // container addresses, sequential from the one after, kept while a
 // container holds them. Steps carry them as they carry IPv4's.
 
@@ -28,6 +29,18 @@ func (ds *desirer) networks6(used []netip.Prefix) {
 		}
 		dn := m.Networks[i]
 		want = append(want, dn)
+		if !n.Subnet6.IsValid() && n.Driver == spec.Overlay {
+			// Every host derives the same subnet from the file alone:
+			// not the host's ULA prefix, nor what its bridge has.
+			p := ipam.OverlayULA(f.Project, n.Name)
+			if owner := overlapsForeign(obs, f.Project, p); owner != "" {
+				ds.fail(n.Pos, "network %s: IPv6 subnet %s (%s) overlaps %s; give the network an IPv6 subnet of its own", n.Name, p, overlayULAWhy, owner)
+			} else if why := overlapsHost(obs, p); why != "" {
+				ds.fail(n.Pos, "network %s: IPv6 subnet %s (%s) %s; give the network an IPv6 subnet of its own", n.Name, p, overlayULAWhy, why)
+			}
+			dn.Subnet6, ds.picked6[dn.Name] = p, overlayULAWhy
+			continue
+		}
 		if !n.Subnet6.IsValid() {
 			if p, ok := current[dn.Name]; ok && !overlaps6(p, m.Networks) {
 				dn.Subnet6 = p
@@ -61,6 +74,10 @@ func (ds *desirer) networks6(used []netip.Prefix) {
 		dn.Gateway6 = ipam.Gateway(dn.Subnet6)
 	}
 }
+
+// overlayULAWhy says where an overlay network's automatic IPv6 subnet
+// comes from (ipam.OverlayULA).
+const overlayULAWhy = "the /64 topo derives from the project's and the network's names, the same on every host"
 
 func overlaps6(p netip.Prefix, nets []*Network) bool {
 	for _, n := range nets {

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/topolab/topo/firewall"
+	"github.com/topolab/topo/ipam"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/spec"
@@ -44,25 +46,54 @@ type Overlay struct {
 	Remote []RemoteEndpoint
 }
 
-// RemoteEndpoint is an endpoint of a container on another host.
+// RemoteEndpoint is an endpoint of a container on another host: its
+// addresses (Addr6 on a network with IPv6, Addr invalid on an IPv6-only
+// one), its MAC, and the host's underlay address it is behind.
 type RemoteEndpoint struct {
-	Container string
-	Addr      netip.Addr
-	Host      netip.Addr
+	Container   string
+	Addr, Addr6 netip.Addr
+	MAC         net.HardwareAddr
+	Host        netip.Addr
 }
 
-// check: an overlay network takes no options, needs a subnet (every
-// host allocates from it alone, never from what it observes), and a VNI
-// of its own, given or derived.
+// addrs are the remote endpoint's addresses, IPv4's first.
+func (r RemoteEndpoint) addrs() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range []netip.Addr{r.Addr, r.Addr6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// check: an overlay network takes no options, needs an IPv4 subnet
+// unless it is IPv6-only (every host allocates from it alone, never from
+// what it observes; the automatic IPv6 subnet is derived from the file,
+// and the fixed IPv6 addresses must lie in it), and a VNI of its own,
+// given or derived.
 func (overlay) check(f *spec.File, n *spec.Network) []error {
 	var errs []error
 	for _, k := range sortedKeys(n.DriverOpts) {
 		errs = append(errs, &spec.Error{Path: f.Path, Pos: n.DriverOptsPos, Msg: fmt.Sprintf(
 			"network %q: driver_opts %q: the overlay driver takes no options", n.Name, k)})
 	}
-	if !n.Subnet.IsValid() {
+	if !n.Subnet.IsValid() && n.IPv4() {
 		errs = append(errs, &spec.Error{Path: f.Path, Pos: n.DriverPos, Msg: fmt.Sprintf(
 			"network %q: an overlay network needs subnet: (every host allocates its addresses from the file alone, the same on each); add one like subnet: 10.80.0.0/24", n.Name)})
+	}
+	if n.IPv6() && !n.Subnet6.IsValid() {
+		s := ipam.OverlayULA(f.Project, n.Name)
+		for _, c := range f.Containers {
+			for _, a := range c.Networks {
+				if a.Network != n.Name || !a.IPv6.IsValid() {
+					continue
+				}
+				if problem := spec.AddressProblem6(s, a.IPv6, n.Name, overlayULAWhy); problem != "" {
+					errs = append(errs, &spec.Error{Path: f.Path, Pos: a.IPv6Pos, Msg: fmt.Sprintf("container %q: ipv6_address %s %s", c.Name, a.IPv6, problem)})
+				}
+			}
+		}
 	}
 	vni := vniOf(f, n)
 	for _, o := range f.Networks {
@@ -151,15 +182,17 @@ var broadcastMAC = net.HardwareAddr{0, 0, 0, 0, 0, 0}
 
 // entries are the forwarding and neighbour entries the file wants on the
 // network's VXLAN device: broadcast to every other host, and each remote
-// container's MAC to its host and its address to its MAC.
+// container's MAC to its host and each of its addresses to its MAC (the
+// device answers ARP and IPv6 neighbour solicitations from them alike).
 func (ov *Overlay) entries() (fdb []op.FdbAdd, neigh []op.NeighAdd) {
 	for _, p := range ov.Peers {
 		fdb = append(fdb, op.FdbAdd{Link: ov.Link, MAC: broadcastMAC, Dst: p})
 	}
 	for _, r := range ov.Remote {
-		mac := names.MAC(r.Addr)
-		fdb = append(fdb, op.FdbAdd{Link: ov.Link, MAC: mac, Dst: r.Host})
-		neigh = append(neigh, op.NeighAdd{Link: ov.Link, Addr: r.Addr, MAC: mac})
+		fdb = append(fdb, op.FdbAdd{Link: ov.Link, MAC: r.MAC, Dst: r.Host})
+		for _, a := range r.addrs() {
+			neigh = append(neigh, op.NeighAdd{Link: ov.Link, Addr: a, MAC: r.MAC})
+		}
 	}
 	return fdb, neigh
 }
@@ -325,7 +358,7 @@ func underlay(obs *state.Snapshot, a netip.Addr) *state.Link {
 // that a bridge has not: its VXLAN device and VNI, the local address,
 // and its MTU when the file gives none, the underlay's (the MTU of the
 // link with the host's address, 1500 when this machine is not the host)
-// less VXLAN's overhead.
+// less VXLAN's overhead on an underlay of that family.
 func (ds *desirer) overlayNetwork(n *spec.Network, dn *Network) {
 	if n.Driver != spec.Overlay || ds.self == nil {
 		return
@@ -336,7 +369,7 @@ func (ds *desirer) overlayNetwork(n *spec.Network, dn *Network) {
 		if l := underlay(ds.obs, ds.self.Address); l != nil && l.MTU > 0 {
 			mtu = l.MTU
 		}
-		dn.MTU = mtu - names.VXLANOverhead
+		dn.MTU = mtu - names.VXLANOverheadOn(ds.self.Address)
 	}
 }
 
@@ -405,14 +438,15 @@ func (ds *desirer) split() *spec.File {
 		}
 		for _, e := range c.Endpoints {
 			if n := ds.nets[e.Network]; n.Overlay != nil && c.Mode == spec.ModeBridge {
-				n.Overlay.Remote = append(n.Overlay.Remote, RemoteEndpoint{Container: c.Name, Addr: e.Addr.Addr(), Host: f.Host(c.Host).Address})
+				n.Overlay.Remote = append(n.Overlay.Remote, RemoteEndpoint{Container: c.Name, Addr: e.Addr.Addr(), Addr6: e.Addr6.Addr(),
+					MAC: e.MACOf(), Host: f.Host(c.Host).Address})
 			}
 		}
 		m.Remote = append(m.Remote, c)
 	}
 	for _, n := range m.Networks {
 		if n.Overlay != nil {
-			slices.SortFunc(n.Overlay.Remote, func(a, b RemoteEndpoint) int { return a.Addr.Compare(b.Addr) })
+			slices.SortFunc(n.Overlay.Remote, func(a, b RemoteEndpoint) int { return cmp.Or(a.Addr.Compare(b.Addr), a.Addr6.Compare(b.Addr6)) })
 		}
 	}
 	m.Containers = mine

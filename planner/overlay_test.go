@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/topolab/topo/internal/testkit"
 	"github.com/topolab/topo/machine/fake"
 	"github.com/topolab/topo/names"
@@ -156,5 +158,92 @@ func TestOverlayMoveContainer(t *testing.T) {
 		if p := testkit.Plan(t, k, after); !p.Empty() {
 			t.Errorf("not converged:\n%s", testkit.Human(p))
 		}
+	}
+}
+
+const dualStackHosts = `name: ov6
+hosts:
+  h1: { address: 192.0.2.11 }
+  h2: { address: 192.0.2.12 }
+networks:
+  mesh: { driver: overlay, subnet: 10.80.0.0/24, enable_ipv6: true }
+containers:
+  a: { host: h1, networks: [mesh] }
+  b: { host: h2, networks: [mesh] }
+  c: { host: h2, networks: { mesh: { ipv6_address: "fd76:50a:e876:8e79::9" } } }
+`
+
+// TestOverlayIPv6SameOnEveryHost: an overlay's automatic IPv6 subnet is
+// derived from the file, not from the host's machine ID, and each
+// host gives every container the IPv6 address the other gives it, fixed
+// ones honoured; each host's resolver has the remote containers' IPv6
+// addresses (AAAA, PTR).
+func TestOverlayIPv6SameOnEveryHost(t *testing.T) {
+	f := testkit.Parse(t, dualStackHosts)
+	want := map[string]string{"a": "fd76:50a:e876:8e79::2/64", "b": "fd76:50a:e876:8e79::3/64", "c": "fd76:50a:e876:8e79::9/64"}
+	for i, h := range []string{"192.0.2.11", "192.0.2.12"} {
+		obs := underlayAt(h)
+		obs.MachineID = strconv.Itoa(i) + "0123456789abcdef0123456789abcde" // hosts differ
+		m, err := planner.Desire(f, obs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := m.Networks[0]; n.Subnet6.String() != "fd76:50a:e876:8e79::/64" || n.Gateway6.String() != "fd76:50a:e876:8e79::1" {
+			t.Errorf("%s: mesh has %s, gateway %s; want fd76:50a:e876:8e79::/64 and ::1 on every host", m.Host, n.Subnet6, n.Gateway6)
+		}
+		for _, c := range append(append([]*planner.Container(nil), m.Containers...), m.Remote...) {
+			if got := c.Endpoints[0].Addr6.String(); got != want[c.Name] {
+				t.Errorf("%s gives %s %s, want %s", m.Host, c.Name, got, want[c.Name])
+			}
+		}
+		aaaa := map[string]string{}
+		for _, mb := range planner.Records(m).Networks[0].Members {
+			aaaa[mb.Container] = mb.Addr6.String() + "/64"
+		}
+		if !cmp.Equal(aaaa, want) {
+			t.Errorf("%s: the resolver's IPv6 addresses %v, want %v", m.Host, aaaa, want)
+		}
+	}
+}
+
+// TestOverlayIPv6Entries: h1's VXLAN device gets an IPv6 neighbour entry
+// beside the IPv4 one of each of h2's containers; a deleted one is drift
+// that the next plan adds again; an overlay given enable_ipv6 in place
+// gets the entries, the gateway and the addresses without its commands
+// restarted.
+func TestOverlayIPv6Entries(t *testing.T) {
+	vx := names.VXLAN("ov6", "mesh")
+	mac, _ := net.ParseMAC("02:42:0a:50:00:03")
+	six := testkit.Parse(t, strings.Replace(dualStackHosts, "a: { host: h1, networks: [mesh] }", `a: { host: h1, networks: [mesh], command: ["sleep", "infinity"] }`, 1))
+	v4 := testkit.Parse(t, strings.NewReplacer(", enable_ipv6: true", "", `{ mesh: { ipv6_address: "fd76:50a:e876:8e79::9" } }`, "[mesh]",
+		"a: { host: h1, networks: [mesh] }", `a: { host: h1, networks: [mesh], command: ["sleep", "infinity"] }`).Replace(dualStackHosts))
+	k := fake.New(underlayAt("192.0.2.11"))
+	testkit.Up(t, k, v4)
+	p := testkit.Up(t, k, six)
+	got := testkit.Human(p)
+	for _, want := range []string{
+		"+ ip addr add fd76:50a:e876:8e79::1/64 dev " + names.Bridge("ov6", "mesh") + " nodad",
+		"+ ip -n ov6-a addr add fd76:50a:e876:8e79::2/64 dev eth0 nodad",
+		"+ ip -n ov6-a route add ::/0 via fd76:50a:e876:8e79::1",
+		"+ ip neigh add fd76:50a:e876:8e79::3 lladdr 02:42:0a:50:00:03 dev " + vx + " nud permanent",
+		"+ ip neigh add fd76:50a:e876:8e79::9 lladdr 02:42:0a:50:00:04 dev " + vx + " nud permanent",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("enable_ipv6 in place: plan lacks %q:\n%s", want, got)
+		}
+	}
+	for _, s := range p.Steps {
+		if testkit.Is[op.ProcStop](s) || testkit.Is[op.ProcStart](s) || testkit.Is[op.LinkDel](s) || testkit.Is[op.FdbAdd](s) || testkit.Is[op.FdbDel](s) {
+			t.Errorf("enable_ipv6 in place: %c %s", s.Action, s.Op.Command())
+		}
+	}
+	if p := testkit.Plan(t, k, six); !p.Empty() {
+		t.Errorf("second plan:\n%s", testkit.Human(p))
+	}
+	if err := k.Apply(context.Background(), op.NeighDel{Link: vx, Addr: netip.MustParseAddr("fd76:50a:e876:8e79::3"), MAC: mac}); err != nil {
+		t.Fatal(err)
+	}
+	if got := testkit.Human(testkit.Plan(t, k, six)); !strings.Contains(got, "+ ip neigh add fd76:50a:e876:8e79::3 lladdr 02:42:0a:50:00:03 dev "+vx) || !strings.Contains(got, "Plan: 1 to add, 0 to change, 0 to destroy.") {
+		t.Errorf("plan after the IPv6 entry went:\n%s", got)
 	}
 }

@@ -59,8 +59,10 @@ func (p *parser) hosts(f *File, n *yaml.Node) {
 					continue
 				}
 				a, err := netip.ParseAddr(s)
-				if err != nil || !a.Is4() || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() {
-					p.errorf(k.val, "%s: address %q is not an IPv4 unicast address like 192.0.2.11: it is where the other hosts reach this one", what, clip(s))
+				if err != nil || a.Is4In6() || a.Zone() != "" || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
+					// A link-local address would need its link (a zone),
+					// which is each host's own.
+					p.errorf(k.val, "%s: address %q is not a unicast address like 192.0.2.11 or \"2001:db8::11\": it is where the other hosts reach this one", what, clip(s))
 					continue
 				}
 				h.Address, h.AddressPos = a, p.pos(k.val)
@@ -101,15 +103,24 @@ func (p *parser) vni(nw *Network, n *yaml.Node, what string) {
 const MaxVNI = 1<<24 - 1
 
 // checkHosts checks what hosts: and host: need of the whole file: the
-// hosts' addresses unique, every container's host one of them, vni: only
-// on overlay networks and unique, and an overlay network only in a file
-// with hosts.
+// hosts' addresses unique and of one family (a VXLAN device sends from
+// one local address to remotes of its family), every container's host
+// one of them, vni: only on overlay networks and unique, and an overlay
+// network only in a file with hosts.
 func (p *parser) checkHosts(f *File) {
 	byAddr := map[netip.Addr]*Host{}
 	names := map[string]bool{}
+	var first *Host // the first host with an address, whose family the others take
 	for _, h := range f.Hosts {
 		names[h.Name] = true
 		if !h.Address.IsValid() {
+			continue
+		}
+		if first == nil {
+			first = h
+		} else if h.Address.Is6() != first.Address.Is6() {
+			p.add(h.AddressPos, "host %q: address %s is %s, and host %q's, %s (%s), is %s: the hosts' underlay addresses are all IPv4 or all IPv6; give host %q an address of that family",
+				clip(h.Name), h.Address, family(h.Address), clip(first.Name), first.Address, first.AddressPos.Ref(p.path, h.AddressPos), family(first.Address), clip(h.Name))
 			continue
 		}
 		if first := byAddr[h.Address]; first != nil {
@@ -154,6 +165,13 @@ func (p *parser) checkHosts(f *File) {
 		}
 		vnis[n.VNI] = n
 	}
+}
+
+func family(a netip.Addr) string {
+	if a.Is6() {
+		return "IPv6"
+	}
+	return "IPv4"
 }
 
 func joinNames(names []string) string {

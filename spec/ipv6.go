@@ -131,13 +131,13 @@ func (p *parser) ipv6Address(a *Attachment, v *yaml.Node, what string) {
 // fixed IPv6 addresses (on a network with IPv6, inside its subnet, not
 // given twice).
 // ipv6Unsupported names the kind of nw when it is one IPv6 is not
-// made for yet (a macvlan's LAN, an external bridge, an overlay), "" for
-// a bridge network of topo's.
+// made for yet (a macvlan's LAN, an external bridge), "" for a bridge
+// or overlay network of topo's.
 func ipv6Unsupported(nw *Network) string {
 	switch {
 	case nw.External:
 		return "external"
-	case nw.Driver == "macvlan", nw.Driver == Overlay:
+	case nw.Driver == "macvlan":
 		return nw.Driver
 	}
 	return ""

@@ -2,6 +2,7 @@ package txn_test
 
 import (
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/topolab/topo/machine/fake"
@@ -33,14 +34,7 @@ func TestOverlayRollbackAtEveryStepFake(t *testing.T) {
 
 func TestOverlayRollbackAtEveryStepKernel(t *testing.T) {
 	k := realKernel(t)
-	// The underlay address on a link of the sandbox's: a bridge, as
-	// this kernel has no dummy links.
-	for _, c := range [][]string{{"link", "add", "under0", "type", "bridge"}, {"addr", "add", "192.0.2.11/24", "dev", "under0"}, {"link", "set", "under0", "up"}} {
-		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v\n%s", c, err, out)
-		}
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "under0").Run() })
+	underlayLink(t, "192.0.2.11/24")
 	rollbackEveryStep(t, k, func() { mustDown(t, project(t, k)) }, overlayFile, 15)
 }
 
@@ -51,7 +45,65 @@ func TestOverlayCrashAtEveryStepFake(t *testing.T) {
 	crashAtEveryStep(t, k, func() { mustDown(t, project(t, k)) }, overlayFile, nil, nil)
 }
 
+// overlay6File is IPv6 on overlays over an IPv6 underlay, from h1: a
+// dual-stack overlay (its IPv6 subnet derived) and an IPv6-only one,
+// with IPv6 neighbour entries, forwarding entries to IPv6 hosts, and
+// the ip6tables rule that takes VXLAN from the file's hosts alone.
+const overlay6File = `hosts:
+  h1: { address: "2001:db8::11" }
+  h2: { address: "2001:db8::12" }
+  h3: { address: "2001:db8::13" }
+networks:
+  mesh: { driver: overlay, subnet: 10.80.0.0/24, enable_ipv6: true }
+  six: { driver: overlay, enable_ipv4: false, subnet: "fd82::/64" }
+containers:
+  a: { networks: [mesh, six] }
+  b: { networks: [mesh], ports: ["8080:80", "[::]:8443:443"] }
+  c: { host: h2, networks: [mesh, six] }
+  d: { host: h3, networks: { mesh: {}, six: { ipv6_address: "fd82::99" } } }
+`
+
+// TestOverlayIPv6RollbackAtEveryStepFake and ...Kernel are the
+// every-step rollback proof of one host's IPv6 overlay plan; ...InPlace
+// that of enable_ipv6 added to a running overlay.
+func TestOverlayIPv6RollbackAtEveryStepFake(t *testing.T) {
+	k := fake.New(underlayAt("2001:db8::11/64"))
+	rollbackEveryStep(t, k, func() { mustDown(t, project(t, k)) }, overlay6File, 20)
+}
+
+func TestOverlayIPv6RollbackAtEveryStepKernel(t *testing.T) {
+	k := realKernel(t)
+	underlayLink(t, "2001:db8::11/64")
+	rollbackEveryStep(t, k, func() { mustDown(t, project(t, k)) }, overlay6File, 20)
+}
+
+func TestOverlayIPv6RollbackAtEveryStepInPlaceKernel(t *testing.T) {
+	k := realKernel(t)
+	underlayLink(t, "192.0.2.11/24")
+	seed := strings.Replace(overlayFile, "subnet: 10.80.0.0/24 }", "subnet: 10.80.0.0/24 }\n  six: { driver: overlay, subnet: 10.81.0.0/24 }", 1)
+	seed = strings.Replace(seed, "c: { host: h2, networks: [mesh] }", "c: { host: h2, networks: [mesh, six] }", 1)
+	seed = strings.Replace(seed, "a: { networks: [mesh] }", "a: { networks: [mesh, six] }", 1)
+	to := strings.Replace(seed, "subnet: 10.80.0.0/24 }", "subnet: 10.80.0.0/24, enable_ipv6: true }", 1)
+	to = strings.Replace(to, "subnet: 10.81.0.0/24 }", `subnet: [10.81.0.0/24, "fd81::/64"] }`, 1)
+	rollbackEveryStep(t, k, func() { mustDown(t, project(t, k)); mustUp(t, project(t, k), seed) }, to, 10)
+}
+
+// underlayLink puts h1's underlay address on a link of the sandbox's: a
+// bridge, as this kernel has no dummy links.
+func underlayLink(t *testing.T, addr string) {
+	t.Helper()
+	for _, c := range [][]string{{"link", "add", "under0", "type", "bridge"}, {"addr", "add", addr, "dev", "under0", "nodad"}, {"link", "set", "under0", "up"}} {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", c, err, out)
+		}
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "under0").Run() })
+}
+
 // underlay is a host with h1's address on eth0.
-func underlay() *state.Snapshot {
-	return &state.Snapshot{Host: state.Namespace{Links: []state.Link{{Name: "eth0", Kind: "veth", Up: true, MTU: 1500, Addrs: []string{"192.0.2.11/24"}}}}}
+func underlay() *state.Snapshot { return underlayAt("192.0.2.11/24") }
+
+// underlayAt is a host with the address a (ADDR/BITS) on eth0.
+func underlayAt(a string) *state.Snapshot {
+	return &state.Snapshot{Host: state.Namespace{Links: []state.Link{{Name: "eth0", Kind: "veth", Up: true, MTU: 1500, Addrs: []string{a}}}}}
 }

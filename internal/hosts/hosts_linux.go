@@ -129,10 +129,13 @@ func Start(r Runner, dir string, addrs ...string) (*World, error) {
 				return w, err
 			}
 		}
-		for _, argv := range [][]string{
-			{"ip", "addr", "add", p.String(), "dev", "eth0"},
-			{"ip", "link", "set", "eth0", "up"},
-		} {
+		add := []string{"ip", "addr", "add", p.String(), "dev", "eth0"}
+		if p.Addr().Is6() {
+			// Usable at once: not tentative while the other hosts'
+			// first VXLAN packets are sent to it.
+			add = append(add, "nodad")
+		}
+		for _, argv := range [][]string{add, {"ip", "link", "set", "eth0", "up"}} {
 			if err := w.run(h, argv[0], argv[1:]...); err != nil {
 				return w, fmt.Errorf("host %s: %w", name, err)
 			}

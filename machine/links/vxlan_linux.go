@@ -58,11 +58,16 @@ func (k *Kernel) Fdb(o op.FdbAdd, add bool) error {
 }
 
 // Neigh adds or deletes a permanent neighbour entry of a link on the
-// host. Deleting one that is gone succeeds.
+// host, of the address's family (ARP's or IPv6 neighbour discovery's
+// table). Deleting one that is gone succeeds.
 //
 // Equivalent to: `ip neigh add ADDR lladdr MAC dev LINK nud permanent` or `ip neigh del ADDR dev LINK`
 func (k *Kernel) Neigh(o op.NeighAdd, add bool) error {
-	n := &netlink.Neigh{Family: unix.AF_INET, State: unix.NUD_PERMANENT, IP: net.IP(o.Addr.AsSlice()), HardwareAddr: o.MAC}
+	fam := unix.AF_INET
+	if o.Addr.Is6() {
+		fam = unix.AF_INET6
+	}
+	n := &netlink.Neigh{Family: fam, State: unix.NUD_PERMANENT, IP: net.IP(o.Addr.AsSlice()), HardwareAddr: o.MAC}
 	return k.neigh(o.Link, n, add)
 }
 
@@ -97,7 +102,7 @@ func (k *Kernel) neigh(link string, n *netlink.Neigh, add bool) error {
 // observeTunnels reads the settings and entries of the project's VXLAN
 // devices among the host's links.
 //
-// Equivalent to: `ip -d link show LINK; bridge fdb show dev LINK; ip neigh show dev LINK`
+// Equivalent to: `ip -d link show LINK; bridge fdb show dev LINK; ip neigh show dev LINK; ip -6 neigh show dev LINK`
 func (k *Kernel) observeTunnels(project string, host *state.Namespace) error {
 	var h *nsHandle
 	for i := range host.Links {
@@ -146,16 +151,18 @@ func readVxlan(h *netlink.Handle, name string) (*state.VXLAN, error) {
 			out.FDB = append(out.FDB, op.FdbEntry(n.HardwareAddr, a.Unmap()))
 		}
 	}
-	neigh, err := h.NeighList(link.Attrs().Index, unix.AF_INET)
-	if err != nil {
-		return nil, fmt.Errorf("neighbour entries: %w", err)
-	}
-	for _, n := range neigh {
-		if n.State&unix.NUD_PERMANENT == 0 {
-			continue
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		neigh, err := h.NeighList(link.Attrs().Index, fam)
+		if err != nil {
+			return nil, fmt.Errorf("neighbour entries: %w", err)
 		}
-		if a, ok := netip.AddrFromSlice(n.IP); ok {
-			out.Neigh = append(out.Neigh, op.NeighEntry(a.Unmap(), n.HardwareAddr))
+		for _, n := range neigh {
+			if n.State&unix.NUD_PERMANENT == 0 {
+				continue
+			}
+			if a, ok := netip.AddrFromSlice(n.IP); ok {
+				out.Neigh = append(out.Neigh, op.NeighEntry(a.Unmap(), n.HardwareAddr))
+			}
 		}
 	}
 	slices.Sort(out.FDB)

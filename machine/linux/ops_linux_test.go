@@ -33,6 +33,7 @@ func everyOp() []op.Operation {
 	ip := netip.MustParseAddr
 	vx := op.VxlanAdd{Link: "vx-ops", Master: "br-ops", VNI: 4242, Local: ip("192.0.2.11"), Port: names.VXLANPort, MTU: 1450, Mark: mk(names.KindTunnel, "lan")}
 	remote := op.NeighAdd{Link: "vx-ops", Addr: ip("10.88.0.7"), MAC: mac("02:42:0a:58:00:07")}
+	remote6 := op.NeighAdd{Link: "vx-ops", Addr: ip("fd00:88::7"), MAC: remote.MAC}
 	veth := op.VethAdd{Link: "veth-ops-a", Master: "br-ops", Peer: "eth0", PeerNS: "ops-a", MAC: mac("02:42:0a:58:00:02"), MTU: 1450, Mark: mk(names.KindEndpoint, "a/lan")}
 	vethB := op.VethAdd{Link: "veth-ops-b", Master: "br-ops", Peer: "eth0", PeerNS: "ops-b", MAC: mac("02:42:0a:58:00:03"), Mark: mk(names.KindEndpoint, "b/lan")}
 	p2p := op.VethAdd{NS: "ops-a", Link: "p2p0", LinkMAC: mac("02:42:0a:59:00:00"), Peer: "p2p1", PeerNS: "ops-b", MAC: mac("02:42:0a:59:00:01"), MTU: 9000,
@@ -85,6 +86,8 @@ func everyOp() []op.Operation {
 		// IPv6 beside it.
 		op.AddrAdd{Link: "br-ops", Addr: pfx("fd00:88::1/64")},
 		op.AddrAdd{NS: "ops-a", Link: "eth0", Addr: pfx("fd00:88::2/64")},
+		// The remote container's IPv6 address, in neighbour discovery's table.
+		remote6,
 		op.RouteAdd{NS: "ops-a", Link: "eth0", Dst: op.DefaultRoute6, Gateway: gw6},
 		op.FirewallBatch{Family: firewall.IPv6, Table: firewall.TableFilter, Changes: six},
 		op.Sysctl{Key: names.RouteLocalnet("br-ops"), Value: "1"},
@@ -129,6 +132,7 @@ func everyOp() []op.Operation {
 		op.LinkDel{NS: "ops-a", Link: "p2p0", Mark: p2p.Mark},
 		op.FdbDel{Link: "vx-ops", MAC: mac("00:00:00:00:00:00"), Dst: ip("192.0.2.13")},
 		op.NeighDel(remote),
+		op.NeighDel(remote6),
 		op.LinkDel{Link: "vx-ops", Mark: vx.Mark},
 		op.NetnsDel{NS: "ops-b", Mark: mk(names.KindNamespace, "b")},
 		op.LinkDel{Link: "br-ops", Mark: mk(names.KindNetwork, "lan")},

@@ -36,8 +36,24 @@ containers:
 // h1: the same VXLAN device and entries, changed the same way, and both
 // gone after down.
 func TestFakeMatchesRealKernelOverlay(t *testing.T) {
+	fakeMatchesRealOverlay(t, "192.0.2.11/24", overlayConf)
+}
+
+// TestFakeMatchesRealKernelOverlayIPv6: the same with a dual-stack
+// overlay on an IPv6 underlay: IPv6 neighbour entries, forwarding
+// entries to IPv6 hosts, a VXLAN device sending from an IPv6 address.
+func TestFakeMatchesRealKernelOverlayIPv6(t *testing.T) {
+	conf := strings.NewReplacer(`192.0.2.11`, `"2001:db8::11"`, `192.0.2.12`, `"2001:db8::12"`, `192.0.2.13`, `"2001:db8::13"`,
+		"10.80.0.0/24 }", "10.80.0.0/24, enable_ipv6: true }").Replace(overlayConf)
+	fakeMatchesRealOverlay(t, "2001:db8::11/64", conf)
+}
+
+// fakeMatchesRealOverlay brings conf up, and the file with a container
+// moved, as h1, whose address under (ADDR/BITS) is on a bridge of the
+// sandbox's, on the real kernel and the fake, and compares them.
+func fakeMatchesRealOverlay(t *testing.T, under, overlayConf string) {
 	sandbox.Require(t)
-	for _, c := range [][]string{{"link", "add", "under0", "type", "bridge"}, {"addr", "add", "192.0.2.11/24", "dev", "under0"}, {"link", "set", "under0", "up"}} {
+	for _, c := range [][]string{{"link", "add", "under0", "type", "bridge"}, {"addr", "add", under, "dev", "under0", "nodad"}, {"link", "set", "under0", "up"}} {
 		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %v: %v\n%s", c, err, out)
 		}
@@ -47,7 +63,7 @@ func TestFakeMatchesRealKernelOverlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fk := fake.New(&state.Snapshot{Host: state.Namespace{Links: []state.Link{{Name: "under0", Kind: "bridge", Up: true, MTU: 1500, Addrs: []string{"192.0.2.11/24"}}}}})
+	fk := fake.New(&state.Snapshot{Host: state.Namespace{Links: []state.Link{{Name: "under0", Kind: "bridge", Up: true, MTU: 1500, Addrs: []string{under}}}}})
 	moved := strings.Replace(overlayConf, "c: { host: h3,", "c: { host: h2,", 1) + "  d: { host: h2, networks: [mesh] }\n"
 	for i, src := range []string{overlayConf, moved} {
 		f, err := spec.Parse("/conf/topo.yaml", []byte(src))
