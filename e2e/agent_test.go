@@ -115,7 +115,7 @@ func agentServe(name, port string) error {
 // first, and the answer is the first line that comes back.
 type probe struct {
 	ID      string        `json:"id"`
-	Proto   string        `json:"proto"` // tcp or udp
+	Proto   string        `json:"proto"` // tcp or udp; tcp6 or udp6 to resolve a name to its IPv6 address (AAAA) alone
 	Addr    string        `json:"addr"`  // HOST:PORT
 	Send    string        `json:"send,omitempty"`
 	Timeout time.Duration `json:"timeout"`
@@ -157,7 +157,7 @@ func (p probe) run() string {
 		send = "probe " + p.ID + "\n"
 	}
 	r := bufio.NewReader(c)
-	if p.Proto == "tcp" {
+	if strings.HasPrefix(p.Proto, "tcp") {
 		_ = c.SetDeadline(deadline)
 		if _, err := c.Write([]byte(send)); err != nil {
 			return ""

@@ -186,11 +186,11 @@ containers:
 	})
 	// VXLAN is taken only from the file's hosts: h2's packets passed
 	// (above), h3's are dropped.
-	if n := vxlanDrops(t, h1); n != 0 {
+	if n := vxlanDrops(t, h1, "iptables"); n != 0 {
 		t.Errorf("h1 dropped %d VXLAN packets of the file's hosts", n)
 	}
 	h3.expect([]check{{From: "", Proto: "udp", Addr: "192.0.2.11:4789"}})
-	if n := vxlanDrops(t, h1); n == 0 {
+	if n := vxlanDrops(t, h1, "iptables"); n == 0 {
 		t.Errorf("h1 dropped none of h3's VXLAN packets")
 	}
 	h1.mustTopo("down", "-f", file)
@@ -245,10 +245,11 @@ func TestUpAllHosts(t *testing.T) {
 }
 
 // vxlanDrops is the packet count of h's rule that drops VXLAN from
-// machines not in the file.
-func vxlanDrops(t *testing.T, h *host) int {
+// machines not in the file, in the tables of tool (iptables, or
+// ip6tables for an IPv6 underlay).
+func vxlanDrops(t *testing.T, h *host, tool string) int {
 	t.Helper()
-	for _, line := range strings.Split(h.mustSh("iptables -t filter -L TOPO-INPUT -v -x -n"), "\n") {
+	for _, line := range strings.Split(h.mustSh(tool+" -t filter -L TOPO-INPUT -v -x -n"), "\n") {
 		if f := strings.Fields(line); len(f) > 2 && strings.Contains(line, "udp dpt:4789") && f[2] == "DROP" {
 			n, err := strconv.Atoi(f[0])
 			if err != nil {
@@ -257,6 +258,6 @@ func vxlanDrops(t *testing.T, h *host) int {
 			return n
 		}
 	}
-	t.Fatalf("no VXLAN rule in TOPO-INPUT:\n%s", h.mustSh("iptables -t filter -S TOPO-INPUT"))
+	t.Fatalf("no VXLAN rule in %s's TOPO-INPUT:\n%s", tool, h.mustSh(tool+" -t filter -S TOPO-INPUT"))
 	return 0
 }

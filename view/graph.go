@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/topolab/topo/planner"
 	"github.com/topolab/topo/spec"
 )
 
@@ -111,14 +112,7 @@ func (in *Input) buildGraph() *graph {
 		}
 		var attach []edge
 		for _, e := range mc.Endpoints {
-			lines := []string{e.IfName}
-			for i, a := range e.Addrs() {
-				if i == 0 {
-					lines[0] += " " + a.String()
-				} else {
-					lines = append(lines, a.String())
-				}
-			}
+			lines := endpointLines(e)
 			if al := aliasesOf(sc, e.Network); len(al) > 0 {
 				lines = append(lines, strings.Join(al, ", "))
 			}
@@ -297,4 +291,18 @@ func (g *graph) mermaid() string {
 		}
 	}
 	return b.String()
+}
+
+// endpointLines label an endpoint's edge: its interface and addresses,
+// one a line.
+func endpointLines(e *planner.Endpoint) []string {
+	lines := []string{e.IfName}
+	for i, a := range e.Addrs() {
+		if i == 0 {
+			lines[0] += " " + a.String()
+		} else {
+			lines = append(lines, a.String())
+		}
+	}
+	return lines
 }

@@ -88,7 +88,12 @@ func (in *Input) hostsGraph() *graph {
 			for _, a := range sc.Networks {
 				n := f.Network(a.Network)
 				lines := []string{}
-				if e := endpointOf(mc, a.Network); e != nil && (h.Name == in.Model.Host || n.Driver == spec.Overlay || n.Subnet.IsValid()) {
+				switch e := endpointOf(mc, a.Network); {
+				case e == nil:
+				case h.Name == in.Model.Host || n.Driver == spec.Overlay:
+					// An overlay's addresses, both families, are the file's.
+					lines = append(lines, endpointLines(e)...)
+				case n.Subnet.IsValid():
 					lines = append(lines, e.IfName+" "+e.Addr.String())
 				}
 				if len(a.Aliases) > 0 {

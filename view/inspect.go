@@ -166,7 +166,7 @@ func (in *Input) networkDetail(n *planner.Network) *NetworkDetail {
 			case in.remote(mc) && n.Overlay == nil:
 				continue // another host's network of that name
 			case in.remote(mc):
-				addr = e.Addr.String()
+				addr, addr6 = prefixText(e.Addr), prefixText(e.Addr6)
 			case in.nsUp(mc):
 				addr, addr6 = in.observedAddrs(mc.NS, mc.Name, e.Network)
 			}
@@ -223,7 +223,7 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 			var l *state.Link
 			switch {
 			case in.remote(mc):
-				ep.Address = e.Addr.String()
+				ep.Address, ep.Address6 = prefixText(e.Addr), prefixText(e.Addr6)
 			case in.nsUp(mc):
 				ep.Address, l = in.observedAddr(mc.NS, oc.Name, e.Network)
 				if l != nil {
@@ -234,6 +234,9 @@ func (in *Input) containerDetail(sc *spec.Container) *ContainerDetail {
 			}
 			if a, err := netip.ParsePrefix(cmp.Or(ep.Address, ep.Address6)); err == nil {
 				ep.MAC = names.MAC(a.Addr()).String()
+			}
+			if in.remote(mc) {
+				ep.MAC = e.MACOf().String() // the file's mac_address too
 			}
 			if l != nil {
 				ep.MAC = dash(l.MAC, ep.MAC)
