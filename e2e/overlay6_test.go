@@ -55,15 +55,9 @@ func TestOverlayIPv6AcrossHosts(t *testing.T) {
 	}
 
 	file := writeFile(t, "ov6", overlay6File)
-	h1.mustTopo("up", "-f", file)
-	h2.mustTopo("up", "-f", file)
+	upConverged(t, file, h1, h2)
 	if got := h1.pidOf("ov6", "a"); got != pid || !h1.alive(pid) {
 		t.Errorf("after enable_ipv6 in place, a's command is pid %d (alive %v), want %d still running", got, h1.alive(pid), pid)
-	}
-	for _, h := range []*host{h1, h2} {
-		if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
-			t.Errorf("plan right after up: exit %d, want no changes:\n%s", code, out)
-		}
 	}
 
 	// Addresses from the file alone: the derived subnet, the same on
@@ -94,12 +88,7 @@ func TestOverlayIPv6AcrossHosts(t *testing.T) {
 		t.Errorf("h2's IPv6 neighbour entries of mesh:\n%s", out)
 	}
 
-	for _, s := range []struct {
-		h        *host
-		ns, name string
-	}{{h1, "ov6-a", "a"}, {h2, "ov6-b", "b"}, {h1, "ov6-r1", "r1"}, {h2, "ov6-r2", "r2"}, {h1, "ov6-l1", "l1"}} {
-		s.h.agentServe(s.ns, s.name, 80)
-	}
+	serveNames(served{h1, "ov6-a", "a"}, served{h2, "ov6-b", "b"}, served{h1, "ov6-r1", "r1"}, served{h2, "ov6-r2", "r2"}, served{h1, "ov6-l1", "l1"})
 	h1.expect([]check{
 		{From: "ov6-a", Proto: "tcp6", Addr: "b:80", Want: "b"},
 		{From: "ov6-a", Proto: "udp6", Addr: "b:80", Want: "b"},
@@ -166,13 +155,7 @@ func TestOverlayIPv6AcrossHosts(t *testing.T) {
 	h1.mustTopo("up", "-f", file)
 	h1.expect([]check{{From: "ov6-a", Proto: "tcp6", Addr: "b:80", Want: "b"}})
 
-	for _, h := range []*host{h1, h2} {
-		h.mustTopo("down", "-f", file)
-		assertClean(t, h, "ov6")
-		if rules := h.mustSh("ip6tables-save | grep -c TOPO || true"); strings.TrimSpace(rules) != "0" {
-			t.Errorf("down left ip6tables rules:\n%s", h.mustSh("ip6tables-save"))
-		}
-	}
+	downClean6(t, file, "ov6", h1, h2)
 }
 
 // TestOverlayIPv6Underlay: hosts with IPv6 underlay addresses; VXLAN
@@ -203,13 +186,7 @@ containers:
   c: { host: h1, networks: [six] }
   d: { host: h2, networks: [six] }
 `)
-	h1.mustTopo("up", "-f", file)
-	h2.mustTopo("up", "-f", file)
-	for _, h := range []*host{h1, h2} {
-		if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
-			t.Errorf("plan right after up: exit %d, want no changes:\n%s", code, out)
-		}
-	}
+	upConverged(t, file, h1, h2)
 	vx := names.VXLAN("ovu", "mesh")
 	if out := h1.mustSh("ip -d link show " + vx); !strings.Contains(out, "local fd00:192::11") || !strings.Contains(out, "dstport 4789") || !strings.Contains(out, "mtu 1430") {
 		t.Errorf("h1's vxlan device:\n%s", out)
@@ -218,12 +195,7 @@ containers:
 		t.Errorf("h1's forwarding entries of mesh:\n%s", out)
 	}
 
-	for _, s := range []struct {
-		h        *host
-		ns, name string
-	}{{h1, "ovu-a", "a"}, {h2, "ovu-b", "b"}, {h1, "ovu-c", "c"}, {h2, "ovu-d", "d"}} {
-		s.h.agentServe(s.ns, s.name, 80)
-	}
+	serveNames(served{h1, "ovu-a", "a"}, served{h2, "ovu-b", "b"}, served{h1, "ovu-c", "c"}, served{h2, "ovu-d", "d"})
 	h1.expect([]check{
 		{From: "ovu-a", Proto: "tcp", Addr: "10.80.0.3:80", Want: "b"},
 		{From: "ovu-a", Proto: "tcp6", Addr: "b:80", Want: "b"},
@@ -251,11 +223,32 @@ containers:
 		t.Errorf("iptables has a VXLAN rule on an IPv6 underlay:\n%s", out)
 	}
 
-	for _, h := range []*host{h1, h2} {
+	downClean6(t, file, "ovu", h1, h2)
+}
+
+// downClean6 runs down on each host, which must leave it clean, in
+// ip6tables too.
+func downClean6(t *testing.T, file, project string, hs ...*host) {
+	t.Helper()
+	for _, h := range hs {
 		h.mustTopo("down", "-f", file)
-		assertClean(t, h, "ovu")
+		assertClean(t, h, project)
 		if rules := h.mustSh("ip6tables-save | grep -c TOPO || true"); strings.TrimSpace(rules) != "0" {
 			t.Errorf("down left ip6tables rules:\n%s", h.mustSh("ip6tables-save"))
+		}
+	}
+}
+
+// upConverged runs up on each host, then plan, which must find nothing
+// to change on any.
+func upConverged(t *testing.T, file string, hs ...*host) {
+	t.Helper()
+	for _, h := range hs {
+		h.mustTopo("up", "-f", file)
+	}
+	for _, h := range hs {
+		if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
+			t.Errorf("plan right after up: exit %d, want no changes:\n%s", code, out)
 		}
 	}
 }

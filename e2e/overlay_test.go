@@ -163,12 +163,7 @@ containers:
 	if out := h1.mustSh("ip -d link show type vxlan"); strings.Count(out, "vxlan id ") != 2 {
 		t.Errorf("h1's vxlan devices:\n%s", out)
 	}
-	for _, s := range []struct {
-		h        *host
-		ns, name string
-	}{{h1, "two-r1", "r1"}, {h2, "two-r2", "r2"}, {h1, "two-b1", "b1"}, {h2, "two-b2", "b2"}, {h1, "two-l1", "l1"}} {
-		s.h.agentServe(s.ns, s.name, 80)
-	}
+	serveNames(served{h1, "two-r1", "r1"}, served{h2, "two-r2", "r2"}, served{h1, "two-b1", "b1"}, served{h2, "two-b2", "b2"}, served{h1, "two-l1", "l1"})
 	h1.expect([]check{
 		{From: "two-r1", Proto: "tcp", Addr: "r2:80", Want: "r2"},
 		{From: "two-b1", Proto: "tcp", Addr: "b2:80", Want: "b2"},
@@ -242,6 +237,19 @@ func TestUpAllHosts(t *testing.T) {
 	}
 	assertClean(t, h1, "ov")
 	assertClean(t, h2, "ov")
+}
+
+// served is a container of a host whose agent answers its name.
+type served struct {
+	h        *host
+	ns, name string
+}
+
+// serveNames starts the agents of ss, on port 80.
+func serveNames(ss ...served) {
+	for _, s := range ss {
+		s.h.agentServe(s.ns, s.name, 80)
+	}
 }
 
 // vxlanDrops is the packet count of h's rule that drops VXLAN from

@@ -210,6 +210,7 @@ func TestBadFilesRejected(t *testing.T) {
 		"bad hostname":           "containers: {a: {hostname: -web}}\n",
 		"network listed twice":   "networks: {n: {}}\ncontainers: {a: {networks: [n, n]}}\n",
 		"container not mapping":  "containers: {a: [sleep]}\n",
+		"host address not an IP": "hosts: {h1: {address: h1.example}}\n",
 	}
 	dir := t.TempDir()
 	for name, src := range cases {
@@ -249,6 +250,7 @@ func TestGoodFilesAccepted(t *testing.T) {
 		"macvlan network":            "networks: {n: {driver: macvlan, driver_opts: {parent: eth1, macvlan_mode: private, host_link: true}, subnet: 192.168.50.0/24, gateway: 192.168.50.254, ip_range: 192.168.50.128/25}}\n",
 		"external network":           "networks: {n: {external: true, name: br-lab}, docker0: {external: true}}\n",
 		"project name":               "name: my_lab-2\n",
+		"IPv6 overlay":               "name: ov6\nhosts: {h1: {address: \"2001:db8::11\"}, h2: {address: \"2001:db8::12\"}}\nnetworks: {mesh: {driver: overlay, subnet: 10.80.0.0/24, enable_ipv6: true}, s: {driver: overlay, enable_ipv4: false, subnet: \"fd82::/64\"}}\ncontainers: {a: {networks: {mesh: {ipv6_address: \"fd76:50a:e876:8e79::9\"}, s: {}}}, b: {host: h2, networks: [mesh]}}\n",
 		"Compose names":              "networks: {back_end: , c1.net1: }\ncontainers: {Web_1: {networks: [back_end, c1.net1]}, b: {network_mode: \"container:Web_1\"}}\n",
 	}
 	dir := t.TempDir()
