@@ -163,7 +163,8 @@ func TestOverlayIPv6AcrossHosts(t *testing.T) {
 // the underlay's less 70), a dual-stack overlay and an IPv6-only one
 // carry traffic between h1 and h2 by name over TCP and UDP, and
 // ip6tables takes VXLAN from the file's hosts alone: h3, on the
-// underlay but not in the file, is dropped.
+// underlay but not in the file, is dropped; down --all-hosts reaches
+// the hosts over ssh at their IPv6 addresses.
 func TestOverlayIPv6Underlay(t *testing.T) {
 	need(t, "ip6tables-save")
 	w := hosts.New(t, sandbox.New(t), "h1=fd00:192::11/64", "h2=fd00:192::12/64", "h3=fd00:192::13/64")
@@ -223,6 +224,10 @@ containers:
 		t.Errorf("iptables has a VXLAN rule on an IPv6 underlay:\n%s", out)
 	}
 
+	// down --all-hosts reaches the hosts at their IPv6 addresses.
+	if out, code := allHosts(t, w, "down", "--all-hosts", "-f", file); code != 0 || !strings.Contains(out, "== h2 (fd00:192::12): down") {
+		t.Errorf("down --all-hosts: exit %d\n%s", code, out)
+	}
 	downClean6(t, file, "ovu", h1, h2)
 }
 

@@ -202,19 +202,9 @@ func TestUpAllHosts(t *testing.T) {
 	w, hs := newWorld(t)
 	h1, h2 := hs["h1"], hs["h2"]
 	file := writeFile(t, "ov", overlayFile)
-	env := append(os.Environ(), "PATH="+w.SSH()+":"+filepath.Dir(topoBin)+":"+os.Getenv("PATH"))
 	all := func(args ...string) (string, int) {
 		t.Helper()
-		cmd := w.Host("h1").Command(topoBin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return string(out), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), 0
+		return allHosts(t, w, args...)
 	}
 	out, code := all("up", "--all-hosts", "-f", file)
 	if code != 0 || !strings.Contains(out, "== h1 (192.0.2.11): up") || !strings.Contains(out, "== h2 (192.0.2.12): up") {
@@ -237,6 +227,23 @@ func TestUpAllHosts(t *testing.T) {
 	}
 	assertClean(t, h1, "ov")
 	assertClean(t, h2, "ov")
+}
+
+// allHosts runs topo with args on h1, with the world's ssh stand-in
+// first on PATH and topo on it: for --all-hosts. It returns the output
+// and the exit status.
+func allHosts(t *testing.T, w *hosts.World, args ...string) (string, int) {
+	t.Helper()
+	cmd := w.Host("h1").Command(topoBin, args...)
+	cmd.Env = append(os.Environ(), "PATH="+w.SSH()+":"+filepath.Dir(topoBin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
 }
 
 // served is a container of a host whose agent answers its name.

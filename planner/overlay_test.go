@@ -247,3 +247,55 @@ func TestOverlayIPv6Entries(t *testing.T) {
 		t.Errorf("plan after the IPv6 entry went:\n%s", got)
 	}
 }
+
+// TestOverlayRemoteMAC: a remote container's mac_address is the one its
+// forwarding and neighbour entries name, not the one of its address.
+func TestOverlayRemoteMAC(t *testing.T) {
+	f := testkit.Parse(t, strings.Replace(dualStackHosts, "b: { host: h2, networks: [mesh] }", `b: { host: h2, networks: { mesh: { mac_address: "02:00:00:00:00:0b" } } }`, 1))
+	got := testkit.Human(testkit.Up(t, fake.New(underlayAt("192.0.2.11")), f))
+	vx := names.VXLAN("ov6", "mesh")
+	for _, want := range []string{
+		"+ bridge fdb append 02:00:00:00:00:0b dev " + vx + " dst 192.0.2.12 self permanent",
+		"+ ip neigh add 10.80.0.3 lladdr 02:00:00:00:00:0b dev " + vx + " nud permanent",
+		"+ ip neigh add fd76:50a:e876:8e79::3 lladdr 02:00:00:00:00:0b dev " + vx + " nud permanent",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("plan lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "02:42:0a:50:00:03") {
+		t.Errorf("plan names b's derived MAC:\n%s", got)
+	}
+}
+
+// TestOverlayIPv4OnIPv6Underlay: an IPv4-only overlay over an IPv6
+// underlay has ip6tables' tables for the underlay's rule alone (and
+// iptables none of it); down removes them.
+func TestOverlayIPv4OnIPv6Underlay(t *testing.T) {
+	f := testkit.Parse(t, `name: u6
+hosts:
+  h1: { address: "2001:db8::11" }
+  h2: { address: "2001:db8::12" }
+networks:
+  mesh: { driver: overlay, subnet: 10.80.0.0/24 }
+containers:
+  a: { host: h1, networks: [mesh] }
+  b: { host: h2, networks: [mesh] }
+`)
+	k := fake.New(underlayAt("2001:db8::11"))
+	got := testkit.Human(testkit.Up(t, k, f))
+	if want := "+ ip6tables -t filter -A TOPO-INPUT -d 2001:db8::11/128 -p udp -m udp --dport 4789 -m iprange ! --src-range 2001:db8::12-2001:db8::12"; !strings.Contains(got, want) {
+		t.Errorf("plan lacks %q:\n%s", want, got)
+	}
+	if strings.Contains(got, "iptables -t filter -A TOPO-INPUT") || !strings.Contains(got, "mtu 1430") {
+		t.Errorf("plan has an IPv4 rule for an IPv6 underlay, or not its MTU (1500 - 70):\n%s", got)
+	}
+	testkit.Down(t, k, "u6")
+	if obs := testkit.Observe(t, k, "u6"); obs.Firewall6 != nil {
+		for _, tb := range obs.Firewall6.Tables {
+			if len(tb.Chains) != 0 {
+				t.Errorf("down left ip6tables' chains of %s: %+v", tb.Name, tb.Chains)
+			}
+		}
+	}
+}

@@ -88,6 +88,12 @@ func TestOverlayIPv6RollbackAtEveryStepInPlaceKernel(t *testing.T) {
 	rollbackEveryStep(t, k, func() { mustDown(t, project(t, k)); mustUp(t, project(t, k), seed) }, to, 10)
 }
 
+// TestOverlayIPv6CrashAtEveryStepFake: the same of the IPv6 overlays.
+func TestOverlayIPv6CrashAtEveryStepFake(t *testing.T) {
+	k := fake.New(underlayAt("2001:db8::11/64"))
+	crashAtEveryStep(t, k, func() { mustDown(t, project(t, k)) }, overlay6File, nil, nil)
+}
+
 // underlayLink puts h1's underlay address on a link of the sandbox's: a
 // bridge, as this kernel has no dummy links.
 func underlayLink(t *testing.T, addr string) {
