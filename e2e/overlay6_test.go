@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/topolab/topo/internal/hosts"
-	"github.com/topolab/topo/internal/sandbox"
 	"github.com/topolab/topo/names"
 	"github.com/topolab/topo/view"
 )
@@ -161,18 +159,14 @@ func TestOverlayIPv6AcrossHosts(t *testing.T) {
 // TestOverlayIPv6Underlay: hosts with IPv6 underlay addresses; VXLAN
 // goes over IPv6 (the devices send from the host's IPv6 address, MTU
 // the underlay's less 70), a dual-stack overlay and an IPv6-only one
-// carry traffic between h1 and h2 by name over TCP and UDP, and
-// ip6tables takes VXLAN from the file's hosts alone: h3, on the
-// underlay but not in the file, is dropped; down --all-hosts reaches
-// the hosts over ssh at their IPv6 addresses.
+// carry traffic between h1 and h2 by name over TCP and UDP, b's
+// publish answers on h2's IPv6 address alone, and ip6tables takes VXLAN
+// from the file's hosts alone: h3, on the underlay but not in the file,
+// is dropped; down --all-hosts reaches the hosts over ssh at their IPv6
+// addresses.
 func TestOverlayIPv6Underlay(t *testing.T) {
 	need(t, "ip6tables-save")
-	w := hosts.New(t, sandbox.New(t), "h1=fd00:192::11/64", "h2=fd00:192::12/64", "h3=fd00:192::13/64")
-	hs := map[string]*host{}
-	for _, name := range []string{"h1", "h2", "h3"} {
-		hs[name] = &host{commander: w.Host(name), t: t}
-		hs[name].bridgeNetfilter()
-	}
+	w, hs := newWorldAt(t, "h1=fd00:192::11/64", "h2=fd00:192::12/64", "h3=fd00:192::13/64")
 	h1, h2, h3 := hs["h1"], hs["h2"], hs["h3"]
 	file := writeFile(t, "ovu", `name: ovu
 hosts:
@@ -183,7 +177,7 @@ networks:
   six: { driver: overlay, enable_ipv4: false, subnet: "fd82::/64" }
 containers:
   a: { host: h1, networks: [mesh] }
-  b: { host: h2, networks: [mesh] }
+  b: { host: h2, networks: [mesh], ports: ["8080:80"] }
   c: { host: h1, networks: [six] }
   d: { host: h2, networks: [six] }
 `)
@@ -205,6 +199,9 @@ containers:
 		{From: "ovu-c", Proto: "udp6", Addr: "d:80", Want: "d"},
 		{From: "ovu-c", Proto: "tcp6", Addr: "[fd82::3]:80", Want: "d"},
 		{From: "ovu-a", Proto: "tcp6", Addr: "[fd82::3]:80"}, // d, on six
+		// b's publish is h2's, on its IPv6 address too: not h1's.
+		{From: "", Proto: "tcp6", Addr: "[fd00:192::12]:8080", Want: "b"},
+		{From: "", Proto: "tcp6", Addr: "[fd00:192::11]:8080"},
 	})
 	h2.expect([]check{
 		{From: "ovu-b", Proto: "udp", Addr: "a:80", Want: "a"},

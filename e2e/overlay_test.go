@@ -21,7 +21,12 @@ import (
 // in a sandbox of the test's own (internal/hosts).
 func newWorld(t *testing.T, more ...string) (*hosts.World, map[string]*host) {
 	t.Helper()
-	addrs := append([]string{"h1=192.0.2.11/24", "h2=192.0.2.12/24"}, more...)
+	return newWorldAt(t, append([]string{"h1=192.0.2.11/24", "h2=192.0.2.12/24"}, more...)...)
+}
+
+// newWorldAt makes the hosts of addrs (NAME=ADDR/BITS each).
+func newWorldAt(t *testing.T, addrs ...string) (*hosts.World, map[string]*host) {
+	t.Helper()
 	w := hosts.New(t, sandbox.New(t), addrs...)
 	out := map[string]*host{}
 	for _, a := range addrs {
