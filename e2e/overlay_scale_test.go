@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +9,6 @@ import (
 
 	"github.com/topolab/topo/internal/benchtopo"
 	"github.com/topolab/topo/internal/hosts"
-	"github.com/topolab/topo/internal/sandbox"
 	"github.com/topolab/topo/names"
 )
 
@@ -43,11 +38,10 @@ func TestOverlayAtScale(t *testing.T) {
 	for g := range m.Groups {
 		addrs = append(addrs, m.Host(g)+"="+m.HostAddr(g).String())
 	}
-	w := hosts.New(t, sandbox.New(t), addrs...)
+	w, byName := newWorldAt(t, addrs...)
 	hs := make([]*host, m.Groups)
 	for g := range hs {
-		hs[g] = &host{commander: w.Host(m.Host(g)), t: t}
-		hs[g].bridgeNetfilter()
+		hs[g] = byName[m.Host(g)]
 	}
 	file := writeFile(t, m.Project, string(m.YAML()))
 	vx := names.VXLAN(m.Project, benchtopo.MeshNetwork)
@@ -121,22 +115,15 @@ func TestOverlayAtScale(t *testing.T) {
 	}
 
 	// All hosts at once, from h1.
-	env := append(os.Environ(), "PATH="+w.SSH()+":"+filepath.Dir(topoBin)+":"+os.Getenv("PATH"))
 	all := func(args ...string) string {
 		t.Helper()
-		cmd := w.Host(m.Host(0)).Command(topoBin, args...)
-		cmd.Env = env
 		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) {
-				t.Fatal(err)
-			}
-			t.Fatalf("topo %s: exit %d\n%s", strings.Join(args, " "), ee.ExitCode(), out)
+		out, code := allHosts(t, w, args...) // from h1, m.Host(0)
+		if code != 0 {
+			t.Fatalf("topo %s: exit %d\n%s", strings.Join(args, " "), code, out)
 		}
 		t.Logf("topo %s: %s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
-		return string(out)
+		return out
 	}
 	out := all("up", "--all-hosts", "-f", file)
 	for g := range m.Groups {
