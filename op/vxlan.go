@@ -9,9 +9,10 @@ import (
 )
 
 // VxlanAdd makes a VXLAN device on the host, a port of Master, marked
-// and up: VNI, packets from Local to Port, learning off (every entry is
-// the file's) and ARP answered from its neighbour entries (proxy), so
-// that no ARP crosses the underlay. MTU 0 leaves the kernel's.
+// and up: VNI, packets from Local (IPv4 or IPv6, the underlay's family)
+// to Port, learning off (every entry is the file's) and ARP and IPv6
+// neighbour solicitations answered from its neighbour entries (proxy),
+// so that neither crosses the underlay. MTU 0 leaves the kernel's.
 type VxlanAdd struct {
 	Link, Master string
 	VNI          int
@@ -37,7 +38,8 @@ type FdbDel struct {
 	Dst  netip.Addr
 }
 
-// NeighAdd adds a permanent neighbour entry to a link: Addr is at MAC.
+// NeighAdd adds a permanent neighbour entry to a link: Addr (IPv4's
+// ARP table or IPv6's neighbour table, by its family) is at MAC.
 type NeighAdd struct {
 	Link string
 	Addr netip.Addr

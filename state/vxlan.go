@@ -8,14 +8,16 @@ type VXLAN struct {
 	// Port is its UDP destination port.
 	Port int `json:"port"`
 	// Learning and Proxy are the device's flags: topo's learn nothing
-	// and answer ARP from their neighbour entries.
+	// and answer ARP and IPv6 neighbour solicitations from their
+	// neighbour entries.
 	Learning bool `json:"learning,omitempty"`
 	Proxy    bool `json:"proxy,omitempty"`
 	// FDB are its own forwarding entries (not the bridge's), each
 	// "MAC DST" (00:00:00:00:00:00 for broadcast and unknown unicast),
 	// sorted.
 	FDB []string `json:"fdb,omitempty"`
-	// Neigh are its neighbour entries, each "ADDR MAC", sorted.
+	// Neigh are its neighbour entries, IPv4's (ARP) and IPv6's, each
+	// "ADDR MAC", sorted.
 	Neigh []string `json:"neigh,omitempty"`
 }
 
