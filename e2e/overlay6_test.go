@@ -86,7 +86,7 @@ func TestOverlayIPv6AcrossHosts(t *testing.T) {
 		t.Errorf("h2's IPv6 neighbour entries of mesh:\n%s", out)
 	}
 
-	serveNames(served{h1, "ov6-a", "a"}, served{h2, "ov6-b", "b"}, served{h1, "ov6-r1", "r1"}, served{h2, "ov6-r2", "r2"}, served{h1, "ov6-l1", "l1"})
+	b := serveNames(served{h1, "ov6-a", "a"}, served{h2, "ov6-b", "b"}, served{h1, "ov6-r1", "r1"}, served{h2, "ov6-r2", "r2"}, served{h1, "ov6-l1", "l1"})[1]
 	h1.expect([]check{
 		{From: "ov6-a", Proto: "tcp6", Addr: "b:80", Want: "b"},
 		{From: "ov6-a", Proto: "udp6", Addr: "b:80", Want: "b"},
@@ -101,6 +101,17 @@ func TestOverlayIPv6AcrossHosts(t *testing.T) {
 		{From: "ov6-l1", Proto: "udp6", Addr: "[" + sub + "b]:80"},
 		{From: "ov6-r1", Proto: "tcp6", Addr: "[fd83::2]:80"}, // l1
 	})
+	// Unanswered is not enough across hosts: h1 masquerades what leaves
+	// a bridge, to a gateway address that h2's bridge holds too, which
+	// takes the answer. The datagrams must not have reached b at all.
+	for _, id := range []string{"4", "8"} {
+		if b.heardProbe(id) {
+			t.Errorf("b on h2 got datagram %s of the probes from h1's red and lan", id)
+		}
+	}
+	if !eventually(func() bool { return b.heardProbe("1") }) {
+		t.Errorf("b on h2 did not get a's datagram (probe 1), which it answered")
+	}
 	h2.expect([]check{
 		{From: "ov6-b", Proto: "tcp6", Addr: "a:80", Want: "a"},
 		{From: "ov6-b", Proto: "udp6", Addr: "a:80", Want: "a"},
@@ -190,7 +201,7 @@ containers:
 		t.Errorf("h1's forwarding entries of mesh:\n%s", out)
 	}
 
-	serveNames(served{h1, "ovu-a", "a"}, served{h2, "ovu-b", "b"}, served{h1, "ovu-c", "c"}, served{h2, "ovu-d", "d"})
+	d := serveNames(served{h1, "ovu-a", "a"}, served{h2, "ovu-b", "b"}, served{h1, "ovu-c", "c"}, served{h2, "ovu-d", "d"})[3]
 	h1.expect([]check{
 		{From: "ovu-a", Proto: "tcp", Addr: "10.80.0.3:80", Want: "b"},
 		{From: "ovu-a", Proto: "tcp6", Addr: "b:80", Want: "b"},
@@ -199,10 +210,14 @@ containers:
 		{From: "ovu-c", Proto: "udp6", Addr: "d:80", Want: "d"},
 		{From: "ovu-c", Proto: "tcp6", Addr: "[fd82::3]:80", Want: "d"},
 		{From: "ovu-a", Proto: "tcp6", Addr: "[fd82::3]:80"}, // d, on six
+		{From: "ovu-a", Proto: "udp6", Addr: "[fd82::3]:80"},
 		// b's publish is h2's, on its IPv6 address too: not h1's.
 		{From: "", Proto: "tcp6", Addr: "[fd00:192::12]:8080", Want: "b"},
 		{From: "", Proto: "tcp6", Addr: "[fd00:192::11]:8080"},
 	})
+	if d.heardProbe("7") {
+		t.Errorf("d on h2 got a's datagram (probe 7): mesh reached six across the hosts")
+	}
 	h2.expect([]check{
 		{From: "ovu-b", Proto: "udp", Addr: "a:80", Want: "a"},
 		{From: "ovu-d", Proto: "tcp6", Addr: "c:80", Want: "c"},

@@ -168,7 +168,7 @@ containers:
 	if out := h1.mustSh("ip -d link show type vxlan"); strings.Count(out, "vxlan id ") != 2 {
 		t.Errorf("h1's vxlan devices:\n%s", out)
 	}
-	serveNames(served{h1, "two-r1", "r1"}, served{h2, "two-r2", "r2"}, served{h1, "two-b1", "b1"}, served{h2, "two-b2", "b2"}, served{h1, "two-l1", "l1"})
+	b2 := serveNames(served{h1, "two-r1", "r1"}, served{h2, "two-r2", "r2"}, served{h1, "two-b1", "b1"}, served{h2, "two-b2", "b2"}, served{h1, "two-l1", "l1"})[3]
 	h1.expect([]check{
 		{From: "two-r1", Proto: "tcp", Addr: "r2:80", Want: "r2"},
 		{From: "two-b1", Proto: "tcp", Addr: "b2:80", Want: "b2"},
@@ -179,6 +179,12 @@ containers:
 		{From: "two-l1", Proto: "tcp", Addr: "10.81.0.3:80"}, // r2
 		{From: "two-b1", Proto: "tcp", Addr: "10.83.0.2:80"}, // l1
 	})
+	// Unanswered is not enough across hosts (h1 masquerades to a gateway
+	// address that h2's bridge holds too, which takes the answer): r1's
+	// datagram must not have reached b2 at all.
+	if b2.heardProbe("3") {
+		t.Errorf("b2 on h2 got r1's datagram (probe 3): red reached blue across the hosts")
+	}
 	h2.expect([]check{
 		{From: "two-r2", Proto: "udp", Addr: "r1:80", Want: "r1"},
 		{From: "two-b2", Proto: "tcp", Addr: "10.81.0.2:80"}, // r1
@@ -257,11 +263,14 @@ type served struct {
 	ns, name string
 }
 
-// serveNames starts the agents of ss, on port 80.
-func serveNames(ss ...served) {
-	for _, s := range ss {
-		s.h.agentServe(s.ns, s.name, 80)
+// serveNames starts the agents of ss, on port 80, and returns them in
+// the order of ss.
+func serveNames(ss ...served) []*server {
+	out := make([]*server, len(ss))
+	for i, s := range ss {
+		out[i] = s.h.agentServe(s.ns, s.name, 80)
 	}
+	return out
 }
 
 // vxlanDrops is the packet count of h's rule that drops VXLAN from
