@@ -3,7 +3,8 @@
 // network and mount namespace of its own, with its own /run (so its own
 // /run/netns, /run/topo and xtables lock), /etc/netns and /sys, whose
 // eth0 is a port of one underlay bridge of the sandbox and carries the
-// host's underlay address. Commands run on a host through nsenter, the
+// host's underlay address (IPv4, or IPv6 without duplicate address
+// detection, usable at once). Commands run on a host through nsenter, the
 // real topo binary among them; an ssh stand-in (SSH) runs a remote
 // command on a host by its name, as `ssh HOST CMD` would, and Ping sends
 // echo requests from many of a host's namespaces at once. Nothing here
