@@ -17,9 +17,10 @@ type Underlay struct {
 	Peers []netip.Addr
 }
 
-// vxlanRules drop, in TOPO-INPUT of the underlay's family, VXLAN packets to the host's underlay
-// address from anything but the file's other hosts: otherwise any
-// machine of the underlay could put frames on the overlays. One
+// vxlanRules drop, in TOPO-INPUT of the underlay's family, VXLAN
+// packets to the host's underlay address from anything but the file's
+// other hosts: otherwise any machine of the underlay could put frames on
+// the overlays. One
 // negated range match per peer, stacked: the packet is dropped when it
 // is from none of them.
 func vxlanRules(project string, u *Underlay) []state.FwRule {

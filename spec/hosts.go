@@ -59,10 +59,14 @@ func (p *parser) hosts(f *File, n *yaml.Node) {
 					continue
 				}
 				a, err := netip.ParseAddr(s)
-				if err != nil || a.Is4In6() || a.Zone() != "" || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
-					// A link-local address would need its link (a zone),
-					// which is each host's own.
+				switch {
+				case err != nil || a.Is4In6() || a.Zone() != "" || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast():
 					p.errorf(k.val, "%s: address %q is not a unicast address like 192.0.2.11 or \"2001:db8::11\": it is where the other hosts reach this one", what, clip(s))
+					continue
+				case a.Is6() && a.IsLinkLocalUnicast():
+					// It would need its link (a zone), which is each
+					// host's own.
+					p.errorf(k.val, "%s: address %s is IPv6 link-local, which the other hosts cannot reach without naming their own link: give a unique local (fd00::/8) or global address of the host", what, a)
 					continue
 				}
 				h.Address, h.AddressPos = a, p.pos(k.val)
@@ -110,17 +114,17 @@ const MaxVNI = 1<<24 - 1
 func (p *parser) checkHosts(f *File) {
 	byAddr := map[netip.Addr]*Host{}
 	names := map[string]bool{}
-	var first *Host // the first host with an address, whose family the others take
+	var ref *Host // the first host with an address, whose family the others take
 	for _, h := range f.Hosts {
 		names[h.Name] = true
 		if !h.Address.IsValid() {
 			continue
 		}
-		if first == nil {
-			first = h
-		} else if h.Address.Is6() != first.Address.Is6() {
+		if ref == nil {
+			ref = h
+		} else if h.Address.Is6() != ref.Address.Is6() {
 			p.add(h.AddressPos, "host %q: address %s is %s, and host %q's, %s (%s), is %s: the hosts' underlay addresses are all IPv4 or all IPv6; give host %q an address of that family",
-				clip(h.Name), h.Address, family(h.Address), clip(first.Name), first.Address, first.AddressPos.Ref(p.path, h.AddressPos), family(first.Address), clip(h.Name))
+				clip(h.Name), h.Address, family(h.Address), clip(ref.Name), ref.Address, ref.AddressPos.Ref(p.path, h.AddressPos), family(ref.Address), clip(h.Name))
 			continue
 		}
 		if first := byAddr[h.Address]; first != nil {
