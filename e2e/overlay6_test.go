@@ -39,7 +39,8 @@ var overlay6Before = strings.NewReplacer(", enable_ipv6: true", "", `{ mesh: { i
 // VXLAN devices hold the remote containers' IPv6 neighbour entries, a
 // deleted one is drift that up repairs; over IPv6, two overlays, and an
 // overlay and a bridge, do not reach each other, on one host or across
-// both; down leaves both hosts clean, ip6tables too.
+// both; ps, graph, inspect and plan --host show the remote side's IPv6;
+// down leaves both hosts clean, ip6tables too.
 func TestOverlayIPv6AcrossHosts(t *testing.T) {
 	need(t, "dig", "ip6tables-save")
 	_, hs := newWorld(t)
@@ -153,6 +154,13 @@ func TestOverlayIPv6AcrossHosts(t *testing.T) {
 	}
 	if mesh.Subnet6 != sub+"/64" || len(mesh.Members) != 2 || mesh.Members[1].Host != "h2" || mesh.Members[1].Address6 != sub+"b/64" {
 		t.Errorf("inspect mesh on h1: subnet6 %q, members %+v", mesh.Subnet6, mesh.Members)
+	}
+
+	// h2's part, planned on h1 against nothing, has the same IPv6
+	// addresses and entries.
+	if out := h1.mustTopo("plan", "-f", file, "--host", "h2"); !strings.Contains(out, "ip -n ov6-b addr add "+sub+"b/64 dev eth0 nodad") ||
+		!strings.Contains(out, "ip neigh add "+sub+"2 lladdr 02:42:0a:50:00:02 dev "+vx+" nud permanent") {
+		t.Errorf("plan --host h2 on h1:\n%s", out)
 	}
 
 	// Drift: an IPv6 neighbour entry deleted by hand.
