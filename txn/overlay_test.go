@@ -51,6 +51,13 @@ func TestOverlayCrashAtEveryStepFake(t *testing.T) {
 	crashAtEveryStep(t, k, func() { mustDown(t, project(t, k)) }, overlayFile, nil, nil)
 }
 
+// TestOverlayDownRollbackAtEveryStepFake: a down of one host's overlay
+// that fails at any step rolls back to the project as it was.
+func TestOverlayDownRollbackAtEveryStepFake(t *testing.T) {
+	k := fake.New(underlay())
+	downRollbackEveryStep(t, k, func() { mustDown(t, project(t, k)); mustUp(t, project(t, k), overlayFile) }, 10)
+}
+
 // underlay is a host with h1's address on eth0.
 func underlay() *state.Snapshot {
 	return &state.Snapshot{Host: state.Namespace{Links: []state.Link{{Name: "eth0", Kind: "veth", Up: true, MTU: 1500, Addrs: []string{"192.0.2.11/24"}}}}}
