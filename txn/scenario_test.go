@@ -388,6 +388,19 @@ func onlyRestarts(c *planner.Comparison) bool {
 	return true
 }
 
+// undoneLeft returns the undos recovery's notes say it could not run,
+// but for the commands it never starts (the next up starts the file's).
+func undoneLeft(notes string) []string {
+	var left []string
+	for _, l := range strings.Split(notes, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "undo of step") && !strings.Contains(l, "recovery starts no command") {
+			left = append(left, l)
+		}
+	}
+	return left
+}
+
 // crashAtEveryStep is the crash proof in process: for each kernel call of
 // an up from seedFile's state to bigFile's, of a down of bigFile's project,
 // and of the rollback of an up that failed, the run "crashes" there (see
@@ -452,10 +465,16 @@ func crashAtEveryStep(t *testing.T, k machine.Machine, reset func(), to string, 
 			t.Fatalf("%s: pending = %v, %v; want the interrupted run", what, pend, err)
 		}
 		// The next process.
-		p = &txn.Project{Name: "rb", Machine: k, Dir: dir}
+		var notes strings.Builder
+		p = &txn.Project{Name: "rb", Machine: k, Dir: dir, Notes: &notes}
 		res, err := p.Up(context.Background(), parse(t, to))
 		if err != nil || res.Recovered == nil {
 			t.Fatalf("%s: up after it: %v (recovered %v)", what, err, res.Recovered)
+		}
+		// A step left half done (partial) may leave its undo to the
+		// next plan; a crash between steps may not.
+		if left := undoneLeft(notes.String()); len(left) > 0 && partial == nil {
+			t.Errorf("%s: recovery left to the next plan what it should have undone:\n  %s", what, strings.Join(left, "\n  "))
 		}
 		converged(t, k, to)
 		mustDown(t, p)
