@@ -116,11 +116,18 @@ func (d *differ) bridgesGone() {
 		}
 		add := op.Step{Action: op.Create, Ref: ref, Op: op.BridgeAdd{Link: l.Name, MAC: mac, MTU: keptMTU(l), Mark: mk}}
 		undo := &add
-		if addrs := prefixes(l.Addrs); len(addrs) > 0 {
-			parts := []op.Step{add}
-			for _, a := range addrs {
-				parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{Link: l.Name, Addr: a}})
+		parts := []op.Step{add}
+		// A new bridge has its sysctls off: the undo sets those topo set
+		// on (IPv6 off before the addresses, which it would take away).
+		for _, key := range []string{names.IPv6Off(l.Name), names.RouteLocalnet(l.Name)} {
+			if d.obs.Sysctls[key] == "1" {
+				parts = append(parts, op.Step{Action: op.Change, Ref: ref, Op: op.Sysctl{Key: key, Value: "1"}})
 			}
+		}
+		for _, a := range prefixes(l.Addrs) {
+			parts = append(parts, op.Step{Action: op.Create, Ref: ref, Op: op.AddrAdd{Link: l.Name, Addr: a}})
+		}
+		if len(parts) > 1 {
 			undo = &op.Step{Action: op.Create, Ref: ref, Op: op.Seq{Steps: parts}}
 		}
 		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.LinkDel{Link: l.Name, Mark: mk}, Undo: undo})

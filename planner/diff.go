@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -358,7 +359,14 @@ func (d *differ) namespacesGone(rebuild map[string][]op.Step) {
 		ref := op.Container(mk.Name)
 		add := op.Step{Action: op.Create, Ref: ref, Op: op.NetnsAdd{NS: name, Mark: mk}}
 		undo := &add
-		if parts := rebuild[name]; len(parts) > 0 {
+		// The sysctls topo set go with the namespace: a new one has the
+		// defaults, so its undo sets them again.
+		parts := rebuild[name]
+		now := d.ownNS[name].Sysctls
+		for _, k := range slices.Sorted(maps.Keys(now)) {
+			parts = append(parts, op.Step{Action: op.Change, Ref: ref, Op: op.Sysctl{NS: name, Key: k, Value: now[k]}})
+		}
+		if len(parts) > 0 {
 			undo = &op.Step{Action: op.Create, Ref: ref, Op: op.Seq{Steps: append([]op.Step{add}, parts...)}}
 		}
 		d.add(op.Step{Action: op.Destroy, Ref: ref, Op: op.NetnsDel{NS: name, Mark: mk}, Undo: undo})

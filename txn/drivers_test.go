@@ -68,6 +68,13 @@ func TestDriversCrashAtEveryStepFake(t *testing.T) {
 	crashAtEveryStep(t, k, toEmpty(t, k), driversFile, nil, nil)
 }
 
+// TestDriversDownRollbackAtEveryStepFake: a down of them that fails at any
+// step rolls back to the project as it was.
+func TestDriversDownRollbackAtEveryStepFake(t *testing.T) {
+	k := fake.New(driversHost)
+	downRollbackEveryStep(t, k, func() { toEmpty(t, k)(); mustUp(t, project(t, k), driversFile) }, 10)
+}
+
 func TestDriversRollbackAtEveryStepKernel(t *testing.T) {
 	k := realKernel(t)
 	if out, err := exec.Command("sh", "-c", driversSetup).CombinedOutput(); err != nil {

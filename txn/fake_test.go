@@ -52,6 +52,31 @@ func TestCrashAtEveryStepFake(t *testing.T) {
 	crashAtEveryStep(t, k, toSeed(t, k), bigFile, nil, nil)
 }
 
+func TestDownRollbackAtEveryStepFake(t *testing.T) {
+	k := fake.New(nil)
+	downRollbackEveryStep(t, k, func() {
+		p := project(t, k)
+		mustDown(t, p)
+		mustUp(t, p, bigFile)
+	}, 50)
+}
+
+// TestSysctlValuesCrashAtEveryStepFake is the crash proof of a container
+// whose sysctls are not all 0 or 1: recovery puts back what the journal
+// says of them, as of any other.
+func TestSysctlValuesCrashAtEveryStepFake(t *testing.T) {
+	k := fake.New(nil)
+	crashAtEveryStep(t, k, func() { mustDown(t, project(t, k)) }, sysctlValuesFile, nil, nil)
+}
+
+const sysctlValuesFile = `
+name: rb
+containers:
+  r1:
+    network_mode: none
+    sysctls: {net.ipv4.ip_forward: 1, net.ipv4.ip_local_port_range: "20000 30000", net.ipv4.tcp_keepalive_time: 600}
+`
+
 // TestInPlaceRollbackAtEveryStepFake and TestInPlaceCrashAtEveryStepFake
 // are the two proofs for plans that change running containers in place.
 func TestInPlaceRollbackAtEveryStepFake(t *testing.T) {

@@ -36,6 +36,15 @@ func TestRollbackAtEveryStepKernel(t *testing.T) {
 	rollbackEveryStep(t, k, toSeed(t, k), bigFile, 50)
 }
 
+func TestDownRollbackAtEveryStepKernel(t *testing.T) {
+	k := realKernel(t)
+	downRollbackEveryStep(t, k, func() {
+		p := project(t, k)
+		mustDown(t, p)
+		mustUp(t, p, bigFile)
+	}, 50)
+}
+
 // halfDone leaves a step as a kill -9 in its middle can: the object made
 // but not yet marked (an empty /run/netns file, a namespace with an
 // unmarked lo, a bridge or veth pair without alias), or a namespace

@@ -106,6 +106,16 @@ func underlayLink(t *testing.T, addr string) {
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "under0").Run() })
 }
 
+// TestOverlayDownRollbackAtEveryStepFake: a down of one host's overlay,
+// IPv4's and IPv6's, that fails at any step rolls back to the project as
+// it was.
+func TestOverlayDownRollbackAtEveryStepFake(t *testing.T) {
+	k := fake.New(underlay())
+	downRollbackEveryStep(t, k, func() { mustDown(t, project(t, k)); mustUp(t, project(t, k), overlayFile) }, 10)
+	k6 := fake.New(underlayAt("2001:db8::11/64"))
+	downRollbackEveryStep(t, k6, func() { mustDown(t, project(t, k6)); mustUp(t, project(t, k6), overlay6File) }, 10)
+}
+
 // underlay is a host with h1's address on eth0.
 func underlay() *state.Snapshot { return underlayAt("192.0.2.11/24") }
 

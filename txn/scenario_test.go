@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -156,8 +157,13 @@ func inPlaceFile(t testing.TB, i int) string {
 	case "link-gone":
 		out = strings.Replace(out, "    routes: [{to: 10.77.0.0/24, via: 10.99.7.1}]\n", "", 1)
 	}
+	inPlaceFiles.Store(out, true)
 	return out
 }
+
+// inPlaceFiles holds the files inPlaceFile made: their downs are a down
+// like bigFile's, which its own proofs cover.
+var inPlaceFiles sync.Map
 
 func parse(t testing.TB, src string) *spec.File {
 	t.Helper()
@@ -320,6 +326,54 @@ func rollbackEveryStep(t *testing.T, k machine.Machine, reset func(), to string,
 	}
 }
 
+// downRollbackEveryStep is the rollback proof of a down: with k holding
+// the project of file, up (reset brings it there), for each step of its
+// down it fails that step and checks that the rollback leaves the kernel
+// as its snapshot from before the down: a down that fails takes nothing
+// away, not even what a step's undo does not name.
+func downRollbackEveryStep(t *testing.T, k machine.Machine, reset func(), minSteps int) {
+	reset()
+	plan := planner.Down("rb", observe(t, k), planner.Options{})
+	if len(plan.Steps) < minSteps {
+		t.Fatalf("down has %d steps, want at least %d", len(plan.Steps), minSteps)
+	}
+	before := observe(t, k)
+	for i, s := range plan.Steps {
+		_, err := project(t, faults(k, i+1, 0, false, nil)).Down(context.Background())
+		var se *applier.StepError
+		switch {
+		case !errors.As(err, &se) || !errors.Is(err, machine.ErrInjected) || se.Index != i:
+			t.Errorf("down step %d: err = %v, want the injected failure of step %d", i, err, i)
+		case se.Rollback != nil:
+			t.Errorf("down step %d: rollback failed: %v", i, se.Rollback)
+		case !onlyRestarts(se.Compared):
+			t.Errorf("down step %d: down's own comparison after the rollback: %s", i, se.Compared)
+		}
+		// The resolver a step stopped runs again as a new process; a
+		// chain made again is listed last, and the order of chains
+		// means nothing (that of their rules does).
+		byName := cmpopts.SortSlices(func(a, b state.FwChain) bool { return a.Name < b.Name })
+		if d := cmp.Diff(before, observe(t, k), cmpopts.IgnoreFields(state.Process{}, "PID"), cmpopts.IgnoreFields(state.Resolver{}, "PID"), cmpopts.IgnoreFields(state.Link{}, "Neighbours"), byName); d != "" {
+			t.Errorf("after failing down step %d (%s) and rolling back, the kernel differs (-before +after):\n%s", i, s, d)
+			reset()
+			before = observe(t, k)
+		}
+		cmd := s.Command()
+		if len(cmd) > 70 {
+			cmd = cmd[:67] + "..."
+		}
+		t.Logf("%3d  %c %-70s  rolled back %d", i, s.Action, cmd, rolledBack(se))
+	}
+}
+
+// rolledBack is how many steps se says were rolled back, -1 for none.
+func rolledBack(se *applier.StepError) int {
+	if se == nil {
+		return -1
+	}
+	return se.RolledBack
+}
+
 // onlyRestarts reports whether c found no difference but commands that
 // run again as new processes.
 func onlyRestarts(c *planner.Comparison) bool {
@@ -332,6 +386,19 @@ func onlyRestarts(c *planner.Comparison) bool {
 		}
 	}
 	return true
+}
+
+// undoneLeft returns the undos recovery's notes say it could not run,
+// but for the commands it never starts (the next up starts the file's).
+func undoneLeft(notes string) []string {
+	var left []string
+	for _, l := range strings.Split(notes, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "undo of step") && !strings.Contains(l, "recovery starts no command") {
+			left = append(left, l)
+		}
+	}
+	return left
 }
 
 // crashAtEveryStep is the crash proof in process: for each kernel call of
@@ -350,9 +417,7 @@ func crashAtEveryStep(t *testing.T, k machine.Machine, reset func(), to string, 
 	empty := observe(t, k)
 	mustUp(t, project(t, k), to)
 	downPlan := planner.Down("rb", observe(t, k), planner.Options{})
-	if to != bigFile {
-		// An in-place change: its down is a down like bigFile's, which
-		// the creation proof crashes at every step.
+	if _, ok := inPlaceFiles.Load(to); ok {
 		downPlan = &planner.Plan{}
 	}
 
@@ -400,10 +465,16 @@ func crashAtEveryStep(t *testing.T, k machine.Machine, reset func(), to string, 
 			t.Fatalf("%s: pending = %v, %v; want the interrupted run", what, pend, err)
 		}
 		// The next process.
-		p = &txn.Project{Name: "rb", Machine: k, Dir: dir}
+		var notes strings.Builder
+		p = &txn.Project{Name: "rb", Machine: k, Dir: dir, Notes: &notes}
 		res, err := p.Up(context.Background(), parse(t, to))
 		if err != nil || res.Recovered == nil {
 			t.Fatalf("%s: up after it: %v (recovered %v)", what, err, res.Recovered)
+		}
+		// A step left half done (partial) may leave its undo to the
+		// next plan; a crash between steps may not.
+		if left := undoneLeft(notes.String()); len(left) > 0 && partial == nil {
+			t.Errorf("%s: recovery left to the next plan what it should have undone:\n  %s", what, strings.Join(left, "\n  "))
 		}
 		converged(t, k, to)
 		mustDown(t, p)

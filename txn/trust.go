@@ -3,6 +3,7 @@ package txn
 import (
 	"encoding/json"
 	"fmt"
+	pathpkg "path"
 	"regexp"
 	"slices"
 	"strings"
@@ -153,13 +154,22 @@ func (t *trust) check(o op.Operation) error {
 	case op.BridgeAdd:
 		return t.mark(o.Mark, names.KindNetwork)
 	case op.VethAdd:
+		if o.Mark.Kind == names.KindLink && o.NS != "" {
+			// A point-to-point link: both its ends in the project's
+			// namespaces.
+			if err := t.mark(o.Mark, names.KindLink); err != nil {
+				return err
+			}
+			if err := t.namespace(o.NS); err != nil {
+				return err
+			}
+			return t.namespace(o.PeerNS)
+		}
 		if err := t.mark(o.Mark, names.KindEndpoint); err != nil {
 			return err
 		}
-		if o.Master != "" {
-			if err := t.link(o.NS, o.Master); err != nil {
-				return err
-			}
+		if o.Master != "" && t.link(o.NS, o.Master) != nil && !t.hostBridge(o.NS, o.Master) {
+			return t.refuse("master %q of %s is neither the project's nor a bridge of the host's", o.Master, o.Link)
 		}
 		if o.NS != "" {
 			if err := t.namespace(o.NS); err != nil {
@@ -195,6 +205,45 @@ func (t *trust) check(o op.Operation) error {
 		return t.link(o.NS, o.Link)
 	case op.Sysctl:
 		return t.sysctl(o)
+	case op.MacvlanAdd:
+		// A container's (in its namespace), or a network's host_link:
+		// on a parent of the host's, which topo never changes.
+		kind := names.KindEndpoint
+		if o.NS == "" {
+			kind = names.KindNetwork
+		}
+		if err := t.mark(o.Mark, kind); err != nil {
+			return err
+		}
+		if t.snap.Host.Link(o.Parent) == nil {
+			return t.refuse("parent %q of %s is not a link of the host's", o.Parent, o.Link)
+		}
+		if o.NS != "" {
+			return t.namespace(o.NS)
+		}
+		return nil
+	case op.SysctlReset:
+		if err := t.netnsSysctl(o.NS, o.Key); err != nil {
+			return err
+		}
+		return t.namespace(o.NS)
+	case op.QdiscSet:
+		return t.link(o.NS, o.Link)
+	case op.QdiscDel:
+		return t.link(o.NS, o.Link)
+	case op.VxlanAdd:
+		if err := t.mark(o.Mark, names.KindTunnel); err != nil {
+			return err
+		}
+		return t.link("", o.Master)
+	case op.FdbAdd:
+		return t.link("", o.Link)
+	case op.FdbDel:
+		return t.link("", o.Link)
+	case op.NeighAdd:
+		return t.link("", o.Link)
+	case op.NeighDel:
+		return t.link("", o.Link)
 	case op.FirewallBatch:
 		if o.Table != "filter" && o.Table != "nat" {
 			return t.refuse("table %q", o.Table)
@@ -206,12 +255,12 @@ func (t *trust) check(o op.Operation) error {
 		}
 		return nil
 	case op.FileWrite:
-		if o.NS == "" && t.rt.IsSysctlRecord(o.Path, names.HostSysctls...) {
+		if o.NS == "" && (t.rt.IsSysctlRecord(o.Path, names.HostSysctls...) || t.netnsSysctlRecord(o.Path)) {
 			return nil
 		}
 		return t.netnsFile(o.NS, o.Path)
 	case op.FileDel:
-		if o.NS == "" && t.rt.IsSysctlRecord(o.Path, names.HostSysctls...) {
+		if o.NS == "" && (t.rt.IsSysctlRecord(o.Path, names.HostSysctls...) || t.netnsSysctlRecord(o.Path)) {
 			return nil
 		}
 		return t.netnsFile(o.NS, o.Path)
@@ -265,14 +314,22 @@ func (t *trust) check(o op.Operation) error {
 	return t.refuse("operation %s", o.Name())
 }
 
-// sysctl checks a sysctl: a host's forwarding key (IPv4's or IPv6's), or
-// one of a project's link's keys that topo sets, to 0 or 1.
+// sysctl checks a sysctl: a net.* key of one of the project's
+// namespaces, to a value the file could give; or on the host a
+// forwarding key (IPv4's or IPv6's), or one of a project's link's keys
+// that topo sets, to 0 or 1.
 func (t *trust) sysctl(o op.Sysctl) error {
+	if o.NS != "" {
+		if err := t.netnsSysctl(o.NS, o.Key); err != nil {
+			return err
+		}
+		if o.Value == "" || len(o.Value) > 256 || strings.ContainsAny(o.Value, "\n\x00") {
+			return t.refuse("sysctl %s=%q", o.Key, o.Value)
+		}
+		return t.namespace(o.NS)
+	}
 	if o.Value != "0" && o.Value != "1" {
 		return t.refuse("sysctl %s=%q", o.Key, o.Value)
-	}
-	if o.NS != "" {
-		return t.namespace(o.NS)
 	}
 	if slices.Contains(names.HostSysctls, o.Key) {
 		return nil
@@ -282,6 +339,30 @@ func (t *trust) sysctl(o op.Sysctl) error {
 		return t.refuse("sysctl %s", o.Key)
 	}
 	return t.link("", link)
+}
+
+// hostBridge reports whether link is a bridge of the host's: an external
+// network's, which carries no mark of topo's, and to which the project's
+// own veths are attached.
+func (t *trust) hostBridge(ns, link string) bool {
+	l := t.snap.Host.Link(link)
+	return ns == "" && l != nil && l.Kind == "bridge"
+}
+
+// netnsSysctl checks a key set in namespace ns: a net.* key, as the file's
+// sysctls: are.
+func (t *trust) netnsSysctl(ns, key string) error {
+	if _, ok := names.SysctlPath(key); !ok || ns == "" || !strings.HasPrefix(key, "net.") {
+		return t.refuse("sysctl %s in namespace %q", key, ns)
+	}
+	return nil
+}
+
+// netnsSysctlRecord reports whether path is the record of the keys topo
+// set in one of the project's namespaces.
+func (t *trust) netnsSysctlRecord(path string) bool {
+	ns := strings.TrimSuffix(pathpkg.Base(path), ".sysctls")
+	return strings.HasPrefix(ns, t.project+"-") && path == t.rt.NetnsSysctls(t.project, ns)
 }
 
 // uts checks that path is a UTS namespace of the project's folder.
@@ -312,6 +393,12 @@ func (t *trust) ran(o op.Operation) {
 		if o.NS == "" {
 			t.made["link:"+o.Link] = true
 		}
+	case op.VxlanAdd:
+		t.made["link:"+o.Link] = true
+	case op.MacvlanAdd:
+		if o.NS == "" {
+			t.made["link:"+o.Link] = true
+		}
 	}
 }
 
@@ -335,4 +422,47 @@ func (t *trust) cni(o op.CNIAdd) error {
 		}
 	}
 	return nil
+}
+
+// firewallUndo is the part of a firewall undo that recovery runs: a batch
+// read back from the journal may have been cut short before it ran
+// (iptables-restore changes a table whole or not at all), and other
+// projects may have come since and use the shared chains. So it leaves
+// out what the kernel, as recovery observed it, already is (a rule to
+// delete that is not there, one to add or a chain to make that is), and
+// the deletion of the shared chains and of the jumps into them, which
+// the next plan of a project decides on; the flush of a shared chain
+// becomes the deletion of the project's own rules in it.
+func (t *trust) firewallUndo(b op.FirewallBatch) op.FirewallBatch {
+	have := t.snap.Firewall
+	if b.Family == firewall.IPv6 {
+		have = t.snap.Firewall6
+	}
+	table := have.Table(b.Table)
+	has := func(chain, spec string) bool {
+		c := table.Chain(chain)
+		return c != nil && slices.ContainsFunc(c.Rules, func(r state.FwRule) bool { return r.Spec == spec })
+	}
+	out := b
+	out.Changes = nil
+	for _, c := range b.Changes {
+		exists := table.Chain(c.Chain) != nil || builtins[c.Chain]
+		switch {
+		case c.Op == firewall.NewChain && exists:
+		case c.Op == firewall.DeleteChain && (!exists || sharedChains[c.Chain]):
+		case c.Op == firewall.Flush && !exists:
+		case c.Op == firewall.Flush && sharedChains[c.Chain]:
+			for _, r := range table.Chain(c.Chain).Rules {
+				if m := commentRe.FindStringSubmatch(r.Spec); m != nil && names.Owns(m[1], t.project, "") {
+					out.Changes = append(out.Changes, firewall.Change{Op: firewall.Delete, Chain: c.Chain, Spec: r.Spec})
+				}
+			}
+		case c.Op == firewall.Delete && firewall.Comment(c.Spec) == names.SharedComment:
+		case c.Op == firewall.Delete && !has(c.Chain, c.Spec):
+		case (c.Op == firewall.Append || c.Op == firewall.Insert) && has(c.Chain, c.Spec):
+		default:
+			out.Changes = append(out.Changes, c)
+		}
+	}
+	return out
 }

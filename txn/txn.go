@@ -514,6 +514,12 @@ func (p *Project) undo(ctx context.Context, t *trust, s op.Step, inFlight bool) 
 // It runs only what trust accepts, checked when it is its turn: a
 // rebuild's veths need the namespace its first part makes again.
 func (p *Project) runUndo(ctx context.Context, t *trust, ref op.Ref, u op.Operation, inFlight bool) error {
+	if b, ok := u.(op.FirewallBatch); ok {
+		if b = t.firewallUndo(b); len(b.Changes) == 0 {
+			return nil
+		}
+		u = b
+	}
 	if err := t.check(u); err != nil {
 		return err
 	}

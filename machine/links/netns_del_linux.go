@@ -85,17 +85,22 @@ func (t *teardown) take() map[string]bool {
 // ms dumping every namespace again, for what the observation had just
 // read; topo's own steps before a namespace's deletion can only remove
 // links from it, and a gone veth's mark is no harm to Settle.
-func (k *Kernel) checkNetns(s op.NetnsDel) ([]string, error) {
+//
+// It also returns the indexes of the namespace's point-to-point links:
+// NetnsDel deletes them itself, as the kernel's teardown would take their
+// other ends in other namespaces only later, and an undo that makes the
+// link again (a rollback) would find its other end still there.
+func (k *Kernel) checkNetns(s op.NetnsDel) (marks []string, p2p []int, err error) {
 	h, err := k.socket(s.NS)
 	switch {
 	case machine.IsNotFound(err):
-		return nil, nil // gone already; /etc/netns/NAME may still be there
+		return nil, nil, nil // gone already; /etc/netns/NAME may still be there
 	case err != nil && s.Mark.IsZero():
 		// Not a namespace (an empty file left by a crash): nothing to
 		// check, nothing inside; the file goes.
-		return nil, nil
+		return nil, nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("check ownership: %w", err)
+		return nil, nil, fmt.Errorf("check ownership: %w", err)
 	}
 	links := h.links
 	if links == nil {
@@ -103,18 +108,22 @@ func (k *Kernel) checkNetns(s op.NetnsDel) ([]string, error) {
 	}
 	h.Close()
 	if err != nil {
-		return nil, fmt.Errorf("check ownership: %w", err)
+		return nil, nil, fmt.Errorf("check ownership: %w", err)
 	}
-	var marks []string
 	for _, l := range links {
 		if want := s.Mark.String(); l.Name == "lo" && want != "" && l.Alias != want {
-			return nil, fmt.Errorf("lo is marked %q, not %q: not topo's to delete", l.Alias, want)
+			return nil, nil, fmt.Errorf("lo is marked %q, not %q: not topo's to delete", l.Alias, want)
 		}
-		if mk, ok := names.ParseMark(l.Alias); ok && mk.Kind == names.KindEndpoint && l.Kind == "veth" {
+		mk, ok := names.ParseMark(l.Alias)
+		switch {
+		case !ok || l.Kind != "veth":
+		case mk.Kind == names.KindEndpoint:
 			marks = append(marks, l.Alias)
+		case mk.Kind == names.KindLink:
+			p2p = append(p2p, l.Index)
 		}
 	}
-	return marks, nil
+	return marks, p2p, nil
 }
 
 // NetnsDel deletes a run of namespaces, and the bridges of bridges
@@ -135,12 +144,16 @@ func (k *Kernel) NetnsDel(steps []op.NetnsDel, bridges []op.LinkDel, errs []erro
 	errs = errs[:n]
 
 	marks := make([][]string, len(steps))
+	p2p := make([][]int, len(steps))
 	inParallel(len(steps), func(i int) {
-		marks[i], errs[i] = k.checkNetns(steps[i])
+		marks[i], p2p[i], errs[i] = k.checkNetns(steps[i])
 	})
 	paths := make([]string, len(steps))
 	for i, s := range steps {
 		if errs[i] != nil {
+			continue
+		}
+		if errs[i] = k.deleteIndexes(s.NS, p2p[i]); errs[i] != nil {
 			continue
 		}
 		if paths[i], errs[i] = names.NetnsPath(s.NS); errs[i] == nil {
@@ -179,6 +192,31 @@ func (k *Kernel) NetnsDel(steps []op.NetnsDel, bridges []op.LinkDel, errs []erro
 	for i := range bridgeErrs {
 		bridgeErrs[i] = classify(bridgeErrs[i])
 	}
+}
+
+// deleteIndexes deletes the links of namespace ns with the given indexes;
+// one gone already (a peer in a namespace deleted before) is success.
+//
+// Equivalent to: `ip -n NS link del LINK`, for each
+func (k *Kernel) deleteIndexes(ns string, indexes []int) error {
+	if len(indexes) == 0 {
+		return nil
+	}
+	h, err := k.socket(ns)
+	if machine.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	h.links = nil // links change below
+	for _, i := range indexes {
+		if err := executeOn(h.sock, linkIndexRequest(unix.RTM_DELLINK, i)); err != nil && !errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("delete its point-to-point link %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // deleteHostSide deletes, in one group delete, the host ends of the veths
