@@ -121,7 +121,7 @@ func parseFlags(args []string) (*options, error) {
 	sizes := fs.String("n", "100,500,1000", "comma-separated numbers of containers")
 	tools := fs.String("tools", strings.Join([]string{toolTopo, toolFloor, toolBatched, toolPerCommand}, ","), "comma-separated tools to time (-baseline adds its own)")
 	o := &options{}
-	fs.IntVar(&o.k, "k", 4, "number of bridge networks")
+	fs.IntVar(&o.k, "k", 4, "number of bridge networks (more where a bridge would have more containers than ports: 5 at N=5000)")
 	fs.IntVar(&o.runs, "runs", 3, "runs per size and tool; the table shows medians")
 	fs.IntVar(&o.slowRuns, "per-command-runs", 1, "at most this many runs of the per-command script (minutes at N=1000)")
 	fs.StringVar(&o.topo, "topo", "bin/topo", "the topo binary to time")
@@ -150,7 +150,7 @@ func parseFlags(args []string) (*options, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-n: %q is not a number", s)
 		}
-		if err := (benchtopo.Topology{N: n, K: o.k}).Check(); err != nil {
+		if err := (benchtopo.Topology{N: n, K: benchtopo.Networks(n, o.k)}).Check(); err != nil {
 			return nil, fmt.Errorf("-n %d -k %d: %w", n, o.k, err)
 		}
 		o.sizes = append(o.sizes, n)
@@ -192,7 +192,7 @@ func parseFlags(args []string) (*options, error) {
 	})); others > 1 && !slices.Contains(o.tools, toolBatched) {
 		return nil, errors.New("-tools: ratios are to the batched script, so include it (or time topo alone, with -baseline, -dualstack or the kernel floor)")
 	}
-	if o.check < 0 || o.check > 0 && (o.check+o.k-1)/o.k > 4000 {
+	if o.check < 0 || o.check > 0 && (benchtopo.Topology{N: o.check, K: benchtopo.Networks(o.check, o.k)}).Check() != nil {
 		return nil, fmt.Errorf("-check %d: a number of containers, or 0", o.check)
 	}
 	if !slices.Contains(o.tools, toolFloor) || !slices.Contains(o.tools, toolTopo) {
@@ -267,7 +267,7 @@ func run(o *options, stdout, stderr io.Writer) error {
 		}
 	}
 	for _, n := range o.sizes {
-		t := benchtopo.Topology{Project: "bench", N: n, K: o.k}
+		t := benchtopo.Topology{Project: "bench", N: n, K: benchtopo.Networks(n, o.k)}
 		files, err := writeFiles(dir, t)
 		if err != nil {
 			return err
@@ -586,8 +586,18 @@ func summarize(ms []measurement) summary {
 
 func report(w io.Writer, o *options, results map[int]map[string][]measurement, took time.Duration, load string) {
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	fmt.Fprintf(w, "\nN containers on %d bridge networks, one published port and one name each; median of %d runs (per-command script: %d); %d CPUs, Linux %s, %s; load average %s; the whole run took %s.\n\n",
-		o.k, o.runs, min(o.runs, o.slowRuns), runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.Version(), load, took.Round(time.Second))
+	var more []string
+	for _, n := range o.sizes {
+		if k := benchtopo.Networks(n, o.k); k > o.k {
+			more = append(more, fmt.Sprintf("%d at N=%d", k, n))
+		}
+	}
+	networks := strconv.Itoa(o.k)
+	if len(more) > 0 {
+		networks += " (" + strings.Join(more, ", ") + ": a bridge has 1023 ports)"
+	}
+	fmt.Fprintf(w, "\nN containers on %s bridge networks, one published port and one name each; median of %d runs (per-command script: %d); %d CPUs, Linux %s, %s; load average %s; the whole run took %s.\n\n",
+		networks, o.runs, min(o.runs, o.slowRuns), runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.Version(), load, took.Round(time.Second))
 	fmt.Fprintln(w, "| N | tool | up | × batched | no-op plan | down | down, settled | × batched | peak RSS |")
 	fmt.Fprintln(w, "|--:|:--|--:|--:|--:|--:|--:|--:|--:|")
 	sums := map[int]map[string]summary{}
@@ -626,7 +636,71 @@ func report(w io.Writer, o *options, results map[int]map[string][]measurement, t
 	if slices.Contains(o.tools, toolFloor) {
 		againstFloor(w, o, sums, results)
 	}
+	memoryAndScale(w, o, sums, results)
 	targets(w, sums)
+}
+
+// Issue 24's memory and scale targets.
+const (
+	// kibPerContainer bounds topo's peak RSS per container above a fixed
+	// base: the slope of the peak between the run's smallest and largest
+	// N.
+	kibPerContainer = 25
+	// scaleLarge and scaleSmall are the sizes of the scale target:
+	// N=5000 at most scaleRatio times N=1000, up and down.
+	scaleLarge, scaleSmall = 5000, 1000
+	scaleRatio             = 5.5
+)
+
+// memoryAndScale prints topo's peak RSS per container above a fixed base,
+// and its times at N=5000 over those at N=1000 (medians, then each
+// round's), against issue 24's targets.
+func memoryAndScale(w io.Writer, o *options, sums map[int]map[string]summary, results map[int]map[string][]measurement) {
+	var rows []string
+	lo, hi := slices.Min(o.sizes), slices.Max(o.sizes)
+	tlo, okLo := sums[lo][toolTopo]
+	thi, okHi := sums[hi][toolTopo]
+	if okLo && okHi && hi > lo {
+		per := float64(thi.peak-tlo.peak) / float64(hi-lo)
+		base := float64(tlo.peak) - per*float64(lo)
+		rows = append(rows, fmt.Sprintf("| peak RSS per container above a base of %.1f MiB (N=%d: %.1f MiB, N=%d: %.1f MiB) | %.1f KiB | at most %d KiB | %s |",
+			base/1024, lo, mib(tlo.peak), hi, mib(thi.peak), per, kibPerContainer, metOr(per <= kibPerContainer)))
+	}
+	big, okBig := sums[scaleLarge][toolTopo]
+	small, okSmall := sums[scaleSmall][toolTopo]
+	if okBig && okSmall {
+		rb, rs := results[scaleLarge][toolTopo], results[scaleSmall][toolTopo]
+		row := func(what string, of func(summary) time.Duration, ofRun func(measurement) time.Duration, target bool) {
+			r := of(big).Seconds() / of(small).Seconds()
+			var rounds []string
+			for i := range min(len(rb), len(rs)) {
+				rounds = append(rounds, fmt.Sprintf("%.2f", ofRun(rb[i]).Seconds()/ofRun(rs[i]).Seconds()))
+			}
+			goal, mark := "–", "–"
+			if target {
+				goal, mark = fmt.Sprintf("at most %.1f×", scaleRatio), metOr(r <= scaleRatio)
+			}
+			rows = append(rows, fmt.Sprintf("| %s at N=%d / N=%d (%s / %s; per round %s) | %.2f× | %s | %s |",
+				what, scaleLarge, scaleSmall, secs(of(big)), secs(of(small)), strings.Join(rounds, ", "), r, goal, mark))
+		}
+		row("up", func(s summary) time.Duration { return s.up }, func(m measurement) time.Duration { return m.up.wall }, true)
+		row("no-op plan", func(s summary) time.Duration { return s.plan }, func(m measurement) time.Duration { return m.plan.wall }, false)
+		row("down, settled", func(s summary) time.Duration { return s.settled }, func(m measurement) time.Duration { return m.down.wall + m.settle }, true)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\ntopo's memory and scale (issue 24), same run:")
+	fmt.Fprintln(w, "\n| measure | topo | target | |")
+	fmt.Fprintln(w, "|:--|--:|:--|:--|")
+	fmt.Fprintln(w, strings.Join(rows, "\n"))
+}
+
+func metOr(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
 }
 
 // againstFloor compares topo with the kernel floor, timed in the same
@@ -714,11 +788,7 @@ func dualStackCost(w io.Writer, o *options, sums map[int]map[string]summary) {
 func targets(w io.Writer, sums map[int]map[string]summary) {
 	var lines []string
 	check := func(ok bool, format string, args ...any) {
-		mark := "missed"
-		if ok {
-			mark = "met"
-		}
-		lines = append(lines, fmt.Sprintf("- %s: %s", fmt.Sprintf(format, args...), mark))
+		lines = append(lines, fmt.Sprintf("- %s: %s", fmt.Sprintf(format, args...), metOr(ok)))
 	}
 	topo500, ok500 := sums[500][toolTopo]
 	ref500, okRef := sums[500][toolBatched]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,5 +92,27 @@ func TestSchemaVersionCompletion(t *testing.T) {
 	}
 	if out, _, code := run(t, false, "completion", "bash"); code != 0 || !strings.Contains(out, "complete -o default -F __start_topo topo") {
 		t.Errorf("topo completion bash: exit %d\n%.200s", code, out)
+	}
+}
+
+// TestValidateBridgePortLimit: a bridge network that more containers join
+// than a bridge has ports (1023) is refused by validate, at the first
+// container past the limit, before any up would meet the kernel's refusal
+// half way through.
+func TestValidateBridgePortLimit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: big\nnetworks:\n  lan: {subnet: 10.1.0.0/16}\ncontainers:\n")
+	for i := range 1024 {
+		fmt.Fprintf(&b, "  c%d: {networks: [lan]}\n", i)
+	}
+	file := filepath.Join(t.TempDir(), "topo.yaml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// c1023 is on line 5+1023; its network's name at column 22.
+	_, errOut, code := run(t, false, "validate", "-f", file)
+	want := file + `:1028:22: network "lan" (line 3): 1024 containers join it, and a bridge holds at most 1023`
+	if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, `container "c1023" is the 1024th; spread the containers over 2 or more networks`) {
+		t.Errorf("validate of 1024 containers on one bridge: exit %d\n%s\nwant %s", code, errOut, want)
 	}
 }

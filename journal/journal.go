@@ -155,43 +155,50 @@ func Append(dir string) (*Writer, error) {
 	return &Writer{f: f, dir: dir, size: size}, nil
 }
 
-// write appends records in one write. A write that fails (a full disk)
-// may have left part of a record: the file is cut back to the end of
-// the last whole one, and the writer writes no more, so that the
-// journal stays a true, if short, account that recovery reads: the steps
-// it lists may be in effect, and undoing them again is safe.
+// write appends records, in writes of at most writeRound records. A
+// write that fails (a full disk) may have left part of a record: the file
+// is cut back to the end of the last whole one, and the writer writes no
+// more, so that the journal stays a true, if short, account that recovery
+// reads: the steps it lists may be in effect, and undoing them again is
+// safe. A run's steps start only once all their records are written, so
+// that several writes stand for one as a torn write does.
 func (w *Writer) write(rs ...record) error {
-	if w.broken != nil {
-		return w.broken
-	}
-	lines, err := encode(rs)
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	b := bytes.Join(lines, nil)
-	if _, err := w.f.Write(b); err != nil {
-		w.broken = fmt.Errorf("journal %s: %w", w.f.Name(), err)
-		if terr := w.f.Truncate(w.size); terr != nil {
-			w.broken = errors.Join(w.broken, fmt.Errorf("journal %s: cut back to its last whole record: %w", w.f.Name(), terr))
+	for len(rs) > 0 && w.broken == nil {
+		n := min(len(rs), writeRound)
+		b, err := encode(rs[:n])
+		if err != nil {
+			return fmt.Errorf("journal: %w", err)
 		}
-		return w.broken
+		if _, err := w.f.Write(b); err != nil {
+			w.broken = fmt.Errorf("journal %s: %w", w.f.Name(), err)
+			if terr := w.f.Truncate(w.size); terr != nil {
+				w.broken = errors.Join(w.broken, fmt.Errorf("journal %s: cut back to its last whole record: %w", w.f.Name(), terr))
+			}
+			return w.broken
+		}
+		w.size += int64(len(b))
+		rs = rs[n:]
 	}
-	w.size += int64(len(b))
-	return nil
+	return w.broken
 }
+
+// writeRound is how many records one write holds. A down at N=5000
+// starts 15,000 steps at once: encoded all before the first write, their
+// records and the garbage of encoding them set the peak memory of the
+// run; in rounds, one round's.
+const writeRound = 256
 
 // encode renders records as lines of JSON. A down's namespace batch
 // starts with 500 records of about 700 bytes, each a namespace's rebuild:
 // 5-9 ms of encoding on one core, before any namespace goes. Long runs are
 // shared among the CPUs.
-func encode(rs []record) ([][]byte, error) {
+func encode(rs []record) ([]byte, error) {
 	lines := make([][]byte, len(rs))
 	errs := make([]error, len(rs))
 	workers := min(runtime.GOMAXPROCS(0), len(rs)/64+1)
 	part := func(w int) {
 		for i := w; i < len(rs); i += workers {
-			b, err := json.Marshal(rs[i])
-			lines[i], errs[i] = append(b, '\n'), err
+			lines[i], errs[i] = appendRecord(nil, rs[i])
 		}
 	}
 	var wg sync.WaitGroup
@@ -200,7 +207,29 @@ func encode(rs []record) ([][]byte, error) {
 	}
 	part(0)
 	wg.Wait()
-	return lines, errors.Join(errs...)
+	return bytes.Join(lines, nil), errors.Join(errs...)
+}
+
+// appendRecord appends r's line to b. A step is spliced in from its own
+// encoding (op.Step.AppendJSON): through json.Marshal of the record it
+// was encoded, then copied and compacted once more. The fields come in
+// the order json.Marshal writes them: a start record has no error.
+func appendRecord(b []byte, r record) ([]byte, error) {
+	s := r.Step
+	if s == nil || r.Error != "" {
+		m, err := json.Marshal(r)
+		return append(append(b, m...), '\n'), err
+	}
+	r.Step = nil
+	m, err := json.Marshal(r)
+	if err != nil {
+		return b, err
+	}
+	b = append(append(b, m[:len(m)-1]...), `,"step":`...)
+	if b, err = s.AppendJSON(b); err != nil {
+		return b, err
+	}
+	return append(b, "}\n"...), nil
 }
 
 // Start records that steps, numbered from i, are about to run, in one

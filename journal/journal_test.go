@@ -1,7 +1,9 @@
 package journal
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,5 +238,45 @@ func TestRefusesLaterFormat(t *testing.T) {
 	}
 	if _, err := Read(dir); err == nil || !strings.Contains(err.Error(), "format 99, written by a later topo") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestStartRounds: a run longer than a write's round is recorded whole,
+// every record the line json.Marshal makes of it (the step spliced in from
+// its own encoding), in order.
+func TestStartRounds(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Begin(dir, "down", 2*writeRound+3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []op.Step
+	for i := range 2*writeRound + 3 {
+		steps = append(steps, step(fmt.Sprintf("n<%d>&", i))) // <, > and & as json.Marshal escapes them
+	}
+	if err := w.Start(0, steps...); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 1+len(steps) {
+		t.Fatalf("%d lines, want the begin record and %d starts", len(lines), len(steps))
+	}
+	for i, line := range lines[1:] {
+		want, err := json.Marshal(record{Rec: recStart, I: i, Step: &steps[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line != string(want) {
+			t.Fatalf("record %d:\n%s\nwant\n%s", i, line, want)
+		}
+	}
+	p, err := Read(dir)
+	if err != nil || len(p.Entries) != len(steps) || !cmp.Equal(p.Entries[len(steps)-1].Step, steps[len(steps)-1]) {
+		t.Fatalf("read back: %v, %d entries", err, len(p.Entries))
 	}
 }

@@ -23,7 +23,7 @@ import (
 
 func benchSpec(b *testing.B, n int) *spec.File {
 	b.Helper()
-	f, err := spec.Parse("topo.yaml", benchtopo.Topology{Project: "bench", N: n, K: 4}.YAML())
+	f, err := spec.Parse("topo.yaml", benchtopo.Topology{Project: "bench", N: n, K: benchtopo.Networks(n, 4)}.YAML())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func converged(b *testing.B, f *spec.File) *state.Snapshot {
 	return obs
 }
 
-var sizes = []int{100, 1000}
+var sizes = []int{100, 1000, 5000}
 
 // BenchmarkPlanUp plans a whole project from nothing.
 func BenchmarkPlanUp(b *testing.B) {
@@ -111,7 +111,7 @@ func BenchmarkPlanDown(b *testing.B) {
 func BenchmarkParse(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			src := benchtopo.Topology{Project: "bench", N: n, K: 4}.YAML()
+			src := benchtopo.Topology{Project: "bench", N: n, K: benchtopo.Networks(n, 4)}.YAML()
 			for b.Loop() {
 				if _, err := spec.Parse("topo.yaml", src); err != nil {
 					b.Fatal(err)

@@ -147,7 +147,10 @@ func (p *parser) checkHosts(f *File) {
 		}
 	}
 	for _, c := range f.Containers {
-		if t := f.Container(c.ModeTarget); c.Mode == ModeContainer && t != nil && f.HostOf(t) != f.HostOf(c) {
+		if c.Mode != ModeContainer {
+			continue // f.Container("") would read every container: N² for N containers
+		}
+		if t := f.Container(c.ModeTarget); t != nil && f.HostOf(t) != f.HostOf(c) {
 			p.add(c.ModePos, "container %q: network_mode container:%s shares a namespace of host %q, and the container is on host %q: put both on one host", clip(c.Name), clip(t.Name), f.HostOf(t), f.HostOf(c))
 		}
 	}

@@ -580,7 +580,12 @@ func TestErrorFormat(t *testing.T) {
 func TestManyProblemsAreCapped(t *testing.T) {
 	// A file with thousands of problems shows the first hundred, in file
 	// order, and counts the rest: topo's format and Compose's alike.
-	for _, top := range []struct{ key, kind string }{{"networks", "network"}, {"services", "service"}} {
+	// The services have one problem more: the 3000 of them join the
+	// default network, more than a bridge holds (MaxBridgePorts).
+	for _, top := range []struct {
+		key, kind string
+		more      int
+	}{{"networks", "network", 2900}, {"services", "service", 2901}} {
 		var b strings.Builder
 		b.WriteString(top.key + ":\n")
 		for i := range 3000 {
@@ -598,7 +603,7 @@ func TestManyProblemsAreCapped(t *testing.T) {
 		if !strings.HasPrefix(lines[0], first) || !strings.HasPrefix(lines[99], last) {
 			t.Errorf("%s: first and last shown: %q, %q; want -n0 and -n99", top.key, lines[0], lines[99])
 		}
-		if last, want := lines[len(lines)-1], "... and 2900 more errors"; last != want {
+		if last, want := lines[len(lines)-1], fmt.Sprintf("... and %d more errors", top.more); last != want {
 			t.Errorf("%s: last line = %q, want %q", top.key, last, want)
 		}
 	}
@@ -887,5 +892,31 @@ func TestQuoteListAndClip(t *testing.T) {
 		if got := clip(c.in); got != c.want {
 			t.Errorf("clip(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// TestBridgePortLimit: a bridge network that more containers join than a
+// bridge has ports is refused at the first container past the limit, with
+// the count and how many networks would hold them; at the limit it is
+// accepted. Without the check the kernel refuses the 1024th veth (EXFULL)
+// half way through an up, which then rolls back over a thousand steps.
+func TestBridgePortLimit(t *testing.T) {
+	file := func(n int, extra string) []byte {
+		var b strings.Builder
+		b.WriteString("name: big\nnetworks:\n  lan: {subnet: 10.1.0.0/16}\n  other: {subnet: 10.2.0.0/16}\ncontainers:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  c%d: {networks: [lan]}\n", i)
+		}
+		b.WriteString(extra)
+		return []byte(b.String())
+	}
+	if _, err := Parse("big.yaml", file(MaxBridgePorts, "  d: {networks: [other]}\n")); err != nil {
+		t.Fatalf("%d containers on one bridge: %v", MaxBridgePorts, err)
+	}
+	_, err := Parse("big.yaml", file(MaxBridgePorts+2, ""))
+	// c1023 is the 1024th container, on line 6+1023.
+	want := fmt.Sprintf(`big.yaml:%d:22: network "lan" (line 3): 1025 containers join it, and a bridge holds at most 1023 (the kernel's 1024 ports, less port 0): container "c1023" is the 1024th; spread the containers over 2 or more networks`, 6+MaxBridgePorts)
+	if err == nil || err.Error() != want {
+		t.Fatalf("%d containers on one bridge: got %v\nwant %s", MaxBridgePorts+2, err, want)
 	}
 }

@@ -82,6 +82,9 @@ func (p *parser) validate(f *File) {
 	}
 	taken := make(map[netAddr]holder)
 	members := make(map[*Network][]*Container)
+	// overPorts is, per bridge network, the first attachment past what a
+	// bridge holds.
+	overPorts := make(map[*Network]*Attachment)
 	for _, c := range f.Containers {
 		what := fmt.Sprintf("container %q", clip(c.Name))
 		keys := p.keys[c]
@@ -125,6 +128,9 @@ func (p *parser) validate(f *File) {
 			}
 			allInternal = allInternal && nw.Internal
 			members[nw] = append(members[nw], c)
+			if len(members[nw]) == MaxBridgePorts+1 && isBridge(nw) {
+				overPorts[nw] = a
+			}
 			if !a.IPv4.IsValid() || p.badSubnet[nw.Name] {
 				continue
 			}
@@ -147,6 +153,7 @@ func (p *parser) validate(f *File) {
 		}
 	}
 	p.checkRoom(f, members)
+	p.checkPorts(f, members, overPorts)
 	p.checkPublishes(f)
 	p.checkRuntime(f, containers, containerNames)
 	p.checkLabs(f, containers, networks)
@@ -175,6 +182,33 @@ func (p *parser) checkRoom(f *File, members map[*Network][]*Container) {
 		}
 		p.add(nw.SubnetPos, "network %q: subnet %s holds %s (%d addresses less the network, gateway and broadcast addresses), but %d join it (%s): use a /%d or larger",
 			clip(nw.Name), nw.Subnet, holds, 1<<(32-nw.Subnet.Bits()), len(cs), quoteList(names), bits)
+	}
+}
+
+// MaxBridgePorts is how many containers one bridge network holds: the
+// kernel numbers a bridge's ports from 1 below BR_MAX_PORTS (1024), and
+// refuses the veth past them with "exchange full" half way through an up.
+const MaxBridgePorts = 1023
+
+// isBridge says whether nw's containers are ports of one bridge on this
+// host: topo's own bridge, or the host's that an external network joins.
+func isBridge(nw *Network) bool { return nw.Driver == "" || nw.Driver == "bridge" }
+
+// checkPorts reports the bridge networks that more containers join than
+// a bridge has ports, at the first container past the limit.
+func (p *parser) checkPorts(f *File, members map[*Network][]*Container, over map[*Network]*Attachment) {
+	for _, nw := range f.Networks {
+		a := over[nw]
+		if a == nil {
+			continue
+		}
+		cs := members[nw]
+		where := ""
+		if !nw.Implicit {
+			where = " (" + nw.Pos.Ref(p.path, a.Pos) + ")"
+		}
+		p.add(a.Pos, "network %q%s: %d containers join it, and a bridge holds at most %d (the kernel's %d ports, less port 0): container %q is the %dth; spread the containers over %d or more networks",
+			clip(nw.Name), where, len(cs), MaxBridgePorts, MaxBridgePorts+1, clip(cs[MaxBridgePorts].Name), MaxBridgePorts+1, (len(cs)+MaxBridgePorts-1)/MaxBridgePorts)
 	}
 }
 

@@ -137,6 +137,10 @@ is undone first. One process changes a project at a time: up waits up to
 			if err := checkUsers(f); err != nil {
 				return err
 			}
+			rec, err := g.renderRecord(f.Project)
+			if err != nil {
+				return err
+			}
 			pr := view.NewProgress(g.stdout, 0)
 			p := g.txnProject(k, f.Project, pr)
 			p.Host = host
@@ -145,7 +149,7 @@ is undone first. One process changes a project at a time: up waits up to
 				if err = g.report(pr, res, err, "up", f.Project); err != nil {
 					return err
 				}
-				return g.record(f.Project)
+				return g.record(f.Project, rec)
 			}, func(c context.Context) error {
 				if !wait {
 					return nil

@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// TestBulkGC: plan, up and down collect garbage less often, unless GOGC
-// says otherwise; other commands keep the default.
+// TestBulkGC: plan, up and down keep Go's default GC, as every command:
+// a heap let grow to several times what is live was most of their peak
+// memory at N=5000 (see bulkAnnotation).
 func TestBulkGC(t *testing.T) {
 	// The hook alone: running the commands would touch the kernel.
 	run := func(verb string) int {
@@ -24,16 +25,9 @@ func TestBulkGC(t *testing.T) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		t.Skip("GOGC is set")
 	}
-	for _, verb := range []string{"plan", "up", "down"} {
-		if got := run(verb); got != bulkGCPercent {
-			t.Errorf("%s: GC percent %d, want %d", verb, got, bulkGCPercent)
+	for _, verb := range []string{"plan", "up", "down", "validate"} {
+		if got := run(verb); got != 100 {
+			t.Errorf("%s: GC percent %d, want 100", verb, got)
 		}
-	}
-	if got := run("validate"); got != 100 {
-		t.Errorf("validate: GC percent %d, want 100", got)
-	}
-	t.Setenv("GOGC", "100")
-	if got := run("down"); got != 100 {
-		t.Errorf("down with GOGC=100: GC percent %d, want 100", got)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/topolab/topo/spec"
 )
 
 // Topology is one benchmark shape.
@@ -21,9 +23,15 @@ type Topology struct {
 	IPv6 bool
 }
 
-// MaxN is the largest N the address plan holds: each network is a /20
-// (4093 containers after the gateway), and host ports run from PortBase.
-const MaxN = 4 * 4000
+// MaxN is the largest N the plan holds: at most 16 networks of
+// spec.MaxBridgePorts containers each (a bridge's ports; each network is
+// a /20, which would hold 4093).
+const MaxN = 16 * spec.MaxBridgePorts
+
+// Networks is how many networks N containers take: at least k, and
+// enough that no bridge has more containers than it has ports (at
+// N=5000, 5 where the benchmark asks for 4).
+func Networks(n, k int) int { return max(k, (n+spec.MaxBridgePorts-1)/spec.MaxBridgePorts) }
 
 // PortBase is the host port published by container 0; container i
 // publishes PortBase+i.
@@ -39,8 +47,8 @@ func (t Topology) Check() error {
 		return fmt.Errorf("topology %d containers on %d networks: need at least one of each", t.N, t.K)
 	case t.K > 16:
 		return fmt.Errorf("topology with %d networks: at most 16", t.K)
-	case (t.N+t.K-1)/t.K > 4000 || PortBase+t.N > 65535:
-		return fmt.Errorf("topology with %d containers on %d networks: at most 4000 per network and %d in all", t.N, t.K, 65535-PortBase)
+	case (t.N+t.K-1)/t.K > spec.MaxBridgePorts || PortBase+t.N > 65535:
+		return fmt.Errorf("topology with %d containers on %d networks: at most %d per network (a bridge's ports) and %d in all", t.N, t.K, spec.MaxBridgePorts, 65535-PortBase)
 	}
 	return nil
 }

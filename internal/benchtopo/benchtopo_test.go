@@ -50,7 +50,13 @@ func TestAddrMatchesIPAM(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	for _, top := range []Topology{{N: 0, K: 4}, {N: 10, K: 0}, {N: 10, K: 17}, {N: 50000, K: 4}} {
+	for _, n := range []int{1, 1000, 4092, 5000, MaxN} {
+		k := Networks(n, 4)
+		if err := (Topology{N: n, K: k}).Check(); err != nil || k < 4 || k > 4 && (Topology{N: n, K: k - 1}).Check() == nil {
+			t.Errorf("Networks(%d, 4) = %d: %v; want the fewest networks, at least 4, that hold them", n, k, err)
+		}
+	}
+	for _, top := range []Topology{{N: 0, K: 4}, {N: 10, K: 0}, {N: 10, K: 17}, {N: 50000, K: 4}, {N: 5000, K: 4}} {
 		if top.Check() == nil {
 			t.Errorf("Check(%+v) accepted a shape the plan cannot hold", top)
 		}
