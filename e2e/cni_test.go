@@ -15,13 +15,21 @@ import (
 	"github.com/topolab/topo/view"
 )
 
+// haveCNI reports whether Debian's CNI plugins are installed.
+func haveCNI() bool {
+	for _, p := range []string{"/usr/lib/cni/bridge", "/usr/lib/cni/host-local"} {
+		if _, err := exec.LookPath(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // needCNI skips a test when Debian's CNI plugins are not installed.
 func needCNI(t *testing.T) {
 	t.Helper()
-	for _, p := range []string{"/usr/lib/cni/bridge", "/usr/lib/cni/host-local"} {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skip("the CNI plugins are not installed (Debian: apt-get install containernetworking-plugins; scripts/deps installs it)")
-		}
+	if !haveCNI() {
+		t.Skip("the CNI plugins are not installed (Debian: apt-get install containernetworking-plugins; scripts/deps installs it)")
 	}
 }
 

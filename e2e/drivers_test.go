@@ -24,6 +24,9 @@ ip -n lanrouter addr add 192.168.50.254/24 dev eth0
 ip -n lanrouter link set eth0 up
 `
 
+// lanState is what of lanSetup's parent topo must leave as it was.
+const lanState = "ip -4 -o addr show dev lan0; ip -o link show dev lan0 | sed 's/link\\/ether.*//'"
+
 // TestMacvlan: containers on a macvlan network of a parent whose other
 // side is a LAN (a namespace of the test's) get addresses of ip_range in
 // order, their default route via the LAN's router, and reach each other
@@ -34,7 +37,7 @@ ip -n lanrouter link set eth0 up
 func TestMacvlan(t *testing.T) {
 	h := newHost(t)
 	h.mustSh(lanSetup)
-	before := h.mustSh("ip -4 -o addr show dev lan0; ip -o link show dev lan0 | sed 's/link\\/ether.*//'")
+	before := h.mustSh(lanState)
 	src := func(mode string) string {
 		return `name: mv
 networks:
@@ -135,7 +138,7 @@ containers:
 	if left := h.leftovers("mv"); strings.Contains(left, "mv-") || strings.Contains(left, "topo:") || strings.Contains(left, "/") {
 		t.Errorf("down left:\n%s", left)
 	}
-	if after := h.mustSh("ip -4 -o addr show dev lan0; ip -o link show dev lan0 | sed 's/link\\/ether.*//'"); after != before {
+	if after := h.mustSh(lanState); after != before {
 		t.Errorf("lan0 after down:\n%s\nbefore up:\n%s", after, before)
 	}
 
@@ -177,6 +180,15 @@ containers:
   b: {networks: [lab]}
 `
 
+// extBridge is what of extSetup's bridge topo must leave as it was: its
+// address, flags, other port, sysctls, the host's routes and the test's
+// rule. Ports of topo's are listed too (none after a down).
+func (h *host) extBridge() string {
+	h.t.Helper()
+	return h.mustSh(`ip -4 -o addr show dev br-lab; ip -o link show dev br-lab; ip -o link show dev vold; ls /sys/class/net/br-lab/brif; ` +
+		`cat /proc/sys/net/ipv4/conf/br-lab/route_localnet /proc/sys/net/ipv6/conf/br-lab/disable_ipv6; ip route; iptables -S FORWARD | grep mine`)
+}
+
 // TestExternalBridge: topo's containers join a bridge the test made,
 // which already has a namespace on it: they get addresses that neither
 // the bridge nor its neighbour hold, reach that namespace, the host and
@@ -186,11 +198,7 @@ containers:
 func TestExternalBridge(t *testing.T) {
 	h := newHost(t)
 	h.mustSh(extSetup)
-	state := func() string {
-		return h.mustSh(`ip -4 -o addr show dev br-lab; ip -o link show dev br-lab; ip -o link show dev vold; ls /sys/class/net/br-lab/brif; ` +
-			`cat /proc/sys/net/ipv4/conf/br-lab/route_localnet /proc/sys/net/ipv6/conf/br-lab/disable_ipv6; ip route; iptables -S FORWARD | grep mine`)
-	}
-	before := state()
+	before := h.extBridge()
 	file := writeFile(t, "ext", extFile)
 	h.mustTopo("up", "-f", file)
 	for ns, want := range map[string]string{"ext-a": "10.30.0.3/24", "ext-b": "10.30.0.4/24"} {
@@ -241,7 +249,7 @@ func TestExternalBridge(t *testing.T) {
 		t.Errorf("inspect lab: %+v", lab)
 	}
 	h.mustTopo("down", "-f", file)
-	if after := state(); after != before {
+	if after := h.extBridge(); after != before {
 		t.Errorf("after down:\n%s\nbefore up:\n%s", after, before)
 	}
 	if left := h.leftovers("ext"); strings.Contains(left, "ext-") || strings.Contains(left, "topo:") || strings.Contains(left, "/") {
@@ -264,7 +272,7 @@ func TestExternalBridge(t *testing.T) {
 	}
 	reach("ext-a", "10.30.0.2")
 	h.mustTopo("down", "-f", compose)
-	if after := state(); after != before {
+	if after := h.extBridge(); after != before {
 		t.Errorf("after the Compose file's down:\n%s\nbefore:\n%s", after, before)
 	}
 
@@ -274,7 +282,7 @@ func TestExternalBridge(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, bad+":3:19: network lab: the external bridge br-none does not exist on this host") {
 		t.Errorf("up with a missing bridge: exit %d\n%s", code, errOut)
 	}
-	if after := state(); after != before {
+	if after := h.extBridge(); after != before {
 		t.Errorf("after the refused up:\n%s\nbefore:\n%s", after, before)
 	}
 }
