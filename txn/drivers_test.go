@@ -6,6 +6,7 @@ import (
 
 	"github.com/topolab/topo/machine"
 	"github.com/topolab/topo/machine/fake"
+	"github.com/topolab/topo/op"
 	"github.com/topolab/topo/state"
 )
 
@@ -28,7 +29,17 @@ containers:
     networks: [lan, lab, front]
     command: ["sleep", "3600"]
   b: {networks: [lab, lan]}
+  c: {networks: [front], command: ["sleep", "3600"]}
 `
+
+// driversInPlace connect running containers to, and disconnect them
+// from, driversFile's macvlan and external networks.
+var driversInPlace = []change{
+	{"macvlan-connect", "c: {networks: [front]", "c: {networks: [front, lan]"},
+	{"macvlan-disconnect", "networks: [lan, lab, front]", "networks: [lab, front]"},
+	{"external-connect", "c: {networks: [front]", "c: {networks: [front, lab]"},
+	{"external-disconnect", "networks: [lan, lab, front]", "networks: [lan, front]"},
+}
 
 // driversHost is the host's links driversFile names, for the fake.
 var driversHost = &state.Snapshot{Host: state.Namespace{Links: []state.Link{
@@ -76,10 +87,61 @@ func TestDriversDownRollbackAtEveryStepFake(t *testing.T) {
 }
 
 func TestDriversRollbackAtEveryStepKernel(t *testing.T) {
+	k := driversKernel(t)
+	rollbackEveryStep(t, k, toEmpty(t, k), driversFile, 10)
+}
+
+// driversKernel is the real kernel with driversSetup's links.
+func driversKernel(t *testing.T) machine.Machine {
 	k := realKernel(t)
 	if out, err := exec.Command("sh", "-c", driversSetup).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("sh", "-c", "ip link del rb-lab; ip link del rblan0").Run() })
-	rollbackEveryStep(t, k, toEmpty(t, k), driversFile, 10)
+	return k
+}
+
+// TestDriversInPlaceRollbackAtEveryStep: connecting a running container
+// to a macvlan or external network, or disconnecting it, that fails at
+// any step rolls back to the project as it was, on the fake and the real
+// kernel; one that crashes at any call (on the kernel, a sample of them,
+// as TestInPlaceCrashKernel) converges with the next up.
+func TestDriversInPlaceRollbackAtEveryStepFake(t *testing.T) {
+	k := fake.New(driversHost)
+	inPlaceProofs(t, k, driversFile, driversInPlace, false)
+}
+
+func TestDriversInPlaceRollbackAtEveryStepKernel(t *testing.T) {
+	inPlaceProofs(t, driversKernel(t), driversFile, driversInPlace, false)
+}
+
+func TestDriversInPlaceCrashAtEveryStepFake(t *testing.T) {
+	k := fake.New(driversHost)
+	inPlaceProofs(t, k, driversFile, driversInPlace, true)
+}
+
+func TestDriversInPlaceCrashKernel(t *testing.T) {
+	inPlaceProofs(t, driversKernel(t), driversFile, driversInPlace, true)
+}
+
+// inPlaceProofs runs, for each change of base, the every-step rollback
+// proof or (crash) the crash proof; on the real kernel the crash proof
+// takes the sample of TestInPlaceCrashKernel.
+func inPlaceProofs(t *testing.T, k machine.Machine, base string, changes []change, crash bool) {
+	_, isFake := k.(*fake.Machine)
+	for _, c := range changes {
+		t.Run(c.name, func(t *testing.T) {
+			to := changed(t, base, c)
+			if !crash {
+				rollbackEveryStep(t, k, toFile(t, k, base), to, 1)
+				return
+			}
+			var sample func(op.Step) bool
+			if !isFake {
+				n := 0
+				sample = func(op.Step) bool { n++; return n <= 3 || n%3 != 0 }
+			}
+			crashAtEveryStep(t, k, toFile(t, k, base), to, sample, nil)
+		})
+	}
 }

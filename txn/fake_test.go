@@ -34,11 +34,14 @@ func toSeed(t testing.TB, k machine.Machine) func() {
 
 // toBase returns a reset for the in-place change proofs: down, then
 // inPlaceBase up.
-func toBase(t testing.TB, k machine.Machine) func() {
+func toBase(t testing.TB, k machine.Machine) func() { return toFile(t, k, inPlaceBase) }
+
+// toFile returns a reset to src: down, then src up.
+func toFile(t testing.TB, k machine.Machine, src string) func() {
 	return func() {
 		p := project(t, k)
 		mustDown(t, p)
-		mustUp(t, p, inPlaceBase)
+		mustUp(t, p, src)
 	}
 }
 

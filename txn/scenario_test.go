@@ -107,12 +107,15 @@ links:
     impairment: {rate: 10mbit}
 `
 
-// inPlace are the in-place changes of inPlaceBase, as replacements of its
+// change is an in-place change of a base file, as a replacement of its
 // text.
-var inPlace = []struct {
+type change struct {
 	name      string
 	old, new_ string
-}{
+}
+
+// inPlace are the in-place changes of inPlaceBase.
+var inPlace = []change{
 	{"address", "ipv4_address: 10.99.1.10", "ipv4_address: 10.99.1.20"},
 	{"connect", "front: {aliases: [www], ipv4_address: 10.99.1.10}\n", "front: {aliases: [www], ipv4_address: 10.99.1.10}\n      back: {}\n"},
 	{"disconnect", "db: {networks: [back, front]", "db: {networks: [back]"},
@@ -141,10 +144,7 @@ var inPlace = []struct {
 // "subnet", it also fixes what the change makes invalid.
 func inPlaceFile(t testing.TB, i int) string {
 	c := inPlace[i]
-	if !strings.Contains(inPlaceBase, c.old) {
-		t.Fatalf("change %s: %q not in the base file", c.name, c.old)
-	}
-	out := strings.Replace(inPlaceBase, c.old, c.new_, 1)
+	out := changed(t, inPlaceBase, c)
 	switch c.name {
 	case "subnet":
 		out = strings.Replace(out, "10.99.1.10", "10.99.5.10", 1)
@@ -157,6 +157,16 @@ func inPlaceFile(t testing.TB, i int) string {
 	case "link-gone":
 		out = strings.Replace(out, "    routes: [{to: 10.77.0.0/24, via: 10.99.7.1}]\n", "", 1)
 	}
+	inPlaceFiles.Store(out, true)
+	return out
+}
+
+// changed is base with c made, an in-place change (see inPlaceFiles).
+func changed(t testing.TB, base string, c change) string {
+	if !strings.Contains(base, c.old) {
+		t.Fatalf("change %s: %q not in the base file", c.name, c.old)
+	}
+	out := strings.Replace(base, c.old, c.new_, 1)
 	inPlaceFiles.Store(out, true)
 	return out
 }

@@ -86,11 +86,14 @@ func (t *teardown) take() map[string]bool {
 // read; topo's own steps before a namespace's deletion can only remove
 // links from it, and a gone veth's mark is no harm to Settle.
 //
-// It also returns the indexes of the namespace's point-to-point links:
-// NetnsDel deletes them itself, as the kernel's teardown would take their
-// other ends in other namespaces only later, and an undo that makes the
-// link again (a rollback) would find its other end still there.
-func (k *Kernel) checkNetns(s op.NetnsDel) (marks []string, p2p []int, err error) {
+// It also returns the indexes of the namespace's links that NetnsDel
+// deletes itself, as the kernel's teardown would take them only later:
+// point-to-point links, whose other ends in other namespaces an undo that
+// makes the link again (a rollback) would find still there; and
+// macvlans, whose hardware address a new macvlan on the same parent (a
+// rollback, or the next up) could not take while the old one is there
+// (EADDRINUSE when it is set up).
+func (k *Kernel) checkNetns(s op.NetnsDel) (marks []string, first []int, err error) {
 	h, err := k.socket(s.NS)
 	switch {
 	case machine.IsNotFound(err):
@@ -116,14 +119,16 @@ func (k *Kernel) checkNetns(s op.NetnsDel) (marks []string, p2p []int, err error
 		}
 		mk, ok := names.ParseMark(l.Alias)
 		switch {
+		case ok && l.Kind == "macvlan":
+			first = append(first, l.Index)
 		case !ok || l.Kind != "veth":
 		case mk.Kind == names.KindEndpoint:
 			marks = append(marks, l.Alias)
 		case mk.Kind == names.KindLink:
-			p2p = append(p2p, l.Index)
+			first = append(first, l.Index)
 		}
 	}
-	return marks, p2p, nil
+	return marks, first, nil
 }
 
 // NetnsDel deletes a run of namespaces, and the bridges of bridges
@@ -144,16 +149,16 @@ func (k *Kernel) NetnsDel(steps []op.NetnsDel, bridges []op.LinkDel, errs []erro
 	errs = errs[:n]
 
 	marks := make([][]string, len(steps))
-	p2p := make([][]int, len(steps))
+	first := make([][]int, len(steps))
 	inParallel(len(steps), func(i int) {
-		marks[i], p2p[i], errs[i] = k.checkNetns(steps[i])
+		marks[i], first[i], errs[i] = k.checkNetns(steps[i])
 	})
 	paths := make([]string, len(steps))
 	for i, s := range steps {
 		if errs[i] != nil {
 			continue
 		}
-		if errs[i] = k.deleteIndexes(s.NS, p2p[i]); errs[i] != nil {
+		if errs[i] = k.deleteIndexes(s.NS, first[i]); errs[i] != nil {
 			continue
 		}
 		if paths[i], errs[i] = names.NetnsPath(s.NS); errs[i] == nil {
