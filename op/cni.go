@@ -1,15 +1,27 @@
 package op
 
-import "strings"
+import (
+	"net"
+	"net/netip"
+	"strings"
+)
 
 // CNIAdd runs a CNI network's plugin chain (its conflist, Config) ADD for
 // a container: ID the container's namespace NS, interface IfName inside
 // it; libcni caches the result and the config in Cache, the project's
 // (names.Runtime.CNI). Network and Container are the file's names.
+//
+// IPs and MAC, when set, are asked of the chain (CNI_ARGS IP= and MAC=,
+// which host-local, static and the bridge, macvlan and host-device
+// plugins honour and the others ignore): those of the attachment a DEL
+// removed, for the ADD that undoes that DEL, so that a rollback puts the
+// attachment back as it was rather than on the IPAM's next address.
 type CNIAdd struct {
 	Network, Container string
 	NS, IfName         string
 	Config, Cache      string
+	IPs                []netip.Addr
+	MAC                net.HardwareAddr
 }
 
 // CNIDel runs the chain's DEL for the attachment CNIAdd made, and drops
@@ -29,17 +41,34 @@ func (o CNIDel) Command() string { return "cni del " + o.Network + " " + o.Conta
 
 func (o CNIAdd) fill(w *wire) {
 	w.Network, w.Container, w.NS, w.Link, w.Content, w.Path = o.Network, o.Container, o.NS, o.IfName, o.Config, o.Cache
+	w.MAC = macString(o.MAC)
+	for _, a := range o.IPs {
+		w.IPs = append(w.IPs, a.String())
+	}
 }
 
 func (o CNIDel) fill(w *wire) { CNIAdd(o).fill(w) }
 
-func cniFrom(w *wire) CNIAdd {
-	return CNIAdd{Network: w.Network, Container: w.Container, NS: w.NS, IfName: w.Link, Config: w.Content, Cache: w.Path}
+// cniFrom reads a CNIAdd; journals from before IPs and MAC have neither.
+func cniFrom(w *wire) (CNIAdd, error) {
+	o := CNIAdd{Network: w.Network, Container: w.Container, NS: w.NS, IfName: w.Link, Config: w.Content, Cache: w.Path}
+	var err error
+	if o.MAC, err = parseMAC(w.MAC); err != nil {
+		return o, err
+	}
+	for _, s := range w.IPs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return o, err
+		}
+		o.IPs = append(o.IPs, a)
+	}
+	return o, nil
 }
 
 func init() {
-	register("cni-add", func(w *wire) (Operation, error) { return cniFrom(w), nil })
-	register("cni-del", func(w *wire) (Operation, error) { return CNIDel(cniFrom(w)), nil })
+	register("cni-add", func(w *wire) (Operation, error) { return cniFrom(w) })
+	register("cni-del", func(w *wire) (Operation, error) { o, err := cniFrom(w); return CNIDel(o), err })
 }
 
 // HostsWrite writes a hosts file of /etc/netns/NS/ (Content), with a

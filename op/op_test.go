@@ -62,6 +62,8 @@ func everyOp() []op.Operation {
 		op.NeighAdd{Link: "vx1", Addr: netip.MustParseAddr("10.0.0.2"), MAC: mac},
 		op.NeighDel{Link: "vx1", Addr: netip.MustParseAddr("10.0.0.2"), MAC: mac},
 		op.CNIAdd{Network: "plug", Container: "a", NS: "p-a", IfName: "eth1", Config: `{"cniVersion":"1.0.0"}`, Cache: "/run/topo/p/cni"},
+		op.CNIAdd{Network: "plug", Container: "a", NS: "p-a", IfName: "eth1", Config: `{"cniVersion":"1.0.0"}`, Cache: "/run/topo/p/cni",
+			IPs: []netip.Addr{netip.MustParseAddr("10.88.0.7"), netip.MustParseAddr("fd88::7")}, MAC: mac},
 		op.CNIDel{Network: "plug", Container: "a", NS: "p-a", IfName: "eth1", Config: `{"cniVersion":"1.0.0"}`, Cache: "/run/topo/p/cni"},
 		op.HostsWrite{NS: "p-a", Path: "/etc/netns/p-a/hosts", Content: "127.0.0.1\tlocalhost\n",
 			CNI: []op.CNIHostsLine{{Cache: "/run/topo/p/cni", Network: "plug", ID: "p-a", IfName: "eth1", Names: "a"}}},

@@ -85,6 +85,8 @@ type wire struct {
 	// Network and Container name a CNI attachment (cni.go).
 	Network   string `json:"network,omitempty"`
 	Container string `json:"container,omitempty"`
+	// IPs are the addresses a cni-add asks of its chain.
+	IPs []string `json:"ips,omitempty"`
 	// Hosts are a hosts-write's lines of CNI attachments' addresses.
 	Hosts []CNIHostsLine `json:"hosts,omitempty"`
 }

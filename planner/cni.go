@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -302,7 +303,10 @@ func (d *differ) cniAttachments(m *Model) {
 			continue
 		}
 		add := op.CNIAdd{Network: o.Network, Container: d.containerOf(o.ID), NS: o.ID, IfName: o.IfName, Config: o.Config, Cache: d.rt.CNI(d.project)}
-		d.add(destroy(op.Endpoint(names.Endpoint(add.Container, o.Network)), op.CNIDel(add), add))
+		// The undo asks for the attachment as it is, not the IPAM's next.
+		undo := add
+		undo.IPs, undo.MAC = observedAddrs(o)
+		d.add(destroy(op.Endpoint(names.Endpoint(add.Container, o.Network)), op.CNIDel(add), undo))
 	}
 	d.cniAdded = map[string]bool{}
 	for _, k := range order {
@@ -408,4 +412,17 @@ func (c *Container) Endpoint(network string) *Endpoint {
 		}
 	}
 	return nil
+}
+
+// observedAddrs are the addresses and hardware address of an observed
+// attachment's result, those its chain's DEL gives up.
+func observedAddrs(o state.CNIAttachment) ([]netip.Addr, net.HardwareAddr) {
+	var ips []netip.Addr
+	for _, a := range o.Addrs {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			ips = append(ips, p.Addr())
+		}
+	}
+	mac, _ := net.ParseMAC(o.MAC)
+	return ips, mac
 }

@@ -25,3 +25,14 @@ type CNIAttachment struct {
 	// attachment drifted from its result.
 	Check string `json:"check,omitempty"`
 }
+
+// CNIAttachment returns the attachment to network of the container whose
+// ID (namespace) is id on ifname, or nil.
+func (s *Snapshot) CNIAttachment(network, id, ifname string) *CNIAttachment {
+	for i, a := range s.CNI {
+		if a.Network == network && a.ID == id && a.IfName == ifname {
+			return &s.CNI[i]
+		}
+	}
+	return nil
+}

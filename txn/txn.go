@@ -531,6 +531,22 @@ func (p *Project) runUndo(ctx context.Context, t *trust, ref op.Ref, u op.Operat
 }
 
 func (p *Project) runUndoOnce(ctx context.Context, t *trust, ref op.Ref, u op.Operation, inFlight bool) error {
+	if a, ok := u.(op.CNIAdd); ok && inFlight {
+		// The ADD that undoes a DEL caught in flight: the DEL may not
+		// have run, or the ADD may have run already (the attachment is
+		// there and its CHECK passes: nothing to do), or either may have
+		// stopped halfway (there, and CHECK fails: finish the DEL, then
+		// ADD). A chain's ADD of what is attached fails (the bridge
+		// plugin's "container veth name provided (eth1) already exists").
+		if att := t.snap.CNIAttachment(a.Network, a.NS, a.IfName); att != nil {
+			if att.Check == "" {
+				return nil
+			}
+			if err := p.Machine.Apply(ctx, op.CNIDel(a)); err != nil {
+				return err
+			}
+		}
+	}
 	o, isObject := objectOf(u)
 	// Only an object named as the step's own is taken for one its create
 	// left half made.

@@ -117,6 +117,7 @@ func (k *Kernel) Add(ctx context.Context, o op.CNIAdd) error {
 	if err != nil {
 		return err
 	}
+	rt.Args = wanted(o)
 	c := k.config(o.Cache)
 	if _, err := c.AddNetworkList(ctx, list, rt); err != nil {
 		err = Explain(err)
@@ -127,6 +128,27 @@ func (k *Kernel) Add(ctx context.Context, o op.CNIAdd) error {
 		return fmt.Errorf("network %s, container %s: %w", o.Network, o.Container, err)
 	}
 	return nil
+}
+
+// wanted is the CNI_ARGS that ask the chain for o's addresses and
+// hardware address, none when o has neither. IgnoreUnknown keeps a
+// plugin that reads CNI_ARGS but neither key from refusing them.
+func wanted(o op.CNIAdd) [][2]string {
+	if len(o.IPs) == 0 && len(o.MAC) == 0 {
+		return nil
+	}
+	args := [][2]string{{"IgnoreUnknown", "1"}}
+	if len(o.IPs) > 0 {
+		ips := make([]string, len(o.IPs))
+		for i, a := range o.IPs {
+			ips[i] = a.String()
+		}
+		args = append(args, [2]string{"IP", strings.Join(ips, ",")})
+	}
+	if len(o.MAC) > 0 {
+		args = append(args, [2]string{"MAC", o.MAC.String()})
+	}
+	return args
 }
 
 // undoAdd runs the DEL of each plugin of a chain whose ADD failed, the

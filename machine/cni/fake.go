@@ -78,14 +78,23 @@ func (f *Fake) Add(_ context.Context, o op.CNIAdd) error {
 			if err != nil {
 				return fmt.Errorf("network %s, container %s: plugin type=%q failed (add): invalid CIDR %q (CNI error code 7: invalid network config)", o.Network, o.Container, p.Type, p.IPAM.Ranges[0][0].Subnet)
 			}
-			last, ok := f.next[o.Network]
-			if !ok {
-				last = s.Addr().Next() // the gateway's
+			var addr netip.Addr
+			if len(o.IPs) > 0 {
+				// host-local's IP= (CNI_ARGS): the address asked for.
+				addr = o.IPs[0]
+			} else {
+				last, ok := f.next[o.Network]
+				if !ok {
+					last = s.Addr().Next() // the gateway's
+				}
+				addr = last.Next()
+				f.next[o.Network] = addr
 			}
-			addr := last.Next()
-			f.next[o.Network] = addr
 			a.Addrs, a.Gateways = []string{netip.PrefixFrom(addr, s.Bits()).String()}, []string{s.Addr().Next().String()}
 			a.MAC = names.MAC(addr).String()
+			if len(o.MAC) > 0 {
+				a.MAC = o.MAC.String()
+			}
 		}
 	}
 	f.atts[k], f.cache[k] = a, o.Cache
