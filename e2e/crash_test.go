@@ -126,7 +126,13 @@ func (h *host) killAfter(d time.Duration, project string, args ...string) string
 // would rarely hit.
 func (h *host) killInTxn(d time.Duration, project string, args ...string) string {
 	h.t.Helper()
-	return h.kill(fmt.Sprintf(`while kill -0 $p 2>/dev/null && [ ! -e /run/topo/%s/journal ]; do sleep 0.002; done; sleep %.3f`, project, d.Seconds()), project, args...)
+	return h.kill(awaitJournal(project)+fmt.Sprintf("; sleep %.3f", d.Seconds()), project, args...)
+}
+
+// awaitJournal is a shell loop that waits, while the topo of PID $p
+// runs, for the project's journal to appear.
+func awaitJournal(project string) string {
+	return fmt.Sprintf(`while kill -0 $p 2>/dev/null && [ ! -e /run/topo/%s/journal ]; do sleep 0.002; done`, project)
 }
 
 // kill starts topo with args inside the host, runs wait, kills topo with
@@ -151,8 +157,8 @@ func (h *host) timed(args ...string) time.Duration {
 // transaction took: from the journal's appearance to topo's exit.
 func (h *host) timedTxn(project string, args ...string) time.Duration {
 	h.t.Helper()
-	out := h.mustSh(fmt.Sprintf(`%s %s >/dev/null 2>&1 & p=$!; while kill -0 $p 2>/dev/null && [ ! -e /run/topo/%s/journal ]; do sleep 0.002; done; a=$(date +%%s%%N); wait $p || exit; echo $(( $(date +%%s%%N) - a ))`,
-		topoBin, strings.Join(args, " "), project))
+	out := h.mustSh(fmt.Sprintf(`%s %s >/dev/null 2>&1 & p=$!; %s; a=$(date +%%s%%N); wait $p || exit; echo $(( $(date +%%s%%N) - a ))`,
+		topoBin, strings.Join(args, " "), awaitJournal(project)))
 	ns, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
 	if err != nil {
 		h.t.Fatalf("topo %s: %q: %v", strings.Join(args, " "), out, err)
