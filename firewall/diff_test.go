@@ -228,7 +228,9 @@ func TestFakeRejects(t *testing.T) {
 		{Op: firewall.Append, Chain: "TOPO-NONE", Spec: "-j ACCEPT"},
 		{Op: firewall.Append, Chain: "FORWARD", Spec: "-j TOPO-NONE"},
 		{Op: firewall.DeleteChain, Chain: "FORWARD"},
-		{Op: firewall.Insert, Chain: "FORWARD", Pos: 2, Spec: "-j ACCEPT"},
+		// Past the end is moved to the end (TestInsertPastTheEndGoesToTheEnd
+		// of machine/iptables); before the start is refused.
+		{Op: firewall.Insert, Chain: "FORWARD", Pos: 0, Spec: "-j ACCEPT"},
 	} {
 		if err := k.Apply(context.Background(), op.FirewallBatch{Table: "filter", Changes: []firewall.Change{c}}); err == nil {
 			t.Errorf("%s: no error", c.Args())
@@ -300,5 +302,40 @@ func TestComment(t *testing.T) {
 		if got := firewall.Comment(spec); got != want {
 			t.Errorf("Comment(%q) = %q, want %q", spec, got, want)
 		}
+	}
+}
+
+// TestClampInserts: an insert past its chain's end, counted as the chain
+// will be when it runs, moves to the end; the others keep their place.
+func TestClampInserts(t *testing.T) {
+	saved := []byte("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j DROP\nCOMMIT\n*nat\n:POSTROUTING ACCEPT [0:0]\n:CNI-1 - [0:0]\n-A POSTROUTING -s 10.88.0.2/32 -j CNI-1\nCOMMIT\n")
+	lens := firewall.ChainLengths(saved, "nat")
+	if lens["POSTROUTING"] != 1 || lens["CNI-1"] != 0 || len(lens) != 2 {
+		t.Fatalf("lengths %v, want POSTROUTING 1 and CNI-1 0 only", lens)
+	}
+	cs := []firewall.Change{
+		{Op: firewall.Insert, Chain: "POSTROUTING", Pos: 2, Spec: "-j A"}, // at the end: stays
+		{Op: firewall.Insert, Chain: "POSTROUTING", Pos: 5, Spec: "-j B"}, // past it: 3
+		{Op: firewall.Delete, Chain: "POSTROUTING", Spec: "-j A"},
+		{Op: firewall.Insert, Chain: "POSTROUTING", Pos: 4, Spec: "-j C"}, // past it: 3
+		{Op: firewall.NewChain, Chain: "TOPO-X"},
+		{Op: firewall.Insert, Chain: "TOPO-X", Pos: 2, Spec: "-j D"}, // empty chain: 1
+	}
+	got, moved := firewall.ClampInserts(cs, lens)
+	if !moved {
+		t.Fatal("nothing moved")
+	}
+	var pos []int
+	for _, c := range got {
+		pos = append(pos, c.Pos)
+	}
+	if want := []int{2, 3, 0, 3, 0, 1}; !slices.Equal(pos, want) {
+		t.Errorf("positions %v, want %v", pos, want)
+	}
+	if cs[1].Pos != 5 {
+		t.Error("ClampInserts changed its input")
+	}
+	if _, moved := firewall.ClampInserts(cs[:1], lens); moved {
+		t.Error("an insert at the end was moved")
 	}
 }

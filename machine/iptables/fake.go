@@ -149,18 +149,19 @@ func (f *Fake) Observe(context.Context) (*state.Firewall, error) {
 func (f *Fake) Apply(_ context.Context, o op.FirewallBatch) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t := f.tables[o.Table]
-	if t == nil {
+	if f.tables[o.Table] == nil {
 		return fmt.Errorf("table %q: %w", o.Table, machine.ErrNotExist)
 	}
-	t = t.clone()
-	for i, c := range o.Changes {
-		if err := t.apply(c); err != nil {
-			return fmt.Errorf("line %d (%s): %w", i+1, c.Args(), err)
+	return applyClamping(o.Table, o.Changes, func(cs []firewall.Change) error {
+		t := f.tables[o.Table].clone()
+		for i, c := range cs {
+			if err := t.apply(c); err != nil {
+				return fmt.Errorf("line %d (%s): %w", i+1, c.Args(), err)
+			}
 		}
-	}
-	f.tables[o.Table] = t
-	return nil
+		f.tables[o.Table] = t
+		return nil
+	}, func() ([]byte, error) { return []byte(f.save()), nil })
 }
 
 func (t *fakeTable) apply(c firewall.Change) error {

@@ -336,5 +336,7 @@ func (k *Kernel) Apply(ctx context.Context, o op.FirewallBatch) error {
 	k.mu.Lock()
 	k.detected = nil
 	k.mu.Unlock()
-	return ipt.Restore(ctx, firewall.RestoreInput(o.Table, o.Changes))
+	return applyClamping(o.Table, o.Changes,
+		func(cs []firewall.Change) error { return ipt.Restore(ctx, firewall.RestoreInput(o.Table, cs)) },
+		func() ([]byte, error) { return ipt.Save(ctx) })
 }

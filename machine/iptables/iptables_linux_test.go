@@ -347,3 +347,59 @@ func TestIPv6Family(t *testing.T) {
 		t.Error("the IPv6 chain is in iptables too")
 	}
 }
+
+// TestInsertPastTheEndGoesToTheEnd: putting back a rule whose position
+// is past its chain's end, because others' rules before it went since (as
+// the CNI bridge plugin's go with a down's DELs), lands it at the end,
+// in the real tables of each backend and in the fake alike, instead of
+// failing the rollback with "Index of insertion too big".
+func TestInsertPastTheEndGoesToTheEnd(t *testing.T) {
+	sandbox.Require(t)
+	const jump = `-m comment --comment "topo:p" -j TOPO-P-POST`
+	batch := op.FirewallBatch{Table: "nat", Changes: []firewall.Change{
+		{Op: firewall.NewChain, Chain: "TOPO-P-POST"},
+		{Op: firewall.Insert, Chain: "POSTROUTING", Pos: 3, Spec: jump},
+		{Op: firewall.Insert, Chain: "POSTROUTING", Pos: 1, Spec: "-s 10.9.0.1/32 -j RETURN"},
+	}}
+	want := []string{"-A POSTROUTING -s 10.9.0.1/32 -j RETURN", "-A POSTROUTING -s 10.8.0.0/24 -j MASQUERADE", "-A POSTROUTING " + jump}
+	postrouting := func(saved []byte) []string {
+		var out []string
+		for line := range strings.Lines(string(saved)) {
+			if strings.HasPrefix(line, "-A POSTROUTING ") {
+				out = append(out, strings.TrimSpace(line))
+			}
+		}
+		return out
+	}
+	for _, x := range backends(t) {
+		t.Run(x.backend, func(t *testing.T) {
+			k := newKernel(t)
+			k.ipt = x
+			t.Cleanup(func() { flushIptables(t, x) })
+			// One foreign rule where there were two before topo's jump.
+			if err := x.Restore(context.Background(), []byte("*nat\n-A POSTROUTING -s 10.8.0.0/24 -j MASQUERADE\nCOMMIT\n")); err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Apply(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+			saved, err := x.Save(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := postrouting(saved); !slices.Equal(got, want) {
+				t.Errorf("POSTROUTING %q, want %q", got, want)
+			}
+		})
+	}
+	t.Run("fake", func(t *testing.T) {
+		f := NewFake(nil)
+		f.AddForeignRule("nat", "POSTROUTING", "-s 10.8.0.0/24 -j MASQUERADE")
+		if err := f.Apply(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		if got := postrouting([]byte(f.Save())); !slices.Equal(got, want) {
+			t.Errorf("POSTROUTING %q, want %q", got, want)
+		}
+	})
+}
