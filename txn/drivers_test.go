@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/topolab/topo/machine"
 	"github.com/topolab/topo/machine/fake"
 	"github.com/topolab/topo/op"
@@ -127,13 +129,13 @@ func TestDriversInPlaceCrashKernel(t *testing.T) {
 // inPlaceProofs runs, for each change of base, the every-step rollback
 // proof or (crash) the crash proof; on the real kernel the crash proof
 // takes the sample of TestInPlaceCrashKernel.
-func inPlaceProofs(t *testing.T, k machine.Machine, base string, changes []change, crash bool) {
+func inPlaceProofs(t *testing.T, k machine.Machine, base string, changes []change, crash bool, opts ...cmp.Option) {
 	_, isFake := k.(*fake.Machine)
 	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {
 			to := changed(t, base, c)
 			if !crash {
-				rollbackEveryStep(t, k, toFile(t, k, base), to, 1)
+				rollbackEveryStep(t, k, toFile(t, k, base), to, 1, opts...)
 				return
 			}
 			var sample func(op.Step) bool

@@ -279,7 +279,7 @@ func crashed(fn func()) bool {
 // starts from there; reset brings k to seedFile's state at the start and
 // after a rollback that failed to. It logs the table
 // (k, step, result).
-func rollbackEveryStep(t *testing.T, k machine.Machine, reset func(), to string, minSteps int) {
+func rollbackEveryStep(t *testing.T, k machine.Machine, reset func(), to string, minSteps int, opts ...cmp.Option) {
 	reset()
 	plan, _, err := planner.Up(parse(t, to), observe(t, k), planner.Options{})
 	if err != nil {
@@ -315,7 +315,7 @@ func rollbackEveryStep(t *testing.T, k machine.Machine, reset func(), to string,
 		// A foreign bridge's neighbours are the kernel's, learnt from the
 		// traffic of the steps (an overlay's VXLAN resolving the other
 		// hosts on the underlay), not topo's to put back.
-		if d := cmp.Diff(before, observe(t, k), cmpopts.IgnoreFields(state.Process{}, "PID"), cmpopts.IgnoreFields(state.Link{}, "Neighbours")); d != "" {
+		if d := cmp.Diff(before, observe(t, k), append(opts, cmpopts.IgnoreFields(state.Process{}, "PID"), cmpopts.IgnoreFields(state.Link{}, "Neighbours"))...); d != "" {
 			t.Errorf("after failing step %d (%s) and rolling back, the kernel differs (-before +after):\n%s", i, s, d)
 			result = "DIFFERS"
 			// Start the next step from the snapshot again.
@@ -341,7 +341,7 @@ func rollbackEveryStep(t *testing.T, k machine.Machine, reset func(), to string,
 // down it fails that step and checks that the rollback leaves the kernel
 // as its snapshot from before the down: a down that fails takes nothing
 // away, not even what a step's undo does not name.
-func downRollbackEveryStep(t *testing.T, k machine.Machine, reset func(), minSteps int) {
+func downRollbackEveryStep(t *testing.T, k machine.Machine, reset func(), minSteps int, opts ...cmp.Option) {
 	reset()
 	plan := planner.Down("rb", observe(t, k), planner.Options{})
 	if len(plan.Steps) < minSteps {
@@ -363,7 +363,7 @@ func downRollbackEveryStep(t *testing.T, k machine.Machine, reset func(), minSte
 		// chain made again is listed last, and the order of chains
 		// means nothing (that of their rules does).
 		byName := cmpopts.SortSlices(func(a, b state.FwChain) bool { return a.Name < b.Name })
-		if d := cmp.Diff(before, observe(t, k), cmpopts.IgnoreFields(state.Process{}, "PID"), cmpopts.IgnoreFields(state.Resolver{}, "PID"), cmpopts.IgnoreFields(state.Link{}, "Neighbours"), byName); d != "" {
+		if d := cmp.Diff(before, observe(t, k), append(opts, cmpopts.IgnoreFields(state.Process{}, "PID"), cmpopts.IgnoreFields(state.Resolver{}, "PID"), cmpopts.IgnoreFields(state.Link{}, "Neighbours"), byName)...); d != "" {
 			t.Errorf("after failing down step %d (%s) and rolling back, the kernel differs (-before +after):\n%s", i, s, d)
 			reset()
 			before = observe(t, k)
