@@ -63,9 +63,17 @@ type StepError struct {
 func (e *StepError) Error() string {
 	msg := fmt.Sprintf("step %d (%s) failed: %v", e.Index+1, e.Step.Headline(), e.Err)
 	if e.Rollback != nil {
-		return msg + fmt.Sprintf("; rollback of %d steps was incomplete: %v; %s", e.RolledBack, e.Rollback, e.Compared)
+		return msg + fmt.Sprintf("; rollback of %s was incomplete: %v; %s", nSteps(e.RolledBack), e.Rollback, e.Compared)
 	}
-	return msg + fmt.Sprintf("; rolled back %d steps, %s", e.RolledBack, e.Compared)
+	return msg + fmt.Sprintf("; rolled back %s, %s", nSteps(e.RolledBack), e.Compared)
+}
+
+// nSteps is "1 step" or "N steps".
+func nSteps(n int) string {
+	if n == 1 {
+		return "1 step"
+	}
+	return fmt.Sprintf("%d steps", n)
 }
 
 // Unwrap gives both the step's error and the rollback's, so errors.Is

@@ -529,3 +529,65 @@ containers:
 		t.Errorf("down did not leave the machine as it was:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// TestCNIDownRollsBack: a down that fails at any of its steps (the
+// test-only TOPO_FAULT_AT hook) rolls back; the attachments its DELs
+// removed come back with the addresses and hardware addresses they had,
+// not the IPAM's next ones, so the containers reach each other by name
+// and by the addresses the hosts files give, and the chain's masquerade
+// rules are back. The first down that is not failed leaves nothing.
+func TestCNIDownRollsBack(t *testing.T) {
+	needCNI(t)
+	h := newHost(t)
+	file := writeFile(t, "cn", cniBridgeFile)
+	h.mustTopo("up", "-f", file)
+	type attachment struct{ addr, mac string }
+	attachments := func() map[string]attachment {
+		out := map[string]attachment{}
+		for _, ns := range []string{"cn-a", "cn-b"} {
+			out[ns] = attachment{h.eth0(ns), strings.TrimSpace(h.mustSh(in(ns, "cat /sys/class/net/eth0/address")))}
+		}
+		return out
+	}
+	masq := func() int { return strings.Count(h.mustSh("iptables -t nat -S POSTROUTING"), "CNI-") }
+	was, rules := attachments(), masq()
+	if rules != 2 {
+		t.Fatalf("POSTROUTING has %d rules of the chain's, want 2:\n%s", rules, h.mustSh("iptables -t nat -S POSTROUTING"))
+	}
+	failed := 0
+	for at := 1; ; at++ {
+		_, errOut, code := h.topoEnv([]string{fmt.Sprintf("TOPO_FAULT_AT=%d", at)}, "down", "-f", file)
+		if code == 0 {
+			break
+		}
+		// A step that stopped a's command is undone by starting it
+		// again, as a new process: the one difference a rollback names.
+		asItWas := strings.Contains(errOut, "the kernel is as it was") ||
+			strings.Contains(errOut, "in 1 way: the command of container a was restarted")
+		if code != 1 || !strings.Contains(errOut, "fault injected") || !asItWas {
+			t.Fatalf("down with a fault at step %d: exit %d\n%s", at, code, errOut)
+		}
+		failed++
+		if now := attachments(); now["cn-a"] != was["cn-a"] || now["cn-b"] != was["cn-b"] {
+			t.Errorf("after the rollback of a fault at step %d the attachments are %v, were %v", at, now, was)
+		}
+		if n := masq(); n != rules {
+			t.Errorf("after the rollback of a fault at step %d POSTROUTING has %d rules of the chain's, want %d", at, n, rules)
+		}
+		h.reachByName([]string{"cn-a"}, "b", "bee")
+		h.reachByName([]string{"cn-b"}, "a")
+		if out, _, code := h.topo("plan", "-f", file, "--detailed-exitcode"); code != 0 {
+			t.Errorf("plan after the rollback of a fault at step %d: exit %d\n%s", at, code, out)
+		}
+	}
+	if failed < 10 {
+		t.Errorf("only %d of down's steps were failed", failed)
+	}
+	t.Logf("failed and rolled back each of down's %d steps", failed)
+	if left := h.leftovers("cn"); left != "" {
+		t.Errorf("down left:\n%s", left)
+	}
+	if out := h.mustSh("iptables-save; ip -o link"); strings.Contains(out, "CNI") || strings.Contains(out, "cni-plug0") || strings.Contains(out, "veth") {
+		t.Errorf("down left rules or links:\n%s", out)
+	}
+}

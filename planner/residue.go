@@ -55,7 +55,11 @@ func (c *Comparison) String() string {
 	for i, d := range c.Differences {
 		parts[i] = d.String()
 	}
-	return fmt.Sprintf("but the kernel is not as it was, in %d ways: %s", len(parts), strings.Join(parts, "; "))
+	ways := fmt.Sprintf("%d ways", len(parts))
+	if len(parts) == 1 {
+		ways = "1 way"
+	}
+	return fmt.Sprintf("but the kernel is not as it was, in %s: %s", ways, strings.Join(parts, "; "))
 }
 
 func (d Difference) String() string {
