@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // maxErrors caps the list: past a hundred problems the file is not a
@@ -23,7 +24,23 @@ type problems struct {
 }
 
 func (p *problems) add(pos Pos, format string, args ...any) {
-	p.addError(Error{Path: p.path, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	p.addError(Error{Path: p.path, Pos: pos, Msg: oneLine(fmt.Sprintf(format, args...))})
+}
+
+// oneLine folds a message of several lines (a library's error, as
+// yaml.v3's list of unmarshal errors) into one, so that every line of
+// the joined problems starts with its file and position.
+func oneLine(msg string) string {
+	if !strings.Contains(msg, "\n") {
+		return msg
+	}
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func (p *problems) addError(e Error) {
