@@ -2,6 +2,7 @@ package fake_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,5 +61,37 @@ func TestFakeBatchesAsTheMachine(t *testing.T) {
 		if err != nil {
 			t.Errorf("%d: %v", i, err)
 		}
+	}
+}
+
+// TestNamespaceAdditionsBatch: a run of namespace additions is one batch,
+// made side by side; each says whether it was done, one that fails takes
+// none of the others with it.
+func TestNamespaceAdditionsBatch(t *testing.T) {
+	f := fake.New(nil)
+	ctx := context.Background()
+	if err := f.Apply(ctx, op.NetnsAdd{NS: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	ops := []op.Operation{op.NetnsAdd{NS: "a"}, op.NetnsAdd{NS: "b"}, op.NetnsAdd{NS: "c"}, op.NetnsAdd{NS: "d"}, op.BridgeAdd{Link: "br0"}}
+	if n := f.Batch(ops); n != 4 {
+		t.Fatalf("Batch = %d, want the namespaces (4)", n)
+	}
+	errs := f.ApplyBatch(ctx, ops[:4])
+	for i, err := range errs {
+		if want := i == 1; machine.IsExist(err) != want || (err != nil) != want {
+			t.Errorf("%s: %v", ops[i].Command(), err)
+		}
+	}
+	snap, err := f.Observe(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ns := range snap.Namespaces {
+		got = append(got, ns.Name)
+	}
+	if want := []string{"a", "b", "c", "d"}; !slices.Equal(got, want) {
+		t.Errorf("namespaces %q, want %q", got, want)
 	}
 }
