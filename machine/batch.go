@@ -44,6 +44,10 @@ func (m *Mechanisms) Batch(ops []op.Operation) int {
 		return run[op.NetnsAdd](ops)
 	case op.UTSAdd:
 		return run[op.UTSAdd](ops)
+	case op.ResolverStart:
+		// The UTS namespaces that follow need nothing of the resolver,
+		// nor it of them: they are made while it starts.
+		return 1 + run[op.UTSAdd](ops[1:])
 	case op.NetnsDel:
 		return netnsDelRun(ops)
 	case op.ResolverStop:
@@ -153,6 +157,15 @@ func (m *Mechanisms) ApplyBatch(ctx context.Context, ops []op.Operation) []error
 	switch ops[0].(type) {
 	case op.NetnsAdd, op.UTSAdd:
 		side(len(ops), func(i int) { errs[i] = m.Apply(ctx, ops[i]) })
+		return errs
+	case op.ResolverStart:
+		// Most of a start is the resolver's own work, in its process:
+		// opening its sockets in every namespace, before it says it is
+		// ready.
+		var wg sync.WaitGroup
+		wg.Go(func() { errs[0] = m.Apply(ctx, ops[0]) })
+		side(len(ops)-1, func(i int) { errs[i+1] = m.Apply(ctx, ops[i+1]) })
+		wg.Wait()
 		return errs
 	}
 	if _, ok := ops[0].(op.ProcStop); ok {
