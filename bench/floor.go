@@ -42,6 +42,16 @@ type floorTarget struct {
 	Firewall   []floorRestore `json:"firewall,omitempty"`
 	Unfirewall []floorRestore `json:"unfirewall,omitempty"`
 	Files      []floorFile    `json:"files"`
+	// UTS are the containers' UTS namespaces, bound in topo's runtime
+	// folder as topo keeps them.
+	UTS []floorUTS `json:"uts,omitempty"`
+}
+
+// floorUTS is a UTS namespace with its names, bound at Path.
+type floorUTS struct {
+	Path       string `json:"path"`
+	Hostname   string `json:"hostname"`
+	Domainname string `json:"domainname,omitempty"`
 }
 
 // floorSysctl is a host sysctl, with the value to put back on down ("" to
@@ -214,11 +224,9 @@ func floorOf(steps []op.Step, backend string) (*floorTarget, error) {
 		case op.RecordsWrite, op.ResolverStart:
 			continue // the resolver: deliberately not the floor's
 		case op.UTSAdd:
-			// A container's hostname, kept in topo's runtime folder: not
-			// the floor's either (its commands' side, as the resolver
-			// is), so the floor makes less than topo by a UTS namespace
-			// per container, which topo's times include.
-			continue
+			// A container's hostname: a namespace of the kernel, bound
+			// in topo's runtime folder, which the floor makes too.
+			t.UTS = append(t.UTS, floorUTS{Path: o.Path, Hostname: o.Hostname, Domainname: o.Domainname})
 		default:
 			return nil, fmt.Errorf("%s: an operation the floor does not make (bench/floor.go)", s.Headline())
 		}

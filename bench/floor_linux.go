@@ -80,12 +80,15 @@ func floorCommand(verb, target string) ([]string, error) {
 //     default route.
 //
 // The bridges come first (a creation, then alias and up, then their
-// addresses, in one write), the firewall (one restore per family) and
-// the files run beside it all.
+// addresses, in one write), the firewall (one restore per family), the
+// files and the UTS namespaces (on a thread of their own, each an
+// unshare, its names and a bind mount) run beside it all.
 func floorUp(t *floorTarget) error {
 	fw := startRestores(t.Firewall)
 	files := make(chan error, 1)
 	go func() { files <- writeFloorFiles(t.Files) }()
+	uts := make(chan error, 1)
+	go func() { uts <- makeUTS(t.UTS) }()
 
 	if err := os.MkdirAll("/run/netns", 0o755); err != nil {
 		return err
@@ -124,7 +127,56 @@ func floorUp(t *floorTarget) error {
 		failed = floorContainerUp(host, conf, index, m)
 		m.close()
 	}
-	return errors.Join(failed, <-files, fw())
+	return errors.Join(failed, <-files, <-uts, fw())
+}
+
+// makeUTS makes the UTS namespaces, on one locked thread that the
+// runtime drops after: each `touch PATH; unshare --uts=PATH hostname H`.
+func makeUTS(us []floorUTS) error {
+	runtime.LockOSThread()
+	for _, u := range us {
+		if err := os.MkdirAll(filepath.Dir(u.Path), 0o700); err != nil {
+			return err
+		}
+		fd, err := unix.Open(u.Path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return &os.PathError{Op: "create", Path: u.Path, Err: err}
+		}
+		unix.Close(fd)
+		if err := unix.Unshare(unix.CLONE_NEWUTS); err != nil {
+			return fmt.Errorf("unshare: %w", err)
+		}
+		domain := u.Domainname
+		if domain == "" {
+			domain = "(none)"
+		}
+		if err := errors.Join(unix.Sethostname([]byte(u.Hostname)), unix.Setdomainname([]byte(domain))); err != nil {
+			return fmt.Errorf("UTS namespace %s: %w", u.Path, err)
+		}
+		if err := unix.Mount("/proc/thread-self/ns/uts", u.Path, "none", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind mount %s: %w", u.Path, err)
+		}
+	}
+	return nil
+}
+
+// removeUTS unmounts and removes the UTS namespaces, then their folder
+// and the project's runtime folder, as topo's down leaves none.
+func removeUTS(us []floorUTS) error {
+	var failed error
+	dirs := map[string]bool{}
+	for _, u := range us {
+		if err := unix.Unmount(u.Path, unix.MNT_DETACH); err != nil {
+			failed = errors.Join(failed, fmt.Errorf("unmount %s: %w", u.Path, err))
+			continue
+		}
+		failed = errors.Join(failed, os.Remove(u.Path))
+		dirs[filepath.Dir(u.Path)] = true
+	}
+	for d := range dirs {
+		failed = errors.Join(failed, os.Remove(d), os.Remove(filepath.Dir(d)))
+	}
+	return failed
 }
 
 // madeNS is a namespace makeNamespaces made, with a netlink socket and a
@@ -270,17 +322,17 @@ func floorContainerUp(host *nlSocket, conf int, index map[string]int, m madeNS) 
 }
 
 // The floor's down: the firewall's undo (one restore per family) and the
-// files' removal beside the rest; the host ends of the veths and the
-// bridges moved into one device group and deleted in one request (one
-// unregister_netdevice_many, which pays the kernel's RCU waits once; the
-// peers go with their pairs); then the namespaces unmounted and their
+// removal of the files and the UTS namespaces beside the rest; the host
+// ends of the veths and the bridges moved into one device group and
+// deleted in one request (one unregister_netdevice_many, which pays the
+// kernel's RCU waits once; the peers go with their pairs); then the namespaces unmounted and their
 // files removed (only lo is left in them); the host's sysctls put back.
 // The group is one no link holds: the sandbox holds only the benchmark's
 // links, all in group 0.
 func floorDown(t *floorTarget) error {
 	fw := startRestores(t.Unfirewall)
 	files := make(chan error, 1)
-	go func() { files <- removeFloorFiles(t.Files) }()
+	go func() { files <- errors.Join(removeFloorFiles(t.Files), removeUTS(t.UTS)) }()
 
 	host, err := openNetlink()
 	if err != nil {

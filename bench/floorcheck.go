@@ -83,10 +83,11 @@ func checkFloor(ctx context.Context, o *options, dir string, n int) error {
 }
 
 // floorView is s without what the floor deliberately does not make:
-// topo's processes (the resolver and its state) and topo's runtime files
-// (the records of sysctls topo changed, the containers' UTS namespaces).
+// topo's processes (the resolver and its state) and topo's records of
+// the sysctls it changed. The containers' UTS namespaces, kernel state
+// that topo keeps in its runtime folder, are compared.
 func floorView(s *state.Snapshot) *state.Snapshot {
 	v := *s
-	v.Processes, v.Resolver, v.SysctlsBefore, v.UTS = nil, nil, nil, nil
+	v.Processes, v.Resolver, v.SysctlsBefore = nil, nil, nil
 	return &v
 }
