@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -83,11 +84,17 @@ func setupLoopback(sh *nl.SocketHandle, mark string) error {
 	return nil
 }
 
+var shareMu sync.Mutex
+
 // shareNetnsDir makes /run/netns a shared mount point, as iproute2 does, so
 // that deleting a namespace in one mount namespace unmounts it in all of
 // them and the namespace can be freed. Without propagation the namespace
-// still works in this mount namespace, so failures are ignored.
+// still works in this mount namespace, so failures are ignored. One
+// call at a time: namespaces are made two at a time (machine.side), and
+// two calls that both found no mount point would stack two.
 func shareNetnsDir() {
+	shareMu.Lock()
+	defer shareMu.Unlock()
 	err := unix.Mount("", names.NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
 	if errors.Is(err, unix.EINVAL) {
 		// Not a mount point yet: make it one, bound on itself.
