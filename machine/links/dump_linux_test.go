@@ -111,11 +111,11 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 		t.Errorf("addresses (-library +topo):\n%s", diff)
 	}
 	for _, a := range []string{"10.3.0.1/32", "fd00:3::1/128"} {
-		if !slices.Contains(addrs, addrInfo{Index: linkIndex(links, "d0"), CIDR: a}) {
+		if !slices.Contains(addrs, addrInfo{Index: indexIn(links, "d0"), CIDR: a}) {
 			t.Errorf("addresses %v: no %s, the point-to-point one, on d0", addrs, a)
 		}
 	}
-	if !slices.Contains(addrs, addrInfo{Index: linkIndex(links, "v1"), CIDR: "fd00:2::2/64"}) {
+	if !slices.Contains(addrs, addrInfo{Index: indexIn(links, "v1"), CIDR: "fd00:2::2/64"}) {
 		t.Errorf("addresses %v: no fd00:2::2/64 on v1", addrs)
 	}
 
@@ -164,7 +164,7 @@ func TestDumpsReadAsTheLibrary(t *testing.T) {
 	}
 }
 
-func linkIndex(links []linkInfo, name string) int {
+func indexIn(links []linkInfo, name string) int {
 	i := slices.IndexFunc(links, func(l linkInfo) bool { return l.Name == name })
 	if i < 0 {
 		return -1
