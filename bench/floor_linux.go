@@ -325,8 +325,9 @@ func floorContainerUp(host *nlSocket, conf int, index map[string]int, m madeNS) 
 // removal of the files and the UTS namespaces beside the rest; the host
 // ends of the veths and the bridges moved into one device group and
 // deleted in one request (one unregister_netdevice_many, which pays the
-// kernel's RCU waits once; the peers go with their pairs); then the namespaces unmounted and their
-// files removed (only lo is left in them); the host's sysctls put back.
+// kernel's RCU waits once; the peers go with their pairs); then the
+// namespaces unmounted and their files removed (only lo is left in
+// them); the host's sysctls put back.
 // The group is one no link holds: the sandbox holds only the benchmark's
 // links, all in group 0.
 func floorDown(t *floorTarget) error {

@@ -21,7 +21,7 @@ func ChainLengths(saved []byte, table string) map[string]int {
 		case !in:
 		case strings.HasPrefix(line, ":"):
 			name, _, _ := strings.Cut(line[1:], " ")
-			lens[name] += 0
+			lens[name] = 0 // declared before any of its rules
 		case strings.HasPrefix(line, "-A "):
 			name, _, _ := strings.Cut(line[3:], " ")
 			lens[name]++

@@ -13,9 +13,9 @@ import (
 //
 // IPs and MAC, when set, are asked of the chain (CNI_ARGS IP= and MAC=,
 // which host-local, static and the bridge and macvlan plugins honour
-// and the others ignore): those of the attachment a DEL
-// removed, for the ADD that undoes that DEL, so that a rollback puts the
-// attachment back as it was rather than on the IPAM's next address.
+// and the others ignore): those of the attachment a DEL removed, for the
+// ADD that undoes that DEL, so that a rollback puts the attachment back
+// as it was rather than on the IPAM's next address.
 type CNIAdd struct {
 	Network, Container string
 	NS, IfName         string

@@ -56,7 +56,7 @@ func (k *Kernel) addMacvlan(o op.MacvlanAdd) error {
 	if err != nil {
 		return err
 	}
-	parent, err := linkByName(h.Handle, o.Parent)
+	parent, err := linkIndex(h.sock, o.Parent)
 	h.Close()
 	if err != nil {
 		return fmt.Errorf("parent: %w", err)
@@ -68,7 +68,7 @@ func (k *Kernel) addMacvlan(o op.MacvlanAdd) error {
 	defer target.Close()
 
 	req := createRequest(o.Link)
-	req.AddData(nl.NewRtAttr(unix.IFLA_LINK, nl.Uint32Attr(uint32(parent.Attrs().Index))))
+	req.AddData(nl.NewRtAttr(unix.IFLA_LINK, nl.Uint32Attr(uint32(parent))))
 	if o.MAC != nil {
 		req.AddData(nl.NewRtAttr(unix.IFLA_ADDRESS, []byte(o.MAC)))
 	}
