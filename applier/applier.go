@@ -31,7 +31,9 @@ type Hook interface {
 type Journal interface {
 	// Start records that steps, numbered from i, are about to run.
 	Start(i int, steps ...op.Step) error
-	Finish(i int, err error) error
+	// Finish records how steps, numbered from i, ended: errs[j] is step
+	// i+j's error, nil when it is done.
+	Finish(i int, errs ...error) error
 	Undo(i int) error
 	Undone(i int, err error) error
 }
@@ -122,6 +124,12 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) error {
 			case stepErr == nil:
 			case failed < 0:
 				failed = i + j
+			case errors.Is(stepErr, op.ErrNotRun):
+				// A consequence of the failure reported, not news.
+			case errors.Is(errs[failed-i], op.ErrNotRun):
+				// The first real failure of a batch whose steps before
+				// it were stopped by it (it ran on another thread).
+				failed = i + j
 			default:
 				also = append(also, fmt.Errorf("step %d (%s) also failed: %w", i+j+1, s.Headline(), stepErr))
 			}
@@ -159,7 +167,7 @@ func (a *Applier) run(ctx, run context.Context, i int, steps []op.Step, ops []op
 		// Nothing of the run ran: its first step fails with pre.
 		errs[0] = pre
 		for j := 1; j < n; j++ {
-			errs[j] = fmt.Errorf("not run: %w", pre)
+			errs[j] = fmt.Errorf("%w: %w", op.ErrNotRun, pre)
 		}
 	case n == 1:
 		errs[0] = a.Machine.Apply(run, ops[0])
@@ -170,18 +178,18 @@ func (a *Applier) run(ctx, run context.Context, i int, steps []op.Step, ops []op
 		}
 		copy(errs, got)
 	}
-	for j, s := range steps {
-		if pre == nil && a.Journal != nil {
-			if errs[j] == nil {
-				// The step happened even if its record fails: it is
-				// undone with the rest, and the run stops here.
-				if jerr := a.Journal.Finish(i+j, nil); jerr != nil {
+	if pre == nil && a.Journal != nil {
+		if jerr := a.Journal.Finish(i, errs...); jerr != nil {
+			// The steps done happened even if their records fail: they
+			// are undone with the rest, and the run stops here.
+			for j := range errs {
+				if errs[j] == nil {
 					errs[j] = &recordError{jerr}
 				}
-			} else {
-				_ = a.Journal.Finish(i+j, errs[j])
 			}
 		}
+	}
+	for j, s := range steps {
 		if a.Hook != nil {
 			a.Hook.AfterStep(i+j, s, errs[j])
 		}

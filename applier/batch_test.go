@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -182,5 +183,43 @@ func TestBatchedSettlesAtTheEnd(t *testing.T) {
 	}
 	if b.settled != 1 {
 		t.Errorf("settled %d times, want once", b.settled)
+	}
+}
+
+// stoppedBatch answers every plan as one batch whose last operation
+// failed on another thread after it had stopped the others.
+type stoppedBatch struct{ *fake.Machine }
+
+func (stoppedBatch) Batch(ops []op.Operation) int { return len(ops) }
+
+func (stoppedBatch) ApplyBatch(_ context.Context, ops []op.Operation) []error {
+	errs := make([]error, len(ops))
+	for i := range errs {
+		errs[i] = fmt.Errorf("%w: stopped", op.ErrNotRun)
+	}
+	errs[len(ops)-1] = errInjected
+	return errs
+}
+
+// TestBatchReportsTheFailureNotWhatItStopped: the steps a failure
+// stopped are not done and not news: the error names the step that
+// failed, even when steps before it in the plan were the ones stopped.
+func TestBatchReportsTheFailureNotWhatItStopped(t *testing.T) {
+	k := fake.New(nil)
+	obs, _ := k.Observe(context.Background(), "rb")
+	p, _, err := planner.Up(parse(t, want), obs, planner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = (&applier.Applier{Machine: stoppedBatch{k}}).Apply(context.Background(), p)
+	var se *applier.StepError
+	if !errors.As(err, &se) || !errors.Is(err, errInjected) {
+		t.Fatalf("err = %v", err)
+	}
+	if last := len(p.Steps) - 1; se.Index != last || se.RolledBack != 0 {
+		t.Errorf("failed step %d, rolled back %d; want step %d, nothing to roll back", se.Index, se.RolledBack, last)
+	}
+	if strings.Contains(err.Error(), "also failed") || strings.Contains(err.Error(), "stopped") {
+		t.Errorf("the steps stopped are reported: %v", err)
 	}
 }

@@ -244,13 +244,19 @@ func (w *Writer) Start(i int, steps ...op.Step) error {
 	return w.write(rs...)
 }
 
-// Finish records how step i ended. A failed step changed nothing (the
-// kernel's contract), so recovery leaves it alone.
-func (w *Writer) Finish(i int, err error) error {
-	if err != nil {
-		return w.write(record{Rec: recFailed, I: i, Error: err.Error()})
+// Finish records how steps, numbered from i, ended (errs[j] is step
+// i+j's error, nil when it is done), in one write: a run of 3000 steps
+// made 3000 writes after it. A failed step changed nothing (the kernel's
+// contract), so recovery leaves it alone.
+func (w *Writer) Finish(i int, errs ...error) error {
+	rs := make([]record, len(errs))
+	for j, err := range errs {
+		rs[j] = record{Rec: recDone, I: i + j}
+		if err != nil {
+			rs[j] = record{Rec: recFailed, I: i + j, Error: err.Error()}
+		}
 	}
-	return w.write(record{Rec: recDone, I: i})
+	return w.write(rs...)
 }
 
 // Undo records that the undo of step i is about to run.

@@ -22,8 +22,11 @@ import (
 // of their stops go together too: each start watches its command for an
 // early exit (package daemon), each stop waits for its command to end,
 // and those waits run at the same time; so do runs of namespace
-// additions (see side). Batching keeps
-// rollback exact: ApplyBatch says, per operation, whether it was done.
+// additions (see side). In an up, a run of veths with their addresses
+// and routes is one batch with the rules, files, sysctls, resolver start
+// and UTS namespaces after it that need none of them (see upBatch).
+// Batching keeps rollback exact: ApplyBatch says, per operation, whether
+// it was done.
 
 // Batch says how many of ops, from the first, ApplyBatch can do together.
 func (m *Mechanisms) Batch(ops []op.Operation) int {
@@ -40,6 +43,8 @@ func (m *Mechanisms) Batch(ops []op.Operation) int {
 			n++
 		}
 		return n
+	case op.VethAdd:
+		return upRun(ops)
 	case op.NetnsAdd:
 		return run[op.NetnsAdd](ops)
 	case op.UTSAdd:
@@ -88,6 +93,53 @@ func run[T op.Operation](ops []op.Operation) int {
 func isA[T op.Operation](o op.Operation) bool {
 	_, ok := o.(T)
 	return ok
+}
+
+// upRun is how many ops, from the first, make links and the addresses
+// and routes on them (the kernel's part: in plan order, on one thread),
+// then need none of what that part makes (run beside it, see isBesideUp).
+func upRun(ops []op.Operation) int {
+	made := map[[2]string]bool{}
+	n := 0
+	for ; n < len(ops); n++ {
+		if !isLinkWork(ops[n]) {
+			break
+		}
+		if v, ok := ops[n].(op.VethAdd); ok {
+			made[[2]string{v.NS, v.Link}] = true
+			made[[2]string{v.PeerNS, v.Peer}] = true
+		}
+	}
+	for n < len(ops) && isBesideUp(ops[n], made) {
+		n++
+	}
+	return n
+}
+
+// isLinkWork says whether o is of the kernel's part of upRun.
+func isLinkWork(o op.Operation) bool {
+	switch o.(type) {
+	case op.VethAdd, op.AddrAdd, op.RouteAdd:
+		return true
+	}
+	return false
+}
+
+// isBesideUp says whether o can run beside the making of links, of which
+// made are the names (namespace, link): it needs no link, address or
+// route of them, and none of them needs it. Rules and DNS files name
+// links and addresses as strings; the resolver's sockets and the UTS
+// namespaces need only the network namespaces, made before; a sysctl of
+// a link is beside only if the link is not one of made.
+func isBesideUp(o op.Operation, made map[[2]string]bool) bool {
+	switch o := o.(type) {
+	case op.FileWrite, op.FirewallBatch, op.RecordsWrite, op.ResolverStart, op.UTSAdd:
+		return true
+	case op.Sysctl:
+		link, ok := names.SysctlLink(o.Key)
+		return !ok || !made[[2]string{o.NS, link}]
+	}
+	return false
 }
 
 // netnsDelRun is how many ops, from the first, delete namespaces, then
@@ -155,6 +207,9 @@ func (m *Mechanisms) ApplyBatch(ctx context.Context, ops []op.Operation) []error
 		return errs
 	}
 	switch ops[0].(type) {
+	case op.VethAdd:
+		m.upBatch(ctx, ops, errs)
+		return errs
 	case op.NetnsAdd, op.UTSAdd:
 		side(len(ops), func(i int) { errs[i] = m.Apply(ctx, ops[i]) })
 		return errs
@@ -203,6 +258,59 @@ func (m *Mechanisms) ApplyBatch(ctx context.Context, ops []op.Operation) []error
 	}
 	beside.Wait()
 	return errs
+}
+
+// upBatch performs a run that upRun accepted: the links, addresses and
+// routes in order on this thread, and what follows them beside, in its
+// own order and batches, on another. Most of a veth's making is the
+// kernel's, under its networking lock; the rules, files, resolver and
+// UTS namespaces need neither the lock nor the links, and take the other
+// CPU. The first failure on either side stops both at their next
+// operation: the rest is not run.
+func (m *Mechanisms) upBatch(ctx context.Context, ops []op.Operation, errs []error) {
+	n := 0
+	for n < len(ops) && isLinkWork(ops[n]) {
+		n++
+	}
+	var failed atomic.Bool
+	var beside sync.WaitGroup
+	beside.Go(func() {
+		rest := ops[n:]
+		for j := 0; j < len(rest); {
+			k := min(max(m.Batch(rest[j:]), 1), len(rest)-j)
+			if failed.Load() {
+				notRun(errs[n+j : n+j+k])
+			} else if k == 1 {
+				errs[n+j] = m.Apply(ctx, rest[j])
+			} else {
+				copy(errs[n+j:], m.ApplyBatch(ctx, rest[j:j+k]))
+			}
+			for _, err := range errs[n+j : n+j+k] {
+				if err != nil {
+					failed.Store(true)
+				}
+			}
+			j += k
+		}
+	})
+	for i := range n {
+		if failed.Load() {
+			notRun(errs[i : i+1])
+			continue
+		}
+		if errs[i] = m.Apply(ctx, ops[i]); errs[i] != nil {
+			failed.Store(true)
+		}
+	}
+	beside.Wait()
+}
+
+// notRun marks operations of a batch that did not run because another
+// of it failed.
+func notRun(errs []error) {
+	for i := range errs {
+		errs[i] = fmt.Errorf("%w: an operation of the same batch failed", op.ErrNotRun)
+	}
 }
 
 // Making a namespace (a network or a UTS one) is mostly the kernel's
@@ -268,7 +376,7 @@ func (m *Mechanisms) stopResolverBatch(ops []op.Operation, errs []error) {
 	if err != nil {
 		errs[0] = err
 		for i := 1; i < len(errs); i++ {
-			errs[i] = fmt.Errorf("not run: %w", err)
+			errs[i] = fmt.Errorf("%w: %w", op.ErrNotRun, err)
 		}
 		return
 	}

@@ -9,6 +9,7 @@
 package op
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -24,6 +25,11 @@ type Operation interface {
 	Command() string
 	fill(w *wire)
 }
+
+// ErrNotRun is the error of an operation of a batch that was not run
+// because another operation of the batch failed: the step is not done,
+// and the other's error is the one to report.
+var ErrNotRun = errors.New("not run")
 
 // Action is what a step does to its object. Like Terraform's, each action
 // is a rune that is its own glyph.

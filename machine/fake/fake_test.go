@@ -2,6 +2,7 @@ package fake_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -93,5 +94,69 @@ func TestNamespaceAdditionsBatch(t *testing.T) {
 	}
 	if want := []string{"a", "b", "c", "d"}; !slices.Equal(got, want) {
 		t.Errorf("namespaces %q, want %q", got, want)
+	}
+}
+
+// TestFakeBatchesUpsLinksWithWhatNeedsNone: a run of veths, addresses and
+// routes is one batch with the rules, files and sysctls after it, up to
+// a sysctl of one of its links, which needs them.
+func TestFakeBatchesUpsLinksWithWhatNeedsNone(t *testing.T) {
+	f := fake.New(nil)
+	ops := []op.Operation{
+		op.VethAdd{Link: "va", Peer: "eth0", PeerNS: "p-a"},
+		op.AddrAdd{NS: "p-a", Link: "eth0"},
+		op.RouteAdd{NS: "p-a", Link: "eth0"},
+		op.FirewallBatch{Table: "nat"},
+		op.Sysctl{Key: names.RouteLocalnet("br0"), Value: "1"},
+		op.FileWrite{NS: "p-a", Path: names.NetnsFile("p-a", names.Hosts)},
+		op.Sysctl{Key: names.RouteLocalnet("va"), Value: "1"},
+		op.FileWrite{NS: "p-a", Path: names.NetnsFile("p-a", names.Hosts)},
+	}
+	if n := f.Batch(ops); n != 6 {
+		t.Errorf("Batch = %d, want up to the sysctl of the batch's own veth (6)", n)
+	}
+	if n := f.Batch(ops[3:]); n != 1 {
+		t.Errorf("Batch without links first = %d, want 1", n)
+	}
+}
+
+// TestFakeUpBatchStopsAtAFailure: once an operation of an up's batch
+// fails, the links after it are not run (their errors say so, as
+// op.ErrNotRun), and what ran beside them ran or was not run, never half.
+func TestFakeUpBatchStopsAtAFailure(t *testing.T) {
+	ctx := context.Background()
+	f := fake.New(nil)
+	if err := f.Apply(ctx, op.NetnsAdd{NS: "p-a", Mark: names.NewMark("p", names.KindNamespace, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	hosts := names.NetnsFile("p-a", names.Hosts)
+	ops := []op.Operation{
+		op.VethAdd{Link: "va", Peer: "eth0", PeerNS: "p-a"},
+		op.VethAdd{Link: "vb", Peer: "eth0", PeerNS: "p-gone"}, // no such namespace
+		op.VethAdd{Link: "vc", Peer: "eth1", PeerNS: "p-a"},
+		op.FileWrite{NS: "p-a", Path: hosts, Content: "x\n"},
+	}
+	if n := f.Batch(ops); n != len(ops) {
+		t.Fatalf("Batch = %d, want %d", n, len(ops))
+	}
+	errs := f.ApplyBatch(ctx, ops)
+	if errs[0] != nil {
+		t.Errorf("first veth: %v", errs[0])
+	}
+	if errs[1] == nil || errors.Is(errs[1], op.ErrNotRun) {
+		t.Errorf("veth into a missing namespace: err = %v, want its own failure", errs[1])
+	}
+	if !errors.Is(errs[2], op.ErrNotRun) {
+		t.Errorf("veth after the failure: err = %v, want not run", errs[2])
+	}
+	if f.Links.HasLink("", "vc") {
+		t.Error("the veth after the failure was made")
+	}
+	files, _ := f.Files.ReadNetns("p-a")
+	switch {
+	case errs[3] == nil && files[hosts] != "x\n":
+		t.Errorf("file said written, reads %q", files[hosts])
+	case errs[3] != nil && (!errors.Is(errs[3], op.ErrNotRun) || files != nil):
+		t.Errorf("file: err = %v, files = %v", errs[3], files)
 	}
 }

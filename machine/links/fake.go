@@ -184,7 +184,7 @@ func (f *Fake) NetnsDel(nss []op.NetnsDel, bridges []op.LinkDel, errs []error) {
 	}
 	for i, b := range bridges {
 		if failed {
-			errs[len(nss)+i] = fmt.Errorf("not run: a namespace deletion of the same batch failed")
+			errs[len(nss)+i] = fmt.Errorf("%w: a namespace deletion of the same batch failed", op.ErrNotRun)
 			continue
 		}
 		errs[len(nss)+i] = f.linkDel(b)

@@ -182,7 +182,7 @@ func (k *Kernel) NetnsDel(steps []op.NetnsDel, bridges []op.LinkDel, errs []erro
 	switch {
 	case failed != nil:
 		for i := range bridges {
-			bridgeErrs[i] = errors.New("not run: a namespace deletion of the same batch failed")
+			bridgeErrs[i] = fmt.Errorf("%w: a namespace deletion of the same batch failed", op.ErrNotRun)
 		}
 	case !together && len(bridges) > 0:
 		clear(bridgeErrs)
