@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/topolab/topo/machine/links"
 )
 
 // floorArg, as the first argument, makes the bench binary the kernel
@@ -257,7 +258,7 @@ func floorBridges(host *nlSocket, bs []floorBridge) (map[string]int, error) {
 		}
 		index[b.Name] = i
 		for _, a := range b.Addrs {
-			reqs = append(reqs, addrAdd(i, a))
+			reqs = append(reqs, links.AddrRequest(i, a))
 		}
 	}
 	if err := host.batch(reqs); err != nil {
@@ -309,7 +310,7 @@ func floorContainerUp(host *nlSocket, conf int, index map[string]int, m madeNS) 
 	reqs := []*nl.NetlinkRequest{aliasUp(unix.RTM_SETLINK, "lo", c.Mark), gen, aliasUp(unix.RTM_SETLINK, c.Peer, c.Alias)}
 	const peerIndex = 2
 	for _, a := range c.Addrs {
-		reqs = append(reqs, addrAdd(peerIndex, a))
+		reqs = append(reqs, links.AddrRequest(peerIndex, a))
 	}
 	for _, r := range c.Routes {
 		reqs = append(reqs, routeAdd(r))
@@ -489,33 +490,6 @@ func portUp(name, alias string) *nl.NetlinkRequest {
 	info.AddRtAttr(nl.IFLA_INFO_SLAVE_KIND, nl.NonZeroTerminated("bridge"))
 	info.AddRtAttr(nl.IFLA_INFO_SLAVE_DATA, nil).AddRtAttr(nl.IFLA_BRPORT_MODE, []byte{1})
 	req.AddData(info)
-	return req
-}
-
-// addrAdd is what netlink.AddrAdd sends: an IPv4 address with its
-// subnet's broadcast address, an IPv6 one without duplicate address
-// detection.
-func addrAdd(index int, p netip.Prefix) *nl.NetlinkRequest {
-	family := nl.GetIPFamily(p.Addr().AsSlice())
-	req := nl.NewNetlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
-	msg := nl.NewIfAddrmsg(family)
-	msg.Index = uint32(index)
-	msg.Prefixlen = uint8(p.Bits())
-	ip := p.Addr().AsSlice()
-	if p.Addr().Is6() {
-		msg.Flags = unix.IFA_F_NODAD
-	}
-	req.AddData(msg)
-	req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, ip))
-	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, ip))
-	if p.Addr().Is4() && p.Bits() < 31 {
-		b := p.Masked().Addr().As4()
-		host := uint32(1)<<(32-p.Bits()) - 1
-		for i := range 4 {
-			b[i] |= byte(host >> (8 * (3 - i)))
-		}
-		req.AddData(nl.NewRtAttr(unix.IFA_BROADCAST, b[:]))
-	}
 	return req
 }
 
