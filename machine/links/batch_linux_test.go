@@ -2,6 +2,7 @@ package links
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -274,5 +275,35 @@ func TestDownBatchFallsBackWhenTheGroupDeleteFails(t *testing.T) {
 	ends := []string{mark(names.KindEndpoint, names.Endpoint("a", "front")), mark(names.KindEndpoint, names.Endpoint("b", "front"))}
 	if n := hostLinksMarkedAs(t, ends...); n != 0 {
 		t.Errorf("%d host ends left after Settle", n)
+	}
+}
+
+// TestExecuteAllAnswersEachRequest: requests sent in one write each get
+// their own answer, a failure does not stop those after it, and the
+// socket serves the next request.
+func TestExecuteAllAnswersEachRequest(t *testing.T) {
+	sandbox.Require(t)
+	k, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := k.socket("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	errs := executeAll(h.sock, markUpRequest("no-such-link", ""), markUpRequest("lo", "all-at-once"))
+	if !errors.Is(errs[0], unix.ENODEV) || errs[1] != nil {
+		t.Fatalf("errs = %v, want [ENODEV nil]", errs)
+	}
+	if err := executeOn(h.sock, markUpRequest("lo", "")); err != nil {
+		t.Fatalf("the socket after the write: %v", err)
+	}
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lo.Attrs().Alias != "all-at-once" || lo.Attrs().Flags&unix.IFF_UP == 0 {
+		t.Errorf("lo: alias %q, flags %v: the request after the failed one did not run", lo.Attrs().Alias, lo.Attrs().Flags)
 	}
 }

@@ -94,16 +94,23 @@ func (k *Kernel) addMacvlan(o op.MacvlanAdd) error {
 // finishInNamespace turns IPv6 address generation off on a new link of
 // namespace ns, then marks it and sets it up. In a request of its own,
 // before the up: the kernel applies AF_SPEC after the flags, and
-// generates the link-local address at the up.
+// generates the link-local address at the up. The two go in one write.
 func (k *Kernel) finishInNamespace(ns, link, mark string) error {
 	gen := linkRequest(unix.RTM_SETLINK, link)
 	af := nl.NewRtAttr(unix.IFLA_AF_SPEC, nil)
 	af.AddRtAttr(unix.AF_INET6, nil).AddRtAttr(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{in6AddrGenModeNone})
 	gen.AddData(af)
-	if err := k.execute(ns, gen); err != nil && !errors.Is(err, unix.EAFNOSUPPORT) { // no IPv6 in this kernel
+	h, err := k.socket(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	h.links = nil
+	errs := executeAll(h.sock, gen, markUpRequest(link, mark))
+	if err := errs[0]; err != nil && !errors.Is(err, unix.EAFNOSUPPORT) { // no IPv6 in this kernel
 		return fmt.Errorf("turn IPv6 address generation off: %w", err)
 	}
-	if err := k.execute(ns, markUpRequest(link, mark)); err != nil {
+	if err := errs[1]; err != nil {
 		return fmt.Errorf("set alias and up: %w", err)
 	}
 	return nil
