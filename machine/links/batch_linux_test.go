@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -283,6 +284,11 @@ func TestDownBatchFallsBackWhenTheGroupDeleteFails(t *testing.T) {
 // socket serves the next request.
 func TestExecuteAllAnswersEachRequest(t *testing.T) {
 	sandbox.Require(t)
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "exec-all"}}
+	if err := netlink.LinkAdd(br); err != nil {
+		t.Fatal(err)
+	}
+	defer netlink.LinkDel(br)
 	k, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -292,18 +298,18 @@ func TestExecuteAllAnswersEachRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	errs := executeAll(h.sock, markUpRequest("no-such-link", ""), markUpRequest("lo", "all-at-once"))
+	errs := executeAll(h.sock, markUpRequest("no-such-link", ""), markUpRequest("exec-all", "all-at-once"))
 	if !errors.Is(errs[0], unix.ENODEV) || errs[1] != nil {
 		t.Fatalf("errs = %v, want [ENODEV nil]", errs)
 	}
-	if err := executeOn(h.sock, markUpRequest("lo", "")); err != nil {
+	if err := executeOn(h.sock, markUpRequest("exec-all", "")); err != nil {
 		t.Fatalf("the socket after the write: %v", err)
 	}
-	lo, err := netlink.LinkByName("lo")
+	l, err := netlink.LinkByName("exec-all")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lo.Attrs().Alias != "all-at-once" || lo.Attrs().Flags&unix.IFF_UP == 0 {
-		t.Errorf("lo: alias %q, flags %v: the request after the failed one did not run", lo.Attrs().Alias, lo.Attrs().Flags)
+	if l.Attrs().Alias != "all-at-once" || l.Attrs().Flags&net.FlagUp == 0 {
+		t.Errorf("bridge: alias %q, flags %v: the request after the failed one did not run", l.Attrs().Alias, l.Attrs().Flags)
 	}
 }
