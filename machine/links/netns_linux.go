@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -55,10 +54,9 @@ func (k *Kernel) addNetns(name, mark string) error {
 		if err != nil {
 			return err
 		}
+		// The library's handle is made when a step asks for it (see
+		// handleCache.get): an up's addresses and routes go on sock.
 		h.sock = &nl.SocketHandle{Socket: sock}
-		if h.Handle, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
-			return err
-		}
 		return setupLoopback(h.sock, mark)
 	})
 	var st unix.Stat_t
