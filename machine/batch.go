@@ -22,7 +22,7 @@ import (
 // of their stops go together too: each start watches its command for an
 // early exit (package daemon), each stop waits for its command to end,
 // and those waits run at the same time; so do runs of namespace
-// additions (see side). In an up, a run of veths with their addresses
+// additions and of UTS namespace deletions (see side). In an up, a run of veths with their addresses
 // and routes is one batch with the rules, files, sysctls, resolver start
 // and UTS namespaces after it that need none of them (see upBatch).
 // Batching keeps rollback exact: ApplyBatch says, per operation, whether
@@ -49,6 +49,8 @@ func (m *Mechanisms) Batch(ops []op.Operation) int {
 		return run[op.NetnsAdd](ops)
 	case op.UTSAdd:
 		return run[op.UTSAdd](ops)
+	case op.UTSDel:
+		return run[op.UTSDel](ops)
 	case op.ResolverStart:
 		// The UTS namespaces that follow need nothing of the resolver,
 		// nor it of them: they are made while it starts.
@@ -210,7 +212,7 @@ func (m *Mechanisms) ApplyBatch(ctx context.Context, ops []op.Operation) []error
 	case op.VethAdd:
 		m.upBatch(ctx, ops, errs)
 		return errs
-	case op.NetnsAdd, op.UTSAdd:
+	case op.NetnsAdd, op.UTSAdd, op.UTSDel:
 		side(len(ops), func(i int) { errs[i] = m.Apply(ctx, ops[i]) })
 		return errs
 	case op.ResolverStart:
@@ -317,7 +319,8 @@ func notRun(errs []error) {
 // work on the calling thread: the new namespace's state, the bind mount,
 // lo. Namespaces of a run need nothing of one another, so a run of them
 // is made on two threads at once (see BENCHMARKS.md), its steps' starts
-// journaled together before it.
+// journaled together before it. So is a run of UTS namespace deletions,
+// a down's first (an unmount and a file's removal each, through safedir).
 const sideBySide = 2
 
 // side calls do(i) for every i below n, on sideBySide goroutines, each

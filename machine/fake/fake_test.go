@@ -160,3 +160,32 @@ func TestFakeUpBatchStopsAtAFailure(t *testing.T) {
 		t.Errorf("file: err = %v, files = %v", errs[3], files)
 	}
 }
+
+// TestFakeBatchesUTSDeletions: a down's run of UTS namespace deletions is
+// one batch, and each goes.
+func TestFakeBatchesUTSDeletions(t *testing.T) {
+	ctx := context.Background()
+	f := fake.New(nil)
+	var ops []op.Operation
+	for _, c := range []string{"a", "b", "c"} {
+		p := names.DefaultRuntime.UTS("p", c)
+		if err := f.Apply(ctx, op.UTSAdd{Path: p, Hostname: c}); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op.UTSDel{Path: p})
+	}
+	ops = append(ops, op.NetnsDel{NS: "p-a"})
+	if n := f.Batch(ops); n != 3 {
+		t.Fatalf("Batch = %d, want the 3 UTS deletions", n)
+	}
+	for i, err := range f.ApplyBatch(ctx, ops[:3]) {
+		if err != nil {
+			t.Errorf("%s: %v", ops[i].Command(), err)
+		}
+	}
+	for _, o := range ops[:3] {
+		if p := o.(op.UTSDel).Path; f.UTS.Has(p) {
+			t.Errorf("%s still there", p)
+		}
+	}
+}
