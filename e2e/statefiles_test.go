@@ -13,6 +13,18 @@ func stateProject(name, subnet string) string {
 	return "name: " + name + "\nnetworks:\n  lan: {subnet: " + subnet + "}\ncontainers:\n  web: {networks: [lan], command: [sleep, \"3600\"]}\n"
 }
 
+// withoutLocks is a snapshot without the locks: a refused up leaves the
+// locks it took, as any failed up whose project folder holds something.
+func withoutLocks(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasSuffix(l, "/lock") && !strings.HasSuffix(l, "/host.lock") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
 // TestLinksAreNeverFollowed plants a symbolic link, in turn, at each file
 // topo writes or removes under /run/topo and /etc/netns, and at the
 // project's folder: up must refuse, naming the link, and leave the file
@@ -42,18 +54,7 @@ func TestLinksAreNeverFollowed(t *testing.T) {
 				target = "/run/outside/dir"
 			}
 			h.mustSh("mkdir -p $(dirname " + c.link + ") && ln -s " + target + " " + c.link)
-			// A refused up leaves the locks it took, as any failed up
-			// whose project folder holds something.
-			noLocks := func(s string) string {
-				var keep []string
-				for _, l := range strings.Split(s, "\n") {
-					if !strings.HasSuffix(l, "/lock") && !strings.HasSuffix(l, "/host.lock") {
-						keep = append(keep, l)
-					}
-				}
-				return strings.Join(keep, "\n")
-			}
-			before := noLocks(h.snapshot())
+			before := withoutLocks(h.snapshot())
 			outside := h.mustSh("find /run/outside -printf '%p %s %T@\\n' | sort; cat /run/outside/file /run/outside/dir/hosts")
 			_, errOut, code := h.topo("up", "-f", file)
 			if code == 0 || !strings.Contains(errOut, c.link+" is a symbolic link") {
@@ -62,7 +63,7 @@ func TestLinksAreNeverFollowed(t *testing.T) {
 			if got := h.mustSh("find /run/outside -printf '%p %s %T@\\n' | sort; cat /run/outside/file /run/outside/dir/hosts"); got != outside {
 				t.Errorf("up touched what the link points to:\nbefore:\n%s\nafter:\n%s", outside, got)
 			}
-			if after := noLocks(h.snapshot()); after != before {
+			if after := withoutLocks(h.snapshot()); after != before {
 				t.Errorf("up left the kernel or the files changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 			_, errOut, code = h.topo("down", "-f", file)

@@ -22,11 +22,11 @@ import (
 // of their stops go together too: each start watches its command for an
 // early exit (package daemon), each stop waits for its command to end,
 // and those waits run at the same time; so do runs of namespace
-// additions and of UTS namespace deletions (see side). In an up, a run of veths with their addresses
-// and routes is one batch with the rules, files, sysctls, resolver start
-// and UTS namespaces after it that need none of them (see upBatch).
-// Batching keeps rollback exact: ApplyBatch says, per operation, whether
-// it was done.
+// additions and of UTS namespace deletions (see side). In an up, a run of
+// veths with their addresses and routes is one batch with the rules,
+// files, sysctls, resolver start and UTS namespaces after it that need
+// none of them (see upBatch). Batching keeps rollback exact: ApplyBatch
+// says, per operation, whether it was done.
 
 // Batch says how many of ops, from the first, ApplyBatch can do together.
 func (m *Mechanisms) Batch(ops []op.Operation) int {
