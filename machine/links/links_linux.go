@@ -490,10 +490,7 @@ func (k *Kernel) addRoute(ns string, rs routeSpec) error {
 func routeRequest(r *netlink.Route) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
 	msg := nl.NewRtMsg() // the main table, protocol boot, unicast
-	dst := r.Dst.IP
-	if ip4 := dst.To4(); ip4 != nil {
-		dst = ip4
-	}
+	dst := r.Dst.IP      // 4 bytes for IPv4: route made it from a netip.Addr
 	msg.Family = uint8(nl.GetIPFamily(dst))
 	bits, _ := r.Dst.Mask.Size()
 	msg.Dst_len = uint8(bits)
@@ -504,11 +501,7 @@ func routeRequest(r *netlink.Route) *nl.NetlinkRequest {
 	req.AddData(msg)
 	req.AddData(nl.NewRtAttr(unix.RTA_DST, dst))
 	if r.Gw != nil {
-		gw := r.Gw
-		if ip4 := gw.To4(); ip4 != nil {
-			gw = ip4
-		}
-		req.AddData(nl.NewRtAttr(unix.RTA_GATEWAY, gw))
+		req.AddData(nl.NewRtAttr(unix.RTA_GATEWAY, r.Gw))
 	}
 	if r.Priority > 0 {
 		req.AddData(nl.NewRtAttr(unix.RTA_PRIORITY, nl.Uint32Attr(uint32(r.Priority))))
