@@ -105,8 +105,14 @@ func (p *Progress) show(i int, s op.Step) {
 }
 
 func (p *Progress) AfterStep(i int, s op.Step, err error) {
+	// A step that another's failure stopped did not fail: its error says
+	// why it did not run.
+	notRun := errors.Is(err, op.ErrNotRun)
 	if !p.tty {
-		if err != nil {
+		switch {
+		case notRun:
+			fmt.Fprintf(p.w, "  %v\n", err)
+		case err != nil:
 			fmt.Fprintf(p.w, "  failed: %v\n", err)
 		}
 		return
@@ -118,7 +124,11 @@ func (p *Progress) AfterStep(i int, s op.Step, err error) {
 		p.running = p.running[1:]
 	}
 	p.shown = false
-	if err != nil {
+	switch {
+	case notRun:
+		fmt.Fprintf(p.w, " %v\n", err)
+		return
+	case err != nil:
 		fmt.Fprintf(p.w, " FAILED\n    %v\n", err)
 		return
 	}

@@ -218,3 +218,20 @@ func firstLine(p *planner.Plan, i int) int {
 	}
 	return n
 }
+
+// TestProgressSaysNotRun: a step that another's failure stopped is shown
+// as not run, with why, not as failed.
+func TestProgressSaysNotRun(t *testing.T) {
+	s := op.Step{Action: op.Create, Ref: op.Host, Op: op.Sysctl{Key: "net.ipv4.ip_forward", Value: "1"}}
+	stopped := fmt.Errorf("%w: an operation of the same batch failed", op.ErrNotRun)
+	for _, tty := range []bool{true, false} {
+		var b strings.Builder
+		pr := &Progress{w: &b, tty: tty, begun: time.Now()}
+		pr.Planned(&planner.Plan{Steps: []op.Step{s}})
+		pr.BeforeStep(0, s)
+		pr.AfterStep(0, s, stopped)
+		if got := b.String(); !strings.Contains(got, "not run: an operation of the same batch failed\n") || strings.Contains(strings.ToLower(got), "failed:") || strings.Contains(got, "FAILED") {
+			t.Errorf("tty %v: %q, want the step not run, not failed", tty, got)
+		}
+	}
+}
